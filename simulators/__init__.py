@@ -1,0 +1,1 @@
+"""Sensor simulators for controlcenter: a whole industrial complex on a laptop."""

@@ -1,0 +1,161 @@
+"""Settings: one pydantic-settings object, built once at the entry point and passed down.
+
+Environment variables use the ``CC_`` prefix and ``__`` for nesting, e.g.
+``CC_DATABASE_URL``, ``CC_MQTT_URL``, ``CC_INGEST__BATCH_SIZE``, ``CC_MQTT__RECEIVE_MAXIMUM``.
+Every limit is a named setting with its unit in the name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from controlcenter.errors import ConfigError
+
+__all__ = [
+    "DbSettings",
+    "IngestSettings",
+    "MqttEndpoint",
+    "MqttSettings",
+    "Settings",
+]
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", ""}
+
+
+class DbSettings(BaseModel):
+    """Database pool, storage mode and retention."""
+
+    pool_min_size: int = Field(2, ge=1)
+    pool_max_size: int = Field(10, ge=1)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    command_timeout_s: float = Field(60.0, gt=0)
+    close_timeout_s: float = Field(10.0, gt=0)
+    # auto: use TimescaleDB when the extension can be created; off: plain PostgreSQL;
+    # require: fail the migration when TimescaleDB is missing.
+    timescale: Literal["auto", "off", "require"] = "auto"
+    retention_days: int = Field(365, ge=1)
+    partition_interval_days: int = Field(7, ge=1)
+    # Plain-PostgreSQL mode: how often the service refreshes its rollup tables.
+    rollup_interval_s: float = Field(30.0, gt=0)
+    migrate_on_start: bool = True
+
+
+class MqttSettings(BaseModel):
+    """Broker connection and subscription.
+
+    Attributes:
+        receive_maximum: MQTT 5 Receive Maximum. Messages are acknowledged only after their
+            rows are committed, so this is the broker's in-flight window towards us: it
+            bounds memory and carries backpressure to the broker.
+    """
+
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str = "controlcenter-ingest"
+    topic_root: str = "cc"
+    # Name of an MQTT 5 shared-subscription group ($share/<group>/...), for several workers.
+    shared_group: str | None = None
+    keepalive_s: int = Field(30, ge=5)
+    session_expiry_s: int = Field(86_400, ge=0)
+    receive_maximum: int = Field(2_000, ge=1, le=65_535)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    reconnect_initial_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+
+class IngestSettings(BaseModel):
+    """Decoding limits, batching and queue bounds."""
+
+    batch_size: int = Field(10_000, ge=1, description="flush after this many readings")
+    flush_interval_s: float = Field(0.1, gt=0, description="flush at least this often")
+    queue_max_batches: int = Field(4, ge=1, description="decoded batches waiting for the writer")
+    max_payload_bytes: int = Field(256 * 1024, ge=64)
+    max_readings_per_message: int = Field(5_000, ge=1)
+    max_future_skew_s: float = Field(300.0, ge=0)
+    max_age_days: float = Field(400.0, gt=0)
+    write_retry_initial_s: float = Field(0.2, gt=0)
+    write_retry_max_s: float = Field(10.0, gt=0)
+    shutdown_timeout_s: float = Field(15.0, gt=0)
+
+
+class MqttEndpoint(BaseModel):
+    """A parsed ``mqtt://[user[:pass]@]host[:port]`` URL."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+class Settings(BaseSettings):
+    """All settings. Build once (``Settings()`` reads the environment) and pass it down.
+
+    ``database_url`` and ``mqtt_url`` left unset mean "no service configured": the demo and
+    the test suite then start embedded ones.
+
+    >>> s = Settings(database_url="postgresql://u@db/cc", mqtt_url="mqtt://gw:pw@broker:1884")
+    >>> s.mqtt_endpoint().port, s.mqtt_endpoint().username
+    (1884, 'gw')
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CC_", env_nested_delimiter="__", extra="ignore", env_file=None
+    )
+
+    env: Literal["dev", "prod"] = "dev"
+    database_url: SecretStr | None = None
+    mqtt_url: str | None = None
+    data_dir: Path = Path(".cc-data")
+    log_level: str = "INFO"
+    db: DbSettings = DbSettings()
+    mqtt: MqttSettings = MqttSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env == "prod":
+            pw = self.mqtt.password.get_secret_value() if self.mqtt.password else None
+            if pw is not None and pw.lower() in _PLACEHOLDER_SECRETS:
+                raise ValueError("CC_MQTT__PASSWORD is a placeholder; set a real secret in prod")
+        return self
+
+    def dsn(self) -> str:
+        """The database URL in the form asyncpg takes.
+
+        Raises:
+            ConfigError: when no database is configured.
+        """
+        if self.database_url is None:
+            raise ConfigError("no database configured (set CC_DATABASE_URL)")
+        url = self.database_url.get_secret_value()
+        for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://"):
+            if url.startswith(prefix):
+                url = "postgresql://" + url[len(prefix) :]
+        return url
+
+    def mqtt_endpoint(self) -> MqttEndpoint:
+        """Host, port and credentials of the broker (URL credentials, then CC_MQTT__*).
+
+        Raises:
+            ConfigError: when no broker is configured or the URL is not mqtt(s)://.
+        """
+        if not self.mqtt_url:
+            raise ConfigError("no MQTT broker configured (set CC_MQTT_URL)")
+        parts = urlsplit(self.mqtt_url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp"):
+            raise ConfigError(f"CC_MQTT_URL must be mqtt://host:port, got {parts.scheme!r}")
+        tls = parts.scheme == "mqtts"
+        password = self.mqtt.password.get_secret_value() if self.mqtt.password else None
+        return MqttEndpoint(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else self.mqtt.username,
+            password=unquote(parts.password) if parts.password else password,
+            tls=tls,
+        )

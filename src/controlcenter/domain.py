@@ -1,0 +1,148 @@
+"""Domain vocabulary shared by every stage: sensor kinds, metrics, units and the columnar Batch.
+
+Times are ``int64`` microseconds since the Unix epoch (UTC) everywhere downstream of ingest:
+the resolution PostgreSQL's ``timestamptz`` keeps, and plain integers for numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "METRICS",
+    "US_PER_S",
+    "Batch",
+    "Kind",
+    "SensorKey",
+    "SeriesKey",
+]
+
+US_PER_S = 1_000_000
+
+
+class Kind(StrEnum):
+    """Sensor kinds of the MQTT contract."""
+
+    AIR = "air"
+    POWER = "power"
+    PARKING = "parking"
+
+
+#: Metrics per kind and their fixed units (MQTT contract v1).
+METRICS: Mapping[Kind, Mapping[str, str]] = {
+    Kind.AIR: {
+        "pm10": "ug/m3",
+        "pm25": "ug/m3",
+        "co2": "ppm",
+        "voc": "ppb",
+        "temp": "C",
+        "humidity": "%",
+    },
+    Kind.POWER: {"kw": "kW", "kwh": "kWh", "voltage": "V", "current": "A", "pf": ""},
+    Kind.PARKING: {"occupied": "spaces", "capacity": "spaces"},
+}
+
+
+class SensorKey(NamedTuple):
+    """A sensor as the topic names it: ``cc/v1/{site}/{factory}/{kind}/{sensor}``."""
+
+    site: str
+    factory: str
+    kind: Kind
+    sensor: str
+
+
+class SeriesKey(NamedTuple):
+    """One metric of one sensor: the unit the catalog gives a dense ``series_id``."""
+
+    sensor: SensorKey
+    metric: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Readings in columns; the one shape every stage after ingest consumes.
+
+    Attributes:
+        series: ``int32[n]`` dense series ids (the catalog's ``series_id``).
+        time: ``int64[n]`` microseconds since the Unix epoch, UTC.
+        value: ``float64[n]`` values in the metric's fixed unit.
+
+    >>> b = Batch.from_lists([3, 1], [2_000_000, 1_000_000], [1.5, 2.5])
+    >>> len(b), b.series.dtype.name, b.time.dtype.name
+    (2, 'int32', 'int64')
+    >>> b.sorted_by_time().series.tolist()
+    [1, 3]
+    """
+
+    series: npt.NDArray[np.int32]
+    time: npt.NDArray[np.int64]
+    value: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        n = len(self.series)
+        if len(self.time) != n or len(self.value) != n:
+            raise ValueError("Batch columns must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    @classmethod
+    def empty(cls) -> Batch:
+        """A batch of no readings."""
+        return cls.from_lists([], [], [])
+
+    @classmethod
+    def from_lists(
+        cls,
+        series: npt.ArrayLike,
+        time: npt.ArrayLike,
+        value: npt.ArrayLike,
+    ) -> Batch:
+        """Build a batch from any array-likes, converting to the canonical dtypes."""
+        return cls(
+            np.asarray(series, dtype=np.int32),
+            np.asarray(time, dtype=np.int64),
+            np.asarray(value, dtype=np.float64),
+        )
+
+    def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Batch:
+        """The readings at ``index`` (integer positions or a boolean mask)."""
+        return Batch(self.series[index], self.time[index], self.value[index])
+
+    def sorted_by_time(self) -> Batch:
+        """The same readings in time order (stable, so equal times keep arrival order)."""
+        order = np.argsort(self.time, kind="stable")
+        return self.take(order)
+
+    def deduplicated(self) -> Batch:
+        """One reading per (series, time): the first that arrived wins, like the database."""
+        if len(self) < 2:
+            return self
+        order = np.lexsort((self.time, self.series))
+        s, t = self.series[order], self.time[order]
+        first = np.ones(len(order), dtype=np.bool_)
+        first[1:] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+        if first.all():
+            return self
+        # lexsort is stable, so within equal keys the earliest arrival comes first.
+        return self.take(np.sort(order[first]))
+
+    @staticmethod
+    def concat(batches: list[Batch]) -> Batch:
+        """Join batches end to end."""
+        if not batches:
+            return Batch.empty()
+        if len(batches) == 1:
+            return batches[0]
+        return Batch(
+            np.concatenate([b.series for b in batches]),
+            np.concatenate([b.time for b in batches]),
+            np.concatenate([b.value for b in batches]),
+        )

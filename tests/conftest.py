@@ -1,0 +1,120 @@
+"""Shared fixtures: the real PostgreSQL and MQTT broker of the machine, or embedded ones.
+
+CC_TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names a server
+where the suite may create databases; CC_TEST_MQTT_URL (default mqtt://127.0.0.1:1883) a
+broker. When one is unreachable, the suite starts the embedded one instead. Each run gets
+its own database and its own MQTT topic root, so runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from controlcenter.config import Settings
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+MQTT_DEFAULT = "mqtt://127.0.0.1:1883"
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """A short id unique to this test run."""
+    return RUN_ID
+
+
+@pytest.fixture(scope="session")
+async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A PostgreSQL server URL on which the suite may create databases."""
+    url = os.environ.get("CC_TEST_DATABASE_URL", PG_DEFAULT)
+    if _reachable(url, 5432):
+        yield url
+        return
+    from controlcenter.embedded import embedded_postgres
+
+    async with embedded_postgres(Path(tmp_path_factory.mktemp("pg"))) as embedded_url:
+        yield embedded_url
+
+
+@pytest.fixture(scope="session")
+async def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """An MQTT broker URL (real broker when reachable, else embedded)."""
+    url = os.environ.get("CC_TEST_MQTT_URL", MQTT_DEFAULT)
+    if _reachable(url, 1883):
+        yield url
+        return
+    from controlcenter.embedded import embedded_broker
+
+    async with embedded_broker(Path(tmp_path_factory.mktemp("mqtt"))) as embedded_url:
+        yield embedded_url
+
+
+async def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server and return its URL."""
+    conn = await asyncpg.connect(server_url, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _with_database(server_url, name)
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    """Drop database ``name``, disconnecting whoever is still on it."""
+    conn = await asyncpg.connect(server_url, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def empty_database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database of this run (dropped at the end)."""
+    name = f"cc_test_{RUN_ID}"
+    url = await create_database(pg_server_url, name)
+    yield url
+    await drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def make_settings(mqtt_url: str, run_id: str, tmp_path: Path):
+    """Build Settings for a test: this run's broker and topic root, explicit kwargs win."""
+
+    def make(database_url: str, **overrides: object) -> Settings:
+        base: dict[str, object] = {
+            "database_url": database_url,
+            "mqtt_url": mqtt_url,
+            "data_dir": tmp_path / "data",
+            "mqtt": {"topic_root": f"cctest{run_id}", "client_id": f"cc-test-{uuid.uuid4().hex[:8]}"},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                base[key] = {**base[key], **value}  # type: ignore[dict-item]
+            else:
+                base[key] = value
+        return Settings(**base)  # type: ignore[arg-type]
+
+    return make
