@@ -1,0 +1,30 @@
+"""Storage: asyncpg pool, catalog, idempotent writer, migrations and plain-PostgreSQL upkeep."""
+
+from controlcenter.store.catalog import Catalog
+from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
+from controlcenter.store.migrate import alembic_config, migrate
+from controlcenter.store.pool import TRANSIENT_ERRORS, map_storage_errors, open_pool
+from controlcenter.store.writer import (
+    DeadLetter,
+    GatewayStatus,
+    ReadingWriter,
+    WriteResult,
+    encode_copy_binary,
+)
+
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "Catalog",
+    "DeadLetter",
+    "GatewayStatus",
+    "Maintenance",
+    "ReadingWriter",
+    "StorageMode",
+    "WriteResult",
+    "alembic_config",
+    "encode_copy_binary",
+    "map_storage_errors",
+    "migrate",
+    "open_pool",
+    "read_storage_mode",
+]

@@ -1,0 +1,168 @@
+"""The catalog: sites, factories, sensors and series, with a dense int id per series.
+
+Keys are registered on first sight in one round trip per batch of new keys, and cached:
+after warm-up, resolving a batch's keys is a dict lookup per distinct key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+import asyncpg
+
+from controlcenter.domain import METRICS, Kind, SensorKey, SeriesKey
+from controlcenter.store.pool import map_storage_errors
+
+__all__ = ["Catalog"]
+
+logger = logging.getLogger(__name__)
+
+_SELECT_ALL = """
+SELECT se.series_id, si.code AS site, f.code AS factory, s.kind, s.code AS sensor, se.metric
+FROM series se
+JOIN sensors s USING (sensor_id)
+JOIN factories f USING (factory_id)
+JOIN sites si USING (site_id)
+"""
+
+# New keys are registered level by level (sites, factories, sensors, series). Existing rows
+# are skipped before inserting so that series ids stay dense (no burnt sequence values).
+_REGISTER_SITES = """
+INSERT INTO sites (code)
+SELECT DISTINCT k.site FROM unnest($1::text[]) AS k(site)
+WHERE NOT EXISTS (SELECT 1 FROM sites WHERE code = k.site)
+ON CONFLICT DO NOTHING
+"""
+
+_REGISTER_FACTORIES = """
+INSERT INTO factories (site_id, code)
+SELECT DISTINCT si.site_id, k.factory
+FROM unnest($1::text[], $2::text[]) AS k(site, factory)
+JOIN sites si ON si.code = k.site
+WHERE NOT EXISTS (SELECT 1 FROM factories f WHERE f.site_id = si.site_id AND f.code = k.factory)
+ON CONFLICT DO NOTHING
+"""
+
+_REGISTER_SENSORS = """
+INSERT INTO sensors (factory_id, kind, code)
+SELECT DISTINCT f.factory_id, k.kind, k.sensor
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(site, factory, kind, sensor)
+JOIN sites si ON si.code = k.site
+JOIN factories f ON f.site_id = si.site_id AND f.code = k.factory
+WHERE NOT EXISTS (
+    SELECT 1 FROM sensors s
+    WHERE s.factory_id = f.factory_id AND s.kind = k.kind AND s.code = k.sensor)
+ON CONFLICT DO NOTHING
+"""
+
+_REGISTER_SERIES = """
+WITH k AS (
+    SELECT s.sensor_id, k.metric, k.unit, k.ord
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        WITH ORDINALITY AS k(site, factory, kind, sensor, metric, unit, ord)
+    JOIN sites si ON si.code = k.site
+    JOIN factories f ON f.site_id = si.site_id AND f.code = k.factory
+    JOIN sensors s ON s.factory_id = f.factory_id AND s.kind = k.kind AND s.code = k.sensor
+), ins AS (
+    INSERT INTO series (sensor_id, metric, unit)
+    SELECT sensor_id, metric, unit FROM k
+    WHERE NOT EXISTS (
+        SELECT 1 FROM series se WHERE se.sensor_id = k.sensor_id AND se.metric = k.metric)
+    ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING series_id, sensor_id, metric
+)
+SELECT k.ord, coalesce(ins.series_id, se.series_id) AS series_id
+FROM k
+LEFT JOIN ins ON ins.sensor_id = k.sensor_id AND ins.metric = k.metric
+LEFT JOIN series se ON se.sensor_id = k.sensor_id AND se.metric = k.metric
+"""
+
+
+class Catalog:
+    """Maps SeriesKey <-> dense series id, registering unknown keys on first sight.
+
+    The cache is per process; several workers share the database, where the unique
+    constraints decide. Use :meth:`load` at start-up, then :meth:`resolve` per batch.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._ids: dict[SeriesKey, int] = {}
+        self._keys: dict[int, SeriesKey] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def max_series_id(self) -> int:
+        """The largest series id known to this process (0 when empty)."""
+        return max(self._keys, default=0)
+
+    def key_of(self, series_id: int) -> SeriesKey | None:
+        """The key of a known series id, or None."""
+        return self._keys.get(series_id)
+
+    def id_of(self, key: SeriesKey) -> int | None:
+        """The series id of a key already in the cache, or None."""
+        return self._ids.get(key)
+
+    async def load(self) -> int:
+        """Fill the cache with every series of the database; returns the count."""
+        with map_storage_errors("cannot load the catalog"):
+            rows = await self._pool.fetch(_SELECT_ALL)
+        for r in rows:
+            self._remember(
+                SeriesKey(
+                    SensorKey(r["site"], r["factory"], Kind(r["kind"]), r["sensor"]), r["metric"]
+                ),
+                r["series_id"],
+            )
+        logger.info("catalog loaded: %d series", len(rows))
+        return len(rows)
+
+    async def resolve(self, keys: Sequence[SeriesKey]) -> list[int]:
+        """Series ids for ``keys`` (same order), registering the unknown ones.
+
+        Raises:
+            StorageError: when the database fails.
+        """
+        missing = list(dict.fromkeys(k for k in keys if k not in self._ids))
+        if missing:
+            await self._register(missing)
+        ids = self._ids
+        return [ids[k] for k in keys]
+
+    async def _register(self, keys: list[SeriesKey]) -> None:
+        cols = _columns(keys)
+        with map_storage_errors("cannot register series"):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(_REGISTER_SITES, cols[0])
+                await conn.execute(_REGISTER_FACTORIES, cols[0], cols[1])
+                await conn.execute(_REGISTER_SENSORS, *cols[:4])
+                rows = await conn.fetch(_REGISTER_SERIES, *cols)
+        for r in rows:
+            self._remember(keys[r["ord"] - 1], r["series_id"])
+        logger.info("registered %d new series", len(keys))
+
+    def _remember(self, key: SeriesKey, series_id: int) -> None:
+        self._ids[key] = series_id
+        self._keys[series_id] = key
+
+
+def _columns(keys: Iterable[SeriesKey]) -> tuple[list[str], ...]:
+    site: list[str] = []
+    factory: list[str] = []
+    kind: list[str] = []
+    sensor: list[str] = []
+    metric: list[str] = []
+    unit: list[str] = []
+    for k in keys:
+        site.append(k.sensor.site)
+        factory.append(k.sensor.factory)
+        kind.append(k.sensor.kind.value)
+        sensor.append(k.sensor.sensor)
+        metric.append(k.metric)
+        unit.append(METRICS[k.sensor.kind].get(k.metric, ""))
+    return site, factory, kind, sensor, metric, unit

@@ -1,0 +1,68 @@
+"""The asyncpg pool: created with timeouts, closed within a bound, errors mapped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+
+from controlcenter.config import Settings
+from controlcenter.errors import StorageError
+
+__all__ = ["TRANSIENT_ERRORS", "map_storage_errors", "open_pool"]
+
+logger = logging.getLogger(__name__)
+
+#: Errors after which the same statement may succeed on a retry (link down, server restart).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionFailureError,
+)
+
+
+@contextlib.contextmanager
+def map_storage_errors(what: str) -> Iterator[None]:
+    """Re-raise database driver errors as StorageError (cancellation passes through)."""
+    try:
+        yield
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise StorageError(f"{what}: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def open_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """Open a pool on ``settings``' database; close it within ``db.close_timeout_s``.
+
+    On timeout the pool is terminated, so shutdown never hangs on a dead server.
+    """
+    db = settings.db
+    with map_storage_errors("cannot open the database pool"):
+        pool = await asyncpg.create_pool(
+            settings.dsn(),
+            min_size=db.pool_min_size,
+            max_size=db.pool_max_size,
+            timeout=db.connect_timeout_s,
+            command_timeout=db.command_timeout_s,
+        )
+    logger.info("database pool open (min %d, max %d)", db.pool_min_size, db.pool_max_size)
+    try:
+        yield pool
+    finally:
+        try:
+            async with asyncio.timeout(db.close_timeout_s):
+                await pool.close()
+        except (Exception, asyncio.CancelledError):
+            pool.terminate()
+            logger.warning("database pool terminated (close did not finish in time)")
+            raise
+        logger.info("database pool closed")
