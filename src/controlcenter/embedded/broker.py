@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker
-from amqtt.errors import AMQTTError
+from amqtt.errors import AMQTTError, PluginError, PluginLoadError
+from amqtt.errors import BrokerError as AmqttBrokerError
 
 from controlcenter.embedded._port import LOOPBACK, free_port
 from controlcenter.errors import BrokerError
@@ -34,6 +35,8 @@ START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 # amqtt keeps an offline session (and its queued messages) this long after the disconnect.
 SESSION_EXPIRY_S = 24 * 3600
+# amqtt's exceptions share no base class.
+_AMQTT_ERRORS = (AMQTTError, AmqttBrokerError, PluginError, PluginLoadError)
 _AUTH_PLUGIN = "controlcenter.embedded._auth.PasswordAuthPlugin"
 
 
@@ -66,11 +69,11 @@ async def embedded_broker(
     """
     password = await asyncio.to_thread(_password, data_dir)
     port = port or free_port()
-    broker = Broker(_config(port, password, allow_anonymous=allow_anonymous))
     try:
+        broker = Broker(_config(port, password, allow_anonymous=allow_anonymous))
         async with asyncio.timeout(START_TIMEOUT_S):
             await broker.start()
-    except (AMQTTError, OSError, TimeoutError) as exc:
+    except (*_AMQTT_ERRORS, OSError, TimeoutError) as exc:
         raise BrokerError(f"embedded MQTT broker did not start on port {port}: {exc!r}") from exc
     logger.info("embedded MQTT broker listening on %s:%d", LOOPBACK, port)
     try:
