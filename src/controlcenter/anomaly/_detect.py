@@ -1,0 +1,202 @@
+"""The detectors over a prepared batch: severities per accepted reading and the new state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.anomaly._batch import Prepared
+from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
+from controlcenter.anomaly._scan import affine_scan, clamp_scan
+from controlcenter.anomaly.events import Detector
+from controlcenter.anomaly.profile import COLUMNS, LIMIT_SEVERITY
+from controlcenter.anomaly.window import WindowStore
+
+if TYPE_CHECKING:
+    from controlcenter.anomaly.engine import EngineConfig
+
+__all__ = ["TINY", "Severities", "detect"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+#: Added to every variance so that a flat series with no noise floor never divides by zero.
+TINY = 1e-24
+_COL = {name: i for i, name in enumerate(COLUMNS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Severities:
+    """Per accepted reading (``[m]`` arrays, ``acc`` order): severities and state after it."""
+
+    n_life: I64
+    rate: F64
+    robust: F64
+    ewma: F64
+    shift: F64
+    stuck: F64
+    ewm_mean: F64
+    ewm_var: F64
+    cusum_pos: F64
+    cusum_neg: F64
+    run: I64
+    changes: I64
+    refresh: Refresh
+    limit_severity: float = LIMIT_SEVERITY
+
+    def per_detector(self) -> Iterator[tuple[Detector, F64]]:
+        """``(detector, float64[m])`` for each detector that scores accepted readings."""
+        yield Detector.RATE, self.rate
+        yield Detector.ROBUST_Z, self.robust
+        yield Detector.EWMA_Z, self.ewma
+        yield Detector.SHIFT, self.shift
+        yield Detector.STUCK, self.stuck
+
+    def worst(self, prep: Prepared) -> F64:
+        """``float64[n]`` largest severity of each sorted reading."""
+        out = np.zeros(len(prep.s), dtype=np.float64)
+        out[prep.rejected_bad] = self.limit_severity
+        w = np.maximum(np.maximum(self.rate, self.robust), np.maximum(self.ewma, self.shift))
+        out[prep.acc] = np.maximum(w, self.stuck)
+        return out
+
+
+class _Params:
+    """Profile numbers gathered per accepted reading, on demand."""
+
+    def __init__(self, table: F64, prof: npt.NDArray[np.int16]) -> None:
+        self._t = np.ascontiguousarray(table.T)
+        self._prof = prof
+
+    def __getitem__(self, name: str) -> F64:
+        out: F64 = self._t[_COL[name]][self._prof]
+        return out
+
+
+def _previous(prep: Prepared, store: WindowStore, x: F64, t: I64) -> tuple[F64, I64]:
+    xp = np.empty_like(x)
+    tp = np.empty_like(t)
+    if x.size:
+        xp[1:], tp[1:] = x[:-1], t[:-1]
+        xp[prep.gstart] = store.last_value[prep.gs]
+        tp[prep.gstart] = store.last_time[prep.gs]
+    return xp, tp
+
+
+def _rate(par: _Params, x: F64, t: I64, xp: F64, tp: I64, has_prev: npt.NDArray[np.bool_]) -> F64:
+    dt_s = np.where(has_prev, t - np.where(has_prev, tp, t), 0) / 1e6
+    dts = np.clip(dt_s, par["rate_min_dt_s"], par["rate_max_dt_s"])
+    dv = np.where(has_prev, x - xp, 0.0)
+    sev: F64 = np.abs(dv) * par["inv_rate"] / dts
+    backwards = (par["monotonic"] > 0) & (dv < 0)
+    sev[backwards] = np.maximum(sev[backwards], LIMIT_SEVERITY)
+    return sev
+
+
+def _stuck(
+    prep: Prepared,
+    store: WindowStore,
+    par: _Params,
+    x: F64,
+    xp: F64,
+    has_prev: npt.NDArray[np.bool_],
+    min_changes: int,
+) -> tuple[F64, I64, I64]:
+    m = x.size
+    moved = has_prev & (x != xp)
+    changed = ~has_prev | moved
+    pos = np.arange(m, dtype=np.int64)
+    last_change = np.maximum.accumulate(np.where(changed, pos, -1)) if m else pos
+    start = prep.gstart[prep.gid]
+    run0 = store.run[prep.gs][prep.gid]
+    run = np.where(last_change >= start, pos - last_change, run0 + prep.rank + 1)
+    cm = np.cumsum(moved)
+    before = (cm[prep.gstart] - moved[prep.gstart])[prep.gid]
+    changes = store.changes[prep.gs][prep.gid] + cm - before
+    ok = (changes >= min_changes) & ~((par["stuck_zero_ok"] > 0) & (x == 0.0))
+    sev = np.where(ok, (run + 1) * par["inv_stuck_k"], 0.0)
+    return sev, run, changes
+
+
+def _shift_prev(after: F64, start_value: F64, prep: Prepared) -> F64:
+    prev = np.empty_like(after)
+    if after.size:
+        prev[1:] = after[:-1]
+        prev[prep.gstart] = start_value
+    return prev
+
+
+def _ewma(
+    prep: Prepared, store: WindowStore, par: _Params, x: F64, n_life: I64, min_history: int
+) -> tuple[F64, F64, F64]:
+    alpha = par["alpha"]
+    fresh = n_life == 0
+    a = np.where(fresh, 0.0, 1.0 - alpha)
+    ca, cb = affine_scan(a, np.where(fresh, x, alpha * x), prep.rank)
+    m0 = store.ewm_mean[prep.gs]
+    mean = ca * m0[prep.gid] + cb
+    mean_prev = _shift_prev(mean, m0, prep)
+    d = np.where(fresh, 0.0, x - mean_prev)
+    va, vb = affine_scan(a, a * alpha * d * d, prep.rank)
+    v0 = store.ewm_var[prep.gs]
+    var = va * v0[prep.gid] + vb
+    var_prev = _shift_prev(var, v0, prep)
+    rel = par["min_rel_std"] * mean_prev
+    spread = np.sqrt(var_prev + par["min_std2"] + rel * rel + TINY)
+    sev = np.where(n_life >= min_history, np.abs(d) * par["inv_ewma_z"] / spread, 0.0)
+    return sev, mean, var
+
+
+def _cusum(
+    prep: Prepared, store: WindowStore, par: _Params, y: F64, n_life: I64, refresh: int
+) -> tuple[F64, F64, F64]:
+    k, cap = par["cusum_k"], par["cusum_cap"]
+    reset = (n_life % refresh == 0) & (n_life > 0)
+    out = []
+    for sign, s0 in ((1.0, store.cusum_pos), (-1.0, store.cusum_neg)):
+        p = sign * y - k
+        const = np.minimum(np.maximum(p, 0.0), cap)
+        q = np.where(reset, const, 0.0)
+        u = np.where(reset, const, cap)
+        cp, cq, cu = clamp_scan(p, q, u, prep.rank)
+        out.append(np.minimum(np.maximum(s0[prep.gs][prep.gid] + cp, cq), cu))
+    sev = np.maximum(out[0], out[1]) * par["inv_cusum_h"]
+    return sev, out[0], out[1]
+
+
+def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) -> Severities:
+    """Run every per-reading detector over the accepted readings of ``prep``."""
+    a = prep.acc
+    x, t = prep.x[a], prep.t[a]
+    par = _Params(table, store.profile[prep.s[a]])
+    n_life = store.count[prep.gs][prep.gid] + prep.rank
+    has_prev = n_life > 0
+    xp, tp = _previous(prep, store, x, t)
+    rate = _rate(par, x, t, xp, tp, has_prev)
+    stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
+    ewma, mean, var = _ewma(prep, store, par, x, n_life, cfg.min_history)
+    ref = refresh_rows(prep, store, table, cfg)
+    med, sigma, ok = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
+    z = (x - med) / sigma
+    robust = np.where(ok, np.abs(z) * par["inv_robust_z"], 0.0)
+    clip = par["cusum_clip"]
+    y = np.where(ok, np.clip(z, -clip, clip), 0.0)
+    shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
+    return Severities(
+        n_life=n_life,
+        rate=rate,
+        robust=robust,
+        ewma=ewma,
+        shift=shift,
+        stuck=stuck,
+        ewm_mean=mean,
+        ewm_var=var,
+        cusum_pos=cpos,
+        cusum_neg=cneg,
+        run=run,
+        changes=changes,
+        refresh=ref,
+    )

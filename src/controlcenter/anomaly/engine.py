@@ -1,0 +1,360 @@
+"""The anomaly engine: every detector, vectorised over a batch of readings across series.
+
+Semantics (the one-reading-at-a-time specification is :class:`~.reference.ReferenceEngine`;
+tests check that both agree for any batch split and interleaving):
+
+- Readings are taken per series in time order (a batch is sorted by (series, time) stably).
+- A reading is *accepted* when it is finite, inside the series' static limits, and newer than
+  the series' last accepted reading. Only accepted readings enter windows and statistics;
+  the others are scored by the limit detector alone (impossible values fire, late or
+  duplicate readings score 0).
+- A reading's score depends only on readings up to it. Robust statistics (median, MAD, usual
+  interval) are refreshed before the readings whose lifetime number ``n`` is a positive
+  multiple of ``refresh``, from the ``window`` readings before them, so results do not depend
+  on how readings were split into batches.
+- Score = ``x**2 / (1 + x**2)`` of the largest detector severity ``x`` (1 = threshold); an
+  event is emitted for every detector whose severity reaches 1.
+
+Cost: O(n log L) numpy work for ``n`` readings whose longest per-series run in the batch
+is ``L``, plus ``O(W)`` per robust refresh (``n / refresh`` of them), no Python loop over
+readings or series.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.anomaly._batch import Prepared, prepare
+from controlcenter.anomaly._detect import Severities, detect
+from controlcenter.anomaly.events import Detector, Events, severity_to_score
+from controlcenter.anomaly.profile import (
+    COLUMNS,
+    DEFAULT_PROFILES,
+    GENERIC,
+    MetricProfile,
+    profile_table,
+)
+from controlcenter.anomaly.window import WindowStore
+from controlcenter.domain import Batch
+
+__all__ = ["Engine", "EngineConfig"]
+
+logger = logging.getLogger(__name__)
+
+_COL = {name: i for i, name in enumerate(COLUMNS)}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Engine-wide settings.
+
+    Attributes:
+        window: ``W``, readings kept per series (ring length).
+        refresh: ``R``, robust statistics are recomputed every ``R`` readings of a series.
+        min_history: readings a series needs before z-scores and CUSUM count.
+        stuck_min_changes: value changes a series must have shown before it can be "stuck".
+        capacity: initial number of series slots (grows by doubling).
+    """
+
+    window: int = 256
+    refresh: int = 64
+    min_history: int = 32
+    stuck_min_changes: int = 3
+    capacity: int = 1024
+
+
+class Engine:
+    """Scores readings of many series at once and keeps their windows.
+
+    River-like API: :meth:`score` (no state change), :meth:`update` (learn, returns self),
+    :meth:`ingest` (both in one pass, plus events), :meth:`state` (snapshot).
+
+    Args:
+        config: engine-wide settings.
+        profiles: detector settings keyed ``"kind.metric"`` (default :data:`DEFAULT_PROFILES`);
+            :data:`GENERIC` is always available as ``"generic"``.
+
+    >>> from controlcenter.domain import Batch
+    >>> eng = Engine(EngineConfig(window=16, refresh=8, min_history=8))
+    >>> eng.add_series([0], "air.temp")
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.arange(40) * 1_000_000
+    >>> v = 20 + 0.1 * rng.standard_normal(40)
+    >>> v[30] = 200.0  # impossible for an air temperature
+    >>> scores, events = eng.ingest(Batch.from_lists(np.zeros(40), t, v))
+    >>> scores.shape, bool(scores[30] > 0.98), events.names().tolist()
+    ((40,), True, ['limit'])
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        profiles: Mapping[str, MetricProfile] | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        if self.config.refresh < 1 or self.config.min_history < 2:
+            raise ValueError("refresh must be >= 1 and min_history >= 2")
+        named = dict(DEFAULT_PROFILES if profiles is None else profiles)
+        named.setdefault("generic", GENERIC)
+        self.profile_names: tuple[str, ...] = tuple(named)
+        self._profile_index = {name: i for i, name in enumerate(self.profile_names)}
+        self.table = profile_table(list(named.values()))
+        self.store = WindowStore(self.config.window, self.config.capacity)
+
+    # -- series ---------------------------------------------------------------------------
+
+    def add_series(
+        self,
+        series: npt.ArrayLike,
+        profile: str | npt.ArrayLike = "generic",
+        *,
+        lo: npt.ArrayLike | None = None,
+        hi: npt.ArrayLike | None = None,
+    ) -> None:
+        """Register series ids with a profile name (one, or one per id) and optional limits.
+
+        ``lo``/``hi`` narrow the profile's static limits per series, e.g. ``hi=capacity``
+        for parking occupancy. Re-adding a known series changes its profile and limits only.
+        """
+        ids = np.asarray(series, dtype=np.int32).reshape(-1)
+        if ids.size == 0:
+            return
+        if ids.min() < 0:
+            raise ValueError("series ids must be >= 0")
+        if isinstance(profile, str):
+            prof = np.full(ids.size, self._profile_index[profile], dtype=np.int16)
+        else:
+            names = np.asarray(profile, dtype=np.str_).reshape(-1)
+            prof = np.array([self._profile_index[str(p)] for p in names], dtype=np.int16)
+        st = self.store
+        st.ensure(int(ids.max()))
+        st.known[ids] = True
+        st.profile[ids] = prof
+        plo = self.table[prof, _COL["lo"]]
+        phi = self.table[prof, _COL["hi"]]
+        st.lo[ids] = plo if lo is None else np.maximum(plo, np.asarray(lo, dtype=np.float64))
+        st.hi[ids] = phi if hi is None else np.minimum(phi, np.asarray(hi, dtype=np.float64))
+
+    def set_limits(self, series: npt.ArrayLike, *, hi: npt.ArrayLike) -> None:
+        """Change the upper limit of known series (e.g. a car park's new capacity)."""
+        ids = np.asarray(series, dtype=np.int32).reshape(-1)
+        phi = self.table[self.store.profile[ids], _COL["hi"]]
+        self.store.hi[ids] = np.minimum(phi, np.asarray(hi, dtype=np.float64))
+
+    def unknown(self, series: npt.ArrayLike) -> npt.NDArray[np.int32]:
+        """``int32[k]`` sorted unique ids among ``series`` that have no window yet.
+
+        These need :meth:`prime` with their most recent history (or an empty batch when the
+        database has none) before their readings are scored.
+        """
+        ids = np.unique(np.asarray(series, dtype=np.int32))
+        st = self.store
+        inside = ids < st.capacity
+        have = np.zeros(ids.size, dtype=np.bool_)
+        have[inside] = st.primed[ids[inside]] | (st.count[ids[inside]] > 0)
+        out: npt.NDArray[np.int32] = ids[~have]
+        return out
+
+    def forget(self, series: npt.ArrayLike) -> None:
+        """Drop the windows of ``series`` (another worker took them over)."""
+        ids = np.asarray(series, dtype=np.int32).reshape(-1)
+        self.store.reset(ids[ids < self.store.capacity])
+
+    # -- river trio ------------------------------------------------------------------------
+
+    def ingest(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
+        """Score ``batch`` online, learn it, and return ``(scores, events)``.
+
+        Returns:
+            ``float64[n]`` scores in [0, 1] in the batch's order, and the :class:`Events`
+            of every detector that fired (sorted by time, series, detector).
+        """
+        scores, events = self._run(batch, commit=True, emit=True)
+        return scores, events
+
+    def score(self, batch: Batch) -> npt.NDArray[np.float64]:
+        """``float64[n]`` online scores of ``batch`` without changing any state."""
+        return self._run(batch, commit=False, emit=False)[0]
+
+    def update(self, batch: Batch) -> Engine:
+        """Learn ``batch`` (windows and statistics) without producing events."""
+        self._run(batch, commit=True, emit=False)
+        return self
+
+    def prime(self, history: Batch) -> Engine:
+        """Load history into windows without events; marks every series in it as primed.
+
+        Pass the most recent ``W`` (or more) readings of series that :meth:`unknown`
+        reported, all older than the readings about to be scored.
+        """
+        self._run(history, commit=True, emit=False)
+        self.mark_primed(history.series)
+        return self
+
+    def mark_primed(self, series: npt.ArrayLike) -> None:
+        """Record that ``series`` need no history (the database had none)."""
+        ids = np.asarray(series, dtype=np.int32).reshape(-1)
+        if ids.size:
+            self.store.ensure(int(ids.max()))
+            self.store.primed[ids] = True
+
+    def state(self) -> dict[str, npt.NDArray[np.generic]]:
+        """A snapshot (copies) of every per-series array, trimmed to the highest id in use."""
+        st = self.store
+        used = np.flatnonzero(st.known | (st.count > 0))
+        top = int(used.max()) + 1 if used.size else 0
+        snap: dict[str, npt.NDArray[np.generic]] = {
+            "values": st.values[:top].copy(),
+            "times": st.times[:top].copy(),
+        }
+        for name in WindowStore.COLUMNS:
+            snap[name] = getattr(st, name)[:top].copy()
+        mean, std = st.window_mean_std(np.arange(top, dtype=np.int32))
+        snap["window_mean"], snap["window_std"] = mean, std
+        return snap
+
+    def memory(self) -> dict[str, int]:
+        """Bytes per series slot, slots allocated, and total bytes of state."""
+        st = self.store
+        return {
+            "bytes_per_series": st.bytes_per_series(),
+            "capacity": st.capacity,
+            "total_bytes": st.nbytes(),
+        }
+
+    # -- silence ---------------------------------------------------------------------------
+
+    def sweep(self, now_us: int) -> Events:
+        """Silence events for series quiet for longer than their profile allows.
+
+        A series is silent when ``now_us - last_time > max(silence_factor * usual interval,
+        min_silence_s)``; each silence is reported once, until the series speaks again.
+        The usual interval is the median gap of the window at the last robust refresh, so a
+        series needs ``refresh`` readings before it can be silent. O(S) numpy; run it
+        periodically (e.g. every ``min_silence_s / 4``), not per reading.
+        """
+        st = self.store
+        tab = self.table[st.profile]
+        factor = tab[:, _COL["silence_factor"]]
+        with np.errstate(invalid="ignore"):
+            limit = np.maximum(factor * st.interval_us, tab[:, _COL["min_silence_us"]])
+            gap = (now_us - st.last_time).astype(np.float64)
+            fire = (st.count > 0) & ~st.silent & (gap > limit) & np.isfinite(limit)
+        ids = np.flatnonzero(fire).astype(np.int32)
+        st.silent[ids] = True
+        sev = gap[ids] / limit[ids]
+        return Events(
+            ids,
+            np.full(ids.size, now_us, dtype=np.int64),
+            np.full(ids.size, Detector.SILENCE, dtype=np.uint8),
+            st.last_value[ids],
+            severity_to_score(sev),
+        )
+
+    # -- the vectorised path ---------------------------------------------------------------
+
+    def _run(
+        self, batch: Batch, *, commit: bool, emit: bool
+    ) -> tuple[npt.NDArray[np.float64], Events]:
+        n = len(batch)
+        scores = np.zeros(n, dtype=np.float64)
+        if n == 0:
+            return scores, Events.empty()
+        self._register_new(batch.series)
+        prep = prepare(batch, self.store)
+        sev = detect(prep, self.store, self.table, self.config)
+        # The score of each reading is that of its worst detector.
+        scores[prep.order] = severity_to_score(sev.worst(prep))
+        if commit:
+            self._commit(prep, sev)
+        events = _events(prep, sev) if emit else Events.empty()
+        return scores, events
+
+    def _register_new(self, series: npt.NDArray[np.int32]) -> None:
+        st = self.store
+        top = int(series.max())
+        if series.min() < 0:
+            raise ValueError("series ids must be >= 0")
+        st.ensure(top)
+        known = st.known[series]
+        if not known.all():
+            new = np.unique(series[~known])
+            logger.debug("auto-registering %d series with the generic profile", new.size)
+            self.add_series(new, "generic")
+
+    def _commit(self, prep: Prepared, sev: Severities) -> None:
+        st, w = self.store, self.config.window
+        a = prep.acc
+        if a.size == 0:
+            return
+        s, n_life = prep.s[a], sev.n_life
+        gs, last = prep.gs, prep.glast
+        # Running window sums lose what the ring overwrites (read before writing).
+        evicted = np.zeros(a.size, dtype=np.float64)
+        old = n_life >= w
+        in_ring = old & (prep.rank < w)
+        slot = n_life % w
+        evicted[in_ring] = st.values[s[in_ring], slot[in_ring]]
+        in_batch = old & ~in_ring
+        evicted[in_batch] = prep.x[a][np.flatnonzero(in_batch) - w]
+        first = st.count[gs] == 0
+        shift = np.where(first, prep.x[a][prep.gstart], st.shift[gs])
+        sh = shift[prep.gid]
+        xs = prep.x[a] - sh
+        es = np.where(old, evicted - sh, 0.0)
+        st.shift[gs] = shift
+        st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
+        st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
+        # Ring: only each series' last W readings of the batch survive.
+        keep = prep.rank >= (prep.gsize[prep.gid] - w)
+        st.values[s[keep], slot[keep]] = prep.x[a][keep]
+        st.times[s[keep], slot[keep]] = prep.t[a][keep]
+        st.count[gs] += prep.gsize
+        st.last_time[gs] = prep.t[a][last]
+        st.last_value[gs] = prep.x[a][last]
+        st.ewm_mean[gs] = sev.ewm_mean[last]
+        st.ewm_var[gs] = sev.ewm_var[last]
+        st.cusum_pos[gs] = sev.cusum_pos[last]
+        st.cusum_neg[gs] = sev.cusum_neg[last]
+        st.run[gs] = sev.run[last]
+        st.changes[gs] = sev.changes[last]
+        st.silent[gs] = False
+        ref = sev.refresh
+        if ref.group.size:
+            # Rows are in (group, time) order, so the last write per group wins.
+            g = gs[ref.group]
+            st.median[g] = ref.median
+            st.sigma[g] = ref.sigma
+            st.robust_ok[g] = ref.ok
+            st.interval_us[g] = ref.interval_us
+
+
+def _events(prep: Prepared, sev: Severities) -> Events:
+    parts = []
+    rej = prep.rejected_bad
+    if rej.size:
+        parts.append(_event_rows(prep, rej, Detector.LIMIT, np.full(rej.size, sev.limit_severity)))
+    for det, x in sev.per_detector():
+        hit = np.flatnonzero(x >= 1.0)
+        if hit.size:
+            parts.append(_event_rows(prep, prep.acc[hit], det, x[hit]))
+    if not parts:
+        return Events.empty()
+    return Events.concat(parts).sorted()
+
+
+def _event_rows(
+    prep: Prepared, idx: npt.NDArray[np.intp], det: Detector, x: npt.NDArray[np.float64]
+) -> Events:
+    return Events(
+        prep.s[idx],
+        prep.t[idx],
+        np.full(idx.size, det, dtype=np.uint8),
+        prep.x[idx],
+        severity_to_score(x),
+    )

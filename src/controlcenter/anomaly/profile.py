@@ -1,0 +1,183 @@
+"""Detector settings per sensor kind and metric: the one place defaults live.
+
+A :class:`MetricProfile` holds every threshold of every detector for one metric. The engine
+copies the numbers into a small table (one row per profile) and each series points at a row,
+so thresholds are gathered per reading without Python loops. Replace or extend the defaults
+by passing your own mapping to :class:`~controlcenter.anomaly.engine.Engine`.
+
+Severity and score: every detector computes a severity ``x >= 0`` scaled so that ``x = 1`` is
+its firing threshold, and the reading's score is ``x**2 / (1 + x**2)`` of the largest
+severity: 0.5 at a threshold, 0.8 at twice it, 0.9 at three times. An event is emitted
+exactly where a detector's severity reaches 1, so ``score >= 0.5`` means "something fired".
+
+>>> p = profile_for("air", "pm25")
+>>> p.lo, p.hi, p.robust_z
+(0.0, 1000.0, 6.0)
+>>> profile_for("power", "unknown-metric") is GENERIC
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DEFAULT_PROFILES",
+    "GENERIC",
+    "LIMIT_SEVERITY",
+    "MetricProfile",
+    "profile_for",
+    "profile_table",
+]
+
+INF = math.inf
+#: Severity of a physically impossible value (score 0.990).
+LIMIT_SEVERITY = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricProfile:
+    """Thresholds of all detectors for one metric. ``inf`` or ``0`` (for counts) disables.
+
+    Attributes:
+        lo, hi: static limits; a value outside is impossible (limit detector, severity 10)
+            and is kept out of the windows. A series may narrow ``hi`` (parking capacity).
+        max_rate: largest plausible change per second; rate detector severity is
+            ``|dv| / (max_rate * clip(dt_s, rate_min_dt_s, rate_max_dt_s))``.
+        monotonic: a cumulative counter (kWh): any decrease is impossible.
+        min_std: noise floor in the metric's unit (sensor resolution); added in quadrature
+            to every spread estimate so flat series do not divide by zero.
+        min_rel_std: relative noise floor, times the series' current centre.
+        robust_z: robust z-score threshold, ``|x - median| / (1.4826 * MAD)`` over the window.
+        ewma_z: EWMA z-score threshold, ``|x - mean| / std`` of an EWMA with ``ewma_alpha``.
+        cusum_k, cusum_h: two-sided CUSUM on the robust z-score clipped to ``+-cusum_clip``
+            (slack ``k``, decision level ``h``, capped at ``2h``, reset at each robust refresh):
+            level shifts and drifts.
+        stuck_k: readings in a row with exactly the same value that make a stuck sensor.
+        stuck_zero_ok: a run of zeros is normal (idle machine, empty car park).
+        silence_factor, min_silence_s: silence when no reading came for longer than
+            ``max(silence_factor * usual interval, min_silence_s)``.
+    """
+
+    lo: float = -INF
+    hi: float = INF
+    max_rate: float = INF
+    monotonic: bool = False
+    min_std: float = 0.0
+    min_rel_std: float = 1e-3
+    robust_z: float = 6.0
+    ewma_z: float = 6.0
+    ewma_alpha: float = 0.05
+    cusum_k: float = 1.0
+    cusum_h: float = 12.0
+    cusum_clip: float = 4.0
+    stuck_k: int = 0
+    stuck_zero_ok: bool = False
+    silence_factor: float = 10.0
+    min_silence_s: float = 60.0
+    rate_min_dt_s: float = 1.0
+    rate_max_dt_s: float = 60.0
+
+
+#: The profile of a metric nobody described (and of ``score-csv``).
+GENERIC = MetricProfile()
+
+_AIR = MetricProfile(stuck_k=60, min_rel_std=0.0)
+_POWER = MetricProfile(stuck_k=120, min_rel_std=0.0)
+
+#: Defaults keyed ``"kind.metric"`` (kinds and metrics of the MQTT contract).
+DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
+    "air.pm10": replace(_AIR, lo=0.0, hi=2000.0, max_rate=100.0, min_std=1.0),
+    "air.pm25": replace(_AIR, lo=0.0, hi=1000.0, max_rate=50.0, min_std=1.0),
+    "air.co2": replace(_AIR, lo=250.0, hi=10000.0, max_rate=200.0, min_std=5.0),
+    "air.voc": replace(_AIR, lo=0.0, hi=50000.0, max_rate=2000.0, min_std=5.0),
+    "air.temp": replace(_AIR, lo=-40.0, hi=85.0, max_rate=1.0, min_std=0.05),
+    "air.humidity": replace(_AIR, lo=0.0, hi=100.0, max_rate=5.0, min_std=0.2),
+    "power.kw": replace(_POWER, lo=-1000.0, hi=100000.0, max_rate=500.0, min_std=0.5,
+                        stuck_zero_ok=True),
+    # A meter reading is a counter: only its rate and direction mean anything.
+    "power.kwh": replace(_POWER, lo=0.0, hi=1e12, max_rate=50.0, monotonic=True,
+                         robust_z=INF, ewma_z=INF, cusum_h=INF, stuck_k=0),
+    "power.voltage": replace(_POWER, lo=0.0, hi=1000.0, max_rate=100.0, min_std=0.5,
+                             stuck_zero_ok=True),
+    "power.current": replace(_POWER, lo=0.0, hi=10000.0, max_rate=1000.0, min_std=0.1,
+                             stuck_zero_ok=True),
+    "power.pf": replace(_POWER, lo=-1.0, hi=1.0, max_rate=0.5, min_std=0.005),
+    # Occupancy moves in steps and rests for hours: no stuck detector; ``hi`` per series.
+    "parking.occupied": MetricProfile(lo=0.0, max_rate=2.0, min_std=1.0, min_rel_std=0.0),
+    "parking.capacity": MetricProfile(lo=0.0, hi=100000.0, robust_z=INF, ewma_z=INF,
+                                      cusum_h=INF),
+}  # fmt: skip
+
+
+def profile_for(
+    kind: str, metric: str, profiles: Mapping[str, MetricProfile] = DEFAULT_PROFILES
+) -> MetricProfile:
+    """The profile of ``kind.metric``, or :data:`GENERIC` when none is defined."""
+    return profiles.get(f"{kind}.{metric}", GENERIC)
+
+
+#: Columns of the numeric table, in order (see :func:`profile_table`).
+COLUMNS = (
+    "lo",
+    "hi",
+    "inv_rate",
+    "monotonic",
+    "min_std2",
+    "min_rel_std",
+    "inv_robust_z",
+    "inv_ewma_z",
+    "alpha",
+    "cusum_k",
+    "cusum_cap",
+    "inv_cusum_h",
+    "cusum_clip",
+    "inv_stuck_k",
+    "stuck_zero_ok",
+    "silence_factor",
+    "min_silence_us",
+    "rate_min_dt_s",
+    "rate_max_dt_s",
+)
+
+
+def _inv(x: float) -> float:
+    return 0.0 if math.isinf(x) or x <= 0 else 1.0 / x
+
+
+def profile_row(p: MetricProfile) -> list[float]:
+    """One profile as the numbers of :data:`COLUMNS` (thresholds stored as inverses)."""
+    cusum_on = not math.isinf(p.cusum_h)
+    return [
+        p.lo,
+        p.hi,
+        _inv(p.max_rate),
+        float(p.monotonic),
+        p.min_std * p.min_std,
+        p.min_rel_std,
+        _inv(p.robust_z),
+        _inv(p.ewma_z),
+        p.ewma_alpha,
+        p.cusum_k if cusum_on else 0.0,
+        2.0 * p.cusum_h if cusum_on else 0.0,
+        _inv(p.cusum_h),
+        p.cusum_clip,
+        _inv(float(p.stuck_k)),
+        float(p.stuck_zero_ok),
+        p.silence_factor,
+        p.min_silence_s * 1e6,
+        p.rate_min_dt_s,
+        p.rate_max_dt_s,
+    ]
+
+
+def profile_table(profiles: list[MetricProfile]) -> npt.NDArray[np.float64]:
+    """``float64[len(profiles), len(COLUMNS)]``: the engine's per-profile numbers."""
+    return np.array([profile_row(p) for p in profiles], dtype=np.float64).reshape(
+        len(profiles), len(COLUMNS)
+    )

@@ -1,0 +1,147 @@
+"""Ring-buffer windows and per-series running statistics, indexed by dense series id.
+
+Row ``s`` of every array belongs to series ``s``. The ring holds the last ``W`` accepted
+readings: reading number ``n`` of a series' life (``n = 0, 1, ...``) lives in column
+``n % W``. Everything else is O(1) state per series, updated incrementally by the engine:
+running window sums (shifted by the series' first value for precision), EWMA mean and
+variance, CUSUM sums, flatline run length, and the robust statistics of the last refresh.
+Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
+
+Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``) plus
+:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,238 bytes at ``W = 256``.
+
+>>> ws = WindowStore(window=4, capacity=4)
+>>> ws.ensure(4)  # room for series ids 0..4
+>>> ws.capacity, ws.values.shape
+(8, (8, 4))
+>>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
+206
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["WindowStore"]
+
+#: Per-series scalar columns: name -> (dtype, initial value).
+_COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
+    "known": (np.bool_, False),  # registered with a profile
+    "primed": (np.bool_, False),  # history loaded (or the series is new to everyone)
+    "profile": (np.int16, 0),  # row of the engine's profile table
+    "lo": (np.float64, -np.inf),  # static limits of this series
+    "hi": (np.float64, np.inf),
+    "count": (np.int64, 0),  # accepted readings over the series' life
+    "last_time": (np.int64, np.iinfo(np.int64).min),  # time of the last accepted reading
+    "last_value": (np.float64, 0.0),
+    "shift": (np.float64, 0.0),  # first value ever; window sums are of (x - shift)
+    "wsum": (np.float64, 0.0),  # sum over the window of (x - shift)
+    "wsumsq": (np.float64, 0.0),  # sum over the window of (x - shift)**2
+    "ewm_mean": (np.float64, 0.0),
+    "ewm_var": (np.float64, 0.0),
+    "cusum_pos": (np.float64, 0.0),
+    "cusum_neg": (np.float64, 0.0),
+    "run": (np.int64, 0),  # readings equal to their predecessor, ending at the last one
+    "changes": (np.int64, 0),  # readings that differed from their predecessor
+    "median": (np.float64, 0.0),  # robust statistics of the last refresh
+    "sigma": (np.float64, 1.0),  # sqrt((1.4826 MAD)**2 + noise floor**2)
+    "robust_ok": (np.bool_, False),  # the last refresh saw enough readings
+    "interval_us": (np.float64, np.nan),  # median gap between readings at the last refresh
+    "silent": (np.bool_, False),  # a silence event was raised and no reading came since
+}
+
+
+class WindowStore:
+    """Preallocated ``S x W`` rings plus per-series scalar state, growing by doubling.
+
+    Attributes:
+        values: ``float64[capacity, W]`` ring of values.
+        times: ``int64[capacity, W]`` ring of times (microseconds since the epoch).
+        count, last_time, ...: ``[capacity]`` arrays, one per scalar column (see the module).
+    """
+
+    SCALAR_BYTES = sum(np.dtype(dt).itemsize for dt, _ in _COLUMNS.values())
+    COLUMNS = tuple(_COLUMNS)
+
+    values: npt.NDArray[np.float64]
+    times: npt.NDArray[np.int64]
+    known: npt.NDArray[np.bool_]
+    primed: npt.NDArray[np.bool_]
+    profile: npt.NDArray[np.int16]
+    lo: npt.NDArray[np.float64]
+    hi: npt.NDArray[np.float64]
+    count: npt.NDArray[np.int64]
+    last_time: npt.NDArray[np.int64]
+    last_value: npt.NDArray[np.float64]
+    shift: npt.NDArray[np.float64]
+    wsum: npt.NDArray[np.float64]
+    wsumsq: npt.NDArray[np.float64]
+    ewm_mean: npt.NDArray[np.float64]
+    ewm_var: npt.NDArray[np.float64]
+    cusum_pos: npt.NDArray[np.float64]
+    cusum_neg: npt.NDArray[np.float64]
+    run: npt.NDArray[np.int64]
+    changes: npt.NDArray[np.int64]
+    median: npt.NDArray[np.float64]
+    sigma: npt.NDArray[np.float64]
+    robust_ok: npt.NDArray[np.bool_]
+    interval_us: npt.NDArray[np.float64]
+    silent: npt.NDArray[np.bool_]
+
+    def __init__(self, window: int = 256, capacity: int = 1024) -> None:
+        if window < 2:
+            raise ValueError("window must hold at least 2 readings")
+        self.window = window
+        self.capacity = 0
+        self.values = np.zeros((0, window), dtype=np.float64)
+        self.times = np.zeros((0, window), dtype=np.int64)
+        for name, (dtype, _) in _COLUMNS.items():
+            setattr(self, name, np.zeros(0, dtype=dtype))
+        self._grow(max(1, capacity))
+
+    def ensure(self, max_id: int) -> None:
+        """Make room for series ids up to ``max_id`` (at least doubling when growing)."""
+        if max_id >= self.capacity:
+            self._grow(max(max_id + 1, 2 * self.capacity))
+
+    def _grow(self, capacity: int) -> None:
+        old = self.capacity
+        values = np.zeros((capacity, self.window), dtype=np.float64)
+        values[:old] = self.values
+        times = np.zeros((capacity, self.window), dtype=np.int64)
+        times[:old] = self.times
+        self.values, self.times = values, times
+        for name, (dtype, init) in _COLUMNS.items():
+            col = np.full(capacity, init, dtype=dtype)
+            col[:old] = getattr(self, name)
+            setattr(self, name, col)
+        self.capacity = capacity
+
+    def reset(self, series: npt.NDArray[np.int32]) -> None:
+        """Forget the windows and statistics of ``series`` (keeps profile and limits)."""
+        for name, (_, init) in _COLUMNS.items():
+            if name not in ("known", "profile", "lo", "hi"):
+                getattr(self, name)[series] = init
+
+    def bytes_per_series(self) -> int:
+        """Bytes of state per series slot: ``16 * W + SCALAR_BYTES``."""
+        return 16 * self.window + self.SCALAR_BYTES
+
+    def nbytes(self) -> int:
+        """Bytes held by all arrays (allocated capacity, not just the series in use)."""
+        return int(self.values.nbytes + self.times.nbytes) + sum(
+            int(getattr(self, name).nbytes) for name in _COLUMNS
+        )
+
+    def window_mean_std(
+        self, series: npt.NDArray[np.int32]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Mean and standard deviation over each series' window, from the running sums."""
+        c = np.minimum(self.count[series], self.window).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self.wsum[series] / c
+            var = np.maximum(self.wsumsq[series] / c - mean * mean, 0.0)
+        return mean + self.shift[series], np.sqrt(var)
