@@ -56,6 +56,9 @@ class MqttSettings(BaseModel):
 
     username: str | None = None
     password: SecretStr | None = None
+    # MQTT 5 lets us widen the broker's in-flight window (Receive Maximum); 3.1.1 is for
+    # brokers without MQTT 5, where the broker's own in-flight limit applies.
+    protocol: Literal["5", "3.1.1"] = "5"
     client_id: str = "controlcenter-ingest"
     topic_root: str = "cc"
     # Name of an MQTT 5 shared-subscription group ($share/<group>/...), for several workers.

@@ -18,6 +18,8 @@ __all__ = [
     "METRICS",
     "US_PER_S",
     "Batch",
+    "DeadLetter",
+    "GatewayStatus",
     "Kind",
     "SensorKey",
     "SeriesKey",
@@ -146,3 +148,26 @@ class Batch:
             np.concatenate([b.time for b in batches]),
             np.concatenate([b.value for b in batches]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that could not be (fully) ingested, kept with its raw payload and reason.
+
+    ``reason`` is a short stable code (a bounded metric label); ``detail`` explains it.
+    """
+
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    """A gateway's ``online``/``offline`` status message (``offline`` is its last will)."""
+
+    site: str
+    factory: str
+    status: str
+    received_us: int

@@ -4,19 +4,11 @@ from controlcenter.store.catalog import Catalog
 from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
 from controlcenter.store.migrate import alembic_config, migrate
 from controlcenter.store.pool import TRANSIENT_ERRORS, map_storage_errors, open_pool
-from controlcenter.store.writer import (
-    DeadLetter,
-    GatewayStatus,
-    ReadingWriter,
-    WriteResult,
-    encode_copy_binary,
-)
+from controlcenter.store.writer import ReadingWriter, WriteResult, encode_copy_binary
 
 __all__ = [
     "TRANSIENT_ERRORS",
     "Catalog",
-    "DeadLetter",
-    "GatewayStatus",
     "Maintenance",
     "ReadingWriter",
     "StorageMode",

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 import asyncpg
 import numpy as np
 
-from controlcenter.domain import US_PER_S, Batch
+from controlcenter.domain import US_PER_S, Batch, DeadLetter, GatewayStatus
 from controlcenter.store.pool import map_storage_errors
 
 _Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
-__all__ = ["DeadLetter", "GatewayStatus", "ReadingWriter", "WriteResult", "encode_copy_binary"]
+__all__ = ["ReadingWriter", "WriteResult", "encode_copy_binary"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,26 +62,6 @@ def encode_copy_binary(batch: Batch) -> bytes:
     rows["value_len"] = 8
     rows["value"] = batch.value
     return b"".join((_COPY_HEADER, rows.tobytes(), _COPY_TRAILER))
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message that could not be (fully) ingested, kept with its reason."""
-
-    topic: str
-    payload: bytes
-    reason: str
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayStatus:
-    """A gateway's online/offline status message (its last will when it dies)."""
-
-    site: str
-    factory: str
-    status: str
-    received_us: int
 
 
 @dataclass(frozen=True, slots=True)

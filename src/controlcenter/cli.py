@@ -1,0 +1,134 @@
+"""``controlcenter`` command line: migrate, serve, demo, score-csv, evaluate.
+
+Only this entry point configures logging handlers and calls ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from controlcenter import __version__
+from controlcenter.config import Settings
+from controlcenter.errors import ConfigError, ControlCenterError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("controlcenter")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Text logs in dev, JSON lines in prod, on standard error."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.env == "prod":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    # Alembic narrates every plugin at INFO; keep its warnings only.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="controlcenter", description=__doc__)
+    p.add_argument("--version", action="version", version=__version__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+    sub.add_parser("serve", help="run the service (ingest) until SIGINT/SIGTERM")
+    demo = sub.add_parser(
+        "demo", help="run everything locally: embedded services when none configured"
+    )
+    demo.add_argument("--factories", type=int, default=5, help="simulated factories")
+    demo.add_argument("--rate", type=float, default=200.0, help="readings per second")
+    score = sub.add_parser("score-csv", help="score a univariate timestamp,value CSV")
+    score.add_argument("file", nargs="?", help="CSV file (default: standard input)")
+    ev = sub.add_parser("evaluate", help="score the engine on labelled simulator output")
+    ev.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``controlcenter`` command."""
+    args = _parser().parse_args(argv)
+    if args.command == "score-csv":
+        from controlcenter.scorecsv import main as score_main
+
+        return score_main([args.file] if args.file else [])
+    if args.command == "evaluate":
+        from controlcenter.anomaly_eval import main as eval_main
+
+        return eval_main(args.args)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        sys.stderr.write(f"controlcenter: invalid settings: {exc}\n")
+        return 2
+    configure_logging(settings)
+    try:
+        _run(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except (ControlCenterError, ExceptionGroup) as exc:
+        leaves = _leaves(exc)
+        if not all(isinstance(e, ControlCenterError) for e in leaves):
+            raise
+        for e in leaves:
+            # A configuration error needs no traceback; anything else does.
+            logger.error("fatal: %s", e, exc_info=not isinstance(e, ConfigError))  # noqa: TRY400
+        return 2 if any(isinstance(e, ConfigError) for e in leaves) else 1
+    return 0
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, as TaskGroups raise them."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    from controlcenter.service import run_service, stop_on_signals
+    from controlcenter.store import migrate
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_service(settings, stop)
+
+    if args.command == "migrate":
+        asyncio.run(migrate(settings))
+    elif args.command == "serve":
+        _run_loop(serve())
+    elif args.command == "demo":
+        from controlcenter.demo import run_demo
+
+        _run_loop(run_demo(settings, factories=args.factories, rate=args.rate))
+
+
+def _run_loop(coro: object) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is not built for every platform
+        asyncio.run(coro)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro)  # type: ignore[arg-type]

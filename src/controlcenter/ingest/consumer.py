@@ -1,0 +1,281 @@
+"""The MQTT consumer: subscribes to the v1 contract, decodes, batches, acknowledges late.
+
+Acknowledgement: aiomqtt does not expose manual acks, so we switch its paho client to
+manual mode (``manual_ack_set(True)``) before connecting and call paho's ``ack(mid, qos)``
+only when the batch holding the message is committed (or dead-lettered). A message that
+was never acknowledged is redelivered by the broker from our persistent session (fixed
+client id, ``clean_start=False``, a session expiry), so a crash loses nothing and the
+idempotent writer drops the duplicates. With MQTT 5, our Receive Maximum is the broker's
+in-flight window towards us: at most that many messages are unacknowledged, which bounds
+memory and makes the broker hold back when the database is slow (backpressure).
+
+Acks from a previous connection are skipped: the broker redelivers those messages anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from controlcenter.backoff import Backoff
+from controlcenter.config import Settings
+from controlcenter.domain import DeadLetter, GatewayStatus
+from controlcenter.errors import BrokerError, PayloadError
+from controlcenter.ingest.batch import Batcher, IngestBatch
+from controlcenter.ingest.payload import PayloadDecoder
+from controlcenter.ingest.topic import StatusTopic, TopicParser
+from controlcenter.metrics import (
+    INGEST_MESSAGES,
+    INGEST_MQTT_CONNECTED,
+    INGEST_MQTT_QUEUE,
+    INGEST_RECONNECTS,
+)
+
+__all__ = ["Consumer"]
+
+logger = logging.getLogger(__name__)
+
+# CONNACK codes that no retry will fix: bad protocol, client id, credentials, authorisation.
+_PERMANENT_RC = {1, 2, 4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
+_STATUSES = {"online", "offline"}
+_MSG_OK = INGEST_MESSAGES.labels("ok")
+_MSG_PARTIAL = INGEST_MESSAGES.labels("partial")
+_MSG_REJECTED = INGEST_MESSAGES.labels("rejected")
+_MSG_STATUS = INGEST_MESSAGES.labels("status")
+_MSG_IGNORED = INGEST_MESSAGES.labels("ignored")
+
+
+class Consumer:
+    """Consumes the broker into ``sink`` until :meth:`stop`; then drains and acknowledges.
+
+    Args:
+        settings: the service settings.
+        sink: awaits room for a batch (the writer's bounded queue: backpressure).
+        drained: returns once every batch handed to ``sink`` is committed and acknowledged.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sink: Callable[[IngestBatch], Awaitable[None]],
+        drained: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._settings = settings
+        self._sink = sink
+        self._drained = drained
+        self._parser = TopicParser(settings.mqtt.topic_root)
+        self._decoder = PayloadDecoder(settings.ingest)
+        self._batcher = Batcher()
+        self._batch_size = settings.ingest.batch_size
+        self._flush_interval = settings.ingest.flush_interval_s
+        self._flush_lock = asyncio.Lock()
+        self._batch_started = 0.0
+        self._stop = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._generation = 0
+        #: Set while subscribed; for readiness checks and tests.
+        self.connected = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop intake; :meth:`run` then flushes, waits for the commits, acks and returns."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until stopped, reconnecting with capped, jittered backoff.
+
+        Raises:
+            BrokerError: on a permanent refusal (credentials, authorisation, client id).
+        """
+        mq = self._settings.mqtt
+        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
+        async with asyncio.TaskGroup() as tg:
+            timer = tg.create_task(self._flush_timer())
+            try:
+                while not self._stop.is_set():
+                    try:
+                        await self._session(backoff)
+                    except aiomqtt.MqttError as exc:
+                        if _is_permanent(exc):
+                            raise BrokerError(f"broker refused us: {exc}", permanent=True) from exc
+                        INGEST_RECONNECTS.inc()
+                        delay = backoff.next()
+                        logger.warning("MQTT connection lost (%s); retrying in %.1f s", exc, delay)
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(delay):
+                                await self._stop.wait()
+            finally:
+                timer.cancel()
+
+    def _make_client(self) -> aiomqtt.Client:
+        s = self._settings
+        mq = s.mqtt
+        ep = s.mqtt_endpoint()
+        v5 = mq.protocol == "5"
+        props = None
+        if v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = mq.session_expiry_s
+            props.ReceiveMaximum = mq.receive_maximum
+        client = aiomqtt.Client(
+            ep.host,
+            ep.port,
+            username=ep.username,
+            password=ep.password,
+            identifier=mq.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            clean_session=None if v5 else False,
+            clean_start=False,
+            properties=props,
+            keepalive=mq.keepalive_s,
+            timeout=mq.connect_timeout_s,
+            # Never fills: the broker sends at most receive_maximum unacked QoS 1 messages.
+            max_queued_incoming_messages=mq.receive_maximum * 2 + 1_000,
+            tls_params=aiomqtt.TLSParameters() if ep.tls else None,
+        )
+        # Before connecting: a persistent session may deliver the moment CONNACK arrives.
+        client._client.manual_ack_set(True)  # see the module docstring
+        return client
+
+    async def _session(self, backoff: Backoff) -> None:
+        client = self._make_client()
+        async with client:
+            self._client = client
+            self._generation += 1
+            topic = self._parser.subscription
+            if self._settings.mqtt.shared_group:
+                topic = f"$share/{self._settings.mqtt.shared_group}/{topic}"
+            async with asyncio.timeout(self._settings.mqtt.connect_timeout_s):
+                await client.subscribe(topic, qos=1)
+            logger.info("subscribed to %s (generation %d)", topic, self._generation)
+            INGEST_MQTT_CONNECTED.set(1)
+            self.connected.set()
+            backoff.reset()
+            try:
+                await self._consume_until_stopped(client)
+                # Stop requested: hand over what we hold and wait for its commit, so the
+                # acks go out on this connection before we leave it.
+                await self._flush()
+                async with asyncio.timeout(self._settings.ingest.shutdown_timeout_s):
+                    await self._drained()
+            finally:
+                self.connected.clear()
+                INGEST_MQTT_CONNECTED.set(0)
+                self._client = None
+        logger.info("disconnected from the broker")
+
+    async def _consume_until_stopped(self, client: aiomqtt.Client) -> None:
+        # Owned here: both tasks are cancelled and awaited before this returns.
+        reader = asyncio.create_task(self._read(client))
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, stopper):
+                task.cancel()
+            await asyncio.gather(reader, stopper, return_exceptions=True)
+        if not reader.cancelled() and (exc := reader.exception()) is not None:
+            # Connection lost: still hand over what we hold (its acks will be skipped).
+            await self._flush()
+            raise exc
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        loop = asyncio.get_running_loop()
+        batcher = self._batcher
+        async for message in client.messages:
+            if batcher.messages == 0:
+                self._batch_started = loop.time()
+            self._handle(message)
+            if batcher.readings >= self._batch_size or batcher.messages >= self._batch_size:
+                INGEST_MQTT_QUEUE.set(len(client.messages))
+                await self._flush()
+
+    def _handle(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        payload = message.payload
+        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        batcher = self._batcher
+        try:
+            target = self._parser.parse(topic)
+            if target is None:
+                _MSG_IGNORED.inc()
+            elif isinstance(target, StatusTopic):
+                self._status(target, raw)
+            else:
+                decoded = self._decoder.decode(target.kind, raw, time.time_ns() // 1000)
+                batcher.add(target, decoded)
+                if decoded.rejects:
+                    _MSG_PARTIAL.inc()
+                    batcher.add_dead(
+                        _partial_letter(topic, raw, decoded.rejects, len(decoded.values))
+                    )
+                else:
+                    _MSG_OK.inc()
+        except PayloadError as exc:
+            _MSG_REJECTED.inc()
+            logger.debug("rejected message on %s: %s", topic, exc)
+            batcher.add_dead(
+                DeadLetter(
+                    topic, raw[: self._settings.ingest.max_payload_bytes], exc.reason, exc.detail
+                )
+            )
+        batcher.add_ack(message.mid, message.qos)
+
+    def _status(self, target: StatusTopic, raw: bytes) -> None:
+        status = raw.decode("utf-8", "replace").strip().lower()
+        if status not in _STATUSES:
+            raise PayloadError("bad_status", f"{status[:40]!r} is not online or offline")
+        _MSG_STATUS.inc()
+        self._batcher.add_status(
+            GatewayStatus(target.site, target.factory, status, time.time_ns() // 1000)
+        )
+        logger.info("gateway %s/%s is %s", target.site, target.factory, status)
+
+    async def _flush(self) -> None:
+        # The lock keeps batches in arrival order: MQTT wants acks in that order too.
+        async with self._flush_lock:
+            if self._batcher.messages == 0:
+                return
+            batch = self._batcher.take(self._make_ack)
+            await self._sink(batch)
+
+    async def _flush_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = self._flush_interval / 4
+        while True:
+            await asyncio.sleep(tick)
+            if self._batcher.messages and loop.time() - self._batch_started >= self._flush_interval:
+                await self._flush()
+
+    def _make_ack(self, acks: list[tuple[int, int]]) -> Callable[[], None]:
+        generation, client = self._generation, self._client
+
+        def ack() -> None:
+            if client is None or generation != self._generation or client is not self._client:
+                return  # that connection is gone; the broker redelivers, the writer dedups
+            paho = client._client  # manual acks: see the module docstring
+            for mid, qos in acks:
+                paho.ack(mid, qos)
+
+        return ack
+
+
+def _partial_letter(
+    topic: str, raw: bytes, rejects: list[tuple[str, str]], kept: int
+) -> DeadLetter:
+    reason, detail = rejects[0]
+    more = f" (+{len(rejects) - 1} more)" if len(rejects) > 1 else ""
+    return DeadLetter(topic, raw, reason, f"{detail}{more}; {kept} values kept")
+
+
+def _is_permanent(exc: aiomqtt.MqttError) -> bool:
+    rc = getattr(exc, "rc", None)
+    value = getattr(rc, "value", rc)
+    return isinstance(exc, MqttConnectError) and value in _PERMANENT_RC

@@ -1,0 +1,181 @@
+"""Payload decoding and validation (MQTT contract v1).
+
+A payload is ``{"ts": <RFC 3339 | epoch ms>, "seq": <int>, "values": {metric: number}}`` or a
+gateway batch ``{"readings": [...]}``. Well-formed payloads take a typed msgspec fast path.
+A payload that fails it is re-read leniently, so that one bad reading in a gateway batch
+rejects that reading only: the others are kept, and the message also goes to dead letters
+with the reason. What cannot be read at all is rejected whole (:class:`PayloadError`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from controlcenter.config import IngestSettings
+from controlcenter.domain import METRICS, US_PER_S, Kind
+from controlcenter.errors import PayloadError
+
+__all__ = ["Decoded", "PayloadDecoder"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+class _Reading(msgspec.Struct):
+    ts: int | float | str
+    values: dict[str, float]
+    seq: int | None = None
+
+
+class _Envelope(msgspec.Struct):
+    ts: int | float | str | None = None
+    values: dict[str, float] | None = None
+    seq: int | None = None
+    readings: list[_Reading] | None = None
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+
+
+@dataclass(slots=True)
+class Decoded:
+    """The accepted readings of one message, in parallel lists, and what was rejected.
+
+    Attributes:
+        metrics: metric name per value.
+        times: ``int`` microseconds since the epoch per value.
+        values: ``float`` per value (finite).
+        rejects: ``(reason, detail)`` per rejected reading or value.
+    """
+
+    metrics: list[str] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    rejects: list[tuple[str, str]] = field(default_factory=list)
+
+
+class PayloadDecoder:
+    """Decodes payloads for one sensor kind's metrics, within time and size limits.
+
+    >>> from controlcenter.config import IngestSettings
+    >>> d = PayloadDecoder(IngestSettings())
+    >>> now = 1_700_000_000_000_000
+    >>> out = d.decode(Kind.AIR, b'{"ts": 1700000000000, "values": {"pm10": 41}}', now)
+    >>> out.metrics, out.times, out.values
+    (['pm10'], [1700000000000000], [41.0])
+    >>> d.decode(Kind.AIR, b'{"ts": 1700000000000, "values": {"kw": 1}}', now).rejects
+    [('unknown_metric', "'kw' is not a metric of air")]
+    """
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self._max_bytes = settings.max_payload_bytes
+        self._max_readings = settings.max_readings_per_message
+        self._skew_us = int(settings.max_future_skew_s * US_PER_S)
+        self._age_us = int(settings.max_age_days * 86_400 * US_PER_S)
+
+    def decode(self, kind: Kind, payload: bytes, now_us: int) -> Decoded:
+        """Decode one message of a ``kind`` sensor received at ``now_us``.
+
+        Raises:
+            PayloadError: when nothing in the message can be used.
+        """
+        if len(payload) > self._max_bytes:
+            raise PayloadError("payload_too_large", f"{len(payload)} bytes > {self._max_bytes}")
+        if not payload.strip():
+            raise PayloadError("empty_payload", "no bytes")
+        try:
+            env = _decode_envelope(payload)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            # Not the happy shape: read leniently to keep what can be kept.
+            return self._lenient(kind, payload, now_us, exc)
+        if env.readings is not None:
+            items = [(r.ts, r.values) for r in env.readings]
+        elif env.ts is not None and env.values is not None:
+            items = [(env.ts, env.values)]
+        else:
+            raise PayloadError("invalid_schema", 'expected {"ts", "values"} or {"readings"}')
+        return self._validate(kind, items, now_us)
+
+    def _lenient(self, kind: Kind, payload: bytes, now_us: int, exc: Exception) -> Decoded:
+        try:
+            # The stdlib parser accepts NaN and Infinity, which some gateways send.
+            doc = json.loads(payload)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise PayloadError("malformed_json", str(exc)) from exc
+        if not isinstance(doc, dict):
+            raise PayloadError(
+                "invalid_schema", f"expected a JSON object, got {type(doc).__name__}"
+            )
+        readings = doc.get("readings", [doc]) if "readings" in doc else [doc]
+        if not isinstance(readings, list):
+            raise PayloadError("invalid_schema", '"readings" must be a list')
+        items: list[tuple[Any, Any]] = []
+        bad: list[tuple[str, str]] = []
+        for r in readings:
+            if isinstance(r, dict) and "ts" in r and isinstance(r.get("values"), dict):
+                items.append((r["ts"], r["values"]))
+            else:
+                bad.append(("invalid_schema", 'a reading needs "ts" and a "values" object'))
+        out = self._validate(kind, items, now_us)
+        out.rejects[:0] = bad
+        if not out.values and not out.rejects:
+            raise PayloadError("invalid_schema", str(exc))
+        return out
+
+    def _validate(self, kind: Kind, items: list[tuple[Any, Any]], now_us: int) -> Decoded:
+        if len(items) > self._max_readings:
+            raise PayloadError("too_many_readings", f"{len(items)} > {self._max_readings}")
+        allowed = METRICS[kind]
+        lo, hi = now_us - self._age_us, now_us + self._skew_us
+        out = Decoded()
+        metrics, times, values, rejects = out.metrics, out.times, out.values, out.rejects
+        for ts, vals in items:
+            try:
+                t = _parse_ts(ts)
+            except PayloadError as exc:
+                rejects.append((exc.reason, exc.detail))
+                continue
+            if t > hi:
+                rejects.append(("timestamp_in_future", f"{ts!r} is ahead of the service clock"))
+                continue
+            if t < lo:
+                rejects.append(("timestamp_too_old", f"{ts!r} is older than the age limit"))
+                continue
+            if not vals:
+                rejects.append(("invalid_schema", "empty values"))
+            for m, v in vals.items():
+                if m not in allowed:
+                    rejects.append(("unknown_metric", f"{m[:40]!r} is not a metric of {kind}"))
+                elif type(v) is float or (type(v) is int):
+                    if math.isfinite(v):
+                        metrics.append(m)
+                        times.append(t)
+                        values.append(float(v))
+                    else:
+                        rejects.append(("non_finite_value", f"{m}={v!r}"))
+                else:
+                    rejects.append(("invalid_value", f"{m}={str(v)[:40]!r} is not a number"))
+        return out
+
+
+def _parse_ts(ts: object) -> int:
+    """Microseconds since the epoch from RFC 3339 text or epoch milliseconds."""
+    if isinstance(ts, str):
+        try:
+            dt = datetime.fromisoformat(ts)
+        except ValueError:
+            raise PayloadError("bad_timestamp", f"{ts[:40]!r} is not RFC 3339") from None
+        if dt.tzinfo is None:
+            raise PayloadError("bad_timestamp", f"{ts[:40]!r} has no UTC offset")
+        return (dt - _EPOCH) // _ONE_US
+    if type(ts) is int:
+        return ts * 1000
+    if type(ts) is float and math.isfinite(ts):
+        return round(ts * 1000)
+    raise PayloadError("bad_timestamp", f"{str(ts)[:40]!r} is neither RFC 3339 nor epoch ms")

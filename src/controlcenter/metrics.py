@@ -1,0 +1,59 @@
+"""Prometheus metrics, named ``controlcenter_<subsystem>_<name>_<unit>``.
+
+Labels are bounded: reasons and results are fixed code lists, never topics or client ids.
+Each subsystem's metrics live here so that one page lists everything the service exports.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "INGEST_BATCH_READINGS",
+    "INGEST_DEAD_LETTERS",
+    "INGEST_MESSAGES",
+    "INGEST_MQTT_CONNECTED",
+    "INGEST_MQTT_QUEUE",
+    "INGEST_QUEUE_DEPTH",
+    "INGEST_READINGS",
+    "INGEST_RECONNECTS",
+    "INGEST_WRITE_RETRIES",
+    "INGEST_WRITE_SECONDS",
+]
+
+INGEST_MESSAGES = Counter(
+    "controlcenter_ingest_messages_total",
+    "MQTT messages received, by result (ok, partial, rejected, status, ignored)",
+    ["result"],
+)
+INGEST_READINGS = Counter(
+    "controlcenter_ingest_readings_total", "Readings committed to the database"
+)
+INGEST_DEAD_LETTERS = Counter(
+    "controlcenter_ingest_dead_letters_total", "Dead letters recorded, by reason", ["reason"]
+)
+INGEST_BATCH_READINGS = Histogram(
+    "controlcenter_ingest_batch_readings",
+    "Readings per written batch",
+    buckets=(1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000),
+)
+INGEST_WRITE_SECONDS = Histogram(
+    "controlcenter_ingest_write_seconds",
+    "Time to commit one batch",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+INGEST_WRITE_RETRIES = Counter(
+    "controlcenter_ingest_write_retries_total", "Batch writes retried after a database error"
+)
+INGEST_QUEUE_DEPTH = Gauge(
+    "controlcenter_ingest_queue_batches", "Decoded batches waiting for the writer"
+)
+INGEST_MQTT_QUEUE = Gauge(
+    "controlcenter_ingest_mqtt_queue_messages", "Messages waiting in the MQTT client's queue"
+)
+INGEST_MQTT_CONNECTED = Gauge(
+    "controlcenter_ingest_mqtt_connected", "1 while connected to the broker"
+)
+INGEST_RECONNECTS = Counter(
+    "controlcenter_ingest_mqtt_reconnects_total", "Broker connections lost and retried"
+)

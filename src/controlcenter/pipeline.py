@@ -1,0 +1,157 @@
+"""Composes the stages: consumer -> writer (catalog, readings, dead letters) -> sinks.
+
+Queues and their full-queue policy:
+- consumer -> writer: ``asyncio.Queue(maxsize=ingest.queue_max_batches)``; the consumer
+  awaits ``put``, so a slow database stops intake, the MQTT window fills and the broker
+  holds the rest (backpressure, nothing dropped).
+- writer -> sinks (anomaly engine, live hub, ...): each sink is awaited after the commit;
+  a sink that must never slow ingest keeps its own small queue and drops or coalesces.
+
+Adding a sink never touches ingest: ``pipeline.add_sink(fn)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import asyncpg
+import numpy as np
+
+from controlcenter.backoff import Backoff
+from controlcenter.config import Settings
+from controlcenter.domain import Batch
+from controlcenter.errors import StorageError
+from controlcenter.ingest import Consumer, IngestBatch
+from controlcenter.metrics import (
+    INGEST_BATCH_READINGS,
+    INGEST_DEAD_LETTERS,
+    INGEST_QUEUE_DEPTH,
+    INGEST_READINGS,
+    INGEST_WRITE_RETRIES,
+    INGEST_WRITE_SECONDS,
+)
+from controlcenter.store import (
+    TRANSIENT_ERRORS,
+    Catalog,
+    Maintenance,
+    ReadingWriter,
+    StorageMode,
+    WriteResult,
+)
+
+__all__ = ["Pipeline", "Sink"]
+
+logger = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+#: Called with every committed batch (dense series ids), in commit order.
+Sink = Callable[[Batch], Awaitable[None]]
+
+
+class Pipeline:
+    """The ingest pipeline of one worker; run it with :meth:`run` until ``stop`` is set."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, mode: StorageMode) -> None:
+        self.settings = settings
+        self.mode = mode
+        self.catalog = Catalog(pool)
+        self.writer = ReadingWriter(
+            pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
+        )
+        self.maintenance = Maintenance(
+            pool,
+            mode,
+            interval_s=settings.db.rollup_interval_s,
+            retention_days=settings.db.retention_days,
+        )
+        self.queue: asyncio.Queue[IngestBatch] = asyncio.Queue(settings.ingest.queue_max_batches)
+        self.consumer = Consumer(settings, self.queue.put, self.queue.join)
+        self._sinks: list[Sink] = []
+        self.committed_readings = 0
+
+    def add_sink(self, sink: Sink) -> None:
+        """Call ``sink`` with every committed batch."""
+        self._sinks.append(sink)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ingest until ``stop`` is set, then drain: flush, commit, acknowledge, return.
+
+        Raises:
+            BrokerError: the broker refused us for good.
+            StorageError: a database error that retrying cannot fix.
+            TimeoutError: the drain took longer than ``ingest.shutdown_timeout_s``.
+        """
+        await self.catalog.load()
+        async with asyncio.TaskGroup() as tg:
+            consumer = tg.create_task(self.consumer.run(), name="consumer")
+            writer = tg.create_task(self._write_loop(), name="writer")
+            upkeep = tg.create_task(self.maintenance.run(), name="maintenance")
+            await stop.wait()
+            logger.info("stopping intake")
+            self.consumer.stop()
+            async with asyncio.timeout(self.settings.ingest.shutdown_timeout_s):
+                await consumer
+            writer.cancel()
+            upkeep.cancel()
+        await self.maintenance.refresh()
+        logger.info("ingest stopped after %d readings", self.committed_readings)
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self.queue.get()
+            INGEST_QUEUE_DEPTH.set(self.queue.qsize())
+            try:
+                batch = await self._retrying(self._to_batch, item)
+                started = time.perf_counter()
+                result = await self._retrying(self._write, batch, item)
+                INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
+                item.ack()
+                self._account(batch, item, result)
+                for sink in self._sinks:
+                    await sink(batch)
+            finally:
+                self.queue.task_done()
+
+    async def _to_batch(self, item: IngestBatch) -> Batch:
+        ids = np.asarray(await self.catalog.resolve(item.keys), dtype=np.int32)
+        series = ids[item.key_index] if len(ids) else np.empty(0, np.int32)
+        return Batch(series, item.time, item.value)
+
+    async def _write(self, batch: Batch, item: IngestBatch) -> WriteResult:
+        return await self.writer.write(batch, item.dead, item.statuses)
+
+    async def _retrying(
+        self, fn: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """Retry transient database failures forever, with capped, jittered backoff.
+
+        Meanwhile the queue fills and intake stops: the broker keeps what we have not
+        acknowledged. Errors that a retry cannot fix propagate and stop the service.
+        """
+        ing = self.settings.ingest
+        backoff = Backoff(ing.write_retry_initial_s, ing.write_retry_max_s)
+        while True:
+            try:
+                return await fn(*args, **kwargs)
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
+                    raise
+                INGEST_WRITE_RETRIES.inc()
+                delay = backoff.next()
+                logger.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+
+    def _account(self, batch: Batch, item: IngestBatch, result: WriteResult) -> None:
+        n = len(batch)
+        self.committed_readings += result.inserted
+        INGEST_READINGS.inc(result.inserted)
+        INGEST_BATCH_READINGS.observe(n)
+        for letter in item.dead:
+            INGEST_DEAD_LETTERS.labels(letter.reason).inc()
+        if n:
+            self.maintenance.touched(int(batch.time.min()), int(batch.time.max()))

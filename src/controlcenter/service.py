@@ -1,0 +1,47 @@
+"""The service: resources entered in dependency order, workers in one TaskGroup.
+
+pool -> storage mode -> pipeline (consumer, writer, upkeep). If an essential task dies,
+the TaskGroup cancels the rest and the error propagates, so the process exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from controlcenter.config import Settings
+from controlcenter.pipeline import Pipeline
+from controlcenter.store import migrate, open_pool, read_storage_mode
+
+__all__ = ["run_service", "stop_on_signals"]
+
+logger = logging.getLogger(__name__)
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGINT and SIGTERM (a second signal leaves the default behaviour)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on every platform
+            loop.add_signal_handler(sig, _first_signal, loop, sig, stop)
+
+
+def _first_signal(
+    loop: asyncio.AbstractEventLoop, sig: signal.Signals, stop: asyncio.Event
+) -> None:
+    logger.info("received %s: shutting down", sig.name)
+    stop.set()
+    loop.remove_signal_handler(sig)
+
+
+async def run_service(settings: Settings, stop: asyncio.Event) -> None:
+    """Run ingest until ``stop`` is set; migrate first when ``db.migrate_on_start``."""
+    if settings.db.migrate_on_start:
+        await migrate(settings)
+    async with open_pool(settings) as pool:
+        mode = await read_storage_mode(pool)
+        logger.info("storage mode: %s", mode.name)
+        pipeline = Pipeline(settings, pool, mode)
+        await pipeline.run(stop)
