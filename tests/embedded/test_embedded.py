@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,13 +16,16 @@ import asyncpg
 import pytest
 
 import controlcenter.embedded
+import controlcenter.embedded.broker
+import controlcenter.embedded.postgres
 from controlcenter.embedded import embedded_broker, embedded_postgres
+from controlcenter.embedded._port import free_port
 from controlcenter.errors import BrokerError
 
 RECEIVE_TIMEOUT_S = 5.0
 
 
-def test_embedded_package_exports_its_public_names():
+def test_embedded_package_exports_its_public_names() -> None:
     exported = set(controlcenter.embedded.__all__)
     public = {
         name
@@ -32,7 +36,7 @@ def test_embedded_package_exports_its_public_names():
     assert {"embedded_postgres", "embedded_broker"} <= exported
 
 
-async def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path):
+async def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path) -> None:
     async with embedded_postgres(tmp_path) as url:
         parts = urlsplit(url)
         assert (parts.scheme, parts.hostname, parts.path) == (
@@ -56,7 +60,7 @@ async def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path):
             await conn.close()
 
 
-async def test_embedded_postgres_stops_the_server_when_cancelled(tmp_path: Path):
+async def test_embedded_postgres_stops_the_server_when_cancelled(tmp_path: Path) -> None:
     ready: asyncio.Queue[str] = asyncio.Queue()
 
     async def hold() -> None:
@@ -124,7 +128,7 @@ async def broker_url(tmp_path: Path) -> AsyncIterator[str]:
         yield url
 
 
-async def test_embedded_broker_delivers_qos1_to_a_manual_ack_subscriber(broker_url: str):
+async def test_embedded_broker_delivers_qos1_to_a_manual_ack_subscriber(broker_url: str) -> None:
     topic = f"cc/{uuid.uuid4().hex[:8]}/reading"
     async with subscriber(broker_url, "consumer-a") as client:
         await client.subscribe(topic, qos=1)
@@ -134,7 +138,9 @@ async def test_embedded_broker_delivers_qos1_to_a_manual_ack_subscriber(broker_u
     assert {m.qos for m in messages} == {1}
 
 
-async def test_embedded_broker_queues_messages_for_an_offline_persistent_session(broker_url: str):
+async def test_embedded_broker_queues_messages_for_an_offline_persistent_session(
+    broker_url: str,
+) -> None:
     topic = f"cc/{uuid.uuid4().hex[:8]}/reading"
     async with subscriber(broker_url, "consumer-b") as client:
         await client.subscribe(topic, qos=1)
@@ -144,7 +150,9 @@ async def test_embedded_broker_queues_messages_for_an_offline_persistent_session
     assert [m.payload for m in messages] == [b"while-offline-1", b"while-offline-2"]
 
 
-async def test_embedded_broker_drops_offline_messages_of_an_anonymous_session(broker_url: str):
+async def test_embedded_broker_drops_offline_messages_of_an_anonymous_session(
+    broker_url: str,
+) -> None:
     # Why the consumer must log in with a username on amqtt.
     topic = f"cc/{uuid.uuid4().hex[:8]}/reading"
     async with subscriber(broker_url, "anonymous-c", anonymous=True) as client:
@@ -162,7 +170,9 @@ async def test_embedded_broker_drops_offline_messages_of_an_anonymous_session(br
     reason="amqtt 0.12 discards a QoS 1 message once it was sent, acked or not: "
     "no redelivery after a reconnect (Mosquitto redelivers)",
 )
-async def test_embedded_broker_redelivers_unacked_messages_after_a_reconnect(broker_url: str):
+async def test_embedded_broker_redelivers_unacked_messages_after_a_reconnect(
+    broker_url: str,
+) -> None:
     topic = f"cc/{uuid.uuid4().hex[:8]}/reading"
     async with subscriber(broker_url, "consumer-d") as client:
         await client.subscribe(topic, qos=1)
@@ -175,7 +185,7 @@ async def test_embedded_broker_redelivers_unacked_messages_after_a_reconnect(bro
 
 async def test_embedded_broker_refuses_a_wrong_password_and_keeps_retained_messages(
     broker_url: str,
-):
+) -> None:
     parts = urlsplit(broker_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 1883
     with pytest.raises(aiomqtt.MqttError):
@@ -191,8 +201,34 @@ async def test_embedded_broker_refuses_a_wrong_password_and_keeps_retained_messa
     assert messages[0].retain
 
 
-async def test_embedded_broker_reports_a_taken_port(broker_url: str, tmp_path: Path):
+async def test_embedded_broker_reports_a_taken_port(broker_url: str, tmp_path: Path) -> None:
     taken = urlsplit(broker_url).port
     with pytest.raises(BrokerError):
         async with embedded_broker(tmp_path / "second", port=taken):
             pass
+
+
+@pytest.fixture
+def taken_port_first(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """Make the first free port each service picks one that is already taken."""
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken: int = blocker.getsockname()[1]
+        for module in (controlcenter.embedded.postgres, controlcenter.embedded.broker):
+            ports = iter([taken])
+            monkeypatch.setattr(
+                module, "free_port", lambda ports=ports: next(ports, None) or free_port()
+            )
+        yield taken
+
+
+async def test_embedded_services_retry_when_their_free_port_was_taken_meanwhile(
+    tmp_path: Path, taken_port_first: int
+) -> None:
+    async with embedded_broker(tmp_path / "mqtt") as mqtt_url:
+        assert urlsplit(mqtt_url).port != taken_port_first
+    async with embedded_postgres(tmp_path / "pg") as pg_url:
+        assert urlsplit(pg_url).port != taken_port_first
+        conn = await asyncpg.connect(pg_url, timeout=10)
+        await conn.close()

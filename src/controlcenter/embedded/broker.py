@@ -33,6 +33,8 @@ BROKER_USERNAME = "controlcenter"
 LOGIN_FILE = "broker-password"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+# Tries with a fresh free port when the one we picked was taken before we bound it.
+PORT_ATTEMPTS = 3
 # amqtt keeps an offline session (and its queued messages) this long after the disconnect.
 SESSION_EXPIRY_S = 24 * 3600
 # amqtt's exceptions share no base class.
@@ -68,13 +70,7 @@ async def embedded_broker(
             ...  # aiomqtt.Client(host, port, username=..., password=..., protocol=V311)
     """
     password = await asyncio.to_thread(_password, data_dir)
-    port = port or free_port()
-    try:
-        broker = Broker(_config(port, password, allow_anonymous=allow_anonymous))
-        async with asyncio.timeout(START_TIMEOUT_S):
-            await broker.start()
-    except (*_AMQTT_ERRORS, OSError, TimeoutError) as exc:
-        raise BrokerError(f"embedded MQTT broker did not start on port {port}: {exc!r}") from exc
+    broker, port = await _start(password, port, allow_anonymous=allow_anonymous)
     logger.info("embedded MQTT broker listening on %s:%d", LOOPBACK, port)
     try:
         yield f"mqtt://{BROKER_USERNAME}:{password}@{LOOPBACK}:{port}"
@@ -87,6 +83,26 @@ async def embedded_broker(
             logger.warning("embedded MQTT broker did not stop within %.0f s", STOP_TIMEOUT_S)
         else:
             logger.info("embedded MQTT broker stopped")
+
+
+async def _start(password: str, port: int | None, *, allow_anonymous: bool) -> tuple[Any, int]:
+    """Start the broker; retry a free port taken meanwhile. Returns amqtt's Broker, port."""
+    attempts = 1 if port else PORT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        chosen = port or free_port()
+        try:
+            broker = Broker(_config(chosen, password, allow_anonymous=allow_anonymous))
+            async with asyncio.timeout(START_TIMEOUT_S):
+                await broker.start()
+        except (*_AMQTT_ERRORS, OSError, TimeoutError) as exc:
+            if attempt < attempts and "address already in use" in str(exc):
+                logger.warning("port %d was taken meanwhile; trying another", chosen)
+                continue
+            raise BrokerError(
+                f"embedded MQTT broker did not start on port {chosen}: {exc!r}"
+            ) from exc
+        return broker, chosen
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _config(port: int, password: str, *, allow_anonymous: bool) -> dict[str, Any]:

@@ -48,6 +48,8 @@ CONNECT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 15.0
 KILL_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.05
+# Tries with a fresh free port when the one we picked was taken before postgres bound it.
+PORT_ATTEMPTS = 3
 LOG_TAIL_CHARS = 2000
 # The child gets a fixed, small environment: no PG* variables of ours leak into the server.
 CHILD_ENV = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/bin:/bin"}
@@ -90,12 +92,9 @@ async def embedded_postgres(
     try:
         if not await asyncio.to_thread((pgdata / "PG_VERSION").exists):
             await _initdb(bin_dir, pgdata, account, log, log_path)
-        port = port or free_port()
         started = time.perf_counter()
-        logger.info("starting embedded PostgreSQL on %s:%d (data %s)", LOOPBACK, port, pgdata)
-        proc = await _spawn(bin_dir, pgdata, port, account, log)
+        proc, port = await _start(bin_dir, pgdata, port, account, log, log_path)
         try:
-            await _wait_ready(proc, pgdata, log_path)
             await _ensure_database(port)
             logger.info(
                 "embedded PostgreSQL ready on port %d in %.2f s",
@@ -161,12 +160,35 @@ async def _initdb(
     logger.info("initdb done in %.2f s", time.perf_counter() - started)
 
 
-async def _spawn(
-    bin_dir: Path, pgdata: Path, port: int, account: ServerAccount, log: IO[bytes]
-) -> asyncio.subprocess.Process:
-    argv = [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port)]
-    argv += ["-c", f"listen_addresses={LOOPBACK}", "-c", "unix_socket_directories="]
-    return await _exec(argv, account, log)
+async def _start(
+    bin_dir: Path,
+    pgdata: Path,
+    port: int | None,
+    account: ServerAccount,
+    log: IO[bytes],
+    log_path: Path,
+) -> tuple[asyncio.subprocess.Process, int]:
+    """Start the server and wait until it is ready; retry a free port taken meanwhile."""
+    attempts = 1 if port else PORT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        chosen = port or free_port()
+        logger.info("starting embedded PostgreSQL on %s:%d (data %s)", LOOPBACK, chosen, pgdata)
+        argv = [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(chosen)]
+        argv += ["-c", f"listen_addresses={LOOPBACK}", "-c", "unix_socket_directories="]
+        proc = await _exec(argv, account, log)
+        try:
+            await _wait_ready(proc, pgdata, log_path)
+        except StorageError as exc:
+            await _stop(proc)
+            if attempt < attempts and "could not bind" in str(exc):
+                logger.warning("port %d was taken meanwhile; trying another", chosen)
+                continue
+            raise
+        except (Exception, asyncio.CancelledError):
+            await _stop(proc)
+            raise
+        return proc, chosen
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 async def _wait_ready(proc: asyncio.subprocess.Process, pgdata: Path, log_path: Path) -> None:
