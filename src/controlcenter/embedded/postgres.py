@@ -85,6 +85,8 @@ async def embedded_postgres(
     """
     bin_dir = _bin_dir()
     account = server_account(run_as)
+    # The server must not depend on our working directory.
+    data_dir = await asyncio.to_thread(data_dir.absolute)
     pgdata = data_dir / "pgdata"
     log_path = data_dir / "postgres.log"
     await asyncio.to_thread(prepare_pgdata, pgdata, account)
