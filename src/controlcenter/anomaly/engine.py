@@ -234,15 +234,16 @@ class Engine:
 
         A series is silent when ``now_us - last_time > max(silence_factor * usual interval,
         min_silence_s)``; each silence is reported once, until the series speaks again.
-        The usual interval is the median gap of the window at the last robust refresh, so a
-        series needs ``refresh`` readings before it can be silent. O(S) numpy; run it
+        The usual interval is the median gap of the window at the last robust refresh (until
+        the first refresh, only ``min_silence_s`` applies). O(S) numpy; run it
         periodically (e.g. every ``min_silence_s / 4``), not per reading.
         """
         st = self.store
         tab = self.table[st.profile]
         factor = tab[:, _COL["silence_factor"]]
         with np.errstate(invalid="ignore"):
-            limit = np.maximum(factor * st.interval_us, tab[:, _COL["min_silence_us"]])
+            # fmax: a series with no interval estimate yet falls back to min_silence_s.
+            limit = np.fmax(factor * st.interval_us, tab[:, _COL["min_silence_us"]])
             gap = (now_us - st.last_time).astype(np.float64)
             fire = (st.count > 0) & ~st.silent & (gap > limit) & np.isfinite(limit)
         ids = np.flatnonzero(fire).astype(np.int32)

@@ -1,0 +1,216 @@
+"""The engine's specification, one reading at a time in plain Python.
+
+:class:`ReferenceEngine` computes exactly what :class:`~.engine.Engine` computes, with no
+vectorisation: a loop over readings in time order, a ``deque`` window per series and scalar
+statistics. Tests check the engine against it for random batch splits and interleavings;
+the benchmark uses it as the naive per-reading baseline. Too slow for production.
+
+>>> from controlcenter.domain import Batch
+>>> ref = ReferenceEngine()
+>>> ref.add_series([0], "air.temp")
+>>> scores, events = ref.ingest(Batch.from_lists([0, 0], [0, 1_000_000], [20.0, 120.0]))
+>>> [round(s, 3) for s in scores.tolist()], events.names().tolist()
+([0.0, 0.99], ['limit'])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.anomaly._detect import TINY
+from controlcenter.anomaly._robust import MAD_TO_SIGMA
+from controlcenter.anomaly.engine import EngineConfig
+from controlcenter.anomaly.events import Detector, Events
+from controlcenter.anomaly.profile import (
+    COLUMNS,
+    DEFAULT_PROFILES,
+    GENERIC,
+    LIMIT_SEVERITY,
+    MetricProfile,
+    profile_row,
+)
+from controlcenter.domain import Batch
+
+__all__ = ["ReferenceEngine"]
+
+
+@dataclass
+class _Series:
+    par: dict[str, float]
+    lo: float
+    hi: float
+    values: deque[float]
+    times: deque[int]
+    count: int = 0
+    last_time: int = -(2**63)
+    last_value: float = 0.0
+    ewm_mean: float = 0.0
+    ewm_var: float = 0.0
+    cusum: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    run: int = 0
+    changes: int = 0
+    median: float = 0.0
+    sigma: float = 1.0
+    robust_ok: bool = False
+    interval_us: float = math.nan
+    silent: bool = False
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    c = len(s)
+    return (s[(c - 1) // 2] + s[c // 2]) * 0.5
+
+
+class ReferenceEngine:
+    """One-reading-at-a-time twin of :class:`~.engine.Engine` (same constructor and API)."""
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        profiles: Mapping[str, MetricProfile] | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        named = dict(DEFAULT_PROFILES if profiles is None else profiles)
+        named.setdefault("generic", GENERIC)
+        self.rows = {k: dict(zip(COLUMNS, profile_row(p), strict=True)) for k, p in named.items()}
+        self.series: dict[int, _Series] = {}
+
+    def add_series(
+        self,
+        series: npt.ArrayLike,
+        profile: str | npt.ArrayLike = "generic",
+        *,
+        lo: npt.ArrayLike | None = None,
+        hi: npt.ArrayLike | None = None,
+    ) -> None:
+        """Register series with a profile name and optional per-series limits."""
+        ids = np.asarray(series, dtype=np.int64).reshape(-1).tolist()
+        profs = [profile] * len(ids) if isinstance(profile, str) else list(profile)  # type: ignore[arg-type]
+        los = np.broadcast_to(np.asarray(-np.inf if lo is None else lo), len(ids)).tolist()
+        his = np.broadcast_to(np.asarray(np.inf if hi is None else hi), len(ids)).tolist()
+        w = self.config.window
+        for sid, pname, l_, h_ in zip(ids, profs, los, his, strict=True):
+            par = self.rows[str(pname)]
+            lo_s, hi_s = max(par["lo"], l_), min(par["hi"], h_)
+            if sid in self.series:
+                self.series[sid].par, self.series[sid].lo, self.series[sid].hi = par, lo_s, hi_s
+            else:
+                self.series[sid] = _Series(par, lo_s, hi_s, deque(maxlen=w), deque(maxlen=w))
+
+    def ingest(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
+        """Score and learn ``batch`` reading by reading, in time order."""
+        order = np.argsort(batch.time, kind="stable")
+        scores = np.zeros(len(batch), dtype=np.float64)
+        rows: list[tuple[int, int, int, float, float]] = []
+        for i in order.tolist():
+            sid, t, x = int(batch.series[i]), int(batch.time[i]), float(batch.value[i])
+            if sid not in self.series:
+                self.add_series([sid], "generic")
+            worst = 0.0
+            for det, sev in self._one(self.series[sid], t, x):
+                worst = max(worst, sev)
+                if sev >= 1.0:
+                    rows.append((sid, t, int(det), x, sev * sev / (1.0 + sev * sev)))
+            scores[i] = worst * worst / (1.0 + worst * worst)
+        rows.sort(key=lambda r: (r[1], r[0], r[2]))
+        return scores, Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()
+
+    def _refresh(self, st: _Series) -> None:
+        vals = list(st.values)
+        c = len(vals)
+        med = _median(vals)
+        mad = _median([abs(v - med) for v in vals])
+        rel = st.par["min_rel_std"] * med
+        sd = MAD_TO_SIGMA * mad
+        st.median = med
+        st.sigma = math.sqrt(sd * sd + st.par["min_std2"] + rel * rel + TINY)
+        st.robust_ok = c >= self.config.min_history
+        times = list(st.times)
+        gaps = [float(b - a) for a, b in itertools.pairwise(times)]
+        st.interval_us = _median(gaps) if gaps else math.nan
+
+    def _one(self, st: _Series, t: int, x: float) -> list[tuple[Detector, float]]:
+        p, cfg = st.par, self.config
+        if not (st.lo <= x <= st.hi):
+            return [(Detector.LIMIT, LIMIT_SEVERITY)]
+        if t <= st.last_time:
+            return []
+        n = st.count
+        if n > 0 and n % cfg.refresh == 0:
+            self._refresh(st)
+        has_prev = n > 0
+        out: list[tuple[Detector, float]] = []
+        # rate of change
+        rate = 0.0
+        if has_prev:
+            dts = min(max((t - st.last_time) / 1e6, p["rate_min_dt_s"]), p["rate_max_dt_s"])
+            dv = x - st.last_value
+            rate = abs(dv) * p["inv_rate"] / dts
+            if p["monotonic"] > 0 and dv < 0:
+                rate = max(rate, LIMIT_SEVERITY)
+        out.append((Detector.RATE, rate))
+        # robust z and CUSUM on it
+        z = (x - st.median) / st.sigma
+        out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] if st.robust_ok else 0.0))
+        y = min(max(z, -p["cusum_clip"]), p["cusum_clip"]) if st.robust_ok else 0.0
+        reset = n > 0 and n % cfg.refresh == 0
+        for j, sign in enumerate((1.0, -1.0)):
+            step = sign * y - p["cusum_k"]
+            base = step if reset else st.cusum[j] + step
+            st.cusum[j] = min(max(base, 0.0), p["cusum_cap"])
+        out.append((Detector.SHIFT, max(st.cusum) * p["inv_cusum_h"]))
+        out.append((Detector.EWMA_Z, self._ewma(st, x, n)))
+        out.append((Detector.STUCK, self._stuck(st, x, has_prev)))
+        st.values.append(x)
+        st.times.append(t)
+        st.count += 1
+        st.last_time, st.last_value, st.silent = t, x, False
+        return out
+
+    def _ewma(self, st: _Series, x: float, n: int) -> float:
+        p = st.par
+        al = p["alpha"]
+        if n == 0:
+            st.ewm_mean, st.ewm_var = x, 0.0
+            return 0.0
+        d = x - st.ewm_mean
+        rel = p["min_rel_std"] * st.ewm_mean
+        spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + TINY)
+        sev = abs(d) * p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
+        st.ewm_mean = (1.0 - al) * st.ewm_mean + al * x
+        st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
+        return sev
+
+    def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
+        p = st.par
+        moved = has_prev and x != st.last_value
+        st.run = st.run + 1 if has_prev and not moved else 0
+        st.changes += int(moved)
+        if st.changes < self.config.stuck_min_changes or (p["stuck_zero_ok"] > 0 and x == 0.0):
+            return 0.0
+        return (st.run + 1) * p["inv_stuck_k"]
+
+    def sweep(self, now_us: int) -> Events:
+        """Silence events, as :meth:`Engine.sweep`."""
+        rows = []
+        for sid in sorted(self.series):
+            st = self.series[sid]
+            limit = st.par["min_silence_us"]
+            if not math.isnan(st.interval_us):
+                limit = max(st.par["silence_factor"] * st.interval_us, limit)
+            gap = float(now_us - st.last_time)
+            if st.count > 0 and not st.silent and math.isfinite(limit) and gap > limit:
+                st.silent = True
+                sev = gap / limit
+                rows.append(
+                    (sid, now_us, int(Detector.SILENCE), st.last_value, sev * sev / (1 + sev * sev))
+                )
+        return Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()

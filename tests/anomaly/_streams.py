@@ -1,0 +1,77 @@
+"""Random reading streams with every kind of trouble, for equivalence tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controlcenter.anomaly import EngineConfig, MetricProfile
+from controlcenter.domain import Batch
+
+#: Small thresholds so that every detector fires on short random streams.
+TEST_PROFILES = {
+    "touchy": MetricProfile(
+        lo=-50.0,
+        hi=50.0,
+        max_rate=6.0,
+        min_std=0.01,
+        min_rel_std=0.0,
+        robust_z=3.0,
+        ewma_z=3.0,
+        ewma_alpha=0.2,
+        cusum_k=0.5,
+        cusum_h=3.0,
+        stuck_k=3,
+        min_silence_s=5.0,
+        silence_factor=3.0,
+    ),
+    "counter": MetricProfile(lo=0.0, max_rate=3.0, monotonic=True, robust_z=float("inf")),
+    "idle": MetricProfile(stuck_k=4, stuck_zero_ok=True, min_std=0.0, min_rel_std=0.0),
+    "generic": MetricProfile(),
+}
+
+
+def random_stream(rng: np.random.Generator, n_series: int, n: int) -> Batch:
+    """``n`` readings over ``n_series`` series in roughly time order, with duplicates,
+    late readings, repeats (stuck), spikes, level shifts, impossible values and NaN."""
+    s = rng.integers(0, n_series, n).astype(np.int32)
+    t = np.cumsum(rng.integers(0, 3, n)) * 1_000_000 + 1_700_000_000_000_000
+    v = np.round(rng.normal(0, 1, n), 2) + rng.choice([0.0, 5.0], n_series)[s]
+    kind = rng.random(n)
+    v = np.where(kind < 0.05, v + rng.choice([-20.0, 20.0], n), v)  # spikes
+    v = np.where((kind > 0.05) & (kind < 0.08), 1e6, v)  # impossible
+    v = np.where((kind > 0.08) & (kind < 0.09), np.nan, v)
+    v = np.where((kind > 0.09) & (kind < 0.11), 0.0, v)
+    v[n // 2 :] += rng.choice([0.0, 4.0])  # level shift
+    stuck = rng.random(n) < 0.4  # repeat the series' previous value
+    for i in np.flatnonzero(stuck):
+        prev = np.flatnonzero(s[:i] == s[i])
+        if prev.size:
+            v[i] = v[prev[-1]]
+    late = rng.random(n) < 0.03  # a few readings arrive out of order
+    t = np.where(late, t - rng.integers(0, 5, n) * 1_000_000, t)
+    return Batch.from_lists(s, t, v)
+
+
+def split(rng: np.random.Generator, batch: Batch, n_batches: int, shuffle: bool) -> list[Batch]:
+    """Cut ``batch`` into consecutive pieces; optionally shuffle readings inside each piece."""
+    n = len(batch)
+    cuts = np.sort(rng.integers(0, n + 1, max(n_batches - 1, 0)))
+    parts = []
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True):
+        idx = np.arange(lo, hi)
+        if shuffle:
+            rng.shuffle(idx)
+        parts.append(batch.take(idx))
+    return parts
+
+
+def random_config(rng: np.random.Generator) -> EngineConfig:
+    """A small window with random refresh period and warm-up."""
+    w = int(rng.integers(2, 24))
+    return EngineConfig(
+        window=w,
+        refresh=int(rng.integers(1, w + 4)),
+        min_history=int(rng.integers(2, w + 1)),
+        stuck_min_changes=int(rng.integers(0, 4)),
+        capacity=int(rng.integers(1, 4)),
+    )
