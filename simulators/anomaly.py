@@ -131,7 +131,7 @@ class AnomalyPlanner:
         self.spec: dict[str, dict[str, Any]] = sc.anomalies
         self.scale = float(sc.data.get("anomaly_scale", 1.0))
         self.max_duration_ms = max(
-            [int(float(self._duration(t)[1]) * 1000) for t in self.spec] + [0]
+            [int(float(self.duration_s(t)[1]) * 1000) for t in self.spec] + [0]
         )
         self._cache: dict[int, list[Anomaly]] = {}
         # Every (kind, sensor, metric) series, for uniform choice of targets.
@@ -144,7 +144,8 @@ class AnomalyPlanner:
                 if metric not in excluded and len(table)
             ]
 
-    def _duration(self, name: str) -> tuple[float, float]:
+    def duration_s(self, name: str) -> tuple[float, float]:
+        """Shortest and longest duration of anomalies of type ``name``, seconds."""
         lo, hi = self.spec.get(name, {}).get("duration_s", _DEFAULT_DURATION.get(name, (0, 0)))
         return float(lo), float(hi)
 
@@ -192,7 +193,7 @@ class AnomalyPlanner:
         lam = self._rate("gateway_offline", "per_factory_day") * days * lay.n_factories
         for _ in range(rng.poisson(lam)):
             start = p0 + int(rng.integers(self.period_ms))
-            lo, hi = self._duration("gateway_offline")
+            lo, hi = self.duration_s("gateway_offline")
             end = start + int(rng.uniform(lo, hi) * 1000)
             f = int(rng.integers(lay.n_factories))
             out.append(Anomaly(0, "gateway_offline", None, -1, -1, f, start, end, 0.0))
@@ -200,10 +201,19 @@ class AnomalyPlanner:
         out.sort(key=lambda a: (a.start_ms, a.type))
         base = period * 1_000_000
         return [
-            Anomaly(base + i, a.type, a.kind, a.sensor, a.metric, a.factory, a.start_ms, a.end_ms,
-                    a.magnitude)
+            Anomaly(
+                base + i,
+                a.type,
+                a.kind,
+                a.sensor,
+                a.metric,
+                a.factory,
+                a.start_ms,
+                a.end_ms,
+                a.magnitude,
+            )
             for i, a in enumerate(out)
-        ]  # fmt: skip
+        ]
 
     def _series_anomaly(
         self, rng: np.random.Generator, name: str, kind: Kind, sensor: int, metric: int, p0: int
@@ -214,7 +224,7 @@ class AnomalyPlanner:
         dt, phase = table.interval_ms, int(table.phase_ms[sensor])
         k = -((self.start_ms + phase - start) // dt)
         start = self.start_ms + k * dt + phase
-        lo, hi = self._duration(name)
+        lo, hi = self.duration_s(name)
         end = start + (int(rng.uniform(lo, hi) * 1000) if name != "spike" else 0)
         magnitude = {
             "spike": rng.uniform(3.0, 6.0),
@@ -233,7 +243,7 @@ class AnomalyPlanner:
         month = int(np.datetime64(p0, "ms").astype("datetime64[M]").astype(np.int64) % 12)
         weights = spec.get("month_weight") or [1.0] * 12
         lam = float(spec.get("per_day", 0.0)) * self.scale * days * float(weights[month])
-        lo, hi = self._duration("dust_event")
+        lo, hi = self.duration_s("dust_event")
         pm_lo, pm_hi = spec.get("pm10", (150.0, 600.0))
         out = []
         for _ in range(rng.poisson(lam)):

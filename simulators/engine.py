@@ -78,6 +78,7 @@ class Simulation:
         self._seen: dict[int, Anomaly] = {}
         # Ids already labelled; an anomaly spanning many frames is seen again and again.
         self._labelled: set[int] = set()
+        self._gateway_plan: dict[int, list[Anomaly]] = {}
 
     def interval_ms(self, kind: Kind) -> int:
         """Sampling interval of ``kind``."""
@@ -121,8 +122,17 @@ class Simulation:
 
     def gateway_events(self, t0: int, t1: int) -> list[Anomaly]:
         """gateway_offline anomalies of this shard that meet ``[t0, t1]``."""
-        return [
-            a
-            for a in self.planner.overlapping(t0, t1)
-            if a.type == "gateway_offline" and self.in_shard(a)
-        ]
+        planner = self.planner
+        longest = int(planner.duration_s("gateway_offline")[1] * 1000)
+        first = max(0, (t0 - longest - self.start_ms) // planner.period_ms)
+        last = (t1 - self.start_ms) // planner.period_ms
+        out: list[Anomaly] = []
+        for period in range(first, last + 1):
+            if period not in self._gateway_plan:
+                self._gateway_plan[period] = [
+                    a
+                    for a in planner.plan(period)
+                    if a.type == "gateway_offline" and self.in_shard(a)
+                ]
+            out.extend(a for a in self._gateway_plan[period] if a.start_ms <= t1 and a.end_ms >= t0)
+        return out

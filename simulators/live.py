@@ -1,0 +1,197 @@
+"""The live run: frames published as their simulated time comes, paced against the wall clock.
+
+Simulated time runs ``speed`` times faster than the wall clock from ``sim.start_ms``. A
+group of ``batch`` sampling steps of a kind is published when its last step is due, so a
+gateway batch holds readings its gateway could have buffered by then. If the broker or the
+encoder cannot keep up, the run falls behind and publishes as fast as it can (the summary
+reports the rate actually offered). Gateway-offline anomalies drop and restore connections
+as their windows open and close; labels are appended to ``labels_path`` as anomalies start.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controlcenter.domain import Kind
+from simulators.anomaly import Anomaly
+from simulators.engine import Simulation
+from simulators.frame import Frame
+from simulators.payload import PayloadEncoder
+from simulators.publisher import GatewayPool
+
+__all__ = ["RunOptions", "RunStats", "run_live"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a live run is paced and when it stops.
+
+    Attributes:
+        speed: Simulated seconds per wall second; 0 publishes as fast as possible.
+        duration_s: Stop after this many wall seconds (None: no limit).
+        count: Stop after this many readings (None: no limit).
+        labels_path: Append labels here (CSV, header written when the file is new).
+        report_every_s: Log progress at INFO this often.
+    """
+
+    speed: float = 1.0
+    duration_s: float | None = None
+    count: int | None = None
+    labels_path: Path | None = None
+    report_every_s: float = 10.0
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What a live run published.
+
+    Attributes:
+        readings: Readings published (one reading = one sensor at one timestamp).
+        values: Metric values inside those readings.
+        messages: MQTT messages published.
+        bytes: Payload bytes.
+        seconds: Wall seconds from the first publish to the end of the final flush.
+        lost: Messages paho could not deliver.
+        labels: Label rows written.
+        sim_end_ms: Simulated time reached.
+    """
+
+    readings: int = 0
+    values: int = 0
+    messages: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    lost: int = 0
+    labels: int = 0
+    sim_end_ms: int = 0
+    offline: dict[int, Anomaly] = field(default_factory=dict)
+
+    @property
+    def readings_per_s(self) -> float:
+        """Readings offered per wall second."""
+        return self.readings / self.seconds if self.seconds > 0 else 0.0
+
+
+class _Cursor:
+    """The next group of steps of one kind."""
+
+    def __init__(self, sim: Simulation, kind: Kind, width: int) -> None:
+        self.sim, self.kind, self.width = sim, kind, width
+        self.dt = sim.interval_ms(kind)
+        self.frame: Frame = sim.next_frame(kind)
+        self.pos = 0
+
+    @property
+    def due_ms(self) -> int:
+        """Simulated time at which every reading of the next group exists."""
+        last = int(self.frame.seq[min(self.pos + self.width, len(self.frame.seq)) - 1])
+        return self.sim.start_ms + (last + 1) * self.dt
+
+    def take(self) -> Frame:
+        group = self.frame.slice_steps(self.pos, self.pos + self.width)
+        self.pos += self.width
+        if self.pos >= len(self.frame.seq):
+            self.frame, self.pos = self.sim.next_frame(self.kind), 0
+        return group
+
+
+def run_live(
+    sim: Simulation,
+    encoder: PayloadEncoder,
+    pool: GatewayPool,
+    options: RunOptions,
+    stop: threading.Event,
+) -> RunStats:
+    """Publish the simulation until ``stop`` is set, the duration ends or the count is reached.
+
+    Args:
+        sim: The simulation (its start is the first simulated instant).
+        encoder: Builds the messages.
+        pool: Open gateway connections.
+        options: Pacing and stop conditions.
+        stop: Set from a signal handler or another thread to end the run cleanly.
+    """
+    stats = RunStats()
+    cursors = [_Cursor(sim, kind, encoder.batch) for kind in sim.kinds]
+    label_writer = _LabelFile(options.labels_path)
+    wall0 = time.monotonic()
+    next_report = wall0 + options.report_every_s
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if options.duration_s is not None and now - wall0 >= options.duration_s:
+                break
+            cursor = min(cursors, key=lambda c: c.due_ms)
+            due = cursor.due_ms
+            if options.speed > 0:
+                wait = wall0 + (due - sim.start_ms) / 1000.0 / options.speed - now
+                if wait > 0:
+                    stop.wait(min(wait, 0.25))
+                    continue
+            _gateways(sim, pool, stats, due)
+            remaining = None if options.count is None else options.count - stats.readings
+            for message in encoder.messages(cursor.take(), remaining):
+                pool.publish(message)
+                stats.readings += message.readings
+            stats.sim_end_ms = due
+            stats.labels += label_writer.write(sim.take_labels(due))
+            if options.count is not None and stats.readings >= options.count:
+                break
+            if now >= next_report:
+                logger.info(
+                    "%d readings, %.0f/s, simulated %s",
+                    stats.readings,
+                    stats.readings / max(now - wall0, 1e-9),
+                    time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(due / 1000)),
+                )
+                next_report = now + options.report_every_s
+        pool.flush()
+    finally:
+        label_writer.close()
+    stats.seconds = time.monotonic() - wall0
+    stats.messages, stats.bytes, stats.lost = pool.messages, pool.bytes, pool.lost
+    return stats
+
+
+def _gateways(sim: Simulation, pool: GatewayPool, stats: RunStats, now_ms: int) -> None:
+    """Open and close gateway-offline windows up to simulated ``now_ms``."""
+    for a in sim.gateway_events(now_ms, now_ms):
+        if a.id not in stats.offline and a.start_ms <= now_ms:
+            stats.offline[a.id] = a
+            pool.go_offline(a.factory)
+    for key, a in list(stats.offline.items()):
+        if a.end_ms < now_ms:
+            del stats.offline[key]
+            if not any(b.factory == a.factory for b in stats.offline.values()):
+                pool.go_online(a.factory)
+
+
+class _LabelFile:
+    """Appends label rows to a CSV file as they come (nothing when no path is given)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._fh = None
+        if path is not None:
+            new = not path.exists() or path.stat().st_size == 0
+            self._fh = path.open("a", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._fh, lineterminator="\n")
+            if new:
+                self._writer.writerow(("series", "start_ms", "end_ms", "type"))
+
+    def write(self, rows: list[tuple[str, int, int, str]]) -> int:
+        if self._fh is None or not rows:
+            return len(rows)
+        self._writer.writerows(rows)
+        self._fh.flush()
+        return len(rows)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()

@@ -1,0 +1,274 @@
+"""MQTT connections of simulated gateways (paho-mqtt, one network thread per connection).
+
+Dedicated mode (``links=0``): one connection per factory gateway with its last will
+``offline`` (retained, QoS 1) on ``{root}/v1/{site}/{factory}/status``; taking a gateway
+offline closes its TCP socket without DISCONNECT, so the broker itself publishes the will.
+Pooled mode (``links=N``): factories share N connections (thousands of gateways on one
+machine); a connection has only one will, so gateway_offline is emulated by publishing the
+retained ``offline`` status the will would have published.
+
+Backpressure: each connection keeps at most ``window`` messages unacknowledged (QoS 1) or
+unwritten (QoS 0) and waits for the oldest before publishing more, so a slow broker slows the
+simulator instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simulators.payload import Message, status_topic
+
+__all__ = ["GatewayPool", "Link", "LinkError"]
+
+logger = logging.getLogger(__name__)
+ONLINE, OFFLINE = b"online", b"offline"
+
+
+class LinkError(ConnectionError):
+    """A connection to the broker could not be made or was refused."""
+
+
+def broker_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of an ``mqtt://host:port`` URL (port 1883 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp", ""):
+        raise LinkError(f"unsupported broker URL scheme {parts.scheme!r} (use mqtt://host:port)")
+    return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+class Link:
+    """One MQTT connection with its own paho network thread.
+
+    Args:
+        url: Broker URL ``mqtt://host:port``.
+        client_id: MQTT client id.
+        will_topic: Topic of the last will (``offline``, retained, QoS 1), or None.
+        window: Messages in flight before ``publish`` waits.
+        timeout_s: Connect and publish-wait timeout.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        *,
+        will_topic: str | None = None,
+        window: int = 1000,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.host, self.port = broker_address(url)
+        self.window = window
+        self.timeout_s = timeout_s
+        self.lost = 0
+        self._connected = threading.Event()
+        self._refused: str | None = None
+        self._pending: deque[mqtt.MQTTMessageInfo] = deque()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        if will_topic is not None:
+            self.client.will_set(will_topic, OFFLINE, qos=1, retain=True)
+        self.client.max_inflight_messages_set(max(20, window))
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
+        if rc.is_failure:
+            self._refused = str(rc)
+        else:
+            self._connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
+        self._connected.clear()
+        if rc.is_failure:
+            logger.debug("link %s lost: %s", client._client_id, rc)
+
+    def start(self) -> None:
+        """Begin connecting in the background (see ``wait_connected``)."""
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def wait_connected(self) -> None:
+        """Block until connected; raise LinkError on refusal or timeout."""
+        if not self._connected.wait(self.timeout_s) or self._refused:
+            reason = self._refused or f"no CONNACK from {self.host}:{self.port} in time"
+            raise LinkError(reason)
+
+    def publish(self, topic: str, payload: bytes, qos: int, *, retain: bool = False) -> None:
+        """Queue one message, waiting first if ``window`` messages are still in flight."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN) or (
+            qos == 0 and info.rc == mqtt.MQTT_ERR_NO_CONN
+        ):
+            self.lost += 1
+            return
+        self._pending.append(info)
+        if len(self._pending) > self.window:
+            self._drain(self.window // 2)
+
+    def _drain(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            info = self._pending.popleft()
+            try:
+                info.wait_for_publish(self.timeout_s)
+            except (RuntimeError, ValueError):
+                self.lost += 1
+                continue
+            if not info.is_published():
+                self.lost += 1
+
+    def flush(self) -> None:
+        """Wait until every queued message is written (QoS 0) or acknowledged (QoS 1)."""
+        self._drain(0)
+
+    def drop(self) -> None:
+        """Cut the connection without DISCONNECT, as a gateway losing power would."""
+        self.client.loop_stop()
+        self._connected.clear()
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._pending.clear()
+
+    def resume(self) -> None:
+        """Reconnect after ``drop``."""
+        self._refused = None
+        try:
+            self.client.reconnect()
+        except OSError as exc:
+            raise LinkError(f"reconnect to {self.host}:{self.port} failed: {exc}") from exc
+        self.client.loop_start()
+        self.wait_connected()
+
+    def close(self) -> None:
+        """Flush, DISCONNECT cleanly and stop the network thread."""
+        try:
+            self.flush()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+
+class GatewayPool:
+    """The MQTT side of the gateways of a simulation.
+
+    Args:
+        url: Broker URL.
+        root: Topic root.
+        gateways: ``site/factory`` of each factory index this process simulates.
+        qos: QoS of readings (status messages always use QoS 1).
+        links: 0 for one connection per gateway with a real last will, N for N shared ones.
+        client_prefix: Prefix of MQTT client ids (unique per process).
+        window: Messages in flight per connection.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        root: str,
+        gateways: Mapping[int, str],
+        *,
+        qos: int = 1,
+        links: int = 0,
+        client_prefix: str = "ccsim",
+        window: int = 1000,
+    ) -> None:
+        self.url = url
+        self.root = root
+        self.gateways = dict(gateways)
+        self.qos = qos
+        self.dedicated = links <= 0
+        self.client_prefix = client_prefix
+        self.window = window
+        self.messages = 0
+        self.readings = 0
+        self.bytes = 0
+        self._links: list[Link] = []
+        self._link_of: dict[int, Link] = {}
+        self._offline: set[int] = set()
+        count = len(self.gateways) if self.dedicated else links
+        factories: Sequence[int] = sorted(self.gateways)
+        for i in range(count):
+            will = status_topic(root, self.gateways[factories[i]]) if self.dedicated else None
+            link = Link(url, f"{client_prefix}-{i}", will_topic=will, window=window)
+            self._links.append(link)
+        for j, f in enumerate(factories):
+            self._link_of[f] = self._links[j % len(self._links)]
+
+    @property
+    def lost(self) -> int:
+        """Messages that could not be published."""
+        return sum(link.lost for link in self._links)
+
+    def open(self) -> None:
+        """Connect every link and publish each gateway's retained ``online`` status."""
+        for link in self._links:
+            link.start()
+        for link in self._links:
+            link.wait_connected()
+        for f, gateway in self.gateways.items():
+            self._link_of[f].publish(status_topic(self.root, gateway), ONLINE, 1, retain=True)
+        logger.info("%d gateways online over %d connections", len(self.gateways), len(self._links))
+
+    def publish(self, message: Message) -> None:
+        """Publish one message on its gateway's connection (dropped if that gateway is off)."""
+        if message.factory in self._offline:
+            return
+        self._link_of[message.factory].publish(message.topic, message.payload, self.qos)
+        self.messages += 1
+        self.readings += message.readings
+        self.bytes += len(message.payload)
+
+    def go_offline(self, factory: int) -> None:
+        """Take a gateway offline: the broker fires its last will (emulated when pooled)."""
+        if factory in self._offline or factory not in self.gateways:
+            return
+        self._offline.add(factory)
+        link = self._link_of[factory]
+        if self.dedicated:
+            link.drop()
+        else:
+            link.publish(status_topic(self.root, self.gateways[factory]), OFFLINE, 1, retain=True)
+        logger.info("gateway %s offline", self.gateways[factory])
+
+    def go_online(self, factory: int) -> None:
+        """Bring a gateway back and publish its retained ``online`` status."""
+        if factory not in self._offline:
+            return
+        self._offline.discard(factory)
+        link = self._link_of[factory]
+        if self.dedicated:
+            link.resume()
+        link.publish(status_topic(self.root, self.gateways[factory]), ONLINE, 1, retain=True)
+        logger.info("gateway %s online", self.gateways[factory])
+
+    def flush(self) -> None:
+        """Wait until every connection has written or delivered what it queued."""
+        for link in self._links:
+            link.flush()
+
+    def close(self) -> None:
+        """Publish ``offline`` for every gateway, flush and disconnect cleanly."""
+        for f, gateway in self.gateways.items():
+            if f not in self._offline:
+                self._link_of[f].publish(status_topic(self.root, gateway), OFFLINE, 1, retain=True)
+        # A dropped dedicated link is already closed, and its will already said offline.
+        dropped = {id(self._link_of[f]) for f in self._offline} if self.dedicated else set()
+        for link in self._links:
+            if id(link) not in dropped:
+                link.close()
