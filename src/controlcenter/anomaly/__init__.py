@@ -14,6 +14,7 @@ from controlcenter.anomaly.profile import (
     MetricProfile,
     profile_for,
 )
+from controlcenter.anomaly.reference import ReferenceEngine
 from controlcenter.anomaly.window import WindowStore
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "EngineConfig",
     "Events",
     "MetricProfile",
+    "ReferenceEngine",
     "WindowStore",
     "profile_for",
     "severity_to_score",

@@ -2,8 +2,9 @@
 
 Before the reading whose lifetime number ``p`` is a positive multiple of ``R``, a series'
 median, MAD and median gap are recomputed from its readings ``p - W .. p - 1``. Those may lie
-partly in the ring and partly earlier in the same batch; one ``(rows, W)`` gather serves all
-refreshes of a batch, then one partition (or sort, for windows not yet full) per statistic.
+partly in the ring and partly earlier in the same batch: each refresh row starts as a copy of
+the series' ring row (slot order; the median needs no time order) with this batch's readings
+written into their slots, then one partition (or sort, for windows not yet full) per statistic.
 """
 
 from __future__ import annotations
@@ -52,38 +53,68 @@ class Refresh:
 
 
 def masked_median(m: F64, valid: I64) -> F64:
-    """Row medians of ``float64[P, K]`` whose first ``K - valid`` entries are NaN (missing)."""
-    k = m.shape[1]
+    """Row medians of ``float64[P, K]`` with ``valid[P]`` numbers per row, the rest NaN.
+
+    Rows are unordered (the median does not care). When every row has the same count, one
+    partition does it (NaN partitions last); otherwise rows are sorted.
+    """
     if m.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
-    if bool((valid == k).all()):
-        part = np.partition(m, [(k - 1) // 2, k // 2], axis=1)
-        lo, hi = part[:, (k - 1) // 2], part[:, k // 2]
+    c = int(valid[0])
+    if c >= 1 and bool((valid == c).all()):
+        part = np.partition(m, [(c - 1) // 2, c // 2], axis=1)
+        lo, hi = part[:, (c - 1) // 2], part[:, c // 2]
     else:
         srt = np.sort(m, axis=1)  # NaN sort last
-        c = np.maximum(valid, 1)
+        cv = np.maximum(valid, 1)
         rows = np.arange(m.shape[0])
-        lo, hi = srt[rows, (c - 1) // 2], srt[rows, c // 2]
+        lo, hi = srt[rows, (cv - 1) // 2], srt[rows, cv // 2]
     out: F64 = (lo + hi) * 0.5
     return out
 
 
-def _gather(
+def _window_rows(
     prep: Prepared, store: WindowStore, group: npt.NDArray[np.intp], p: I64
 ) -> tuple[F64, I64]:
+    """Values and times of readings ``p - W .. p - 1`` for each row, in ring-slot order.
+
+    The ring row of the series already holds the readings before the batch in the right
+    slots; the slots of readings from this batch are overwritten, and slots of lifetime
+    numbers below zero (a series younger than ``W``) are NaN.
+    """
     w = store.window
-    c0 = store.count[prep.gs][group][:, None]
-    q = p[:, None] - w + np.arange(w)
-    series = prep.gs[group][:, None]
-    ring_v = store.values[series, q % w]
-    ring_t = store.times[series, q % w]
-    in_batch = q >= c0
-    pos = np.where(in_batch, prep.gstart[group][:, None] + (q - c0), 0)
-    a = prep.acc[pos]
-    vals = np.where(in_batch, prep.x[a], ring_v)
-    vals[q < 0] = np.nan
-    times = np.where(in_batch, prep.t[a], ring_t)
+    series = prep.gs[group]
+    c0 = store.count[series]
+    vals = store.values[series]
+    times = store.times[series]
+    lo_q = np.maximum(c0, p - w)
+    cnt = p - lo_q
+    total = int(cnt.sum())
+    if total:
+        row = np.repeat(np.arange(p.size), cnt)
+        q = lo_q[row] + np.arange(total) - (np.cumsum(cnt) - cnt)[row]
+        src = prep.acc[prep.gstart[group[row]] + (q - c0[row])]
+        vals[row, q % w] = prep.x[src]
+        times[row, q % w] = prep.t[src]
+    young = p < w
+    if young.any():
+        vals[young] = np.where(np.arange(w) >= p[young, None], np.nan, vals[young])
     return vals, times
+
+
+def _median_gap(times: I64, p: I64, w: int) -> F64:
+    """Median gap between consecutive readings of each row (NaN when fewer than 2)."""
+    nxt = np.roll(times, -1, axis=1)
+    gaps = (nxt - times).astype(np.float64)
+    # Slot (p - 1) % W holds the newest reading; its "next" slot is the oldest.
+    gaps[np.arange(p.size), (p - 1) % w] = np.nan
+    young = p < w
+    if young.any():
+        gaps[young] = np.where(np.arange(w) >= p[young, None] - 1, np.nan, gaps[young])
+    valid = np.minimum(p, w) - 1
+    out = masked_median(gaps, valid)
+    out[valid < 1] = np.nan
+    return out
 
 
 def refresh_rows(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) -> Refresh:
@@ -96,7 +127,7 @@ def refresh_rows(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConf
     offset = np.cumsum(rows) - rows
     group = np.repeat(np.arange(prep.gs.size), rows)
     p = first[group] + r * (np.arange(group.size) - offset[group])
-    vals, times = _gather(prep, store, group, p)
+    vals, times = _window_rows(prep, store, group, p)
     valid = np.minimum(p, w)
     med = masked_median(vals, valid)
     mad = masked_median(np.abs(vals - med[:, None]), valid)
@@ -104,10 +135,7 @@ def refresh_rows(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConf
     rel = table[prof, _COL["min_rel_std"]] * med
     sd = MAD_TO_SIGMA * mad
     sigma = np.sqrt(sd * sd + table[prof, _COL["min_std2"]] + rel * rel + _TINY)
-    gaps = np.diff(times, axis=1).astype(np.float64)
-    gaps[np.isnan(vals[:, :-1])] = np.nan
-    interval = masked_median(gaps, valid - 1) if w > 1 else np.full(p.size, np.nan)
-    interval[valid < 2] = np.nan
+    interval = _median_gap(times, p, w)
     return Refresh(group, first, offset, med, sigma, valid >= cfg.min_history, interval)
 
 

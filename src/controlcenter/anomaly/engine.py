@@ -299,8 +299,10 @@ class Engine:
         evicted = np.zeros(a.size, dtype=np.float64)
         old = n_life >= w
         in_ring = old & (prep.rank < w)
-        slot = n_life % w
-        evicted[in_ring] = st.values[s[in_ring], slot[in_ring]]
+        # Flat positions in the (S, W) rings: 1-D fancy indexing is cheaper than 2-D.
+        flat = s.astype(np.intp) * w + n_life % w
+        ring_v, ring_t = st.values.reshape(-1), st.times.reshape(-1)
+        evicted[in_ring] = ring_v[flat[in_ring]]
         in_batch = old & ~in_ring
         evicted[in_batch] = prep.x[a][np.flatnonzero(in_batch) - w]
         first = st.count[gs] == 0
@@ -313,8 +315,8 @@ class Engine:
         st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
         # Ring: only each series' last W readings of the batch survive.
         keep = prep.rank >= (prep.gsize[prep.gid] - w)
-        st.values[s[keep], slot[keep]] = prep.x[a][keep]
-        st.times[s[keep], slot[keep]] = prep.t[a][keep]
+        ring_v[flat[keep]] = prep.x[a][keep]
+        ring_t[flat[keep]] = prep.t[a][keep]
         st.count[gs] += prep.gsize
         st.last_time[gs] = prep.t[a][last]
         st.last_value[gs] = prep.x[a][last]

@@ -52,7 +52,8 @@ class MetricProfile:
         monotonic: a cumulative counter (kWh): any decrease is impossible.
         min_std: noise floor in the metric's unit (sensor resolution); added in quadrature
             to every spread estimate so flat series do not divide by zero.
-        min_rel_std: relative noise floor, times the series' current centre.
+        min_rel_std: relative noise floor, times the series' current centre (at least 1e-9,
+            so rounding in a flat series never looks like a deviation).
         robust_z: robust z-score threshold, ``|x - median| / (1.4826 * MAD)`` over the window.
         ewma_z: EWMA z-score threshold, ``|x - mean| / std`` of an EWMA with ``ewma_alpha``.
         cusum_k, cusum_h: two-sided CUSUM on the robust z-score clipped to ``+-cusum_clip``
@@ -159,7 +160,8 @@ def profile_row(p: MetricProfile) -> list[float]:
         _inv(p.max_rate),
         float(p.monotonic),
         p.min_std * p.min_std,
-        p.min_rel_std,
+        # Never below 1e-9: an EWMA of a constant is off by a few ulp, not by 1e-9.
+        max(p.min_rel_std, 1e-9),
         _inv(p.robust_z),
         _inv(p.ewma_z),
         p.ewma_alpha,
