@@ -28,7 +28,9 @@ RUN_ID = uuid.uuid4().hex[:10]
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1.0):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1.0
+        ):
             return True
     except OSError:
         return False
@@ -99,16 +101,54 @@ async def empty_database_url(pg_server_url: str) -> AsyncIterator[str]:
     await drop_database(pg_server_url, name)
 
 
+@pytest.fixture(scope="session")
+async def database_url(empty_database_url: str, mqtt_url: str) -> str:
+    """This run's database, migrated to head."""
+    from controlcenter.store import migrate
+
+    await migrate(Settings(database_url=empty_database_url, mqtt_url=mqtt_url))
+    return empty_database_url
+
+
 @pytest.fixture
-def make_settings(mqtt_url: str, run_id: str, tmp_path: Path):
-    """Build Settings for a test: this run's broker and topic root, explicit kwargs win."""
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on this run's migrated database."""
+    p = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def topic_root() -> str:
+    """A topic root of this test alone (its own slice of the broker)."""
+    return f"cct{RUN_ID}{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def make_settings(mqtt_url: str, topic_root: str, tmp_path: Path):
+    """Build Settings for a test: this run's broker and this test's topic root.
+
+    Keyword arguments override; nested dicts are merged into the defaults.
+    """
 
     def make(database_url: str, **overrides: object) -> Settings:
         base: dict[str, object] = {
             "database_url": database_url,
             "mqtt_url": mqtt_url,
             "data_dir": tmp_path / "data",
-            "mqtt": {"topic_root": f"cctest{run_id}", "client_id": f"cc-test-{uuid.uuid4().hex[:8]}"},
+            "mqtt": {
+                "topic_root": topic_root,
+                "client_id": f"cc-test-{uuid.uuid4().hex[:8]}",
+                "session_expiry_s": 300,
+                "reconnect_initial_s": 0.05,
+                "reconnect_max_s": 0.5,
+            },
+            "ingest": {
+                "flush_interval_s": 0.05,
+                "write_retry_initial_s": 0.05,
+                "write_retry_max_s": 0.5,
+            },
+            "db": {"migrate_on_start": False, "rollup_interval_s": 0.5},
         }
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(base.get(key), dict):

@@ -78,7 +78,7 @@ class Pipeline:
         """Call ``sink`` with every committed batch."""
         self._sinks.append(sink)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Ingest until ``stop`` is set, then drain: flush, commit, acknowledge, return.
 
         Raises:
@@ -91,6 +91,8 @@ class Pipeline:
             consumer = tg.create_task(self.consumer.run(), name="consumer")
             writer = tg.create_task(self._write_loop(), name="writer")
             upkeep = tg.create_task(self.maintenance.run(), name="maintenance")
+            if ready is not None:
+                tg.create_task(_set_when(self.consumer.connected, ready))
             await stop.wait()
             logger.info("stopping intake")
             self.consumer.stop()
@@ -155,3 +157,8 @@ class Pipeline:
             INGEST_DEAD_LETTERS.labels(letter.reason).inc()
         if n:
             self.maintenance.touched(int(batch.time.min()), int(batch.time.max()))
+
+
+async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()

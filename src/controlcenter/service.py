@@ -36,12 +36,18 @@ def _first_signal(
     loop.remove_signal_handler(sig)
 
 
-async def run_service(settings: Settings, stop: asyncio.Event) -> None:
-    """Run ingest until ``stop`` is set; migrate first when ``db.migrate_on_start``."""
+async def run_service(
+    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """Run ingest until ``stop`` is set; migrate first when ``db.migrate_on_start``.
+
+    ``ready`` is set once the consumer has subscribed (from then on the broker keeps
+    every message for us, even across reconnects).
+    """
     if settings.db.migrate_on_start:
         await migrate(settings)
     async with open_pool(settings) as pool:
         mode = await read_storage_mode(pool)
         logger.info("storage mode: %s", mode.name)
         pipeline = Pipeline(settings, pool, mode)
-        await pipeline.run(stop)
+        await pipeline.run(stop, ready)

@@ -1,0 +1,164 @@
+"""Test helpers: a TCP proxy that cuts links, a service runner, waiting and publishing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import asyncpg
+
+from controlcenter.config import Settings
+from controlcenter.service import run_service
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a target; :meth:`cut` drops every link and refuses
+    new ones until :meth:`restore` (like asyncpg's adversity tests)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._cut = False
+
+    async def __aenter__(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cut()
+        assert self._server is not None
+        self._server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cut(self) -> None:
+        """Drop every open link; refuse new ones."""
+        self._cut = True
+        for w in list(self._links):
+            w.transport.abort()
+        self._links.clear()
+
+    def restore(self) -> None:
+        """Accept and forward again."""
+        self._cut = False
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._links.update((writer, up_writer))
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._links.discard(dst)
+            dst.transport.abort()
+
+
+def via_proxy(url: str, proxy: TcpProxy) -> str:
+    """``url`` with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    netloc = f"127.0.0.1:{proxy.port}"
+    if parts.username:
+        auth = parts.username + (f":{parts.password}" if parts.password else "")
+        netloc = f"{auth}@{netloc}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def target_of(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+@contextlib.asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the service until the block ends; then stop it gracefully and re-raise its errors."""
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(run_service(settings, stop, ready))
+    try:
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            task.result()  # raises what made the service stop
+        assert ready.is_set(), "the service did not subscribe within 30 s"
+        yield task
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await task
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.05
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
+        await asyncio.sleep(every)
+
+
+async def publish(mqtt_url: str, messages: list[tuple[str, bytes]], *, qos: int = 1) -> None:
+    """Publish (topic, payload) pairs in order and wait until the broker has them all."""
+    host, port = target_of(mqtt_url, 1883)
+    parts = urlsplit(mqtt_url)
+    async with aiomqtt.Client(
+        host, port, username=parts.username, password=parts.password, max_inflight_messages=200
+    ) as client:
+        for topic, payload in messages:
+            await client.publish(topic, payload, qos=qos)
+
+
+def reading(ts_ms: int, **values: float) -> bytes:
+    """A single-reading payload."""
+    return json.dumps({"ts": ts_ms, "values": values}).encode()
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def count_readings(pool: asyncpg.Pool, site: str) -> int:
+    """Rows in ``readings`` that belong to ``site``."""
+    return int(
+        await pool.fetchval(
+            """
+            SELECT count(*) FROM readings r
+            JOIN series se USING (series_id) JOIN sensors s USING (sensor_id)
+            JOIN factories f USING (factory_id) JOIN sites si USING (site_id)
+            WHERE si.code = $1
+            """,
+            site,
+        )
+    )

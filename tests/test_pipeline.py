@@ -1,0 +1,333 @@
+"""End to end: MQTT -> ingest -> PostgreSQL, against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import uuid
+
+import aiomqtt
+
+from tests._support import (
+    TcpProxy,
+    count_readings,
+    eventually,
+    now_ms,
+    publish,
+    reading,
+    running_service,
+    target_of,
+    via_proxy,
+)
+
+
+def _site() -> str:
+    return f"site{uuid.uuid4().hex[:8]}"
+
+
+def _topic(root: str, site: str, i: int, kind: str = "air") -> str:
+    return f"{root}/v1/{site}/f{i % 5:03d}/{kind}/s{i % 7}"
+
+
+async def test_published_readings_arrive_in_the_database(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    t0 = now_ms()
+    messages = [
+        (_topic(topic_root, site, i), reading(t0 + i, pm10=40 + i % 9, pm25=21.5))
+        for i in range(300)
+    ]
+    async with running_service(make_settings(database_url)):
+        await publish(mqtt_url, messages)
+        await eventually(lambda: _equals(count_readings(pool, site), 600))
+    rows = await pool.fetch(
+        "SELECT se.metric, se.unit, count(*) AS n FROM readings JOIN series se USING (series_id) "
+        "JOIN sensors s USING (sensor_id) JOIN factories f USING (factory_id) "
+        "JOIN sites si USING (site_id) WHERE si.code = $1 GROUP BY 1, 2 ORDER BY 1",
+        site,
+    )
+    assert [(r["metric"], r["unit"], r["n"]) for r in rows] == [
+        ("pm10", "ug/m3", 300),
+        ("pm25", "ug/m3", 300),
+    ]
+
+
+async def test_gateway_batches_are_stored_reading_by_reading(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    t0 = now_ms()
+    batch = {
+        "readings": [
+            {"ts": t0 - i * 1000, "values": {"kw": i, "kwh": 1000 + i}} for i in range(100)
+        ]
+    }
+    async with running_service(make_settings(database_url)):
+        await publish(
+            mqtt_url, [(f"{topic_root}/v1/{site}/f1/power/m1", json.dumps(batch).encode())]
+        )
+        await eventually(lambda: _equals(count_readings(pool, site), 200))
+
+
+async def test_redelivered_message_writes_no_duplicate(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    msg = (_topic(topic_root, site, 0), reading(now_ms(), co2=612))
+    async with running_service(make_settings(database_url)):
+        await publish(mqtt_url, [msg, msg, msg])
+        await publish(mqtt_url, [msg])
+        await eventually(lambda: _dead_or_rows(pool, site))
+        await asyncio.sleep(0.5)
+    assert await count_readings(pool, site) == 1
+
+
+BAD_INPUTS = [
+    # (topic suffix after root, payload, reason)
+    ("/v1/{site}/f1/air/a1", b"{not json", "malformed_json"),
+    ("/v1/{site}/f1/air/a1", b'{"ts": 1, "values": {"pm10": 1}}', "timestamp_too_old"),
+    ("/v1/{site}/f1/air/a1", b'{"ts": %(future)d, "values": {"pm10": 1}}', "timestamp_in_future"),
+    ("/v1/{site}/f1/air/a1", b'{"ts": %(now)d, "values": {"voltage": 220}}', "unknown_metric"),
+    ("/v1/{site}/f1/air/a1", b'{"ts": %(now)d, "values": {"pm10": NaN}}', "non_finite_value"),
+    ("/v1/{site}/f1/air/a1", b'{"ts": "noon", "values": {"pm10": 1}}', "bad_timestamp"),
+    ("/v1/{site}/f1/air/a1", b'{"ts": %(now)d, "values": {"pm10": "x"}}', "invalid_value"),
+    ("/v1/{site}/f1/air/a1", b'"just a string"', "invalid_schema"),
+    (
+        "/v1/{site}/f1/air/a1",
+        b'{"ts": %(now)d, "values": {"pm10": 1}, "pad": "%(pad)s"}',
+        "payload_too_large",
+    ),
+    ("/v1/{site}/f1/water/w1", b'{"ts": %(now)d, "values": {"pm10": 1}}', "unknown_kind"),
+    ("/v1/{site}/f1/air", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
+    ("/v1/{site}/f1/air/a1/x/y", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
+    ("/v1/{site}/f1/status", b"sleeping", "bad_status"),
+]
+
+
+async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    t = now_ms()
+    fill = {b"now": t, b"future": t + 3_600_000, b"pad": b"x" * 2000}
+    messages = [
+        (topic_root + suffix.format(site=site), payload % fill) for suffix, payload, _ in BAD_INPUTS
+    ]
+    messages.append((f"{topic_root}/v1/{site}/f1/air/a1", reading(t, pm10=33)))
+    settings = make_settings(database_url, ingest={"max_payload_bytes": 1024})
+    async with running_service(settings):
+        await publish(mqtt_url, messages)
+        await eventually(lambda: _equals(count_readings(pool, site), 1))
+
+        async def letters():
+            rows = await pool.fetch(
+                "SELECT topic, reason FROM dead_letters WHERE topic LIKE $1", f"%/{site}/%"
+            )
+            return rows if len(rows) == len(BAD_INPUTS) else None
+
+        rows = await eventually(letters)
+    assert sorted(r["reason"] for r in rows) == sorted(reason for _, _, reason in BAD_INPUTS)
+    raw = await pool.fetchval(
+        "SELECT payload FROM dead_letters WHERE topic LIKE $1 AND reason = 'malformed_json'",
+        f"%/{site}/%",
+    )
+    assert bytes(raw) == b"{not json"
+
+
+async def test_consumer_killed_before_acking_loses_nothing(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    """SIGKILL the service mid-stream; the broker redelivers what was not acknowledged.
+
+    Mosquitto keeps at most ``max_queued_messages`` (default 1000) for an offline session
+    beyond those in flight, so at most 1000 are published while the service is down.
+    """
+    site = _site()
+    settings = make_settings(database_url, ingest={"batch_size": 200, "flush_interval_s": 0.2})
+    env = _env(settings)
+    t0 = now_ms()
+    n = 1200
+
+    def power(i):  # topics of the power kind for this test
+        return _topic(topic_root, site, i, "power")
+
+    messages = [(power(i), reading(t0 - i, kw=float(i))) for i in range(n)]
+    proc = await _start(env)
+    try:
+        await _wait_ingesting(pool, mqtt_url, topic_root)
+        publisher = asyncio.create_task(publish(mqtt_url, messages))
+        await eventually(lambda: _at_least(count_readings(pool, site), 200), timeout=30)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        at_kill = await count_readings(pool, site)
+        await publisher
+        assert at_kill < n, "the kill came too late to test anything"
+        proc = await _start(env)
+        await eventually(lambda: _equals(count_readings(pool, site), n), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_database_outage_loses_nothing(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    t0 = now_ms()
+    async with TcpProxy(*target_of(database_url, 5432)) as proxy:
+        settings = make_settings(
+            via_proxy(database_url, proxy), db={"connect_timeout_s": 2, "command_timeout_s": 5}
+        )
+        async with running_service(settings):
+            await publish(
+                mqtt_url,
+                [(_topic(topic_root, site, i), reading(t0 + i, pm25=i)) for i in range(200)],
+            )
+            await eventually(lambda: _equals(count_readings(pool, site), 200))
+            proxy.cut()
+            await publish(
+                mqtt_url,
+                [(_topic(topic_root, site, i), reading(t0 + i, pm25=i)) for i in range(200, 1200)],
+            )
+            await asyncio.sleep(2.0)
+            assert await count_readings(pool, site) == 200
+            proxy.restore()
+            await eventually(lambda: _equals(count_readings(pool, site), 1200), timeout=30)
+
+
+async def test_broker_outage_loses_nothing(database_url, make_settings, pool, mqtt_url, topic_root):
+    site = _site()
+    t0 = now_ms()
+    async with TcpProxy(*target_of(mqtt_url, 1883)) as proxy:
+        settings = make_settings(database_url, mqtt_url=via_proxy(mqtt_url, proxy))
+        async with running_service(settings):
+            await publish(
+                mqtt_url,
+                [(_topic(topic_root, site, i), reading(t0 + i, temp=i)) for i in range(100)],
+            )
+            await eventually(lambda: _equals(count_readings(pool, site), 100))
+            proxy.cut()
+            # Published straight to the broker while we are cut off: kept in our session.
+            await publish(
+                mqtt_url,
+                [(_topic(topic_root, site, i), reading(t0 + i, temp=i)) for i in range(100, 900)],
+            )
+            await asyncio.sleep(1.0)
+            proxy.restore()
+            await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=30)
+
+
+async def test_clean_shutdown_flushes_and_acknowledges(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    settings = make_settings(database_url, ingest={"batch_size": 100_000, "flush_interval_s": 60})
+    t0 = now_ms()
+    async with running_service(settings):
+        await publish(
+            mqtt_url,
+            [(_topic(topic_root, site, i), reading(t0 + i, humidity=50)) for i in range(150)],
+        )
+        await asyncio.sleep(1.0)
+        assert await count_readings(pool, site) == 0  # still batched: the interval is 60 s
+    assert await count_readings(pool, site) == 150  # the shutdown flushed
+    # And acknowledged: the broker has nothing to redeliver to our session.
+    host, port = target_of(mqtt_url, 1883)
+    async with aiomqtt.Client(
+        host,
+        port,
+        identifier=settings.mqtt.client_id,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        clean_start=False,
+    ) as client:
+        redelivered = []
+
+        async def drain():
+            async for message in client.messages:
+                redelivered.append(message)
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await drain()
+        assert redelivered == []
+
+
+async def test_gateway_last_will_marks_the_factory_offline(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    host, port = target_of(mqtt_url, 1883)
+    status = f"{topic_root}/v1/{site}/gw1/status"
+    async with running_service(make_settings(database_url)), TcpProxy(host, port) as proxy:
+        will = aiomqtt.Will(status, b"offline", qos=1, retain=True)
+        gateway = aiomqtt.Client("127.0.0.1", proxy.port, will=will)
+        async with gateway:
+            await gateway.publish(status, b"online", qos=1, retain=True)
+            await eventually(lambda: _factory_status(pool, site, "online"))
+            proxy.cut()  # the gateway dies without DISCONNECT: the broker fires its will
+            await eventually(lambda: _factory_status(pool, site, "offline"), timeout=60)
+            proxy.restore()
+    await publish(mqtt_url, [(status, b"")], qos=1)  # clear the retained status
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+async def _equals(awaitable, expected):
+    return (await awaitable) == expected
+
+
+async def _at_least(awaitable, expected):
+    return (await awaitable) >= expected
+
+
+async def _dead_or_rows(pool, site):
+    return await count_readings(pool, site)
+
+
+async def _factory_status(pool, site, status):
+    got = await pool.fetchval(
+        "SELECT gateway_status FROM factories f JOIN sites s USING (site_id) WHERE s.code = $1",
+        site,
+    )
+    return got == status
+
+
+def _env(settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
+    env.update(
+        CC_DATABASE_URL=settings.dsn(),
+        CC_MQTT_URL=settings.mqtt_url,
+        CC_MQTT__TOPIC_ROOT=settings.mqtt.topic_root,
+        CC_MQTT__CLIENT_ID=settings.mqtt.client_id,
+        CC_MQTT__SESSION_EXPIRY_S=str(settings.mqtt.session_expiry_s),
+        CC_INGEST__BATCH_SIZE=str(settings.ingest.batch_size),
+        CC_INGEST__FLUSH_INTERVAL_S=str(settings.ingest.flush_interval_s),
+        CC_DB__MIGRATE_ON_START="false",
+        CC_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+async def _start(env):
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlcenter", "serve", env=env
+    )
+
+
+async def _wait_ingesting(pool, mqtt_url, root):
+    """Publish a probe until the (subprocess) service has stored it: it is subscribed."""
+    site = _site()
+
+    async def probe():
+        await publish(mqtt_url, [(f"{root}/v1/{site}/probe/air/p", reading(now_ms(), pm10=1))])
+        await asyncio.sleep(0.2)
+        return await count_readings(pool, site)
+
+    await eventually(probe, timeout=30)
