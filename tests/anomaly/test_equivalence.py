@@ -79,3 +79,17 @@ def test_state_after_stream_matches_reference_counts():
         if window.size:
             np.testing.assert_allclose(snap["window_mean"][sid], window.mean(), atol=1e-9)
             np.testing.assert_allclose(snap["window_std"][sid], window.std(), atol=1e-6)
+
+
+def test_reference_built_from_engine_state_continues_identically():
+    rng = np.random.default_rng(11)
+    cfg = random_config(rng)
+    stream = random_stream(rng, 4, 400)
+    first, second = split(rng, stream, 2, shuffle=False)
+    eng = Engine(cfg, TEST_PROFILES)
+    eng.add_series(np.arange(4), "touchy")
+    eng.ingest(first)
+    ref = ReferenceEngine.from_engine(eng)
+    got, want = eng.ingest(second), ref.ingest(second)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-9, atol=1e-9)
+    assert_same_events(got[1], want[1])

@@ -23,6 +23,7 @@ class Prepared:
         order: ``intp[n]`` batch position of each sorted reading.
         s, t, x: ``int32[n]``, ``int64[n]``, ``float64[n]`` sorted readings.
         acc: ``intp[m]`` sorted positions of accepted readings (finite, within limits, new).
+        sa, ta, xa: the accepted readings themselves (``[m]``; views when all are accepted).
         rejected_bad: ``intp[r]`` sorted positions of impossible readings.
         gstart, glast: ``intp[G]`` first/last position (in ``acc``) of each series' segment.
         gs: ``int32[G]`` series id of each segment; gsize: ``int64[G]`` its length.
@@ -35,6 +36,9 @@ class Prepared:
     t: npt.NDArray[np.int64]
     x: npt.NDArray[np.float64]
     acc: Idx
+    sa: npt.NDArray[np.int32]
+    ta: npt.NDArray[np.int64]
+    xa: npt.NDArray[np.float64]
     rejected_bad: Idx
     gstart: Idx
     glast: Idx
@@ -76,7 +80,8 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
             new = new[np.concatenate(([True], ~dup))]
     acc = new
     m = acc.size
-    sa = s[acc]
+    everything = m == len(s)
+    sa = s if everything else s[acc]
     starts = np.ones(m, dtype=np.bool_)
     starts[1:] = sa[1:] != sa[:-1]
     gstart = np.flatnonzero(starts)
@@ -92,6 +97,9 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
         t=t,
         x=x,
         acc=acc,
+        sa=sa,
+        ta=t if everything else t[acc],
+        xa=x if everything else x[acc],
         rejected_bad=rejected_bad,
         gstart=gstart,
         glast=glast,

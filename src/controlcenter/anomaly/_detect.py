@@ -169,9 +169,8 @@ def _cusum(
 
 def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) -> Severities:
     """Run every per-reading detector over the accepted readings of ``prep``."""
-    a = prep.acc
-    x, t = prep.x[a], prep.t[a]
-    par = _Params(table, store.profile[prep.s[a]])
+    x, t = prep.xa, prep.ta
+    par = _Params(table, store.profile[prep.sa])
     n_life = store.count[prep.gs][prep.gid] + prep.rank
     has_prev = n_life > 0
     xp, tp = _previous(prep, store, x, t)

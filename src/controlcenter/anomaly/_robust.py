@@ -4,7 +4,7 @@ Before the reading whose lifetime number ``p`` is a positive multiple of ``R``, 
 median, MAD and median gap are recomputed from its readings ``p - W .. p - 1``. Those may lie
 partly in the ring and partly earlier in the same batch: each refresh row starts as a copy of
 the series' ring row (slot order; the median needs no time order) with this batch's readings
-written into their slots, then one partition (or sort, for windows not yet full) per statistic.
+written into their slots, then one row sort per statistic.
 """
 
 from __future__ import annotations
@@ -55,21 +55,16 @@ class Refresh:
 def masked_median(m: F64, valid: I64) -> F64:
     """Row medians of ``float64[P, K]`` with ``valid[P]`` numbers per row, the rest NaN.
 
-    Rows are unordered (the median does not care). When every row has the same count, one
-    partition does it (NaN partitions last); otherwise rows are sorted.
+    Rows are unordered (the median does not care). A row sort is used rather than
+    ``np.partition``: for K = 256, partitioning at the two middle ranks measured 5x slower
+    than sorting the whole row.
     """
     if m.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
-    c = int(valid[0])
-    if c >= 1 and bool((valid == c).all()):
-        part = np.partition(m, [(c - 1) // 2, c // 2], axis=1)
-        lo, hi = part[:, (c - 1) // 2], part[:, c // 2]
-    else:
-        srt = np.sort(m, axis=1)  # NaN sort last
-        cv = np.maximum(valid, 1)
-        rows = np.arange(m.shape[0])
-        lo, hi = srt[rows, (cv - 1) // 2], srt[rows, cv // 2]
-    out: F64 = (lo + hi) * 0.5
+    srt = np.sort(m, axis=1)  # NaN sort last
+    cv = np.maximum(valid, 1)
+    rows = np.arange(m.shape[0])
+    out: F64 = (srt[rows, (cv - 1) // 2] + srt[rows, cv // 2]) * 0.5
     return out
 
 
@@ -93,9 +88,9 @@ def _window_rows(
     if total:
         row = np.repeat(np.arange(p.size), cnt)
         q = lo_q[row] + np.arange(total) - (np.cumsum(cnt) - cnt)[row]
-        src = prep.acc[prep.gstart[group[row]] + (q - c0[row])]
-        vals[row, q % w] = prep.x[src]
-        times[row, q % w] = prep.t[src]
+        src = prep.gstart[group[row]] + (q - c0[row])
+        vals[row, q % w] = prep.xa[src]
+        times[row, q % w] = prep.ta[src]
     young = p < w
     if young.any():
         vals[young] = np.where(np.arange(w) >= p[young, None], np.nan, vals[young])

@@ -102,6 +102,7 @@ class Engine:
         named = dict(DEFAULT_PROFILES if profiles is None else profiles)
         named.setdefault("generic", GENERIC)
         self.profile_names: tuple[str, ...] = tuple(named)
+        self.profiles: tuple[MetricProfile, ...] = tuple(named.values())
         self._profile_index = {name: i for i, name in enumerate(self.profile_names)}
         self.table = profile_table(list(named.values()))
         self.store = WindowStore(self.config.window, self.config.capacity)
@@ -293,7 +294,7 @@ class Engine:
         a = prep.acc
         if a.size == 0:
             return
-        s, n_life = prep.s[a], sev.n_life
+        s, n_life = prep.sa, sev.n_life
         gs, last = prep.gs, prep.glast
         # Running window sums lose what the ring overwrites (read before writing).
         evicted = np.zeros(a.size, dtype=np.float64)
@@ -304,22 +305,22 @@ class Engine:
         ring_v, ring_t = st.values.reshape(-1), st.times.reshape(-1)
         evicted[in_ring] = ring_v[flat[in_ring]]
         in_batch = old & ~in_ring
-        evicted[in_batch] = prep.x[a][np.flatnonzero(in_batch) - w]
+        evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
         first = st.count[gs] == 0
-        shift = np.where(first, prep.x[a][prep.gstart], st.shift[gs])
+        shift = np.where(first, prep.xa[prep.gstart], st.shift[gs])
         sh = shift[prep.gid]
-        xs = prep.x[a] - sh
+        xs = prep.xa - sh
         es = np.where(old, evicted - sh, 0.0)
         st.shift[gs] = shift
         st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
         st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
         # Ring: only each series' last W readings of the batch survive.
         keep = prep.rank >= (prep.gsize[prep.gid] - w)
-        ring_v[flat[keep]] = prep.x[a][keep]
-        ring_t[flat[keep]] = prep.t[a][keep]
+        ring_v[flat[keep]] = prep.xa[keep]
+        ring_t[flat[keep]] = prep.ta[keep]
         st.count[gs] += prep.gsize
-        st.last_time[gs] = prep.t[a][last]
-        st.last_value[gs] = prep.x[a][last]
+        st.last_time[gs] = prep.ta[last]
+        st.last_value[gs] = prep.xa[last]
         st.ewm_mean[gs] = sev.ewm_mean[last]
         st.ewm_var[gs] = sev.ewm_var[last]
         st.cusum_pos[gs] = sev.cusum_pos[last]

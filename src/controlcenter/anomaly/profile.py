@@ -110,7 +110,7 @@ DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
                              stuck_zero_ok=True),
     "power.pf": replace(_POWER, lo=-1.0, hi=1.0, max_rate=0.5, min_std=0.005),
     # Occupancy moves in steps and rests for hours: no stuck detector; ``hi`` per series.
-    "parking.occupied": MetricProfile(lo=0.0, max_rate=2.0, min_std=1.0, min_rel_std=0.0),
+    "parking.occupied": MetricProfile(lo=0.0, max_rate=5.0, min_std=1.0, min_rel_std=0.0),
     "parking.capacity": MetricProfile(lo=0.0, hi=100000.0, robust_z=INF, ewma_z=INF,
                                       cusum_h=INF),
 }  # fmt: skip

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from controlcenter.anomaly._detect import TINY
 from controlcenter.anomaly._robust import MAD_TO_SIGMA
-from controlcenter.anomaly.engine import EngineConfig
+from controlcenter.anomaly.engine import Engine, EngineConfig
 from controlcenter.anomaly.events import Detector, Events
 from controlcenter.anomaly.profile import (
     COLUMNS,
@@ -63,6 +63,22 @@ class _Series:
     silent: bool = False
 
 
+_SCALARS = (
+    "count",
+    "last_time",
+    "last_value",
+    "ewm_mean",
+    "ewm_var",
+    "run",
+    "changes",
+    "median",
+    "sigma",
+    "robust_ok",
+    "interval_us",
+    "silent",
+)
+
+
 def _median(xs: list[float]) -> float:
     s = sorted(xs)
     c = len(s)
@@ -82,6 +98,28 @@ class ReferenceEngine:
         named.setdefault("generic", GENERIC)
         self.rows = {k: dict(zip(COLUMNS, profile_row(p), strict=True)) for k, p in named.items()}
         self.series: dict[int, _Series] = {}
+
+    @classmethod
+    def from_engine(cls, engine: Engine) -> ReferenceEngine:
+        """A reference whose series start in exactly the state of ``engine``'s series."""
+        ref = cls(engine.config, dict(zip(engine.profile_names, engine.profiles, strict=True)))
+        st = engine.store
+        w = st.window
+        for sid in np.flatnonzero(st.known | (st.count > 0)).tolist():
+            n = int(st.count[sid])
+            lifetimes = range(max(0, n - w), n)
+            s = _Series(
+                ref.rows[engine.profile_names[int(st.profile[sid])]],
+                float(st.lo[sid]),
+                float(st.hi[sid]),
+                deque((float(st.values[sid, q % w]) for q in lifetimes), maxlen=w),
+                deque((int(st.times[sid, q % w]) for q in lifetimes), maxlen=w),
+            )
+            for name in _SCALARS:
+                setattr(s, name, getattr(st, name)[sid].item())
+            s.cusum = [float(st.cusum_pos[sid]), float(st.cusum_neg[sid])]
+            ref.series[sid] = s
+        return ref
 
     def add_series(
         self,
