@@ -47,6 +47,9 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # Alembic narrates every plugin at INFO; keep its warnings only.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The embedded broker (amqtt) and its state machine narrate every packet at INFO.
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:

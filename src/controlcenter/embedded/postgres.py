@@ -126,7 +126,16 @@ def _bin_dir() -> Path:
 async def _exec(
     argv: list[str], account: ServerAccount, log: IO[bytes]
 ) -> asyncio.subprocess.Process:
-    # argv[0] is an absolute path inside the wheel, and no shell is involved.
+    # argv[0] is an absolute path inside the wheel, and no shell is involved. Privileges are
+    # dropped in the child with a preexec hook: uvloop's subprocess_exec has no user=/group=.
+    uid, gid = account.uid, account.gid
+
+    def drop_privileges() -> None:
+        if uid is not None and gid is not None:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
@@ -134,9 +143,7 @@ async def _exec(
         stderr=log,
         env=CHILD_ENV,
         start_new_session=True,
-        user=account.uid,
-        group=account.gid,
-        extra_groups=[] if account.uid is not None else None,
+        preexec_fn=drop_privileges if uid is not None else None,
     )
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -132,7 +133,7 @@ class Consumer:
             identifier=mq.client_id,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             clean_session=None if v5 else False,
-            clean_start=False,
+            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=props,
             keepalive=mq.keepalive_s,
             timeout=mq.connect_timeout_s,
