@@ -37,7 +37,7 @@ def alembic_config(settings: Settings) -> Config:
     return cfg
 
 
-async def migrate(settings: Settings, revision: str = "head") -> None:
+async def migrate(settings: Settings, revision: str = "heads") -> None:
     """Upgrade the database to ``revision`` (idempotent; serialised by an advisory lock)."""
     cfg = alembic_config(settings)
     # Alembic is synchronous and runs its own event loop in env.py: give it a thread.
