@@ -65,6 +65,7 @@ def _mqtt_args(p: argparse.ArgumentParser, speed: float) -> None:
     g.add_argument("--speed", type=float, default=speed, help="simulated s per wall s; 0: max")
     g.add_argument("--count", type=int, help="stop after this many readings")
     g.add_argument("--links", type=int, help="0: a connection per gateway; N: N shared ones")
+    g.add_argument("--window", type=int, default=100, help="messages in flight per connection")
     g.add_argument("--client-prefix", default=f"ccsim-{os.getpid()}", help="MQTT client ids")
 
 
@@ -157,6 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         qos=args.qos,
         links=links,
         client_prefix=args.client_prefix,
+        window=args.window,
     )
     stop = _stop_event()
     options = RunOptions(args.speed, args.duration, args.count, args.labels)

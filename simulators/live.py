@@ -123,6 +123,7 @@ def run_live(
     label_writer = _LabelFile(options.labels_path)
     wall0 = time.monotonic()
     next_report = wall0 + options.report_every_s
+    serviced = wall0
     try:
         while not stop.is_set():
             now = time.monotonic()
@@ -133,8 +134,11 @@ def run_live(
             if options.speed > 0:
                 wait = wall0 + (due - sim.start_ms) / 1000.0 / options.speed - now
                 if wait > 0:
-                    stop.wait(min(wait, 0.25))
+                    pool.service(min(wait, 0.25))
                     continue
+            if now - serviced > 0.5:
+                pool.service(0.0)
+                serviced = now
             _gateways(sim, pool, stats, due)
             remaining = None if options.count is None else options.count - stats.readings
             for message in encoder.messages(cursor.take(), remaining):

@@ -1,4 +1,4 @@
-"""MQTT connections of simulated gateways (paho-mqtt, one network thread per connection).
+"""MQTT connections of simulated gateways (paho-mqtt, driven from the publishing thread).
 
 Dedicated mode (``links=0``): one connection per factory gateway with its last will
 ``offline`` (retained, QoS 1) on ``{root}/v1/{site}/{factory}/status``; taking a gateway
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
-import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,7 +48,11 @@ def broker_address(url: str) -> tuple[str, int]:
 
 
 class Link:
-    """One MQTT connection with its own paho network thread.
+    """One MQTT connection, driven from the publishing thread (no paho network thread).
+
+    paho writes a message inline when it is published, and ``service`` reads
+    acknowledgements and sends keepalives. Keeping every socket in one thread avoids handing
+    each message to a network thread, which on CPython costs more than encoding it.
 
     Args:
         url: Broker URL ``mqtt://host:port``.
@@ -67,12 +72,15 @@ class Link:
         timeout_s: float = 10.0,
     ) -> None:
         self.host, self.port = broker_address(url)
+        self.client_id = client_id
         self.window = window
         self.timeout_s = timeout_s
         self.lost = 0
-        self._connected = threading.Event()
+        self.dropped = False
+        self._connected = False
         self._refused: str | None = None
         self._pending: deque[mqtt.MQTTMessageInfo] = deque()
+        self._last_misc = 0.0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if will_topic is not None:
             self.client.will_set(will_topic, OFFLINE, qos=1, retain=True)
@@ -87,32 +95,78 @@ class Link:
         if rc.is_failure:
             self._refused = str(rc)
         else:
-            self._connected.set()
+            self._connected = True
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
-        self._connected.clear()
-        if rc.is_failure:
-            logger.debug("link %s lost: %s", client._client_id, rc)
+        self._connected = False
+        if rc.is_failure and not self.dropped:
+            logger.warning("connection %s lost: %s", self.client_id, rc)
+
+    def socket(self) -> socket.socket | None:
+        """The TCP socket, or None while not connected."""
+        sock = self.client.socket()
+        return sock if isinstance(sock, socket.socket) else None
 
     def start(self) -> None:
-        """Begin connecting in the background (see ``wait_connected``)."""
-        self.client.connect_async(self.host, self.port, keepalive=30)
-        self.client.loop_start()
+        """Open the TCP connection and send CONNECT (see ``wait_connected``)."""
+        try:
+            self.client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise LinkError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
 
     def wait_connected(self) -> None:
-        """Block until connected; raise LinkError on refusal or timeout."""
-        if not self._connected.wait(self.timeout_s) or self._refused:
-            reason = self._refused or f"no CONNACK from {self.host}:{self.port} in time"
-            raise LinkError(reason)
+        """Service the socket until CONNACK; raise LinkError on refusal or timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        while not self._connected and self._refused is None:
+            if time.monotonic() > deadline:
+                raise LinkError(f"no CONNACK from {self.host}:{self.port} in time")
+            self.service(0.05)
+        if self._refused is not None:
+            raise LinkError(f"broker refused {self.client_id}: {self._refused}")
+
+    def service(self, timeout: float = 0.0) -> None:
+        """Read what arrived, write what is queued, keep the connection alive."""
+        sock = self.socket()
+        if sock is None or self.dropped:
+            return
+        want = [sock] if self.client.want_write() else []
+        try:
+            readable, writable, _ = select.select([sock], want, [], timeout)
+        except (OSError, ValueError):
+            self._reconnect()
+            return
+        rc = mqtt.MQTT_ERR_SUCCESS
+        if readable:
+            rc = self.client.loop_read(max_packets=1000)
+        if writable and rc == mqtt.MQTT_ERR_SUCCESS:
+            rc = self.client.loop_write()
+        now = time.monotonic()
+        if now - self._last_misc > 1.0:
+            self._last_misc = now
+            rc = rc or self.client.loop_misc()
+        if rc != mqtt.MQTT_ERR_SUCCESS:
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        """A lost connection: reconnect once now (the next service call retries)."""
+        if self.dropped:
+            return
+        self._connected = False
+        try:
+            self.client.reconnect()
+        except OSError as exc:
+            logger.warning("reconnect of %s failed: %s", self.client_id, exc)
+            time.sleep(0.5)
 
     def publish(self, topic: str, payload: bytes, qos: int, *, retain: bool = False) -> None:
-        """Queue one message, waiting first if ``window`` messages are still in flight."""
+        """Publish one message, waiting first while ``window`` messages are in flight."""
+        if self.dropped:
+            self.lost += 1
+            return
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN) or (
-            qos == 0 and info.rc == mqtt.MQTT_ERR_NO_CONN
-        ):
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and not (qos and info.rc == mqtt.MQTT_ERR_NO_CONN):
             self.lost += 1
             return
         self._pending.append(info)
@@ -120,15 +174,17 @@ class Link:
             self._drain(self.window // 2)
 
     def _drain(self, keep: int) -> None:
-        while len(self._pending) > keep:
-            info = self._pending.popleft()
-            try:
-                info.wait_for_publish(self.timeout_s)
-            except (RuntimeError, ValueError):
-                self.lost += 1
+        deadline = time.monotonic() + self.timeout_s
+        while self._pending and len(self._pending) > keep:
+            if self._pending[0].is_published():
+                self._pending.popleft()
                 continue
-            if not info.is_published():
-                self.lost += 1
+            if time.monotonic() > deadline or self.dropped:
+                self.lost += len(self._pending) - keep
+                while len(self._pending) > keep:
+                    self._pending.popleft()
+                return
+            self.service(0.05)
 
     def flush(self) -> None:
         """Wait until every queued message is written (QoS 0) or acknowledged (QoS 1)."""
@@ -136,32 +192,40 @@ class Link:
 
     def drop(self) -> None:
         """Cut the connection without DISCONNECT, as a gateway losing power would."""
-        self.client.loop_stop()
-        self._connected.clear()
-        sock = self.client.socket()
-        if isinstance(sock, socket.socket):
+        self.dropped = True
+        self._connected = False
+        sock = self.socket()
+        if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+        self.lost += len(self._pending)
         self._pending.clear()
 
     def resume(self) -> None:
         """Reconnect after ``drop``."""
+        self.dropped = False
         self._refused = None
         try:
             self.client.reconnect()
         except OSError as exc:
             raise LinkError(f"reconnect to {self.host}:{self.port} failed: {exc}") from exc
-        self.client.loop_start()
         self.wait_connected()
 
     def close(self) -> None:
-        """Flush, DISCONNECT cleanly and stop the network thread."""
+        """Flush, then DISCONNECT cleanly."""
+        if self.dropped:
+            return
         try:
             self.flush()
         finally:
             self.client.disconnect()
-            self.client.loop_stop()
+            deadline = time.monotonic() + 2.0
+            while self.client.want_write() and time.monotonic() < deadline:
+                self.service(0.05)
+            sock = self.socket()
+            if sock is not None:
+                sock.close()
 
 
 class GatewayPool:
@@ -201,6 +265,7 @@ class GatewayPool:
         self._links: list[Link] = []
         self._link_of: dict[int, Link] = {}
         self._offline: set[int] = set()
+        self._last_misc = 0.0
         count = len(self.gateways) if self.dedicated else links
         factories: Sequence[int] = sorted(self.gateways)
         for i in range(count):
@@ -256,6 +321,29 @@ class GatewayPool:
             link.resume()
         link.publish(status_topic(self.root, self.gateways[factory]), ONLINE, 1, retain=True)
         logger.info("gateway %s online", self.gateways[factory])
+
+    def service(self, timeout: float = 0.0) -> None:
+        """Wait up to ``timeout`` seconds for network events and handle them on every link."""
+        poller = select.poll()
+        by_fd: dict[int, Link] = {}
+        for link in self._links:
+            sock = link.socket()
+            if sock is None or link.dropped:
+                continue
+            by_fd[sock.fileno()] = link
+            events = select.POLLIN | (select.POLLOUT if link.client.want_write() else 0)
+            poller.register(sock, events)
+        if not by_fd:
+            time.sleep(timeout)
+            return
+        for fd, _ in poller.poll(timeout * 1000):
+            by_fd[fd].service(0.0)
+        now = time.monotonic()
+        if now - self._last_misc > 1.0:
+            # Keepalives and reconnects of links that had nothing to say.
+            self._last_misc = now
+            for link in self._links:
+                link.service(0.0)
 
     def flush(self) -> None:
         """Wait until every connection has written or delivered what it queued."""
