@@ -18,6 +18,7 @@ from controlcenter.errors import ConfigError
 
 __all__ = [
     "DbSettings",
+    "EngineSettings",
     "IngestSettings",
     "MqttEndpoint",
     "MqttSettings",
@@ -86,6 +87,21 @@ class IngestSettings(BaseModel):
     shutdown_timeout_s: float = Field(15.0, gt=0)
 
 
+class EngineSettings(BaseModel):
+    """The anomaly engine and its stage (see controlcenter.anomaly and scoring.py)."""
+
+    window: int = Field(256, ge=8, description="readings kept per series")
+    refresh: int = Field(64, ge=1, description="robust statistics refreshed every N readings")
+    min_history: int = Field(32, ge=2)
+    queue_max_batches: int = Field(8, ge=1, description="committed batches waiting to be scored")
+    sweep_interval_s: float = Field(15.0, gt=0, description="silence sweep period")
+    inline_max_readings: int = Field(
+        2_000, ge=0, description="larger batches are scored in a worker thread"
+    )
+    warm_start_chunk_series: int = Field(1_000, ge=1)
+    store_events: bool = True
+
+
 class MqttEndpoint(BaseModel):
     """A parsed ``mqtt://[user[:pass]@]host[:port]`` URL."""
 
@@ -119,6 +135,7 @@ class Settings(BaseSettings):
     db: DbSettings = DbSettings()
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
+    engine: EngineSettings = EngineSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -9,6 +9,11 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ENGINE_BATCH_SECONDS",
+    "ENGINE_EVENTS",
+    "ENGINE_READINGS",
+    "ENGINE_SERIES",
+    "ENGINE_WARM_STARTS",
     "INGEST_BATCH_READINGS",
     "INGEST_DEAD_LETTERS",
     "INGEST_MESSAGES",
@@ -56,4 +61,19 @@ INGEST_MQTT_CONNECTED = Gauge(
 )
 INGEST_RECONNECTS = Counter(
     "controlcenter_ingest_mqtt_reconnects_total", "Broker connections lost and retried"
+)
+
+ENGINE_READINGS = Counter("controlcenter_engine_readings_total", "Readings scored")
+ENGINE_EVENTS = Counter(
+    "controlcenter_engine_events_total", "Anomaly events, by detector", ["detector"]
+)
+ENGINE_BATCH_SECONDS = Histogram(
+    "controlcenter_engine_batch_seconds",
+    "Time to score one batch",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+ENGINE_SERIES = Gauge("controlcenter_engine_series", "Series with a window in the engine")
+ENGINE_WARM_STARTS = Counter(
+    "controlcenter_engine_warm_start_series_total",
+    "Series whose window was loaded from the database",
 )

@@ -1,6 +1,7 @@
 """The service: resources entered in dependency order, workers in one TaskGroup.
 
-pool -> storage mode -> pipeline (consumer, writer, upkeep). If an essential task dies,
+pool -> storage mode -> pipeline (consumer, writer, upkeep) -> scoring (anomaly engine)
+-> listeners. If an essential task dies,
 the TaskGroup cancels the rest and the error propagates, so the process exits non-zero.
 """
 
@@ -13,6 +14,7 @@ import signal
 
 from controlcenter.config import Settings
 from controlcenter.pipeline import Pipeline
+from controlcenter.scoring import Scoring
 from controlcenter.store import migrate, open_pool, read_storage_mode
 
 __all__ = ["run_service", "stop_on_signals"]
@@ -50,4 +52,12 @@ async def run_service(
         mode = await read_storage_mode(pool)
         logger.info("storage mode: %s", mode.name)
         pipeline = Pipeline(settings, pool, mode)
-        await pipeline.run(stop, ready)
+        scoring = Scoring(settings, pool, pipeline.catalog)
+        pipeline.add_sink(scoring.submit)
+        async with asyncio.TaskGroup() as tg:
+            engine = tg.create_task(scoring.run(), name="scoring")
+            # Returns after the drain: everything committed was handed to the sinks.
+            await pipeline.run(stop, ready)
+            async with asyncio.timeout(settings.ingest.shutdown_timeout_s):
+                await scoring.drained()
+            engine.cancel()

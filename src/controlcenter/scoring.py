@@ -1,0 +1,225 @@
+"""The scoring stage: every committed batch through the anomaly engine, events handed on.
+
+Fed by the pipeline (``pipeline.add_sink(scoring.submit)``) through a bounded queue whose
+``put`` is awaited: every committed batch is scored, and a slow engine slows ingest rather
+than skipping readings. Listeners (alerts) get ``(batch, scores, events)`` after each batch
+and ``(empty batch, empty scores, silence events)`` after each periodic silence sweep.
+
+Warm start: a series the engine has no window for (a restart, or another worker owned it)
+gets its window filled from its most recent rows in the database before it is scored, so a
+restart does not raise a burst of false alarms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
+from controlcenter.config import Settings
+from controlcenter.domain import US_PER_S, Batch, Kind
+from controlcenter.metrics import (
+    ENGINE_BATCH_SECONDS,
+    ENGINE_EVENTS,
+    ENGINE_READINGS,
+    ENGINE_SERIES,
+    ENGINE_WARM_STARTS,
+)
+from controlcenter.store import Catalog, map_storage_errors
+
+__all__ = ["ScoredListener", "Scoring"]
+
+logger = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+#: Called with (batch, scores, events) after every scored batch and silence sweep.
+ScoredListener = Callable[[Batch, npt.NDArray[np.float64], Events], Awaitable[None]]
+
+_HISTORY = """
+SELECT s.id AS series_id, r.time, r.value
+FROM unnest($1::int[], $2::timestamptz[]) AS s(id, before)
+CROSS JOIN LATERAL (
+    SELECT time, value FROM readings
+    WHERE series_id = s.id AND time < s.before
+    ORDER BY time DESC LIMIT $3
+) r
+"""
+
+
+class Scoring:
+    """Runs the engine on committed batches; see the module docstring."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, catalog: Catalog) -> None:
+        es = settings.engine
+        self._settings = es
+        self._pool = pool
+        self._catalog = catalog
+        self.engine = Engine(
+            EngineConfig(window=es.window, refresh=es.refresh, min_history=es.min_history)
+        )
+        self._queue: asyncio.Queue[Batch] = asyncio.Queue(es.queue_max_batches)
+        self._listeners: list[ScoredListener] = []
+        self._profiles = set(self.engine.profile_names)
+        # is_capacity[series_id]: a car park's capacity series (narrows occupancy's limit).
+        self._is_capacity = np.zeros(0, dtype=np.bool_)
+        self.scored = 0
+
+    def add_listener(self, listener: ScoredListener) -> None:
+        """Call ``listener`` with every scored batch and silence sweep."""
+        self._listeners.append(listener)
+
+    async def submit(self, batch: Batch) -> None:
+        """Queue a committed batch for scoring (waits while the queue is full)."""
+        if len(batch):
+            await self._queue.put(batch)
+
+    async def run(self) -> None:
+        """Score queued batches forever; sweep for silent series every ``sweep_interval_s``."""
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self._settings.sweep_interval_s
+        while True:
+            try:
+                async with asyncio.timeout(max(0.0, next_sweep - loop.time())):
+                    batch = await self._queue.get()
+            except TimeoutError:
+                await self.sweep(time.time_ns() // 1000)
+                next_sweep = loop.time() + self._settings.sweep_interval_s
+                continue
+            try:
+                await self.score(batch)
+            finally:
+                self._queue.task_done()
+
+    async def drained(self) -> None:
+        """Return once every submitted batch has been scored."""
+        await self._queue.join()
+
+    async def score(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
+        """Score one batch now (registering and warm-starting its new series first)."""
+        await self._prepare(np.unique(batch.series), before=batch)
+        started = time.perf_counter()
+        if len(batch) > self._settings.inline_max_readings:
+            scores, events = await asyncio.to_thread(self.engine.ingest, batch)
+        else:
+            scores, events = self.engine.ingest(batch)
+        ENGINE_BATCH_SECONDS.observe(time.perf_counter() - started)
+        ENGINE_READINGS.inc(len(batch))
+        self.scored += len(batch)
+        await self._hand_on(batch, scores, events)
+        return scores, events
+
+    async def sweep(self, now_us: int) -> Events:
+        """Report series that fell silent."""
+        events = self.engine.sweep(now_us)
+        if len(events):
+            await self._hand_on(Batch.empty(), np.empty(0, np.float64), events)
+        return events
+
+    async def _hand_on(self, batch: Batch, scores: npt.NDArray[np.float64], events: Events) -> None:
+        if len(events):
+            names = np.asarray(DETECTOR_NAMES)[events.detector]
+            for name, count in zip(*np.unique(names, return_counts=True), strict=True):
+                ENGINE_EVENTS.labels(str(name)).inc(int(count))
+            logger.debug("%d anomaly events", len(events))
+            if self._settings.store_events:
+                await self._store(events, names)
+        for listener in self._listeners:
+            await listener(batch, scores, events)
+
+    async def _store(self, events: Events, names: npt.NDArray[np.str_]) -> None:
+        times = [datetime.fromtimestamp(t / US_PER_S, tz=UTC) for t in events.time.tolist()]
+        records = zip(
+            times,
+            events.series.tolist(),
+            names.tolist(),
+            events.value.tolist(),
+            events.score.tolist(),
+            strict=True,
+        )
+        with map_storage_errors("cannot store anomaly events"):
+            await self._pool.copy_records_to_table(
+                "anomaly_events",
+                records=list(records),
+                columns=("time", "series_id", "detector", "value", "score"),
+            )
+
+    async def _prepare(self, ids: npt.NDArray[np.int32], before: Batch) -> None:
+        store = self.engine.store
+        inside = ids < store.capacity
+        new = ids[~inside | ~store.known[np.minimum(ids, store.capacity - 1)]]
+        if len(new):
+            self._register(new)
+        unknown = self.engine.unknown(ids)
+        if len(unknown):
+            await self._warm_start(unknown, before)
+        self._update_capacities(before)
+
+    def _register(self, ids: npt.NDArray[np.int32]) -> None:
+        # First sight of a series only: a Python loop over new series, never over readings.
+        profiles = []
+        top = int(ids.max()) + 1
+        if top > len(self._is_capacity):
+            grown = np.zeros(max(top, 2 * len(self._is_capacity)), dtype=np.bool_)
+            grown[: len(self._is_capacity)] = self._is_capacity
+            self._is_capacity = grown
+        for sid in ids.tolist():
+            key = self._catalog.key_of(sid)
+            name = f"{key.sensor.kind.value}.{key.metric}" if key else "generic"
+            profiles.append(name if name in self._profiles else "generic")
+            self._is_capacity[sid] = name == "parking.capacity"
+        self.engine.add_series(ids, profiles)
+        ENGINE_SERIES.set(int(self.engine.store.known.sum()))
+
+    async def _warm_start(self, ids: npt.NDArray[np.int32], batch: Batch) -> None:
+        # Each series' history ends before its first reading in this batch.
+        order = np.argsort(batch.series, kind="stable")
+        s_sorted = batch.series[order]
+        first = np.searchsorted(s_sorted, ids)
+        first_time = np.minimum.reduceat(batch.time[order], first) if len(ids) else first
+        chunk = self._settings.warm_start_chunk_series
+        parts: list[Batch] = []
+        for lo in range(0, len(ids), chunk):
+            sel = slice(lo, lo + chunk)
+            befores = [
+                datetime.fromtimestamp(t / US_PER_S, tz=UTC) for t in first_time[sel].tolist()
+            ]
+            with map_storage_errors("cannot load history for warm start"):
+                rows = await self._pool.fetch(
+                    _HISTORY, ids[sel].tolist(), befores, self.engine.config.window
+                )
+            if rows:
+                parts.append(
+                    Batch.from_lists(
+                        [r["series_id"] for r in rows],
+                        [(r["time"] - _EPOCH) // _ONE_US for r in rows],
+                        [r["value"] for r in rows],
+                    )
+                )
+        history = Batch.concat(parts)
+        if len(history):
+            self.engine.prime(history.sorted_by_time())
+            ENGINE_WARM_STARTS.inc(len(np.unique(history.series)))
+        self.engine.mark_primed(ids)
+
+    def _update_capacities(self, batch: Batch) -> None:
+        # A car park's occupancy may not exceed its capacity: narrow the limit whenever a
+        # capacity reading arrives (a mask finds them; the loop runs over those few only).
+        hits = batch.series[self._is_capacity[batch.series]]
+        for sid in np.unique(hits).tolist():
+            key = self._catalog.key_of(sid)
+            if key is None or key.sensor.kind is not Kind.PARKING:
+                continue
+            occupied = self._catalog.id_of(key._replace(metric="occupied"))
+            if occupied is None or occupied >= self.engine.store.capacity:
+                continue
+            last = batch.value[batch.series == sid][-1]
+            if self.engine.store.known[occupied]:
+                self.engine.set_limits([occupied], hi=[last])

@@ -1,0 +1,105 @@
+"""The scoring stage: the engine on committed batches, warm start, listeners, silence."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+
+from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.scoring import Scoring
+from controlcenter.store import Catalog, ReadingWriter, read_storage_mode
+from tests._support import eventually, now_ms, publish, reading, running_service
+
+US = 1_000_000
+
+
+async def _history(pool, n_series: int, n: int, t_end_us: int):
+    """n readings per series, one per 10 s up to t_end_us, stored through the writer."""
+    site = f"site{uuid.uuid4().hex[:8]}"
+    keys = [SeriesKey(SensorKey(site, "f1", Kind.AIR, f"a{i}"), "temp") for i in range(n_series)]
+    catalog = Catalog(pool)
+    ids = await catalog.resolve(keys)
+    mode = await read_storage_mode(pool)
+    writer = ReadingWriter(
+        pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
+    )
+    rng = np.random.default_rng(3)
+    times = t_end_us - np.arange(n)[::-1] * 10 * US
+    batch = Batch.from_lists(
+        np.repeat(ids, n), np.tile(times, n_series), 21 + 0.2 * rng.standard_normal(n * n_series)
+    )
+    await writer.write(batch)
+    return catalog, ids, batch
+
+
+async def test_warm_start_fills_windows_from_the_database(make_settings, database_url, pool):
+    t_end = now_ms() * 1000
+    catalog, ids, history = await _history(pool, 3, 400, t_end - 10 * US)
+    scoring = Scoring(make_settings(database_url), pool, catalog)
+    seen = []
+
+    async def listener(batch, scores, events):
+        seen.append((len(batch), len(scores), len(events)))
+
+    scoring.add_listener(listener)
+    new = Batch.from_lists(ids, [t_end] * 3, [21.1, 20.9, 21.0])
+    scores, events = await scoring.score(new)
+    state = scoring.engine.state()
+    window = scoring.engine.config.window
+    # The most recent `window` rows were loaded (not all 400), then the new reading.
+    assert state["count"][ids].tolist() == [window + 1] * 3
+    # The window holds the database's most recent values, then the new reading.
+    last_db = history.value[history.series == ids[0]][-1]
+    assert last_db in state["values"][ids[0]]
+    assert len(events) == 0 and scores.max() < 0.5
+    assert seen == [(3, 3, 0)]
+
+
+async def test_a_cold_series_with_no_history_is_scored_without_false_alarms(
+    make_settings, database_url, pool
+):
+    site = f"site{uuid.uuid4().hex[:8]}"
+    catalog = Catalog(pool)
+    (sid,) = await catalog.resolve([SeriesKey(SensorKey(site, "f1", Kind.POWER, "m1"), "voltage")])
+    scoring = Scoring(make_settings(database_url), pool, catalog)
+    t0 = now_ms() * 1000
+    rng = np.random.default_rng(5)
+    batch = Batch.from_lists([sid] * 200, t0 + np.arange(200) * US, 230 + rng.standard_normal(200))
+    scores, events = await scoring.score(batch)
+    assert len(events) == 0
+    assert scores.shape == (200,)
+
+
+async def test_impossible_values_become_stored_anomaly_events(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = f"site{uuid.uuid4().hex[:8]}"
+    t0 = now_ms()
+    topic = f"{topic_root}/v1/{site}/f1/air/a1"
+    messages = [(topic, reading(t0 - 100_000 + i * 1000, pm25=12 + i % 3)) for i in range(60)]
+    messages.append((topic, reading(t0, pm25=5000)))  # beyond any PM2.5 reading on earth
+    async with running_service(make_settings(database_url)):
+        await publish(mqtt_url, messages)
+
+        async def stored():
+            return await pool.fetch(
+                "SELECT e.detector, e.value FROM anomaly_events e JOIN series se USING (series_id) "
+                "JOIN sensors s USING (sensor_id) JOIN factories f USING (factory_id) "
+                "JOIN sites si USING (site_id) WHERE si.code = $1",
+                site,
+            )
+
+        rows = await eventually(stored)
+    assert [(r["detector"], r["value"]) for r in rows] == [("limit", 5000.0)]
+
+
+async def test_silence_sweep_reports_a_series_that_stopped(make_settings, database_url, pool):
+    t_end = now_ms() * 1000
+    catalog, ids, _ = await _history(pool, 1, 300, t_end)
+    scoring = Scoring(make_settings(database_url), pool, catalog)
+    await scoring.score(Batch.from_lists(ids, [t_end + 10 * US], [21.0]))
+    assert len(await scoring.sweep(t_end + 20 * US)) == 0
+    events = await scoring.sweep(t_end + 3600 * US)
+    assert events.series.tolist() == ids
+    assert events.names().tolist() == ["silence"]
