@@ -52,7 +52,8 @@ async def test_warm_start_fills_windows_from_the_database(make_settings, databas
     # The window holds the database's most recent values, then the new reading.
     last_db = history.value[history.series == ids[0]][-1]
     assert last_db in state["values"][ids[0]]
-    assert len(events) == 0 and scores.max() < 0.5
+    assert len(events) == 0
+    assert scores.max() < 0.5
     assert seen == [(3, 3, 0)]
 
 
