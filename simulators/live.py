@@ -142,8 +142,8 @@ def run_live(
             _gateways(sim, pool, stats, due)
             remaining = None if options.count is None else options.count - stats.readings
             for message in encoder.messages(cursor.take(), remaining):
-                pool.publish(message)
-                stats.readings += message.readings
+                if pool.publish(message):
+                    stats.readings += message.readings
             stats.sim_end_ms = due
             stats.labels += label_writer.write(sim.take_labels(due))
             if options.count is not None and stats.readings >= options.count:

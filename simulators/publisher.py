@@ -191,7 +191,11 @@ class Link:
         self._drain(0)
 
     def drop(self) -> None:
-        """Cut the connection without DISCONNECT, as a gateway losing power would."""
+        """Cut the connection without DISCONNECT, as a gateway losing power would.
+
+        What was published before is delivered first: the outage starts after it.
+        """
+        self.flush()
         self.dropped = True
         self._connected = False
         sock = self.socket()
@@ -290,14 +294,19 @@ class GatewayPool:
             self._link_of[f].publish(status_topic(self.root, gateway), ONLINE, 1, retain=True)
         logger.info("%d gateways online over %d connections", len(self.gateways), len(self._links))
 
-    def publish(self, message: Message) -> None:
-        """Publish one message on its gateway's connection (dropped if that gateway is off)."""
+    def publish(self, message: Message) -> bool:
+        """Publish one message on its gateway's connection.
+
+        Returns:
+            False (and nothing is sent) while that gateway is offline.
+        """
         if message.factory in self._offline:
-            return
+            return False
         self._link_of[message.factory].publish(message.topic, message.payload, self.qos)
         self.messages += 1
         self.readings += message.readings
         self.bytes += len(message.payload)
+        return True
 
     def go_offline(self, factory: int) -> None:
         """Take a gateway offline: the broker fires its last will (emulated when pooled)."""
