@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from controlcenter.errors import ConfigError
 
 __all__ = [
+    "ApiSettings",
     "DbSettings",
     "EngineSettings",
     "IngestSettings",
@@ -102,6 +103,41 @@ class EngineSettings(BaseModel):
     store_events: bool = True
 
 
+class ApiSettings(BaseModel):
+    """The operators' API: listener, request limits and live-feed pacing.
+
+    Every request limit answers with a 4xx and a message when exceeded, never a 500.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65_535)
+    max_points: int = Field(10_000, ge=10, description="history buckets per series, at most")
+    default_points: int = Field(1_000, ge=1)
+    max_page_size: int = Field(1_000, ge=1)
+    default_page_size: int = Field(100, ge=1)
+    max_latest_series: int = Field(20_000, ge=1, description="series per latest-values request")
+    max_history_series: int = Field(100, ge=1, description="series per history request")
+    max_export_series: int = Field(1_000, ge=1, description="series per CSV export")
+    max_request_body_bytes: int = Field(64 * 1024, ge=1_024)
+    query_timeout_s: float = Field(10.0, gt=0)
+    export_timeout_s: float = Field(600.0, gt=0, description="a whole CSV export, at most")
+    ready_timeout_s: float = Field(2.0, gt=0)
+    key_cache_ttl_s: float = Field(10.0, ge=0, description="a revoked key works this long")
+    # Live feeds: frames are coalesced (latest value per series) and paced per client.
+    live_frame_interval_s: float = Field(0.1, gt=0, description="at most one frame per client")
+    live_queue_frames: int = Field(4, ge=1, description="frames waiting per websocket client")
+    live_slow_client_timeout_s: float = Field(10.0, gt=0, description="behind this long: 4008")
+    live_send_timeout_s: float = Field(10.0, gt=0)
+    live_heartbeat_s: float = Field(15.0, gt=0)
+    live_max_clients: int = Field(10_000, ge=1)
+    live_max_message_bytes: int = Field(16 * 1024, ge=256, description="client messages")
+    alert_queue_size: int = Field(256, ge=1, description="alert transitions waiting per client")
+    # API-only replicas: their own MQTT feed and catalog refresh.
+    catalog_refresh_s: float = Field(30.0, gt=0)
+    shutdown_timeout_s: float = Field(5.0, gt=0)
+
+
 class MqttEndpoint(BaseModel):
     """A parsed ``mqtt://[user[:pass]@]host[:port]`` URL."""
 
@@ -135,6 +171,7 @@ class Settings(BaseSettings):
     db: DbSettings = DbSettings()
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
+    api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
 
     @model_validator(mode="after")
