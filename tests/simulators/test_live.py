@@ -1,0 +1,170 @@
+"""End to end against the real broker: what the simulator publishes obeys the MQTT contract."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from simulators.engine import Simulation
+from simulators.files import generate
+from simulators.publisher import GatewayPool
+
+from controlcenter.domain import METRICS, Kind
+from tests.simulators._helpers import Collector, small_scenario
+
+MIN_MS = 1_500_000_000_000  # 2017: anything earlier is an absurd timestamp
+
+
+def _cli(*args: str, timeout: float = 30) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "simulators", *args, "--log-level", "WARNING"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _ts_ms(ts: object) -> int:
+    if isinstance(ts, int):
+        return ts
+    assert isinstance(ts, str)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", ts), ts
+    return round(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def check_contract(messages: list[tuple[str, bytes, bool]], root: str) -> tuple[int, dict]:
+    """Validate every message; returns (readings, statuses per gateway in arrival order)."""
+    reading_topic = re.compile(rf"{root}/v1/([^/+#]+)/([^/+#]+)/(air|power|parking)/([^/+#]+)")
+    status_topic = re.compile(rf"{root}/v1/([^/+#]+)/([^/+#]+)/status")
+    readings = 0
+    statuses: dict[str, list[str]] = {}
+    for topic, payload, _ in messages:
+        if m := status_topic.fullmatch(topic):
+            if payload:  # an empty retained message is the fixture's cleanup
+                assert payload in (b"online", b"offline")
+                statuses.setdefault(f"{m[1]}/{m[2]}", []).append(payload.decode())
+            continue
+        m = reading_topic.fullmatch(topic)
+        assert m, topic
+        body = json.loads(payload)
+        batch = body.get("readings", [body])
+        assert batch, topic
+        for reading in batch:
+            assert set(reading) <= {"ts", "seq", "values"}
+            assert _ts_ms(reading["ts"]) > MIN_MS
+            assert isinstance(reading.get("seq", 0), int)
+            values = reading["values"]
+            assert set(values) == set(METRICS[Kind(m[3])]), values
+            for v in values.values():
+                assert isinstance(v, int | float)
+                assert math.isfinite(v)
+        readings += len(batch)
+    return readings, statuses
+
+
+def _wait_for(collector: Collector, root: str, readings: int, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got, statuses = check_contract(collector.snapshot(), root)
+        if got >= readings or time.monotonic() > deadline:
+            return got, statuses
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("batch", "ts_format", "qos"), [(1, "ms", 1), (7, "rfc3339", 1), (20, "ms", 0)]
+)
+def test_run_publishes_contract_messages_and_every_reading_arrives(
+    collector, mqtt_url, batch, ts_format, qos
+):
+    root = collector.root
+    summary = _cli(
+        "run", "--url", mqtt_url, "--topic-root", root, "--factories", "4",
+        "--speed", "0", "--count", "1500", "--batch", str(batch),
+        "--ts-format", ts_format, "--qos", str(qos),
+    )  # fmt: skip
+    assert summary["readings"] == 1500
+    got, statuses = _wait_for(collector, root, 1500)
+    assert got == 1500
+    assert len(statuses) == 4
+    for history in statuses.values():
+        assert history[0] == "online"
+        assert history[-1] == "offline"
+
+
+def test_sigterm_ends_a_forever_run_cleanly(collector, mqtt_url):
+    root = collector.root
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulators", "run", "--url", mqtt_url, "--topic-root", root,
+         "--factories", "2", "--rate", "100", "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert 50 < summary["readings"] < 400
+    got, _ = _wait_for(collector, root, summary["readings"])
+    assert got == summary["readings"]
+
+
+def test_gateway_offline_fires_the_last_will(collector, mqtt_url):
+    root = collector.root
+    pool = GatewayPool(mqtt_url, root, {0: "site-a/f-1", 1: "site-a/f-2"}, links=0)
+    pool.open()
+    try:
+        pool.go_offline(0)  # TCP closed without DISCONNECT: the broker publishes the will
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            _, statuses = check_contract(collector.snapshot(), root)
+            if statuses.get("site-a/f-1", [])[-1:] == ["offline"]:
+                break
+            time.sleep(0.05)
+        assert statuses["site-a/f-1"] == ["online", "offline"]
+        assert statuses["site-a/f-2"] == ["online"]
+        pool.go_online(0)
+        time.sleep(0.3)
+        _, statuses = check_contract(collector.snapshot(), root)
+        assert statuses["site-a/f-1"] == ["online", "offline", "online"]
+    finally:
+        pool.close()
+
+
+def test_replay_publishes_a_generated_directory(collector, mqtt_url, tmp_path: Path):
+    sc = small_scenario(factories=3)
+    generate(Simulation(sc, start_ms=sc.start_ms), tmp_path, 900)
+    lines = (tmp_path / "readings.csv").read_text().splitlines()[1:]
+    expected = len({(t, key.rsplit("/", 1)[0]) for t, key, _ in (x.split(",") for x in lines)})
+    root = collector.root
+    summary = _cli(
+        "replay", str(tmp_path), "--url", mqtt_url, "--topic-root", root, "--batch", "10",
+    )  # fmt: skip
+    assert summary["readings"] == expected
+    got, _ = _wait_for(collector, root, expected)
+    assert got == expected
+
+
+def test_generate_command_writes_the_fixed_file_format(tmp_path: Path):
+    summary = _cli("generate", "--out", str(tmp_path), "--factories", "3", "--duration", "600")
+    assert summary["rows"] > 0
+    heads = {p.name: p.read_text().splitlines()[0] for p in tmp_path.glob("*.csv")}
+    assert heads == {
+        "series.csv": "series,site,factory,kind,sensor,metric,unit,capacity",
+        "readings.csv": "time_ms,series,value",
+        "labels.csv": "series,start_ms,end_ms,type",
+    }
+    assert (tmp_path / "scenario.yaml").exists()
+    times = [int(x.split(",")[0]) for x in (tmp_path / "readings.csv").read_text().splitlines()[1:]]
+    assert times == sorted(times)
