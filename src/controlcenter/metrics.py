@@ -9,6 +9,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "API_HTTP_SECONDS",
+    "API_LIVE_CLIENTS",
+    "API_LIVE_DROPS",
+    "API_LIVE_FRAMES",
     "ENGINE_BATCH_SECONDS",
     "ENGINE_EVENTS",
     "ENGINE_READINGS",
@@ -76,4 +80,26 @@ ENGINE_SERIES = Gauge("controlcenter_engine_series", "Series with a window in th
 ENGINE_WARM_STARTS = Counter(
     "controlcenter_engine_warm_start_series_total",
     "Series whose window was loaded from the database",
+)
+
+API_HTTP_SECONDS = Histogram(
+    "controlcenter_api_http_request_seconds",
+    "HTTP request latency, by method, route template and status class (2xx, 4xx, ...)",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+API_LIVE_CLIENTS = Gauge(
+    "controlcenter_api_live_clients",
+    "Connected websocket clients, by feed (live, alerts)",
+    ["feed"],
+)
+API_LIVE_FRAMES = Counter(
+    "controlcenter_api_live_frames_total",
+    "Live frames queued to clients, by kind (shared: one encoding per subscription; catch_up)",
+    ["kind"],
+)
+API_LIVE_DROPS = Counter(
+    "controlcenter_api_live_drops_total",
+    "Slow websocket clients: coalesced (fell behind) and closed (too_slow, alerts_too_slow)",
+    ["reason"],
 )
