@@ -23,6 +23,18 @@ __all__ = ["Message", "PayloadEncoder", "TsFormat", "status_topic"]
 TsFormat = Literal["ms", "rfc3339"]
 
 
+class _Reading(msgspec.Struct):
+    """One reading as the contract spells it (structs encode about twice as fast as dicts)."""
+
+    ts: int | str
+    seq: int
+    values: Any
+
+
+class _Batch(msgspec.Struct):
+    readings: list[_Reading]
+
+
 def status_topic(root: str, gateway: str) -> str:
     """``{root}/v1/{site}/{factory}/status``: where a gateway says online/offline."""
     return f"{root}/v1/{gateway}/status"
@@ -66,6 +78,11 @@ class PayloadEncoder:
             for kind, table in layout.tables.items()
         }
         self._factory = {kind: table.factory.tolist() for kind, table in layout.tables.items()}
+        # One struct type per kind whose fields are its metrics, in contract order.
+        self._values = {
+            kind: msgspec.defstruct(f"{kind.value.title()}Values", [(m, float) for m in metrics])
+            for kind, metrics in ((k, t.metrics) for k, t in layout.tables.items())
+        }
 
     def _times(self, frame: Frame) -> list[list[Any]]:
         if self.ts_format == "rfc3339":
@@ -84,7 +101,6 @@ class PayloadEncoder:
         """
         kind: Kind = frame.kind
         topics, factories = self._topics[kind], self._factory[kind]
-        metrics = frame.metrics
         times, values = self._times(frame), frame.values.tolist()
         present, seq = frame.present.tolist(), frame.seq.tolist()
         sensors = frame.sensors.tolist()
@@ -92,6 +108,7 @@ class PayloadEncoder:
         out: list[Message] = []
         steps = len(seq)
         encode = self._encode
+        values_type = self._values[kind]
         if self.batch == 1:
             for k in range(steps):
                 for i, s in enumerate(sensors):
@@ -99,11 +116,7 @@ class PayloadEncoder:
                         continue
                     if budget == 0:
                         return out
-                    body = {
-                        "ts": times[i][k],
-                        "seq": seq[k],
-                        "values": dict(zip(metrics, values[i][k], strict=True)),
-                    }
+                    body = _Reading(times[i][k], seq[k], values_type(*values[i][k]))
                     out.append(Message(factories[s], topics[s], encode(body), 1))
                     budget -= 1
             return out
@@ -111,7 +124,7 @@ class PayloadEncoder:
             for i, s in enumerate(sensors):
                 ti, vi, pi = times[i], values[i], present[i]
                 readings = [
-                    {"ts": ti[k], "seq": seq[k], "values": dict(zip(metrics, vi[k], strict=True))}
+                    _Reading(ti[k], seq[k], values_type(*vi[k]))
                     for k in range(k0, min(k0 + self.batch, steps))
                     if pi[k]
                 ]
@@ -123,6 +136,6 @@ class PayloadEncoder:
                     readings = readings[:budget]
                 if budget > 0:
                     budget -= len(readings)
-                body = {"readings": readings}
-                out.append(Message(factories[s], topics[s], encode(body), len(readings)))
+                payload = encode(_Batch(readings))
+                out.append(Message(factories[s], topics[s], payload, len(readings)))
         return out
