@@ -9,6 +9,13 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ALERTS_ACTIVE",
+    "ALERTS_DEAD_LETTERS",
+    "ALERTS_DELIVERIES",
+    "ALERTS_DROPPED",
+    "ALERTS_EVAL_SECONDS",
+    "ALERTS_GROUPED",
+    "ALERTS_TRANSITIONS",
     "API_HTTP_SECONDS",
     "API_LIVE_CLIENTS",
     "API_LIVE_DROPS",
@@ -102,4 +109,35 @@ API_LIVE_DROPS = Counter(
     "controlcenter_api_live_drops_total",
     "Slow websocket clients: coalesced (fell behind) and closed (too_slow, alerts_too_slow)",
     ["reason"],
+)
+
+ALERTS_TRANSITIONS = Counter(
+    "controlcenter_alerts_transitions_total",
+    "Alert transitions, by transition (opened, acknowledged, assigned, note, escalated,"
+    " severity, resolved)",
+    ["transition"],
+)
+ALERTS_ACTIVE = Gauge("controlcenter_alerts_active", "Alerts open or acknowledged")
+ALERTS_EVAL_SECONDS = Histogram(
+    "controlcenter_alerts_eval_seconds",
+    "Rule evaluation time per scored batch",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
+)
+ALERTS_DELIVERIES = Counter(
+    "controlcenter_alerts_deliveries_total",
+    "Notification deliveries, by channel (mqtt, webhook) and result (ok, retry, failed)",
+    ["channel", "result"],
+)
+ALERTS_DROPPED = Counter(
+    "controlcenter_alerts_dropped_total",
+    "Notifications dropped from a full queue (oldest first), by channel",
+    ["channel"],
+)
+ALERTS_DEAD_LETTERS = Counter(
+    "controlcenter_alerts_dead_letters_total",
+    "Notifications recorded as dead letters, by channel",
+    ["channel"],
+)
+ALERTS_GROUPED = Counter(
+    "controlcenter_alerts_grouped_total", "Alert notifications folded into grouped notifications"
 )
