@@ -40,6 +40,7 @@ __all__ = ["build_parser", "main"]
 logger = logging.getLogger("simulators")
 # Gateways get their own connection (and a real last will) up to this many factories.
 DEDICATED_LINKS_MAX = 500
+ACCELERATED_BACKFILL_MS = 86_400_000
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -143,6 +144,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.rate:
         scenario = _with_rate(scenario, shard, args.rate, args.speed)
     start_ms = scenario.start_ms if args.start else int(time.time() * 1000)
+    if not args.start and args.speed != 1:
+        # The service rejects timestamps ahead of its clock: accelerated time starts a day ago.
+        start_ms -= ACCELERATED_BACKFILL_MS
     sim = Simulation(scenario, start_ms=start_ms, shard=shard, epoch_steps=_epoch(args.batch))
     gateways = {int(f): sim.layout.gateway(int(f)) for f in sim.factories}
     links = (

@@ -124,6 +124,7 @@ def run_live(
     wall0 = time.monotonic()
     next_report = wall0 + options.report_every_s
     serviced = wall0
+    ahead_warned = False
     try:
         while not stop.is_set():
             now = time.monotonic()
@@ -145,6 +146,12 @@ def run_live(
                 if pool.publish(message):
                     stats.readings += message.readings
             stats.sim_end_ms = due
+            if not ahead_warned and due > time.time() * 1000 + 240_000:
+                ahead_warned = True
+                logger.warning(
+                    "simulated time is now ahead of the wall clock: a service rejects "
+                    "readings more than a few minutes in its future (see --start)"
+                )
             stats.labels += label_writer.write(sim.take_labels(due))
             if options.count is not None and stats.readings >= options.count:
                 break

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -39,12 +39,14 @@ class LinkError(ConnectionError):
     """A connection to the broker could not be made or was refused."""
 
 
-def broker_address(url: str) -> tuple[str, int]:
-    """``(host, port)`` of an ``mqtt://host:port`` URL (port 1883 by default)."""
+def broker_address(url: str) -> tuple[str, int, str | None, str | None]:
+    """``(host, port, username, password)`` of ``mqtt://[user:password@]host[:port]``."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "tcp", ""):
         raise LinkError(f"unsupported broker URL scheme {parts.scheme!r} (use mqtt://host:port)")
-    return parts.hostname or "127.0.0.1", parts.port or 1883
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return parts.hostname or "127.0.0.1", parts.port or 1883, user, password
 
 
 class Link:
@@ -71,7 +73,7 @@ class Link:
         window: int = 1000,
         timeout_s: float = 10.0,
     ) -> None:
-        self.host, self.port = broker_address(url)
+        self.host, self.port, username, password = broker_address(url)
         self.client_id = client_id
         self.window = window
         self.timeout_s = timeout_s
@@ -82,6 +84,8 @@ class Link:
         self._pending: deque[mqtt.MQTTMessageInfo] = deque()
         self._last_misc = 0.0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         if will_topic is not None:
             self.client.will_set(will_topic, OFFLINE, qos=1, retain=True)
         self.client.max_inflight_messages_set(max(20, window))

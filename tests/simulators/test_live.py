@@ -17,9 +17,12 @@ from simulators.engine import Simulation
 from simulators.files import generate
 from simulators.publisher import GatewayPool
 
+from controlcenter.config import IngestSettings
 from controlcenter.domain import METRICS, Kind
+from controlcenter.ingest.payload import PayloadDecoder
 from tests.simulators._helpers import Collector, small_scenario
 
+DECODER = PayloadDecoder(IngestSettings())
 MIN_MS = 1_500_000_000_000  # 2017: anything earlier is an absurd timestamp
 
 
@@ -70,6 +73,10 @@ def check_contract(messages: list[tuple[str, bytes, bool]], root: str) -> tuple[
                 assert isinstance(v, int | float)
                 assert math.isfinite(v)
         readings += len(batch)
+        # The service's own decoder accepts every reading and rejects nothing.
+        decoded = DECODER.decode(Kind(m[3]), payload, time.time_ns() // 1000)
+        assert not decoded.rejects, decoded.rejects
+        assert len(decoded.values) == len(batch) * len(METRICS[Kind(m[3])])
     return readings, statuses
 
 
