@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from controlcenter.errors import ConfigError
 
 __all__ = [
+    "AlertSettings",
     "ApiSettings",
     "DbSettings",
     "EngineSettings",
@@ -138,6 +139,36 @@ class ApiSettings(BaseModel):
     shutdown_timeout_s: float = Field(5.0, gt=0)
 
 
+class AlertSettings(BaseModel):
+    """Alerts: evaluation housekeeping, escalation, storm control and delivery.
+
+    Every notifier has its own bounded queue (``queue_max_notifications``): when full the
+    oldest notification is dropped and counted (webhooks also record it as a dead letter),
+    so a slow or dead receiver never delays alert evaluation or ingest.
+    """
+
+    enabled: bool = True
+    # Transitions found by evaluation wait here for the database (put is awaited).
+    queue_max_changes: int = Field(64, ge=1, description="evaluated batches with transitions")
+    flush_interval_s: float = Field(2.0, gt=0, description="peaks of active alerts stored")
+    refresh_interval_s: float = Field(30.0, gt=0, description="rules, contracts reloaded")
+    gateway_poll_s: float = Field(5.0, gt=0, description="gateway statuses polled")
+    escalation_check_s: float = Field(10.0, gt=0)
+    group_window_s: float = Field(30.0, ge=0, description="0 disables grouping")
+    max_group_members: int = Field(500, ge=1)
+    subscriber_queue_size: int = Field(256, ge=1, description="per websocket subscriber")
+    queue_max_notifications: int = Field(1_000, ge=1, description="per notifier")
+    publish_mqtt: bool = True
+    mqtt_qos: int = Field(1, ge=0, le=2)
+    mqtt_timeout_s: float = Field(10.0, gt=0)
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_max_attempts: int = Field(5, ge=1)
+    retry_initial_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(30.0, gt=0)
+    shutdown_timeout_s: float = Field(5.0, gt=0)
+
+
 class MqttEndpoint(BaseModel):
     """A parsed ``mqtt://[user[:pass]@]host[:port]`` URL."""
 
@@ -173,6 +204,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
