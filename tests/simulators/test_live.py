@@ -175,3 +175,26 @@ def test_generate_command_writes_the_fixed_file_format(tmp_path: Path):
     assert (tmp_path / "scenario.yaml").exists()
     times = [int(x.split(",")[0]) for x in (tmp_path / "readings.csv").read_text().splitlines()[1:]]
     assert times == sorted(times)
+
+
+def test_rate_sets_the_readings_per_second(collector, mqtt_url):
+    summary = _cli(
+        "run", "--url", mqtt_url, "--topic-root", collector.root, "--factories", "3",
+        "--rate", "300", "--duration", "2", "--batch", "3",
+    )  # fmt: skip
+    assert 450 <= summary["readings"] <= 700, summary
+
+
+def test_live_run_appends_labels_as_anomalies_start(collector, mqtt_url, tmp_path: Path):
+    labels = tmp_path / "labels.csv"
+    summary = _cli(
+        "run", "--url", mqtt_url, "--topic-root", collector.root, "--factories", "5",
+        "--speed", "0", "--count", "20000", "--batch", "20", "--qos", "0",
+        "--anomaly-scale", "20", "--labels", str(labels),
+    )  # fmt: skip
+    rows = labels.read_text().splitlines()
+    assert rows[0] == "series,start_ms,end_ms,type"
+    assert summary["labels"] == len(rows) - 1 > 0
+    got, statuses = _wait_for(collector, collector.root, summary["readings"])
+    assert got == summary["readings"]
+    assert len(statuses) == 5
