@@ -11,10 +11,11 @@ How events are judged:
 - A label's *window* is ``[start - 1 s, end + --grace-s]`` on each series its key matches.
   An alarm is true when it starts inside a window of its series; an alarm inside a
   ``dust_event`` window is neither true nor false (an event, not a fault).
-- Recall of a type: labels with an alarm of any detector in their window. Delay: first
-  alarm minus label start (median and 90th percentile, seconds).
-- Precision of a type: its true alarms over those plus the false alarms of the detectors
-  that look for that type (e.g. ``stuck`` for stuck, ``silence`` for dropouts).
+- Recall of a type: labels with an alarm, in their window, of a detector that looks for
+  that type (:data:`DETECTORS_FOR`: ``stuck`` for stuck, ``silence`` for dropouts...).
+  Delay: first such alarm minus label start (median and 90th percentile, seconds).
+- Precision of a type: alarms true for that type over those plus the false alarms of the
+  detectors that look for it.
 - False alarms per series-day: every false alarm, over series count times days of data.
 """
 
@@ -38,15 +39,16 @@ from controlcenter.domain import Batch
 __all__ = ["Dataset", "Report", "evaluate", "load", "main", "run_engine"]
 
 US_PER_MS = 1000
-#: Detectors that look for each label type (for per-type precision).
+#: Detectors whose alarms count for each label type (recall, delay and precision).
 DETECTORS_FOR: dict[str, tuple[str, ...]] = {
     "spike": ("robust_z", "ewma_z", "rate"),
-    "level_shift": ("shift",),
-    "drift": ("shift",),
+    "level_shift": ("shift", "robust_z", "ewma_z", "rate"),
+    "drift": ("shift", "robust_z", "ewma_z"),
     "stuck": ("stuck",),
     "dropout": ("silence",),
     "impossible": ("limit", "rate"),
     "gateway_offline": ("silence",),
+    "dust_event": ("robust_z", "ewma_z", "shift", "rate"),
 }
 EVENT_TYPES = frozenset({"dust_event"})
 
@@ -159,8 +161,9 @@ def evaluate(ds: Dataset, events: Events, merge_s: float = 300.0, grace_s: float
     stats: dict[str, dict[str, list[float]]] = {}
     for ids, start, end, kind in _expand(ds):
         lo, hi = start - 1_000_000, end + int(grace_s * 1e6)
-        inside = np.isin(al.series, ids) & (al.time >= lo) & (al.time <= hi)
-        true_of[inside & (true_of == "")] = kind
+        window = np.isin(al.series, ids) & (al.time >= lo) & (al.time <= hi)
+        true_of[window & (true_of == "")] = kind
+        inside = window & np.isin(names, DETECTORS_FOR.get(kind, DETECTOR_NAMES))
         st = stats.setdefault(kind, {"labels": [], "delays": []})
         st["labels"].append(1.0 if inside.any() else 0.0)
         if inside.any():
@@ -172,8 +175,9 @@ def evaluate(ds: Dataset, events: Events, merge_s: float = 300.0, grace_s: float
         days = (int(r.time.max()) - int(r.time.min())) / 86_400e6
         report.series_days = max(days, 1e-9) * len(ds.keys)
     for kind, st in sorted(stats.items()):
-        n_true = int((true_of == kind).sum())
-        n_false = int((false & np.isin(names, DETECTORS_FOR.get(kind, ()))).sum())
+        looks = np.isin(names, DETECTORS_FOR.get(kind, DETECTOR_NAMES))
+        n_true = int(((true_of == kind) & looks).sum())
+        n_false = int((false & looks).sum())
         recall = float(np.mean(st["labels"]))
         precision = n_true / (n_true + n_false) if n_true + n_false else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -131,7 +131,7 @@ def _shift_prev(after: F64, start_value: F64, prep: Prepared) -> F64:
 
 def _ewma(
     prep: Prepared, store: WindowStore, par: _Params, x: F64, n_life: I64, min_history: int
-) -> tuple[F64, F64, F64]:
+) -> tuple[F64, F64, F64, F64]:
     alpha = par["alpha"]
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
@@ -146,8 +146,9 @@ def _ewma(
     var_prev = _shift_prev(var, v0, prep)
     rel = par["min_rel_std"] * mean_prev
     spread = np.sqrt(var_prev + par["min_std2"] + rel * rel + TINY)
-    sev = np.where(n_life >= min_history, np.abs(d) * par["inv_ewma_z"] / spread, 0.0)
-    return sev, mean, var
+    z = np.where(n_life >= min_history, d / spread, 0.0)
+    sev = np.abs(z) * par["inv_ewma_z"]
+    return sev, z, mean, var
 
 
 def _cusum(
@@ -176,14 +177,13 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)
     stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
-    ewma, mean, var = _ewma(prep, store, par, x, n_life, cfg.min_history)
+    ewma, zewma, mean, var = _ewma(prep, store, par, x, n_life, cfg.min_history)
     ref = refresh_rows(prep, store, table, cfg)
     med, sigma, ok = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
     z = (x - med) / sigma
     robust = np.where(ok, np.abs(z) * par["inv_robust_z"], 0.0)
     clip = par["cusum_clip"]
-    y = np.where(ok, np.clip(z, -clip, clip), 0.0)
-    shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
+    shift, cpos, cneg = _cusum(prep, store, par, np.clip(zewma, -clip, clip), n_life, cfg.refresh)
     return Severities(
         n_life=n_life,
         rate=rate,

@@ -195,17 +195,19 @@ class ReferenceEngine:
             if p["monotonic"] > 0 and dv < 0:
                 rate = max(rate, LIMIT_SEVERITY)
         out.append((Detector.RATE, rate))
-        # robust z and CUSUM on it
+        # robust z against the last refresh
         z = (x - st.median) / st.sigma
         out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] if st.robust_ok else 0.0))
-        y = min(max(z, -p["cusum_clip"]), p["cusum_clip"]) if st.robust_ok else 0.0
+        # EWMA z, and a CUSUM on it (restarted at every refresh)
+        zewma = self._ewma(st, x, n)
+        out.append((Detector.EWMA_Z, abs(zewma) * p["inv_ewma_z"]))
+        y = min(max(zewma, -p["cusum_clip"]), p["cusum_clip"])
         reset = n > 0 and n % cfg.refresh == 0
         for j, sign in enumerate((1.0, -1.0)):
             step = sign * y - p["cusum_k"]
             base = step if reset else st.cusum[j] + step
             st.cusum[j] = min(max(base, 0.0), p["cusum_cap"])
         out.append((Detector.SHIFT, max(st.cusum) * p["inv_cusum_h"]))
-        out.append((Detector.EWMA_Z, self._ewma(st, x, n)))
         out.append((Detector.STUCK, self._stuck(st, x, has_prev)))
         st.values.append(x)
         st.times.append(t)
@@ -214,6 +216,7 @@ class ReferenceEngine:
         return out
 
     def _ewma(self, st: _Series, x: float, n: int) -> float:
+        """The EWMA z-score of ``x`` (0 during warm-up), then learn ``x``."""
         p = st.par
         al = p["alpha"]
         if n == 0:
@@ -222,10 +225,10 @@ class ReferenceEngine:
         d = x - st.ewm_mean
         rel = p["min_rel_std"] * st.ewm_mean
         spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + TINY)
-        sev = abs(d) * p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
+        z = d / spread if n >= self.config.min_history else 0.0
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * x
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
-        return sev
+        return z
 
     def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
         p = st.par
