@@ -1,0 +1,121 @@
+"""MQTT delivery: every transition as JSON on ``{root}/v1/alerts/{site}/{factory}/{rule}``.
+
+QoS 1 (``alerts.mqtt_qos``), not retained. A grouped notification uses ``_site`` for the
+factory level. The publisher has its own client (not the ingest consumer's) and its own
+bounded queue; full-queue policy: drop the oldest and count it (crews' devices can always
+read the current state over REST). Connection losses are retried with capped, jittered
+backoff; the notification being published when the link dropped is retried first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+import aiomqtt
+
+from controlcenter.alerts.notify import Notification
+from controlcenter.backoff import Backoff
+from controlcenter.config import Settings
+from controlcenter.errors import BrokerError
+from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
+
+__all__ = ["AlertPublisher", "alert_topic"]
+
+logger = logging.getLogger(__name__)
+
+_PERMANENT_RC = {4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
+
+
+def alert_topic(root: str, note: Notification) -> str:
+    """The topic of ``note``.
+
+    >>> alert_topic("cc", Notification("opened", "namdong", "f7", "pm10-grade", "warning", {}))
+    'cc/v1/alerts/namdong/f7/pm10-grade'
+    """
+    return f"{root}/v1/alerts/{note.site}/{note.factory or '_site'}/{note.rule}"
+
+
+class AlertPublisher:
+    """Publishes notifications to the broker from a bounded queue; run :meth:`run`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._queue: deque[Notification] = deque()
+        self._max = settings.alerts.queue_max_notifications
+        self._wakeup = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.published = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def offer(self, note: Notification) -> None:
+        """Queue ``note`` (never blocks; drops the oldest when full)."""
+        if len(self._queue) >= self._max:
+            self._queue.popleft()
+            ALERTS_DROPPED.labels("mqtt").inc()
+        self._queue.append(note)
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Connect, publish, reconnect, forever.
+
+        Raises:
+            BrokerError: when the broker refuses our credentials for good.
+        """
+        mq = self._settings.mqtt
+        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
+        while True:
+            try:
+                await self._session(backoff)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                rc = getattr(exc, "rc", None)
+                if isinstance(rc, int) and rc in _PERMANENT_RC:
+                    raise BrokerError(f"broker refused the alert publisher: {exc}") from exc
+                delay = backoff.next()
+                logger.warning("alert publisher lost the broker (%s); retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+            finally:
+                self.connected.clear()
+
+    def _client(self) -> aiomqtt.Client:
+        s = self._settings
+        ep = s.mqtt_endpoint()
+        return aiomqtt.Client(
+            ep.host,
+            ep.port,
+            username=ep.username,
+            password=ep.password,
+            identifier=f"{s.mqtt.client_id}-alerts",
+            protocol=aiomqtt.ProtocolVersion.V5
+            if s.mqtt.protocol == "5"
+            else aiomqtt.ProtocolVersion.V311,
+            keepalive=s.mqtt.keepalive_s,
+            timeout=s.mqtt.connect_timeout_s,
+            tls_params=aiomqtt.TLSParameters() if ep.tls else None,
+        )
+
+    async def _session(self, backoff: Backoff) -> None:
+        root = self._settings.mqtt.topic_root
+        a = self._settings.alerts
+        async with self._client() as client:
+            self.connected.set()
+            backoff.reset()
+            logger.info("alert publisher connected")
+            while True:
+                if not self._queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                note = self._queue[0]
+                async with asyncio.timeout(a.mqtt_timeout_s):
+                    await client.publish(alert_topic(root, note), note.encoded(), qos=a.mqtt_qos)
+                # Removed only once the broker has it: a lost link retries it first.
+                with contextlib.suppress(IndexError):
+                    if self._queue[0] is note:
+                        self._queue.popleft()
+                self.published += 1
+                ALERTS_DELIVERIES.labels("mqtt", "ok").inc()

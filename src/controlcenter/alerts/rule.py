@@ -1,0 +1,228 @@
+"""Alert rules: what to watch, where, with which thresholds, hysteresis, durations and severity.
+
+A rule is stored as JSON (``alert_rules.definition``) and validated by :class:`Rule`; a bad
+rule is refused with the reason (the REST API answers 422 with it).
+
+Semantics of one condition (``op="above"``; ``"below"`` mirrors it):
+
+- the condition turns **on** when a reading is ``> raise_at`` and **off** when a reading is
+  ``< clear_at``; in between (the hysteresis band) it keeps its state, so a value that
+  oscillates around ``raise_at`` turns it on once;
+- ``relative_to`` makes the thresholds factors of a reference: the factory's contracted
+  power (``contract_kw``) or the car park's latest ``capacity`` reading;
+- a detector condition is on while the anomaly engine's detector fires for the series and
+  off once a reading arrives without it (silence: the next reading; stuck: a changed value);
+- a gateway condition is on while the factory's gateway is ``offline``.
+
+The rule combines its conditions with ``match`` (any-of / all-of), per subject: one series,
+one sensor (all its metrics), or one factory (gateway rules). The alert opens once the
+combination has held for ``raise_after_s`` and resolves once it has been false for
+``clear_after_s`` (reading time). ``steps`` raise the open alert's severity when the first
+condition's value passes them.
+
+>>> r = Rule.model_validate({"name": "pm10", "scope": {"kind": "air"},
+...     "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}]})
+>>> r.per, r.conditions[0].op, r.severity
+('series', 'above', 'warning')
+>>> Rule.model_validate({"name": "bad", "conditions": [
+...     {"metric": "pm10", "raise_at": 80, "clear_at": 90}]})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: ...
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from controlcenter.anomaly import DETECTOR_NAMES
+from controlcenter.domain import METRICS, Kind
+
+__all__ = ["Condition", "Rule", "Scope", "Severity", "Step"]
+
+_ALL_METRICS = {m for metrics in METRICS.values() for m in metrics}
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_CODE = r"^[^/#+\s]{1,64}$"  # codes appear in MQTT topics
+
+
+class Severity(IntEnum):
+    """Alert severities, ordered."""
+
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+
+    @property
+    def label(self) -> str:
+        """Lower-case name (database, API, messages)."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """The severity named ``text``."""
+        return cls[text.upper()]
+
+
+SeverityName = Literal["info", "warning", "critical"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scope(_Model):
+    """Where a rule applies: every field left empty widens it (all empty: the whole complex)."""
+
+    site: str | None = Field(None, pattern=_CODE)
+    factory: str | None = Field(None, pattern=_CODE)
+    kind: Kind | None = None
+    sensor: str | None = Field(None, pattern=_CODE)
+
+    @model_validator(mode="after")
+    def _narrowing(self) -> Scope:
+        if self.factory is not None and self.site is None:
+            raise ValueError("scope.factory needs scope.site")
+        if self.sensor is not None and (self.factory is None or self.kind is None):
+            raise ValueError("scope.sensor needs scope.factory and scope.kind")
+        return self
+
+
+class Condition(_Model):
+    """One condition: a metric threshold, an anomaly detector, or a gateway going offline."""
+
+    metric: str | None = None
+    detector: str | None = None
+    gateway: Literal["offline"] | None = None
+    op: Literal["above", "below"] = "above"
+    raise_at: float | None = None
+    clear_at: float | None = None
+    relative_to: Literal["contract_kw", "capacity"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Condition:
+        if self.gateway is not None:
+            if self.metric or self.detector or self.raise_at is not None:
+                raise ValueError("a gateway condition takes no metric, detector or threshold")
+            return self
+        if self.metric is None and self.detector is None:
+            raise ValueError("a condition needs a metric, a detector or a gateway")
+        if self.metric is not None and self.metric not in _ALL_METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}")
+        if self.detector is not None:
+            if self.detector not in DETECTOR_NAMES:
+                raise ValueError(f"unknown detector {self.detector!r}; one of {DETECTOR_NAMES}")
+            if self.raise_at is not None or self.relative_to is not None:
+                raise ValueError("a detector condition takes no threshold")
+            return self
+        if self.raise_at is None:
+            raise ValueError("a metric condition needs raise_at")
+        clear = self.raise_at if self.clear_at is None else self.clear_at
+        if (self.op == "above" and clear > self.raise_at) or (
+            self.op == "below" and clear < self.raise_at
+        ):
+            side = "<=" if self.op == "above" else ">="
+            raise ValueError(f"clear_at must be {side} raise_at for op {self.op!r} (hysteresis)")
+        if self.relative_to == "contract_kw" and self.metric != "kw":
+            raise ValueError("relative_to contract_kw applies to the kw metric only")
+        if self.relative_to == "capacity" and self.metric != "occupied":
+            raise ValueError("relative_to capacity applies to the occupied metric only")
+        return self
+
+    @property
+    def clear(self) -> float:
+        """``clear_at``, defaulting to ``raise_at`` (no hysteresis band)."""
+        if self.clear_at is not None:
+            return self.clear_at
+        return self.raise_at if self.raise_at is not None else 0.0
+
+
+class Step(_Model):
+    """The alert's severity becomes ``severity`` once the first condition passes ``at``."""
+
+    at: float
+    severity: SeverityName
+
+
+class Rule(_Model):
+    """A validated alert rule (see the module docstring for its semantics).
+
+    ``id`` is the database id (None before the rule is stored).
+    """
+
+    id: int | None = None
+    name: str = Field(pattern=_SLUG)
+    description: str = Field("", max_length=500)
+    enabled: bool = True
+    scope: Scope = Scope()
+    match: Literal["any", "all"] = "any"
+    per: Literal["series", "sensor", "factory"] | None = None
+    conditions: tuple[Condition, ...] = Field(min_length=1, max_length=8)
+    severity: SeverityName = "warning"
+    steps: tuple[Step, ...] = ()
+    raise_after_s: float = Field(0.0, ge=0, le=7 * 86_400)
+    clear_after_s: float = Field(0.0, ge=0, le=7 * 86_400)
+    escalate_after_s: float | None = Field(None, gt=0, le=7 * 86_400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_per(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("per") is None:
+            conds = data.get("conditions") or []
+            data = dict(data)
+            if any(isinstance(c, dict) and c.get("gateway") for c in conds):
+                data["per"] = "factory"
+            else:
+                metrics = {c.get("metric") for c in conds if isinstance(c, dict)}
+                data["per"] = "series" if len(metrics) == 1 else "sensor"
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        gateway = [c for c in self.conditions if c.gateway is not None]
+        if gateway and (len(self.conditions) > 1 or self.per != "factory"):
+            raise ValueError("a gateway rule has exactly one condition and per='factory'")
+        if not gateway and self.per == "factory":
+            raise ValueError("per='factory' is for gateway rules")
+        if self.per == "series" and len({c.metric for c in self.conditions}) > 1:
+            raise ValueError("conditions on different metrics need per='sensor'")
+        if gateway and (self.scope.kind is not None or self.scope.sensor is not None):
+            raise ValueError("a gateway rule is scoped to the complex, a site or a factory")
+        if self.scope.kind is not None:
+            known = METRICS[self.scope.kind]
+            for c in self.conditions:
+                if c.metric is not None and c.metric not in known:
+                    raise ValueError(f"metric {c.metric!r} is not a {self.scope.kind} metric")
+        self._check_steps()
+        return self
+
+    def _check_steps(self) -> None:
+        if not self.steps:
+            return
+        first = self.conditions[0]
+        if first.raise_at is None:
+            raise ValueError("steps need a threshold condition first")
+        base = Severity.parse(self.severity)
+        sign = 1.0 if first.op == "above" else -1.0
+        prev_at, prev_sev = first.raise_at, base
+        for step in self.steps:
+            sev = Severity.parse(step.severity)
+            if sign * step.at <= sign * prev_at or sev <= prev_sev:
+                raise ValueError("steps must go further than raise_at and up in severity, in order")
+            prev_at, prev_sev = step.at, sev
+
+    @property
+    def base_severity(self) -> Severity:
+        """The severity an alert opens with."""
+        return Severity.parse(self.severity)
+
+    @property
+    def is_gateway(self) -> bool:
+        """True for a gateway-offline rule (evaluated by polling, not per batch)."""
+        return self.per == "factory"
+
+    def definition(self) -> dict[str, Any]:
+        """The JSON stored in ``alert_rules.definition`` (everything but id and name)."""
+        return self.model_dump(mode="json", exclude={"id", "name", "enabled"})

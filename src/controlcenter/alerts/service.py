@@ -1,0 +1,364 @@
+"""The alert service: evaluation on every scored batch, lifecycle, escalation and delivery.
+
+Wiring (in ``controlcenter.service``)::
+
+    alerts = AlertService(settings, pool, pipeline.catalog)
+    scoring.add_listener(alerts.on_scored)
+    tg.create_task(alerts.run(stop))
+
+Queues and their full-queue policy:
+
+- evaluation -> lifecycle worker: ``asyncio.Queue(alerts.queue_max_changes)`` of evaluated
+  transitions; ``on_scored`` awaits ``put``, so a stalled database slows scoring (and then
+  ingest) rather than losing a transition. Evaluation itself is inline numpy.
+- notifications: websocket subscribers, the MQTT publisher and each webhook have their own
+  bounded queues that drop the oldest when full (see ``notify``, ``publisher``, ``webhook``);
+  delivery never waits on a receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.alerts.evaluate import Changes, Evaluator
+from controlcenter.alerts.lifecycle import AlertBook
+from controlcenter.alerts.notify import AlertHub, Grouper, Notification
+from controlcenter.alerts.publisher import AlertPublisher
+from controlcenter.alerts.repository import AlertRepository
+from controlcenter.alerts.rule import Rule, Severity
+from controlcenter.alerts.webhook import WebhookNotifier
+from controlcenter.anomaly import Events
+from controlcenter.config import Settings
+from controlcenter.domain import US_PER_S, Batch, Kind, SensorKey
+from controlcenter.errors import StorageError
+from controlcenter.metrics import ALERTS_EVAL_SECONDS
+from controlcenter.store import Catalog
+
+__all__ = ["AlertService"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    rule: Rule
+    subject: str
+    where: dict[str, Any]
+    at_us: int
+    value: float
+    opened: bool
+    severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    transitions: list[_Transition]
+    updates: list[tuple[int, str, float, float, int, Severity]]
+
+
+def _where(sensor: SensorKey, series_id: int | None, metric: str | None) -> dict[str, Any]:
+    return {
+        "site": sensor.site,
+        "factory": sensor.factory,
+        "kind": sensor.kind.value,
+        "sensor": sensor.sensor,
+        "metric": metric,
+        "series_id": series_id,
+    }
+
+
+class AlertService:
+    """Alerts for one worker (see the module docstring).
+
+    Args:
+        settings: service settings (``settings.alerts``).
+        pool: database pool.
+        catalog: the pipeline's catalog (series id -> key).
+        clock: wall-clock seconds, injectable for tests (escalation, manual transitions).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        catalog: Catalog,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.alerts
+        self.repo = AlertRepository(pool)
+        self.catalog = catalog
+        self.clock = clock
+        self.evaluator = Evaluator()
+        self.hub = AlertHub(self.cfg.subscriber_queue_size)
+        self.book = AlertBook(self.repo, self._emit, clock)
+        self.grouper = Grouper(
+            self._send, window_s=self.cfg.group_window_s, max_members=self.cfg.max_group_members
+        )
+        self.publisher = AlertPublisher(settings) if self.cfg.publish_mqtt else None
+        self.webhooks: dict[str, WebhookNotifier] = {}
+        self._http: httpx.AsyncClient | None = None
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue(self.cfg.queue_max_changes)
+        self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._gateway_rules: list[Rule] = []
+        self.started = asyncio.Event()
+
+    # -- composition ----------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[Mapping[str, Any]], None]) -> None:
+        """Call ``listener(payload)`` with every transition (e.g. the API's websocket hub).
+
+        It must not block; the payload carries ``site`` and ``factory`` for scoping.
+        """
+        self._listeners.append(listener)
+
+    def subscribe(
+        self, *, site: str | None = None, factory: str | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A bounded subscription to every transition (``async with``); see AlertHub."""
+        return self.hub.subscribe(site=site, factory=factory)
+
+    async def start(self) -> None:
+        """Load rules, references and the active alerts (restoring their rule state)."""
+        await self.reload_rules()
+        self.book.contacts = await self.repo.contacts()
+        await self._load_references()
+        await self.book.load()
+        self._restore()
+        self.started.set()
+
+    async def reload_rules(self) -> None:
+        """Re-read the rules (after a change through the API, or periodically)."""
+        rules = await self.repo.rules()
+        self.book.rules = {r.id: r for r in rules if r.id is not None}
+        self._gateway_rules = [r for r in rules if r.enabled and r.is_gateway]
+        self.evaluator.set_rules(rules)
+        self.evaluator.refresh(self.catalog.key_of, self.catalog.max_series_id)
+        self._restore()
+        gone = [k for k in self.book.active if k[0] not in self.book.rules]
+        for rule_id, subject in gone:
+            at = round(self.clock() * US_PER_S)
+            await self.book.close(rule_id, subject, at, None)
+
+    async def _load_references(self) -> None:
+        ix = self.evaluator.index
+        ix.set_contracts(await self.repo.contracts())
+        cap = np.flatnonzero(ix.capacity_partner[: ix.size] >= 0)
+        for sid, value in await self.repo.latest_values(cap.tolist()):
+            ix.capacity[ix.capacity_partner[sid]] = value
+
+    def _restore(self) -> None:
+        ev = self.evaluator
+        for (rule_id, _subject), alert in self.book.active.items():
+            kind = alert.get("kind")
+            if kind is None or alert.get("sensor") is None:
+                continue
+            sk = SensorKey(alert["site"], alert["factory"], Kind(kind), alert["sensor"])
+            cell = ev.cell_of(rule_id, alert.get("series_id"), sk)
+            if cell is None or ev.active[cell]:
+                continue
+            rule = ev.rules[int(ev.rule_of_cell[cell])]
+            level = next(
+                (i + 1 for i, s in enumerate(rule.steps) if s.severity == alert["severity"]), 0
+            )
+            opened = round(alert["opened_at"].timestamp() * US_PER_S)
+            ev.restore(cell, opened, alert["peak_value"] or 0.0, level)
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    async def on_scored(
+        self, batch: Batch, scores: npt.NDArray[np.float64], events: Events
+    ) -> None:
+        """The scoring listener: evaluate every rule over the batch and its events."""
+        del scores  # rules use readings and detector events; scores are for dashboards
+        if not self.started.is_set():
+            await self.started.wait()
+        started = time.perf_counter()
+        ev = self.evaluator
+        top = max(
+            int(batch.series.max()) if len(batch) else -1,
+            int(events.series.max()) if len(events) else -1,
+        )
+        if top >= ev.index.size and ev.refresh(self.catalog.key_of, self.catalog.max_series_id):
+            self._restore()
+        changes = ev.evaluate(batch, events)
+        ALERTS_EVAL_SECONDS.observe(time.perf_counter() - started)
+        if len(changes.cell) or len(changes.active_cell):
+            await self._queue.put(self._work(changes))
+
+    def _work(self, ch: Changes) -> _Work:
+        ev = self.evaluator
+        transitions = []
+        for cell, t, v, opened in zip(
+            ch.cell.tolist(), ch.time.tolist(), ch.value.tolist(), ch.opened.tolist(), strict=True
+        ):
+            subj = ev.subject(cell)
+            level = int(ev.level[cell]) if opened else 0
+            transitions.append(
+                _Transition(
+                    subj.rule,
+                    subj.key,
+                    _where(subj.sensor, subj.series_id, subj.metric),
+                    t,
+                    v,
+                    opened,
+                    ev.severity(cell, level),
+                )
+            )
+        updates = []
+        for cell, peak, lvl, t, v in zip(
+            ch.active_cell.tolist(),
+            ch.active_peak.tolist(),
+            ch.active_level.tolist(),
+            ch.active_time.tolist(),
+            ch.active_value.tolist(),
+            strict=True,
+        ):
+            subj = ev.subject(cell)
+            updates.append((subj.rule.id or 0, subj.key, peak, v, t, ev.severity(cell, lvl)))
+        return _Work(transitions, updates)
+
+    async def _apply(self, work: _Work) -> None:
+        for tr in work.transitions:
+            if tr.opened:
+                await self.book.open(tr.rule, tr.subject, tr.where, tr.at_us, tr.value, tr.severity)
+            else:
+                await self.book.close(tr.rule.id or 0, tr.subject, tr.at_us, tr.value)
+        if work.updates:
+            await self.book.touch(work.updates)
+
+    async def drained(self) -> None:
+        """Return once every evaluated batch went through the lifecycle."""
+        await self._queue.join()
+
+    # -- gateways -------------------------------------------------------------------------
+
+    async def check_gateways(self) -> None:
+        """Open or resolve gateway-offline alerts from the factories' gateway status."""
+        if not self._gateway_rules:
+            return
+        rows = await self.repo.gateways()
+        now = self.clock()
+        for rule in self._gateway_rules:
+            for r in rows:
+                sc = rule.scope
+                if (sc.site is not None and r["site"] != sc.site) or (
+                    sc.factory is not None and r["factory"] != sc.factory
+                ):
+                    continue
+                await self._gateway(rule, r, now)
+
+    async def _gateway(self, rule: Rule, r: asyncpg.Record, now: float) -> None:
+        subject = f"{r['site']}/{r['factory']}"
+        held = now - r["status_at"].timestamp() if r["status_at"] is not None else 0.0
+        active = (rule.id or 0, subject) in self.book.active
+        at_us = round(now * US_PER_S)
+        if r["status"] == "offline" and not active and held >= rule.raise_after_s:
+            where = {"site": r["site"], "factory": r["factory"]}
+            await self.book.open(rule, subject, where, at_us, 0.0, rule.base_severity)
+        elif r["status"] == "online" and active and held >= rule.clear_after_s:
+            await self.book.close(rule.id or 0, subject, at_us, 1.0)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _emit(self, note: Notification) -> None:
+        self.hub.publish(note)
+        for listener in self._listeners:
+            try:
+                listener(note.payload)
+            except Exception:
+                logger.exception("alert listener failed")
+        self.grouper.offer(note, now=time.monotonic())
+
+    def _send(self, note: Notification) -> None:
+        if self.publisher is not None:
+            self.publisher.offer(note)
+        sev = Severity.parse(note.severity)
+        for hook in self.webhooks.values():
+            if sev >= hook.min_severity and hook.url not in note.targets:
+                hook.offer(note)
+        for url in note.targets:
+            self._webhook(url).offer(note)
+
+    def _webhook(self, url: str, min_severity: int = 0) -> WebhookNotifier:
+        hook = self.webhooks.get(url)
+        if hook is None:
+            if self._http is None or self._tg is None:
+                raise RuntimeError("the alert service is not running")
+            hook = WebhookNotifier(
+                url, self._http, self.cfg, self.repo.dead_letter, min_severity=min_severity
+            )
+            self.webhooks[url] = hook
+            self._tasks.append(self._tg.create_task(hook.run(), name="webhook"))
+        return hook
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Start, then run the lifecycle worker, timers and notifiers until ``stop``."""
+        timeout = httpx.Timeout(self.cfg.webhook_timeout_s)
+        async with httpx.AsyncClient(timeout=timeout) as http, asyncio.TaskGroup() as tg:
+            self._http, self._tg = http, tg
+            await self.start()
+            for url in self.cfg.webhook_urls:
+                self._webhook(url)
+            for hook in await self.repo.webhooks():
+                self._webhook(hook["url"], Severity.parse(hook["min_severity"]))
+            self._tasks += [
+                tg.create_task(self._worker(), name="alerts worker"),
+                tg.create_task(self._every(self.cfg.escalation_check_s, self.book.escalate_due)),
+                tg.create_task(self._every(self.cfg.gateway_poll_s, self.check_gateways)),
+                tg.create_task(self._every(self.cfg.refresh_interval_s, self._refresh)),
+                tg.create_task(self._every(0.25, self._flush_groups)),
+            ]
+            if self.publisher is not None:
+                self._tasks.append(tg.create_task(self.publisher.run(), name="alert publisher"))
+            try:
+                await (stop.wait() if stop is not None else asyncio.Event().wait())
+                async with asyncio.timeout(self.cfg.shutdown_timeout_s):
+                    await self._queue.join()
+            finally:
+                for task in self._tasks:
+                    task.cancel()
+                self._tasks.clear()
+                self._tg = None
+
+    async def _worker(self) -> None:
+        while True:
+            work = await self._queue.get()
+            try:
+                await self._apply(work)
+            except StorageError:
+                logger.exception("alert transitions not stored (database error)")
+            finally:
+                self._queue.task_done()
+
+    async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await fn()
+            except StorageError:
+                logger.warning("alerts: %s failed (database error); retrying", fn.__name__)
+
+    async def _refresh(self) -> None:
+        await self.reload_rules()
+        self.book.contacts = await self.repo.contacts()
+        self.evaluator.index.set_contracts(await self.repo.contracts())
+
+    async def _flush_groups(self) -> None:
+        self.grouper.flush_due(now=time.monotonic())
