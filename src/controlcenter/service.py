@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 
+from controlcenter.alerts import AlertService
 from controlcenter.config import Settings
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
@@ -54,10 +55,18 @@ async def run_service(
         pipeline = Pipeline(settings, pool, mode)
         scoring = Scoring(settings, pool, pipeline.catalog)
         pipeline.add_sink(scoring.submit)
+        alerts = AlertService(settings, pool, pipeline.catalog) if settings.alerts.enabled else None
+        if alerts is not None:
+            scoring.add_listener(alerts.on_scored)
         async with asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
+            alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
             # Returns after the drain: everything committed was handed to the sinks.
             await pipeline.run(stop, ready)
             async with asyncio.timeout(settings.ingest.shutdown_timeout_s):
                 await scoring.drained()
+                if alerts is not None:
+                    await alerts.drained()
+            if alerting is not None:
+                alerting.cancel()
             engine.cancel()
