@@ -158,7 +158,7 @@ async def test_escalation_follows_contact_levels_until_acknowledged(pool, settin
     svc = make_service(settings, pool, catalog, clock)
     async with running(svc):
         await feed(svc, batch([(ids[0], T0, 120)]))
-        (row,) = await alerts_of(pool, name)
+        (_row,) = await alerts_of(pool, name)
         clock.now = T0 / 1e6 + 599
         await svc.book.escalate_due()
         assert (await alerts_of(pool, name))[0]["escalation_level"] == 0
