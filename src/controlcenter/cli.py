@@ -57,7 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="create or upgrade the database schema")
-    sub.add_parser("serve", help="run the service (ingest) until SIGINT/SIGTERM")
+    serve = sub.add_parser("serve", help="run the service (ingest and API) until SIGINT/SIGTERM")
+    serve.add_argument(
+        "--api-only",
+        action="store_true",
+        help="run the API alone (a stateless replica: live feeds from the broker, no ingest)",
+    )
+    key = sub.add_parser("create-key", help="create an API key and print it (shown once)")
+    key.add_argument(
+        "--role", required=True, choices=["viewer", "operator", "maintenance", "admin"]
+    )
+    key.add_argument("--factory", metavar="SITE/FACTORY", help="scope the key to one factory")
+    key.add_argument("--name", default="", help="what the key is for")
     demo = sub.add_parser(
         "demo", help="run everything locally: embedded services when none configured"
     )
@@ -116,12 +127,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     async def serve() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_service(settings, stop)
+        if args.api_only:
+            from controlcenter.api.server import run_replica
+
+            await run_replica(settings, stop)
+        else:
+            await run_service(settings, stop)
 
     if args.command == "migrate":
         asyncio.run(migrate(settings))
     elif args.command == "serve":
         _run_loop(serve())
+    elif args.command == "create-key":
+        from controlcenter.api.keys import create_key_cli
+
+        asyncio.run(create_key_cli(settings, args.role, args.factory, args.name))
     elif args.command == "demo":
         from controlcenter.demo import run_demo
 

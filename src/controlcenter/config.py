@@ -119,6 +119,7 @@ class ApiSettings(BaseModel):
     default_page_size: int = Field(100, ge=1)
     max_latest_series: int = Field(20_000, ge=1, description="series per latest-values request")
     max_history_series: int = Field(100, ge=1, description="series per history request")
+    max_total_points: int = Field(200_000, ge=10, description="series x max_points per request")
     max_export_series: int = Field(1_000, ge=1, description="series per CSV export")
     max_request_body_bytes: int = Field(64 * 1024, ge=1_024)
     query_timeout_s: float = Field(10.0, gt=0)

@@ -13,6 +13,7 @@ import logging
 import signal
 
 from controlcenter.alerts import AlertService
+from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
@@ -53,14 +54,20 @@ async def run_service(
         mode = await read_storage_mode(pool)
         logger.info("storage mode: %s", mode.name)
         pipeline = Pipeline(settings, pool, mode)
+        # The API (live hub) is the first sink: it never waits, so live feeds don't queue.
+        api = ApiRuntime.in_process(settings, pool, pipeline) if settings.api.enabled else None
         scoring = Scoring(settings, pool, pipeline.catalog)
         pipeline.add_sink(scoring.submit)
         alerts = AlertService(settings, pool, pipeline.catalog) if settings.alerts.enabled else None
         if alerts is not None:
             scoring.add_listener(alerts.on_scored)
+            if api is not None:  # transitions to the /api/v1/alerts/live websockets
+                alerts.add_listener(api.state.hub.publish_alert)
         async with asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
+            if api is not None:
+                api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set
             # Returns after the drain: everything committed was handed to the sinks.
             await pipeline.run(stop, ready)
             async with asyncio.timeout(settings.ingest.shutdown_timeout_s):

@@ -1,0 +1,160 @@
+"""Catalog routes: sites, factories, sensors and series, filtered and paginated."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from controlcenter.api._http import query_timeout
+from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
+from controlcenter.api.state import ApiState, State
+from controlcenter.domain import Kind
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["catalog"])
+Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+_CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
+Code = Annotated[str | None, Query(pattern=_CODE, examples=["namdong"])]
+
+_SITES = """
+SELECT si.code AS site, si.name,
+       (SELECT count(*) FROM factories f
+        WHERE f.site_id = si.site_id AND ($4::text IS NULL OR f.code = $4)) AS factories
+FROM sites si
+WHERE ($3::text IS NULL OR si.code = $3)
+ORDER BY si.code LIMIT $1 OFFSET $2
+"""
+_FACTORIES = """
+SELECT si.code AS site, f.code AS factory, f.name, f.industry, f.contract_kw,
+       f.gateway_status, f.gateway_status_at
+FROM factories f JOIN sites si USING (site_id)
+WHERE ($3::text IS NULL OR si.code = $3) AND ($4::text IS NULL OR f.code = $4)
+ORDER BY si.code, f.code LIMIT $1 OFFSET $2
+"""
+_SENSORS = """
+SELECT si.code AS site, f.code AS factory, s.kind, s.code AS sensor, s.location,
+       s.metadata::text AS metadata
+FROM sensors s JOIN factories f USING (factory_id) JOIN sites si USING (site_id)
+WHERE ($3::text IS NULL OR si.code = $3) AND ($4::text IS NULL OR f.code = $4)
+  AND ($5::text IS NULL OR s.kind = $5) AND ($6::text IS NULL OR s.code = $6)
+ORDER BY si.code, f.code, s.kind, s.code LIMIT $1 OFFSET $2
+"""
+_SERIES = """
+SELECT se.series_id, si.code AS site, f.code AS factory, s.kind, s.code AS sensor,
+       se.metric, se.unit
+FROM series se JOIN sensors s USING (sensor_id) JOIN factories f USING (factory_id)
+JOIN sites si USING (site_id)
+WHERE ($3::text IS NULL OR si.code = $3) AND ($4::text IS NULL OR f.code = $4)
+  AND ($5::text IS NULL OR s.kind = $5) AND ($6::text IS NULL OR s.code = $6)
+  AND ($7::text IS NULL OR se.metric = $7)
+  AND ($8::int[] IS NULL OR se.series_id = ANY($8::int[]))
+ORDER BY se.series_id LIMIT $1 OFFSET $2
+"""
+
+
+def _scope(who: Principal, site: str | None, factory: str | None) -> tuple[str | None, str | None]:
+    """The filters narrowed to the key's factory; 403 when they name another one."""
+    if who.factory is None:
+        return site, factory
+    if (site is not None and site != who.site) or (factory is not None and factory != who.factory):
+        raise HTTPException(403, "this key is scoped to another factory")
+    return who.site, who.factory
+
+
+def _page(state: ApiState, limit: int | None, offset: int) -> tuple[int, int]:
+    api = state.api
+    limit = api.default_page_size if limit is None else limit
+    if limit > api.max_page_size:
+        raise HTTPException(400, f"limit must be at most {api.max_page_size}")
+    return limit, offset
+
+
+async def _fetch(
+    state: ApiState, sql: str, limit: int, offset: int, *args: Any
+) -> tuple[list[dict[str, Any]], int | None]:
+    async with query_timeout(state):
+        rows = await state.pool.fetch(sql, limit + 1, offset, *args)
+    items = [dict(r) for r in rows[:limit]]
+    return items, (offset + limit if len(rows) > limit else None)
+
+
+Limit = Annotated[int | None, Query(ge=1, description="page size (default 100)")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+
+@router.get("/sites", response_model=SitePage, summary="Sites")
+async def sites(
+    state: State, who: Viewer, limit: Limit = None, offset: Offset = 0
+) -> dict[str, Any]:
+    """Sites of the complex, with their factory count (a scoped key sees its own)."""
+    lim, off = _page(state, limit, offset)
+    site, factory = _scope(who, None, None)
+    items, nxt = await _fetch(state, _SITES, lim, off, site, factory)
+    return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
+
+
+@router.get("/factories", response_model=FactoryPage, summary="Factories")
+async def factories(
+    state: State,
+    who: Viewer,
+    site: Code = None,
+    factory: Code = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Factories, by site; with their contract power and gateway status."""
+    lim, off = _page(state, limit, offset)
+    site, factory = _scope(who, site, factory)
+    items, nxt = await _fetch(state, _FACTORIES, lim, off, site, factory)
+    return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
+
+
+@router.get("/sensors", response_model=SensorPage, summary="Sensors")
+async def sensors(
+    state: State,
+    who: Viewer,
+    site: Code = None,
+    factory: Code = None,
+    kind: Kind | None = None,
+    sensor: Code = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Sensors, by site, factory and kind."""
+    lim, off = _page(state, limit, offset)
+    site, factory = _scope(who, site, factory)
+    kind_text = kind.value if kind else None
+    items, nxt = await _fetch(state, _SENSORS, lim, off, site, factory, kind_text, sensor)
+    for item in items:
+        item["metadata"] = orjson.loads(item["metadata"])
+    return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
+
+
+@router.get("/series", response_model=SeriesPage, summary="Series")
+async def series(
+    state: State,
+    who: Viewer,
+    site: Code = None,
+    factory: Code = None,
+    kind: Kind | None = None,
+    sensor: Code = None,
+    metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
+    ids: Annotated[
+        list[int] | None, Query(max_length=1_000, description="series ids", alias="id")
+    ] = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Series (one metric of one sensor) and their ids, by site, factory, kind, sensor,
+    metric or id."""
+    lim, off = _page(state, limit, offset)
+    site, factory = _scope(who, site, factory)
+    if ids is not None and any(not (0 <= i < 2**31) for i in ids):
+        raise HTTPException(400, "series ids are between 0 and 2^31-1")
+    args = (site, factory, kind.value if kind else None, sensor, metric, ids)
+    items, nxt = await _fetch(state, _SERIES, lim, off, *args)
+    return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}

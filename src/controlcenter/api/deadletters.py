@@ -1,0 +1,106 @@
+"""Dead-letter routes: what ingest could not use, for operators who help factories fix
+their gateways. A factory-scoped key sees its own factory's topics only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import AwareDatetime
+
+from controlcenter.api._http import query_timeout
+from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.models import DeadLetterPage, Problem, ReasonCount
+from controlcenter.api.state import ApiState, State
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["dead letters"])
+Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+_CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
+Code = Annotated[str | None, Query(pattern=_CODE)]
+_PREVIEW = 4_096
+_ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Problem} for c in (400, 401, 403, 503)}
+
+# Topic prefixes are compared with starts_with (no LIKE patterns to escape).
+_LIST = """
+SELECT id, received_at, topic, reason, detail, substring(payload FROM 1 FOR $6) AS preview,
+       length(payload) AS payload_bytes
+FROM dead_letters
+WHERE ($1::text IS NULL OR starts_with(topic, $1)) AND ($2::text IS NULL OR reason = $2)
+  AND ($3::timestamptz IS NULL OR received_at >= $3) AND ($4::bigint IS NULL OR id < $4)
+ORDER BY id DESC LIMIT $5
+"""
+_REASONS = """
+SELECT reason, count(*) AS count, max(received_at) AS last_at
+FROM dead_letters
+WHERE ($1::text IS NULL OR starts_with(topic, $1))
+  AND ($2::timestamptz IS NULL OR received_at >= $2)
+GROUP BY reason ORDER BY count DESC, reason
+"""
+
+
+def _prefix(state: ApiState, who: Principal, site: str | None, factory: str | None) -> str | None:
+    if who.factory is not None:
+        if (site is not None and site != who.site) or (
+            factory is not None and factory != who.factory
+        ):
+            raise HTTPException(403, "this key is scoped to another factory")
+        site, factory = who.site, who.factory
+    if factory is not None and site is None:
+        raise HTTPException(400, "factory needs site")
+    root = state.settings.mqtt.topic_root
+    if site is None:
+        return None
+    return f"{root}/v1/{site}/" + (f"{factory}/" if factory is not None else "")
+
+
+@router.get("/dead-letters", response_model=DeadLetterPage, responses=_ERRORS)
+async def dead_letters(
+    state: State,
+    who: Operator,
+    site: Code = None,
+    factory: Code = None,
+    reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$", examples=["bad_topic"])] = None,
+    since: AwareDatetime | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """Recent dead letters, newest first, by site/factory (topic) and reason."""
+    lim = state.api.default_page_size if limit is None else limit
+    if lim > state.api.max_page_size:
+        raise HTTPException(400, f"limit must be at most {state.api.max_page_size}")
+    prefix = _prefix(state, who, site, factory)
+    async with query_timeout(state):
+        rows = await state.pool.fetch(_LIST, prefix, reason, since, before_id, lim + 1, _PREVIEW)
+    items = [
+        {
+            "id": r["id"],
+            "received_at": r["received_at"],
+            "topic": r["topic"],
+            "reason": r["reason"],
+            "detail": r["detail"],
+            "payload": bytes(r["preview"]).decode("utf-8", "replace"),
+            "payload_bytes": r["payload_bytes"],
+        }
+        for r in rows[:lim]
+    ]
+    more = len(rows) > lim
+    return {"items": items, "next_before_id": items[-1]["id"] if more else None}
+
+
+@router.get("/dead-letters/reasons", response_model=list[ReasonCount], responses=_ERRORS)
+async def dead_letter_reasons(
+    state: State,
+    who: Operator,
+    site: Code = None,
+    factory: Code = None,
+    since: AwareDatetime | None = None,
+) -> list[dict[str, Any]]:
+    """Dead letters counted by reason (since a time), most frequent first."""
+    prefix = _prefix(state, who, site, factory)
+    start: datetime | None = since
+    async with query_timeout(state):
+        rows = await state.pool.fetch(_REASONS, prefix, start)
+    return [dict(r) for r in rows]

@@ -1,0 +1,113 @@
+"""Server-side downsampling: pick raw rows or a rollup, re-bucket in SQL, bound the points.
+
+For a range and ``max_points`` the bucket width is at least ``range / max_points``. Below a
+minute the raw readings are bucketed; below an hour the 1-minute rollup; else the 1-hour
+rollup. Rollup buckets are combined exactly: the width is a whole number of source buckets
+aligned on the source grid, avg = sum(sum) / sum(count), min of mins, max of maxes, the
+last bucket's last. So a year of one series reads at most 8,784 one-hour rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.domain import US_PER_S
+
+__all__ = ["Plan", "fetch_history", "plan"]
+
+_MINUTE_US: Final = 60 * US_PER_S
+_HOUR_US: Final = 3_600 * US_PER_S
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+_RAW = """
+SELECT series_id, date_bin($4::interval, time, $5::timestamptz) AS bucket,
+       avg(value) AS avg, min(value) AS min, max(value) AS max,
+       (array_agg(value ORDER BY time DESC))[1] AS last, count(*) AS count
+FROM readings
+WHERE series_id = ANY($1::int[]) AND time >= $2 AND time < $3
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+# {table} is one of two constant names chosen by plan(), never user input.
+_ROLLUP = """
+SELECT series_id, date_bin($4::interval, bucket, $5::timestamptz) AS bucket,
+       sum(sum) / nullif(sum(count), 0) AS avg, min(min) AS min, max(max) AS max,
+       (array_agg(last ORDER BY bucket DESC))[1] AS last, sum(count)::bigint AS count
+FROM {table}
+WHERE series_id = ANY($1::int[]) AND bucket >= $2 AND bucket < $3
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where to read and how to bucket: ``origin + k * width_us`` for k in [0, max_points).
+
+    >>> p = plan(0, 30 * 86_400 * US_PER_S, 1_000)
+    >>> p.source, p.width_us // 60_000_000
+    ('readings_1m', 44)
+    >>> plan(0, 3_600 * US_PER_S, 1_000).source
+    'readings'
+    >>> plan(0, 365 * 86_400 * US_PER_S, 1_000).source
+    'readings_1h'
+    """
+
+    source: str
+    width_us: int
+    origin_us: int
+    start_us: int
+    end_us: int
+
+
+def plan(start_us: int, end_us: int, max_points: int) -> Plan:
+    """The source and bucket grid for ``[start_us, end_us)`` in at most ``max_points``."""
+    if end_us <= start_us or max_points < 1:
+        raise ValueError("need start < end and max_points >= 1")
+    width = -(-(end_us - start_us) // max_points)
+    if width < _MINUTE_US:
+        return Plan("readings", max(width, 1), start_us, start_us, end_us)
+    unit = _MINUTE_US if width < _HOUR_US else _HOUR_US
+    origin = start_us // unit * unit
+    width = -(-(end_us - origin) // max_points)
+    width = -(-width // unit) * unit
+    source = "readings_1m" if unit == _MINUTE_US else "readings_1h"
+    return Plan(source, width, origin, origin, end_us)
+
+
+def _ts(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+async def fetch_history(
+    conn: asyncpg.Pool | asyncpg.Connection, ids: npt.NDArray[np.int32], p: Plan
+) -> list[dict[str, Any]]:
+    """Buckets per series (``ids`` order), each a dict of equal-length columns."""
+    sql = _RAW if p.source == "readings" else _ROLLUP.format(table=p.source)
+    rows = await conn.fetch(
+        sql,
+        ids.tolist(),
+        _ts(p.start_us),
+        _ts(p.end_us),
+        timedelta(microseconds=p.width_us),
+        _ts(p.origin_us),
+    )
+    out: dict[int, dict[str, list[Any]]] = {
+        int(i): {"time": [], "avg": [], "min": [], "max": [], "last": [], "count": []} for i in ids
+    }
+    for r in rows:
+        cols = out[r["series_id"]]
+        cols["time"].append(r["bucket"])
+        avg = r["avg"]
+        cols["avg"].append(avg if avg is None or math.isfinite(avg) else None)
+        cols["min"].append(r["min"])
+        cols["max"].append(r["max"])
+        cols["last"].append(r["last"])
+        cols["count"].append(r["count"])
+    return [{"series_id": sid, **cols} for sid, cols in out.items()]

@@ -1,0 +1,296 @@
+"""Reading routes: latest values, downsampled history and streamed CSV export."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import AwareDatetime, ValidationError
+from starlette.responses import Response, StreamingResponse
+
+from controlcenter.api._http import json_response, query_timeout
+from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.history import fetch_history, plan
+from controlcenter.api.index import Selection
+from controlcenter.api.models import HistoryOut, LatestOut, Problem
+from controlcenter.api.state import ApiState, State
+from controlcenter.domain import METRICS, Kind
+
+__all__ = ["latest_values", "router", "select_ids"]
+
+router = APIRouter(prefix="/api/v1", tags=["readings"])
+Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+_CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"model": Problem} for c in (400, 401, 403, 404, 422, 503, 504)
+}
+
+_LATEST_DB = """
+SELECT s.id AS series_id, r.time, r.value
+FROM unnest($1::int[]) AS s(id)
+CROSS JOIN LATERAL (
+    SELECT time, value FROM readings WHERE series_id = s.id ORDER BY time DESC LIMIT 1
+) AS r
+"""
+
+
+def selection(
+    site: Annotated[str | None, Query(pattern=_CODE, examples=["namdong"])] = None,
+    factory: Annotated[str | None, Query(pattern=_CODE, examples=["f001"])] = None,
+    kind: Kind | None = None,
+    sensor: Annotated[str | None, Query(pattern=_CODE, examples=["aq1"])] = None,
+    metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
+    series: Annotated[
+        list[int] | None, Query(max_length=20_000, description="series ids (repeat the parameter)")
+    ] = None,
+) -> Selection:
+    """A selection from query parameters; every given filter must match."""
+    try:
+        return Selection(
+            site=site,
+            factory=factory,
+            kind=kind,
+            sensor=sensor,
+            metric=metric,
+            series=tuple(series) if series is not None else None,
+        )
+    except ValidationError as exc:
+        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+
+
+Select = Annotated[Selection, Depends(selection)]
+
+
+def select_ids(
+    state: ApiState, who: Principal, sel: Selection, limit: int
+) -> npt.NDArray[np.int32]:
+    """The series ids ``who`` may see in ``sel``; 403 for another factory, 404 for none,
+    400 for more than ``limit``."""
+    scoped = sel.within(who)
+    if scoped is None:
+        raise HTTPException(403, "this key is scoped to another factory")
+    state.index.sync()
+    ids = state.index.select(scoped)
+    if ids.size == 0:
+        raise HTTPException(404, "no series match the selection")
+    if ids.size > limit:
+        raise HTTPException(400, f"{ids.size} series match; at most {limit} per request")
+    return ids
+
+
+async def latest_values(
+    state: ApiState, ids: npt.NDArray[np.int32]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
+    """(known, time µs, value) per id: the live cache, then the database for the rest."""
+    known, t, v = state.hub.latest(ids)
+    missing = np.flatnonzero(~known)
+    if missing.size == 0:
+        return known, t, v, 0
+    async with query_timeout(state):
+        rows = await state.pool.fetch(_LATEST_DB, ids[missing].tolist())
+    if rows:
+        pos = {int(ids[i]): int(i) for i in missing}
+        for r in rows:
+            i = pos[r["series_id"]]
+            known[i], t[i], v[i] = True, (r["time"] - _EPOCH) // _ONE_US, r["value"]
+    return known, t, v, len(rows)
+
+
+@router.get(
+    "/latest",
+    response_model=LatestOut,
+    responses=_ERRORS,
+    summary="Latest values of a selection",
+)
+async def latest(
+    state: State,
+    who: Viewer,
+    sel: Select,
+    keys: Annotated[bool, Query(description="also return each series' names")] = False,
+) -> Response:
+    """Latest value of every selected series (e.g. ``?site=namdong&metric=pm25``: every
+    PM2.5 station of a site), from the live cache; the database answers for the rest."""
+    ids = select_ids(state, who, sel, state.api.max_latest_series)
+    known, t, v, from_db = await latest_values(state, ids)
+    body: dict[str, Any] = {
+        "count": int(known.sum()),
+        "series": ids[known],
+        "time": t[known].astype("datetime64[us]"),
+        "value": v[known],
+        "missing": ids[~known],
+        "from_database": from_db,
+        "keys": None,
+    }
+    if keys:
+        body["keys"] = [_key_doc(state, int(i)) for i in ids[known]]
+    return json_response(body)
+
+
+def _key_doc(state: ApiState, sid: int) -> dict[str, Any] | None:
+    key = state.index.key(sid)
+    if key is None:
+        return None
+    s = key.sensor
+    return {
+        "series_id": sid,
+        "site": s.site,
+        "factory": s.factory,
+        "kind": s.kind.value,
+        "sensor": s.sensor,
+        "metric": key.metric,
+        "unit": METRICS[s.kind].get(key.metric, ""),
+    }
+
+
+def _range(start: datetime | None, end: datetime | None) -> tuple[int, int]:
+    end_dt = end or datetime.now(UTC)
+    start_dt = start or end_dt - timedelta(days=1)
+    if start_dt >= end_dt:
+        raise HTTPException(400, "start must be before end")
+    return (start_dt - _EPOCH) // _ONE_US, (end_dt - _EPOCH) // _ONE_US
+
+
+Start = Annotated[AwareDatetime | None, Query(description="inclusive; default end - 1 day")]
+End = Annotated[AwareDatetime | None, Query(description="exclusive; default now")]
+
+
+@router.get(
+    "/history",
+    response_model=HistoryOut,
+    responses=_ERRORS,
+    summary="Downsampled history of one or many series",
+)
+async def history(
+    state: State,
+    who: Viewer,
+    sel: Select,
+    start: Start = None,
+    end: End = None,
+    max_points: Annotated[int | None, Query(ge=1, description="buckets per series")] = None,
+) -> Response:
+    """Buckets (avg, min, max, last, count) of each selected series over ``[start, end)``:
+    at most ``max_points`` per series. The server reads raw rows, the 1-minute or the
+    1-hour rollup, whichever the bucket width allows (see ``source`` and ``bucket_s``)."""
+    api = state.api
+    points = api.default_points if max_points is None else max_points
+    if points > api.max_points:
+        raise HTTPException(400, f"max_points must be at most {api.max_points}")
+    start_us, end_us = _range(start, end)
+    ids = select_ids(state, who, sel, api.max_history_series)
+    if ids.size * points > api.max_total_points:
+        raise HTTPException(
+            400, f"{ids.size} series x {points} points exceeds {api.max_total_points}"
+        )
+    p = plan(start_us, end_us, points)
+    async with query_timeout(state):
+        series = await fetch_history(state.pool, ids, p)
+    return json_response(
+        {
+            "source": p.source,
+            "bucket_s": p.width_us / 1e6,
+            "start": _EPOCH + timedelta(microseconds=p.start_us),
+            "end": _EPOCH + timedelta(microseconds=p.end_us),
+            "series": series,
+        }
+    )
+
+
+_EXPORT_RAW = """
+SELECT time, series_id, value FROM readings
+WHERE series_id = ANY($1::int[]) AND time >= $2 AND time < $3 ORDER BY time, series_id
+"""
+_EXPORT_ROLLUP = """
+SELECT bucket AS time, series_id, avg, min, max, last, count FROM {table}
+WHERE series_id = ANY($1::int[]) AND bucket >= $2 AND bucket < $3 ORDER BY bucket, series_id
+"""
+_TABLES = {"1m": "readings_1m", "1h": "readings_1h"}
+_CHUNK_ROWS = 5_000
+
+
+@router.get(
+    "/export.csv",
+    responses={200: {"content": {"text/csv": {}}}, **_ERRORS},
+    response_class=StreamingResponse,
+    summary="CSV export of a selection and range (streamed)",
+)
+async def export_csv(
+    state: State,
+    who: Operator,
+    sel: Select,
+    start: Start = None,
+    end: End = None,
+    resolution: Annotated[
+        Literal["raw", "1m", "1h"], Query(description="raw readings or a rollup")
+    ] = "raw",
+) -> StreamingResponse:
+    """Readings (or rollup buckets) of the selection, streamed as CSV with one header row:
+    ``time,series_id,site,factory,kind,sensor,metric,value`` (rollups: ``avg,min,max,
+    last,count`` instead of ``value``)."""
+    start_us, end_us = _range(start, end)
+    ids = select_ids(state, who, sel, state.api.max_export_series)
+    sql = _EXPORT_RAW if resolution == "raw" else _EXPORT_ROLLUP.format(table=_TABLES[resolution])
+    args = (ids.tolist(), _EPOCH + start_us * _ONE_US, _EPOCH + end_us * _ONE_US)
+    names = {int(i): _names(state, int(i)) for i in ids}
+    header = ["time", "series_id", "site", "factory", "kind", "sensor", "metric"]
+    header += ["value"] if resolution == "raw" else ["avg", "min", "max", "last", "count"]
+    filename = f"readings-{resolution}.csv"
+    return StreamingResponse(
+        _csv_chunks(state, sql, args, names, header),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _names(state: ApiState, sid: int) -> list[str]:
+    key = state.index.key(sid)
+    if key is None:
+        return ["", "", "", "", ""]
+    s = key.sensor
+    return [s.site, s.factory, s.kind.value, s.sensor, key.metric]
+
+
+async def _csv_chunks(
+    state: ApiState,
+    sql: str,
+    args: tuple[Any, ...],
+    names: dict[int, list[str]],
+    header: list[str],
+) -> AsyncIterator[str]:
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(header)
+    yield buf.getvalue()
+    timeout = state.api.query_timeout_s
+    async with asyncio.timeout(timeout):
+        conn = await state.pool.acquire()
+    try:
+        async with asyncio.timeout(timeout):
+            tr = conn.transaction()
+            await tr.start()
+            cursor = await conn.cursor(sql, *args)
+        while True:
+            async with asyncio.timeout(timeout):
+                rows = await cursor.fetch(_CHUNK_ROWS)
+            if not rows:
+                break
+            buf.seek(0)
+            buf.truncate()
+            for r in rows:
+                rest = list(r.values())[2:]
+                out.writerow([r["time"].isoformat(), r["series_id"], *names[r["series_id"]], *rest])
+            yield buf.getvalue()
+        async with asyncio.timeout(timeout):
+            await tr.rollback()  # read-only; the cursor needed the transaction
+    finally:
+        async with asyncio.timeout(timeout):
+            await state.pool.release(conn)

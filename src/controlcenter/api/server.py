@@ -1,0 +1,163 @@
+"""Running the API: uvicorn inside the service's TaskGroup, beside ingest or alone.
+
+- In-process (``controlcenter serve``): :meth:`ApiRuntime.in_process` makes the live hub a
+  pipeline sink and :meth:`ApiRuntime.start` adds the hub's ticker and the HTTP server to
+  the service's TaskGroup.
+- Replica (``controlcenter serve --api-only``): :func:`run_replica` needs no consumer: the
+  hub is fed by the replica's own non-persistent MQTT subscription, and the catalog is
+  read-only, reloaded every ``api.catalog_refresh_s``.
+
+The server stops when ``stop`` is set. If it stops by itself (it could not bind, its
+lifespan failed), :func:`serve` raises, the TaskGroup cancels its siblings and the process
+exits non-zero: uvicorn alone would only log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import uvicorn
+from fastapi import FastAPI
+
+from controlcenter.api.app import create_app
+from controlcenter.api.auth import ApiKeys
+from controlcenter.api.feed import ReplicaFeed
+from controlcenter.api.hub import LiveHub
+from controlcenter.api.index import SeriesIndex
+from controlcenter.api.state import ApiState
+from controlcenter.config import Settings
+from controlcenter.errors import ConfigError, ControlCenterError
+from controlcenter.pipeline import Pipeline
+from controlcenter.store import Catalog, migrate, open_pool
+
+__all__ = ["ApiRuntime", "run_replica", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(
+    app: FastAPI, settings: Settings, stop: asyncio.Event, started: asyncio.Event | None = None
+) -> None:
+    """Serve ``app`` until ``stop`` is set; ``started`` is set once it listens.
+
+    Raises:
+        ConfigError: the server could not start (e.g. the port is taken).
+        ControlCenterError: the server stopped although ``stop`` was not set.
+    """
+    api = settings.api
+    config = uvicorn.Config(
+        app,
+        host=api.host,
+        port=api.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        ws_max_size=api.live_max_message_bytes,
+        timeout_graceful_shutdown=int(api.shutdown_timeout_s),
+    )
+    server = _Server(config)
+
+    async def watch() -> None:
+        while not server.started and not server.should_exit:  # noqa: ASYNC110 - a flag, no event
+            await asyncio.sleep(0.05)
+        if server.started:
+            logger.info("API listening on http://%s:%d", api.host, _port(server, api.port))
+            if started is not None:
+                started.set()
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(watch())  # owned here: cancelled and awaited below
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn exits the process when it cannot start
+        raise ConfigError(f"the API server could not start on {api.host}:{api.port}") from exc
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    if not stop.is_set():
+        raise ControlCenterError("the API server stopped unexpectedly")
+
+
+def _port(server: uvicorn.Server, default: int) -> int:
+    for s in server.servers:
+        for sock in s.sockets or ():
+            return int(sock.getsockname()[1])
+    return default
+
+
+@dataclass(slots=True)
+class ApiRuntime:
+    """The API's parts for one process: the state and the app built over it."""
+
+    state: ApiState
+    app: FastAPI
+
+    @classmethod
+    def in_process(cls, settings: Settings, pool: asyncpg.Pool, pipeline: Pipeline) -> ApiRuntime:
+        """The API beside ingest: the hub becomes a sink of ``pipeline`` (add it first:
+        it never waits, so live feeds do not queue behind slower sinks)."""
+        index = SeriesIndex(pipeline.catalog)
+        hub = LiveHub(settings.api, index)
+        pipeline.add_sink(hub.on_batch)
+        keys = ApiKeys(pool, cache_ttl_s=settings.api.key_cache_ttl_s)
+        state = ApiState(settings, pool, index, hub, keys, pipeline.consumer.connected)
+        return cls(state, create_app(state))
+
+    def start(
+        self, tg: asyncio.TaskGroup, stop: asyncio.Event, started: asyncio.Event | None = None
+    ) -> None:
+        """Run the hub's ticker and the server as tasks of ``tg`` until ``stop``."""
+        tg.create_task(self.state.hub.run(stop), name="live-hub")
+        tg.create_task(serve(self.app, self.state.settings, stop, started), name="api")
+
+
+async def run_replica(
+    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """``serve --api-only``: the API alone, live feeds from the broker; until ``stop``.
+
+    ``ready`` is set once the server listens and the MQTT feed is subscribed.
+    """
+    if settings.db.migrate_on_start:
+        await migrate(settings)
+    async with open_pool(settings) as pool:
+        catalog = Catalog(pool)
+        await catalog.load()
+        index = SeriesIndex(catalog)
+        hub = LiveHub(settings.api, index)
+        feed = ReplicaFeed(settings, hub, catalog)
+        keys = ApiKeys(pool, cache_ttl_s=settings.api.key_cache_ttl_s)
+        state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica")
+        runtime = ApiRuntime(state, create_app(state))
+        started = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(feed.run(stop), name="replica-feed")
+            tg.create_task(feed.refresh_catalog(stop), name="catalog-refresh")
+            runtime.start(tg, stop, started)
+            if ready is not None:
+                tg.create_task(_both(started, feed.connected, ready, stop))
+
+
+async def _both(
+    a: asyncio.Event, b: asyncio.Event, target: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """Set ``target`` once ``a`` and ``b`` are set (unless ``stop`` comes first)."""
+    while not stop.is_set() and not (a.is_set() and b.is_set()):  # noqa: ASYNC110 - two events
+        await asyncio.sleep(0.02)
+    if a.is_set() and b.is_set():
+        target.set()

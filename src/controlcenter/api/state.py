@@ -1,0 +1,56 @@
+"""The API's typed state: what the lifespan yields to every request and websocket."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Annotated, Literal, cast
+
+import asyncpg
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from controlcenter.api.auth import ApiKeys
+from controlcenter.api.hub import LiveHub
+from controlcenter.api.index import SeriesIndex
+from controlcenter.config import ApiSettings, Settings
+
+__all__ = ["ApiState", "State", "state_of"]
+
+
+@dataclass(slots=True)
+class ApiState:
+    """Everything a route needs, built by the service and handed to ``create_app``.
+
+    Attributes:
+        settings: the service settings (``settings.api`` holds the API's limits).
+        pool: the database pool.
+        index: series selections over the catalog.
+        hub: the live hub and latest-value cache.
+        keys: API keys.
+        broker_connected: set while the MQTT link that feeds the hub is up (the
+            consumer's ``connected`` in-process; the replica's own feed otherwise).
+        mode: ``in-process`` (beside ingest) or ``replica`` (``serve --api-only``).
+    """
+
+    settings: Settings
+    pool: asyncpg.Pool
+    index: SeriesIndex
+    hub: LiveHub
+    keys: ApiKeys
+    broker_connected: asyncio.Event
+    mode: Literal["in-process", "replica"] = "in-process"
+
+    @property
+    def api(self) -> ApiSettings:
+        """The API's own settings."""
+        return self.settings.api
+
+
+def state_of(conn: HTTPConnection) -> ApiState:
+    """The state the lifespan yielded (``{"cc": ApiState}``)."""
+    return cast(ApiState, conn.state.cc)
+
+
+#: A route parameter that receives the ApiState.
+State = Annotated[ApiState, Depends(state_of)]

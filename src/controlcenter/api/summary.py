@@ -1,0 +1,175 @@
+"""Dashboard summaries of a factory and of a site.
+
+Air: the worst latest PM10 and PM2.5 among the stations and their grades
+(:mod:`controlcenter.grades`). Power: the sum of the latest ``kw`` readings against the
+contracted power (``factories.contract_kw``). Parking: occupied / capacity. Alerts: open
+(not resolved) alerts by severity; before the alerts table exists (revision 0007) the
+counts are zero and ``available`` is false.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, Depends, HTTPException, Path
+
+from controlcenter.api._http import query_timeout
+from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.index import Selection
+from controlcenter.api.models import FactorySummary, Problem, SiteSummary
+from controlcenter.api.readings import latest_values
+from controlcenter.api.state import ApiState, State
+from controlcenter.domain import Kind
+from controlcenter.grades import Grade, grade_codes, worst
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["summaries"])
+Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+_GRADES = list(Grade)
+_ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Problem} for c in (401, 403, 404, 503)}
+
+_FACTORY = """
+SELECT f.name, f.contract_kw, f.gateway_status
+FROM factories f JOIN sites si USING (site_id) WHERE si.code = $1 AND f.code = $2
+"""
+_SITE = """
+SELECT count(*) AS factories, sum(f.contract_kw) AS contract_kw
+FROM factories f JOIN sites si USING (site_id) WHERE si.code = $1
+"""
+_ALERTS = """
+SELECT severity, count(*) AS n FROM alerts
+WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
+GROUP BY severity
+"""
+
+
+async def _alerts(state: ApiState, site: str, factory: str | None) -> dict[str, Any]:
+    async with query_timeout(state):
+        exists = await state.pool.fetchval("SELECT to_regclass('alerts') IS NOT NULL")
+        rows = await state.pool.fetch(_ALERTS, site, factory) if exists else []
+    by = {r["severity"]: int(r["n"]) for r in rows}
+    return {"available": bool(exists), "by_severity": by, "total": sum(by.values())}
+
+
+async def _readings(
+    state: ApiState, site: str, factory: str | None
+) -> dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]]:
+    """Latest values per metric of interest: (series ids, values) with a value."""
+    state.index.sync()
+    out = {}
+    for kind, metric in (
+        (Kind.AIR, "pm10"),
+        (Kind.AIR, "pm25"),
+        (Kind.POWER, "kw"),
+        (Kind.PARKING, "occupied"),
+        (Kind.PARKING, "capacity"),
+    ):
+        ids = state.index.select(Selection(site=site, factory=factory, kind=kind, metric=metric))
+        known, _, v, _ = await latest_values(state, ids)
+        out[metric] = (ids[known], v[known])
+    return out
+
+
+def _air(values: dict[str, tuple[Any, npt.NDArray[np.float64]]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"stations": 0}
+    grades: list[Grade] = []
+    for metric in ("pm10", "pm25"):
+        v = values[metric][1]
+        doc["stations"] = max(doc["stations"], int(v.size))
+        top = float(v.max()) if v.size else None
+        g = _GRADES[int(grade_codes(metric, np.asarray([top]))[0])] if top is not None else None
+        doc[metric], doc[f"{metric}_grade"] = top, g
+        if g is not None:
+            grades.append(g)
+    doc["grade"] = worst(grades)
+    return doc
+
+
+def _power(values: dict[str, Any], contract: float | None) -> dict[str, Any]:
+    kw = values["kw"][1]
+    demand = float(kw.sum())
+    ratio = demand / contract if contract else None
+    return {"demand_kw": demand, "contract_kw": contract, "utilisation": ratio, "meters": kw.size}
+
+
+def _parking(values: dict[str, Any]) -> dict[str, Any]:
+    occupied, capacity = float(values["occupied"][1].sum()), float(values["capacity"][1].sum())
+    return {
+        "occupied": occupied,
+        "capacity": capacity,
+        "occupancy": occupied / capacity if capacity > 0 else None,
+    }
+
+
+@router.get(
+    "/factories/{site}/{factory}/summary",
+    response_model=FactorySummary,
+    responses=_ERRORS,
+    summary="A factory's dashboard summary",
+)
+async def factory_summary(state: State, who: Viewer, site: Code, factory: Code) -> dict[str, Any]:
+    """Current air-quality grade, power demand against contract, parking occupancy and open
+    alerts by severity of one factory."""
+    who.check_factory(site, factory)
+    async with query_timeout(state):
+        row = await state.pool.fetchrow(_FACTORY, site, factory)
+    if row is None:
+        raise HTTPException(404, f"no factory {site}/{factory}")
+    values = await _readings(state, site, factory)
+    return {
+        "site": site,
+        "factory": factory,
+        "name": row["name"],
+        "gateway_status": row["gateway_status"],
+        "air": _air(values),
+        "power": _power(values, row["contract_kw"]),
+        "parking": _parking(values),
+        "alerts": await _alerts(state, site, factory),
+    }
+
+
+@router.get(
+    "/sites/{site}/summary",
+    response_model=SiteSummary,
+    responses=_ERRORS,
+    summary="A site's dashboard summary",
+)
+async def site_summary(state: State, who: Viewer, site: Code) -> dict[str, Any]:
+    """The site's worst air grade and factories per grade, total power demand against the
+    sum of contracts, parking occupancy and open alerts. Factory-scoped keys: 403."""
+    who.check_unscoped("a site summary")
+    async with query_timeout(state):
+        row = await state.pool.fetchrow(_SITE, site)
+    if row is None or not row["factories"]:
+        raise HTTPException(404, f"no site {site} (or it has no factories)")
+    values = await _readings(state, site, None)
+    return {
+        "site": site,
+        "factories": row["factories"],
+        "air": _air(values),
+        "factory_grades": _factory_grades(state, values),
+        "power": _power(values, row["contract_kw"]),
+        "parking": _parking(values),
+        "alerts": await _alerts(state, site, None),
+    }
+
+
+def _factory_grades(state: ApiState, values: dict[str, Any]) -> dict[str, int]:
+    """Factories per air grade: each factory graded by its worst station."""
+    worst_code: dict[str, int] = {}
+    for metric in ("pm10", "pm25"):
+        ids, v = values[metric]
+        codes = grade_codes(metric, v)
+        for sid, code in zip(ids.tolist(), codes.tolist(), strict=True):
+            key = state.index.key(sid)
+            if key is not None:
+                f = key.sensor.factory
+                worst_code[f] = max(worst_code.get(f, 0), code)
+    counts: dict[str, int] = {}
+    for code in worst_code.values():
+        counts[_GRADES[code].value] = counts.get(_GRADES[code].value, 0) + 1
+    return counts
