@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import select
 import socket
 import time
@@ -83,6 +84,11 @@ class Link:
         self._refused: str | None = None
         self._pending: deque[mqtt.MQTTMessageInfo] = deque()
         self._last_misc = 0.0
+        self._will_topic = will_topic
+        self._connects = 0
+        self._resuming = False
+        self._backoff_s = 0.0
+        self._retry_at = 0.0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if username is not None:
             self.client.username_pw_set(username, password)
@@ -98,8 +104,13 @@ class Link:
     ) -> None:
         if rc.is_failure:
             self._refused = str(rc)
-        else:
-            self._connected = True
+            return
+        self._connected = True
+        self._connects += 1
+        self._backoff_s = 0.0
+        if self._will_topic is not None and self._connects > 1 and not self._resuming:
+            # Back after an unplanned loss: the broker has published our will, undo it.
+            client.publish(self._will_topic, ONLINE, qos=1, retain=True)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
@@ -132,8 +143,12 @@ class Link:
 
     def service(self, timeout: float = 0.0) -> None:
         """Read what arrived, write what is queued, keep the connection alive."""
+        if self.dropped:
+            return
         sock = self.socket()
-        if sock is None or self.dropped:
+        if sock is None:
+            self._reconnect()
+            time.sleep(timeout)
             return
         want = [sock] if self.client.want_write() else []
         try:
@@ -154,15 +169,19 @@ class Link:
             self._reconnect()
 
     def _reconnect(self) -> None:
-        """A lost connection: reconnect once now (the next service call retries)."""
+        """A lost connection: try again when the backoff allows (exponential, jittered)."""
         if self.dropped:
             return
         self._connected = False
+        now = time.monotonic()
+        if now < self._retry_at:
+            return
+        self._backoff_s = min(self._backoff_s * 2, 5.0) if self._backoff_s else 0.1
+        self._retry_at = now + self._backoff_s * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter
         try:
             self.client.reconnect()
         except OSError as exc:
             logger.warning("reconnect of %s failed: %s", self.client_id, exc)
-            time.sleep(0.5)
 
     def publish(self, topic: str, payload: bytes, qos: int, *, retain: bool = False) -> None:
         """Publish one message, waiting first while ``window`` messages are in flight."""
@@ -170,7 +189,11 @@ class Link:
             self.lost += 1
             return
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS and not (qos and info.rc == mqtt.MQTT_ERR_NO_CONN):
+        if qos and info.rc == mqtt.MQTT_ERR_NO_CONN:
+            # paho keeps a QoS 1 message published while disconnected and sends it on
+            # reconnect, but its info keeps the error, which would make is_published raise.
+            info.rc = mqtt.MQTT_ERR_SUCCESS
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.lost += 1
             return
         self._pending.append(info)
@@ -214,11 +237,14 @@ class Link:
         """Reconnect after ``drop``."""
         self.dropped = False
         self._refused = None
+        self._resuming = True
         try:
             self.client.reconnect()
+            self.wait_connected()
         except OSError as exc:
             raise LinkError(f"reconnect to {self.host}:{self.port} failed: {exc}") from exc
-        self.wait_connected()
+        finally:
+            self._resuming = False
 
     def close(self) -> None:
         """Flush, then DISCONNECT cleanly."""

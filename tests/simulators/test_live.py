@@ -198,3 +198,42 @@ def test_live_run_appends_labels_as_anomalies_start(collector, mqtt_url, tmp_pat
     got, statuses = _wait_for(collector, collector.root, summary["readings"])
     assert got == summary["readings"]
     assert len(statuses) == 5
+
+
+async def test_gateways_reconnect_and_say_online_after_the_broker_link_breaks(collector, mqtt_url):
+    import asyncio
+    import threading
+
+    from simulators.live import RunOptions, run_live
+    from simulators.payload import PayloadEncoder
+
+    from tests._support import TcpProxy, target_of, via_proxy
+
+    root = collector.root
+    sc = small_scenario(factories=2, anomalies=False)
+    sim = Simulation(sc, start_ms=int(time.time() * 1000) - 3_600_000)
+    gateways = {int(f): sim.layout.gateway(int(f)) for f in sim.factories}
+    async with TcpProxy(*target_of(mqtt_url, 1883)) as proxy:
+        pool = GatewayPool(via_proxy(mqtt_url, proxy), root, gateways, qos=1, links=0)
+        await asyncio.to_thread(pool.open)
+        stop = threading.Event()
+        options = RunOptions(speed=600, duration_s=4.0)
+        encoder = PayloadEncoder(sim.layout, root, batch=2)
+        run = asyncio.create_task(asyncio.to_thread(run_live, sim, encoder, pool, options, stop))
+        await asyncio.sleep(1.0)
+        proxy.cut()  # both sides see a reset: the broker fires both wills
+        await asyncio.sleep(1.0)
+        proxy.restore()
+        stats = await asyncio.wait_for(run, 30)
+        await asyncio.to_thread(pool.close)
+    _got, statuses = _wait_for(collector, root, stats.readings)
+    unique = {
+        (topic, r["ts"])
+        for topic, payload, _ in collector.snapshot()
+        if not topic.endswith("/status")
+        for r in json.loads(payload).get("readings", [])
+    }
+    assert len(unique) == stats.readings, "QoS 1: nothing lost (duplicates are allowed)"
+    for history in statuses.values():
+        assert history[:2] == ["online", "offline"]
+        assert "online" in history[2:], history
