@@ -1,0 +1,123 @@
+"""The alert routes on a minimal FastAPI app (auth overridden with a chosen principal)."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from controlcenter.api.alerts import router
+from controlcenter.api.auth import Principal, Role, authenticate_request
+
+from ._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
+from ._helpers import service as make_service
+
+
+@pytest.fixture
+def site():
+    return f"site{uuid.uuid4().hex[:8]}"
+
+
+def client(svc, who: Principal) -> httpx.AsyncClient:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.alerts = svc
+    app.dependency_overrides[authenticate_request] = lambda: who
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_alert_routes_list_act_and_audit(pool, make_settings, database_url, site):
+    catalog, ids = await register(pool, air_keys(site, 2))
+    name = f"r{uuid.uuid4().hex[:10]}"
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    settings = make_settings(database_url, alerts={"publish_mqtt": False, "group_window_s": 0})
+    svc = make_service(settings, pool, catalog, Clock())
+    admin = Principal("k1", "kim", Role.ADMIN)
+    async with running(svc), client(svc, admin) as http:
+        await feed(svc, batch([(ids[0], T0, 120), (ids[1], T0, 130)]))
+        r = await http.get("/api/v1/alerts", params={"site": site, "state": "open", "rule": name})
+        assert r.status_code == 200
+        alerts = r.json()["alerts"]
+        assert len(alerts) == 2
+        aid = alerts[0]["alert_id"]
+        assert (await http.post(f"/api/v1/alerts/{aid}/acknowledge")).json()[
+            "state"
+        ] == "acknowledged"
+        assert (await http.post(f"/api/v1/alerts/{aid}/acknowledge")).status_code == 409
+        r = await http.post(f"/api/v1/alerts/{aid}/assign", json={"assignee": "park"})
+        assert r.json()["assignee"] == "park"
+        assert (
+            await http.post(f"/api/v1/alerts/{aid}/notes", json={"text": "on it"})
+        ).status_code == 200
+        r = await http.post(f"/api/v1/alerts/{aid}/resolve", json={"note": "done"})
+        assert r.json()["state"] == "resolved"
+        one = (await http.get(f"/api/v1/alerts/{aid}")).json()
+        assert [h["transition"] for h in one["history"]] == [
+            "opened",
+            "acknowledged",
+            "assigned",
+            "note",
+            "resolved",
+        ]
+        assert (await http.get("/api/v1/alerts/999999999")).status_code == 404
+        r = await http.get("/api/v1/alerts", params={"site": site, "severity": "critical"})
+        assert r.json()["alerts"] == []
+
+    scoped = Principal("k2", "plant", Role.MAINTENANCE, "elsewhere", "f9")
+    async with client(svc, scoped) as http:
+        assert (await http.get(f"/api/v1/alerts/{aid}")).status_code == 404
+        assert (await http.get("/api/v1/alerts", params={"site": site})).status_code == 403
+        assert (await http.get("/api/v1/alerts")).json()["alerts"] == []
+    viewer = Principal("k3", "v", Role.VIEWER)
+    async with client(svc, viewer) as http:
+        assert (await http.post(f"/api/v1/alerts/{aid}/acknowledge")).status_code == 403
+
+
+async def test_rule_crud_validates_and_applies_at_run_time(pool, make_settings, database_url, site):
+    catalog, ids = await register(pool, air_keys(site, 1, metric="co2"))
+    settings = make_settings(database_url, alerts={"publish_mqtt": False, "group_window_s": 0})
+    svc = make_service(settings, pool, catalog, Clock())
+    name = f"r{uuid.uuid4().hex[:10]}"
+    async with running(svc), client(svc, Principal("k1", "kim", Role.ADMIN)) as http:
+        bad = {"name": name, "conditions": [{"metric": "co2", "raise_at": 1000, "clear_at": 1200}]}
+        r = await http.post("/api/v1/alert-rules", json=bad)
+        assert r.status_code == 422
+        assert "hysteresis" in r.text
+        r = await http.post(
+            "/api/v1/alert-rules",
+            json={
+                **bad,
+                "scope": {"site": site, "kind": "power"},
+                "conditions": [{"metric": "co2", "raise_at": 1000}],
+            },
+        )
+        assert r.status_code == 422
+        good = {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "co2", "raise_at": 1000, "clear_at": 900}],
+        }
+        r = await http.post("/api/v1/alert-rules", json=good)
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        assert (await http.post("/api/v1/alert-rules", json=good)).status_code == 409
+        await feed(svc, batch([(ids[0], T0, 1100)]))
+        assert len((await http.get("/api/v1/alerts", params={"rule": name})).json()["alerts"]) == 1
+        r = await http.put(f"/api/v1/alert-rules/{rid}", json={**good, "severity": "critical"})
+        assert r.json()["severity"] == "critical"
+        assert (await http.get(f"/api/v1/alert-rules/{rid}")).json()["severity"] == "critical"
+        assert (await http.delete(f"/api/v1/alert-rules/{rid}")).status_code == 204
+        assert (await http.get(f"/api/v1/alert-rules/{rid}")).status_code == 404
+        (alert,) = (await http.get("/api/v1/alerts", params={"rule": name})).json()["alerts"]
+        assert alert["state"] == "resolved"
+    async with client(svc, Principal("k2", "op", Role.OPERATOR)) as http:
+        assert (await http.post("/api/v1/alert-rules", json=good)).status_code == 403
