@@ -1,0 +1,164 @@
+"""Latest values, downsampled history and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import UTC, datetime, timedelta
+
+from controlcenter.api.auth import Role
+from controlcenter.domain import Kind
+from tests.api._api import Api, batch, unique_site, us
+
+HOUR = 3_600
+
+
+def iso(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat()
+
+
+async def test_latest_comes_from_the_cache_and_falls_back_to_the_database(api: Api):
+    site = unique_site()
+    pm25 = await api.series(site, "f1", Kind.AIR, "aq1", ["pm25"])
+    pm25 += await api.series(site, "f2", Kind.AIR, "aq1", ["pm25"])
+    never = await api.series(site, "f3", Kind.AIR, "aq1", ["pm25"])
+    now = time.time_ns() // 1000
+    await api.write([pm25[0], pm25[0]], [now - 2_000_000, now - 1_000_000], [10.0, 11.0])
+    api.state.hub.update(batch([pm25[1]], [now], [42.0]))  # the cache knows this one only
+
+    c = await api.client()
+    body = (await c.get("/api/v1/latest", params={"site": site, "metric": "pm25"})).json()
+    assert body["count"] == 2
+    got = dict(zip(body["series"], body["value"], strict=True))
+    assert got == {pm25[0]: 11.0, pm25[1]: 42.0}
+    assert body["from_database"] == 1
+    assert body["missing"] == never
+    assert body["time"][body["series"].index(pm25[1])] == iso(now).replace("+00:00", "Z")
+
+    with_keys = (
+        await c.get("/api/v1/latest", params={"site": site, "factory": "f2", "keys": "true"})
+    ).json()
+    assert with_keys["keys"][0]["factory"] == "f2"
+
+
+async def test_latest_answers_404_for_an_unknown_sensor_and_400_for_too_many(api: Api):
+    c = await api.client()
+    r = await c.get("/api/v1/latest", params={"site": unique_site(), "sensor": "nope"})
+    assert r.status_code == 404
+    assert "no series" in r.json()["detail"]
+    r = await c.get("/api/v1/latest", params={"series": [-1]})
+    assert r.status_code == 422
+
+
+async def _seed_rollups(api: Api, sid: int, start_us: int, minutes: int) -> None:
+    # Rollup rows written directly: one per minute (value = minute index) and per hour.
+    await api.pool.execute(
+        "INSERT INTO readings_1m (bucket, series_id, min, max, sum, count, last)"
+        " SELECT to_timestamp($2::float8 / 1e6) + make_interval(mins => i), $1, i, i + 2,"
+        " 3 * (i + 1), 3, i + 1 FROM generate_series(0, $3 - 1) AS i",
+        sid,
+        start_us,
+        minutes,
+    )
+    await api.pool.execute(
+        "INSERT INTO readings_1h (bucket, series_id, min, max, sum, count, last)"
+        " SELECT to_timestamp($2::float8 / 1e6) + make_interval(hours => i), $1, 0, 1,"
+        " 60, 60, 1 FROM generate_series(0, $3 / 60 - 1) AS i",
+        sid,
+        start_us,
+        minutes,
+    )
+
+
+async def test_history_picks_raw_rows_or_a_rollup_and_bounds_the_points(api: Api):
+    site = unique_site()
+    (sid,) = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10"])
+    start = us(time.time() // HOUR * HOUR - 40 * 86_400)  # hour-aligned, 40 days ago
+    # Raw: 2 hours of one reading per 10 s.
+    times = [start + us(10 * i) for i in range(720)]
+    await api.write([sid] * 720, times, [float(i % 7) for i in range(720)])
+    await _seed_rollups(api, sid, start, 30 * 24 * 60)
+    c = await api.client()
+
+    async def history(span_s: int, points: int) -> dict:
+        r = await c.get(
+            "/api/v1/history",
+            params={
+                "series": sid,
+                "start": iso(start),
+                "end": iso(start + us(span_s)),
+                "max_points": points,
+            },
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    raw = await history(2 * HOUR, 500)  # 14.4 s buckets: below a minute, raw rows
+    assert raw["source"] == "readings"
+    assert raw["bucket_s"] == 14.4
+    (s,) = raw["series"]
+    assert 0 < len(s["time"]) <= 500
+    assert sum(s["count"]) == 720
+
+    minute = await history(5 * 86_400, 500)  # 5 days -> 864 s buckets -> 1-minute rollup
+    assert minute["source"] == "readings_1m"
+    (m,) = minute["series"]
+    assert len(m["time"]) <= 500
+    assert minute["bucket_s"] % 60 == 0
+    # Combined exactly: 15 one-minute rows of count 3 per bucket, avg = sum / count.
+    assert m["count"][0] == 3 * minute["bucket_s"] // 60
+    n = int(minute["bucket_s"] // 60)
+    assert m["avg"][0] == sum(i + 1 for i in range(n)) / n
+    assert m["min"][0] == 0
+    assert m["max"][0] == n - 1 + 2
+    assert m["last"][0] == n
+
+    hour = await history(30 * 86_400, 100)  # 30 days in 100 points -> 1-hour rollup
+    assert hour["source"] == "readings_1h"
+    assert len(hour["series"][0]["time"]) <= 100
+    assert sum(hour["series"][0]["count"]) == 30 * 24 * 60
+
+
+async def test_history_rejects_inverted_ranges_and_too_many_points(api: Api):
+    site = unique_site()
+    (sid,) = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10"])
+    c = await api.client()
+    now = datetime.now(UTC)
+    inverted = await c.get(
+        "/api/v1/history",
+        params={"series": sid, "start": now.isoformat(), "end": (now - timedelta(1)).isoformat()},
+    )
+    assert inverted.status_code == 400
+    assert "before" in inverted.json()["detail"]
+    too_many = await c.get("/api/v1/history", params={"series": sid, "max_points": 10**7})
+    assert too_many.status_code == 400
+    naive = await c.get("/api/v1/history", params={"series": sid, "start": "2026-01-01T00:00:00"})
+    assert naive.status_code == 422
+    unknown = await c.get("/api/v1/history", params={"series": 2**31 - 1})
+    assert unknown.status_code == 404
+
+
+async def test_csv_export_streams_raw_rows_and_rollups(api: Api):
+    site = unique_site()
+    (sid,) = await api.series(site, "f1", Kind.POWER, "m1", ["kw"])
+    start = us(time.time() // HOUR * HOUR - 3 * 86_400)
+    n = 12_000  # more than one cursor chunk
+    await api.write(
+        [sid] * n, [start + i * 250_000 for i in range(n)], [float(i) for i in range(n)]
+    )
+    c = await api.client(Role.OPERATOR)
+    params = {"site": site, "start": iso(start), "end": iso(start + us(HOUR))}
+    r = await c.get("/api/v1/export.csv", params=params)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == ["time", "series_id", "site", "factory", "kind", "sensor", "metric", "value"]
+    assert len(rows) == n + 1
+    assert rows[1][2:] == [site, "f1", "power", "m1", "kw", "0.0"]
+
+    viewer = await api.client(Role.VIEWER)
+    assert (await viewer.get("/api/v1/export.csv", params=params)).status_code == 403
+    rollup = await c.get("/api/v1/export.csv", params={**params, "resolution": "1h"})
+    assert rollup.status_code == 200
+    assert rollup.text.splitlines()[0].endswith("avg,min,max,last,count")
