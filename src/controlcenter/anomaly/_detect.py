@@ -146,9 +146,8 @@ def _ewma(
     var_prev = _shift_prev(var, v0, prep)
     rel = par["min_rel_std"] * mean_prev
     spread = np.sqrt(var_prev + par["min_std2"] + rel * rel + TINY)
-    z = np.where(n_life >= min_history, d / spread, 0.0)
-    sev = np.abs(z) * par["inv_ewma_z"]
-    return sev, z, mean, var
+    sev = np.where(n_life >= min_history, np.abs(d) * par["inv_ewma_z"] / spread, 0.0)
+    return sev, d, mean, var
 
 
 def _cusum(
@@ -177,13 +176,16 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)
     stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
-    ewma, zewma, mean, var = _ewma(prep, store, par, x, n_life, cfg.min_history)
+    ewma, dev, mean, var = _ewma(prep, store, par, x, n_life, cfg.min_history)
     ref = refresh_rows(prep, store, table, cfg)
     med, sigma, ok = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
     z = (x - med) / sigma
     robust = np.where(ok, np.abs(z) * par["inv_robust_z"], 0.0)
+    # CUSUM input: deviation from the EWMA mean (follows trends) in robust sigmas (a shift
+    # does not inflate them the way it inflates the EWMA variance).
     clip = par["cusum_clip"]
-    shift, cpos, cneg = _cusum(prep, store, par, np.clip(zewma, -clip, clip), n_life, cfg.refresh)
+    y = np.where(ok & (n_life >= cfg.min_history), np.clip(dev / sigma, -clip, clip), 0.0)
+    shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     return Severities(
         n_life=n_life,
         rate=rate,

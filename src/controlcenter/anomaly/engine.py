@@ -235,16 +235,28 @@ class Engine:
 
         A series is silent when ``now_us - last_time > max(silence_factor * usual interval,
         min_silence_s)``; each silence is reported once, until the series speaks again.
-        The usual interval is the median gap of the window at the last robust refresh (until
-        the first refresh, only ``min_silence_s`` applies). O(S) numpy; run it
+        The usual interval is the median gap of the window at the last robust refresh (before
+        the first refresh, the mean gap of the ring; a series with one reading is never
+        silent). O(S) numpy; run it
         periodically (e.g. every ``min_silence_s / 4``), not per reading.
         """
         st = self.store
         tab = self.table[st.profile]
         factor = tab[:, _COL["silence_factor"]]
+        interval = st.interval_us
+        young = np.isnan(interval)
+        if young.any():
+            # Before the first refresh: the mean gap of the readings in the ring.
+            idx = np.flatnonzero(young)
+            c = st.count[idx]
+            held = np.minimum(c, st.window)
+            oldest = st.times[idx, np.where(c >= st.window, c % st.window, 0)]
+            interval = interval.copy()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gap = (st.last_time[idx] - oldest) / (held - 1)
+            interval[idx] = np.where(held >= 2, gap, np.nan)
         with np.errstate(invalid="ignore"):
-            # fmax: a series with no interval estimate yet falls back to min_silence_s.
-            limit = np.fmax(factor * st.interval_us, tab[:, _COL["min_silence_us"]])
+            limit = np.maximum(factor * interval, tab[:, _COL["min_silence_us"]])
             gap = (now_us - st.last_time).astype(np.float64)
             fire = (st.count > 0) & ~st.silent & (gap > limit) & np.isfinite(limit)
         ids = np.flatnonzero(fire).astype(np.int32)

@@ -12,7 +12,7 @@ exactly where a detector's severity reaches 1, so ``score >= 0.5`` means "someth
 
 >>> p = profile_for("air", "pm25")
 >>> p.lo, p.hi, p.robust_z
-(0.0, 1000.0, 8.0)
+(0.0, 1000.0, 6.0)
 >>> profile_for("power", "unknown-metric") is GENERIC
 True
 """
@@ -92,7 +92,7 @@ GENERIC = MetricProfile()
 # Shared by the kinds; tuned on simulator output with ``controlcenter evaluate`` (see the
 # README of the anomaly engine for the figures). ``min_std`` is the smallest spread worth an
 # alarm, not only the sensor's resolution: factory loads and CO2 swing with every shift.
-_AIR = MetricProfile(stuck_k=10, min_rel_std=0.0)
+_AIR = MetricProfile(stuck_k=10, min_rel_std=0.0, robust_z=6.0)
 # Load, current and power factor change level with every shift start: no CUSUM there.
 _LOAD = MetricProfile(stuck_k=10, min_rel_std=0.05, cusum_h=INF)
 
@@ -100,8 +100,9 @@ _LOAD = MetricProfile(stuck_k=10, min_rel_std=0.05, cusum_h=INF)
 DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
     "air.pm10": replace(_AIR, lo=0.0, hi=2000.0, max_rate=100.0, min_std=2.0),
     "air.pm25": replace(_AIR, lo=0.0, hi=1000.0, max_rate=50.0, min_std=1.0),
-    "air.co2": replace(_AIR, lo=250.0, hi=10000.0, max_rate=200.0, min_std=20.0),
-    "air.voc": replace(_AIR, lo=0.0, hi=50000.0, max_rate=2000.0, min_std=20.0),
+    # CO2 and VOC follow the people and processes in the building: step changes each shift.
+    "air.co2": replace(_AIR, lo=250.0, hi=10000.0, max_rate=200.0, min_std=20.0, robust_z=8.0),
+    "air.voc": replace(_AIR, lo=0.0, hi=50000.0, max_rate=2000.0, min_std=20.0, robust_z=8.0),
     "air.temp": replace(_AIR, lo=-40.0, hi=85.0, max_rate=1.0, min_std=0.1),
     "air.humidity": replace(_AIR, lo=0.0, hi=100.0, max_rate=5.0, min_std=0.5),
     "power.kw": replace(_LOAD, lo=-1000.0, hi=100000.0, max_rate=500.0, min_std=1.0,

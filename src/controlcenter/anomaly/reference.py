@@ -198,10 +198,12 @@ class ReferenceEngine:
         # robust z against the last refresh
         z = (x - st.median) / st.sigma
         out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] if st.robust_ok else 0.0))
-        # EWMA z, and a CUSUM on it (restarted at every refresh)
-        zewma = self._ewma(st, x, n)
-        out.append((Detector.EWMA_Z, abs(zewma) * p["inv_ewma_z"]))
-        y = min(max(zewma, -p["cusum_clip"]), p["cusum_clip"])
+        # EWMA z; CUSUM on the deviation from the EWMA mean in robust sigmas
+        sev_ewma, dev = self._ewma(st, x, n)
+        out.append((Detector.EWMA_Z, sev_ewma))
+        y = 0.0
+        if st.robust_ok and n >= cfg.min_history:
+            y = min(max(dev / st.sigma, -p["cusum_clip"]), p["cusum_clip"])
         reset = n > 0 and n % cfg.refresh == 0
         for j, sign in enumerate((1.0, -1.0)):
             step = sign * y - p["cusum_k"]
@@ -215,20 +217,20 @@ class ReferenceEngine:
         st.last_time, st.last_value, st.silent = t, x, False
         return out
 
-    def _ewma(self, st: _Series, x: float, n: int) -> float:
-        """The EWMA z-score of ``x`` (0 during warm-up), then learn ``x``."""
+    def _ewma(self, st: _Series, x: float, n: int) -> tuple[float, float]:
+        """EWMA z severity of ``x`` (0 during warm-up) and its deviation; then learn ``x``."""
         p = st.par
         al = p["alpha"]
         if n == 0:
             st.ewm_mean, st.ewm_var = x, 0.0
-            return 0.0
+            return 0.0, 0.0
         d = x - st.ewm_mean
         rel = p["min_rel_std"] * st.ewm_mean
         spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + TINY)
-        z = d / spread if n >= self.config.min_history else 0.0
+        sev = abs(d) * p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * x
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
-        return z
+        return sev, d
 
     def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
         p = st.par
@@ -244,9 +246,11 @@ class ReferenceEngine:
         rows = []
         for sid in sorted(self.series):
             st = self.series[sid]
-            limit = st.par["min_silence_us"]
-            if not math.isnan(st.interval_us):
-                limit = max(st.par["silence_factor"] * st.interval_us, limit)
+            interval = st.interval_us
+            if math.isnan(interval) and len(st.times) >= 2:
+                interval = (st.last_time - st.times[0]) / (len(st.times) - 1)
+            limit = st.par["silence_factor"] * interval
+            limit = math.nan if math.isnan(limit) else max(limit, st.par["min_silence_us"])
             gap = float(now_us - st.last_time)
             if st.count > 0 and not st.silent and math.isfinite(limit) and gap > limit:
                 st.silent = True
