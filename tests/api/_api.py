@@ -110,3 +110,17 @@ def batch(series: list[int], time_us: list[int], value: list[float]) -> Batch:
     return Batch(
         np.asarray(series, np.int32), np.asarray(time_us, np.int64), np.asarray(value, np.float64)
     )
+
+
+async def close_code(ws) -> int:
+    """Receive until the server closes ``ws``; return its close code (5 s at most)."""
+    from websockets.exceptions import ConnectionClosed
+
+    code = -1
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd is not None else -1
+    return code

@@ -8,11 +8,10 @@ import time
 import orjson
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from controlcenter.api.auth import Role
 from controlcenter.domain import DeadLetter, Kind
-from tests.api._api import Api, batch, unique_site
+from tests.api._api import Api, batch, close_code, unique_site
 
 
 async def test_requests_without_a_valid_key_get_401_and_low_roles_403(api: Api):
@@ -113,14 +112,7 @@ async def test_a_factory_key_cannot_read_another_factory_by_any_route(api: Api, 
 
 async def _ws_closed_code(url: str) -> int:
     async with connect(url) as ws:
-        try:
-            async with asyncio.timeout(5):
-                while True:
-                    await ws.recv()
-        except ConnectionClosed as exc:
-            assert exc.rcvd is not None
-            return exc.rcvd.code
-    raise AssertionError("not closed")
+        return await close_code(ws)
 
 
 async def test_websockets_authenticate_and_respect_the_factory_scope(api: Api, two_factories):
@@ -142,12 +134,7 @@ async def test_websockets_authenticate_and_respect_the_factory_scope(api: Api, t
         assert set(frame["series"]) <= set(mine)
         # Naming another factory closes the connection with 4403.
         await ws.send(orjson.dumps({"type": "subscribe", "site": site, "factory": "f2"}))
-        with pytest.raises(ConnectionClosed) as closed:
-            async with asyncio.timeout(5):
-                while True:
-                    await ws.recv()
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == 4403
+        assert await close_code(ws) == 4403
 
     url = f"{api.ws_url}/api/v1/alerts/live?key={key}"
     assert await _ws_closed_code(f"{url}&factory=f2") == 4403
