@@ -12,6 +12,7 @@ expose them on an internal network only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -115,27 +116,31 @@ class BodyLimitMiddleware:
                 await self._refuse(send)
                 return
         seen = 0
-        started = False
+        started = refused = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    # Answer now: the app may catch the error below and try its own answer,
+                    # which track() then drops.
+                    if not started and not refused:
+                        refused = True
+                        await self._refuse(send)
                     raise _TooLargeError
             return message
 
         async def track(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
+        with contextlib.suppress(_TooLargeError):
             await self.app(scope, limited, track)
-        except _TooLargeError:
-            if not started:
-                await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = orjson.dumps({"detail": f"request body over {self.max_bytes} bytes"})
