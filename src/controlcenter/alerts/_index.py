@@ -39,6 +39,7 @@ class CatalogIndex:
 
     def __init__(self) -> None:
         self.size = 0  #: series ids below this were visited
+        self.version = 0  #: bumped whenever a reference (contract, capacity) changes
         self.site = np.full(0, -1, np.int32)
         self.factory = np.full(0, -1, np.int32)
         self.kind = np.full(0, -1, np.int8)
@@ -90,6 +91,7 @@ class CatalogIndex:
             added += 1
             self._add(sid, key)
         self.size = top
+        self.version += 1
         return added
 
     def _add(self, sid: int, key: SeriesKey) -> None:
@@ -136,6 +138,7 @@ class CatalogIndex:
                 per_factory[code] = kw
         n = self.size
         self.contract_kw[:n] = per_factory[self.factory[:n]]  # -1 picks the NaN pad
+        self.version += 1
 
     def observe_capacity(
         self, series: npt.NDArray[np.int32], value: npt.NDArray[np.float64]
@@ -148,3 +151,4 @@ class CatalogIndex:
         if hit.any():
             # Fancy assignment keeps the last of repeated indices: the latest reading.
             self.capacity[partner[hit]] = value[hit]
+            self.version += 1

@@ -288,9 +288,63 @@ class Evaluator:
         self._reads = _Csr(n, cat[0], cat[1], cat[2])
         self._events = _Csr(n, ecat[0], ecat[1], ecat[2])
         self._compile_tables()
+        self._prefilter(n, cat[0], cat[1], cat[2])
         logger.info(
             "alert rules compiled: %d rules, %d cells, %d slots", len(self.rules), total, slot
         )
+
+    def _prefilter(self, n: int, series: _I64, slot: _I64, cell: _I64) -> None:
+        """Per series, the lowest "above" and highest "below" raise threshold of its slots.
+
+        A reading that passes neither (and whose series has no hot cell) cannot change any
+        cell, so only the few readings that do are expanded into pairs.
+        """
+        self._abs_up = np.full(n + 1, np.inf)
+        self._abs_down = np.full(n + 1, -np.inf)
+        self._cap_factor = np.full(n + 1, np.nan)
+        self._kw_factor = np.full(n + 1, np.nan)
+        if len(slot):
+            raise_at = self.slot_sign[slot] * self.slot_sraise[slot]
+            ref = self.slot_ref[slot]
+            above = self.slot_sign[slot] > 0
+            thr = ~np.isnan(raise_at)
+            m = thr & above & (ref == 0)
+            np.minimum.at(self._abs_up, series[m], raise_at[m])
+            m = thr & ~above
+            # relative "below" conditions: every reading of the series is a candidate
+            np.maximum.at(self._abs_down, series[m], np.where(ref[m] > 0, np.inf, raise_at[m]))
+            for code, out in ((1, self._kw_factor), (2, self._cap_factor)):
+                m = thr & above & (ref == code)
+                np.fmin.at(out, series[m], raise_at[m])
+        order = np.argsort(cell, kind="stable")
+        self._cell_series = series[order]
+        self._cell_ptr = np.zeros(self.n_cells + 1, np.int64)
+        np.cumsum(np.bincount(cell, minlength=self.n_cells)[: self.n_cells], out=self._cell_ptr[1:])
+        self._hot_series = np.zeros(n + 1, np.bool_)
+        self._ref_version = -1
+        self._update_hot_series()
+
+    def _thresholds(self) -> None:
+        ix = self.index
+        n = len(self._abs_up) - 1
+        rel = np.fmin(
+            self._cap_factor[:n] * ix.capacity[:n], self._kw_factor[:n] * ix.contract_kw[:n]
+        )
+        self._up = np.append(np.fmin(self._abs_up[:n], rel), np.inf)
+        self._ref_version = ix.version
+
+    def _series_of(self, cells: _I64) -> _I64:
+        start, stop = self._cell_ptr[cells], self._cell_ptr[cells + 1]
+        cnt = stop - start
+        offs = np.repeat(start - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+        out: _I64 = self._cell_series[offs]
+        return out
+
+    def _update_hot_series(self) -> None:
+        self._hot_series[:] = False
+        cells = np.flatnonzero(self.hot)
+        if len(cells):
+            self._hot_series[self._series_of(cells)] = True
 
     def _compile_tables(self) -> None:
         slots = [
@@ -370,6 +424,7 @@ class Evaluator:
         self.on_since[cell] = opened_us
         self.peak[cell] = self.rule_sign[r] * peak
         self.level[cell] = level
+        self._update_hot_series()
 
     def severity(self, cell: int, level: int) -> Severity:
         """The severity of ``cell``'s rule at step ``level`` (0: the base severity)."""
@@ -388,7 +443,22 @@ class Evaluator:
             if cap_rows.any():
                 capb = batch.take(cap_rows).sorted_by_time()
                 ix.observe_capacity(capb.series, capb.value)
-        row, slot, cell = self._reads.expand(batch.series)
+        if self._ref_version != ix.version:
+            self._thresholds()
+        s_clip = np.minimum(batch.series, len(self._up) - 1)
+        cand = (batch.value > self._up[s_clip]) | (batch.value < self._abs_down[s_clip])
+        cand |= self._hot_series[s_clip]
+        if cand.any():
+            # Every reading of a series (or sensor) whose cell may change counts, not only
+            # the readings above a threshold: widen to the series of the cells they touch.
+            _, _, first = self._reads.expand(batch.series[cand])
+            series = self._series_of(np.unique(first))
+            wide = np.zeros(len(self._up), np.bool_)
+            wide[series] = True
+            cand |= wide[s_clip]
+        crow = np.flatnonzero(cand)
+        row, slot, cell = self._reads.expand(batch.series[crow])
+        row = crow[row]
         value = batch.value[row]
         sign = self.slot_sign[slot]
         sv = value * sign
@@ -397,7 +467,7 @@ class Evaluator:
         hit = sv > (sraise if ref is None else sraise * ref)
         erow, eslot, ecell = self._events.expand(events.series)
         ekeep = self.slot_detector[eslot] == events.detector[erow]
-        if not hit.any() and not ekeep.any() and not self.hot.any():
+        if not hit.any() and not ekeep.any() and not len(crow):
             return Changes.empty()
         mark = self.hot.copy()
         mark[cell[hit]] = True
@@ -502,6 +572,7 @@ class Evaluator:
         for k in range(maxc):
             self.cond_on[ce, k] = states[k][end]
         self.hot[ce] = self.comb[ce] | self.active[ce] | self.cond_on[ce].any(axis=1)
+        self._update_hot_series()
         self._peaks(cell, v, slot, ref, rule, act, opens)
         trans = opens | closes
         order = np.argsort(t[trans], kind="stable")

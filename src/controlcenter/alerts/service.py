@@ -160,6 +160,7 @@ class AlertService:
         cap = np.flatnonzero(ix.capacity_partner[: ix.size] >= 0)
         for sid, value in await self.repo.latest_values(cap.tolist()):
             ix.capacity[ix.capacity_partner[sid]] = value
+        ix.version += 1
 
     def _restore(self) -> None:
         ev = self.evaluator
