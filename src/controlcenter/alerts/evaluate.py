@@ -449,13 +449,12 @@ class Evaluator:
         cand = (batch.value > self._up[s_clip]) | (batch.value < self._abs_down[s_clip])
         cand |= self._hot_series[s_clip]
         if cand.any():
-            # Every reading of a series (or sensor) whose cell may change counts, not only
-            # the readings above a threshold: widen to the series of the cells they touch.
-            _, _, first = self._reads.expand(batch.series[cand])
-            series = self._series_of(np.unique(first))
-            wide = np.zeros(len(self._up), np.bool_)
-            wide[series] = True
-            cand |= wide[s_clip]
+            # Every reading of a sensor whose cells may change counts, not only the readings
+            # past a threshold (later readings in the batch may clear them again).
+            sensor = ix.sensor[np.minimum(s_clip, ix.size - 1)]
+            wide = np.zeros(len(ix.sensor_keys) + 1, np.bool_)
+            wide[sensor[cand]] = True
+            cand = wide[sensor]
         crow = np.flatnonzero(cand)
         row, slot, cell = self._reads.expand(batch.series[crow])
         row = crow[row]
@@ -523,20 +522,24 @@ class Evaluator:
         cond = self.slot_cond[slot]
         rule = self.rule_of_cell[cell]
         nconds = self.rule_nconds[rule]
-        is_all = self.rule_all[rule]
+        maxn = int(nconds.max())
         maxc = int(cond.max()) + 1
         states = []
-        for k in range(maxc):
-            ev = (cond == k) & (on | off)
-            states.append(_ffill(start, ev, on, self.cond_on[cell, k]))
-        any_on = np.zeros(len(cell), np.bool_)
-        all_on = np.ones(len(cell), np.bool_)
-        for k in range(_MAX_CONDS):
-            valid = k < nconds
-            st = states[k] if k < maxc else self.cond_on[cell, k]
-            any_on |= st & valid
-            all_on &= st | ~valid
-        comb_rows = np.where(is_all, all_on, any_on)
+        if maxn == 1:  # the common case: one condition, no combination
+            states.append(_ffill(start, on | off, on, self.cond_on[cell, 0]))
+            comb_rows = states[0]
+        else:
+            for k in range(maxc):
+                ev = (cond == k) & (on | off)
+                states.append(_ffill(start, ev, on, self.cond_on[cell, k]))
+            any_on = np.zeros(len(cell), np.bool_)
+            all_on = np.ones(len(cell), np.bool_)
+            for k in range(maxn):
+                valid = k < nconds
+                st = states[k] if k < maxc else self.cond_on[cell, k]
+                any_on |= st & valid
+                all_on &= st | ~valid
+            comb_rows = np.where(self.rule_all[rule], all_on, any_on)
         # 2. settle: only the last row of each (cell, time) group counts
         last = np.ones(len(cell), np.bool_)
         last[:-1] = (cell[1:] != cell[:-1]) | (t[1:] != t[:-1])
