@@ -52,7 +52,7 @@ def _live(url: str, series: int, seconds: float, batch: int, qos: int) -> None:
     cmd = [
         sys.executable, "-m", "simulators", "run", "--url", url, "--topic-root", "ccbench",
         "--series", str(series), "--speed", "0", "--batch", str(batch), "--qos", str(qos),
-        "--duration", str(seconds), "--log-level", "WARNING",
+        "--duration", str(seconds), "--clear-status", "--log-level", "WARNING",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

@@ -66,6 +66,11 @@ def _mqtt_args(p: argparse.ArgumentParser, speed: float) -> None:
     g.add_argument("--speed", type=float, default=speed, help="simulated s per wall s; 0: max")
     g.add_argument("--count", type=int, help="stop after this many readings")
     g.add_argument("--links", type=int, help="0: a connection per gateway; N: N shared ones")
+    g.add_argument(
+        "--clear-status",
+        action="store_true",
+        help="on exit remove the gateways' retained status instead of leaving 'offline'",
+    )
     g.add_argument("--window", type=int, default=100, help="messages in flight per connection")
     g.add_argument("--client-prefix", default=f"ccsim-{os.getpid()}", help="MQTT client ids")
 
@@ -170,7 +175,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         stats = run_live(sim, encoder, pool, options, stop)
     finally:
-        pool.close()
+        pool.close(clear_status=args.clear_status)
     _emit(
         {
             "command": "run",
@@ -233,6 +238,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         qos=args.qos,
         links=args.links or 0,
         client_prefix=args.client_prefix,
+        clear_status=args.clear_status,
     )
     rate = readings / seconds if seconds > 0 else 0.0
     _emit(

@@ -389,11 +389,20 @@ class GatewayPool:
         for link in self._links:
             link.flush()
 
-    def close(self) -> None:
-        """Publish ``offline`` for every gateway, flush and disconnect cleanly."""
+    def close(self, *, clear_status: bool = False) -> None:
+        """Publish ``offline`` for every gateway, flush and disconnect cleanly.
+
+        Args:
+            clear_status: Remove the retained status instead (an empty retained message), so
+                benchmarks and tests leave nothing behind on a shared broker.
+        """
         for f, gateway in self.gateways.items():
-            if f not in self._offline:
-                self._link_of[f].publish(status_topic(self.root, gateway), OFFLINE, 1, retain=True)
+            if f in self._offline:
+                if not clear_status:
+                    continue  # its will (or the emulated one) already said offline
+                self.go_online(f)
+            body = b"" if clear_status else OFFLINE
+            self._link_of[f].publish(status_topic(self.root, gateway), body, 1, retain=True)
         # A dropped dedicated link is already closed, and its will already said offline.
         dropped = {id(self._link_of[f]) for f in self._offline} if self.dedicated else set()
         for link in self._links:

@@ -77,6 +77,7 @@ def replay(
     qos: int = 1,
     links: int = 0,
     client_prefix: str = "ccsim-replay",
+    clear_status: bool = False,
 ) -> tuple[int, int, float]:
     """Publish the readings of ``directory`` through one gateway per factory.
 
@@ -119,7 +120,7 @@ def replay(
             _send(pool, readings, sensor, batch, encode, options.batch)
         pool.flush()
     finally:
-        pool.close()
+        pool.close(clear_status=clear_status)
     return pool.readings, pool.messages, time.monotonic() - wall0
 
 

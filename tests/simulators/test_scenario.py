@@ -112,3 +112,12 @@ def test_batches_hold_readings_of_one_sensor_and_respect_the_limit():
     seqs = [r["seq"] for r in body["readings"]]
     assert seqs == sorted(seqs)
     assert len(set(seqs)) == 10
+
+
+@pytest.mark.parametrize("module", ["simulators.frame", "simulators.engine"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module))
+    assert tried and not failures
