@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -123,7 +125,7 @@ def test_any_batch_split_gives_the_one_at_a_time_transitions(values, cuts, after
     ev = evaluator({**PM10, "raise_after_s": after})
     got = []
     bounds = sorted({0, len(values), *[c for c in cuts if c < len(values)]})
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         b = Batch.from_lists(np.zeros(hi - lo), times[lo:hi], values[lo:hi])
         got += [(t * S, o) for _, t, o in transitions(ev, b)]
     assert got == naive(values, times, 80.0, 70.0, after * S)
