@@ -241,3 +241,88 @@ async def test_reading_published_over_mqtt_opens_an_alert_end_to_end(
     assert row["state"] == "open"
     assert row["metric"] == "co2"
     assert row["value"] == 2500
+
+
+async def test_gateway_offline_opens_and_online_resolves(pool, make_settings, database_url, site):
+    catalog, _ = await register(pool, air_keys(site, 1))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "raise_after_s": 30,
+            "conditions": [{"gateway": "offline"}],
+            "severity": "critical",
+        },
+    )
+    clock = Clock(T0 / 1e6)
+    svc = make_service(fast(make_settings, database_url), pool, catalog, clock)
+
+    async def status(value, at):
+        await pool.execute(
+            "UPDATE factories SET gateway_status = $2, gateway_status_at = to_timestamp($3)"
+            " WHERE code = 'f1' AND site_id = (SELECT site_id FROM sites WHERE code = $1)",
+            site,
+            value,
+            at,
+        )
+
+    async with running(svc):
+        await status("offline", clock.now)
+        clock.now += 29
+        await svc.check_gateways()
+        assert await alerts_of(pool, name) == []
+        clock.now += 1
+        await svc.check_gateways()
+        await svc.check_gateways()
+        (row,) = await alerts_of(pool, name)
+        assert (row["state"], row["severity"], row["factory"], row["sensor"]) == (
+            "open",
+            "critical",
+            "f1",
+            None,
+        )
+        await status("online", clock.now)
+        await svc.check_gateways()
+        assert [r["state"] for r in await alerts_of(pool, name)] == ["resolved"]
+
+
+async def test_escalation_pages_the_next_level_contact_webhook(
+    pool, make_settings, database_url, site
+):
+    catalog, ids = await register(pool, air_keys(site, 1))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "escalate_after_s": 60,
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    async with Receiver() as rx:
+        await pool.execute(
+            "INSERT INTO alert_contacts (level, name, phone, site, webhook_url)"
+            " VALUES (1, 'night crew', '010-0000-0000', $1, $2)",
+            site,
+            rx.url,
+        )
+        clock = Clock(T0 / 1e6)
+        svc = make_service(fast(make_settings, database_url), pool, catalog, clock)
+        async with running(svc):
+            await feed(svc, batch([(ids[0], T0, 120)]))
+            clock.now += 60
+            assert await svc.book.escalate_due() >= 1
+
+            async def paged():
+                return [
+                    b
+                    for b in rx.bodies
+                    if b.get("transition") == "escalated" and b["alert"]["rule_name"] == name
+                ]
+
+            (body,) = await eventually(paged, timeout=10)
+    assert body["contacts"][0]["name"] == "night crew"
+    assert body["alert"]["escalation_level"] == 1
