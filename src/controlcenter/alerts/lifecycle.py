@@ -119,7 +119,7 @@ class AlertBook:
 
     async def close(self, rule_id: int, subject: str, at_us: int, value: float | None) -> None:
         """Resolve the active alert of a rule and subject: its condition cleared."""
-        alert = self.active.pop((rule_id, subject), None)
+        alert = self.active.get((rule_id, subject))
         if alert is None:
             return
         at = to_dt(at_us / US_PER_S)
@@ -131,6 +131,8 @@ class AlertBook:
             transition="resolved",
             details={"reason": "condition cleared", "value": value},
         )
+        # Forgotten only once stored: a retry after a database error closes it again.
+        self.active.pop((rule_id, subject), None)
         if row is not None:
             self._record("resolved", row, SYSTEM, at)
 

@@ -39,11 +39,12 @@ from controlcenter.alerts.repository import AlertRepository
 from controlcenter.alerts.rule import Rule, Severity
 from controlcenter.alerts.webhook import WebhookNotifier
 from controlcenter.anomaly import Events
+from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import US_PER_S, Batch, Kind, SensorKey
 from controlcenter.errors import StorageError
 from controlcenter.metrics import ALERTS_EVAL_SECONDS
-from controlcenter.store import Catalog
+from controlcenter.store import TRANSIENT_ERRORS, Catalog
 
 __all__ = ["AlertService"]
 
@@ -342,11 +343,26 @@ class AlertService:
         while True:
             work = await self._queue.get()
             try:
-                await self._apply(work)
-            except StorageError:
-                logger.exception("alert transitions not stored (database error)")
+                await self._retrying(work)
             finally:
                 self._queue.task_done()
+
+    async def _retrying(self, work: _Work) -> None:
+        # Transient database failures are retried (the queue fills, then scoring waits);
+        # transitions already stored are skipped on the retry (the book knows them).
+        backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
+        while True:
+            try:
+                await self._apply(work)
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
+                    logger.exception("alert transitions not stored (database error)")
+                    return
+                delay = backoff.next()
+                logger.warning("alerts: database unavailable (%s); retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+            else:
+                return
 
     async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
         while True:
