@@ -154,7 +154,7 @@ def _cusum(
     prep: Prepared, store: WindowStore, par: _Params, y: F64, n_life: I64, refresh: int
 ) -> tuple[F64, F64, F64]:
     k, cap = par["cusum_k"], par["cusum_cap"]
-    reset = (n_life % refresh == 0) & (n_life > 0)
+    reset = ((n_life + prep.sa.astype(np.int64) % refresh) % refresh == 0) & (n_life > 0)
     out = []
     for sign, s0 in ((1.0, store.cusum_pos), (-1.0, store.cusum_neg)):
         p = sign * y - k

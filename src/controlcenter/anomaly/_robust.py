@@ -1,7 +1,9 @@
 """Robust statistics (median, MAD, usual interval) refreshed at fixed lifetime counts.
 
-Before the reading whose lifetime number ``p`` is a positive multiple of ``R``, a series'
-median, MAD and median gap are recomputed from its readings ``p - W .. p - 1``. Those may lie
+Before the reading whose lifetime number ``p > 0`` satisfies ``(p + series % R) % R == 0``,
+a series' median, MAD and median gap are recomputed from its readings ``p - W .. p - 1``.
+The per-series phase ``series % R`` spreads refreshes evenly even when every series was
+primed with the same number of readings (after a restart), so a batch costs the same. Those may lie
 partly in the ring and partly earlier in the same batch: each refresh row starts as a copy of
 the series' ring row (slot order; the median needs no time order) with this batch's readings
 written into their slots, then one row sort per statistic.
@@ -116,8 +118,11 @@ def refresh_rows(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConf
     """Compute the robust statistics of every refresh that falls inside this batch."""
     r, w = cfg.refresh, store.window
     c0 = store.count[prep.gs]
-    first = (np.maximum(c0, 1) + r - 1) // r * r
-    last = (c0 + prep.gsize - 1) // r * r
+    phase = prep.gs.astype(np.int64) % r
+    lo = np.maximum(c0, 1)
+    first = lo + (-(lo + phase)) % r
+    hi = c0 + prep.gsize - 1
+    last = hi - (hi + phase) % r
     rows = np.maximum((last - first) // r + 1, 0)
     offset = np.cumsum(rows) - rows
     group = np.repeat(np.arange(prep.gs.size), rows)
@@ -139,7 +144,7 @@ def stats_per_reading(
 ) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
     """Median, sigma and validity in force for each accepted reading (``[m]`` arrays)."""
     gid = prep.gid
-    r_at = n_life // refresh * refresh
+    r_at = n_life - (n_life + prep.sa.astype(np.int64) % refresh) % refresh
     fresh = (r_at > 0) & (r_at >= store.count[prep.gs][gid])
     med = store.median[prep.gs][gid]
     sigma = store.sigma[prep.gs][gid]

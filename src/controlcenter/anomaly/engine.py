@@ -9,9 +9,9 @@ tests check that both agree for any batch split and interleaving):
   the others are scored by the limit detector alone (impossible values fire, late or
   duplicate readings score 0).
 - A reading's score depends only on readings up to it. Robust statistics (median, MAD, usual
-  interval) are refreshed before the readings whose lifetime number ``n`` is a positive
-  multiple of ``refresh``, from the ``window`` readings before them, so results do not depend
-  on how readings were split into batches.
+  interval) are refreshed before the readings whose lifetime number ``n > 0`` satisfies
+  ``(n + series % refresh) % refresh == 0``, from the ``window`` readings before them, so
+  results do not depend on how readings were split into batches; the CUSUM restarts there.
 - Score = ``x**2 / (1 + x**2)`` of the largest detector severity ``x`` (1 = threshold); an
   event is emitted for every detector whose severity reaches 1.
 

@@ -61,6 +61,7 @@ class _Series:
     robust_ok: bool = False
     interval_us: float = math.nan
     silent: bool = False
+    phase: int = 0  # series id % refresh: refreshes happen when (count + phase) % refresh == 0
 
 
 _SCALARS = (
@@ -118,6 +119,7 @@ class ReferenceEngine:
             for name in _SCALARS:
                 setattr(s, name, getattr(st, name)[sid].item())
             s.cusum = [float(st.cusum_pos[sid]), float(st.cusum_neg[sid])]
+            s.phase = sid % engine.config.refresh
             ref.series[sid] = s
         return ref
 
@@ -142,6 +144,7 @@ class ReferenceEngine:
                 self.series[sid].par, self.series[sid].lo, self.series[sid].hi = par, lo_s, hi_s
             else:
                 self.series[sid] = _Series(par, lo_s, hi_s, deque(maxlen=w), deque(maxlen=w))
+                self.series[sid].phase = sid % self.config.refresh
 
     def ingest(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
         """Score and learn ``batch`` reading by reading, in time order."""
@@ -182,7 +185,8 @@ class ReferenceEngine:
         if t <= st.last_time:
             return []
         n = st.count
-        if n > 0 and n % cfg.refresh == 0:
+        refresh_now = n > 0 and (n + st.phase) % cfg.refresh == 0
+        if refresh_now:
             self._refresh(st)
         has_prev = n > 0
         out: list[tuple[Detector, float]] = []
@@ -204,7 +208,7 @@ class ReferenceEngine:
         y = 0.0
         if st.robust_ok and n >= cfg.min_history:
             y = min(max(dev / st.sigma, -p["cusum_clip"]), p["cusum_clip"])
-        reset = n > 0 and n % cfg.refresh == 0
+        reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
             step = sign * y - p["cusum_k"]
             base = step if reset else st.cusum[j] + step
