@@ -101,12 +101,15 @@ class ReferenceEngine:
         self.series: dict[int, _Series] = {}
 
     @classmethod
-    def from_engine(cls, engine: Engine) -> ReferenceEngine:
-        """A reference whose series start in exactly the state of ``engine``'s series."""
+    def from_engine(cls, engine: Engine, series: npt.ArrayLike | None = None) -> ReferenceEngine:
+        """A reference whose series (all, or ``series``) start in ``engine``'s exact state."""
         ref = cls(engine.config, dict(zip(engine.profile_names, engine.profiles, strict=True)))
         st = engine.store
         w = st.window
-        for sid in np.flatnonzero(st.known | (st.count > 0)).tolist():
+        ids = np.flatnonzero(st.known | (st.count > 0))
+        if series is not None:
+            ids = np.intersect1d(ids, np.asarray(series))
+        for sid in ids.tolist():
             n = int(st.count[sid])
             lifetimes = range(max(0, n - w), n)
             s = _Series(
