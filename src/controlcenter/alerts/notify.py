@@ -71,6 +71,10 @@ class Notification:
         body = {
             "type": "alert",
             "transition": transition,
+            "site": alert["site"],
+            "factory": alert.get("factory"),
+            "rule": alert["rule_name"],
+            "severity": alert["severity"],
             "time": at.isoformat(),
             "actor": actor,
             "text": _text(transition, alert, actor),
@@ -98,6 +102,7 @@ class Notification:
             "time": members[-1].payload["time"],
             "rule": first.rule,
             "site": first.site,
+            "factory": None,
             "severity": worst,
             "count": count,
             "text": f"[{worst.upper()}] {first.rule} {first.transition} at {count} more places"
