@@ -116,6 +116,7 @@ class AlertService:
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._gateway_rules: list[Rule] = []
+        self._rules: list[Rule] | None = None
         self.started = asyncio.Event()
 
     # -- composition ----------------------------------------------------------------------
@@ -147,7 +148,9 @@ class AlertService:
         rules = await self.repo.rules()
         self.book.rules = {r.id: r for r in rules if r.id is not None}
         self._gateway_rules = [r for r in rules if r.enabled and r.is_gateway]
-        self.evaluator.set_rules(rules)
+        if rules != self._rules:  # recompiling costs tens of ms at 10k series
+            self._rules = rules
+            self.evaluator.set_rules(rules)
         self.evaluator.refresh(self.catalog.key_of, self.catalog.max_series_id)
         self._restore()
         gone = [k for k in self.book.active if k[0] not in self.book.rules]
