@@ -120,4 +120,5 @@ def test_docstring_examples_run(module):
     import importlib
 
     failures, tried = doctest.testmod(importlib.import_module(module))
-    assert tried and not failures
+    assert tried
+    assert not failures
