@@ -39,9 +39,28 @@ async def run_demo(settings: Settings, *, factories: int, rate: float) -> None:
             await asyncio.wait({service, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if service.done():
                 return  # it failed; the TaskGroup raises its error
+            await _announce_api(settings)
             async with _simulator(settings, factories, rate):
                 tg.create_task(_report(settings, stop))
                 await stop.wait()
+
+
+async def _announce_api(settings: Settings) -> None:
+    """Create an admin API key and log it with the dashboard's address (shown once)."""
+    if not settings.api.enabled:
+        return
+    from controlcenter.api.auth import ApiKeys, Role
+
+    conn = await asyncpg.connect(settings.dsn(), timeout=10)
+    try:
+        async with asyncio.timeout(10):
+            _, key = await ApiKeys(conn).create(Role.ADMIN, name="demo")
+    finally:
+        await conn.close()
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    logger.info(
+        "dashboard: %s/  API docs: %s/docs  admin API key (shown once): %s", base, base, key
+    )
 
 
 async def _with_services(settings: Settings, stack: contextlib.AsyncExitStack) -> Settings:

@@ -148,7 +148,9 @@ class ApiKeys:
     verified it just before.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, cache_ttl_s: float = 10.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool | asyncpg.Connection, *, cache_ttl_s: float = 10.0
+    ) -> None:
         self._pool = pool
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[bytes, Principal, float]] = {}
