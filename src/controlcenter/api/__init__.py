@@ -4,7 +4,7 @@ from controlcenter.api.app import create_app
 from controlcenter.api.auth import ApiKeys, Principal, Role, authenticate_request, require_role
 from controlcenter.api.feed import ReplicaFeed
 from controlcenter.api.hub import TOO_SLOW, AlertClient, LiveClient, LiveHub
-from controlcenter.api.index import SeriesIndex, Selection
+from controlcenter.api.index import Selection, SeriesIndex
 from controlcenter.api.server import ApiRuntime, run_replica, serve
 from controlcenter.api.state import ApiState, State, state_of
 
