@@ -148,10 +148,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     if args.rate:
         scenario = _with_rate(scenario, shard, args.rate, args.speed)
-    start_ms = scenario.start_ms if args.start else int(time.time() * 1000)
+    now_ms = int(time.time() * 1000)
+    start_ms = scenario.start_ms if args.start else now_ms
     if not args.start and args.speed != 1:
         # The service rejects timestamps ahead of its clock: accelerated time starts a day ago.
         start_ms -= ACCELERATED_BACKFILL_MS
+    elif not args.start:
+        # Real time: begin one sampling interval back, so every sensor reports at once.
+        start_ms -= max(scenario.interval_ms(kind) for kind in Kind)
     sim = Simulation(scenario, start_ms=start_ms, shard=shard, epoch_steps=_epoch(args.batch))
     gateways = {int(f): sim.layout.gateway(int(f)) for f in sim.factories}
     links = (
@@ -170,7 +174,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         window=args.window,
     )
     stop = _stop_event()
-    options = RunOptions(args.speed, args.duration, args.count, args.labels)
+    clock = now_ms if not args.start and args.speed == 1 else None
+    options = RunOptions(args.speed, args.duration, args.count, args.labels, clock_ms=clock)
     pool.open()
     try:
         stats = run_live(sim, encoder, pool, options, stop)

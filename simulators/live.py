@@ -39,6 +39,8 @@ class RunOptions:
         count: Stop after this many readings (None: no limit).
         labels_path: Append labels here (CSV, header written when the file is new).
         report_every_s: Log progress at INFO this often.
+        clock_ms: The simulated instant at the first wall second (default: the simulation's
+            start); later than the start, the first readings are published at once.
     """
 
     speed: float = 1.0
@@ -46,6 +48,7 @@ class RunOptions:
     count: int | None = None
     labels_path: Path | None = None
     report_every_s: float = 10.0
+    clock_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -121,6 +124,7 @@ def run_live(
     stats = RunStats()
     cursors = [_Cursor(sim, kind, encoder.batch) for kind in sim.kinds]
     label_writer = _LabelFile(options.labels_path)
+    clock0 = sim.start_ms if options.clock_ms is None else options.clock_ms
     wall0 = time.monotonic()
     next_report = wall0 + options.report_every_s
     serviced = wall0
@@ -133,7 +137,7 @@ def run_live(
             cursor = min(cursors, key=lambda c: c.due_ms)
             due = cursor.due_ms
             if options.speed > 0:
-                wait = wall0 + (due - sim.start_ms) / 1000.0 / options.speed - now
+                wait = wall0 + (due - clock0) / 1000.0 / options.speed - now
                 if wait > 0:
                     pool.service(min(wait, 0.25))
                     continue
