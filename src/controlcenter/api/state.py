@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import asyncpg
 from fastapi import Depends
@@ -31,6 +31,10 @@ class ApiState:
         broker_connected: set while the MQTT link that feeds the hub is up (the
             consumer's ``connected`` in-process; the replica's own feed otherwise).
         mode: ``in-process`` (beside ingest) or ``replica`` (``serve --api-only``).
+        alerts: the worker's ``controlcenter.alerts.AlertService`` when it runs in this
+            process (the alert routes act through it; replicas have none). Its
+            transitions reach ``/api/v1/alerts/live`` through
+            ``alerts.add_listener(state.hub.publish_alert)``.
     """
 
     settings: Settings
@@ -40,6 +44,7 @@ class ApiState:
     keys: ApiKeys
     broker_connected: asyncio.Event
     mode: Literal["in-process", "replica"] = "in-process"
+    alerts: Any = None  # AlertService; typed loosely so the API imports no alerts internals
 
     @property
     def api(self) -> ApiSettings:
