@@ -63,6 +63,7 @@ async def run_service(
             scoring.add_listener(alerts.on_scored)
             if api is not None:  # transitions to the /api/v1/alerts/live websockets
                 alerts.add_listener(api.state.hub.publish_alert)
+                api.state.alerts = alerts  # the alert routes act through the worker's service
         async with asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
