@@ -76,7 +76,7 @@ class MetricProfile:
     ewma_z: float = 8.0
     ewma_alpha: float = 0.05
     cusum_k: float = 1.0
-    cusum_h: float = 20.0
+    cusum_h: float = 30.0
     cusum_clip: float = 4.0
     stuck_k: int = 0
     stuck_zero_ok: bool = False
