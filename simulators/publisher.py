@@ -220,9 +220,14 @@ class Link:
     def drop(self) -> None:
         """Cut the connection without DISCONNECT, as a gateway losing power would.
 
-        What was published before is delivered first: the outage starts after it.
+        What was published before is delivered first: the outage starts after it. A QoS 1
+        message acknowledged by the broker proves that everything before it arrived (MQTT
+        keeps order on a connection), so the gateway restates ``online`` and waits for the ack.
         """
+        if self._will_topic is not None:
+            self.publish(self._will_topic, ONLINE, 1, retain=True)
         self.flush()
+        self.service(0.0)  # read what is left, so closing sends FIN rather than RST
         self.dropped = True
         self._connected = False
         sock = self.socket()
