@@ -129,3 +129,15 @@ def test_any_batch_split_gives_the_one_at_a_time_transitions(values, cuts, after
         b = Batch.from_lists(np.zeros(hi - lo), times[lo:hi], values[lo:hi])
         got += [(t * S, o) for _, t, o in transitions(ev, b)]
     assert got == naive(values, times, 80.0, 70.0, after * S)
+
+
+def test_per_sensor_detector_holds_while_any_series_is_held():
+    ev = evaluator({"name": "stuck", "per": "sensor", "conditions": [{"detector": "stuck"}]})
+    stuck = Events.from_lists([0, 0], [1 * S, 3 * S], [Detector.STUCK] * 2, [5.0, 5.0], [0.9, 0.9])
+    # pm10 (series 0) stuck; pm25 (series 1) of the same sensor keeps reporting normally
+    b = Batch.from_lists([0, 1, 1, 0, 1], [1 * S, 2 * S, 3 * S, 3 * S, 4 * S], [5, 7, 8, 5, 9])
+    assert transitions(ev, b, stuck) == [("s/f/air/a", 1, True)]
+    # pm10 reports a changed value without a stuck event: the sensor is released
+    assert transitions(ev, Batch.from_lists([1, 0], [5 * S, 6 * S], [10, 6])) == [
+        ("s/f/air/a", 6, False)
+    ]

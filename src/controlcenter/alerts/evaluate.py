@@ -82,6 +82,22 @@ class Changes:
     active_time: _I64
     active_value: _F64
 
+    def merged(self, other: Changes) -> Changes:
+        """These changes and ``other``'s (cells of the two are disjoint)."""
+        if not len(other.active_cell):
+            return self
+        return Changes(
+            self.cell,
+            self.time,
+            self.value,
+            self.opened,
+            np.concatenate([self.active_cell, other.active_cell]),
+            np.concatenate([self.active_peak, other.active_peak]),
+            np.concatenate([self.active_level, other.active_level]),
+            np.concatenate([self.active_time, other.active_time]),
+            np.concatenate([self.active_value, other.active_value]),
+        )
+
     @classmethod
     def empty(cls) -> Changes:
         """No change."""
@@ -166,6 +182,9 @@ class Evaluator:
         self._base = np.zeros(1, np.int64)
         self._by_id: dict[int, int] = {}
         self._locals: list[npt.NDArray[np.int64]] = []
+        #: per (rule id, condition index) of a detector condition: the detector's state per
+        #: series (a per-sensor cell is on while any of its series is).
+        self._det: dict[tuple[int, int], _B] = {}
         self._alloc(0)
         self._compile_tables()
         self._reads = _Csr(0, *(np.empty(0, np.int64),) * 3)
@@ -183,9 +202,21 @@ class Evaluator:
         self.off_since = np.zeros(n, np.int64)
         self.peak = np.full(n, -np.inf)
         self.level = np.zeros(n, np.int8)
+        #: detector conditions: how many series of the cell the detector currently holds
+        self.det_count = np.zeros((n, _MAX_CONDS), np.int32)
         self.rule_of_cell = np.zeros(n, np.int32)
 
-    _STATE = ("cond_on", "comb", "active", "hot", "on_since", "off_since", "peak", "level")
+    _STATE = (
+        "cond_on",
+        "comb",
+        "active",
+        "hot",
+        "on_since",
+        "off_since",
+        "peak",
+        "level",
+        "det_count",
+    )
 
     def set_rules(self, rules: Sequence[Rule]) -> None:
         """Replace the rules (enabled per-series/per-sensor ones are kept), keeping state.
@@ -282,6 +313,10 @@ class Evaluator:
             k, src, dst = len(prev[1]), prev[2], int(self._base[self._by_id[rid]])
             for name in self._STATE:
                 getattr(self, name)[dst : dst + k] = old_state[name][src : src + k]
+        for key in list(self._det):
+            prev = old.get(key[0])
+            if prev is None or key[0] not in subjects or subjects[key[0]][0] != prev[0]:
+                del self._det[key]
         self._subjects = subjects
         cat = [np.concatenate(p) if p else np.empty(0, np.int64) for p in parts]
         ecat = [np.concatenate(p) if p else np.empty(0, np.int64) for p in eparts]
@@ -445,57 +480,94 @@ class Evaluator:
                 ix.observe_capacity(capb.series, capb.value)
         if self._ref_version != ix.version:
             self._thresholds()
-        s_clip = np.minimum(batch.series, len(self._up) - 1)
-        cand = (batch.value > self._up[s_clip]) | (batch.value < self._abs_down[s_clip])
-        cand |= self._hot_series[s_clip]
-        if cand.any():
-            # Every reading of a sensor whose cells may change counts, not only the readings
-            # past a threshold (later readings in the batch may clear them again).
-            sensor = ix.sensor[np.minimum(s_clip, ix.size - 1)]
-            wide = np.zeros(len(ix.sensor_keys) + 1, np.bool_)
-            wide[sensor[cand]] = True
-            cand = wide[sensor]
-        crow = np.flatnonzero(cand)
+        crow = self._candidates(batch)
         row, slot, cell = self._reads.expand(batch.series[crow])
         row = crow[row]
         value = batch.value[row]
-        sign = self.slot_sign[slot]
-        sv = value * sign
-        ref = self._refs(batch.series[row], slot) if self._has_ref else None
-        sraise = self.slot_sraise[slot]
-        hit = sv > (sraise if ref is None else sraise * ref)
+        sv = value * self.slot_sign[slot]
+        ref = self._refs(batch.series[row], slot) if self._has_ref else np.ones(len(slot))
+        hit = sv > self.slot_sraise[slot] * ref
         erow, eslot, ecell = self._events.expand(events.series)
         ekeep = self.slot_detector[eslot] == events.detector[erow]
-        if not hit.any() and not ekeep.any() and not len(crow):
+        if not len(crow) and not ekeep.any():
             return Changes.empty()
         mark = self.hot.copy()
         mark[cell[hit]] = True
         mark[ecell[ekeep]] = True
         sel = mark[cell]
+        # Readings that keep an open single-condition alert on change nothing but its peak:
+        # cells that only have such readings skip the state machine.
+        stay = sel & hit & self.active[cell] & self.comb[cell]
+        stay &= self.rule_nconds[self.rule_of_cell[cell]] == 1
+        busy = np.zeros(self.n_cells, np.bool_)
+        busy[cell[sel & ~stay]] = True
+        busy[ecell[ekeep]] = True
+        quiet = stay & ~busy[cell]
+        steady = self._steady(
+            cell[quiet], batch.time[row[quiet]], value[quiet], slot[quiet], ref[quiet]
+        )
+        sel &= ~quiet
         if not sel.any() and not ekeep.any():
-            return Changes.empty()
-        s_slot = slot[sel]
-        s_ref = np.ones(int(sel.sum())) if ref is None else ref[sel]
-        off = ~(sv[sel] >= self.slot_sclear[s_slot] * s_ref)
+            return steady
         e_slot = eslot[ekeep]
         k = len(e_slot)
-        rows_cell = np.concatenate([cell[sel], ecell[ekeep]])
-        rows_t = np.concatenate([batch.time[row[sel]], events.time[erow[ekeep]]])
-        rows_v = np.concatenate([value[sel], events.value[erow[ekeep]]])
-        rows_on = np.concatenate([hit[sel], np.ones(k, np.bool_)])
-        rows_off = np.concatenate([off, np.zeros(k, np.bool_)])
-        rows_slot = np.concatenate([s_slot, e_slot])
-        rows_ref = np.concatenate([s_ref, np.ones(k)])
-        prio = np.concatenate([np.zeros(len(s_slot), np.int8), np.ones(k, np.int8)])
-        order = np.lexsort((prio, rows_t, rows_cell))
-        return self._machine(
-            rows_cell[order],
-            rows_t[order],
-            rows_v[order],
-            rows_on[order],
-            rows_off[order],
-            rows_slot[order],
-            rows_ref[order],
+        off = ~(sv[sel] >= self.slot_sclear[slot[sel]] * ref[sel])
+        cols = (
+            np.concatenate([cell[sel], ecell[ekeep]]),
+            np.concatenate([batch.time[row[sel]], events.time[erow[ekeep]]]),
+            np.concatenate([value[sel], events.value[erow[ekeep]]]),
+            np.concatenate([hit[sel], np.ones(k, np.bool_)]),
+            np.concatenate([off, np.zeros(k, np.bool_)]),
+            np.concatenate([slot[sel], e_slot]),
+            np.concatenate([ref[sel], np.ones(k)]),
+            np.concatenate([batch.series[row[sel]], events.series[erow[ekeep]]]),
+        )
+        prio = np.concatenate([np.zeros(int(sel.sum()), np.int8), np.ones(k, np.int8)])
+        order = np.lexsort((prio, cols[1], cols[0]))
+        return self._machine(*(c[order] for c in cols)).merged(steady)
+
+    def _candidates(self, batch: Batch) -> npt.NDArray[np.intp]:
+        """Rows that may change a cell: past a series' lowest threshold, or of a series
+        with a cell in progress; widened to every reading of their sensors."""
+        ix = self.index
+        s_clip = np.minimum(batch.series, len(self._up) - 1)
+        cand = (batch.value > self._up[s_clip]) | (batch.value < self._abs_down[s_clip])
+        cand |= self._hot_series[s_clip]
+        if cand.any():
+            # Later readings in the batch may clear what the first ones raised.
+            sensor = ix.sensor[np.minimum(s_clip, ix.size - 1)]
+            wide = np.zeros(len(ix.sensor_keys) + 1, np.bool_)
+            wide[sensor[cand]] = True
+            cand = wide[sensor]
+        return np.flatnonzero(cand)
+
+    def _steady(
+        self, cell: _I64, t: _I64, v: _F64, slot: npt.NDArray[np.int32], ref: _F64
+    ) -> Changes:
+        """Peaks and latest values of open alerts whose readings only keep them on."""
+        if not len(cell):
+            return Changes.empty()
+        rule = self.rule_of_cell[cell]
+        self._peaks(
+            cell, v, slot, ref, rule, np.ones(len(cell), np.bool_), np.zeros(len(cell), np.bool_)
+        )
+        order = np.lexsort((t, cell))
+        c = cell[order]
+        last = np.ones(len(c), np.bool_)
+        last[:-1] = c[1:] != c[:-1]
+        cells = c[last]
+        r = self.rule_of_cell[cells]
+        e = np.empty(0, np.int64)
+        return Changes(
+            e,
+            e,
+            np.empty(0),
+            np.empty(0, np.bool_),
+            cells.astype(np.int64),
+            self.peak[cells] * self.rule_sign[r],
+            self.level[cells],
+            t[order][last],
+            v[order][last],
         )
 
     def _refs(self, series: npt.NDArray[np.int32], slot: npt.NDArray[np.int32]) -> _F64:
@@ -516,9 +588,13 @@ class Evaluator:
         off: _B,
         slot: npt.NDArray[np.int32],
         ref: _F64,
+        series: npt.NDArray[np.int32],
     ) -> Changes:
         # 1. each condition's hysteresis state, then the rule's combination, per row
         new, start = _segments(cell)
+        det = self.slot_detector[slot] != _NO_DETECTOR
+        if det.any():
+            self._detector_rows(cell, on, off, slot, series, det)
         cond = self.slot_cond[slot]
         rule = self.rule_of_cell[cell]
         nconds = self.rule_nconds[rule]
@@ -595,6 +671,55 @@ class Evaluator:
             last_t[act_cells],
             last_v[act_cells],
         )
+
+    def _detector_rows(
+        self,
+        cell: _I64,
+        on: _B,
+        off: _B,
+        slot: npt.NDArray[np.int32],
+        series: npt.NDArray[np.int32],
+        det: _B,
+    ) -> None:
+        """Turn detector rows into the cell's state: on while any of its series is held.
+
+        Each series' own state is on from a firing until one of its readings arrives
+        without one; the cell counts its series that are on. Rows are in (cell, time)
+        order and are rewritten in place. A loop over the few detector slots present.
+        """
+        idx = np.flatnonzero(det)
+        size = self.index.size + 1
+        for sl in np.unique(slot[idx]).tolist():
+            rows = idx[slot[idx] == sl]
+            r, k = int(self.slot_rule[sl]), int(self.slot_cond[sl])
+            key = (self.rules[r].id or 0, k)
+            held = self._det.get(key)
+            if held is None or len(held) < size:
+                grown = np.zeros(max(size, 1024), np.bool_)
+                if held is not None:
+                    grown[: len(held)] = held
+                held = self._det[key] = grown
+            ser = series[rows]
+            o = np.argsort(ser, kind="stable")  # per series, still in time order
+            so = ser[o]
+            new, start = _segments(so.astype(np.int64))
+            prior = held[so]
+            st = _ffill(start, np.ones(len(o), np.bool_), on[rows][o], prior)
+            delta_o = st.astype(np.int32) - _shift(st, new, prior).astype(np.int32)
+            end = np.ones(len(o), np.bool_)
+            end[:-1] = new[1:]
+            held[so[end]] = st[end]
+            delta = np.empty(len(o), np.int32)
+            delta[o] = delta_o
+            c = cell[rows]
+            cnew, cstart = _segments(c)
+            cs = np.cumsum(delta)
+            count = self.det_count[c, k] + cs - (cs - delta)[cstart]  # segmented cumsum
+            cend = np.ones(len(c), np.bool_)
+            cend[:-1] = cnew[1:]
+            self.det_count[c[cend], k] = count[cend]
+            on[rows] = count > 0
+            off[rows] = count <= 0
 
     def _peaks(
         self,
