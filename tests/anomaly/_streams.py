@@ -40,6 +40,7 @@ def random_stream(rng: np.random.Generator, n_series: int, n: int) -> Batch:
     v = np.where(kind < 0.05, v + rng.choice([-20.0, 20.0], n), v)  # spikes
     v = np.where((kind > 0.05) & (kind < 0.08), 1e6, v)  # impossible
     v = np.where((kind > 0.08) & (kind < 0.09), np.nan, v)
+    v = np.where((kind > 0.11) & (kind < 0.115), np.inf, v)
     v = np.where((kind > 0.09) & (kind < 0.11), 0.0, v)
     v[n // 2 :] += rng.choice([0.0, 4.0])  # level shift
     stuck = rng.random(n) < 0.4  # repeat the series' previous value

@@ -70,7 +70,7 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
     """Sort ``batch`` and classify its readings against the series' current state."""
     order = _order(batch)
     s, t, x = batch.series[order], batch.time[order], batch.value[order]
-    ok = (x >= store.lo[s]) & (x <= store.hi[s])  # NaN compares False: rejected
+    ok = (x >= store.lo[s]) & (x <= store.hi[s]) & np.isfinite(x)
     rejected_bad = np.flatnonzero(~ok)
     new = np.flatnonzero(ok & (t > store.last_time[s]))
     if new.size > 1:

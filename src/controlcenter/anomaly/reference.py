@@ -183,7 +183,7 @@ class ReferenceEngine:
 
     def _one(self, st: _Series, t: int, x: float) -> list[tuple[Detector, float]]:
         p, cfg = st.par, self.config
-        if not (st.lo <= x <= st.hi):
+        if not (st.lo <= x <= st.hi and math.isfinite(x)):
             return [(Detector.LIMIT, LIMIT_SEVERITY)]
         if t <= st.last_time:
             return []
