@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from simulators.engine import Simulation
+from simulators.scenario import load_scenario
 
 from controlcenter.domain import Kind
 from tests.simulators._helpers import Data, small_scenario
@@ -142,3 +145,32 @@ def test_parking_fills_for_the_day_shift():
     occupied = _hourly(Kind.PARKING, "occupied", "2026-03-16T00:00:00+09:00", 24)
     assert occupied[10] > 1.5 * occupied[3]
     assert occupied[12] < occupied[10]
+
+
+def test_pm10_is_higher_in_spring_and_winter_than_in_summer():
+    day = {
+        month: _hourly(Kind.AIR, "pm10", f"2026-{month:02d}-10T00:00:00+09:00", 24).mean()
+        for month in (1, 3, 8)
+    }
+    assert day[3] > 1.4 * day[8]
+    assert day[1] > 1.4 * day[8]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), factories=st.integers(1, 6), per=st.integers(1, 9))
+def test_clean_frames_are_physical_for_any_seed_and_size(seed, factories, per):
+    sc = load_scenario().with_overrides(seed=seed, factories=factories, sensors_per_factory=per)
+    sim = Simulation(sc.with_overrides(anomaly_scale=0), start_ms=sc.start_ms)
+    for kind in sim.kinds:
+        frame = sim.next_frame(kind)
+        values = frame.values
+        assert np.isfinite(values).all()
+        assert frame.present.all()
+        if kind is Kind.POWER:
+            assert (np.diff(values[:, :, 1], axis=1) >= 0).all()
+            assert (values[:, :, 0] >= 0).all()
+        if kind is Kind.PARKING:
+            assert (values[:, :, 0] <= values[:, :, 1]).all()
+            assert (values[:, :, 0] >= 0).all()
+        if kind is Kind.AIR:
+            assert ((values[:, :, 5] >= 0) & (values[:, :, 5] <= 100)).all()
