@@ -101,8 +101,9 @@ def _window_rows(
 
 def _median_gap(times: I64, p: I64, w: int) -> F64:
     """Median gap between consecutive readings of each row (NaN when fewer than 2)."""
-    nxt = np.roll(times, -1, axis=1)
-    gaps = (nxt - times).astype(np.float64)
+    gaps = np.empty(times.shape, dtype=np.float64)
+    gaps[:, :-1] = times[:, 1:] - times[:, :-1]
+    gaps[:, -1] = times[:, 0] - times[:, -1]
     # Slot (p - 1) % W holds the newest reading; its "next" slot is the oldest.
     gaps[np.arange(p.size), (p - 1) % w] = np.nan
     young = p < w
