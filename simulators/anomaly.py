@@ -41,7 +41,7 @@ from simulators.layout import Layout
 
 __all__ = ["SERIES_TYPES", "Anomaly", "AnomalyPlanner", "Injector", "Label"]
 
-#: Anomaly types aimed at one series, and the metrics each may hit.
+#: Anomaly types aimed at one series, and the metrics each never hits.
 SERIES_TYPES: Mapping[str, frozenset[str]] = {
     "spike": frozenset({"capacity"}),
     "level_shift": frozenset({"capacity", "kwh"}),
@@ -134,15 +134,6 @@ class AnomalyPlanner:
             [int(float(self.duration_s(t)[1]) * 1000) for t in self.spec] + [0]
         )
         self._cache: dict[int, list[Anomaly]] = {}
-        # Every (kind, sensor, metric) series, for uniform choice of targets.
-        self._targets: dict[str, list[tuple[Kind, int, int]]] = {}
-        for name, excluded in SERIES_TYPES.items():
-            self._targets[name] = [
-                (kind, -1, j)
-                for kind, table in layout.tables.items()
-                for j, metric in enumerate(table.metrics)
-                if metric not in excluded and len(table)
-            ]
 
     def duration_s(self, name: str) -> tuple[float, float]:
         """Shortest and longest duration of anomalies of type ``name``, seconds."""

@@ -178,7 +178,7 @@ def build_layout(scenario: Scenario) -> Layout:
         interval = scenario.interval_ms(kind)
         krng = np.random.default_rng([scenario.seed, 1, KIND_CODES[kind]])
         phase = krng.integers(0, interval, size=len(factory), dtype=np.int64)
-        params = _sensor_params(kind, krng, factory, counts, f_ind, f_kw, f_size, scenario)
+        params = _sensor_params(kind, krng, factory, f_ind, f_kw, f_size, scenario)
         tables[kind] = SensorTable(
             kind, tuple(METRICS[kind]), names, factory, interval, phase, params
         )
@@ -189,7 +189,6 @@ def _sensor_params(
     kind: Kind,
     rng: np.random.Generator,
     factory: IntArray,
-    counts: IntArray,
     f_ind: IntArray,
     f_kw: FloatArray,
     f_size: IntArray,
