@@ -64,6 +64,7 @@ class RunStats:
         lost: Messages paho could not deliver.
         labels: Label rows written.
         sim_end_ms: Simulated time reached.
+        offline: Gateway-offline anomalies in progress, by id (the run's own bookkeeping).
     """
 
     readings: int = 0
