@@ -16,9 +16,21 @@ from starlette.responses import Response
 if TYPE_CHECKING:
     from controlcenter.api.state import ApiState
 
-__all__ = ["json_response", "query_timeout"]
+__all__ = ["ERRORS", "json_response", "query_timeout"]
 
 logger = logging.getLogger(__name__)
+
+#: The error answers every /api/v1 route documents (all shaped ``{"detail": ...}``).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "a parameter is out of bounds or inconsistent"},
+    401: {"description": "no valid API key"},
+    403: {"description": "the key's role or factory scope does not allow it"},
+    404: {"description": "nothing matches"},
+    413: {"description": "the request body is too large"},
+    422: {"description": "a parameter is malformed"},
+    503: {"description": "the database is unavailable"},
+    504: {"description": "the query took too long"},
+}
 #: numpy arrays as lists, naive numpy datetimes as UTC, "Z" rather than "+00:00".
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 

@@ -7,15 +7,16 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from controlcenter.api._http import query_timeout
+from controlcenter.api._http import ERRORS, query_timeout
 from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.index import SeriesId
 from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
 from controlcenter.api.state import ApiState, State
 from controlcenter.domain import Kind
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["catalog"])
+router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=ERRORS)
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 Code = Annotated[str | None, Query(pattern=_CODE, examples=["namdong"])]
@@ -144,7 +145,7 @@ async def series(
     sensor: Code = None,
     metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
     ids: Annotated[
-        list[int] | None, Query(max_length=1_000, description="series ids", alias="id")
+        list[SeriesId] | None, Query(max_length=1_000, description="series ids", alias="id")
     ] = None,
     limit: Limit = None,
     offset: Offset = 0,
@@ -153,8 +154,6 @@ async def series(
     metric or id."""
     lim, off = _page(state, limit, offset)
     site, factory = _scope(who, site, factory)
-    if ids is not None and any(not (0 <= i < 2**31) for i in ids):
-        raise HTTPException(400, "series ids are between 0 and 2^31-1")
     args = (site, factory, kind.value if kind else None, sensor, metric, ids)
     items, nxt = await _fetch(state, _SERIES, lim, off, *args)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}

@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime
 
-from controlcenter.api._http import query_timeout
+from controlcenter.api._http import ERRORS, query_timeout
 from controlcenter.api.auth import Principal, Role, require_role
 from controlcenter.api.models import DeadLetterPage, Problem, ReasonCount
 from controlcenter.api.state import ApiState, State
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["dead letters"])
+router = APIRouter(prefix="/api/v1", tags=["dead letters"], responses=ERRORS)
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 Code = Annotated[str | None, Query(pattern=_CODE)]

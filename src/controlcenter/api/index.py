@@ -18,7 +18,7 @@ from controlcenter.api.auth import Principal
 from controlcenter.domain import Kind, SeriesKey
 from controlcenter.store import Catalog
 
-__all__ = ["Selection", "SeriesIndex"]
+__all__ = ["Selection", "SeriesId", "SeriesIndex"]
 
 _KINDS = list(Kind)
 SeriesId = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -39,7 +39,7 @@ class Selection(BaseModel):
     kind: Kind | None = None
     sensor: str | None = Field(None, pattern=_CODE_PATTERN, examples=["aq1"])
     metric: str | None = Field(None, pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])
-    series: tuple[SeriesId, ...] | None = Field(None, max_length=20_000, examples=[[1, 2, 3]])
+    series: tuple[SeriesId, ...] | None = Field(None, max_length=1_000, examples=[[1, 2, 3]])
 
     def within(self, who: Principal) -> Selection | None:
         """This selection narrowed to what ``who`` may see; None when it names another factory."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlcenter.api._http import query_timeout
+from controlcenter.api._http import ERRORS, query_timeout
 from controlcenter.api.auth import ApiKeys, Principal, Role, require_role
 from controlcenter.api.models import ApiKeyCreated, ApiKeyInfo, Problem
 from controlcenter.api.state import State
@@ -22,7 +22,7 @@ __all__ = ["KeyRequest", "create_key_cli", "router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1", tags=["keys"])
+router = APIRouter(prefix="/api/v1", tags=["keys"], responses=ERRORS)
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 _ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Problem} for c in (400, 401, 403, 503)}

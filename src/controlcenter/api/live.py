@@ -38,6 +38,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from controlcenter.api.auth import Principal
 from controlcenter.api.hub import TOO_SLOW, AlertClient, LiveClient
 from controlcenter.api.index import Selection
+from controlcenter.api.readings import validation_errors
 from controlcenter.api.state import ApiState, state_of
 from controlcenter.metrics import API_LIVE_DROPS
 
@@ -150,7 +151,7 @@ async def _live_receive(ws: WebSocket, client: LiveClient, state: ApiState) -> N
             try:
                 msg = SubscribeMessage.model_validate(doc)
             except ValidationError as exc:
-                client.push(_error(exc.errors(include_url=False, include_context=False)))
+                client.push(_error(validation_errors(exc)))
                 continue
             sel = Selection.model_validate(msg.model_dump(exclude={"type", "max_rate_hz"}))
             scoped = sel.within(client.who)

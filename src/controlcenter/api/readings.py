@@ -15,17 +15,17 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from controlcenter.api._http import json_response, query_timeout
+from controlcenter.api._http import ERRORS, json_response, query_timeout
 from controlcenter.api.auth import Principal, Role, require_role
 from controlcenter.api.history import fetch_history, plan
-from controlcenter.api.index import Selection
+from controlcenter.api.index import Selection, SeriesId
 from controlcenter.api.models import HistoryOut, LatestOut, Problem
 from controlcenter.api.state import ApiState, State
 from controlcenter.domain import METRICS, Kind
 
-__all__ = ["latest_values", "router", "select_ids"]
+__all__ = ["latest_values", "router", "select_ids", "validation_errors"]
 
-router = APIRouter(prefix="/api/v1", tags=["readings"])
+router = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
@@ -44,14 +44,25 @@ CROSS JOIN LATERAL (
 """
 
 
-def selection(
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Validation errors without the offending input (it may be huge or unencodable)."""
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False)
+    ]
+
+
+async def selection(
     site: Annotated[str | None, Query(pattern=_CODE, examples=["namdong"])] = None,
     factory: Annotated[str | None, Query(pattern=_CODE, examples=["f001"])] = None,
     kind: Kind | None = None,
     sensor: Annotated[str | None, Query(pattern=_CODE, examples=["aq1"])] = None,
     metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
     series: Annotated[
-        list[int] | None, Query(max_length=20_000, description="series ids (repeat the parameter)")
+        list[SeriesId] | None,
+        Query(
+            max_length=1_000, description="series ids (repeat the parameter; use filters for more)"
+        ),
     ] = None,
 ) -> Selection:
     """A selection from query parameters; every given filter must match."""
@@ -65,7 +76,7 @@ def selection(
             series=tuple(series) if series is not None else None,
         )
     except ValidationError as exc:
-        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+        raise HTTPException(422, validation_errors(exc)) from None
 
 
 Select = Annotated[Selection, Depends(selection)]

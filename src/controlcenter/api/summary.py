@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from controlcenter.api._http import query_timeout
+from controlcenter.api._http import ERRORS, query_timeout
 from controlcenter.api.auth import Principal, Role, require_role
 from controlcenter.api.index import Selection
 from controlcenter.api.models import FactorySummary, Problem, SiteSummary
@@ -26,7 +26,7 @@ from controlcenter.grades import Grade, grade_codes, worst
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["summaries"])
+router = APIRouter(prefix="/api/v1", tags=["summaries"], responses=ERRORS)
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 _GRADES = list(Grade)
