@@ -182,8 +182,9 @@ async def test_complex_wide_event_is_grouped_into_one_notification(
         },
     )
     async with Receiver() as rx:
-        settings = fast(make_settings, database_url, webhook_urls=[rx.url], group_window_s=0.5)
-        svc = make_service(settings, pool, catalog, Clock())
+        settings = fast(make_settings, database_url, webhook_urls=[rx.url], group_window_s=30)
+        clock = Clock()
+        svc = make_service(settings, pool, catalog, clock)
         received = []
         async with running(svc), svc.subscribe() as sub:
             # a dust episode: every station of the site lifts within a few readings
@@ -198,6 +199,7 @@ async def test_complex_wide_event_is_grouped_into_one_notification(
                 ]
                 return len(mine) == 2 and mine
 
+            clock.now += 30  # the grouping window closes (the service's clock)
             mine = await eventually(grouped, timeout=10)
             while not sub.queue.empty():
                 received.append(sub.queue.get_nowait())

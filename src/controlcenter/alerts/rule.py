@@ -70,7 +70,8 @@ SeverityName = Literal["info", "warning", "critical"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Rules are stored as JSON in PostgreSQL: no NaN or infinities.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Scope(_Model):
@@ -154,7 +155,7 @@ class Rule(_Model):
 
     id: int | None = None
     name: str = Field(pattern=_SLUG)
-    description: str = Field("", max_length=500)
+    description: str = Field("", max_length=500, pattern=r"^[^\x00]*$")
     enabled: bool = True
     scope: Scope = Scope()
     match: Literal["any", "all"] = "any"

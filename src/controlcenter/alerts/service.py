@@ -287,7 +287,7 @@ class AlertService:
                 listener(note.payload)
             except Exception:
                 logger.exception("alert listener failed")
-        self.grouper.offer(note, now=time.monotonic())
+        self.grouper.offer(note, now=self.clock())
 
     def _send(self, note: Notification) -> None:
         if self.publisher is not None:
@@ -381,4 +381,4 @@ class AlertService:
         self.evaluator.index.set_contracts(await self.repo.contracts())
 
     async def _flush_groups(self) -> None:
-        self.grouper.flush_due(now=time.monotonic())
+        self.grouper.flush_due(now=self.clock())

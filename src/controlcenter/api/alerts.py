@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from controlcenter.alerts import (
@@ -24,11 +24,16 @@ from controlcenter.alerts import (
     Rule,
     RuleConflictError,
 )
+from controlcenter.api._http import ERRORS
 from controlcenter.api.auth import Principal, Role, require_role
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"description": "the alert's state does not allow it, or the rule name is taken"},
+}
+router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=_RESPONSES)
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Maintenance = Annotated[Principal, Depends(require_role(Role.MAINTENANCE))]
@@ -36,24 +41,27 @@ Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 State = Literal["open", "acknowledged", "resolved"]
 Sev = Literal["info", "warning", "critical"]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RuleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_TEXT = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 
 
 class NoteIn(BaseModel):
     """A note on an alert."""
 
-    text: str = Field(min_length=1, max_length=2_000)
+    text: str = Field(min_length=1, max_length=2_000, pattern=_TEXT)
 
 
 class AssignIn(BaseModel):
     """Who works on an alert."""
 
-    assignee: str = Field(min_length=1, max_length=200)
+    assignee: str = Field(min_length=1, max_length=200, pattern=_TEXT)
 
 
 class ResolveIn(BaseModel):
     """An optional note when resolving by hand."""
 
-    note: str | None = Field(None, max_length=2_000)
+    note: str | None = Field(None, max_length=2_000, pattern=_TEXT)
 
 
 def _service(request: Request) -> AlertService | None:
@@ -99,11 +107,11 @@ async def list_alerts(
     site: Annotated[str | None, Query(pattern=_CODE)] = None,
     factory: Annotated[str | None, Query(pattern=_CODE)] = None,
     kind: Annotated[Literal["air", "power", "parking"] | None, Query()] = None,
-    rule: Annotated[str | None, Query(max_length=64)] = None,
+    rule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """Alerts, newest first, filtered by state, severity, site, factory, kind, rule, time."""
     if who.factory is not None:
@@ -126,7 +134,7 @@ async def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-async def get_alert(request: Request, who: Viewer, alert_id: int) -> dict[str, Any]:
+async def get_alert(request: Request, who: Viewer, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its audit history."""
     alert = await _visible(request, who, alert_id)
     alert["history"] = await _repo(request).history(alert_id)
@@ -145,7 +153,7 @@ async def _act(request: Request, who: Principal, alert_id: int, what: str, **kw:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(request: Request, who: Operator, alert_id: int) -> dict[str, Any]:
+async def acknowledge(request: Request, who: Operator, alert_id: AlertId) -> dict[str, Any]:
     """open -> acknowledged (stops escalation). 409 when not open."""
     result: dict[str, Any] = await _act(request, who, alert_id, "acknowledge")
     return result
@@ -153,7 +161,7 @@ async def acknowledge(request: Request, who: Operator, alert_id: int) -> dict[st
 
 @router.post("/alerts/{alert_id}/assign")
 async def assign(
-    request: Request, who: Maintenance, alert_id: int, body: AssignIn
+    request: Request, who: Maintenance, alert_id: AlertId, body: AssignIn
 ) -> dict[str, Any]:
     """Set the assignee of an active alert."""
     result: dict[str, Any] = await _act(request, who, alert_id, "assign", assignee=body.assignee)
@@ -162,7 +170,7 @@ async def assign(
 
 @router.post("/alerts/{alert_id}/resolve")
 async def resolve(
-    request: Request, who: Maintenance, alert_id: int, body: ResolveIn | None = None
+    request: Request, who: Maintenance, alert_id: AlertId, body: ResolveIn | None = None
 ) -> dict[str, Any]:
     """Resolve by hand. 409 when already resolved."""
     note = body.note if body is not None else None
@@ -171,7 +179,9 @@ async def resolve(
 
 
 @router.post("/alerts/{alert_id}/notes")
-async def add_note(request: Request, who: Operator, alert_id: int, body: NoteIn) -> dict[str, Any]:
+async def add_note(
+    request: Request, who: Operator, alert_id: AlertId, body: NoteIn
+) -> dict[str, Any]:
     """Add a note (kept on the alert and in its history)."""
     result: dict[str, Any] = await _act(request, who, alert_id, "note", text=body.text)
     return result
@@ -188,7 +198,7 @@ async def list_rules(request: Request, who: Viewer) -> list[dict[str, Any]]:
 
 
 @router.get("/alert-rules/{rule_id}")
-async def get_rule(request: Request, who: Viewer, rule_id: int) -> dict[str, Any]:
+async def get_rule(request: Request, who: Viewer, rule_id: RuleId) -> dict[str, Any]:
     """One rule."""
     del who
     rule = await _repo(request).rule(rule_id)
@@ -217,13 +227,13 @@ async def create_rule(request: Request, who: Admin, rule: Rule) -> dict[str, Any
 
 
 @router.put("/alert-rules/{rule_id}")
-async def replace_rule(request: Request, who: Admin, rule_id: int, rule: Rule) -> dict[str, Any]:
+async def replace_rule(request: Request, who: Admin, rule_id: RuleId, rule: Rule) -> dict[str, Any]:
     """Replace a rule (its cells start afresh; its open alerts stay open)."""
     return await _save(request, who, rule.model_copy(update={"id": rule_id}))
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=204)
-async def delete_rule(request: Request, who: Admin, rule_id: int) -> Response:
+async def delete_rule(request: Request, who: Admin, rule_id: RuleId) -> Response:
     """Delete a rule; its active alerts are resolved by the system."""
     who.check_unscoped("rules")
     svc = _acting(request)
