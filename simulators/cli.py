@@ -37,7 +37,7 @@ from simulators.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["build_parser", "main"]
 
-logger = logging.getLogger("simulators")
+logger = logging.getLogger(__name__)
 # Gateways get their own connection (and a real last will) up to this many factories.
 DEDICATED_LINKS_MAX = 500
 ACCELERATED_BACKFILL_MS = 86_400_000

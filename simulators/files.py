@@ -168,16 +168,20 @@ def read_series(directory: Path) -> list[dict[str, str]]:
 
 
 def read_readings(
-    directory: Path, chunk_rows: int = 200_000
-) -> Iterator[tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float64]]]:
-    """``readings.csv`` in chunks of ``(time_ms, series keys, values)``."""
-    with (directory / "readings.csv").open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        while True:
-            block = [row for _, row in zip(range(chunk_rows), reader, strict=False)]
-            if not block:
-                return
-            times = np.array([int(r[0]) for r in block], dtype=np.int64)
-            values = np.array([float(r[2]) for r in block], dtype=np.float64)
-            yield times, [r[1] for r in block], values
+    directory: Path, chunk_bytes: int = 16 << 20
+) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.str_], npt.NDArray[np.float64]]]:
+    """``readings.csv`` in chunks of ``(time_ms, series keys, values)`` columns.
+
+    Lines are split with one ``str.split`` per chunk and the numbers converted by numpy, so
+    reading costs well under a microsecond per row.
+    """
+    with (directory / "readings.csv").open(encoding="utf-8") as fh:
+        fh.readline()
+        while lines := fh.readlines(chunk_bytes):
+            cells = "".join(lines).replace("\n", ",").split(",")
+            cells.pop()  # after the last line's newline
+            if len(cells) % 3:
+                raise ValueError(f"{directory / 'readings.csv'}: not three columns per row")
+            times = np.array(cells[0::3]).astype(np.int64)
+            values = np.array(cells[2::3]).astype(np.float64)
+            yield times, np.array(cells[1::3]), values

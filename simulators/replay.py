@@ -41,30 +41,60 @@ class ReplayOptions:
 
 
 class _Readings:
-    """Groups long rows ``(time, series, value)`` into readings of one sensor at one time."""
+    """Groups long rows ``(time, series, value)`` into readings of one sensor at one time.
+
+    Rows of one reading are adjacent in readings.csv (sorted by time, then series, and a
+    sensor's series are numbered together), so readings start where time or sensor change.
+    """
 
     def __init__(self, directory: Path, root: str) -> None:
         rows = read_series(directory)
         self.directory = directory
         self.metric = {r["series"]: r["metric"] for r in rows}
-        self.sensor = {r["series"]: r["series"].rsplit("/", 1)[0] for r in rows}
+        sensors = sorted({r["series"].rsplit("/", 1)[0] for r in rows})
+        self.sensors = sensors
+        self.sensor_index = {s: i for i, s in enumerate(sensors)}
         gateways = sorted({f"{r['site']}/{r['factory']}" for r in rows})
         self.gateway_index = {g: i for i, g in enumerate(gateways)}
         self.root = root
 
     def __iter__(self) -> Iterator[tuple[int, str, dict[str, float]]]:
-        current: tuple[int, str] | None = None
-        values: dict[str, float] = {}
+        carry: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         for times, keys, vals in read_readings(self.directory):
-            for t, key, v in zip(times.tolist(), keys, vals.tolist(), strict=True):
-                sensor = self.sensor[key]
-                if current != (t, sensor):
-                    if current is not None:
-                        yield current[0], current[1], values
-                    current, values = (t, sensor), {}
-                values[self.metric[key]] = v
-        if current is not None:
-            yield current[0], current[1], values
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            sensor = np.array([self.sensor_index[k.rsplit("/", 1)[0]] for k in uniq])[inverse]
+            metric = np.array([self.metric[k] for k in uniq], dtype=object)[inverse]
+            if carry is not None:
+                times, sensor, metric, vals = (
+                    np.concatenate((a, b))
+                    for a, b in zip(carry, (times, sensor, metric, vals), strict=True)
+                )
+            new = np.ones(len(times), dtype=np.bool_)
+            new[1:] = (times[1:] != times[:-1]) | (sensor[1:] != sensor[:-1])
+            starts = np.flatnonzero(new)
+            # The last reading may go on in the next chunk: keep it for then.
+            last = int(starts[-1])
+            carry = (times[last:], sensor[last:], metric[last:], vals[last:])
+            yield from self._group(
+                times[:last], sensor[:last], metric[:last], vals[:last], starts[:-1]
+            )
+        if carry is not None and len(carry[0]):
+            t, s, m, v = carry
+            yield from self._group(t, s, m, v, np.zeros(1, dtype=np.intp))
+
+    def _group(
+        self,
+        times: np.ndarray,
+        sensor: np.ndarray,
+        metric: np.ndarray,
+        vals: np.ndarray,
+        starts: np.ndarray,
+    ) -> Iterator[tuple[int, str, dict[str, float]]]:
+        ends = [*starts[1:].tolist(), len(times)]
+        t_list, s_list = times[starts].tolist(), sensor[starts].tolist()
+        m_list, v_list = metric.tolist(), vals.tolist()
+        for a, b, t, s in zip(starts.tolist(), ends, t_list, s_list, strict=True):
+            yield t, self.sensors[s], dict(zip(m_list[a:b], v_list[a:b], strict=True))
 
 
 def replay(
