@@ -73,8 +73,8 @@ class MetricProfile:
     min_std: float = 0.0
     min_rel_std: float = 1e-3
     robust_z: float = 8.0
-    ewma_z: float = 8.0
-    ewma_alpha: float = 0.05
+    ewma_z: float = 5.0
+    ewma_alpha: float = 0.1
     cusum_k: float = 1.0
     cusum_h: float = 30.0
     cusum_clip: float = 4.0
