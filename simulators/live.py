@@ -145,11 +145,14 @@ def run_live(
             if now - serviced > 0.5:
                 pool.service(0.0)
                 serviced = now
-            _gateways(sim, pool, stats, due)
+            # Gateways come back before the group (it may hold readings after their window)
+            # and go down after it (it holds their last readings before the window).
+            _gateways_online(pool, stats, due)
             remaining = None if options.count is None else options.count - stats.readings
             for message in encoder.messages(cursor.take(), remaining):
                 if pool.publish(message):
                     stats.readings += message.readings
+            _gateways_offline(sim, pool, stats, due)
             stats.sim_end_ms = due
             if not ahead_warned and due > time.time() * 1000 + 240_000:
                 ahead_warned = True
@@ -176,12 +179,16 @@ def run_live(
     return stats
 
 
-def _gateways(sim: Simulation, pool: GatewayPool, stats: RunStats, now_ms: int) -> None:
-    """Open and close gateway-offline windows up to simulated ``now_ms``."""
+def _gateways_offline(sim: Simulation, pool: GatewayPool, stats: RunStats, now_ms: int) -> None:
+    """Take down the gateways whose offline window has begun by simulated ``now_ms``."""
     for a in sim.gateway_events(now_ms, now_ms):
-        if a.id not in stats.offline and a.start_ms <= now_ms:
+        if a.id not in stats.offline:
             stats.offline[a.id] = a
             pool.go_offline(a.factory)
+
+
+def _gateways_online(pool: GatewayPool, stats: RunStats, now_ms: int) -> None:
+    """Bring back the gateways whose offline window ended before simulated ``now_ms``."""
     for key, a in list(stats.offline.items()):
         if a.end_ms < now_ms:
             del stats.offline[key]

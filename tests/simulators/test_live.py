@@ -209,6 +209,21 @@ def test_live_run_appends_labels_as_anomalies_start(collector, mqtt_url, tmp_pat
     got, statuses = _wait_for(collector, collector.root, summary["readings"])
     assert got == summary["readings"]
     assert len(statuses) == 5
+    # Silent windows are silent on the wire too, and a gateway's outage shows as its will.
+    received = [
+        (topic.split("/", 2)[2], r["ts"])
+        for topic, payload, _ in collector.snapshot()
+        if not topic.endswith("/status")
+        for r in json.loads(payload)["readings"]
+    ]
+    silent = [r.split(",") for r in rows[1:] if r.endswith((",dropout", ",gateway_offline"))]
+    assert any(kind == "gateway_offline" for *_, kind in silent)
+    for series, start, end, _ in silent:
+        prefix = series.rstrip("*").rsplit("/", 1)[0] + "/"
+        hits = [ts for path, ts in received if (path + "/").startswith(prefix)]
+        assert not [ts for ts in hits if int(start) <= ts <= int(end)], series
+    offline = [g for g, history in statuses.items() if "offline" in history[:-1]]
+    assert offline, "a gateway_offline window fired a will"
 
 
 async def test_gateways_reconnect_and_say_online_after_the_broker_link_breaks(collector, mqtt_url):
