@@ -149,7 +149,13 @@ def run_live(
             # and go down after it (it holds their last readings before the window).
             _gateways_online(pool, stats, due)
             remaining = None if options.count is None else options.count - stats.readings
-            for message in encoder.messages(cursor.take(), remaining):
+            deadline = None if options.duration_s is None else wall0 + options.duration_s
+            for i, message in enumerate(encoder.messages(cursor.take(), remaining)):
+                # A group of a large complex takes seconds: stop within it when asked to.
+                if i % 1000 == 999 and (
+                    stop.is_set() or (deadline is not None and time.monotonic() > deadline)
+                ):
+                    break
                 if pool.publish(message):
                     stats.readings += message.readings
             _gateways_offline(sim, pool, stats, due)
