@@ -262,3 +262,13 @@ async def test_gateways_reconnect_and_say_online_after_the_broker_link_breaks(co
     assert len(unique) == stats.readings, "QoS 1: nothing lost (duplicates are allowed)"
     for history in statuses.values():
         assert _changes(history)[:3] == ["online", "offline", "online"], history
+
+
+def test_an_unreachable_broker_ends_the_run_with_an_error():
+    done = subprocess.run(
+        [sys.executable, "-m", "simulators", "run", "--url", "mqtt://127.0.0.1:1",
+         "--factories", "1", "--duration", "1"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot connect" in done.stderr
