@@ -25,7 +25,14 @@ TEST_PROFILES = {
         silence_factor=3.0,
     ),
     "counter": MetricProfile(lo=0.0, max_rate=3.0, monotonic=True, robust_z=float("inf")),
-    "idle": MetricProfile(stuck_k=4, stuck_zero_ok=True, min_std=0.0, min_rel_std=0.0),
+    "idle": MetricProfile(
+        stuck_k=4,
+        stuck_zero_ok=True,
+        min_std=0.0,
+        min_rel_std=0.0,
+        robust_z=3.0,
+        robust_median=True,
+    ),
     "generic": MetricProfile(),
 }
 

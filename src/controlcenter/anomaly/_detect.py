@@ -130,12 +130,20 @@ def _shift_prev(after: F64, start_value: F64, prep: Prepared) -> F64:
 
 
 def _ewma(
-    prep: Prepared, store: WindowStore, par: _Params, x: F64, n_life: I64, min_history: int
+    prep: Prepared,
+    store: WindowStore,
+    par: _Params,
+    x: F64,
+    learn: F64,
+    n_life: I64,
+    min_history: int,
 ) -> tuple[F64, F64, F64, F64]:
+    """EWMA z severity, deviation ``x - mean_before``, and mean and variance after each
+    reading; the statistics learn ``learn`` (``x`` winsorized), the score uses ``x``."""
     alpha = par["alpha"]
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
-    ca, cb = affine_scan(a, np.where(fresh, x, alpha * x), prep.rank)
+    ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.rank)
     m0 = store.ewm_mean[prep.gs]
     mean = ca * m0[prep.gid] + cb
     mean_prev = _shift_prev(mean, m0, prep)
@@ -176,15 +184,20 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)
     stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
-    ewma, dev, mean, var = _ewma(prep, store, par, x, n_life, cfg.min_history)
     ref = refresh_rows(prep, store, table, cfg)
     med, sigma, ok = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
-    z = (x - med) / sigma
-    robust = np.where(ok, np.abs(z) * par["inv_robust_z"], 0.0)
-    # CUSUM input: deviation from the EWMA mean (follows trends) in robust sigmas (a shift
-    # does not inflate them the way it inflates the EWMA variance).
+    # The EWMA learns values winsorized to the robust band, so a spike does not drag its
+    # mean (and echo as a deviation of the readings after it).
+    band = par["ewma_clip"] * sigma
+    learn = np.where(ok, np.clip(x, med - band, med + band), x)
+    ewma, dev, mean, var = _ewma(prep, store, par, x, learn, n_life, cfg.min_history)
+    # Deviation from the EWMA mean (follows trends) in robust sigmas (which a spike or a
+    # shift does not inflate the way it inflates the EWMA variance); or from the median.
+    zdev = dev / sigma
+    z = np.where(par["robust_median"] > 0, (x - med) / sigma, zdev)
+    robust = np.where(ok & (n_life >= cfg.min_history), np.abs(z) * par["inv_robust_z"], 0.0)
     clip = par["cusum_clip"]
-    y = np.where(ok & (n_life >= cfg.min_history), np.clip(dev / sigma, -clip, clip), 0.0)
+    y = np.where(ok & (n_life >= cfg.min_history), np.clip(zdev, -clip, clip), 0.0)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     return Severities(
         n_life=n_life,

@@ -23,9 +23,9 @@ class Detector(IntEnum):
 
     LIMIT = 0  #: value outside the metric's physical limits (or above capacity)
     RATE = 1  #: impossible jump between consecutive readings (or a counter going back)
-    ROBUST_Z = 2  #: point anomaly against the window's median and MAD
+    ROBUST_Z = 2  #: point anomaly: deviation from the EWMA mean in robust (MAD) sigmas
     EWMA_Z = 3  #: point anomaly against an exponentially weighted mean and variance
-    SHIFT = 4  #: level shift or drift (two-sided CUSUM on the EWMA z-score)
+    SHIFT = 4  #: level shift or drift (two-sided CUSUM on the robust z-score)
     STUCK = 5  #: flatline: the same value for too many readings
     SILENCE = 6  #: no reading for much longer than the series' usual interval
 

@@ -202,15 +202,14 @@ class ReferenceEngine:
             if p["monotonic"] > 0 and dv < 0:
                 rate = max(rate, LIMIT_SEVERITY)
         out.append((Detector.RATE, rate))
-        # robust z against the last refresh
-        z = (x - st.median) / st.sigma
-        out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] if st.robust_ok else 0.0))
-        # EWMA z; CUSUM on the deviation from the EWMA mean in robust sigmas
+        # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
         sev_ewma, dev = self._ewma(st, x, n)
+        robust_ok = st.robust_ok and n >= cfg.min_history
+        zdev = dev / st.sigma
+        z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
+        out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] if robust_ok else 0.0))
         out.append((Detector.EWMA_Z, sev_ewma))
-        y = 0.0
-        if st.robust_ok and n >= cfg.min_history:
-            y = min(max(dev / st.sigma, -p["cusum_clip"]), p["cusum_clip"])
+        y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
             step = sign * y - p["cusum_k"]
@@ -235,7 +234,11 @@ class ReferenceEngine:
         rel = p["min_rel_std"] * st.ewm_mean
         spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + TINY)
         sev = abs(d) * p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
-        st.ewm_mean = (1.0 - al) * st.ewm_mean + al * x
+        learn = x
+        if st.robust_ok:
+            band = p["ewma_clip"] * st.sigma
+            learn = min(max(x, st.median - band), st.median + band)
+        st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         return sev, d
 
