@@ -12,7 +12,7 @@ exactly where a detector's severity reaches 1, so ``score >= 0.5`` means "someth
 
 >>> p = profile_for("air", "pm25")
 >>> p.lo, p.hi, p.robust_z
-(0.0, 1000.0, 6.0)
+(0.0, 1000.0, 5.0)
 >>> profile_for("power", "unknown-metric") is GENERIC
 True
 """
@@ -101,7 +101,7 @@ GENERIC = MetricProfile()
 # Shared by the kinds; tuned on simulator output with ``controlcenter evaluate`` (see the
 # README of the anomaly engine for the figures). ``min_std`` is the smallest spread worth an
 # alarm, not only the sensor's resolution: factory loads and CO2 swing with every shift.
-_AIR = MetricProfile(stuck_k=10, min_rel_std=0.0, robust_z=6.0)
+_AIR = MetricProfile(stuck_k=10, min_rel_std=0.0, robust_z=5.0)
 # Load, current and power factor change level with every shift start: no CUSUM there.
 _LOAD = MetricProfile(stuck_k=10, min_rel_std=0.05, cusum_h=INF)
 
