@@ -4,10 +4,12 @@ Fed with every committed batch (``pipeline.add_sink(hub.on_batch)``, or a replic
 MQTT feed). :meth:`LiveHub.on_batch` does vectorised numpy work only and never awaits: it
 updates the latest value per series and stamps the series with the open *tick*.
 
-A ticker (:meth:`LiveHub.run`) closes a tick every ``live_frame_interval_s``. Clients with
-the same subscription form a group; per tick a group encodes one frame with the latest
+:meth:`LiveHub.run` passes over the subscription groups when a batch arrives (and every
+quarter frame interval). Clients with the same subscription form a group; a group that has
+news and has not sent for ``live_frame_interval_s`` encodes one frame with the latest
 value of each of its series that changed since its previous frame, once (orjson), and
-hands the same text to each member. Queues and their full-queue policy:
+hands the same text to each member: at most one frame per interval per client, sent as
+soon as the data is committed when the client has been quiet. Queues and their full-queue policy:
 
 - per client: at most ``live_queue_frames`` frames. When it is full the client gets
   nothing more for now; it is *behind*. As soon as it has room it gets one personal frame
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +54,8 @@ logger = logging.getLogger(__name__)
 TOO_SLOW = 4008
 _NEVER = np.iinfo(np.int64).min
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_SHARED = API_LIVE_FRAMES.labels("shared")
+_CATCH_UP = API_LIVE_FRAMES.labels("catch_up")
 
 
 @dataclass(eq=False, slots=True)
@@ -99,6 +104,7 @@ class _Group:
     version: int
     last_tick: int
     due: float = 0.0
+    lagging: bool = True  # some member is new or behind: it needs a personal frame
     members: set[LiveClient] = field(default_factory=set)
 
 
@@ -120,7 +126,8 @@ class LiveHub:
         self._value = np.full(0, np.nan, np.float64)
         self._changed = np.full(0, -1, np.int64)
         self._tick = 0
-        self._dirty = False
+        self._updated_tick = -1
+        self._wake = asyncio.Event()
         self._groups: dict[tuple[Selection, float], _Group] = {}
         self._alert_clients: set[AlertClient] = set()
         self.clients = 0
@@ -152,7 +159,8 @@ class LiveHub:
         self._time[s] = t
         self._value[s] = v
         self._changed[s] = self._tick
-        self._dirty = True
+        self._updated_tick = self._tick
+        self._wake.set()
 
     def latest(
         self, ids: npt.NDArray[np.int32]
@@ -233,6 +241,7 @@ class LiveHub:
             )
             self._groups[key] = group
         group.members.add(client)
+        group.lagging = True
         client.group, client.seq, client.behind_since = group, -1, None
         return group.ids
 
@@ -267,27 +276,27 @@ class LiveHub:
     # -- ticker ---------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Close a tick every ``live_frame_interval_s`` until ``stop`` is set."""
-        interval = self.settings.live_frame_interval_s
+        """Pass over the groups when a batch arrives, or every quarter frame interval, until
+        ``stop`` is set. A group that has not sent for a frame interval sends at once."""
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        resolution = self.settings.live_frame_interval_s / 4
         while not stop.is_set():
-            next_at += interval
-            delay = next_at - loop.time()
-            if delay < 0:  # fell behind (a busy loop): skip ticks, do not burst
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(resolution):
+                    await self._wake.wait()
+            self._wake.clear()
             self.tick(loop.time())
 
     def tick(self, now: float) -> None:
-        """Close the open tick: send due groups their frames, catch up or drop slow clients."""
+        """Close the open tick: due groups with news send a frame; lagging clients catch up
+        or, behind for too long, are dropped."""
         tick = self._tick
         self._tick += 1
+        fresh = self._updated_tick
         for group in list(self._groups.values()):
-            if now >= group.due:
-                group.due = now + group.interval_s - 1e-3
-                self._flush(group, tick, now)
+            if now < group.due or (group.last_tick >= fresh and not group.lagging):
+                continue  # sent less than an interval ago, or nothing new for anyone
+            self._flush(group, tick, now)
 
     def _flush(self, group: _Group, tick: int, now: float) -> None:
         if group.version != self.index.version:
@@ -298,23 +307,28 @@ class LiveHub:
         group.last_tick = tick
         shared = self._frame(self._changed_since(ids, prev))  # encoded once for the group
         bound = self.settings.live_queue_frames
+        sent = lagging = False
         for client in list(group.members):
             if client.close_code is not None:
                 continue
             if len(client.frames) >= bound:
                 self._behind(client, now)
+                lagging = True
                 continue
             client.behind_since = None
             if client.seq == prev:
-                if shared:
-                    client.push(shared)
-                    API_LIVE_FRAMES.labels("shared").inc()
+                frame = shared
+                _SHARED.inc(bool(frame))
             else:
                 frame = self._frame(self._changed_since(ids, client.seq))
-                if frame:
-                    client.push(frame)
-                    API_LIVE_FRAMES.labels("catch_up").inc()
+                _CATCH_UP.inc(bool(frame))
+            if frame:
+                client.push(frame)
+                sent = True
             client.seq = tick
+        group.lagging = lagging
+        if sent:  # the rate limit: at most one frame per interval per client
+            group.due = now + group.interval_s - 1e-3
 
     def _behind(self, client: LiveClient, now: float) -> None:
         if client.behind_since is None:
