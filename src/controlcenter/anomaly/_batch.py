@@ -23,10 +23,11 @@ class Prepared:
         order: ``intp[n]`` batch position of each sorted reading.
         s, t, x: ``int32[n]``, ``int64[n]``, ``float64[n]`` sorted readings.
         acc: ``intp[m]`` sorted positions of accepted readings (finite, within limits, new).
-        sa, ta, xa: the accepted readings themselves (``[m]``; views when all are accepted).
+        sa, ta, xa: the accepted readings themselves (``[m]``; views when all are accepted);
+            ``sa`` is ``intp``, ready for indexing.
         rejected_bad: ``intp[r]`` sorted positions of impossible readings.
         gstart, glast: ``intp[G]`` first/last position (in ``acc``) of each series' segment.
-        gs: ``int32[G]`` series id of each segment; gsize: ``int64[G]`` its length.
+        gs: ``intp[G]`` series id of each segment; gsize: ``int64[G]`` its length.
         gid: ``intp[m]`` segment of each accepted reading; rank: ``int64[m]`` its position
             inside the segment.
     """
@@ -36,13 +37,13 @@ class Prepared:
     t: npt.NDArray[np.int64]
     x: npt.NDArray[np.float64]
     acc: Idx
-    sa: npt.NDArray[np.int32]
+    sa: Idx
     ta: npt.NDArray[np.int64]
     xa: npt.NDArray[np.float64]
     rejected_bad: Idx
     gstart: Idx
     glast: Idx
-    gs: npt.NDArray[np.int32]
+    gs: Idx
     gsize: npt.NDArray[np.int64]
     gid: Idx
     rank: npt.NDArray[np.int64]
@@ -70,9 +71,11 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
     """Sort ``batch`` and classify its readings against the series' current state."""
     order = _order(batch)
     s, t, x = batch.series[order], batch.time[order], batch.value[order]
-    ok = (x >= store.lo[s]) & (x <= store.hi[s]) & np.isfinite(x)
+    # intp indices gather 2-3x faster than int32 ones (numpy converts those on every use).
+    si = s.astype(np.intp)
+    ok = (x >= store.lo.take(si)) & (x <= store.hi.take(si)) & np.isfinite(x)
     rejected_bad = np.flatnonzero(~ok)
-    new = np.flatnonzero(ok & (t > store.last_time[s]))
+    new = np.flatnonzero(ok & (t > store.last_time.take(si)))
     if new.size > 1:
         # Of readings with the same (series, time) only the first is taken.
         dup = (s[new[1:]] == s[new[:-1]]) & (t[new[1:]] == t[new[:-1]])
@@ -81,7 +84,7 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
     acc = new
     m = acc.size
     everything = m == len(s)
-    sa = s if everything else s[acc]
+    sa = si if everything else si[acc]
     starts = np.ones(m, dtype=np.bool_)
     starts[1:] = sa[1:] != sa[:-1]
     gstart = np.flatnonzero(starts)
