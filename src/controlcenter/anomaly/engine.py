@@ -59,6 +59,9 @@ class EngineConfig:
         min_history: readings a series needs before z-scores and CUSUM count.
         stuck_min_changes: value changes a series must have shown before it can be "stuck".
         capacity: initial number of series slots (grows by doubling).
+
+    >>> EngineConfig(window=128).refresh
+    64
     """
 
     window: int = 256

@@ -19,7 +19,11 @@ __all__ = ["DETECTOR_NAMES", "Detector", "Events", "severity_to_score"]
 
 
 class Detector(IntEnum):
-    """Detector codes as stored in :attr:`Events.detector` (``uint8``)."""
+    """Detector codes as stored in :attr:`Events.detector` (``uint8``).
+
+    >>> Detector.STUCK.value, DETECTOR_NAMES[Detector.STUCK]
+    (5, 'stuck')
+    """
 
     LIMIT = 0  #: value outside the metric's physical limits (or above capacity)
     RATE = 1  #: impossible jump between consecutive readings (or a counter going back)
@@ -51,6 +55,10 @@ class Events:
         detector: ``uint8[k]`` :class:`Detector` code.
         value: ``float64[k]`` the reading's value (silence: the last value received).
         score: ``float64[k]`` this detector's score in [0.5, 1].
+
+    >>> one = Events.from_lists([1], [5], [Detector.RATE], [2.0], [0.7])
+    >>> Events.concat([Events.empty(), one]).series.tolist()
+    [1]
     """
 
     series: npt.NDArray[np.int32]

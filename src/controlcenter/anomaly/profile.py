@@ -71,6 +71,10 @@ class MetricProfile:
         stuck_zero_ok: a run of zeros is normal (idle machine, empty car park).
         silence_factor, min_silence_s: silence when no reading came for longer than
             ``max(silence_factor * usual interval, min_silence_s)``.
+
+    >>> from dataclasses import replace
+    >>> replace(DEFAULT_PROFILES["air.temp"], robust_z=7.0).robust_z
+    7.0
     """
 
     lo: float = -INF

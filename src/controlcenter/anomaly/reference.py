@@ -87,7 +87,13 @@ def _median(xs: list[float]) -> float:
 
 
 class ReferenceEngine:
-    """One-reading-at-a-time twin of :class:`~.engine.Engine` (same constructor and API)."""
+    """One-reading-at-a-time twin of :class:`~.engine.Engine` (same constructor and API).
+
+    >>> ref = ReferenceEngine()
+    >>> ref.add_series([0, 1], "power.kw")
+    >>> sorted(ref.series)
+    [0, 1]
+    """
 
     def __init__(
         self,
