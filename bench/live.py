@@ -123,7 +123,7 @@ async def one_client(
 
 
 async def clients_main(args: argparse.Namespace) -> None:
-    subs = json.loads(Path(args.subs).read_text())
+    subs = json.loads(await asyncio.to_thread(Path(args.subs).read_text))
     out: dict = {}
     url = f"ws://127.0.0.1:{args.port}/api/v1/live?key={args.key}"
     measure = (args.measure_from, args.measure_to)
@@ -171,6 +171,13 @@ async def main() -> None:
     ap.add_argument("--site-clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     ap.add_argument("--procs", type=int, default=2, help="client processes")
+    ap.add_argument("--flush-interval", type=float, default=0.1, help="ingest.flush_interval_s")
+    ap.add_argument(
+        "--mode",
+        choices=["in-process", "replica"],
+        default="in-process",
+        help="websockets served beside ingest, or by a `serve --api-only` replica process",
+    )
     ap.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--mqtt", default="mqtt://127.0.0.1:1883")
     ap.add_argument("--role", choices=["main", "clients", "publish"], default="main")
@@ -208,7 +215,16 @@ async def orchestrate(args: argparse.Namespace) -> None:
             "CC_API__PORT": str(port),
             "CC_DB__MIGRATE_ON_START": "false",
             "CC_LOG_LEVEL": "WARNING",
+            "CC_INGEST__FLUSH_INTERVAL_S": str(args.flush_interval),
         }
+        replica = None
+        if args.mode == "replica":
+            # Ingest without an API; the API alone in its own process, fed by the broker.
+            replica = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "controlcenter", "serve", "--api-only",
+                env={**env, "CC_MQTT__CLIENT_ID": f"bl-{root}-api"},
+            )  # fmt: skip
+            env = {**env, "CC_API__ENABLED": "false"}
         service = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "controlcenter", "serve", env=env
         )
@@ -243,8 +259,10 @@ async def orchestrate(args: argparse.Namespace) -> None:
             pub_out, _ = await pub.communicate()
             metrics = (await _get(port, "/metrics")).text
         finally:
-            service.terminate()
-            await service.wait()
+            for proc in (service, replica):
+                if proc is not None and proc.returncode is None:
+                    proc.terminate()
+                    await proc.wait()
             await pool.close()
         _report(args, tmp, json.loads(pub_out), metrics, measure_to - measure_from)
 
@@ -277,7 +295,7 @@ def _report(args, tmp: Path, pub: dict, metrics: str, window: float) -> None:
         ln for ln in metrics.splitlines() if ln.startswith("controlcenter_api_live_drops_total")
     ]
     print(f"clients: {len(views)} ({args.site_clients} whole-site), readings/s: 10,000, "
-          f"window {window:.0f} s")  # fmt: skip
+          f"window {window:.0f} s, API {args.mode}")  # fmt: skip
     print(f"latency publish->websocket over {lat.size:,} delivered readings: "
           f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, "
           f"max {lat.max():.1f} ms")  # fmt: skip
@@ -287,9 +305,18 @@ def _report(args, tmp: Path, pub: dict, metrics: str, window: float) -> None:
           f"{complete}/{len(views)} clients")  # fmt: skip
     print(f"publisher kept its schedule within {pub['late_s']:+.2f} s")
     print("drops:", "; ".join(drops) or "none")
+    keep = (
+        "controlcenter_ingest_readings_total",
+        "controlcenter_ingest_write_seconds_sum",
+        "controlcenter_ingest_write_seconds_count",
+        "controlcenter_engine_batch_seconds_sum",
+        "controlcenter_engine_batch_seconds_count",
+    )
+    print("API process:", "; ".join(ln for ln in metrics.splitlines() if ln.startswith(keep)))
     print(f"command: .venv/bin/python bench/live.py --clients {args.clients} "
           f"--site-clients {args.site_clients} --seconds {args.seconds:g} "
-          f"--procs {args.procs}")  # fmt: skip
+          f"--procs {args.procs} --flush-interval {args.flush_interval:g} "
+          f"--mode {args.mode}")  # fmt: skip
 
 
 if __name__ == "__main__":
