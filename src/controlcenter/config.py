@@ -52,9 +52,9 @@ class MqttSettings(BaseModel):
     """Broker connection and subscription.
 
     Attributes:
-        receive_maximum: MQTT 5 Receive Maximum. Messages are acknowledged only after their
-            rows are committed, so this is the broker's in-flight window towards us: it
-            bounds memory and carries backpressure to the broker.
+        receive_maximum: MQTT 5 Receive Maximum sent to the broker (its in-flight window
+            towards us). Brokers do not all honour it exactly, so intake also bounds itself
+            (``ingest.max_unacked_messages``).
     """
 
     username: str | None = None
@@ -68,7 +68,7 @@ class MqttSettings(BaseModel):
     shared_group: str | None = None
     keepalive_s: int = Field(30, ge=5)
     session_expiry_s: int = Field(86_400, ge=0)
-    receive_maximum: int = Field(2_000, ge=1, le=65_535)
+    receive_maximum: int = Field(20_000, ge=1, le=65_535)
     connect_timeout_s: float = Field(10.0, gt=0)
     reconnect_initial_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
@@ -80,6 +80,9 @@ class IngestSettings(BaseModel):
     batch_size: int = Field(10_000, ge=1, description="flush after this many readings")
     flush_interval_s: float = Field(0.1, gt=0, description="flush at least this often")
     queue_max_batches: int = Field(4, ge=1, description="decoded batches waiting for the writer")
+    max_unacked_messages: int = Field(
+        20_000, ge=1, description="stop reading the broker beyond this many unacked messages"
+    )
     max_payload_bytes: int = Field(256 * 1024, ge=64)
     max_readings_per_message: int = Field(5_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)

@@ -29,6 +29,7 @@ __all__ = [
     "INGEST_DEAD_LETTERS",
     "INGEST_MESSAGES",
     "INGEST_MQTT_CONNECTED",
+    "INGEST_MQTT_PAUSES",
     "INGEST_MQTT_QUEUE",
     "INGEST_QUEUE_DEPTH",
     "INGEST_READINGS",
@@ -69,6 +70,10 @@ INGEST_MQTT_QUEUE = Gauge(
 )
 INGEST_MQTT_CONNECTED = Gauge(
     "controlcenter_ingest_mqtt_connected", "1 while connected to the broker"
+)
+INGEST_MQTT_PAUSES = Counter(
+    "controlcenter_ingest_mqtt_read_pauses_total",
+    "Times intake paused reading the broker because too many messages were unacknowledged",
 )
 INGEST_RECONNECTS = Counter(
     "controlcenter_ingest_mqtt_reconnects_total", "Broker connections lost and retried"

@@ -5,9 +5,14 @@ manual mode (``manual_ack_set(True)``) before connecting and call paho's ``ack(m
 only when the batch holding the message is committed (or dead-lettered). A message that
 was never acknowledged is redelivered by the broker from our persistent session (fixed
 client id, ``clean_start=False``, a session expiry), so a crash loses nothing and the
-idempotent writer drops the duplicates. With MQTT 5, our Receive Maximum is the broker's
-in-flight window towards us: at most that many messages are unacknowledged, which bounds
-memory and makes the broker hold back when the database is slow (backpressure).
+idempotent writer drops the duplicates.
+
+Flow control: we send an MQTT 5 Receive Maximum, but measured Mosquitto 2.0.11 exceeds it
+once acks flow (a Receive Maximum of 100 saw ~2,000 unacknowledged messages), and aiomqtt
+silently discards messages when its queue is full. So aiomqtt's queue is unbounded and we
+bound it ourselves: when ``ingest.max_unacked_messages`` are received but not yet acked, we
+stop reading the socket (TCP backpressure: the broker keeps the rest) and flush at once;
+reading resumes when commits have acknowledged half of them.
 
 Acks from a previous connection are skipped: the broker redelivers those messages anyway.
 """
@@ -36,6 +41,7 @@ from controlcenter.ingest.topic import StatusTopic, TopicParser
 from controlcenter.metrics import (
     INGEST_MESSAGES,
     INGEST_MQTT_CONNECTED,
+    INGEST_MQTT_PAUSES,
     INGEST_MQTT_QUEUE,
     INGEST_RECONNECTS,
 )
@@ -82,6 +88,9 @@ class Consumer:
         self._stop = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._generation = 0
+        self._unacked = 0
+        self._paused = False
+        self._max_unacked = settings.ingest.max_unacked_messages
         #: Set while subscribed; for readiness checks and tests.
         self.connected = asyncio.Event()
 
@@ -137,8 +146,8 @@ class Consumer:
             properties=props,
             keepalive=mq.keepalive_s,
             timeout=mq.connect_timeout_s,
-            # Never fills: the broker sends at most receive_maximum unacked QoS 1 messages.
-            max_queued_incoming_messages=mq.receive_maximum * 2 + 1_000,
+            # Unbounded on purpose: aiomqtt drops on overflow. We bound it by pausing reads.
+            max_queued_incoming_messages=0,
             tls_params=aiomqtt.TLSParameters() if ep.tls else None,
         )
         # Before connecting: a persistent session may deliver the moment CONNACK arrives.
@@ -150,6 +159,8 @@ class Consumer:
         async with client:
             self._client = client
             self._generation += 1
+            self._unacked = 0  # a new session: the broker redelivers what we never acked
+            self._paused = False
             topic = self._parser.subscription
             if self._settings.mqtt.shared_group:
                 topic = f"$share/{self._settings.mqtt.shared_group}/{topic}"
@@ -194,7 +205,17 @@ class Consumer:
             if batcher.messages == 0:
                 self._batch_started = loop.time()
             self._handle(message)
-            if batcher.readings >= self._batch_size or batcher.messages >= self._batch_size:
+            paused_now = False
+            if message.qos:
+                self._unacked += 1
+                if not self._paused and self._unacked >= self._max_unacked:
+                    self._pause(client)
+                    paused_now = True  # hand over what we hold so that acks can flow
+            if (
+                paused_now
+                or batcher.readings >= self._batch_size
+                or batcher.messages >= self._batch_size
+            ):
                 INGEST_MQTT_QUEUE.set(len(client.messages))
                 await self._flush()
 
@@ -264,8 +285,30 @@ class Consumer:
             paho = client._client  # manual acks: see the module docstring
             for mid, qos in acks:
                 paho.ack(mid, qos)
+            self._unacked -= len(acks)
+            if self._paused and self._unacked <= self._max_unacked // 2:
+                self._resume(client)
 
         return ack
+
+    def _pause(self, client: aiomqtt.Client) -> None:
+        sock = client._client.socket()  # see the module docstring: flow control
+        if sock is None:
+            return
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        self._paused = True
+        INGEST_MQTT_PAUSES.inc()
+        logger.debug("paused reading: %d messages unacknowledged", self._unacked)
+
+    def _resume(self, client: aiomqtt.Client) -> None:
+        self._paused = False
+        paho = client._client
+        sock = paho.socket()
+        if sock is None:
+            return
+        # The same callback aiomqtt registers when the socket opens.
+        asyncio.get_running_loop().add_reader(sock.fileno(), paho.loop_read)
+        logger.debug("resumed reading: %d messages unacknowledged", self._unacked)
 
 
 def _partial_letter(

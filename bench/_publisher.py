@@ -1,0 +1,64 @@
+"""Benchmark publisher (a separate process): N readings as fast as the broker takes them.
+
+Usage: python bench/_publisher.py HOST PORT ROOT N BATCH [SERIES]
+Prints one JSON line: readings, messages, seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+
+def main() -> None:
+    host, port, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    n, batch = int(sys.argv[4]), int(sys.argv[5])
+    series = int(sys.argv[6]) if len(sys.argv) > 6 else 1000
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}")
+    client.max_inflight_messages_set(1000)
+    done = threading.Semaphore(0)
+    outstanding = threading.BoundedSemaphore(20_000)
+
+    def on_publish(*_: object) -> None:
+        outstanding.release()
+        done.release()
+
+    client.on_publish = on_publish
+    client.connect(host, port, keepalive=60)
+    client.loop_start()
+    t0 = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the age and skew limits
+    topics = [f"{root}/v1/bench/f{s % 100:03d}/power/m{s}" for s in range(series)]
+    messages = n // batch
+    started = time.perf_counter()
+    for k in range(messages):
+        s, rnd = k % series, k // series
+        if batch == 1:
+            payload = b'{"ts":%d,"values":{"kw":%d.5}}' % (t0 + rnd, k % 997)
+        else:
+            base = t0 + rnd * batch
+            payload = json.dumps(
+                {
+                    "readings": [
+                        {"ts": base + j, "values": {"kw": (k + j) % 997 + 0.5}}
+                        for j in range(batch)
+                    ]
+                }
+            ).encode()
+        outstanding.acquire()
+        client.publish(topics[s], payload, qos=1)
+    for _ in range(messages):
+        done.acquire()
+    seconds = time.perf_counter() - started
+    client.loop_stop()
+    client.disconnect()
+    sys.stdout.write(
+        json.dumps({"readings": messages * batch, "messages": messages, "seconds": seconds}) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
