@@ -331,3 +331,20 @@ async def _wait_ingesting(pool, mqtt_url, root):
         return await count_readings(pool, site)
 
     await eventually(probe, timeout=30)
+
+
+async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    from controlcenter.metrics import INGEST_MQTT_PAUSES
+
+    site = _site()
+    t0 = now_ms()
+    pauses_before = INGEST_MQTT_PAUSES._value.get()
+    settings = make_settings(database_url, ingest={"max_unacked_messages": 50, "batch_size": 20})
+    async with running_service(settings):
+        await publish(
+            mqtt_url, [(_topic(topic_root, site, i), reading(t0 + i, voc=i)) for i in range(3000)]
+        )
+        await eventually(lambda: _equals(count_readings(pool, site), 3000), timeout=60)
+    assert INGEST_MQTT_PAUSES._value.get() > pauses_before
