@@ -6,7 +6,6 @@ Prints "ready" once subscribed, then one JSON line when N messages have arrived.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time

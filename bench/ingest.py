@@ -192,13 +192,13 @@ async def service_run(
 
 
 async def _probe(port: int, root: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        PY,
-        "-c",
-        "import paho.mqtt.publish as p, sys, time;"
-        f'p.single(\'{root}/v1/probe/f/air/a\', \'{{"ts": %d, "values": {{"pm10": 1}}}}\' % (time.time()*1000),'
-        f" qos=1, hostname='127.0.0.1', port={port})",
+    payload = '{"ts": %d, "values": {"pm10": 1}}'
+    code = (
+        "import paho.mqtt.publish as p, time;"
+        f"p.single({root + '/v1/probe/f/air/a'!r}, {payload!r} % (time.time() * 1000),"
+        f" qos=1, hostname='127.0.0.1', port={port})"
     )
+    proc = await asyncio.create_subprocess_exec(PY, "-c", code)
     await proc.wait()
 
 
@@ -227,17 +227,22 @@ async def main() -> None:
     bare_rate = med(bare)
     s_rate = med(r["readings_per_s"] for r in single)
     b_rate = med(r["readings_per_s"] for r in batched)
+    s_rss = max(r["peak_rss_mb"] for r in single)
+    b_rss = max(r["peak_rss_mb"] for r in batched)
+    s_pub = med(r["publisher_readings_per_s"] for r in single)
+    b_pub = med(r["publisher_readings_per_s"] for r in batched)
+    exact = all(r["stored"] == r["sent"] for r in single + batched)
     lines = [
         f"bare aiomqtt QoS 1 subscriber: {bare_rate:,.0f} msgs/s (median of {len(bare)})",
         f"single-reading messages: {s_rate:,.0f} readings/s = {s_rate / bare_rate:.0%} of bare; "
-        f"sent {single[-1]['sent']:,.0f}, stored {single[-1]['stored']:,.0f}; peak RSS {max(r['peak_rss_mb'] for r in single):.0f} MB",
-        f"batches of 100: {b_rate:,.0f} readings/s; sent {batched[-1]['sent']:,.0f}, stored {batched[-1]['stored']:,.0f}; "
-        f"peak RSS {max(r['peak_rss_mb'] for r in batched):.0f} MB",
-        f"publisher offered: single {med(r['publisher_readings_per_s'] for r in single):,.0f}/s, "
-        f"batched {med(r['publisher_readings_per_s'] for r in batched):,.0f}/s",
-        "loss/duplicates: "
-        + ("none" if all(r["stored"] == r["sent"] for r in single + batched) else "MISMATCH"),
-        f"reproduce: .venv/bin/python bench/ingest.py --n {args.n} --batch-n {args.batch_n} --repeats {args.repeats}",
+        f"sent {single[-1]['sent']:,.0f}, stored {single[-1]['stored']:,.0f}; "
+        f"peak RSS {s_rss:.0f} MB",
+        f"batches of 100: {b_rate:,.0f} readings/s; sent {batched[-1]['sent']:,.0f}, "
+        f"stored {batched[-1]['stored']:,.0f}; peak RSS {b_rss:.0f} MB",
+        f"publisher offered: single {s_pub:,.0f}/s, batched {b_pub:,.0f}/s",
+        "loss/duplicates: " + ("none" if exact else "MISMATCH"),
+        f"reproduce: .venv/bin/python bench/ingest.py --n {args.n} --batch-n {args.batch_n} "
+        f"--repeats {args.repeats}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.write(json.dumps({"bare": bare, "single": single, "batched": batched}) + "\n")
