@@ -93,7 +93,9 @@ async def one_client(
     lat: list[np.ndarray] = []
     latest: dict[int, float] = {}
     frames = 0
-    expected = -1
+    # Every series of the topology publishes: a factory has 20, a site 1,000.
+    per_factory = sum(len(METRICS[kind]) for kind, _ in SENSORS)
+    expected = per_factory * (1 if "factory" in sub else FACTORIES)
     async with connect(url, max_size=2**24) as ws:
         await ws.send(orjson.dumps({"type": "subscribe", **sub}))
         while True:
@@ -107,9 +109,7 @@ async def one_client(
                 break
             now = time.time()
             msg = orjson.loads(raw)
-            if msg["type"] == "subscribed":
-                expected = msg["count"]
-            elif msg["type"] == "readings":
+            if msg["type"] == "readings":
                 if measure[0] <= now <= measure[1]:
                     frames += 1
                     t = np.asarray(msg["time_us"], dtype=np.float64) / 1e6
@@ -222,7 +222,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
             # Ingest without an API; the API alone in its own process, fed by the broker.
             replica = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "controlcenter", "serve", "--api-only",
-                env={**env, "CC_MQTT__CLIENT_ID": f"bl-{root}-api"},
+                env={**env, "CC_MQTT__CLIENT_ID": f"bl-{root}-api",
+                     "CC_API__CATALOG_REFRESH_S": "1"},
             )  # fmt: skip
             env = {**env, "CC_API__ENABLED": "false"}
         service = await asyncio.create_subprocess_exec(

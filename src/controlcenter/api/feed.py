@@ -180,7 +180,7 @@ class ReplicaFeed:
                     await self._catalog.load()
             except (StorageError, TimeoutError) as exc:  # keep serving with the cached catalog
                 logger.warning("cannot reload the catalog: %s", exc)
-            await asyncio.sleep(_RELOAD_MIN_S)
+            await asyncio.sleep(min(_RELOAD_MIN_S, every))
 
 
 async def _first(a: asyncio.Event, b: asyncio.Event) -> None:
