@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 import orjson
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 SITES, FACTORIES = 10, 50
 SENSORS = [("air", "aq1"), ("air", "aq2"), ("air", "aq3"), ("power", "m1")]
@@ -92,11 +93,31 @@ async def one_client(
 ) -> None:
     lat: list[np.ndarray] = []
     latest: dict[int, float] = {}
-    frames = 0
     # Every series of the topology publishes: a factory has 20, a site 1,000.
     per_factory = sum(len(METRICS[kind]) for kind, _ in SENSORS)
     expected = per_factory * (1 if "factory" in sub else FACTORIES)
-    async with connect(url, max_size=2**24) as ws:
+    try:
+        await _session(url, sub, measure, until, lat, latest)
+    except (OSError, TimeoutError, ConnectionClosed) as exc:
+        out.setdefault("failed", []).append(f"{type(exc).__name__}: {exc}")
+        return
+    frames = len([x for x in lat if x.size])
+    out.setdefault("lat", []).extend(lat)
+    out.setdefault("frames", []).append(frames)
+    out.setdefault("views", []).append(
+        (expected, len(latest), min(latest.values()) if latest else -1.0)
+    )
+
+
+async def _session(
+    url: str,
+    sub: dict[str, object],
+    measure: tuple[float, float],
+    until: float,
+    lat: list[np.ndarray],
+    latest: dict[int, float],
+) -> None:
+    async with connect(url, max_size=2**24, open_timeout=60) as ws:
         await ws.send(orjson.dumps({"type": "subscribe", **sub}))
         while True:
             left = until - time.time()
@@ -111,15 +132,9 @@ async def one_client(
             msg = orjson.loads(raw)
             if msg["type"] == "readings":
                 if measure[0] <= now <= measure[1]:
-                    frames += 1
                     t = np.asarray(msg["time_us"], dtype=np.float64) / 1e6
                     lat.append(now - t)
                 latest.update(zip(msg["series"], msg["value"], strict=True))
-    out.setdefault("lat", []).extend(lat)
-    out.setdefault("frames", []).append(frames)
-    out.setdefault("views", []).append(
-        (expected, len(latest), min(latest.values()) if latest else -1.0)
-    )
 
 
 async def clients_main(args: argparse.Namespace) -> None:
@@ -130,10 +145,16 @@ async def clients_main(args: argparse.Namespace) -> None:
     async with asyncio.TaskGroup() as tg:
         for sub in subs:
             tg.create_task(one_client(url, sub, measure, args.until, out))
-            await asyncio.sleep(0.002)  # ramp
+            await asyncio.sleep(0.005)  # ramp
     lat = np.concatenate(out["lat"]) if out.get("lat") else np.zeros(0)
     np.save(args.result + ".npy", lat)
-    doc = json.dumps({"frames": out["frames"], "views": out["views"]})
+    doc = json.dumps(
+        {
+            "frames": out.get("frames", []),
+            "views": out.get("views", []),
+            "failed": out.get("failed", []),
+        }
+    )
     await asyncio.to_thread(Path(args.result + ".json").write_text, doc)
 
 
@@ -283,13 +304,16 @@ async def _get(port: int, path: str) -> httpx.Response:
 
 
 def _report(args, tmp: Path, pub: dict, metrics: str, window: float) -> None:
-    lat = np.concatenate([np.load(p) for p in sorted(tmp.glob("out*.npy"))]) * 1000
+    lat = np.concatenate([np.zeros(0), *(np.load(p) for p in sorted(tmp.glob("out*.npy")))])
+    lat = lat * 1000 if lat.size else np.full(1, np.nan)
     frames: list[int] = []
     views: list[list[float]] = []
+    failed: list[str] = []
     for p in sorted(tmp.glob("out*.json")):
         doc = json.loads(p.read_text())
         frames += doc["frames"]
         views += doc["views"]
+        failed += doc["failed"]
     last = pub["last_round"]
     complete = sum(1 for exp, seen, low in views if exp == seen and low == last)
     drops = [
@@ -300,12 +324,15 @@ def _report(args, tmp: Path, pub: dict, metrics: str, window: float) -> None:
     print(f"latency publish->websocket over {lat.size:,} delivered readings: "
           f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, "
           f"max {lat.max():.1f} ms")  # fmt: skip
+    frames = frames or [0]
     print(f"frames per client per second: median {np.median(frames) / window:.1f}, "
           f"max {max(frames) / window:.1f}")  # fmt: skip
     print(f"latest view complete (every series at the last published value {last}): "
           f"{complete}/{len(views)} clients")  # fmt: skip
     print(f"publisher kept its schedule within {pub['late_s']:+.2f} s")
     print("drops:", "; ".join(drops) or "none")
+    if failed:
+        print(f"clients that failed: {len(failed)} (first: {failed[0]})")
     keep = (
         "controlcenter_ingest_readings_total",
         "controlcenter_ingest_write_seconds_sum",
