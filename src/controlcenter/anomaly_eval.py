@@ -41,7 +41,7 @@ __all__ = ["Dataset", "Report", "evaluate", "load", "main", "run_engine"]
 US_PER_MS = 1000
 #: Detectors whose alarms count for each label type (recall, delay and precision).
 DETECTORS_FOR: dict[str, tuple[str, ...]] = {
-    "spike": ("robust_z", "ewma_z", "rate"),
+    "spike": ("robust_z", "ewma_z", "rate", "limit"),
     "level_shift": ("shift", "robust_z", "ewma_z", "rate"),
     "drift": ("shift", "robust_z", "ewma_z"),
     "stuck": ("stuck",),

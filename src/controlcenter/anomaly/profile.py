@@ -120,9 +120,9 @@ DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
     "air.humidity": replace(_AIR, lo=0.0, hi=100.0, max_rate=5.0, min_std=0.5),
     "power.kw": replace(_LOAD, lo=-1000.0, hi=100000.0, max_rate=500.0, min_std=1.0,
                         stuck_zero_ok=True),
-    # A meter reading is a counter: only its rate and direction mean anything.
+    # A meter reading is a counter: its rate, its direction, and whether it still counts.
     "power.kwh": replace(_LOAD, lo=0.0, hi=1e12, max_rate=50.0, monotonic=True,
-                         robust_z=INF, ewma_z=INF, stuck_k=0),
+                         robust_z=INF, ewma_z=INF, stuck_k=30),
     "power.voltage": replace(_AIR, lo=0.0, hi=1000.0, max_rate=100.0, min_std=1.0,
                              stuck_zero_ok=True),
     "power.current": replace(_LOAD, lo=0.0, hi=10000.0, max_rate=1000.0, min_std=0.5,
