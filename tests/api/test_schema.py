@@ -41,7 +41,7 @@ async def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
             "--max-examples",
             "3",
             "--max-time",
-            "20",
+            "15",
             "--seed",
             "7",
             "--workers",
