@@ -97,6 +97,18 @@ async def test_a_replica_takes_live_feeds_from_the_broker(database_url, mqtt_url
                 frame = await eventually(published_and_seen)
                 assert frame["series"] == [sid]
                 assert frame["value"] == [5.0]
+            # Alert transitions the service publishes reach the replica's alert clients.
+            alert = {
+                "type": "alert",
+                "transition": "opened",
+                "alert": {"site": site, "factory": "f1"},
+            }
+            url = f"ws://127.0.0.1:{port}/api/v1/alerts/live?key={key}"
+            async with connect(url) as ws:
+                await asyncio.sleep(0.2)
+                topic = f"{root}/v1/alerts/{site}/f1/pm10-grade"
+                await publish(mqtt_url, [(topic, orjson.dumps(alert))])
+                assert await _recv(ws, "alert") == alert
             async with httpx.AsyncClient() as http:
                 ready_doc = (await http.get(f"http://127.0.0.1:{port}/ready")).json()
             assert ready_doc["mode"] == "replica"
