@@ -74,24 +74,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--factories", type=int, default=5, help="simulated factories")
     demo.add_argument("--rate", type=float, default=200.0, help="readings per second")
-    score = sub.add_parser("score-csv", help="score a univariate timestamp,value CSV")
-    score.add_argument("file", nargs="?", help="CSV file (default: standard input)")
-    ev = sub.add_parser("evaluate", help="score the engine on labelled simulator output")
-    ev.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("score-csv", help="score a univariate timestamp,value CSV (FILE or stdin)")
+    sub.add_parser("evaluate", help="score the engine on labelled simulator output (DIR)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``controlcenter`` command."""
-    args = _parser().parse_args(argv)
-    if args.command == "score-csv":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # These two have their own argument parsers (and --help): hand them the rest as is.
+    if argv[:1] == ["score-csv"]:
         from controlcenter.scorecsv import main as score_main
 
-        return score_main([args.file] if args.file else [])
-    if args.command == "evaluate":
+        return int(score_main(argv[1:]))
+    if argv[:1] == ["evaluate"]:
         from controlcenter.anomaly_eval import main as eval_main
 
-        return eval_main(args.args)
+        return int(eval_main(argv[1:]))
+    args = _parser().parse_args(argv)
     try:
         settings = Settings()
     except ValueError as exc:
