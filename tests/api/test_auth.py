@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import orjson
@@ -145,3 +146,14 @@ async def test_websockets_authenticate_and_respect_the_factory_scope(api: Api, t
         async with asyncio.timeout(5):
             got = orjson.loads(await ws.recv())
         assert got == {"type": "alert", "alert": {"site": site, "factory": "f1", "rule": "pm10"}}
+
+
+async def test_websocket_keys_never_reach_the_logs(api: Api, caplog):
+    key = await api.key(Role.VIEWER)
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        async with connect(f"{api.ws_url}/api/v1/live?key={key}") as ws:
+            await ws.send(orjson.dumps({"type": "ping"}))
+            assert orjson.loads(await ws.recv()) == {"type": "pong"}
+    accepted = [r.getMessage() for r in caplog.records if "WebSocket" in r.getMessage()]
+    assert accepted
+    assert all(key not in m and "key=***" in m for m in accepted)

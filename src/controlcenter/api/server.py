@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,6 +41,22 @@ __all__ = ["ApiRuntime", "run_replica", "serve"]
 logger = logging.getLogger(__name__)
 
 
+class _RedactKeys(logging.Filter):
+    """uvicorn logs websocket paths with their query string: hide ``key=`` values."""
+
+    _KEY = re.compile(r"(key=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._KEY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+_REDACT = _RedactKeys()
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
 
@@ -58,6 +75,9 @@ async def serve(
         ControlCenterError: the server stopped although ``stop`` was not set.
     """
     api = settings.api
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _REDACT not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_REDACT)
     config = uvicorn.Config(
         app,
         host=api.host,
