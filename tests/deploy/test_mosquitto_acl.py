@@ -310,7 +310,7 @@ def test_compose_healthcheck_command_works(broker: Broker) -> None:
     env = {**os.environ, "MQTT_HEALTHCHECK_PASSWORD": broker.passwords["healthcheck"]}
     ok = subprocess.run(["sh", "-c", command], env=env, timeout=15, check=False)
     assert ok.returncode == 0
-    env["MQTT_HEALTHCHECK_PASSWORD"] = "wrong"
+    env["MQTT_HEALTHCHECK_PASSWORD"] = "wrong"  # noqa: S105 - a deliberately wrong one
     bad = subprocess.run(["sh", "-c", command], env=env, timeout=15, check=False)
     assert bad.returncode != 0
 
