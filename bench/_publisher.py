@@ -7,11 +7,19 @@ Prints one JSON line: readings, messages, seconds.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
 
 import paho.mqtt.client as mqtt
+
+
+def _kw(series: int, i: int) -> float:
+    """A plausible, smooth load: a level per meter, a slow swing, a little noise."""
+    return (
+        80.0 + series % 50 + 5.0 * math.sin(i / 60.0) + ((series * 7919 + i * 104729) % 100) / 200.0
+    )
 
 
 def main() -> None:
@@ -30,7 +38,8 @@ def main() -> None:
     client.on_publish = on_publish
     client.connect(host, port, keepalive=60)
     client.loop_start()
-    t0 = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the age and skew limits
+    # Two hours ago, one reading per series per second: inside the age and skew limits.
+    t0 = int(time.time() * 1000) - 7_200_000
     topics = [f"{root}/v1/bench/f{s % 100:03d}/power/m{s}" for s in range(series)]
     messages = n // batch
     started = time.perf_counter()
