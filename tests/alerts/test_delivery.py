@@ -10,7 +10,16 @@ from urllib.parse import urlsplit
 import aiomqtt
 import pytest
 
-from tests._support import eventually, now_ms, publish, reading, running_service
+from tests._support import (
+    TcpProxy,
+    eventually,
+    now_ms,
+    publish,
+    reading,
+    running_service,
+    target_of,
+    via_proxy,
+)
 
 from ._helpers import T0, Clock, add_rules, air_keys, alerts_of, batch, feed, register, running
 from ._helpers import service as make_service
@@ -328,3 +337,43 @@ async def test_escalation_pages_the_next_level_contact_webhook(
             (body,) = await eventually(paged, timeout=10)
     assert body["contacts"][0]["name"] == "night crew"
     assert body["alert"]["escalation_level"] == 1
+
+
+async def test_mqtt_publisher_reconnects_after_the_link_is_cut(
+    pool, make_settings, database_url, site, mqtt_url, topic_root
+):
+    catalog, ids = await register(pool, air_keys(site, 1))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    parts = urlsplit(mqtt_url)
+    async with (
+        TcpProxy(*target_of(mqtt_url, 1883)) as proxy,
+        aiomqtt.Client(parts.hostname, parts.port or 1883) as sub,
+    ):
+        await sub.subscribe(f"{topic_root}/v1/alerts/#", qos=1)
+        settings = fast(make_settings, database_url, publish_mqtt=True)
+        settings = settings.model_copy(update={"mqtt_url": via_proxy(mqtt_url, proxy)})
+        svc = make_service(settings, pool, catalog, Clock())
+        async with running(svc):
+            await asyncio.wait_for(svc.publisher.connected.wait(), 10)
+            proxy.cut()
+            await eventually(lambda: _not(svc.publisher.connected.is_set()), timeout=10)
+            await feed(svc, batch([(ids[0], T0, 120)]))  # queued while the link is down
+            proxy.restore()
+            async with asyncio.timeout(15):
+                async for msg in sub.messages:
+                    body = json.loads(msg.payload)
+                    if body["alert"]["rule_name"] == name:
+                        break
+    assert body["transition"] == "opened"
+
+
+async def _not(value):
+    return not value

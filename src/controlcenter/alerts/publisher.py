@@ -48,6 +48,16 @@ class AlertPublisher:
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.published = 0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Leave the broker (gracefully) and make :meth:`run` return.
+
+        The service calls it before cancelling: aiomqtt's exit path can turn a
+        cancellation into an MqttError, so shutdown does not rely on cancellation alone.
+        """
+        self._stopping = True
+        self._wakeup.set()
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -68,10 +78,17 @@ class AlertPublisher:
         """
         mq = self._settings.mqtt
         backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
-        while True:
+        while not self._stopping:
             try:
                 await self._session(backoff)
             except (aiomqtt.MqttError, TimeoutError) as exc:
+                task = asyncio.current_task()
+                if self._stopping:
+                    return
+                if task is not None and task.cancelling():
+                    # aiomqtt's __aexit__ may turn our cancellation into an MqttError
+                    # (an unclean disconnect): never swallow it.
+                    raise asyncio.CancelledError from exc
                 rc = getattr(exc, "rc", None)
                 if isinstance(rc, int) and rc in _PERMANENT_RC:
                     raise BrokerError(f"broker refused the alert publisher: {exc}") from exc
@@ -80,6 +97,12 @@ class AlertPublisher:
                 await asyncio.sleep(delay)
             finally:
                 self.connected.clear()
+
+    def _check(self, lost: asyncio.Future[None]) -> None:
+        """Raise MqttError if the link is lost (and retrieve the future's exception)."""
+        if lost.done():
+            exc = None if lost.cancelled() else lost.exception()
+            raise aiomqtt.MqttError(f"alert publisher disconnected: {exc}")
 
     def _client(self) -> aiomqtt.Client:
         s = self._settings
@@ -105,7 +128,13 @@ class AlertPublisher:
             self.connected.set()
             backoff.reset()
             logger.info("alert publisher connected")
-            while True:
+            # aiomqtt has no public signal for a lost link; its own message iterator waits
+            # on this future too. Waiting on it while idle notices the loss at once (and
+            # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
+            lost: asyncio.Future[None] = client._disconnected
+            lost.add_done_callback(lambda _: self._wakeup.set())
+            while not self._stopping:
+                self._check(lost)
                 if not self._queue:
                     self._wakeup.clear()
                     await self._wakeup.wait()

@@ -337,6 +337,8 @@ class AlertService:
                 async with asyncio.timeout(self.cfg.shutdown_timeout_s):
                     await self._queue.join()
             finally:
+                if self.publisher is not None:
+                    self.publisher.stop()
                 for task in self._tasks:
                     task.cancel()
                 self._tasks.clear()
