@@ -117,3 +117,68 @@ async def test_two_workers_share_one_stream_without_loss_or_duplicates(
         site,
     )
     assert series == SENSORS  # both workers registered sensors without doubling any
+
+
+async def test_a_restarted_worker_gets_the_share_the_broker_kept_for_it(
+    database_url: str,
+    pool: asyncpg.Pool,
+    mqtt_url: str,
+    topic_root: str,
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Mosquitto goes on dispatching to a stopped member's persistent session: its share
+    # waits there (not handed to the others) and arrives when it returns. Nothing is lost.
+    site = f"site{uuid.uuid4().hex[:8]}"
+    group = f"ingest{uuid.uuid4().hex[:6]}"
+    a, b = Worker("a"), Worker("b")
+    settings = {
+        w.name: make_settings(
+            database_url,
+            mqtt={"shared_group": group, "client_id": f"cc-scale-{w.name}-{uuid.uuid4().hex[:6]}"},
+            db={"pool_max_size": 4, "pool_min_size": 1},
+        )
+        for w in (a, b)
+    }
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    task_a = asyncio.create_task(a.run(settings["a"], stop_a))
+    task_b = asyncio.create_task(b.run(settings["b"], stop_b))
+    back = Worker("b")
+    stop_back = asyncio.Event()
+    task_back: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(30):
+            await asyncio.gather(a.ready.wait(), b.ready.wait())
+            stop_b.set()  # b leaves; its session (and subscription) stays with the broker
+            await task_b
+        start = now_ms() - 10_000
+        messages = [
+            (
+                f"{topic_root}/v1/{site}/f{s % 4}/power/m{s:03d}",
+                reading(start + i * 1000, kw=float(i)),
+            )
+            for i in range(10)
+            for s in range(100)
+        ]
+        await publish(mqtt_url, messages)
+        # The broker has dispatched everything once publish() returns; a takes its share.
+        seen = -1
+        while seen != a.handed_on:
+            seen = a.handed_on
+            await asyncio.sleep(0.5)
+        held_for_b = len(messages) - a.handed_on
+        assert 0 < held_for_b < len(messages), a.handed_on
+        task_back = asyncio.create_task(back.run(settings["b"], stop_back))  # same client id
+
+        async def all_in() -> bool:
+            return a.handed_on + back.handed_on >= len(messages)
+
+        await eventually(all_in, timeout=30)
+        stored = await count_readings(pool, site)
+    finally:
+        for stop in (stop_a, stop_b, stop_back):
+            stop.set()
+        async with asyncio.timeout(30):
+            await asyncio.gather(task_a, task_b, *([task_back] if task_back else []))
+    assert back.handed_on == held_for_b
+    assert a.committed + back.committed == len(messages)
+    assert stored == len(messages)
