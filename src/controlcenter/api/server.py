@@ -86,6 +86,9 @@ async def serve(
         log_config=None,
         access_log=False,
         ws_max_size=api.live_max_message_bytes,
+        # Frames are small and shared by many clients; per-connection compression would
+        # cost CPU per client and per frame.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=int(api.shutdown_timeout_s),
     )
     server = _Server(config)
