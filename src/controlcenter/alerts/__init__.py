@@ -8,7 +8,8 @@ lifecycle), :class:`AlertRepository` (the tables), :class:`AlertHub` and
 (MQTT) and :class:`WebhookNotifier` (webhooks).
 """
 
-from controlcenter.alerts.evaluate import Changes, Evaluator, Subject
+from controlcenter.alerts.changes import Changes, Subject
+from controlcenter.alerts.evaluate import Evaluator
 from controlcenter.alerts.lifecycle import AlertBook, AlertStateError
 from controlcenter.alerts.notify import AlertHub, Grouper, Notification, Subscription
 from controlcenter.alerts.publisher import AlertPublisher, alert_topic

@@ -142,13 +142,15 @@ class CatalogIndex:
 
     def observe_capacity(
         self, series: npt.NDArray[np.int32], value: npt.NDArray[np.float64]
-    ) -> None:
-        """Record capacity readings (rows in time order) on their occupied series."""
+    ) -> npt.NDArray[np.int32]:
+        """Record capacity readings (rows in time order) on their occupied series.
+
+        Returns the occupied series ids whose capacity was set.
+        """
         inside = series < self.size
         partner = np.full(len(series), -1, np.int32)
         partner[inside] = self.capacity_partner[series[inside]]
         hit = partner >= 0
-        if hit.any():
-            # Fancy assignment keeps the last of repeated indices: the latest reading.
-            self.capacity[partner[hit]] = value[hit]
-            self.version += 1
+        # Fancy assignment keeps the last of repeated indices: the latest reading.
+        self.capacity[partner[hit]] = value[hit]
+        return partner[hit]

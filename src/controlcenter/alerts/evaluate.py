@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from controlcenter.alerts._index import CatalogIndex
+from controlcenter.alerts._vector import Csr, ffill, segments, shift
+from controlcenter.alerts.changes import Changes, Subject
 from controlcenter.alerts.rule import Rule, Severity
 from controlcenter.anomaly import DETECTOR_NAMES, Events
 from controlcenter.domain import US_PER_S, Batch, Kind, SensorKey, SeriesKey
 
-__all__ = ["Changes", "Evaluator", "Subject"]
+__all__ = ["Changes", "Evaluator", "Subject"]  # Changes and Subject re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -42,118 +43,6 @@ _REF = {None: 0, "contract_kw": 1, "capacity": 2}
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
 _B = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """What a cell watches: a rule and a series or a sensor."""
-
-    rule: Rule
-    sensor: SensorKey
-    series_id: int | None
-    metric: str | None
-
-    @property
-    def key(self) -> str:
-        """A stable text key (``site/factory/kind/sensor[/metric]``) for the database."""
-        s = self.sensor
-        base = f"{s.site}/{s.factory}/{s.kind.value}/{s.sensor}"
-        return f"{base}/{self.metric}" if self.metric else base
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """What one evaluation changed, in columns.
-
-    Attributes:
-        cell, time, value, opened: transitions in time order; ``opened`` False is a close.
-        active_cell, active_peak, active_level, active_time, active_value: cells that were
-            touched and are active after the batch, with their peak value, step level,
-            and latest reading.
-    """
-
-    cell: _I64
-    time: _I64
-    value: _F64
-    opened: _B
-    active_cell: _I64
-    active_peak: _F64
-    active_level: npt.NDArray[np.int8]
-    active_time: _I64
-    active_value: _F64
-
-    def merged(self, other: Changes) -> Changes:
-        """These changes and ``other``'s (cells of the two are disjoint)."""
-        if not len(other.active_cell):
-            return self
-        return Changes(
-            self.cell,
-            self.time,
-            self.value,
-            self.opened,
-            np.concatenate([self.active_cell, other.active_cell]),
-            np.concatenate([self.active_peak, other.active_peak]),
-            np.concatenate([self.active_level, other.active_level]),
-            np.concatenate([self.active_time, other.active_time]),
-            np.concatenate([self.active_value, other.active_value]),
-        )
-
-    @classmethod
-    def empty(cls) -> Changes:
-        """No change."""
-        i, f = np.empty(0, np.int64), np.empty(0, np.float64)
-        return cls(i, i, f, np.empty(0, np.bool_), i, f, np.empty(0, np.int8), i, f)
-
-
-def _ffill(start: _I64, event: _B, value: npt.NDArray[Any], prior: npt.NDArray[Any]) -> Any:
-    """Per row: ``value`` at the latest event row of its segment so far, else ``prior``."""
-    n = len(event)
-    idx = np.where(event, np.arange(n), -1)
-    last = np.maximum.accumulate(idx) if n else idx
-    ok = last >= start
-    return np.where(ok, value[np.maximum(last, 0)], prior)
-
-
-def _segments(cell: _I64) -> tuple[_B, _I64]:
-    """``new[i]``: row i starts a segment of equal cells; ``start[i]``: its segment's first row."""
-    n = len(cell)
-    new = np.ones(n, np.bool_)
-    new[1:] = cell[1:] != cell[:-1]
-    start = np.maximum.accumulate(np.where(new, np.arange(n), 0)) if n else np.zeros(0, np.int64)
-    return new, start
-
-
-def _shift(x: npt.NDArray[Any], new: _B, prior: npt.NDArray[Any]) -> Any:
-    """The previous row's ``x`` within the segment, ``prior`` at segment starts."""
-    prev = np.empty_like(x)
-    prev[1:] = x[:-1]
-    return np.where(new, prior, prev)
-
-
-class _Csr:
-    """series id -> (slot, cell) pairs."""
-
-    def __init__(self, size: int, series: _I64, slot: _I64, cell: _I64) -> None:
-        order = np.argsort(series, kind="stable")
-        self.slot = slot[order].astype(np.int32)
-        self.cell = cell[order]
-        self.ptr = np.zeros(size + 2, np.int64)
-        np.cumsum(np.bincount(series, minlength=size)[:size], out=self.ptr[1 : size + 1])
-        self.ptr[size + 1] = self.ptr[size]
-        self.size = size
-
-    def expand(
-        self, series: npt.NDArray[np.int32]
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int32], _I64]:
-        s = np.minimum(series, self.size)
-        start = self.ptr[s]
-        cnt = self.ptr[s + 1] - start
-        total = int(cnt.sum())
-        if total == 0:
-            return np.empty(0, np.intp), np.empty(0, np.int32), np.empty(0, np.int64)
-        row = np.repeat(np.arange(len(series)), cnt)
-        offs = np.repeat(start - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)
-        return row, self.slot[offs], self.cell[offs]
 
 
 class Evaluator:
@@ -187,8 +76,9 @@ class Evaluator:
         self._det: dict[tuple[int, int], _B] = {}
         self._alloc(0)
         self._compile_tables()
-        self._reads = _Csr(0, *(np.empty(0, np.int64),) * 3)
-        self._events = _Csr(0, *(np.empty(0, np.int64),) * 3)
+        self._reads = Csr(0, *(np.empty(0, np.int64),) * 3)
+        self._events = Csr(0, *(np.empty(0, np.int64),) * 3)
+        self._prefilter(0, *(np.empty(0, np.int64),) * 3)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -320,8 +210,8 @@ class Evaluator:
         self._subjects = subjects
         cat = [np.concatenate(p) if p else np.empty(0, np.int64) for p in parts]
         ecat = [np.concatenate(p) if p else np.empty(0, np.int64) for p in eparts]
-        self._reads = _Csr(n, cat[0], cat[1], cat[2])
-        self._events = _Csr(n, ecat[0], ecat[1], ecat[2])
+        self._reads = Csr(n, cat[0], cat[1], cat[2])
+        self._events = Csr(n, ecat[0], ecat[1], ecat[2])
         self._compile_tables()
         self._prefilter(n, cat[0], cat[1], cat[2])
         logger.info(
@@ -356,17 +246,35 @@ class Evaluator:
         self._cell_ptr = np.zeros(self.n_cells + 1, np.int64)
         np.cumsum(np.bincount(cell, minlength=self.n_cells)[: self.n_cells], out=self._cell_ptr[1:])
         self._hot_series = np.zeros(n + 1, np.bool_)
-        self._ref_version = -1
+        self._hot_idx = np.empty(0, np.int64)
+        self._is_cap = np.append(self.index.capacity_partner[:n] >= 0, False)
+        self._sensor_of = np.append(self.index.sensor[:n], -1)
+        self._n_sensors = len(self.index.sensor_keys)  # -1 (no sensor) is the pad at the end
+        self._thresholds()
         self._update_hot_series()
 
     def _thresholds(self) -> None:
+        """Every series' candidate gates (after a compile or a contract change)."""
         ix = self.index
         n = len(self._abs_up) - 1
         rel = np.fmin(
             self._cap_factor[:n] * ix.capacity[:n], self._kw_factor[:n] * ix.contract_kw[:n]
         )
         self._up = np.append(np.fmin(self._abs_up[:n], rel), np.inf)
+        # Capacity readings are always looked at (they move their car park's threshold).
+        self._up[self._is_cap] = -np.inf
+        self._gate_up = np.where(self._hot_series, -np.inf, self._up)
+        self._gate_down = np.where(self._hot_series, np.inf, self._abs_down)
         self._ref_version = ix.version
+
+    def _capacity_changed(self, ids: npt.NDArray[np.int32]) -> None:
+        """Update the gates of occupancy series whose car park reported a capacity."""
+        ix = self.index
+        rel = np.fmin(
+            self._cap_factor[ids] * ix.capacity[ids], self._kw_factor[ids] * ix.contract_kw[ids]
+        )
+        self._up[ids] = np.fmin(self._abs_up[ids], rel)
+        self._gate_up[ids] = np.where(self._hot_series[ids], -np.inf, self._up[ids])
 
     def _series_of(self, cells: _I64) -> _I64:
         start, stop = self._cell_ptr[cells], self._cell_ptr[cells + 1]
@@ -376,10 +284,17 @@ class Evaluator:
         return out
 
     def _update_hot_series(self) -> None:
-        self._hot_series[:] = False
+        """Series with a cell in progress always pass the gates (they may clear)."""
+        old = self._hot_idx
+        self._hot_series[old] = False
+        self._gate_up[old] = self._up[old]
+        self._gate_down[old] = self._abs_down[old]
         cells = np.flatnonzero(self.hot)
-        if len(cells):
-            self._hot_series[self._series_of(cells)] = True
+        new = self._series_of(cells) if len(cells) else np.empty(0, np.int64)
+        self._hot_series[new] = True
+        self._gate_up[new] = -np.inf
+        self._gate_down[new] = np.inf
+        self._hot_idx = new
 
     def _compile_tables(self) -> None:
         slots = [
@@ -473,14 +388,15 @@ class Evaluator:
     def evaluate(self, batch: Batch, events: Events) -> Changes:
         """Run every rule over ``batch`` (readings) and ``events`` (detector firings)."""
         ix = self.index
-        if len(batch) and ix.size:
-            cap_rows = ix.capacity_partner[np.minimum(batch.series, ix.size - 1)] >= 0
-            if cap_rows.any():
-                capb = batch.take(cap_rows).sorted_by_time()
-                ix.observe_capacity(capb.series, capb.value)
         if self._ref_version != ix.version:
             self._thresholds()
         crow = self._candidates(batch)
+        if len(crow):
+            # Capacity rows are candidates, and so is every row of their car parks.
+            cap = crow[self._is_cap[np.minimum(batch.series[crow], len(self._is_cap) - 1)]]
+            if len(cap):
+                capb = batch.take(cap).sorted_by_time()
+                self._capacity_changed(ix.observe_capacity(capb.series, capb.value))
         row, slot, cell = self._reads.expand(batch.series[crow])
         row = crow[row]
         value = batch.value[row]
@@ -529,14 +445,14 @@ class Evaluator:
     def _candidates(self, batch: Batch) -> npt.NDArray[np.intp]:
         """Rows that may change a cell: past a series' lowest threshold, or of a series
         with a cell in progress; widened to every reading of their sensors."""
-        ix = self.index
-        s_clip = np.minimum(batch.series, len(self._up) - 1)
-        cand = (batch.value > self._up[s_clip]) | (batch.value < self._abs_down[s_clip])
-        cand |= self._hot_series[s_clip]
+        s = batch.series
+        if len(s) and int(s.max()) >= len(self._gate_up):  # not refreshed: clip, no gate
+            s = np.minimum(s, len(self._gate_up) - 1)
+        cand = (batch.value > self._gate_up[s]) | (batch.value < self._gate_down[s])
         if cand.any():
             # Later readings in the batch may clear what the first ones raised.
-            sensor = ix.sensor[np.minimum(s_clip, ix.size - 1)]
-            wide = np.zeros(len(ix.sensor_keys) + 1, np.bool_)
+            sensor = self._sensor_of[s]
+            wide = np.zeros(self._n_sensors + 1, np.bool_)
             wide[sensor[cand]] = True
             cand = wide[sensor]
         return np.flatnonzero(cand)
@@ -591,7 +507,7 @@ class Evaluator:
         series: npt.NDArray[np.int32],
     ) -> Changes:
         # 1. each condition's hysteresis state, then the rule's combination, per row
-        new, start = _segments(cell)
+        new, start = segments(cell)
         det = self.slot_detector[slot] != _NO_DETECTOR
         if det.any():
             self._detector_rows(cell, on, off, slot, series, det)
@@ -602,12 +518,12 @@ class Evaluator:
         maxc = int(cond.max()) + 1
         states = []
         if maxn == 1:  # the common case: one condition, no combination
-            states.append(_ffill(start, on | off, on, self.cond_on[cell, 0]))
+            states.append(ffill(start, on | off, on, self.cond_on[cell, 0]))
             comb_rows = states[0]
         else:
             for k in range(maxc):
                 ev = (cond == k) & (on | off)
-                states.append(_ffill(start, ev, on, self.cond_on[cell, k]))
+                states.append(ffill(start, ev, on, self.cond_on[cell, k]))
             any_on = np.zeros(len(cell), np.bool_)
             all_on = np.ones(len(cell), np.bool_)
             for k in range(maxn):
@@ -629,15 +545,15 @@ class Evaluator:
         )
         comb = comb_rows[last]
         states = [s[last] for s in states]
-        new, start = _segments(cell)
+        new, start = segments(cell)
         # 3. durations: when did the current on/off run start?
-        prev = _shift(comb, new, self.comb[cell])
-        on_start = _ffill(start, comb & ~prev, t, self.on_since[cell])
-        off_start = _ffill(start, ~comb & prev, t, self.off_since[cell])
+        prev = shift(comb, new, self.comb[cell])
+        on_start = ffill(start, comb & ~prev, t, self.on_since[cell])
+        off_start = ffill(start, ~comb & prev, t, self.off_since[cell])
         raise_ok = comb & (t - on_start >= self.rule_raise_us[rule])
         clear_ok = ~comb & (t - off_start >= self.rule_clear_us[rule])
-        act = _ffill(start, raise_ok | clear_ok, raise_ok, self.active[cell])
-        prev_act = _shift(act, new, self.active[cell])
+        act = ffill(start, raise_ok | clear_ok, raise_ok, self.active[cell])
+        prev_act = shift(act, new, self.active[cell])
         opens = act & ~prev_act
         closes = ~act & prev_act
         # 4. write back each touched cell's final state
@@ -702,17 +618,17 @@ class Evaluator:
             ser = series[rows]
             o = np.argsort(ser, kind="stable")  # per series, still in time order
             so = ser[o]
-            new, start = _segments(so.astype(np.int64))
+            new, start = segments(so.astype(np.int64))
             prior = held[so]
-            st = _ffill(start, np.ones(len(o), np.bool_), on[rows][o], prior)
-            delta_o = st.astype(np.int32) - _shift(st, new, prior).astype(np.int32)
+            st = ffill(start, np.ones(len(o), np.bool_), on[rows][o], prior)
+            delta_o = st.astype(np.int32) - shift(st, new, prior).astype(np.int32)
             end = np.ones(len(o), np.bool_)
             end[:-1] = new[1:]
             held[so[end]] = st[end]
             delta = np.empty(len(o), np.int32)
             delta[o] = delta_o
             c = cell[rows]
-            cnew, cstart = _segments(c)
+            cnew, cstart = segments(c)
             cs = np.cumsum(delta)
             count = self.det_count[c, k] + cs - (cs - delta)[cstart]  # segmented cumsum
             cend = np.ones(len(c), np.bool_)
