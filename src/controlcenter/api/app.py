@@ -72,6 +72,10 @@ def create_app(state: ApiState) -> FastAPI:
         # The alerts routes (acknowledge, resolve, rules) live with their engineer's module.
         alerts = importlib.import_module("controlcenter.api.alerts")
         app.include_router(alerts.router)
+    # The dashboard: / and /static without a key (no data in them), /api/v1/me with one.
+    from controlcenter.web import mount_dashboard  # web imports api: import it here
+
+    mount_dashboard(app)
     app.add_middleware(ops.BodyLimitMiddleware, max_bytes=state.api.max_request_body_bytes)
     app.add_middleware(ops.TimingMiddleware)
     app.add_exception_handler(StorageError, _storage_error)

@@ -1,0 +1,265 @@
+// Every string the dashboard shows, in Korean and English (one dictionary per language).
+// Elements carry data-i18n="key" (text), data-i18n-placeholder / data-i18n-title (attributes).
+
+const STRINGS = {
+  en: {
+    "app.title": "Industrial complex control room",
+    "app.subtitle": "Namdong national industrial complex",
+    "login.title": "Sign in with an API key",
+    "login.key": "API key",
+    "login.placeholder": "cc_…",
+    "login.submit": "Sign in",
+    "login.hint": "Ask an administrator for a key (controlcenter create-key). It is kept in this tab only.",
+    "login.bad_key": "This key is not valid or has been revoked.",
+    "login.failed": "The server could not be reached.",
+    "nav.overview": "Complex overview",
+    "nav.logout": "Sign out",
+    "nav.sound": "Sound",
+    "nav.lang": "한국어",
+    "who.all": "all factories",
+    "who.role": "role",
+    "live.connected": "live",
+    "live.connecting": "connecting…",
+    "live.offline": "reconnecting…",
+    "level.0": "normal",
+    "level.1": "watch",
+    "level.2": "warning",
+    "level.3": "critical",
+    "level.none": "no data",
+    "grade.good": "good",
+    "grade.normal": "normal",
+    "grade.bad": "bad",
+    "grade.very_bad": "very bad",
+    "kind.air": "Air",
+    "kind.power": "Power",
+    "kind.parking": "Parking",
+    "tile.pm25": "PM2.5",
+    "tile.pm10": "PM10",
+    "tile.power": "Demand",
+    "tile.parking": "Parking",
+    "tile.alerts": "Alerts",
+    "tile.offline": "gateway offline",
+    "overview.factories": "Factories",
+    "overview.filter": "Filter factories",
+    "overview.demand": "Total demand",
+    "overview.alerts": "Open alerts",
+    "overview.empty": "No factories are visible with this key.",
+    "overview.loading": "Loading…",
+    "factory.back": "← Overview",
+    "factory.air": "Air quality",
+    "factory.power": "Power demand",
+    "factory.parking": "Parking",
+    "factory.contract": "of contract",
+    "factory.charts": "Live charts",
+    "factory.range": "Range",
+    "factory.sensors": "Sensors",
+    "factory.alerts": "Open alerts of this factory",
+    "factory.none_alerts": "No open alerts.",
+    "factory.not_found": "This factory is not visible with this key.",
+    "sensor.sensor": "Sensor",
+    "sensor.kind": "Kind",
+    "sensor.location": "Location",
+    "sensor.last_seen": "Last seen",
+    "sensor.never": "never",
+    "range.15m": "15 min",
+    "range.1h": "1 h",
+    "range.6h": "6 h",
+    "range.24h": "24 h",
+    "alerts.title": "Alerts",
+    "alerts.empty": "No open alerts.",
+    "alerts.more": "and {n} more",
+    "alerts.new_critical": "New critical alert",
+    "alerts.acknowledge": "Acknowledge",
+    "alerts.assign": "Assign",
+    "alerts.resolve": "Resolve",
+    "alerts.assignee": "Assignee",
+    "alerts.ok": "OK",
+    "alerts.cancel": "Cancel",
+    "alerts.assigned_to": "assigned to {who}",
+    "alerts.value": "value {v}",
+    "alerts.peak": "peak {v}",
+    "alerts.done": "Done",
+    "severity.critical": "critical",
+    "severity.warning": "warning",
+    "severity.info": "info",
+    "state.open": "open",
+    "state.acknowledged": "acknowledged",
+    "state.resolved": "resolved",
+    "ago.s": "{n} s ago",
+    "ago.m": "{n} min ago",
+    "ago.h": "{n} h ago",
+    "ago.d": "{n} d ago",
+    "error.request": "Request failed: {detail}",
+    "error.forbidden": "This key may not do that.",
+  },
+  ko: {
+    "app.title": "산업단지 통합관제센터",
+    "app.subtitle": "남동 국가산업단지",
+    "login.title": "API 키로 로그인",
+    "login.key": "API 키",
+    "login.placeholder": "cc_…",
+    "login.submit": "로그인",
+    "login.hint": "관리자에게 키를 요청하세요 (controlcenter create-key). 키는 이 탭에만 보관됩니다.",
+    "login.bad_key": "유효하지 않거나 폐기된 키입니다.",
+    "login.failed": "서버에 연결할 수 없습니다.",
+    "nav.overview": "단지 현황",
+    "nav.logout": "로그아웃",
+    "nav.sound": "경보음",
+    "nav.lang": "English",
+    "who.all": "전체 공장",
+    "who.role": "권한",
+    "live.connected": "실시간",
+    "live.connecting": "연결 중…",
+    "live.offline": "재연결 중…",
+    "level.0": "정상",
+    "level.1": "관심",
+    "level.2": "경고",
+    "level.3": "위험",
+    "level.none": "데이터 없음",
+    "grade.good": "좋음",
+    "grade.normal": "보통",
+    "grade.bad": "나쁨",
+    "grade.very_bad": "매우 나쁨",
+    "kind.air": "대기",
+    "kind.power": "전력",
+    "kind.parking": "주차",
+    "tile.pm25": "초미세먼지",
+    "tile.pm10": "미세먼지",
+    "tile.power": "수요전력",
+    "tile.parking": "주차",
+    "tile.alerts": "경보",
+    "tile.offline": "게이트웨이 오프라인",
+    "overview.factories": "공장",
+    "overview.filter": "공장 검색",
+    "overview.demand": "총 수요전력",
+    "overview.alerts": "미해결 경보",
+    "overview.empty": "이 키로 볼 수 있는 공장이 없습니다.",
+    "overview.loading": "불러오는 중…",
+    "factory.back": "← 단지 현황",
+    "factory.air": "대기질",
+    "factory.power": "수요전력",
+    "factory.parking": "주차",
+    "factory.contract": "계약전력 대비",
+    "factory.charts": "실시간 차트",
+    "factory.range": "기간",
+    "factory.sensors": "센서",
+    "factory.alerts": "이 공장의 미해결 경보",
+    "factory.none_alerts": "미해결 경보가 없습니다.",
+    "factory.not_found": "이 키로는 볼 수 없는 공장입니다.",
+    "sensor.sensor": "센서",
+    "sensor.kind": "종류",
+    "sensor.location": "위치",
+    "sensor.last_seen": "최근 수신",
+    "sensor.never": "없음",
+    "range.15m": "15분",
+    "range.1h": "1시간",
+    "range.6h": "6시간",
+    "range.24h": "24시간",
+    "alerts.title": "경보",
+    "alerts.empty": "미해결 경보가 없습니다.",
+    "alerts.more": "외 {n}건",
+    "alerts.new_critical": "새 위험 경보",
+    "alerts.acknowledge": "확인",
+    "alerts.assign": "담당 지정",
+    "alerts.resolve": "해결",
+    "alerts.assignee": "담당자",
+    "alerts.ok": "확인",
+    "alerts.cancel": "취소",
+    "alerts.assigned_to": "담당: {who}",
+    "alerts.value": "값 {v}",
+    "alerts.peak": "최고 {v}",
+    "alerts.done": "완료",
+    "severity.critical": "위험",
+    "severity.warning": "경고",
+    "severity.info": "정보",
+    "state.open": "발생",
+    "state.acknowledged": "확인됨",
+    "state.resolved": "해결됨",
+    "ago.s": "{n}초 전",
+    "ago.m": "{n}분 전",
+    "ago.h": "{n}시간 전",
+    "ago.d": "{n}일 전",
+    "error.request": "요청 실패: {detail}",
+    "error.forbidden": "이 키로는 할 수 없는 작업입니다.",
+  },
+};
+
+export const LANGS = Object.keys(STRINGS);
+let lang = pickLang();
+const listeners = new Set();
+
+function pickLang() {
+  const saved = localStorage.getItem("cc.lang");
+  if (saved && STRINGS[saved]) return saved;
+  return (navigator.language || "").toLowerCase().startsWith("ko") ? "ko" : "en";
+}
+
+/** The current language code ("ko" or "en"). */
+export function currentLang() {
+  return lang;
+}
+
+/** The text of `key` in the current language, with {name} placeholders filled in. */
+export function t(key, vars) {
+  let text = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  if (vars) {
+    for (const [name, value] of Object.entries(vars)) text = text.replaceAll(`{${name}}`, String(value));
+  }
+  return text;
+}
+
+/** Switch language, re-label the static elements and tell the views to redraw. */
+export function setLang(next) {
+  if (!STRINGS[next] || next === lang) return;
+  lang = next;
+  localStorage.setItem("cc.lang", next);
+  applyI18n(document);
+  for (const fn of listeners) fn(next);
+}
+
+/** Call `fn(lang)` after every language switch. */
+export function onLangChange(fn) {
+  listeners.add(fn);
+}
+
+/** Label every element under `root` that names a string key. */
+export function applyI18n(root) {
+  document.documentElement.lang = lang;
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+}
+
+/** "12 s ago" style text for a time in ms since the epoch (null: "never"). */
+export function ago(ms, now = Date.now()) {
+  if (!ms) return t("sensor.never");
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 90) return t("ago.s", { n: s });
+  if (s < 5400) return t("ago.m", { n: Math.round(s / 60) });
+  if (s < 129600) return t("ago.h", { n: Math.round(s / 3600) });
+  return t("ago.d", { n: Math.round(s / 86400) });
+}
+
+/** A number for display: `digits` decimals, locale grouping; "–" for none. */
+export function num(v, digits = 0) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  return v.toLocaleString(lang === "ko" ? "ko-KR" : "en-GB", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+/** A local date-time for display. */
+export function dateTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(lang === "ko" ? "ko-KR" : "en-GB", {
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}
