@@ -177,6 +177,12 @@ export class AlertList {
       b.addEventListener("click", () => this.onAction(li, action));
       actions.append(b);
     }
+    li.append(head, where, detail, assignee, actions);
+    if (this.may("assign")) li.append(this.assignForm(li));
+    return li;
+  }
+
+  assignForm(li) {
     const form = el("form", "a-assign hidden");
     const input = el("input");
     input.name = "assignee";
@@ -197,8 +203,7 @@ export class AlertList {
       form.classList.add("hidden");
       this.run(li, "assign", { assignee: name });
     });
-    li.append(head, where, detail, assignee, actions, form);
-    return li;
+    return form;
   }
 
   fill(li, a) {
@@ -215,7 +220,7 @@ export class AlertList {
     if (a.factory) where.href = `#/f/${encodeURIComponent(a.site)}/${encodeURIComponent(a.factory)}`;
     else where.removeAttribute("href");
     const parts = [];
-    if (a.last_value ?? a.value) parts.push(t("alerts.value", { v: num(a.last_value ?? a.value, 1) }));
+    if ((a.last_value ?? a.value) != null) parts.push(t("alerts.value", { v: num(a.last_value ?? a.value, 1) }));
     if (a.peak_value !== null && a.peak_value !== undefined) {
       parts.push(t("alerts.peak", { v: num(a.peak_value, 1) }));
     }
@@ -230,6 +235,7 @@ export class AlertList {
       b.hidden = action === "acknowledge" && a.state !== "open";
     }
     const form = li.querySelector(".a-assign");
+    if (!form) return;
     form.querySelector("input").placeholder = t("alerts.assignee");
     form.querySelector('[data-role="ok"]').textContent = t("alerts.ok");
     form.querySelector('[data-role="cancel"]').textContent = t("alerts.cancel");

@@ -1,0 +1,351 @@
+"""The dashboard in a real headless Chromium (Debian's package) over a running service.
+
+One service per module (ingest, scoring, alerts and the API on a free port) receives
+readings over MQTT; the page is driven with Playwright. Screenshots of each view go to
+``test-artifacts/`` (gitignored). Skipped when ``/usr/bin/chromium`` or Playwright is
+missing: CI needs ``apt-get install -y chromium`` for these to run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from controlcenter.api.auth import ApiKeys, Role
+from controlcenter.config import Settings
+from controlcenter.embedded._port import free_port
+from tests._support import eventually, now_ms, publish, reading, running_service
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+FACTORIES = ("f001", "f002", "f003")
+
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="the playwright package is not installed"
+)
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
+
+
+@dataclass
+class Complex:
+    """A running service with a simulated site, and a browser to look at it."""
+
+    url: str
+    site: str
+    root: str
+    mqtt_url: str
+    pool: asyncpg.Pool
+    browser: Any
+    keys: ApiKeys
+    errors: list[str] = field(default_factory=list)
+
+    def topic(self, factory: str, kind: str, sensor: str) -> str:
+        return f"{self.root}/v1/{self.site}/{factory}/{kind}/{sensor}"
+
+    async def key(self, role: Role, factory: str | None = None) -> str:
+        site = self.site if factory else None
+        _, key = await self.keys.create(role, name=f"web-{role.label}", site=site, factory=factory)
+        return key
+
+    async def send(self, factory: str, **air: float) -> None:
+        await publish(
+            self.mqtt_url, [(self.topic(factory, "air", "aq1"), reading(now_ms(), **air))]
+        )
+
+    async def page(self, key: str | None = None) -> Any:
+        """A new page at the dashboard, signed in with ``key`` when given."""
+        context = await self.browser.new_context(viewport={"width": 1440, "height": 900})
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on(
+            "console",
+            lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
+        await page.goto(self.url + "/")
+        if key is not None:
+            await page.fill("#login-key", key)
+            await page.click("#login-submit")
+            await page.wait_for_selector("#app:not([hidden])")
+        return page
+
+
+def settings_for(database_url: str, mqtt_url: str, root: str, data_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        data_dir=data_dir,
+        mqtt={
+            "topic_root": root,
+            "client_id": f"cc-web-{uuid.uuid4().hex[:8]}",
+            "session_expiry_s": 300,
+            "reconnect_initial_s": 0.05,
+            "reconnect_max_s": 0.5,
+        },
+        ingest={"flush_interval_s": 0.05},
+        db={"migrate_on_start": False, "rollup_interval_s": 0.5},
+        api={"port": free_port(), "live_frame_interval_s": 0.1},
+    )
+
+
+async def seed(cx: Complex) -> None:
+    """Three factories, each with an air station, a power meter and a car park."""
+    ts = now_ms()
+    messages = []
+    for i, factory in enumerate(FACTORIES):
+        messages += [
+            (cx.topic(factory, "air", "aq1"), reading(ts, pm10=20 + i, pm25=8 + i, co2=420)),
+            (cx.topic(factory, "power", "m1"), reading(ts, kw=100 + 10 * i, pf=0.97)),
+            (cx.topic(factory, "parking", "p1"), reading(ts, occupied=10 + i, capacity=40)),
+        ]
+    await publish(cx.mqtt_url, messages)
+
+    async def stored() -> bool:
+        n = await cx.pool.fetchval(
+            "SELECT count(*) FROM series se JOIN sensors s USING (sensor_id)"
+            " JOIN factories f USING (factory_id) JOIN sites si USING (site_id)"
+            " WHERE si.code = $1",
+            cx.site,
+        )
+        return bool(n == 3 * 7)
+
+    await eventually(stored)
+
+
+@pytest.fixture(scope="module")
+async def cx(
+    database_url: str, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Complex]:
+    from playwright.async_api import async_playwright
+
+    root = f"ccweb{uuid.uuid4().hex[:8]}"
+    settings = settings_for(database_url, mqtt_url, root, tmp_path_factory.mktemp("web"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    try:
+        async with running_service(settings), async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
+            )
+            url = f"http://127.0.0.1:{settings.api.port}"
+            cx = Complex(url, f"site{uuid.uuid4().hex[:8]}", root, mqtt_url, pool, browser,
+                         ApiKeys(pool, cache_ttl_s=0.5))  # fmt: skip
+            await seed(cx)
+            try:
+                yield cx
+            finally:
+                await browser.close()
+    finally:
+        await pool.close()
+
+
+async def tile_text(page: Any, site: str, factory: str, metric: str) -> str:
+    sel = f'.tile[data-factory="{site}/{factory}"] [data-metric="{metric}"]'
+    return str(await page.inner_text(sel))
+
+
+async def test_page_and_static_files_need_no_key_but_data_does(cx: Complex) -> None:
+    async with httpx.AsyncClient(base_url=cx.url, timeout=10) as http:
+        page = await http.get("/")
+        assert page.status_code == 200
+        assert "static/app.js" in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        for path in ("/static/app.js", "/static/style.css", "/static/vendor/uplot/LICENSE"):
+            assert (await http.get(path)).status_code == 200, path
+        assert (await http.get("/static/dashboard.py")).status_code == 404
+        assert (await http.get("/api/v1/me")).status_code == 401
+        assert (await http.get("/api/v1/factories")).status_code == 401
+        key = await cx.key(Role.VIEWER, "f002")
+        me = (await http.get("/api/v1/me", headers={"X-API-Key": key})).json()
+        assert (me["role"], me["site"], me["factory"]) == ("viewer", cx.site, "f002")
+
+
+async def test_login_rejects_a_bad_key_and_keeps_the_key_in_the_tab(cx: Complex) -> None:
+    page = await cx.page()
+    await page.wait_for_selector("#login:not([hidden])")
+    await page.screenshot(path=ARTIFACTS / "dashboard-login.png")
+    await page.fill("#login-key", "cc_000000000000_nope")
+    await page.click("#login-submit")
+    await page.wait_for_selector("#login-error:not([hidden])")
+    assert await page.is_hidden("#app")
+    cx.errors.clear()  # the browser logs the expected 401
+    key = await cx.key(Role.VIEWER)
+    await page.fill("#login-key", key)
+    await page.click("#login-submit")
+    await page.wait_for_selector(f'.tile[data-factory="{cx.site}/f001"]')
+    assert await page.evaluate("sessionStorage.getItem('cc.key')") == key
+    assert await page.evaluate("localStorage.getItem('cc.key')") is None
+    await page.reload()  # the tab remembers the key
+    await page.wait_for_selector(f'.tile[data-factory="{cx.site}/f001"]')
+    await page.click("#logout")
+    await page.wait_for_selector("#login:not([hidden])")
+    assert await page.evaluate("sessionStorage.getItem('cc.key')") is None
+    await page.context.close()
+    assert not cx.errors, cx.errors
+
+
+async def test_overview_and_factory_view_follow_live_readings(cx: Complex) -> None:
+    page = await cx.page(await cx.key(Role.VIEWER))
+    await page.wait_for_selector(f'.tile[data-factory="{cx.site}/f001"]')
+    for factory in FACTORIES:
+        assert await page.is_visible(f'.tile[data-factory="{cx.site}/{factory}"]')
+    seen: set[str] = set()
+    for value in (11, 22, 33):
+        await cx.send("f001", pm25=value, pm10=40)
+
+        async def shows(v: int = value) -> bool:
+            text = await tile_text(page, cx.site, "f001", "pm25")
+            seen.add(text)
+            return text.startswith(str(v))
+
+        await eventually(shows, timeout=10)
+    assert len(seen) >= 3  # the tile followed the feed
+    await page.fill("#tile-filter", "f002")
+    assert await page.is_hidden(f'.tile[data-factory="{cx.site}/f001"]')
+    await page.fill("#tile-filter", "")
+    await page.screenshot(path=ARTIFACTS / "dashboard-overview.png")
+
+    # The language switch relabels the page.
+    await page.click("header .lang-switch")
+    label = await page.inner_text(f'.tile[data-factory="{cx.site}/f001"] .t-label')
+    await page.click("header .lang-switch")
+    assert label != await page.inner_text(f'.tile[data-factory="{cx.site}/f001"] .t-label')
+
+    await page.click(f'.tile[data-factory="{cx.site}/f001"]')
+    await page.wait_for_selector('.chart-card[data-chart="air/pm25"] canvas')
+    await page.wait_for_selector('#sensor-rows tr[data-sensor="air/aq1"]')
+    for value in (24, 26):
+        await cx.send("f001", pm25=value, pm10=41)
+
+        async def charted(v: int = value) -> bool:
+            values = await page.inner_text('#sensor-rows tr[data-sensor="air/aq1"] .s-values')
+            return f"pm25 {v}" in values
+
+        await eventually(charted, timeout=10)
+    points = await page.evaluate(
+        "(() => { const g = window.ccDashboard.factoryView.groups.find(g => g.key === 'air/pm25');"
+        " return g.chart.data[0].length; })()"
+    )
+    assert points >= 2  # history plus live points on the chart
+    seen_text = await page.inner_text('#sensor-rows tr[data-sensor="air/aq1"] .s-seen')
+    assert seen_text.strip()
+    assert seen_text != "never"
+    await page.wait_for_timeout(300)
+    await page.screenshot(path=ARTIFACTS / "dashboard-factory.png", full_page=True)
+    await page.context.close()
+    assert not cx.errors, cx.errors
+
+
+async def test_a_new_critical_alert_appears_and_is_acknowledged_from_the_page(cx: Complex) -> None:
+    operator = await cx.page(await cx.key(Role.OPERATOR))
+    viewer = await cx.page(await cx.key(Role.VIEWER))
+    for page in (operator, viewer):
+        await page.wait_for_selector(f'.tile[data-factory="{cx.site}/f003"]')
+        await page.wait_for_selector('#live-status[data-state="connected"]')
+    await cx.send("f003", pm25=120, pm10=60)  # PM2.5 very bad: pm25-grade, critical
+    item = f'#alert-list li.alert[data-severity="critical"]:has-text("{cx.site} / f003")'
+    await operator.wait_for_selector(item, timeout=15_000)
+    await operator.wait_for_selector("#critical-banner:not([hidden])")
+    await viewer.wait_for_selector(item, timeout=15_000)
+    # A viewer is offered no action; an operator may acknowledge but not resolve.
+    assert await viewer.locator(f"{item} .a-actions button").count() == 0
+    assert await viewer.locator(f"{item} .a-assign").count() == 0
+    assert await operator.locator(f'{item} button[data-action="resolve"]').count() == 0
+    tile = f'.tile[data-factory="{cx.site}/f003"]'
+    await operator.wait_for_selector(f'{tile}[data-level="3"] .t-alerts.crit')
+    await operator.screenshot(path=ARTIFACTS / "dashboard-alerts.png")
+
+    alert_id = int(await operator.get_attribute(item, "data-alert-id"))
+    await operator.click(f'{item} button[data-action="acknowledge"]')
+
+    async def acknowledged() -> bool:
+        row = await cx.pool.fetchrow(
+            "SELECT state, acknowledged_by FROM alerts WHERE alert_id = $1", alert_id
+        )
+        return row is not None and row["state"] == "acknowledged"
+
+    await eventually(acknowledged, timeout=10)
+    by = await cx.pool.fetchval("SELECT acknowledged_by FROM alerts WHERE alert_id = $1", alert_id)
+    assert by == "web-operator"
+    acked = f'#alert-list li.alert[data-alert-id="{alert_id}"][data-state="acknowledged"]'
+    await operator.wait_for_selector(acked)
+    await viewer.wait_for_selector(acked)  # the transition reached the other screen live
+    assert await operator.locator(f'{acked} button[data-action="acknowledge"]').is_hidden()
+    await operator.screenshot(path=ARTIFACTS / "dashboard-alerts-acknowledged.png")
+    for page in (operator, viewer):
+        await page.context.close()
+    assert not cx.errors, cx.errors
+
+
+async def test_a_factory_scoped_key_sees_only_its_factory(cx: Complex) -> None:
+    await cx.send("f001", pm25=90, pm10=60)  # an alert elsewhere, that it must not see
+
+    async def other_alert() -> bool:
+        n = await cx.pool.fetchval(
+            "SELECT count(*) FROM alerts WHERE site = $1 AND factory = 'f001'", cx.site
+        )
+        return bool(n)
+
+    await eventually(other_alert, timeout=15)
+    page = await cx.page(await cx.key(Role.MAINTENANCE, "f002"))
+    await page.wait_for_selector(f'.tile[data-factory="{cx.site}/f002"]')
+    await page.wait_for_selector('#live-status[data-state="connected"]')
+    await cx.send("f002", pm25=17, pm10=30)
+    await cx.send("f001", pm25=19, pm10=30)
+
+    async def live() -> bool:
+        return (await tile_text(page, cx.site, "f002", "pm25")).startswith("17")
+
+    await eventually(live, timeout=10)
+    await page.wait_for_timeout(600)  # a few paints after f001's reading
+    tiles = await page.eval_on_selector_all(".tile", "els => els.map(e => e.dataset.factory)")
+    assert tiles == [f"{cx.site}/f002"]
+    html = await page.content()
+    for other in ("f001", "f003"):
+        assert f"{cx.site}/{other}" not in html
+        assert f"{cx.site} / {other}" not in html
+    known = await page.evaluate(
+        "[...window.ccDashboard.store.series.values()].map(s => s.factory)"
+        ".concat([...window.ccDashboard.book.byId.values()].map(a => a.factory))"
+    )
+    assert set(known) == {"f002"}
+    await page.screenshot(path=ARTIFACTS / "dashboard-scoped.png")
+
+    # Its own factory's alert: maintenance assigns and resolves it from the page.
+    await cx.send("f002", pm25=50, pm10=30)
+    item = '#alert-list li.alert[data-severity="warning"]'
+    await page.wait_for_selector(item, timeout=15_000)
+    alert_id = int(await page.get_attribute(item, "data-alert-id"))
+    await page.click(f'{item} button[data-action="assign"]')
+    await page.fill(f"{item} .a-assign input", "crew 7")
+    await page.click(f'{item} .a-assign button[data-role="ok"]')
+    await page.wait_for_selector(f'{item}:has-text("crew 7")')
+    await page.click(f'{item} button[data-action="resolve"]')
+    await page.wait_for_selector(f'#alert-list li[data-alert-id="{alert_id}"]', state="detached")
+    row = await cx.pool.fetchrow("SELECT state, assignee FROM alerts WHERE alert_id = $1", alert_id)
+    assert (row["state"], row["assignee"]) == ("resolved", "crew 7")
+    await page.goto(f"{cx.url}/#/f/{cx.site}/f001")  # another factory by URL: nothing shown
+    await page.wait_for_selector("#factory-missing:not([hidden])")
+    assert await page.locator(".chart-card").count() == 0
+    await page.context.close()
+    assert not cx.errors, cx.errors
