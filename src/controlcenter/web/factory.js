@@ -57,7 +57,7 @@ export class FactoryView {
     this.fac = fac;
     body.hidden = false;
     this.root.querySelector("#factory-missing").hidden = true;
-    title.textContent = `${fac.factory} · ${fac.name ?? ""}`;
+    title.textContent = fac.name ? `${fac.factory} · ${fac.name}` : fac.factory;
     this.root.querySelector("#factory-meta").textContent =
       [fac.site, fac.industry, fac.contract_kw ? `${num(fac.contract_kw)} kW` : null].filter(Boolean).join(" · ");
     const ids = this.store.fSeries[fac.idx];
@@ -128,7 +128,8 @@ export class FactoryView {
       width,
       height: CHART_HEIGHT,
       pxAlign: 0,
-      scales: { x: { time: true } },
+      // The x axis always spans the chosen range up to now, however few points there are.
+      scales: { x: { time: true, range: () => this.window() } },
       axes: [axis, { ...axis, size: 56 }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
@@ -139,10 +140,16 @@ export class FactoryView {
           stroke: PALETTE[i % PALETTE.length],
           width: 1.5,
           spanGaps: true,
-          points: { show: false },
+          points: { show: (u, si, i0, i1) => i1 - i0 < 40, size: 5 },
         })),
       ],
     };
+  }
+
+  /** [start, end] of the chart window in seconds. */
+  window() {
+    const now = Date.now() / 1000;
+    return [now - RANGES[this.range], now + 5];
   }
 
   /** The group's points aligned on one time axis (uPlot.join fills gaps). */

@@ -21,7 +21,7 @@ const STRINGS = {
     "live.connected": "live",
     "live.connecting": "connecting…",
     "live.offline": "reconnecting…",
-    "level.0": "normal",
+    "level.0": "ok",
     "level.1": "watch",
     "level.2": "warning",
     "level.3": "critical",
