@@ -242,13 +242,22 @@ export function ago(ms, now = Date.now()) {
   return t("ago.d", { n: Math.round(s / 86400) });
 }
 
+// Number formats are costly to build: one per language and number of decimals, reused.
+const formats = new Map();
+
 /** A number for display: `digits` decimals, locale grouping; "–" for none. */
 export function num(v, digits = 0) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
-  return v.toLocaleString(lang === "ko" ? "ko-KR" : "en-GB", {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
+  const key = `${lang}:${digits}`;
+  let fmt = formats.get(key);
+  if (!fmt) {
+    fmt = new Intl.NumberFormat(lang === "ko" ? "ko-KR" : "en-GB", {
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    });
+    formats.set(key, fmt);
+  }
+  return fmt.format(v);
 }
 
 /** A local date-time for display. */
