@@ -151,6 +151,7 @@ async def service_run(
             CC_MQTT__TOPIC_ROOT=root,
             CC_MQTT__CLIENT_ID=f"bench-svc-{uuid.uuid4().hex[:6]}",
             CC_LOG_LEVEL="WARNING",
+            CC_API__PORT="0",
             **env_extra,
         )
         svc = await asyncio.create_subprocess_exec(PY, "-m", "controlcenter", "serve", env=env)

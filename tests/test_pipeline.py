@@ -310,6 +310,7 @@ def _env(settings) -> dict[str, str]:
         CC_INGEST__BATCH_SIZE=str(settings.ingest.batch_size),
         CC_INGEST__FLUSH_INTERVAL_S=str(settings.ingest.flush_interval_s),
         CC_DB__MIGRATE_ON_START="false",
+        CC_API__PORT="0",  # a free port: never collide with another service on 8000
         CC_LOG_LEVEL="WARNING",
     )
     return env
