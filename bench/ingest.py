@@ -167,16 +167,23 @@ async def service_run(
             base = int(await conn.fetchval("SELECT count(*) FROM readings"))
             started = time.perf_counter()
             pub = asyncio.create_task(publish(port, root, n, batch))
+            # Only the benchmark's own site: a late readiness probe must not count.
+            own = (
+                "SELECT count(*) FROM readings JOIN series USING (series_id) "
+                "JOIN sensors USING (sensor_id) JOIN factories USING (factory_id) "
+                "JOIN sites USING (site_id) WHERE sites.code = 'bench'"
+            )
+            base = int(await conn.fetchval(own))
             count = base
             while count < base + n:
                 await asyncio.sleep(0.2)
-                count = int(await conn.fetchval("SELECT count(*) FROM readings"))
+                count = int(await conn.fetchval(own))
                 if time.perf_counter() - started > 1800:
                     break
             seconds = time.perf_counter() - started
             published = await pub
             await asyncio.sleep(1.0)  # anything beyond n would be a duplicate
-            final = int(await conn.fetchval("SELECT count(*) FROM readings")) - base
+            final = int(await conn.fetchval(own)) - base
             peak = _peak_rss_mb(svc.pid)
         finally:
             await conn.close()
