@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -23,9 +24,20 @@ __all__ = [
     "Kind",
     "SensorKey",
     "SeriesKey",
+    "datetime_from_us",
 ]
 
 US_PER_S = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def datetime_from_us(us: int) -> datetime:
+    """The UTC datetime of ``us`` microseconds since the epoch, exactly (no float rounding).
+
+    >>> datetime_from_us(1_795_425_992_123_457).isoformat()
+    '2026-11-23T09:26:32.123457+00:00'
+    """
+    return _EPOCH + timedelta(microseconds=us)
 
 
 class Kind(StrEnum):

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
 from controlcenter.config import Settings
-from controlcenter.domain import US_PER_S, Batch, Kind
+from controlcenter.domain import Batch, Kind, datetime_from_us
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
     ENGINE_EVENTS,
@@ -135,7 +135,7 @@ class Scoring:
             await listener(batch, scores, events)
 
     async def _store(self, events: Events, names: npt.NDArray[np.str_]) -> None:
-        times = [datetime.fromtimestamp(t / US_PER_S, tz=UTC) for t in events.time.tolist()]
+        times = [datetime_from_us(t) for t in events.time.tolist()]
         records = zip(
             times,
             events.series.tolist(),
@@ -188,9 +188,7 @@ class Scoring:
         parts: list[Batch] = []
         for lo in range(0, len(ids), chunk):
             sel = slice(lo, lo + chunk)
-            befores = [
-                datetime.fromtimestamp(t / US_PER_S, tz=UTC) for t in first_time[sel].tolist()
-            ]
+            befores = [datetime_from_us(t) for t in first_time[sel].tolist()]
             with map_storage_errors("cannot load history for warm start"):
                 rows = await self._pool.fetch(
                     _HISTORY, ids[sel].tolist(), befores, self.engine.config.window

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from controlcenter.domain import US_PER_S
+from controlcenter.domain import US_PER_S, datetime_from_us
 from controlcenter.store.pool import map_storage_errors
 
 __all__ = ["Maintenance", "StorageMode", "read_storage_mode"]
@@ -169,4 +169,4 @@ class Maintenance:
 
 
 def _ts(us: int) -> datetime:
-    return datetime.fromtimestamp(us / US_PER_S, tz=UTC)
+    return datetime_from_us(us)

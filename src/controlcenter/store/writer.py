@@ -13,12 +13,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
 
-from controlcenter.domain import US_PER_S, Batch, DeadLetter, GatewayStatus
+from controlcenter.domain import US_PER_S, Batch, DeadLetter, GatewayStatus, datetime_from_us
 from controlcenter.store.pool import map_storage_errors
 
 _Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -151,7 +150,7 @@ class ReadingWriter:
             if b in self._known_partitions:
                 continue
             start_us = _PARTITION_ORIGIN_US + b * self._width
-            ts = datetime.fromtimestamp(start_us / US_PER_S, tz=UTC)
+            ts = datetime_from_us(start_us)
             # Another worker may create it between the function's check and its CREATE.
             with contextlib.suppress(asyncpg.DuplicateTableError):
                 await conn.execute("SELECT cc_ensure_partition($1)", ts)
@@ -178,5 +177,5 @@ async def _update_gateway(conn: _Conn, st: GatewayStatus) -> None:
         st.site,
         st.factory,
         st.status,
-        datetime.fromtimestamp(st.received_us / US_PER_S, tz=UTC),
+        datetime_from_us(st.received_us),
     )
