@@ -102,7 +102,7 @@ async def one_client(
         out.setdefault("failed", []).append(f"{type(exc).__name__}: {exc}")
         return
     frames = len([x for x in lat if x.size])
-    out.setdefault("lat", []).extend(lat)
+    out.setdefault("lat_site" if "factory" not in sub else "lat_factory", []).extend(lat)
     out.setdefault("frames", []).append(frames)
     out.setdefault("views", []).append(
         (expected, len(latest), min(latest.values()) if latest else -1.0)
@@ -131,7 +131,8 @@ async def _session(
             now = time.time()
             msg = orjson.loads(raw)
             if msg["type"] == "readings":
-                if measure[0] <= now <= measure[1]:
+                # The snapshot holds the latest view, not fresh news: no latency to measure.
+                if measure[0] <= now <= measure[1] and not msg.get("snapshot"):
                     t = np.asarray(msg["time_us"], dtype=np.float64) / 1e6
                     lat.append(now - t)
                 latest.update(zip(msg["series"], msg["value"], strict=True))
@@ -146,8 +147,9 @@ async def clients_main(args: argparse.Namespace) -> None:
         for sub in subs:
             tg.create_task(one_client(url, sub, measure, args.until, out))
             await asyncio.sleep(0.005)  # ramp
-    lat = np.concatenate(out["lat"]) if out.get("lat") else np.zeros(0)
-    np.save(args.result + ".npy", lat)
+    for kind in ("site", "factory"):
+        lat = np.concatenate(out[f"lat_{kind}"]) if out.get(f"lat_{kind}") else np.zeros(0)
+        np.save(f"{args.result}.{kind}.npy", lat)
     doc = json.dumps(
         {
             "frames": out.get("frames", []),
@@ -304,8 +306,12 @@ async def _get(port: int, path: str) -> httpx.Response:
 
 
 def _report(args, tmp: Path, pub: dict, metrics: str, window: float) -> None:
-    lat = np.concatenate([np.zeros(0), *(np.load(p) for p in sorted(tmp.glob("out*.npy")))])
-    lat = lat * 1000 if lat.size else np.full(1, np.nan)
+    by_kind = {
+        kind: 1000 * np.concatenate([np.zeros(0), *map(np.load, tmp.glob(f"out*.{kind}.npy"))])
+        for kind in ("factory", "site")
+    }
+    lat = np.concatenate(list(by_kind.values()))
+    lat = lat if lat.size else np.full(1, np.nan)
     frames: list[int] = []
     views: list[list[float]] = []
     failed: list[str] = []
@@ -324,6 +330,10 @@ def _report(args, tmp: Path, pub: dict, metrics: str, window: float) -> None:
     print(f"latency publish->websocket over {lat.size:,} delivered readings: "
           f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, "
           f"max {lat.max():.1f} ms")  # fmt: skip
+    for kind, part in by_kind.items():
+        if part.size:
+            print(f"  {kind} clients: {part.size:,} readings, p50 {np.percentile(part, 50):.1f} "
+                  f"ms, p99 {np.percentile(part, 99):.1f} ms")  # fmt: skip
     frames = frames or [0]
     print(f"frames per client per second: median {np.median(frames) / window:.1f}, "
           f"max {max(frames) / window:.1f}")  # fmt: skip

@@ -24,6 +24,7 @@ __all__ = [
     "IngestSettings",
     "MqttEndpoint",
     "MqttSettings",
+    "RuntimeSettings",
     "Settings",
 ]
 
@@ -143,6 +144,14 @@ class ApiSettings(BaseModel):
     shutdown_timeout_s: float = Field(5.0, gt=0)
 
 
+class RuntimeSettings(BaseModel):
+    """The process: the garbage collector's policy (see controlcenter/gcpolicy.py)."""
+
+    gc_tuned: bool = Field(True, description="False: CPython's automatic collections")
+    gc_young_threshold: int = Field(10_000, ge=100, description="allocations per young sweep")
+    gc_full_interval_s: float = Field(60.0, gt=0, description="one full collection this often")
+
+
 class AlertSettings(BaseModel):
     """Alerts: evaluation housekeeping, escalation, storm control and delivery.
 
@@ -209,6 +218,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
     alerts: AlertSettings = AlertSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -36,6 +36,7 @@ __all__ = [
     "INGEST_RECONNECTS",
     "INGEST_WRITE_RETRIES",
     "INGEST_WRITE_SECONDS",
+    "PROCESS_GC_FULL_SECONDS",
 ]
 
 INGEST_MESSAGES = Counter(
@@ -145,4 +146,10 @@ ALERTS_DEAD_LETTERS = Counter(
 )
 ALERTS_GROUPED = Counter(
     "controlcenter_alerts_grouped_total", "Alert notifications folded into grouped notifications"
+)
+
+PROCESS_GC_FULL_SECONDS = Histogram(
+    "controlcenter_process_gc_full_seconds",
+    "Pause of each scheduled full garbage collection (the event loop waits)",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )

@@ -15,6 +15,7 @@ import signal
 from controlcenter.alerts import AlertService
 from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
+from controlcenter.gcpolicy import gc_policy
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
 from controlcenter.store import migrate, open_pool, read_storage_mode
@@ -64,7 +65,7 @@ async def run_service(
             if api is not None:  # transitions to the /api/v1/alerts/live websockets
                 alerts.add_listener(api.state.hub.publish_alert)
                 api.state.alerts = alerts  # the alert routes act through the worker's service
-        async with asyncio.TaskGroup() as tg:
+        async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
             if api is not None:

@@ -60,6 +60,7 @@ async def test_live_feed_from_mqtt_publish_to_websocket(database_url, mqtt_url, 
         )
         frame = await _recv(ws, "readings")
         assert frame["value"] == [3.0]  # coalesced to the latest
+        assert "snapshot" not in frame  # news, after the first frame
 
 
 async def test_a_replica_takes_live_feeds_from_the_broker(database_url, mqtt_url, make_settings):
@@ -138,6 +139,7 @@ async def test_subscribe_replaces_snapshots_heartbeats_and_errors(database_url, 
             await _recv(ws, "subscribed")
             snapshot = await _recv(ws, "readings")
             assert (snapshot["series"], snapshot["value"]) == (a, [1.0])
+            assert snapshot["snapshot"] is True  # the latest view, not necessarily news
             # A new subscription at any time replaces the old one, with its own snapshot.
             await ws.send(orjson.dumps({"type": "subscribe", "site": site, "factory": "f2"}))
             await _recv(ws, "subscribed")

@@ -319,8 +319,8 @@ class LiveHub:
             if client.seq == prev:
                 frame = shared
                 _SHARED.inc(bool(frame))
-            else:
-                frame = self._frame(self._changed_since(ids, client.seq))
+            else:  # new (the snapshot) or back from behind: its own frame
+                frame = self._frame(self._changed_since(ids, client.seq), client.seq < 0)
                 _CATCH_UP.inc(bool(frame))
             if frame:
                 client.push(frame)
@@ -343,18 +343,18 @@ class LiveHub:
         ids = ids[ids < len(self._changed)]
         return ids[self._changed[ids] > seq]
 
-    def _frame(self, ids: npt.NDArray[np.int32]) -> str:
+    def _frame(self, ids: npt.NDArray[np.int32], snapshot: bool = False) -> str:
         if ids.size == 0:
             return ""
-        return orjson.dumps(
-            {
-                "type": "readings",
-                "series": ids,
-                "time_us": self._time[ids],
-                "value": self._value[ids],
-            },
-            option=_NUMPY,
-        ).decode()
+        doc: dict[str, Any] = {
+            "type": "readings",
+            "series": ids,
+            "time_us": self._time[ids],
+            "value": self._value[ids],
+        }
+        if snapshot:  # the latest view after (re)subscribing: values may be old
+            doc["snapshot"] = True
+        return orjson.dumps(doc, option=_NUMPY).decode()
 
     def _grow(self, n: int) -> None:
         if n <= len(self._time):

@@ -11,7 +11,8 @@ Protocol of ``/api/v1/live`` (JSON text frames):
    is optional (all given filters must match; ``max_rate_hz`` caps frames, so updates per
    series, below the server's 10/s). Answer: ``{"type": "subscribed", "count": n,
    "series": [ids], "interval_s": s}``, then a first frame with the latest value of every
-   series already known (a snapshot), then frames of what changed.
+   series already known (a snapshot, marked ``"snapshot": true``: its values may be old),
+   then frames of what changed.
 3. Frames: ``{"type": "readings", "series": [ids], "time_us": [µs since epoch],
    "value": [..]}`` with the latest value per changed series (coalesced). Names of the
    series: ``GET /api/v1/series?id=..``.

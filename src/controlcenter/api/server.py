@@ -33,6 +33,7 @@ from controlcenter.api.index import SeriesIndex
 from controlcenter.api.state import ApiState
 from controlcenter.config import Settings
 from controlcenter.errors import ConfigError, ControlCenterError
+from controlcenter.gcpolicy import gc_policy
 from controlcenter.pipeline import Pipeline
 from controlcenter.store import Catalog, migrate, open_pool
 
@@ -168,7 +169,7 @@ async def run_replica(
         state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica")
         runtime = ApiRuntime(state, create_app(state))
         started = asyncio.Event()
-        async with asyncio.TaskGroup() as tg:
+        async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             tg.create_task(feed.run(stop), name="replica-feed")
             tg.create_task(feed.refresh_catalog(stop), name="catalog-refresh")
             runtime.start(tg, stop, started)
