@@ -194,7 +194,7 @@ async def main() -> None:
     ap.add_argument("--site-clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     ap.add_argument("--procs", type=int, default=2, help="client processes")
-    ap.add_argument("--flush-interval", type=float, default=0.1, help="ingest.flush_interval_s")
+    ap.add_argument("--flush-interval", type=float, default=0.05, help="ingest.flush_interval_s")
     ap.add_argument(
         "--mode",
         choices=["in-process", "replica"],
@@ -223,7 +223,9 @@ async def orchestrate(args: argparse.Namespace) -> None:
 
     mq = urlsplit(args.mqtt)
     root = f"bl{uuid.uuid4().hex[:6]}"
-    warm, settle = 5.0, 3.0
+    # warm: every series registered before clients subscribe; ramp: every client connected
+    # and past its snapshot before the measurement window opens.
+    warm, ramp, settle = 5.0, 5.0, 3.0
     async with fresh_database(args.server) as url:
         await migrate(Settings(database_url=url, db={"timescale": "off"}))
         pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
@@ -255,7 +257,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
         tmp = Path(tempfile.mkdtemp(prefix="bench-live-"))
         try:
             await _wait_ready(port)
-            total = warm + args.seconds
+            total = warm + ramp + args.seconds
             pub = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--role", "publish", "--port", str(mq.port or 1883),
                 "--key", root, "--until", str(total),
@@ -263,8 +265,9 @@ async def orchestrate(args: argparse.Namespace) -> None:
             )  # fmt: skip
             await asyncio.sleep(warm)  # every series registered before clients subscribe
             t0 = time.time()
-            measure_from, measure_to = t0 + 3.0, t0 + args.seconds
-            until = t0 + args.seconds + settle
+            measure_from = t0 + ramp
+            measure_to = measure_from + args.seconds
+            until = measure_to + settle
             subs = subscriptions(args.clients, args.site_clients)
             procs = []
             for p in range(args.procs):

@@ -79,7 +79,8 @@ class IngestSettings(BaseModel):
     """Decoding limits, batching and queue bounds."""
 
     batch_size: int = Field(10_000, ge=1, description="flush after this many readings")
-    flush_interval_s: float = Field(0.1, gt=0, description="flush at least this often")
+    # Bounds the live feed's latency (a reading waits up to this long for its batch).
+    flush_interval_s: float = Field(0.05, gt=0, description="flush at least this often")
     queue_max_batches: int = Field(4, ge=1, description="decoded batches waiting for the writer")
     max_unacked_messages: int = Field(
         20_000, ge=1, description="stop reading the broker beyond this many unacked messages"
@@ -163,7 +164,6 @@ class AlertSettings(BaseModel):
     enabled: bool = True
     # Transitions found by evaluation wait here for the database (put is awaited).
     queue_max_changes: int = Field(64, ge=1, description="evaluated batches with transitions")
-    flush_interval_s: float = Field(2.0, gt=0, description="peaks of active alerts stored")
     refresh_interval_s: float = Field(30.0, gt=0, description="rules, contracts reloaded")
     gateway_poll_s: float = Field(5.0, gt=0, description="gateway statuses polled")
     escalation_check_s: float = Field(10.0, gt=0)
