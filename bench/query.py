@@ -35,6 +35,7 @@ from controlcenter.api import ApiKeys, ApiState, LiveHub, Role, SeriesIndex, cre
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
 from controlcenter.embedded._port import free_port
+from controlcenter.gcpolicy import gc_policy
 from controlcenter.store import Catalog, ReadingWriter, migrate, read_storage_mode
 
 SITES, FACTORIES = 10, 50
@@ -111,7 +112,8 @@ async def run_server(url: str, port: int) -> None:
     connected.set()
     state = ApiState(settings, pool, index, hub, ApiKeys(pool), connected)
     stop = asyncio.Event()
-    await serve(create_app(state), settings, stop)
+    async with gc_policy(settings.runtime):  # as `controlcenter serve` runs
+        await serve(create_app(state), settings, stop)
 
 
 def pct(samples: list[float], q: float) -> float:

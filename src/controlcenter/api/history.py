@@ -110,16 +110,18 @@ async def fetch_history(
         # The grouping sort of up to max_points x 60 rows fits in memory, not on disk.
         await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
         rows = await conn.fetch(sql, *args)
-    out: dict[int, dict[str, list[Any]]] = {
-        int(i): {"time": [], "avg": [], "min": [], "max": [], "last": [], "count": []} for i in ids
-    }
-    for r in rows:
-        cols = out[r["series_id"]]
-        cols["time"].append(r["bucket"])
-        avg = r["avg"]
-        cols["avg"].append(avg if avg is None or math.isfinite(avg) else None)
-        cols["min"].append(r["min"])
-        cols["max"].append(r["max"])
-        cols["last"].append(r["last"])
-        cols["count"].append(r["count"])
-    return [{"series_id": sid, **cols} for sid, cols in out.items()]
+    out: dict[int, dict[str, list[Any]]] = {int(i): _columns([[]] * 6) for i in ids}
+    if rows:
+        # Transposed in C (a Record iterates over its columns), split where the series changes.
+        sid, *cols = zip(*rows, strict=True)
+        edges = np.flatnonzero(np.diff(np.asarray(sid, np.int64))) + 1
+        for a, b in zip([0, *edges.tolist()], [*edges.tolist(), len(sid)], strict=True):
+            out[sid[a]] = _columns([list(c[a:b]) for c in cols])
+    return [{"series_id": s, **cols} for s, cols in out.items()]
+
+
+def _columns(cols: list[list[Any]]) -> dict[str, list[Any]]:
+    """Named columns; an average that is not finite (an overflowing sum) becomes null."""
+    time, avg, low, high, last, count = cols
+    avg = [a if a is None or math.isfinite(a) else None for a in avg]
+    return {"time": time, "avg": avg, "min": low, "max": high, "last": last, "count": count}
