@@ -38,21 +38,23 @@ def main() -> None:
     client.on_publish = on_publish
     client.connect(host, port, keepalive=60)
     client.loop_start()
-    # Two hours ago, one reading per series per second: inside the age and skew limits.
-    t0 = int(time.time() * 1000) - 7_200_000
+    # One reading per series per second, ending before now: inside the age and skew limits.
+    per_series = -(-n // series)
+    t0 = int(time.time() * 1000) - (per_series + 60) * 1000
     topics = [f"{root}/v1/bench/f{s % 100:03d}/power/m{s}" for s in range(series)]
     messages = n // batch
     started = time.perf_counter()
     for k in range(messages):
         s, rnd = k % series, k // series
         if batch == 1:
-            payload = b'{"ts":%d,"values":{"kw":%d.5}}' % (t0 + rnd, k % 997)
+            payload = b'{"ts":%d,"values":{"kw":%.2f}}' % (t0 + rnd * 1000, _kw(s, rnd))
         else:
-            base = t0 + rnd * batch
+            # A gateway's buffer: one meter's last `batch` seconds.
+            base = rnd * batch
             payload = json.dumps(
                 {
                     "readings": [
-                        {"ts": base + j, "values": {"kw": (k + j) % 997 + 0.5}}
+                        {"ts": t0 + (base + j) * 1000, "values": {"kw": round(_kw(s, base + j), 2)}}
                         for j in range(batch)
                     ]
                 }

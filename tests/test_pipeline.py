@@ -362,3 +362,33 @@ async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
         )
         await eventually(lambda: _equals(count_readings(pool, site), 3000), timeout=60)
     assert INGEST_MQTT_PAUSES._value.get() > pauses_before
+
+
+async def test_intake_stays_bounded_while_the_database_is_down(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    """The writer waits for the database; paho must stop reading, not fill aiomqtt's queue."""
+    from controlcenter.metrics import INGEST_MQTT_PAUSES, INGEST_MQTT_UNACKED
+
+    site = _site()
+    t0 = now_ms()
+    bound = 100
+    pauses_before = INGEST_MQTT_PAUSES._value.get()
+    async with TcpProxy(*target_of(database_url, 5432)) as proxy:
+        settings = make_settings(
+            via_proxy(database_url, proxy),
+            db={"connect_timeout_s": 2, "command_timeout_s": 5},
+            ingest={"max_unacked_messages": bound, "queue_max_batches": 1},
+        )
+        async with running_service(settings):
+            proxy.cut()
+            messages = [
+                (_topic(topic_root, site, i), reading(t0 + i, co2=400 + i)) for i in range(900)
+            ]
+            await publish(mqtt_url, messages)
+            await asyncio.sleep(1.5)
+            held = INGEST_MQTT_UNACKED._value.get()
+            assert 0 < held <= bound, f"{held} messages held with a bound of {bound}"
+            assert INGEST_MQTT_PAUSES._value.get() > pauses_before
+            proxy.restore()
+            await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=60)

@@ -31,6 +31,7 @@ __all__ = [
     "INGEST_MQTT_CONNECTED",
     "INGEST_MQTT_PAUSES",
     "INGEST_MQTT_QUEUE",
+    "INGEST_MQTT_UNACKED",
     "INGEST_QUEUE_DEPTH",
     "INGEST_READINGS",
     "INGEST_RECONNECTS",
@@ -68,6 +69,10 @@ INGEST_QUEUE_DEPTH = Gauge(
 )
 INGEST_MQTT_QUEUE = Gauge(
     "controlcenter_ingest_mqtt_queue_messages", "Messages waiting in the MQTT client's queue"
+)
+INGEST_MQTT_UNACKED = Gauge(
+    "controlcenter_ingest_mqtt_unacked_messages",
+    "QoS 1 messages received and not yet acknowledged (bounded by max_unacked_messages)",
 )
 INGEST_MQTT_CONNECTED = Gauge(
     "controlcenter_ingest_mqtt_connected", "1 while connected to the broker"

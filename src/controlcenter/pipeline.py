@@ -100,7 +100,10 @@ class Pipeline:
                 await consumer
             writer.cancel()
             upkeep.cancel()
-        await self.maintenance.refresh()
+        try:
+            await self.maintenance.refresh()
+        except StorageError as exc:  # the next start refreshes the last hours anyway
+            logger.warning("final rollup refresh failed: %s", exc)
         logger.info("ingest stopped after %d readings", self.committed_readings)
 
     async def _write_loop(self) -> None:

@@ -318,7 +318,7 @@ class AlertService:
         timeout = httpx.Timeout(self.cfg.webhook_timeout_s)
         async with httpx.AsyncClient(timeout=timeout) as http, asyncio.TaskGroup() as tg:
             self._http, self._tg = http, tg
-            await self.start()
+            await self._start_when_possible()
             for url in self.cfg.webhook_urls:
                 self._webhook(url)
             for hook in await self.repo.webhooks():
@@ -365,6 +365,21 @@ class AlertService:
                     return
                 delay = backoff.next()
                 logger.warning("alerts: database unavailable (%s); retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+            else:
+                return
+
+    async def _start_when_possible(self) -> None:
+        # A database that is away at start-up (a restart, a network blip) is waited for.
+        backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
+        while True:
+            try:
+                await self.start()
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
+                    raise
+                delay = backoff.next()
+                logger.warning("alerts: cannot start (%s); retry in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
             else:
                 return

@@ -10,8 +10,10 @@ idempotent writer drops the duplicates.
 Flow control: we send an MQTT 5 Receive Maximum, but measured Mosquitto 2.0.11 exceeds it
 once acks flow (a Receive Maximum of 100 saw ~2,000 unacknowledged messages), and aiomqtt
 silently discards messages when its queue is full. So aiomqtt's queue is unbounded and we
-bound it ourselves: when ``ingest.max_unacked_messages`` are received but not yet acked, we
-stop reading the socket (TCP backpressure: the broker keeps the rest) and flush at once;
+bound it ourselves, counting each message as paho hands it to aiomqtt (not when we take it
+from the queue: while the writer makes us wait, paho goes on reading): when
+``ingest.max_unacked_messages`` are received but not yet acked, we stop reading the socket
+(TCP backpressure: the broker keeps the rest) and flush as soon as the queue is drained;
 reading resumes when commits have acknowledged half of them.
 
 Acks from a previous connection are skipped: the broker redelivers those messages anyway.
@@ -35,6 +37,7 @@ from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import DeadLetter, GatewayStatus
 from controlcenter.errors import BrokerError, PayloadError
+from controlcenter.ingest import _paho
 from controlcenter.ingest.batch import Batcher, IngestBatch
 from controlcenter.ingest.payload import PayloadDecoder
 from controlcenter.ingest.topic import StatusTopic, TopicParser
@@ -43,6 +46,7 @@ from controlcenter.metrics import (
     INGEST_MQTT_CONNECTED,
     INGEST_MQTT_PAUSES,
     INGEST_MQTT_QUEUE,
+    INGEST_MQTT_UNACKED,
     INGEST_RECONNECTS,
 )
 
@@ -125,6 +129,7 @@ class Consumer:
                 timer.cancel()
 
     def _make_client(self) -> aiomqtt.Client:
+        _paho.install()  # cheaper MQTT 5 property decoding (see ingest/_paho.py)
         s = self._settings
         mq = s.mqtt
         ep = s.mqtt_endpoint()
@@ -152,15 +157,34 @@ class Consumer:
         )
         # Before connecting: a persistent session may deliver the moment CONNACK arrives.
         client._client.manual_ack_set(True)  # see the module docstring
+        self._unacked = 0  # a new session: the broker redelivers what we never acked
+        INGEST_MQTT_UNACKED.set(0)
+        self._paused = False
+        self._count_on_receipt(client)
         return client
+
+    def _count_on_receipt(self, client: aiomqtt.Client) -> None:
+        """Count QoS 1 messages as paho delivers them; pause the socket at the bound."""
+        paho = client._client  # flow control: see the module docstring
+        deliver = paho.on_message  # aiomqtt's: converts the message and queues it
+        if deliver is None:
+            raise BrokerError("aiomqtt set no on_message callback", permanent=True)
+
+        def on_message(c: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+            deliver(c, userdata, message)
+            if message.qos:
+                self._unacked += 1
+                INGEST_MQTT_UNACKED.inc()
+                if not self._paused and self._unacked >= self._max_unacked:
+                    self._pause(client)
+
+        paho.on_message = on_message
 
     async def _session(self, backoff: Backoff) -> None:
         client = self._make_client()
         async with client:
             self._client = client
             self._generation += 1
-            self._unacked = 0  # a new session: the broker redelivers what we never acked
-            self._paused = False
             topic = self._parser.subscription
             if self._settings.mqtt.shared_group:
                 topic = f"$share/{self._settings.mqtt.shared_group}/{topic}"
@@ -205,14 +229,9 @@ class Consumer:
             if batcher.messages == 0:
                 self._batch_started = loop.time()
             self._handle(message)
-            paused_now = False
-            if message.qos:
-                self._unacked += 1
-                if not self._paused and self._unacked >= self._max_unacked:
-                    self._pause(client)
-                    paused_now = True  # hand over what we hold so that acks can flow
             if (
-                paused_now
+                # Paused with nothing left queued: hand over what we hold so acks can flow.
+                (self._paused and not len(client.messages))
                 or batcher.readings >= self._batch_size
                 or batcher.messages >= self._batch_size
             ):
@@ -286,6 +305,7 @@ class Consumer:
             for mid, qos in acks:
                 paho.ack(mid, qos)
             self._unacked -= len(acks)
+            INGEST_MQTT_UNACKED.dec(len(acks))
             if self._paused and self._unacked <= self._max_unacked // 2:
                 self._resume(client)
 
