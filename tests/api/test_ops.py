@@ -68,3 +68,13 @@ async def test_openapi_documents_every_route_with_examples(api: Api):
         assert path in paths
     assert "examples" in doc["components"]["schemas"]["HistoryOut"]
     assert doc["components"]["securitySchemes"].keys() == {"APIKeyHeader", "HTTPBearer"}
+
+
+async def test_text_the_database_cannot_store_gets_422_not_a_server_error(api: Api):
+    """PostgreSQL text cannot hold NUL: found by schemathesis on POST /keys."""
+    admin = await api.client(Role.ADMIN)
+    r = await admin.post("/api/v1/keys", json={"role": "viewer", "name": "wall\u0000screen"})
+    assert r.status_code == 422
+    assert "not valid" in r.json()["detail"]
+    r = await admin.get("/api/v1/sensors", params={"site": "namdong\u0000"})
+    assert 400 <= r.status_code < 500

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
@@ -85,6 +86,11 @@ def create_app(state: ApiState) -> FastAPI:
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
+    cause = exc.__cause__
+    if isinstance(cause, asyncpg.DataError):
+        # SQLSTATE class 22: a value the database cannot take (a NUL character, a number
+        # out of range): the request's fault, not the server's.
+        return json_response({"detail": f"a value is not valid: {cause}"}, 422)
     logger.warning("database error in %s: %s", request.url.path, exc)
     return json_response({"detail": "the database is unavailable"}, 503)
 
