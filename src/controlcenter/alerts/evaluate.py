@@ -246,7 +246,7 @@ class Evaluator:
         self._cell_ptr = np.zeros(self.n_cells + 1, np.int64)
         np.cumsum(np.bincount(cell, minlength=self.n_cells)[: self.n_cells], out=self._cell_ptr[1:])
         self._hot_series = np.zeros(n + 1, np.bool_)
-        self._hot_idx = np.empty(0, np.int64)
+        self._hot_cells = np.zeros(n + 1, np.int64)  # hot cells per series
         self._is_cap = np.append(self.index.capacity_partner[:n] >= 0, False)
         self._sensor_of = np.append(self.index.sensor[:n], -1)
         self._n_sensors = len(self.index.sensor_keys)  # -1 (no sensor) is the pad at the end
@@ -285,16 +285,23 @@ class Evaluator:
 
     def _update_hot_series(self) -> None:
         """Series with a cell in progress always pass the gates (they may clear)."""
-        old = self._hot_idx
-        self._hot_series[old] = False
-        self._gate_up[old] = self._up[old]
-        self._gate_down[old] = self._abs_down[old]
         cells = np.flatnonzero(self.hot)
-        new = self._series_of(cells) if len(cells) else np.empty(0, np.int64)
-        self._hot_series[new] = True
-        self._gate_up[new] = -np.inf
-        self._gate_down[new] = np.inf
-        self._hot_idx = new
+        series = self._series_of(cells) if len(cells) else np.empty(0, np.int64)
+        self._hot_cells = np.bincount(series, minlength=len(self._hot_series))
+        self._hot_series = self._hot_cells > 0
+        self._gate_up = np.where(self._hot_series, -np.inf, self._up)
+        self._gate_down = np.where(self._hot_series, np.inf, self._abs_down)
+
+    def _hot_changed(self, now_hot: _I64, now_cold: _I64) -> None:
+        """Incremental :meth:`_update_hot_series` for cells that turned hot or cold."""
+        on, off = self._series_of(now_hot), self._series_of(now_cold)
+        np.add.at(self._hot_cells, on, 1)
+        np.add.at(self._hot_cells, off, -1)
+        touched = np.concatenate([on, off])
+        hot = self._hot_cells[touched] > 0
+        self._hot_series[touched] = hot
+        self._gate_up[touched] = np.where(hot, -np.inf, self._up[touched])
+        self._gate_down[touched] = np.where(hot, np.inf, self._abs_down[touched])
 
     def _compile_tables(self) -> None:
         slots = [
@@ -445,16 +452,19 @@ class Evaluator:
     def _candidates(self, batch: Batch) -> npt.NDArray[np.intp]:
         """Rows that may change a cell: past a series' lowest threshold, or of a series
         with a cell in progress; widened to every reading of their sensors."""
-        s = batch.series
-        if len(s) and int(s.max()) >= len(self._gate_up):  # not refreshed: clip, no gate
-            s = np.minimum(s, len(self._gate_up) - 1)
-        cand = (batch.value > self._gate_up[s]) | (batch.value < self._gate_down[s])
+        s = batch.series.astype(np.intp)  # once: np.take with intp is the cheapest gather
+        top = len(self._gate_up) - 1
+        if len(s) and int(s.max()) > top:  # not refreshed: clip, no gate
+            np.minimum(s, top, out=s)
+        v = batch.value
+        cand = np.take(self._gate_up, s) < v
+        cand |= np.take(self._gate_down, s) > v
         if cand.any():
             # Later readings in the batch may clear what the first ones raised.
-            sensor = self._sensor_of[s]
+            sensor = np.take(self._sensor_of, s)
             wide = np.zeros(self._n_sensors + 1, np.bool_)
             wide[sensor[cand]] = True
-            cand = wide[sensor]
+            cand = np.take(wide, sensor)
         return np.flatnonzero(cand)
 
     def _steady(
@@ -566,16 +576,17 @@ class Evaluator:
         self.active[ce] = act[end]
         for k in range(maxc):
             self.cond_on[ce, k] = states[k][end]
-        self.hot[ce] = self.comb[ce] | self.active[ce] | self.cond_on[ce].any(axis=1)
-        self._update_hot_series()
+        hot = self.comb[ce] | self.active[ce] | self.cond_on[ce].any(axis=1)
+        flip = hot != self.hot[ce]
+        if flip.any():  # the gates change only with the hot set
+            self.hot[ce] = hot
+            self._hot_changed(ce[flip & hot], ce[flip & ~hot])
         self._peaks(cell, v, slot, ref, rule, act, opens)
         trans = opens | closes
         order = np.argsort(t[trans], kind="stable")
-        act_cells = ce[self.active[ce]]
+        on_now = self.active[ce]
+        act_cells = ce[on_now]
         r_act = self.rule_of_cell[act_cells]
-        last_t = np.zeros(self.n_cells, np.int64)
-        last_v = np.zeros(self.n_cells)
-        last_t[ce], last_v[ce] = t[end], v[end]
         return Changes(
             cell[trans][order].astype(np.int64),
             t[trans][order],
@@ -584,8 +595,8 @@ class Evaluator:
             act_cells.astype(np.int64),
             self.peak[act_cells] * self.rule_sign[r_act],
             self.level[act_cells],
-            last_t[act_cells],
-            last_v[act_cells],
+            t[end][on_now],
+            v[end][on_now],
         )
 
     def _detector_rows(
