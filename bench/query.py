@@ -69,19 +69,23 @@ async def seed(url: str) -> tuple[int, int]:
         await writer.write(Batch.from_lists(ids, np.full(len(ids), now), values))
         month, year = ids[0], ids[1]
         end = datetime.now(UTC).replace(second=0, microsecond=0)
-        for sid, days, table, step in (
-            (month, 30, "readings_1m", "minute"),
-            (month, 30, "readings_1h", "hour"),
-            (year, 365, "readings_1m", "minute"),
-            (year, 365, "readings_1h", "hour"),
+        for sid, days, table, step, n in (
+            (month, 30, "readings_1m", "1 minute", 60),
+            (month, 30, "readings_5m", "5 minutes", 300),
+            (month, 30, "readings_1h", "1 hour", 3600),
+            (year, 365, "readings_1m", "1 minute", 60),
+            (year, 365, "readings_5m", "5 minutes", 300),
+            (year, 365, "readings_1h", "1 hour", 3600),
         ):
+            # One reading per second: `n` per bucket (the tables and widths are constants).
             await pool.execute(
                 f"INSERT INTO {table} (bucket, series_id, min, max, sum, count, last)"  # noqa: S608
-                f" SELECT b, $1, 1, 3, 120, 60, 2 FROM generate_series("
-                f"$2::timestamptz - make_interval(days => $3), $2, interval '1 {step}') AS b",
+                f" SELECT b, $1, 1, 3, 2 * $4::int, $4, 2 FROM generate_series("
+                f"$2::timestamptz - make_interval(days => $3), $2, interval '{step}') AS b",
                 sid,
                 end,
                 days,
+                n,
             )
         await pool.execute("ANALYZE")
         return month, year

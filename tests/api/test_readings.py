@@ -61,6 +61,13 @@ async def _seed_rollups(api: Api, sid: int, start_us: int, minutes: int) -> None
         start_us,
         minutes,
     )
+    await api.pool.execute(  # the 5-minute rollup of those, as the service computes it
+        "INSERT INTO readings_5m (bucket, series_id, min, max, sum, count, last)"
+        " SELECT date_bin('5 minutes', bucket, TIMESTAMPTZ '2000-01-01'), series_id, min(min),"
+        " max(max), sum(sum), sum(count), (array_agg(last ORDER BY bucket DESC))[1]"
+        " FROM readings_1m WHERE series_id = $1 GROUP BY 1, 2",
+        sid,
+    )
     await api.pool.execute(
         "INSERT INTO readings_1h (bucket, series_id, min, max, sum, count, last)"
         " SELECT to_timestamp($2::float8 / 1e6) + make_interval(hours => i), $1, 0, 1,"
@@ -101,18 +108,27 @@ async def test_history_picks_raw_rows_or_a_rollup_and_bounds_the_points(api: Api
     assert 0 < len(s["time"]) <= 500
     assert sum(s["count"]) == 720
 
-    minute = await history(5 * 86_400, 500)  # 5 days -> 864 s buckets -> 1-minute rollup
+    minute = await history(86_400, 1_000)  # 1 day -> 86.4 s buckets -> 1-minute rollup
     assert minute["source"] == "readings_1m"
+    assert minute["bucket_s"] == 120
     (m,) = minute["series"]
-    assert len(m["time"]) <= 500
-    assert minute["bucket_s"] % 60 == 0
-    # Combined exactly: 15 one-minute rows of count 3 per bucket, avg = sum / count.
+    assert len(m["time"]) == 720
+    # Combined exactly: 2 one-minute rows of count 3 per bucket, avg = sum / count.
     assert m["count"][0] == 3 * minute["bucket_s"] // 60
     n = int(minute["bucket_s"] // 60)
     assert m["avg"][0] == sum(i + 1 for i in range(n)) / n
     assert m["min"][0] == 0
     assert m["max"][0] == n - 1 + 2
     assert m["last"][0] == n
+
+    five = await history(30 * 86_400, 10_000)  # 30 days -> 259 s buckets -> 5-minute rollup
+    assert five["source"] == "readings_5m"
+    assert five["bucket_s"] == 300
+    (f,) = five["series"]
+    assert len(f["time"]) == 30 * 24 * 12
+    assert sum(f["count"]) == 3 * 30 * 24 * 60
+    assert (f["min"][1], f["max"][1], f["last"][1]) == (5, 11, 10)  # minutes 5..9
+    assert f["avg"][1] == sum(i + 1 for i in range(5, 10)) / 5
 
     hour = await history(30 * 86_400, 100)  # 30 days in 100 points -> 1-hour rollup
     assert hour["source"] == "readings_1h"

@@ -114,7 +114,11 @@ async def test_rollups_match_an_aggregate_over_the_raw_rows(pool, writer):
     upkeep = Maintenance(pool, mode, interval_s=1, retention_days=365)
     upkeep.touched(int(times.min()), int(times.max()))
     await upkeep.refresh()
-    for view, width in (("readings_1m", "1 minute"), ("readings_1h", "1 hour")):
+    for view, width in (
+        ("readings_1m", "1 minute"),
+        ("readings_5m", "5 minutes"),
+        ("readings_1h", "1 hour"),
+    ):
         want = await pool.fetch(
             f"SELECT series_id, date_bin('{width}', time, TIMESTAMPTZ '2000-01-01') AS b, "
             "count(*) AS n, min(value) AS lo, max(value) AS hi, avg(value) AS mean, "

@@ -2,7 +2,7 @@
 
 For a range and ``max_points`` the bucket width is at least ``range / max_points``. The
 server reads the coarsest source that still yields at least half the points asked for: raw
-readings, the 1-minute rollup, or the 1-hour rollup. Rollup buckets are combined exactly:
+readings, the 1-minute, 5-minute or 1-hour rollup. Rollup buckets are combined exactly:
 the width is a whole number of source buckets aligned on the source grid,
 avg = sum(sum) / sum(count), min of mins, max of maxes, the last bucket's last. So a
 year of one series in 1,000 points reads at most 8,784 one-hour rows.
@@ -25,6 +25,12 @@ __all__ = ["Plan", "fetch_history", "plan"]
 
 _MINUTE_US: Final = 60 * US_PER_S
 _HOUR_US: Final = 3_600 * US_PER_S
+#: Rollup tables and their bucket widths, finest first (all aligned on the epoch).
+_ROLLUPS: Final = (
+    ("readings_1m", _MINUTE_US),
+    ("readings_5m", 5 * _MINUTE_US),
+    ("readings_1h", _HOUR_US),
+)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _WORK_MEM: Final = "64MB"
 
@@ -54,7 +60,9 @@ class Plan:
 
     >>> p = plan(0, 30 * 86_400 * US_PER_S, 10_000)
     >>> p.source, p.width_us // 60_000_000
-    ('readings_1m', 5)
+    ('readings_5m', 5)
+    >>> plan(0, 7 * 86_400 * US_PER_S, 10_000).source  # 60.5 s buckets
+    'readings_1m'
     >>> p = plan(0, 30 * 86_400 * US_PER_S, 1_000)
     >>> p.source, p.width_us // 60_000_000
     ('readings_1h', 60)
@@ -82,11 +90,11 @@ def plan(start_us: int, end_us: int, max_points: int) -> Plan:
     width = -(-(end_us - start_us) // max_points)
     if 2 * width < _MINUTE_US:
         return Plan("readings", max(width, 1), start_us, start_us, end_us)
-    unit = _MINUTE_US if 2 * width < _HOUR_US else _HOUR_US
+    # The coarsest rollup whose bucket is at most twice the width asked for.
+    source, unit = next((name, u) for name, u in reversed(_ROLLUPS) if u <= 2 * width)
     origin = start_us // unit * unit
     width = -(-(end_us - origin) // max_points)
     width = max(unit, -(-width // unit) * unit)
-    source = "readings_1m" if unit == _MINUTE_US else "readings_1h"
     return Plan(source, width, origin, origin, end_us)
 
 

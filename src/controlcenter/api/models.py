@@ -182,8 +182,8 @@ class HistoryOut(BaseModel):
         }
     )
 
-    source: Literal["readings", "readings_1m", "readings_1h"] = Field(
-        description="raw rows, or the 1-minute or 1-hour rollup"
+    source: Literal["readings", "readings_1m", "readings_5m", "readings_1h"] = Field(
+        description="raw rows, or the 1-minute, 5-minute or 1-hour rollup"
     )
     bucket_s: float = Field(description="bucket width in seconds")
     start: datetime

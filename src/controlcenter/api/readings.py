@@ -224,7 +224,7 @@ _EXPORT_ROLLUP = """
 SELECT bucket AS time, series_id, avg, min, max, last, count FROM {table}
 WHERE series_id = ANY($1::int[]) AND bucket >= $2 AND bucket < $3 ORDER BY bucket, series_id
 """
-_TABLES = {"1m": "readings_1m", "1h": "readings_1h"}
+_TABLES = {"1m": "readings_1m", "5m": "readings_5m", "1h": "readings_1h"}
 _CHUNK_ROWS = 5_000
 
 
@@ -241,7 +241,7 @@ async def export_csv(
     start: Start = None,
     end: End = None,
     resolution: Annotated[
-        Literal["raw", "1m", "1h"], Query(description="raw readings or a rollup")
+        Literal["raw", "1m", "5m", "1h"], Query(description="raw readings or a rollup")
     ] = "raw",
 ) -> StreamingResponse:
     """Readings (or rollup buckets) of the selection, streamed as CSV with one header row:

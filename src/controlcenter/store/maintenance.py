@@ -1,9 +1,10 @@
 """Storage mode, and the upkeep plain PostgreSQL needs that TimescaleDB does by itself.
 
 On TimescaleDB, continuous-aggregate and retention policies keep ``readings_1m``,
-``readings_1h`` and old chunks in order. On plain PostgreSQL, :class:`Maintenance` does the
-same from the service: it recomputes the rollup buckets that committed batches touched
-(tracked in memory, so no extra statement per batch), and drops expired partitions.
+``readings_5m``, ``readings_1h`` and old chunks in order. On plain PostgreSQL,
+:class:`Maintenance` does the same from the service: it recomputes the rollup buckets that
+committed batches touched (tracked in memory, so no extra statement per batch), and drops
+expired partitions.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ SELECT date_bin('1 minute', time, TIMESTAMPTZ '2000-01-01'), series_id,
        min(value), max(value), sum(value), count(*), (array_agg(value ORDER BY time DESC))[1]
 FROM readings
 WHERE time >= $1 AND time < $2
+GROUP BY 1, 2
+ON CONFLICT (series_id, bucket) DO UPDATE
+SET min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
+    count = EXCLUDED.count, last = EXCLUDED.last
+"""
+
+_REFRESH_5M = """
+INSERT INTO readings_5m AS r (bucket, series_id, min, max, sum, count, last)
+SELECT date_bin('5 minutes', bucket, TIMESTAMPTZ '2000-01-01'), series_id,
+       min(min), max(max), sum(sum), sum(count), (array_agg(last ORDER BY bucket DESC))[1]
+FROM readings_1m
+WHERE bucket >= $1 AND bucket < $2
 GROUP BY 1, 2
 ON CONFLICT (series_id, bucket) DO UPDATE
 SET min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
@@ -124,13 +137,15 @@ class Maintenance:
             return 0
         lo_us, hi_us = self._dirty
         self._dirty = None
-        minute, hour = 60 * US_PER_S, 3600 * US_PER_S
+        minute, five, hour = 60 * US_PER_S, 300 * US_PER_S, 3600 * US_PER_S
         try:
             lo_m, hi_m = _floor(lo_us, minute), _floor(hi_us, minute) + minute
+            lo_5, hi_5 = _floor(lo_us, five), _floor(hi_us, five) + five
             lo_h, hi_h = _floor(lo_us, hour), _floor(hi_us, hour) + hour
             with map_storage_errors("cannot refresh rollups"):
                 async with self._pool.acquire() as conn, conn.transaction():
                     status = await conn.execute(_REFRESH_1M, _ts(lo_m), _ts(hi_m))
+                    await conn.execute(_REFRESH_5M, _ts(lo_5), _ts(hi_5))
                     await conn.execute(_REFRESH_1H, _ts(lo_h), _ts(hi_h))
         except BaseException:
             self.touched(lo_us, hi_us)  # try again next time
