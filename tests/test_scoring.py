@@ -104,3 +104,36 @@ async def test_silence_sweep_reports_a_series_that_stopped(make_settings, databa
     events = await scoring.sweep(t_end + 3600 * US)
     assert events.series.tolist() == ids
     assert events.names().tolist() == ["silence"]
+
+
+async def test_warm_start_waits_out_a_database_outage(make_settings, database_url, pool):
+    """The warm-start read is retried while the link is down; nothing is scored twice."""
+    import asyncio
+
+    import asyncpg
+
+    from tests._support import TcpProxy, target_of, via_proxy
+
+    t_end = now_ms() * 1000
+    catalog, ids, _ = await _history(pool, 2, 300, t_end - 10 * US)
+    async with TcpProxy(*target_of(database_url, 5432)) as proxy:
+        settings = make_settings(
+            database_url, ingest={"write_retry_initial_s": 0.05, "write_retry_max_s": 0.2}
+        )
+        flaky = await asyncpg.create_pool(via_proxy(database_url, proxy), min_size=1, max_size=2)
+        try:
+            scoring = Scoring(settings, flaky, catalog)
+            proxy.cut()
+            task = asyncio.create_task(
+                scoring.score(Batch.from_lists(ids, [t_end] * 2, [21.0, 21.1]))
+            )
+            await asyncio.sleep(0.8)
+            assert not task.done(), "scoring gave up (or skipped the warm start) while cut off"
+            proxy.restore()
+            scores, events = await asyncio.wait_for(task, 20)
+        finally:
+            await flaky.close()
+    window = scoring.engine.config.window
+    assert scoring.engine.state()["count"][ids].tolist() == [window + 1] * 2
+    assert len(events) == 0
+    assert scores.max() < 0.5

@@ -5,6 +5,10 @@ Fed by the pipeline (``pipeline.add_sink(scoring.submit)``) through a bounded qu
 than skipping readings. Listeners (alerts) get ``(batch, scores, events)`` after each batch
 and ``(empty batch, empty scores, silence events)`` after each periodic silence sweep.
 
+A database error that a retry can fix (the link is down) is retried with capped, jittered
+backoff around the two statements that are safe to repeat, the warm-start read and the
+event store, so an outage delays scoring instead of stopping the service.
+
 Warm start: a series the engine has no window for (a restart, or another worker owned it)
 gets its window filled from its most recent rows in the database before it is scored, so a
 restart does not raise a burst of false alarms.
@@ -23,8 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
+from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, Kind, datetime_from_us
+from controlcenter.errors import StorageError
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
     ENGINE_EVENTS,
@@ -32,7 +38,7 @@ from controlcenter.metrics import (
     ENGINE_SERIES,
     ENGINE_WARM_STARTS,
 )
-from controlcenter.store import Catalog, map_storage_errors
+from controlcenter.store import TRANSIENT_ERRORS, Catalog, map_storage_errors
 
 __all__ = ["ScoredListener", "Scoring"]
 
@@ -60,6 +66,7 @@ class Scoring:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, catalog: Catalog) -> None:
         es = settings.engine
         self._settings = es
+        self._retry = (settings.ingest.write_retry_initial_s, settings.ingest.write_retry_max_s)
         self._pool = pool
         self._catalog = catalog
         self.engine = Engine(
@@ -104,7 +111,7 @@ class Scoring:
 
     async def score(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
         """Score one batch now (registering and warm-starting its new series first)."""
-        await self._prepare(np.unique(batch.series), before=batch)
+        await self._retrying(lambda: self._prepare(np.unique(batch.series), before=batch))
         started = time.perf_counter()
         if len(batch) > self._settings.inline_max_readings:
             scores, events = await asyncio.to_thread(self.engine.ingest, batch)
@@ -130,9 +137,24 @@ class Scoring:
                 ENGINE_EVENTS.labels(str(name)).inc(int(count))
             logger.debug("%d anomaly events", len(events))
             if self._settings.store_events:
-                await self._store(events, names)
+                await self._retrying(lambda: self._store(events, names))
         for listener in self._listeners:
             await listener(batch, scores, events)
+
+    async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` (safe to repeat) until it succeeds; only transient errors retry."""
+        backoff = Backoff(*self._retry)
+        while True:
+            try:
+                await step()
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
+                    raise
+                delay = backoff.next()
+                logger.warning("scoring: database unavailable (%s); retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+            else:
+                return
 
     async def _store(self, events: Events, names: npt.NDArray[np.str_]) -> None:
         times = [datetime_from_us(t) for t in events.time.tolist()]

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,8 +321,6 @@ class AlertService:
             await self._start_when_possible()
             for url in self.cfg.webhook_urls:
                 self._webhook(url)
-            for hook in await self.repo.webhooks():
-                self._webhook(hook["url"], Severity.parse(hook["min_severity"]))
             self._tasks += [
                 tg.create_task(self._worker(), name="alerts worker"),
                 tg.create_task(self._every(self.cfg.escalation_check_s, self.book.escalate_due)),
@@ -355,31 +353,35 @@ class AlertService:
     async def _retrying(self, work: _Work) -> None:
         # Transient database failures are retried (the queue fills, then scoring waits);
         # transitions already stored are skipped on the retry (the book knows them).
-        backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
-        while True:
-            try:
-                await self._apply(work)
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
-                    logger.exception("alert transitions not stored (database error)")
-                    return
-                delay = backoff.next()
-                logger.warning("alerts: database unavailable (%s); retry in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-            else:
-                return
+        try:
+            await self._until_stored(lambda: self._apply(work), "storing transitions")
+        except StorageError:
+            logger.exception("alert transitions not stored (database error)")
 
     async def _start_when_possible(self) -> None:
         # A database that is away at start-up (a restart, a network blip) is waited for.
+        async def start() -> None:
+            await self.start()
+            for hook in await self.repo.webhooks():
+                self._webhook(hook["url"], Severity.parse(hook["min_severity"]))
+
+        await self._until_stored(start, "starting")
+
+    async def _until_stored(self, step: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``step`` until it succeeds, retrying transient database errors with backoff.
+
+        Raises:
+            StorageError: a database error that retrying cannot fix.
+        """
         backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
         while True:
             try:
-                await self.start()
+                await step()
             except StorageError as exc:
                 if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
                     raise
                 delay = backoff.next()
-                logger.warning("alerts: cannot start (%s); retry in %.1f s", exc, delay)
+                logger.warning("alerts: %s failed (%s); retry in %.1f s", what, exc, delay)
                 await asyncio.sleep(delay)
             else:
                 return

@@ -35,9 +35,10 @@ SET min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
     count = EXCLUDED.count, last = EXCLUDED.last
 """
 
-_REFRESH_5M = """
-INSERT INTO readings_5m AS r (bucket, series_id, min, max, sum, count, last)
-SELECT date_bin('5 minutes', bucket, TIMESTAMPTZ '2000-01-01'), series_id,
+# Coarser rollups from the 1-minute one; {table} and {width} are the constants below.
+_REFRESH_FROM_1M = """
+INSERT INTO {table} AS r (bucket, series_id, min, max, sum, count, last)
+SELECT date_bin('{width}', bucket, TIMESTAMPTZ '2000-01-01'), series_id,
        min(min), max(max), sum(sum), sum(count), (array_agg(last ORDER BY bucket DESC))[1]
 FROM readings_1m
 WHERE bucket >= $1 AND bucket < $2
@@ -46,18 +47,8 @@ ON CONFLICT (series_id, bucket) DO UPDATE
 SET min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
     count = EXCLUDED.count, last = EXCLUDED.last
 """
-
-_REFRESH_1H = """
-INSERT INTO readings_1h AS r (bucket, series_id, min, max, sum, count, last)
-SELECT date_bin('1 hour', bucket, TIMESTAMPTZ '2000-01-01'), series_id,
-       min(min), max(max), sum(sum), sum(count), (array_agg(last ORDER BY bucket DESC))[1]
-FROM readings_1m
-WHERE bucket >= $1 AND bucket < $2
-GROUP BY 1, 2
-ON CONFLICT (series_id, bucket) DO UPDATE
-SET min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
-    count = EXCLUDED.count, last = EXCLUDED.last
-"""
+_REFRESH_5M = _REFRESH_FROM_1M.format(table="readings_5m", width="5 minutes")
+_REFRESH_1H = _REFRESH_FROM_1M.format(table="readings_1h", width="1 hour")
 
 _EXPIRED_PARTITIONS = """
 SELECT c.relname
