@@ -240,7 +240,9 @@ async def test_clean_shutdown_flushes_and_acknowledges(
     database_url, make_settings, pool, mqtt_url, topic_root
 ):
     site = _site()
-    settings = make_settings(database_url, ingest={"batch_size": 100_000, "flush_interval_s": 60})
+    settings = make_settings(
+        database_url, ingest={"batch_size": 100_000, "flush_interval_s": 60, "flush_idle_s": 0}
+    )
     t0 = now_ms()
     async with running_service(settings):
         await publish(
@@ -269,6 +271,22 @@ async def test_clean_shutdown_flushes_and_acknowledges(
             async with asyncio.timeout(1.0):
                 await drain()
         assert redelivered == []
+
+
+async def test_a_pause_in_the_stream_flushes_the_batch_before_its_interval(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    site = _site()
+    settings = make_settings(
+        database_url, ingest={"batch_size": 100_000, "flush_interval_s": 60, "flush_idle_s": 0.05}
+    )
+    t0 = now_ms()
+    async with running_service(settings):
+        await publish(
+            mqtt_url, [(_topic(topic_root, site, i), reading(t0 + i, co2=500)) for i in range(40)]
+        )
+        # Far sooner than the 60 s interval: the burst ended, so the batch went.
+        await eventually(lambda: _equals(count_readings(pool, site), 40), timeout=5)
 
 
 async def test_gateway_last_will_marks_the_factory_offline(

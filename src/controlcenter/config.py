@@ -81,6 +81,9 @@ class IngestSettings(BaseModel):
     batch_size: int = Field(10_000, ge=1, description="flush after this many readings")
     # Bounds the live feed's latency (a reading waits up to this long for its batch).
     flush_interval_s: float = Field(0.05, gt=0, description="flush at least this often")
+    flush_idle_s: float = Field(
+        0.01, ge=0, description="flush when no message came for this long (0: never)"
+    )
     queue_max_batches: int = Field(4, ge=1, description="decoded batches waiting for the writer")
     max_unacked_messages: int = Field(
         20_000, ge=1, description="stop reading the broker beyond this many unacked messages"

@@ -89,6 +89,8 @@ class Consumer:
         self._flush_interval = settings.ingest.flush_interval_s
         self._flush_lock = asyncio.Lock()
         self._batch_started = 0.0
+        self._last_message = 0.0
+        self._flush_idle = settings.ingest.flush_idle_s
         self._stop = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._generation = 0
@@ -226,8 +228,10 @@ class Consumer:
         loop = asyncio.get_running_loop()
         batcher = self._batcher
         async for message in client.messages:
+            now = loop.time()
             if batcher.messages == 0:
-                self._batch_started = loop.time()
+                self._batch_started = now
+            self._last_message = now
             self._handle(message)
             if (
                 # Paused with nothing left queued: hand over what we hold so acks can flow.
@@ -288,11 +292,20 @@ class Consumer:
             await self._sink(batch)
 
     async def _flush_timer(self) -> None:
+        # A batch goes at flush_interval_s of age, or as soon as the stream pauses for
+        # flush_idle_s (a gateway's burst is over): low latency for bursty or light
+        # traffic, full batches under a steady flood.
         loop = asyncio.get_running_loop()
-        tick = self._flush_interval / 4
+        idle = self._flush_idle
+        tick = min(self._flush_interval / 4, idle / 2) if idle > 0 else self._flush_interval / 4
         while True:
             await asyncio.sleep(tick)
-            if self._batcher.messages and loop.time() - self._batch_started >= self._flush_interval:
+            if not self._batcher.messages:
+                continue
+            now = loop.time()
+            if now - self._batch_started >= self._flush_interval or (
+                idle > 0 and now - self._last_message >= idle
+            ):
                 await self._flush()
 
     def _make_ack(self, acks: list[tuple[int, int]]) -> Callable[[], None]:
