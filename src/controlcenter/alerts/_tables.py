@@ -137,6 +137,7 @@ class RuleTables:
         locals_: list[npt.NDArray[np.int64]] = []
         slot = 0
         all_ids = np.arange(n, dtype=np.int64)
+        sensor_series: list[_I64] = []  # series feeding per-sensor rules
         for rule in self.rules:
             if rule.id is None:  # set_rules keeps stored rules only
                 continue
@@ -150,6 +151,8 @@ class RuleTables:
                     mc &= ix.metric[:n] == ix.metric_code(c.metric)
                 masks.append(mc)
             anym = np.logical_or.reduce(masks) if masks else scope
+            if rule.per != "series":
+                sensor_series.append(np.flatnonzero(anym))
             prev = old.get(rule.id)
             kept = prev[1] if prev is not None and prev[0] == definition else np.empty(0, np.int64)
             found = np.unique(glob[anym])
@@ -193,6 +196,10 @@ class RuleTables:
         self._reads = Csr(n, cat[0], cat[1], cat[2])
         self._events = Csr(n, ecat[0], ecat[1], ecat[2])
         self._compile_tables()
+        self._cell_single = self.rule_nconds[self.rule_of_cell] == 1  # one condition
+        self._sensor_wide = np.zeros(n + 1, np.bool_)
+        if sensor_series:
+            self._sensor_wide[np.concatenate(sensor_series)] = True
         self._prefilter(n, cat[0], cat[1], cat[2])
         logger.info(
             "alert rules compiled: %d rules, %d cells, %d slots", len(self.rules), total, slot

@@ -81,8 +81,8 @@ class Evaluator(RuleTables):
         sel = mark[cell]
         # Readings that keep an open single-condition alert on change nothing but its peak:
         # cells that only have such readings skip the state machine.
-        stay = sel & hit & self.active[cell] & self.comb[cell]
-        stay &= self.rule_nconds[self.rule_of_cell[cell]] == 1
+        open_single = self.active & self.comb & self._cell_single  # per cell: one gather
+        stay = sel & hit & open_single[cell]
         busy = np.zeros(self.n_cells, np.bool_)
         busy[cell[sel & ~stay]] = True
         busy[ecell[ekeep]] = True
@@ -121,11 +121,18 @@ class Evaluator(RuleTables):
         cand = np.take(self._gate_up, s) < v
         cand |= np.take(self._gate_down, s) > v
         if cand.any():
-            # Later readings in the batch may clear what the first ones raised.
-            sensor = np.take(self._sensor_of, s)
-            wide = np.zeros(self._n_sensors + 1, np.bool_)
-            wide[sensor[cand]] = True
-            cand = np.take(wide, sensor)
+            # Later readings in the batch may clear what the first ones raised: every
+            # reading of a candidate's series, and of its sensor when the series feeds a
+            # per-sensor rule (whose conditions join the sensor's metrics).
+            by_sensor = cand & np.take(self._sensor_wide, s)
+            wide = np.zeros(len(self._gate_up), np.bool_)
+            wide[s[cand]] = True
+            cand = np.take(wide, s)
+            if by_sensor.any():
+                sensor = np.take(self._sensor_of, s)
+                sensors = np.zeros(self._n_sensors + 1, np.bool_)
+                sensors[sensor[by_sensor]] = True
+                cand |= np.take(sensors, sensor)
         return np.flatnonzero(cand)
 
     def _steady(
