@@ -4,7 +4,7 @@ CPython's automatic full collection (generation 2) scans every tracked object wh
 event loop waits. With 1,000 websocket clients the service holds about 350,000 of them, and
 at 2,000 MQTT messages/s enough objects (batches waiting 100 ms for their commit, frames
 queued for clients) outlive the young generations that a full collection ran every ~2 s,
-each stopping the loop for 220-300 ms: the live feed's p99 latency was those pauses
+each stopping the loop for 220-300 ms: most of the live feed's p99 latency
 (measured with ``bench/live.py``). So, while :func:`gc_policy` is entered:
 
 - what exists when it starts (modules, compiled models, settings) is frozen
