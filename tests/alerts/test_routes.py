@@ -121,3 +121,33 @@ async def test_rule_crud_validates_and_applies_at_run_time(pool, make_settings, 
         assert alert["state"] == "resolved"
     async with client(svc, Principal("k2", "op", Role.OPERATOR)) as http:
         assert (await http.post("/api/v1/alert-rules", json=good)).status_code == 403
+
+
+async def test_a_factory_key_sees_only_the_rules_that_can_apply_to_its_factory(
+    pool, make_settings, database_url, site
+):
+    catalog, _ = await register(pool, air_keys(site, 1))
+    names = {k: f"r{k}{uuid.uuid4().hex[:8]}" for k in ("mine", "theirs", "site", "other_site")}
+    cond = [{"metric": "pm10", "raise_at": 80, "clear_at": 70}]
+    scopes = {
+        "mine": {"site": site, "factory": "f1"},
+        "theirs": {"site": site, "factory": "f2"},
+        "site": {"site": site},
+        "other_site": {"site": f"{site}x"},
+    }
+    await add_rules(
+        pool, *({"name": names[k], "scope": scopes[k], "conditions": cond} for k in names)
+    )
+    settings = make_settings(database_url, alerts={"publish_mqtt": False, "group_window_s": 0})
+    svc = make_service(settings, pool, catalog, Clock())
+    tenant = Principal("k3", "tenant", Role.VIEWER, site, "f1")
+    async with running(svc), client(svc, tenant) as http:
+        seen = {r["name"]: r["id"] for r in (await http.get("/api/v1/alert-rules")).json()}
+        assert {names["mine"], names["site"]} <= set(seen)
+        assert "pm10-grade" in seen  # complex-wide default rules apply to every factory
+        assert not {names["theirs"], names["other_site"]} & set(seen)
+    async with client(svc, Principal("k1", "kim", Role.ADMIN)) as admin:
+        every = {r["name"]: r["id"] for r in (await admin.get("/api/v1/alert-rules")).json()}
+    async with client(svc, tenant) as http:
+        assert (await http.get(f"/api/v1/alert-rules/{every[names['theirs']]}")).status_code == 404
+        assert (await http.get(f"/api/v1/alert-rules/{every[names['mine']]}")).status_code == 200

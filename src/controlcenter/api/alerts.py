@@ -190,19 +190,26 @@ async def add_note(
 # -- rules ------------------------------------------------------------------------------
 
 
+def _applies_to(rule: Rule, who: Principal) -> bool:
+    """A factory-scoped key sees the rules that can apply to its factory, no others."""
+    if who.factory is None:
+        return True
+    sc = rule.scope
+    return sc.site is None or (sc.site == who.site and sc.factory in (None, who.factory))
+
+
 @router.get("/alert-rules")
 async def list_rules(request: Request, who: Viewer) -> list[dict[str, Any]]:
-    """Every rule."""
-    del who
-    return [r.model_dump(mode="json") for r in await _repo(request).rules()]
+    """Every rule (for a factory-scoped key: those that can apply to its factory)."""
+    rules = await _repo(request).rules()
+    return [r.model_dump(mode="json") for r in rules if _applies_to(r, who)]
 
 
 @router.get("/alert-rules/{rule_id}")
 async def get_rule(request: Request, who: Viewer, rule_id: RuleId) -> dict[str, Any]:
-    """One rule."""
-    del who
+    """One rule (404 for a factory-scoped key when it cannot apply to its factory)."""
     rule = await _repo(request).rule(rule_id)
-    if rule is None:
+    if rule is None or not _applies_to(rule, who):
         raise HTTPException(404, "no such rule")
     return rule.model_dump(mode="json")
 
