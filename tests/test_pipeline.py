@@ -94,6 +94,11 @@ BAD_INPUTS = [
     ("/v1/{site}/f1/air/a1", b'{"ts": %(future)d, "values": {"pm10": 1}}', "timestamp_in_future"),
     ("/v1/{site}/f1/air/a1", b'{"ts": %(now)d, "values": {"voltage": 220}}', "unknown_metric"),
     ("/v1/{site}/f1/air/a1", b'{"ts": %(now)d, "values": {"pm10": NaN}}', "non_finite_value"),
+    (
+        "/v1/{site}/f1/air/a1",
+        b'{"ts": %(now)d, "values": {"pm25": 1%(huge)s}}',  # an int beyond float range
+        "non_finite_value",
+    ),
     ("/v1/{site}/f1/air/a1", b'{"ts": "noon", "values": {"pm10": 1}}', "bad_timestamp"),
     ("/v1/{site}/f1/air/a1", b'{"ts": %(now)d, "values": {"pm10": "x"}}', "invalid_value"),
     ("/v1/{site}/f1/air/a1", b'"just a string"', "invalid_schema"),
@@ -114,7 +119,7 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
 ):
     site = _site()
     t = now_ms()
-    fill = {b"now": t, b"future": t + 3_600_000, b"pad": b"x" * 2000}
+    fill = {b"now": t, b"future": t + 3_600_000, b"pad": b"x" * 2000, b"huge": b"0" * 400}
     messages = [
         (topic_root + suffix.format(site=site), payload % fill) for suffix, payload, _ in BAD_INPUTS
     ]

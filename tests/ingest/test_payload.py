@@ -73,6 +73,8 @@ def test_too_many_readings_is_rejected_whole(decoder):
         ('{"pm10": NaN}', NOW_MS, "non_finite_value"),
         ('{"pm10": Infinity}', NOW_MS, "non_finite_value"),
         ('{"pm10": 1e999}', NOW_MS, "non_finite_value"),
+        ('{"pm10": 1%s}' % ("0" * 400), NOW_MS, "non_finite_value"),  # beyond float range
+        ('{"pm10": -1%s}' % ("0" * 4000), NOW_MS, "non_finite_value"),
         ('{"pm10": "high"}', NOW_MS, "invalid_value"),
         ('{"pm10": true}', NOW_MS, "invalid_value"),
         ('{"kw": 3}', NOW_MS, "unknown_metric"),
@@ -113,6 +115,21 @@ def test_arbitrary_bytes_never_raise_anything_but_payload_error(data):
         assert all(math.isfinite(v) for v in out.values)
     else:
         assert reason in {"malformed_json", "invalid_schema", "empty_payload"}
+
+
+@given(
+    value=st.one_of(st.integers(), st.integers(min_value=10**300, max_value=10**400), st.floats()),
+    ts=st.one_of(st.integers(), st.floats(), st.text(max_size=30)),
+)
+def test_any_json_number_or_timestamp_decodes_or_is_rejected_with_a_reason(value, ts):
+    decoder = PayloadDecoder(IngestSettings())
+    payload = json.dumps({"ts": ts, "values": {"pm10": value}}).encode()
+    try:
+        out = decoder.decode(Kind.AIR, payload, NOW_US)
+    except PayloadError:
+        return
+    assert len(out.values) + len(out.rejects) == 1
+    assert all(math.isfinite(v) for v in out.values)
 
 
 _finite = st.floats(allow_nan=False, allow_infinity=False, width=64)

@@ -136,6 +136,9 @@ class ReplicaFeed:
             decoded = self._decoder.decode(target.kind, raw, time.time_ns() // 1000)
         except PayloadError:
             return  # ingest records it as a dead letter; live feeds skip it
+        except Exception:  # a decoder bug must not stop the live feed
+            logger.exception("cannot decode a message on %s; skipped", topic)
+            return
         id_of = self._catalog.id_of
         for metric, t, v in zip(decoded.metrics, decoded.times, decoded.values, strict=True):
             sid = id_of(SeriesKey(target, metric))

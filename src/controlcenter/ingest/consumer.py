@@ -271,6 +271,14 @@ class Consumer:
                     topic, raw[: self._settings.ingest.max_payload_bytes], exc.reason, exc.detail
                 )
             )
+        except Exception as exc:  # a decoder bug must not stop ingest
+            # Redelivered after every restart, such a message would stop the service for
+            # good: keep it as a dead letter and go on (and log the bug).
+            _MSG_REJECTED.inc()
+            logger.exception("cannot decode a message on %s; kept as a dead letter", topic)
+            limit = self._settings.ingest.max_payload_bytes
+            detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+            batcher.add_dead(DeadLetter(topic, raw[:limit], "internal_error", detail))
         batcher.add_ack(message.mid, message.qos)
 
     def _status(self, target: StatusTopic, raw: bytes) -> None:

@@ -153,15 +153,25 @@ class PayloadDecoder:
                 if m not in allowed:
                     rejects.append(("unknown_metric", f"{m[:40]!r} is not a metric of {kind}"))
                 elif type(v) is float or (type(v) is int):
-                    if math.isfinite(v):
+                    f = _finite(v)
+                    if f is not None:
                         metrics.append(m)
                         times.append(t)
-                        values.append(float(v))
+                        values.append(f)
                     else:
-                        rejects.append(("non_finite_value", f"{m}={v!r}"))
+                        rejects.append(("non_finite_value", f"{m}={str(v)[:40]}"))
                 else:
                     rejects.append(("invalid_value", f"{m}={str(v)[:40]!r} is not a number"))
         return out
+
+
+def _finite(v: float) -> float | None:
+    """``v`` as a finite float, or None (NaN, infinities, integers beyond float range)."""
+    try:
+        f = float(v)
+    except OverflowError:  # an integer of more than 308 digits
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _parse_ts(ts: object) -> int:
@@ -176,6 +186,6 @@ def _parse_ts(ts: object) -> int:
         return (dt - _EPOCH) // _ONE_US
     if type(ts) is int:
         return ts * 1000
-    if type(ts) is float and math.isfinite(ts):
+    if type(ts) is float and math.isfinite(ts * 1000):  # 1e306 ms is no time either
         return round(ts * 1000)
     raise PayloadError("bad_timestamp", f"{str(ts)[:40]!r} is neither RFC 3339 nor epoch ms")
