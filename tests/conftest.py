@@ -23,6 +23,8 @@ from controlcenter.config import Settings
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 MQTT_DEFAULT = "mqtt://127.0.0.1:1883"
 RUN_ID = uuid.uuid4().hex[:10]
+#: Set when the suite runs on the embedded MQTT broker (amqtt: MQTT 3.1.1, no redelivery).
+EMBEDDED_MQTT: list[bool] = []
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -69,8 +71,18 @@ async def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[st
         return
     from controlcenter.embedded import embedded_broker
 
+    EMBEDDED_MQTT.append(True)
     async with embedded_broker(Path(tmp_path_factory.mktemp("mqtt"))) as embedded_url:
         yield embedded_url
+
+
+@pytest.fixture
+def real_broker(mqtt_url: str) -> str:
+    """``mqtt_url``, for tests of what only a real broker gives (skipped on the embedded
+    amqtt: MQTT 3.1.1, no shared subscriptions, no redelivery, 5 s to acknowledge)."""
+    if EMBEDDED_MQTT:
+        pytest.skip("needs a real MQTT broker (set CC_TEST_MQTT_URL); amqtt lacks the feature")
+    return mqtt_url
 
 
 async def create_database(server_url: str, name: str) -> str:
@@ -137,6 +149,8 @@ def make_settings(mqtt_url: str, topic_root: str, tmp_path: Path):
             "mqtt_url": mqtt_url,
             "data_dir": tmp_path / "data",
             "mqtt": {
+                # amqtt speaks MQTT 3.1.1 only (the demo switches the same way).
+                "protocol": "3.1.1" if EMBEDDED_MQTT else "5",
                 "topic_root": topic_root,
                 "client_id": f"cc-test-{uuid.uuid4().hex[:8]}",
                 "session_expiry_s": 300,

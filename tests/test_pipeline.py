@@ -145,7 +145,7 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
 
 
 async def test_consumer_killed_before_acking_loses_nothing(
-    database_url, make_settings, pool, mqtt_url, topic_root
+    database_url, make_settings, pool, real_broker, topic_root
 ):
     """SIGKILL the service mid-stream; the broker redelivers what was not acknowledged.
 
@@ -155,6 +155,7 @@ async def test_consumer_killed_before_acking_loses_nothing(
     or the broker (not the service) would lose them. So 800 messages, paced (about 2,500/s)
     so that the kill lands while the stream goes on.
     """
+    mqtt_url = real_broker
     site = _site()
     settings = make_settings(database_url, ingest={"batch_size": 100, "flush_interval_s": 0.2})
     env = _env(settings)
@@ -242,8 +243,9 @@ async def test_broker_outage_loses_nothing(database_url, make_settings, pool, mq
 
 
 async def test_clean_shutdown_flushes_and_acknowledges(
-    database_url, make_settings, pool, mqtt_url, topic_root
+    database_url, make_settings, pool, real_broker, topic_root
 ):
+    mqtt_url = real_broker
     site = _site()
     settings = make_settings(
         database_url, ingest={"batch_size": 100_000, "flush_interval_s": 60, "flush_idle_s": 0}
@@ -371,8 +373,9 @@ async def _wait_ingesting(pool, mqtt_url, root):
 
 
 async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
-    database_url, make_settings, pool, mqtt_url, topic_root
+    database_url, make_settings, pool, real_broker, topic_root
 ):
+    mqtt_url = real_broker
     from controlcenter.metrics import INGEST_MQTT_PAUSES
 
     site = _site()
@@ -388,9 +391,10 @@ async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
 
 
 async def test_intake_stays_bounded_while_the_database_is_down(
-    database_url, make_settings, pool, mqtt_url, topic_root
+    database_url, make_settings, pool, real_broker, topic_root
 ):
     """The writer waits for the database; paho must stop reading, not fill aiomqtt's queue."""
+    mqtt_url = real_broker
     from controlcenter.metrics import INGEST_MQTT_PAUSES, INGEST_MQTT_UNACKED
 
     site = _site()

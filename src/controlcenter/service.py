@@ -62,7 +62,9 @@ async def run_service(
         alerts = AlertService(settings, pool, pipeline.catalog) if settings.alerts.enabled else None
         if alerts is not None:
             scoring.add_listener(alerts.on_scored)
-            if api is not None:  # transitions to the /api/v1/alerts/live websockets
+            if api is not None and not api.takes_alerts_from_broker:
+                # Transitions to the /api/v1/alerts/live websockets (a sharing worker's
+                # hub gets every worker's over MQTT instead).
                 alerts.add_listener(api.state.hub.publish_alert)
                 api.state.alerts = alerts  # the alert routes act through the worker's service
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:

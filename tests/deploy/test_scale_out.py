@@ -10,6 +10,7 @@ readings the index dropped), so "every message went to exactly one worker" is me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,10 +54,11 @@ class Worker:
 async def test_two_workers_share_one_stream_without_loss_or_duplicates(
     database_url: str,
     pool: asyncpg.Pool,
-    mqtt_url: str,
+    real_broker: str,
     topic_root: str,
     make_settings: Callable[..., Settings],
 ) -> None:
+    mqtt_url = real_broker
     site = f"site{uuid.uuid4().hex[:8]}"
     group = f"ingest{uuid.uuid4().hex[:6]}"
     workers = [Worker("a"), Worker("b")]
@@ -122,12 +124,13 @@ async def test_two_workers_share_one_stream_without_loss_or_duplicates(
 async def test_a_restarted_worker_gets_the_share_the_broker_kept_for_it(
     database_url: str,
     pool: asyncpg.Pool,
-    mqtt_url: str,
+    real_broker: str,
     topic_root: str,
     make_settings: Callable[..., Settings],
 ) -> None:
     # Mosquitto goes on dispatching to a stopped member's persistent session: its share
     # waits there (not handed to the others) and arrives when it returns. Nothing is lost.
+    mqtt_url = real_broker
     site = f"site{uuid.uuid4().hex[:8]}"
     group = f"ingest{uuid.uuid4().hex[:6]}"
     a, b = Worker("a"), Worker("b")
@@ -182,3 +185,61 @@ async def test_a_restarted_worker_gets_the_share_the_broker_kept_for_it(
     assert back.handed_on == held_for_b
     assert a.committed + back.committed == len(messages)
     assert stored == len(messages)
+
+
+async def test_a_sharing_workers_live_feed_shows_every_workers_readings(
+    database_url: str,
+    pool: asyncpg.Pool,
+    real_broker: str,
+    topic_root: str,
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Each worker stores its share; the API beside one of them still shows all of them."""
+    mqtt_url = real_broker
+    import orjson
+    from websockets.asyncio.client import connect
+
+    from controlcenter.api.auth import ApiKeys, Role
+    from controlcenter.embedded._port import free_port
+    from tests._support import running_service
+
+    site = f"site{uuid.uuid4().hex[:8]}"
+    group = f"ingest{uuid.uuid4().hex[:6]}"
+    port = free_port()
+
+    def worker(name: str, api: dict[str, object]) -> Settings:
+        return make_settings(
+            database_url,
+            mqtt={"shared_group": group, "client_id": f"cc-live-{name}-{uuid.uuid4().hex[:6]}"},
+            api={**api, "catalog_refresh_s": 0.5},  # series the other worker registered
+            db={"pool_max_size": 4, "pool_min_size": 1},
+        )
+
+    _, key = await ApiKeys(pool).create(Role.VIEWER)
+    sensors, t0 = 40, now_ms()
+    messages = [
+        (f"{topic_root}/v1/{site}/f{i % 4}/air/a{i}", reading(t0 + k, pm25=float(k)))
+        for k in range(5)
+        for i in range(sensors)
+    ]
+    async with (
+        running_service(worker("a", {"port": port})),
+        running_service(worker("b", {"enabled": False})),
+    ):
+        async with connect(f"ws://127.0.0.1:{port}/api/v1/live?key={key}") as ws:
+            await ws.send(orjson.dumps({"type": "subscribe", "site": site}))
+            latest: dict[int, float] = {}
+            await publish(mqtt_url, messages[: 4 * sensors])
+            await asyncio.sleep(2.0)  # both workers registered every series by now
+            await publish(mqtt_url, messages[4 * sensors :])
+
+            async def complete() -> bool:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        msg = orjson.loads(await ws.recv())
+                        if msg["type"] == "readings":
+                            latest.update(zip(msg["series"], msg["value"], strict=True))
+                return len(latest) == sensors and set(latest.values()) == {4.0}
+
+            await eventually(complete, timeout=30)
+        assert await count_readings(pool, site) == len(messages)

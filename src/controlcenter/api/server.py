@@ -126,27 +126,49 @@ def _port(server: uvicorn.Server, default: int) -> int:
 
 @dataclass(slots=True)
 class ApiRuntime:
-    """The API's parts for one process: the state and the app built over it."""
+    """The API's parts for one process: the state and the app built over it.
+
+    ``feed`` is set when the hub takes its readings from the broker rather than from this
+    process's pipeline (replicas, and workers that share the stream with others).
+    """
 
     state: ApiState
     app: FastAPI
+    feed: ReplicaFeed | None = None
 
     @classmethod
     def in_process(cls, settings: Settings, pool: asyncpg.Pool, pipeline: Pipeline) -> ApiRuntime:
         """The API beside ingest: the hub becomes a sink of ``pipeline`` (add it first:
-        it never waits, so live feeds do not queue behind slower sinks)."""
+        it never waits, so live feeds do not queue behind slower sinks).
+
+        A worker of a shared subscription (``mqtt.shared_group``) stores only its share of
+        the stream, so its hub takes every reading, and every worker's alert transitions,
+        from its own broker subscription instead, as a replica's does.
+        """
         index = SeriesIndex(pipeline.catalog)
         hub = LiveHub(settings.api, index)
-        pipeline.add_sink(hub.on_batch)
         keys = ApiKeys(pool, cache_ttl_s=settings.api.key_cache_ttl_s)
         state = ApiState(settings, pool, index, hub, keys, pipeline.consumer.connected)
-        return cls(state, create_app(state))
+        feed = None
+        if settings.mqtt.shared_group:
+            feed = ReplicaFeed(settings, hub, pipeline.catalog)
+        else:
+            pipeline.add_sink(hub.on_batch)
+        return cls(state, create_app(state), feed)
+
+    @property
+    def takes_alerts_from_broker(self) -> bool:
+        """True when alert transitions reach the hub over MQTT (not from this process)."""
+        return self.feed is not None and self.state.settings.alerts.publish_mqtt
 
     def start(
         self, tg: asyncio.TaskGroup, stop: asyncio.Event, started: asyncio.Event | None = None
     ) -> None:
-        """Run the hub's ticker and the server as tasks of ``tg`` until ``stop``."""
+        """Run the hub's ticker, its broker feed if any, and the server as tasks of ``tg``."""
         tg.create_task(self.state.hub.run(stop), name="live-hub")
+        if self.feed is not None:
+            tg.create_task(self.feed.run(stop), name="live-feed")
+            tg.create_task(self.feed.refresh_catalog(stop), name="catalog-refresh")
         tg.create_task(serve(self.app, self.state.settings, stop, started), name="api")
 
 
