@@ -216,3 +216,42 @@ async def test_restart_keeps_open_alerts_and_their_state(pool, settings, site):
         assert rows[0]["peak_value"] == 130
         await feed(svc2, batch([(ids[0], T0 + 2 * S, 60)]))
         assert [r["state"] for r in await alerts_of(pool, name)] == ["resolved"]
+
+
+async def test_two_workers_escalate_an_alert_once_and_not_after_an_acknowledgement(
+    pool, settings, site
+):
+    """Both workers hold the open alert (each loads the active ones at start)."""
+    catalog, ids = await register(pool, air_keys(site, 2))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "escalate_after_s": 600,
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    await pool.execute(
+        "INSERT INTO alert_contacts (level, name, site) VALUES (1, 'crew', $1)", site
+    )
+    clock = Clock(T0 / 1e6)
+    a = make_service(settings, pool, catalog, clock)
+    async with running(a):
+        await feed(a, batch([(ids[0], T0, 120), (ids[1], T0, 130)]))
+        _first, second = await alerts_of(pool, name)
+        b = make_service(settings, pool, catalog, clock)
+        async with running(b):  # loads both open alerts
+            # An operator acknowledges the second one through worker a.
+            await a.book.acknowledge(second["alert_id"], "kim")
+            clock.now = T0 / 1e6 + 601
+            assert await a.book.escalate_due() == 1  # the first one
+            assert await b.book.escalate_due() == 0  # already done; the second is acked
+    rows = await alerts_of(pool, name)
+    assert [r["escalation_level"] for r in rows] == [1, 0]
+    escalations = await pool.fetchval(
+        "SELECT count(*) FROM alert_history WHERE transition = 'escalated' AND alert_id = ANY($1)",
+        [r["alert_id"] for r in rows],
+    )
+    assert escalations == 1

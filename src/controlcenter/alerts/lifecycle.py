@@ -282,8 +282,15 @@ class AlertBook:
                 actor=SYSTEM,
                 transition="escalated",
                 details={"level": new_level, "contacts": [c["name"] for c in people]},
+                # Only if nobody (another worker, an operator elsewhere) got there first.
+                expect={"state": "open", "escalation_level": level},
             )
-            if row is None or row["state"] != "open":
+            if row is None:
+                fresh = await self.repo.alert(alert["alert_id"])  # follow what happened
+                if fresh is None or fresh["state"] == "resolved":
+                    self.active.pop(key, None)
+                else:
+                    self.active[key] = fresh
                 continue
             self.active[key] = row
             targets = tuple(c["webhook_url"] for c in people if c["webhook_url"])

@@ -304,17 +304,26 @@ class AlertRepository:
         transition: str,
         details: dict[str, Any],
         only_active: bool = True,
+        expect: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Update an alert and write its history row; None when no such (active) alert."""
+        """Update an alert and write its history row; None when no such (active) alert.
+
+        ``expect`` makes it a compare-and-set: the update happens only while those columns
+        still hold those values (another worker may have escalated or acknowledged it).
+        """
+        expect = expect or {}
         sets = ", ".join(f"{col} = ${i + 2}" for i, col in enumerate(changes))
         guard = " AND state <> 'resolved'" if only_active else ""
+        first = len(changes) + 2
+        guard += "".join(f" AND {col} = ${first + i}" for i, col in enumerate(expect))
+        # Column names are the callers' constants, never input; values are parameters.
         sql = (
             f"UPDATE alerts SET {sets} WHERE alert_id = $1{guard}"  # noqa: S608
             f" RETURNING {_ALERT_COLUMNS}"
         )
         with map_storage_errors("cannot update the alert"):
             async with self.pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(sql, alert_id, *changes.values())
+                row = await conn.fetchrow(sql, alert_id, *changes.values(), *expect.values())
                 if row is None:
                     return None
                 await _history(conn, alert_id, at, actor, transition, details)
