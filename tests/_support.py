@@ -16,6 +16,10 @@ import asyncpg
 from controlcenter.config import Settings
 from controlcenter.service import run_service
 
+#: Holds True when the suite runs on the embedded MQTT broker (amqtt: MQTT 3.1.1 only, no
+#: shared subscriptions, no redelivery); set by the ``mqtt_url`` fixture.
+EMBEDDED_MQTT: list[bool] = []
+
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; :meth:`cut` drops every link and refuses

@@ -8,23 +8,26 @@ its own database and its own MQTT topic root, so runs never collide.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from controlcenter.config import Settings
+from tests._support import EMBEDDED_MQTT
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 MQTT_DEFAULT = "mqtt://127.0.0.1:1883"
 RUN_ID = uuid.uuid4().hex[:10]
-#: Set when the suite runs on the embedded MQTT broker (amqtt: MQTT 3.1.1, no redelivery).
-EMBEDDED_MQTT: list[bool] = []
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -63,17 +66,47 @@ async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
 
 
 @pytest.fixture(scope="session")
-async def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An MQTT broker URL (real broker when reachable, else embedded)."""
     url = os.environ.get("CC_TEST_MQTT_URL", MQTT_DEFAULT)
     if _reachable(url, 1883):
         yield url
         return
+    EMBEDDED_MQTT.append(True)
+    with _broker_in_a_thread(Path(tmp_path_factory.mktemp("mqtt"))) as embedded_url:
+        yield embedded_url
+
+
+@contextlib.contextmanager
+def _broker_in_a_thread(data_dir: Path) -> Iterator[str]:
+    """The embedded broker on its own event loop: synchronous tests (subprocesses, the
+    browser) block the tests' loop, and a broker on that loop would stop answering."""
     from controlcenter.embedded import embedded_broker
 
-    EMBEDDED_MQTT.append(True)
-    async with embedded_broker(Path(tmp_path_factory.mktemp("mqtt"))) as embedded_url:
-        yield embedded_url
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def serve() -> None:
+        async with embedded_broker(data_dir) as url:
+            box["url"], box["loop"], box["stop"] = url, asyncio.get_running_loop(), asyncio.Event()
+            ready.set()
+            await box["stop"].wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name="embedded-mqtt", daemon=True)
+    thread.start()
+    if not ready.wait(60) or "url" not in box:
+        raise RuntimeError("the embedded MQTT broker did not start")
+    try:
+        yield box["url"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
 
 
 @pytest.fixture

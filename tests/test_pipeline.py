@@ -117,6 +117,10 @@ BAD_INPUTS = [
 async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
     database_url, make_settings, pool, mqtt_url, topic_root
 ):
+    from controlcenter.metrics import INGEST_DEAD_LETTERS
+
+    reasons = sorted({reason for _, _, reason in BAD_INPUTS})
+    counted = {r: INGEST_DEAD_LETTERS.labels(r)._value.get() for r in reasons}
     site = _site()
     t = now_ms()
     fill = {b"now": t, b"future": t + 3_600_000, b"pad": b"x" * 2000, b"huge": b"0" * 400}
@@ -137,6 +141,9 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
 
         rows = await eventually(letters)
     assert sorted(r["reason"] for r in rows) == sorted(reason for _, _, reason in BAD_INPUTS)
+    # Each is counted under its reason in Prometheus.
+    expected = {r: sum(1 for *_, reason in BAD_INPUTS if reason == r) for r in reasons}
+    assert {r: INGEST_DEAD_LETTERS.labels(r)._value.get() - counted[r] for r in reasons} == expected
     raw = await pool.fetchval(
         "SELECT payload FROM dead_letters WHERE topic LIKE $1 AND reason = 'malformed_json'",
         f"%/{site}/%",
@@ -220,7 +227,10 @@ async def test_database_outage_loses_nothing(
             await eventually(lambda: _equals(count_readings(pool, site), 1200), timeout=30)
 
 
-async def test_broker_outage_loses_nothing(database_url, make_settings, pool, mqtt_url, topic_root):
+async def test_broker_outage_loses_nothing(
+    database_url, make_settings, pool, real_broker, topic_root
+):
+    mqtt_url = real_broker  # amqtt discards in-flight messages on a cut
     site = _site()
     t0 = now_ms()
     async with TcpProxy(*target_of(mqtt_url, 1883)) as proxy:

@@ -21,7 +21,14 @@ import pytest
 from controlcenter.api.auth import ApiKeys, Role
 from controlcenter.config import Settings
 from controlcenter.embedded._port import free_port
-from tests._support import eventually, now_ms, publish, reading, running_service
+from tests._support import (
+    EMBEDDED_MQTT,
+    eventually,
+    now_ms,
+    publish,
+    reading,
+    running_service,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -96,6 +103,7 @@ def settings_for(database_url: str, mqtt_url: str, root: str, data_dir: Path) ->
         mqtt_url=mqtt_url,
         data_dir=data_dir,
         mqtt={
+            "protocol": "3.1.1" if EMBEDDED_MQTT else "5",  # amqtt: 3.1.1 only
             "topic_root": root,
             "client_id": f"cc-web-{uuid.uuid4().hex[:8]}",
             "session_expiry_s": 300,

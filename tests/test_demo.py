@@ -1,0 +1,53 @@
+"""``controlcenter demo`` from nothing: embedded PostgreSQL and MQTT, readings arrive, a key
+works, Ctrl-C stops it cleanly (what ``scripts/demo.sh`` runs on a fresh machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from controlcenter.embedded._port import free_port
+
+
+async def test_demo_runs_on_embedded_services_and_stops_on_ctrl_c(tmp_path: Path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
+    env.update(CC_DATA_DIR=str(tmp_path / "data"), CC_API__PORT=str(port))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlcenter", "demo", "--factories", "2", "--rate", "100",
+        env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    log: list[str] = []
+    key, stored = None, 0
+    try:
+        async with asyncio.timeout(90):
+            while stored == 0 or key is None:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "the demo ended early:\n" + "".join(log[-20:])
+                log.append(line)
+                if m := re.search(r"admin API key \(shown once\): (cc_\S+)", line):
+                    key = m.group(1)
+                if m := re.search(r"stored (\d+) readings", line):
+                    stored = int(m.group(1))
+        assert "embedded PostgreSQL" in "".join(log)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            r = await c.get("/api/v1/latest", headers={"X-API-Key": key})
+            assert r.status_code == 200, r.text
+            assert len(r.json()["series"]) > 0
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    while await proc.stderr.readline():
+                        pass
+                    await proc.wait()
+    assert proc.returncode == 0, "".join(log[-20:])
