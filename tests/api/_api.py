@@ -68,8 +68,11 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[Api]:
-    """Serve the API (no ingest) until the block ends; the broker link counts as up."""
+async def running_api(settings: Settings, *, alerts: bool = False) -> AsyncIterator[Api]:
+    """Serve the API (no ingest) until the block ends; the broker link counts as up.
+
+    With ``alerts`` an alert service runs beside it, as in a worker (the alert routes act).
+    """
     settings = settings.model_copy(
         update={"api": settings.api.model_copy(update={"port": free_port()})}
     )
@@ -90,6 +93,14 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
             pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
         )
         async with asyncio.TaskGroup() as tg:
+            if alerts:
+                from controlcenter.alerts import AlertService
+
+                state.alerts = AlertService(settings, pool, catalog)
+                state.alerts.add_listener(hub.publish_alert)
+                tg.create_task(state.alerts.run(stop))
+                async with asyncio.timeout(20):
+                    await state.alerts.started.wait()
             tg.create_task(serve(create_app(state), settings, stop, started))
             tg.create_task(hub.run(stop))
             async with asyncio.timeout(10):
