@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 
 import asyncpg
@@ -230,3 +232,44 @@ async def _gt(get, than) -> bool:
 
 async def _eq(get, value) -> bool:
     return get() == value
+
+
+async def test_a_client_that_stays_behind_is_closed_with_4008(database_url, make_settings):
+    from websockets.exceptions import ConnectionClosed
+
+    settings = make_settings(
+        database_url,
+        api={"live_queue_frames": 2, "live_slow_client_timeout_s": 0.5, "live_send_timeout_s": 0.5},
+    )
+    async with running_api(settings) as api:
+        site = unique_site()
+        ids = await api.catalog.resolve(  # 20,000 series: ~0.7 MB frames, past any buffer
+            [
+                SeriesKey(SensorKey(site, f"f{f}", Kind.AIR, "aq1"), m)
+                for f in range(5_000)
+                for m in ("pm10", "pm25", "co2", "voc")
+            ]
+        )
+        key = await api.key()
+        # A tiny receive buffer, and max_queue=1: the client stops reading its socket while
+        # we take no frames, so the server's sends back up within a few frames.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", int(api.url.rsplit(":", 1)[1])))
+        sock.setblocking(False)
+        async with connect(f"{api.ws_url}/api/v1/live?key={key}", max_queue=1, sock=sock) as ws:
+            await ws.send(orjson.dumps({"type": "subscribe", "site": site}))
+            await _recv(ws, "subscribed")
+            for step in range(15):  # 1.5 s of news, none of it read: the client falls behind
+                now = time.time_ns() // 1000
+                api.state.hub.update(batch(ids, [now] * len(ids), [float(step)] * len(ids)))
+                await asyncio.sleep(0.1)
+            code = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    try:
+                        while True:  # now read everything that was sent, then the close
+                            await ws.recv()
+                    except ConnectionClosed as exc:
+                        code = exc.rcvd.code if exc.rcvd else -1
+        assert code == 4008, code
