@@ -246,8 +246,8 @@ async def test_two_workers_escalate_an_alert_once_and_not_after_an_acknowledgeme
             # An operator acknowledges the second one through worker a.
             await a.book.acknowledge(second["alert_id"], "kim")
             clock.now = T0 / 1e6 + 601
-            assert await a.book.escalate_due() == 1  # the first one
-            assert await b.book.escalate_due() == 0  # already done; the second is acked
+            await a.book.escalate_due()  # escalates the first one
+            await b.book.escalate_due()  # the first is done already; the second is acked
     rows = await alerts_of(pool, name)
     assert [r["escalation_level"] for r in rows] == [1, 0]
     escalations = await pool.fetchval(
@@ -255,3 +255,35 @@ async def test_two_workers_escalate_an_alert_once_and_not_after_an_acknowledgeme
         [r["alert_id"] for r in rows],
     )
     assert escalations == 1
+
+
+async def test_an_alert_raised_by_late_readings_waits_the_escalation_delay(pool, settings, site):
+    """A gateway backfills two hours: the alert's opened_at is old, the page is not due."""
+    catalog, ids = await register(pool, air_keys(site, 1))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "escalate_after_s": 600,
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    await pool.execute(
+        "INSERT INTO alert_contacts (level, name, site) VALUES (1, 'crew', $1)", site
+    )
+    clock = Clock(T0 / 1e6 + 7_200)  # the reading below is two hours old
+    svc = make_service(settings, pool, catalog, clock)
+    async with running(svc):
+        await feed(svc, batch([(ids[0], T0, 120)]))
+
+        async def level() -> int:
+            await svc.book.escalate_due()
+            return int((await alerts_of(pool, name))[0]["escalation_level"])
+
+        assert await level() == 0  # not paged at once for a two-hour-old reading
+        clock.now += 599
+        assert await level() == 0
+        clock.now += 1
+        assert await level() == 1

@@ -53,6 +53,8 @@ class AlertBook:
         self.active: dict[tuple[int, str], dict[str, Any]] = {}
         self.rules: dict[int, Rule] = {}
         self.contacts: list[dict[str, Any]] = []
+        #: alert id -> when this service raised it (wall clock), for escalation delays
+        self._raised_at: dict[int, datetime] = {}
 
     def _now(self) -> datetime:
         return to_dt(self._clock())
@@ -114,6 +116,9 @@ class AlertBook:
         row, created = await self.repo.insert_alert(fields, SYSTEM, {"value": value})
         self.active[(rid, subject)] = row
         if created:
+            # Escalation counts from now too: an alert raised by late (backfilled) readings
+            # gives the crew the rule's delay before the next level is paged.
+            self._raised_at[row["alert_id"]] = self._now()
             self._record("opened", row, SYSTEM, at)
         return row if created else None
 
@@ -258,11 +263,14 @@ class AlertBook:
         """
         now = self._now()
         done = 0
+        live = {a["alert_id"] for a in self.active.values()}
+        self._raised_at = {k: v for k, v in self._raised_at.items() if k in live}
         for key, alert in list(self.active.items()):
             rule = self.rules.get(key[0])
             if alert["state"] != "open" or rule is None or rule.escalate_after_s is None:
                 continue
             since = alert["escalated_at"] or alert["opened_at"]
+            since = max(since, self._raised_at.get(alert["alert_id"], since))
             if (now - since).total_seconds() < rule.escalate_after_s:
                 continue
             level = alert["escalation_level"]
