@@ -1,10 +1,12 @@
 """The idempotent batch writer: readings by binary COPY, dead letters, in one transaction.
 
-Strategy (measured in bench/ingest.py and bench/writer.py): COPY the batch straight into
-``readings`` inside a savepoint; redelivered messages make that fail on the unique index,
-and only then is the batch COPYed into a temporary staging table and moved with
-``INSERT ... ON CONFLICT DO NOTHING``. Redelivery is rare, so the common path pays for
-nothing but the COPY.
+Strategy (measured with bench/writer.py): COPY the batch straight into ``readings``
+inside a savepoint; redelivered messages make that fail on the unique index, and only then
+is the batch COPYed into a temporary staging table and moved with ``INSERT ... ON CONFLICT
+DO NOTHING``. Redelivery is rare, so the common path pays for nothing but the COPY: in two
+runs, binary COPY in a savepoint took 283,000-340,000 rows/s, staging plus ON CONFLICT
+150,000-180,000, asyncpg's copy_records 165,000-176,000 and executemany with ON CONFLICT
+73,000-93,000 (batches of 10,000 over 1,000 series).
 """
 
 from __future__ import annotations
