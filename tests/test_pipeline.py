@@ -429,3 +429,22 @@ async def test_intake_stays_bounded_while_the_database_is_down(
             assert INGEST_MQTT_PAUSES._value.get() > pauses_before
             proxy.restore()
             await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=60)
+
+
+async def test_a_backlog_waiting_in_the_session_is_drained_on_restart(
+    database_url, make_settings, pool, real_broker, topic_root
+):
+    """More than max_unacked messages queued while the service was away: it must still
+    subscribe (the SUBACK sits behind the backlog on the socket) and store them all.
+    900: this machine's Mosquitto keeps at most 1000 for an offline session."""
+    mqtt_url = real_broker
+    site = _site()
+    t0 = now_ms()
+    settings = make_settings(database_url, ingest={"max_unacked_messages": 50, "batch_size": 20})
+    async with running_service(settings):
+        pass  # subscribes: the persistent session exists from here on
+    await publish(
+        mqtt_url, [(_topic(topic_root, site, i), reading(t0 + i, voc=i)) for i in range(900)]
+    )
+    async with running_service(settings):
+        await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=30)

@@ -190,14 +190,24 @@ class Consumer:
             topic = self._parser.subscription
             if self._settings.mqtt.shared_group:
                 topic = f"$share/{self._settings.mqtt.shared_group}/{topic}"
-            async with asyncio.timeout(self._settings.mqtt.connect_timeout_s):
-                await client.subscribe(topic, qos=1)
+            # Read before subscribing: a resumed session delivers its backlog right after
+            # CONNACK, and once max_unacked of it arrive we stop reading the socket; the
+            # SUBACK queued behind it would then never be read unless batches (and their
+            # acks) flow meanwhile.
+            reader = asyncio.create_task(self._read(client))
+            try:
+                async with asyncio.timeout(self._settings.mqtt.connect_timeout_s):
+                    await client.subscribe(topic, qos=1)
+            except BaseException:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+                raise
             logger.info("subscribed to %s (generation %d)", topic, self._generation)
             INGEST_MQTT_CONNECTED.set(1)
             self.connected.set()
             backoff.reset()
             try:
-                await self._consume_until_stopped(client)
+                await self._consume_until_stopped(reader)
                 # Stop requested: hand over what we hold and wait for its commit, so the
                 # acks go out on this connection before we leave it.
                 await self._flush()
@@ -209,9 +219,8 @@ class Consumer:
                 self._client = None
         logger.info("disconnected from the broker")
 
-    async def _consume_until_stopped(self, client: aiomqtt.Client) -> None:
+    async def _consume_until_stopped(self, reader: asyncio.Task[None]) -> None:
         # Owned here: both tasks are cancelled and awaited before this returns.
-        reader = asyncio.create_task(self._read(client))
         stopper = asyncio.create_task(self._stop.wait())
         try:
             await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
