@@ -113,9 +113,15 @@ _LOAD = MetricProfile(stuck_k=10, min_rel_std=0.05, cusum_h=INF)
 DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
     "air.pm10": replace(_AIR, lo=0.0, hi=2000.0, max_rate=100.0, min_std=2.0),
     "air.pm25": replace(_AIR, lo=0.0, hi=1000.0, max_rate=50.0, min_std=1.0),
-    # CO2 and VOC follow the people and processes in the building: step changes each shift.
-    "air.co2": replace(_AIR, lo=250.0, hi=10000.0, max_rate=200.0, min_std=20.0, robust_z=8.0),
-    "air.voc": replace(_AIR, lo=0.0, hi=50000.0, max_rate=2000.0, min_std=20.0, robust_z=8.0),
+    # CO2 and VOC follow the people and processes in the building: step changes each shift,
+    # so no CUSUM on CO2 (its shift alarms were 13% of all false alarms, simulator seed 7);
+    # VOC comes in solvent bursts the EWMA variance cannot follow, so no EWMA z there (23%
+    # of false alarms; robust_z still sees VOC spikes). Together: 36% fewer false alarms on
+    # held-out seeds 21 and 22, drift recall 0.87 -> 0.82, spike recall -0.005.
+    "air.co2": replace(_AIR, lo=250.0, hi=10000.0, max_rate=200.0, min_std=20.0, robust_z=8.0,
+                       cusum_h=INF),
+    "air.voc": replace(_AIR, lo=0.0, hi=50000.0, max_rate=2000.0, min_std=20.0, robust_z=8.0,
+                       ewma_z=INF),
     "air.temp": replace(_AIR, lo=-40.0, hi=85.0, max_rate=1.0, min_std=0.1),
     "air.humidity": replace(_AIR, lo=0.0, hi=100.0, max_rate=5.0, min_std=0.5),
     "power.kw": replace(_LOAD, lo=-1000.0, hi=100000.0, max_rate=500.0, min_std=1.0,
