@@ -137,3 +137,45 @@ async def test_warm_start_waits_out_a_database_outage(make_settings, database_ur
     assert scoring.engine.state()["count"][ids].tolist() == [window + 1] * 2
     assert len(events) == 0
     assert scores.max() < 0.5
+
+
+async def test_warm_start_restores_the_daily_baseline_from_the_database(
+    make_settings, database_url, pool
+):
+    """A restart must not forget what each time of day looks like: the daily baseline
+    after a warm start equals that of an engine that saw the history live."""
+    site = f"site{uuid.uuid4().hex[:8]}"
+    catalog = Catalog(pool)
+    (sid,) = await catalog.resolve([SeriesKey(SensorKey(site, "f1", Kind.POWER, "m1"), "kw")])
+    mode = await read_storage_mode(pool)
+    writer = ReadingWriter(
+        pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
+    )
+    t_end = now_ms() * 1000
+    step = 600 * US  # every 10 minutes for 2.5 days: W = 256 of 360 come from the window
+    times = t_end - np.arange(360)[::-1] * step
+    hour = (times // (3600 * US)) % 24
+    rng = np.random.default_rng(9)
+    values = np.where((hour >= 8) & (hour < 18), 50.0, 5.0) + rng.standard_normal(360)
+    history = Batch.from_lists([sid] * 360, times, values)
+    await writer.write(history)
+
+    scoring = Scoring(make_settings(database_url), pool, catalog)
+    await scoring.score(Batch.from_lists([sid], [t_end + step], [values[-1]]))
+    live = Scoring(make_settings(database_url), pool, catalog).engine
+    live.add_series([sid], "power.kw")
+    live.mark_primed([sid])
+    live.update(history)
+    live.update(Batch.from_lists([sid], [t_end + step], [values[-1]]))
+
+    got, want = scoring.engine.store, live.store
+    g, w = int(got.daily_row[sid]), int(want.daily_row[sid])
+    assert g >= 0
+    assert w >= 0
+    learnt = ~np.isnan(want.d_mean[w])
+    assert learnt.sum() >= 40  # most of the 48 slots have a profile from earlier days
+    np.testing.assert_array_equal(np.isnan(got.d_mean[g]), ~learnt)
+    np.testing.assert_allclose(got.d_mean[g][learnt], want.d_mean[w][learnt], rtol=1e-9)
+    np.testing.assert_allclose(got.d_var[g][learnt], want.d_var[w][learnt], rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(got.d_n[g], want.d_n[w])
+    np.testing.assert_array_equal(got.d_day[g], want.d_day[w])

@@ -109,6 +109,10 @@ class EngineSettings(BaseModel):
         2_000, ge=0, description="larger batches are scored in a worker thread"
     )
     warm_start_chunk_series: int = Field(1_000, ge=1)
+    daily_slots: int = Field(48, ge=0, description="daily-baseline slots per day (0: none)")
+    daily_warm_start_days: float = Field(
+        3.0, ge=0, description="days of history that warm-start the daily baseline"
+    )
     store_events: bool = True
 
 

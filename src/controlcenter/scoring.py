@@ -59,6 +59,21 @@ CROSS JOIN LATERAL (
 ) r
 """
 
+# Per (series, UTC day, slot of the day): what the daily baseline learns (anomaly/_daily.py).
+_DAILY_HISTORY = """
+SELECT s.id AS series_id, d.day, d.slot, d.n, d.total, d.total_sq
+FROM unnest($1::int[], $2::timestamptz[]) AS s(id, before)
+CROSS JOIN LATERAL (
+    SELECT r.us / 86400000000 AS day, (r.us % 86400000000) * $4::bigint / 86400000000 AS slot,
+           count(*)::float8 AS n, sum(r.value) AS total, sum(r.value * r.value) AS total_sq
+    FROM (
+        SELECT (extract(epoch FROM time) * 1000000)::bigint AS us, value FROM readings
+        WHERE series_id = s.id AND time < s.before AND time >= s.before - $3::interval
+    ) r
+    GROUP BY 1, 2
+) d
+"""
+
 
 class Scoring:
     """Runs the engine on committed batches; see the module docstring."""
@@ -70,7 +85,12 @@ class Scoring:
         self._pool = pool
         self._catalog = catalog
         self.engine = Engine(
-            EngineConfig(window=es.window, refresh=es.refresh, min_history=es.min_history)
+            EngineConfig(
+                window=es.window,
+                refresh=es.refresh,
+                min_history=es.min_history,
+                daily_slots=es.daily_slots,
+            )
         )
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(es.queue_max_batches)
         self._listeners: list[ScoredListener] = []
@@ -224,10 +244,46 @@ class Scoring:
                     )
                 )
         history = Batch.concat(parts)
+        await self._warm_start_daily(ids, first_time, history)
         if len(history):
             self.engine.prime(history.sorted_by_time())
             ENGINE_WARM_STARTS.inc(len(np.unique(history.series)))
         self.engine.mark_primed(ids)
+
+    async def _warm_start_daily(
+        self, ids: npt.NDArray[np.int32], first_time: npt.NDArray[np.int64], history: Batch
+    ) -> None:
+        """Daily baselines from the days before ``history`` (which :meth:`prime` loads)."""
+        days = self._settings.daily_warm_start_days
+        store = self.engine.store
+        has = store.daily_row[ids] >= 0
+        if days <= 0 or not has.any():
+            return
+        ids, before = ids[has], first_time[has].copy()
+        if len(history):
+            order = np.argsort(history.series, kind="stable")
+            hs = history.series[order]
+            uniq, start = np.unique(hs, return_index=True)
+            oldest = np.minimum.reduceat(history.time[order], start)
+            at = np.searchsorted(uniq, ids)
+            found = (at < uniq.size) & (uniq[np.minimum(at, uniq.size - 1)] == ids)
+            before[found] = np.minimum(before[found], oldest[at[found]])
+        span = timedelta(days=days)
+        chunk = self._settings.warm_start_chunk_series
+        for lo in range(0, len(ids), chunk):
+            sel = slice(lo, lo + chunk)
+            befores = [datetime_from_us(t) for t in before[sel].tolist()]
+            with map_storage_errors("cannot load daily baselines for warm start"):
+                rows = await self._pool.fetch(
+                    _DAILY_HISTORY,
+                    ids[sel].tolist(),
+                    befores,
+                    span,
+                    self.engine.config.daily_slots,
+                )
+            if rows:
+                cols = list(zip(*[tuple(r.values()) for r in rows], strict=True))
+                self.engine.prime_daily(*cols)
 
     def _update_capacities(self, batch: Batch) -> None:
         # A car park's occupancy may not exceed its capacity: narrow the limit whenever a

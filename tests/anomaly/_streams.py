@@ -33,15 +33,21 @@ TEST_PROFILES = {
         robust_z=3.0,
         robust_median=True,
     ),
+    "daily": MetricProfile(
+        min_std=0.01, min_rel_std=0.0, robust_z=3.0, ewma_z=3.0, cusum_h=3.0, daily_z=2.0
+    ),
     "generic": MetricProfile(),
 }
 
 
-def random_stream(rng: np.random.Generator, n_series: int, n: int) -> Batch:
+def random_stream(
+    rng: np.random.Generator, n_series: int, n: int, step_us: int = 1_000_000
+) -> Batch:
     """``n`` readings over ``n_series`` series in roughly time order, with duplicates,
-    late readings, repeats (stuck), spikes, level shifts, impossible values and NaN."""
+    late readings, repeats (stuck), spikes, level shifts, impossible values and NaN.
+    Consecutive readings are 0, 1 or 2 ``step_us`` apart (hours: many days, daily slots)."""
     s = rng.integers(0, n_series, n).astype(np.int32)
-    t = np.cumsum(rng.integers(0, 3, n)) * 1_000_000 + 1_700_000_000_000_000
+    t = np.cumsum(rng.integers(0, 3, n)) * step_us + 1_700_000_000_000_000
     v = np.round(rng.normal(0, 1, n), 2) + rng.choice([0.0, 5.0], n_series)[s]
     kind = rng.random(n)
     v = np.where(kind < 0.05, v + rng.choice([-20.0, 20.0], n), v)  # spikes
@@ -56,7 +62,7 @@ def random_stream(rng: np.random.Generator, n_series: int, n: int) -> Batch:
         if prev.size:
             v[i] = v[prev[-1]]
     late = rng.random(n) < 0.03  # a few readings arrive out of order
-    t = np.where(late, t - rng.integers(0, 5, n) * 1_000_000, t)
+    t = np.where(late, t - rng.integers(0, 5, n) * step_us, t)
     return Batch.from_lists(s, t, v)
 
 
@@ -82,4 +88,6 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         min_history=int(rng.integers(2, w + 1)),
         stuck_min_changes=int(rng.integers(0, 4)),
         capacity=int(rng.integers(1, 4)),
+        daily_slots=int(rng.choice([0, 1, 5, 48])),
+        daily_weight=float(rng.choice([0.2, 0.5, 1.0])),
     )

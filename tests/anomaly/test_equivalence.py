@@ -29,10 +29,12 @@ def _rows(ev: Events):
     return zip(ev.series, ev.time, ev.detector, ev.score, strict=True)
 
 
-def run_both(seed: int, n_series: int, n: int, n_batches: int, shuffle: bool):
+def run_both(
+    seed: int, n_series: int, n: int, n_batches: int, shuffle: bool, step_us: int = 1_000_000
+):
     rng = np.random.default_rng(seed)
     cfg = random_config(rng)
-    stream = random_stream(rng, n_series, n)
+    stream = random_stream(rng, n_series, n, step_us)
     batches = split(rng, stream, n_batches, shuffle)
     profiles = rng.choice(PROFILE_NAMES, n_series)
     eng = Engine(cfg, TEST_PROFILES)
@@ -66,6 +68,22 @@ def test_engine_matches_reference_for_any_batch_split(seed, n_series, n, n_batch
 def test_long_runs_of_one_series_in_a_batch_match_reference(seed, n_batches):
     # Few series and long streams: deep scans (many log2 passes) and many refreshes per batch.
     run_both(seed, 2, 600, n_batches, shuffle=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_series=st.integers(1, 4),
+    n=st.integers(0, 500),
+    n_batches=st.integers(1, 8),
+    shuffle=st.booleans(),
+    step_h=st.sampled_from([1, 3, 7]),
+)
+def test_daily_baseline_matches_reference_over_many_days(
+    seed, n_series, n, n_batches, shuffle, step_h
+):
+    # Readings hours apart: every slot is visited on many days, batches span several days.
+    run_both(seed, n_series, n, n_batches, shuffle, step_us=step_h * 3_600_000_000)
 
 
 def test_state_after_stream_matches_reference_counts():

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
+from controlcenter.anomaly._daily import DailyUpdate, daily_factor
 from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
 from controlcenter.anomaly._scan import affine_scan, clamp_scan
 from controlcenter.anomaly.events import Detector
@@ -45,6 +46,7 @@ class Severities:
     run: I64
     changes: I64
     refresh: Refresh
+    daily: DailyUpdate | None = None
     limit_severity: float = LIMIT_SEVERITY
 
     def per_detector(self) -> Iterator[tuple[Detector, F64]]:
@@ -202,6 +204,24 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
     robust = np.where(ok & (n_life >= cfg.min_history), np.abs(z) * par["inv_robust_z"], 0.0)
     clip = par["cusum_clip"]
     y = np.where(ok & (n_life >= cfg.min_history), np.clip(zdev, -clip, clip), 0.0)
+    daily: DailyUpdate | None = None
+    if store.daily_used:
+        floors = (par["min_std2"], par["min_rel_std"], par["inv_daily_z"])
+        factor, daily = daily_factor(
+            prep.sa,
+            x,
+            t,
+            store.daily_row,
+            store.daily_state(),
+            floors,
+            cfg.daily_slots,
+            cfg.daily_weight,
+        )
+        if factor is not None:
+            # What this time of day usually shows is no anomaly (a shift start's ramp). The
+            # EWMA z keeps its say: it is what sees slow drifts within the usual range.
+            robust = robust * factor
+            y = y * factor
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     return Severities(
         n_life=n_life,
@@ -217,4 +237,5 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
         run=run,
         changes=changes,
         refresh=ref,
+        daily=daily,
     )

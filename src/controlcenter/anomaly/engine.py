@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared, prepare
+from controlcenter.anomaly._daily import DailyUpdate, Visits, run_visits
 from controlcenter.anomaly._detect import Severities, detect
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
 from controlcenter.anomaly.profile import (
@@ -59,6 +60,9 @@ class EngineConfig:
         min_history: readings a series needs before z-scores and CUSUM count.
         stuck_min_changes: value changes a series must have shown before it can be "stuck".
         capacity: initial number of series slots (grows by doubling).
+        daily_slots: slots per (UTC) day of the daily baseline (``_daily.py``) of metrics
+            whose profile sets ``daily_z``; 0 turns the daily baseline off.
+        daily_weight: weight of the latest day in a slot's profile of earlier days.
 
     >>> EngineConfig(window=128).refresh
     64
@@ -69,6 +73,8 @@ class EngineConfig:
     min_history: int = 32
     stuck_min_changes: int = 3
     capacity: int = 1024
+    daily_slots: int = 48
+    daily_weight: float = 0.5
 
 
 class Engine:
@@ -108,7 +114,7 @@ class Engine:
         self.profiles: tuple[MetricProfile, ...] = tuple(named.values())
         self._profile_index = {name: i for i, name in enumerate(self.profile_names)}
         self.table = profile_table(list(named.values()))
-        self.store = WindowStore(self.config.window, self.config.capacity)
+        self.store = WindowStore(self.config.window, self.config.capacity, self.config.daily_slots)
 
     # -- series ---------------------------------------------------------------------------
 
@@ -143,6 +149,7 @@ class Engine:
         phi = self.table[prof, _COL["hi"]]
         st.lo[ids] = plo if lo is None else np.maximum(plo, np.asarray(lo, dtype=np.float64))
         st.hi[ids] = phi if hi is None else np.minimum(phi, np.asarray(hi, dtype=np.float64))
+        st.add_daily(ids[self.table[prof, _COL["inv_daily_z"]] > 0])
 
     def set_limits(self, series: npt.ArrayLike, *, hi: npt.ArrayLike) -> None:
         """Change the upper limit of known series (e.g. a car park's new capacity)."""
@@ -200,6 +207,43 @@ class Engine:
         self.mark_primed(history.series)
         return self
 
+    def prime_daily(
+        self,
+        series: npt.ArrayLike,
+        day: npt.ArrayLike,
+        slot: npt.ArrayLike,
+        n: npt.ArrayLike,
+        total: npt.ArrayLike,
+        total_sq: npt.ArrayLike,
+    ) -> Engine:
+        """Load the daily baseline from aggregates: per (series, UTC day, slot) the count,
+        sum and sum of squares of its readings. Call before :meth:`prime`, with aggregates
+        of readings older than the history given there; ignores series without a baseline.
+        """
+        st, k = self.store, self.config.daily_slots
+        ids = np.asarray(series, dtype=np.int32).reshape(-1)
+        if ids.size == 0 or st.daily_used == 0:
+            return self
+        inside = ids < st.capacity
+        rows = np.full(ids.size, -1, dtype=np.int64)
+        rows[inside] = st.daily_row[ids[inside]]
+        sl = np.asarray(slot, dtype=np.int64).reshape(-1)
+        ok = (rows >= 0) & (sl >= 0) & (sl < k)
+        key = (rows * k + sl)[ok].astype(np.intp)
+        dd = np.asarray(day, dtype=np.int64).reshape(-1)[ok]
+        o = np.lexsort((dd, key))
+        f64 = np.float64
+        visits = Visits(
+            key[o],
+            dd[o],
+            np.asarray(n, dtype=f64).reshape(-1)[ok][o],
+            np.asarray(total, dtype=f64).reshape(-1)[ok][o],
+            np.asarray(total_sq, dtype=f64).reshape(-1)[ok][o],
+        )
+        if visits.key.size:
+            self._write_daily(run_visits(visits, st.daily_state(), self.config.daily_weight)[2])
+        return self
+
     def mark_primed(self, series: npt.ArrayLike) -> None:
         """Record that ``series`` need no history (the database had none)."""
         ids = np.asarray(series, dtype=np.int32).reshape(-1)
@@ -228,6 +272,8 @@ class Engine:
         return {
             "bytes_per_series": st.bytes_per_series(),
             "capacity": st.capacity,
+            "bytes_per_daily_series": st.bytes_per_daily_series(),
+            "daily_series": st.daily_used,
             "total_bytes": st.nbytes(),
         }
 
@@ -304,6 +350,11 @@ class Engine:
             logger.debug("auto-registering %d series with the generic profile", new.size)
             self.add_series(new, "generic")
 
+    def _write_daily(self, d: DailyUpdate) -> None:
+        mean, var, dn, dsum, dsq, dday = self.store.daily_state()
+        mean[d.key], var[d.key], dn[d.key] = d.mean, d.var, d.n
+        dsum[d.key], dsq[d.key], dday[d.key] = d.s, d.q, d.day
+
     def _commit(self, prep: Prepared, sev: Severities) -> None:
         st, w = self.store, self.config.window
         a = prep.acc
@@ -343,6 +394,8 @@ class Engine:
         st.run[gs] = sev.run[last]
         st.changes[gs] = sev.changes[last]
         st.silent[gs] = False
+        if sev.daily is not None:
+            self._write_daily(sev.daily)
         ref = sev.refresh
         if ref.group.size:
             # Rows are in (group, time) order, so the last write per group wins.

@@ -71,6 +71,9 @@ class MetricProfile:
         stuck_zero_ok: a run of zeros is normal (idle machine, empty car park).
         silence_factor, min_silence_s: silence when no reading came for longer than
             ``max(silence_factor * usual interval, min_silence_s)``.
+        daily_z: daily baseline (``_daily.py``): a value within ``daily_z`` spreads of what
+            the same time of day showed on earlier days is usual: robust z, EWMA z and
+            CUSUM ignore it. ``inf``: no daily baseline for the metric.
 
     >>> from dataclasses import replace
     >>> replace(DEFAULT_PROFILES["air.temp"], robust_z=7.0).robust_z
@@ -97,6 +100,7 @@ class MetricProfile:
     min_silence_s: float = 60.0
     rate_min_dt_s: float = 1.0
     rate_max_dt_s: float = 60.0
+    daily_z: float = INF
 
 
 #: The profile of a metric nobody described (and of ``score-csv``).
@@ -107,7 +111,7 @@ GENERIC = MetricProfile()
 # alarm, not only the sensor's resolution: factory loads and CO2 swing with every shift.
 _AIR = MetricProfile(stuck_k=10, min_rel_std=0.0, robust_z=5.0)
 # Load, current and power factor change level with every shift start: no CUSUM there.
-_LOAD = MetricProfile(stuck_k=10, min_rel_std=0.05, cusum_h=INF)
+_LOAD = MetricProfile(stuck_k=10, min_rel_std=0.05, cusum_h=INF, daily_z=4.0)
 
 #: Defaults keyed ``"kind.metric"`` (kinds and metrics of the MQTT contract).
 DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
@@ -128,7 +132,7 @@ DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
                         stuck_zero_ok=True),
     # A meter reading is a counter: its rate, its direction, and whether it still counts.
     "power.kwh": replace(_LOAD, lo=0.0, hi=1e12, max_rate=50.0, monotonic=True,
-                         robust_z=INF, ewma_z=INF, stuck_k=30),
+                         robust_z=INF, ewma_z=INF, stuck_k=30, daily_z=INF),
     "power.voltage": replace(_AIR, lo=0.0, hi=1000.0, max_rate=100.0, min_std=1.0,
                              stuck_zero_ok=True),
     "power.current": replace(_LOAD, lo=0.0, hi=10000.0, max_rate=1000.0, min_std=0.5,
@@ -172,6 +176,7 @@ COLUMNS = (
     "min_silence_us",
     "rate_min_dt_s",
     "rate_max_dt_s",
+    "inv_daily_z",
 )
 
 
@@ -205,6 +210,7 @@ def profile_row(p: MetricProfile) -> list[float]:
         p.min_silence_s * 1e6,
         p.rate_min_dt_s,
         p.rate_max_dt_s,
+        _inv(p.daily_z),
     ]
 
 

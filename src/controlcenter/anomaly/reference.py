@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.anomaly._daily import US_PER_DAY
 from controlcenter.anomaly._detect import TINY
 from controlcenter.anomaly._robust import MAD_TO_SIGMA
 from controlcenter.anomaly.engine import Engine, EngineConfig
@@ -62,6 +63,8 @@ class _Series:
     interval_us: float = math.nan
     silent: bool = False
     phase: int = 0  # series id % refresh: refreshes happen when (count + phase) % refresh == 0
+    # Daily baseline, when the series has one: slot -> [mean, var, n, sum, sumsq, day].
+    daily: dict[int, list[float]] | None = None
 
 
 _SCALARS = (
@@ -129,6 +132,19 @@ class ReferenceEngine:
                 setattr(s, name, getattr(st, name)[sid].item())
             s.cusum = [float(st.cusum_pos[sid]), float(st.cusum_neg[sid])]
             s.phase = sid % engine.config.refresh
+            row = int(st.daily_row[sid])
+            if row >= 0:
+                s.daily = {
+                    k: [
+                        float(st.d_mean[row, k]),
+                        float(st.d_var[row, k]),
+                        float(st.d_n[row, k]),
+                        float(st.d_sum[row, k]),
+                        float(st.d_sq[row, k]),
+                        float(st.d_day[row, k]),
+                    ]
+                    for k in range(st.daily_slots)
+                }
             ref.series[sid] = s
         return ref
 
@@ -154,6 +170,9 @@ class ReferenceEngine:
             else:
                 self.series[sid] = _Series(par, lo_s, hi_s, deque(maxlen=w), deque(maxlen=w))
                 self.series[sid].phase = sid % self.config.refresh
+            if par["inv_daily_z"] > 0 and self.config.daily_slots > 0:
+                st = self.series[sid]
+                st.daily = {} if st.daily is None else st.daily
 
     def ingest(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
         """Score and learn ``batch`` reading by reading, in time order."""
@@ -213,9 +232,10 @@ class ReferenceEngine:
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
-        out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] if robust_ok else 0.0))
+        factor = self._daily(st, t, x)
+        out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0))
         out.append((Detector.EWMA_Z, sev_ewma))
-        y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) if robust_ok else 0.0
+        y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
             step = sign * y - p["cusum_k"]
@@ -247,6 +267,35 @@ class ReferenceEngine:
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         return sev, d
+
+    def _daily(self, st: _Series, t: int, x: float) -> float:
+        """0 when ``x`` is usual for this slot on earlier days, else 1; then learn ``x``."""
+        if st.daily is None:
+            return 1.0
+        p, k, w = st.par, self.config.daily_slots, self.config.daily_weight
+        day = t // US_PER_DAY
+        slot = (t - day * US_PER_DAY) * k // US_PER_DAY
+        rec = st.daily.setdefault(slot, [math.nan, 0.0, 0.0, 0.0, 0.0, float(-(2**63))])
+        if rec[5] != day:
+            if rec[2] > 0:  # a later day: fold the day's visit into the profile
+                m = rec[3] / rec[2]
+                v = max(rec[4] / rec[2] - m * m, 0.0)
+                if math.isnan(rec[0]):
+                    rec[0], rec[1] = m, v
+                else:
+                    d = m - rec[0]
+                    rec[0], rec[1] = rec[0] + w * d, (1 - w) * rec[1] + w * v + w * (1 - w) * d * d
+            rec[2] = rec[3] = rec[4] = 0.0
+            rec[5] = day
+        factor = 1.0
+        if p["inv_daily_z"] > 0 and not math.isnan(rec[0]):
+            rel = p["min_rel_std"] * rec[0]
+            z = abs(x - rec[0]) / math.sqrt(rec[1] + p["min_std2"] + rel * rel + 1e-24)
+            factor = 0.0 if z * p["inv_daily_z"] < 1.0 else 1.0
+        rec[2] += 1.0
+        rec[3] += x
+        rec[4] += x * x
+        return factor
 
     def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
         p = st.par

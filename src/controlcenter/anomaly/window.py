@@ -8,14 +8,16 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``) plus
-:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,238 bytes at ``W = 256``.
+:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,242 bytes at ``W = 256``. A series whose
+metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2,304 at
+48 slots), in arrays that hold only such series.
 
 >>> ws = WindowStore(window=4, capacity=4)
 >>> ws.ensure(4)  # room for series ids 0..4
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-206
+210
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["WindowStore"]
+
+F64 = npt.NDArray[np.float64]
 
 #: Per-series scalar columns: name -> (dtype, initial value).
 _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
@@ -51,6 +55,16 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "robust_ok": (np.bool_, False),  # the last refresh saw enough readings
     "interval_us": (np.float64, np.nan),  # median gap between readings at the last refresh
     "silent": (np.bool_, False),  # a silence event was raised and no reading came since
+    "daily_row": (np.int32, -1),  # row of the daily-baseline arrays, -1: no daily baseline
+}
+#: Daily-baseline arrays ``[daily rows, slots]`` (``_daily.py``): name -> (dtype, initial).
+_DAILY: dict[str, tuple[type[Any], float | int]] = {
+    "d_mean": (np.float64, np.nan),  # profile of earlier days
+    "d_var": (np.float64, 0.0),
+    "d_n": (np.float64, 0.0),  # accumulator of the current day's visit
+    "d_sum": (np.float64, 0.0),
+    "d_sq": (np.float64, 0.0),
+    "d_day": (np.int64, np.iinfo(np.int64).min),
 }
 
 
@@ -90,11 +104,24 @@ class WindowStore:
     robust_ok: npt.NDArray[np.bool_]
     interval_us: npt.NDArray[np.float64]
     silent: npt.NDArray[np.bool_]
+    daily_row: npt.NDArray[np.int32]
+    d_mean: npt.NDArray[np.float64]
+    d_var: npt.NDArray[np.float64]
+    d_n: npt.NDArray[np.float64]
+    d_sum: npt.NDArray[np.float64]
+    d_sq: npt.NDArray[np.float64]
+    d_day: npt.NDArray[np.int64]
 
-    def __init__(self, window: int = 256, capacity: int = 1024) -> None:
+    def __init__(self, window: int = 256, capacity: int = 1024, daily_slots: int = 48) -> None:
         if window < 2:
             raise ValueError("window must hold at least 2 readings")
         self.window = window
+        self.daily_slots = daily_slots
+        #: Daily rows handed out (``daily_row`` values in use) and allocated.
+        self.daily_used = 0
+        self.daily_capacity = 0
+        for name, (dtype, _) in _DAILY.items():
+            setattr(self, name, np.zeros((0, daily_slots), dtype=dtype))
         self.capacity = 0
         self.values = np.zeros((0, window), dtype=np.float64)
         self.times = np.zeros((0, window), dtype=np.int64)
@@ -123,17 +150,56 @@ class WindowStore:
     def reset(self, series: npt.NDArray[np.int32]) -> None:
         """Forget the windows and statistics of ``series`` (keeps profile and limits)."""
         for name, (_, init) in _COLUMNS.items():
-            if name not in ("known", "profile", "lo", "hi"):
+            if name not in ("known", "profile", "lo", "hi", "daily_row"):
                 getattr(self, name)[series] = init
+        rows = self.daily_row[series]
+        rows = rows[rows >= 0]
+        for name, (_, init) in _DAILY.items():
+            getattr(self, name)[rows] = init
+
+    def add_daily(self, series: npt.NDArray[np.int32]) -> None:
+        """Give ``series`` that have none a row of daily-baseline state (grows by doubling)."""
+        if self.daily_slots <= 0 or series.size == 0:
+            return
+        need = np.unique(series[self.daily_row[series] < 0])
+        if need.size == 0:
+            return
+        top = self.daily_used + need.size
+        if top > self.daily_capacity:
+            cap = max(top, 2 * self.daily_capacity, 64)
+            for name, (dtype, init) in _DAILY.items():
+                arr = np.full((cap, self.daily_slots), init, dtype=dtype)
+                arr[: self.daily_capacity] = getattr(self, name)
+                setattr(self, name, arr)
+            self.daily_capacity = cap
+        self.daily_row[need] = np.arange(self.daily_used, top, dtype=np.int32)
+        self.daily_used = top
+
+    def daily_state(self) -> tuple[F64, F64, F64, F64, F64, npt.NDArray[np.int64]]:
+        """Flat views ``(mean, var, n, sum, sumsq, day)`` indexed ``row * slots + slot``."""
+        return (
+            self.d_mean.reshape(-1),
+            self.d_var.reshape(-1),
+            self.d_n.reshape(-1),
+            self.d_sum.reshape(-1),
+            self.d_sq.reshape(-1),
+            self.d_day.reshape(-1),
+        )
 
     def bytes_per_series(self) -> int:
         """Bytes of state per series slot: ``16 * W + SCALAR_BYTES``."""
         return 16 * self.window + self.SCALAR_BYTES
 
+    def bytes_per_daily_series(self) -> int:
+        """Extra bytes of a series with a daily baseline: ``48 * daily_slots``."""
+        return self.daily_slots * sum(np.dtype(dt).itemsize for dt, _ in _DAILY.values())
+
     def nbytes(self) -> int:
         """Bytes held by all arrays (allocated capacity, not just the series in use)."""
-        return int(self.values.nbytes + self.times.nbytes) + sum(
-            int(getattr(self, name).nbytes) for name in _COLUMNS
+        return (
+            int(self.values.nbytes + self.times.nbytes)
+            + sum(int(getattr(self, name).nbytes) for name in _COLUMNS)
+            + sum(int(getattr(self, name).nbytes) for name in _DAILY)
         )
 
     def window_mean_std(
