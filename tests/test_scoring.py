@@ -172,10 +172,12 @@ async def test_warm_start_restores_the_daily_baseline_from_the_database(
     g, w = int(got.daily_row[sid]), int(want.daily_row[sid])
     assert g >= 0
     assert w >= 0
-    learnt = ~np.isnan(want.d_mean[w])
+    gm, wm = got.daily_column("mean")[g], want.daily_column("mean")[w]
+    learnt = ~np.isnan(wm)
     assert learnt.sum() >= 40  # most of the 48 slots have a profile from earlier days
-    np.testing.assert_array_equal(np.isnan(got.d_mean[g]), ~learnt)
-    np.testing.assert_allclose(got.d_mean[g][learnt], want.d_mean[w][learnt], rtol=1e-9)
-    np.testing.assert_allclose(got.d_var[g][learnt], want.d_var[w][learnt], rtol=1e-6, atol=1e-9)
-    np.testing.assert_array_equal(got.d_n[g], want.d_n[w])
-    np.testing.assert_array_equal(got.d_day[g], want.d_day[w])
+    np.testing.assert_array_equal(np.isnan(gm), ~learnt)
+    np.testing.assert_allclose(gm[learnt], wm[learnt], rtol=1e-9)
+    gv, wv = got.daily_column("var")[g], want.daily_column("var")[w]
+    np.testing.assert_allclose(gv[learnt], wv[learnt], rtol=1e-6, atol=1e-9)
+    for name in ("n", "day"):
+        np.testing.assert_array_equal(got.daily_column(name)[g], want.daily_column(name)[w])

@@ -25,9 +25,8 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
-State = tuple[F64, F64, F64, F64, F64, I64]
 
-__all__ = ["DailyUpdate", "Visits", "daily_factor", "day_and_slot", "fold", "run_visits"]
+__all__ = ["DailyUpdate", "Visits", "daily_factor", "day_and_slot", "run_visits"]
 
 US_PER_DAY = 86_400_000_000
 
@@ -39,31 +38,12 @@ def day_and_slot(t: I64, slots: int) -> tuple[I64, I64]:
     return day, slot
 
 
-def fold(pm: F64, pv: F64, n: F64, s: F64, q: F64, weight: float) -> tuple[F64, F64]:
-    """The profile after taking in an accumulator (where ``n > 0``).
-
-    The first day sets it; a later day mixes in with ``weight``: mean ``pm + w d`` and the
-    variance of the mixture, ``(1 - w) pv + w v + w (1 - w) d**2``.
-    """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = s / n
-        v = np.maximum(q / n - m * m, 0.0)
-    has = n > 0
-    first = has & np.isnan(pm)
-    later = has & ~np.isnan(pm)
-    d = m - pm
-    mix = (1.0 - weight) * pv + weight * v + weight * (1.0 - weight) * d * d
-    out_m = np.where(first, m, np.where(later, pm + weight * d, pm))
-    out_v = np.where(first, v, np.where(later, mix, pv))
-    return out_m, out_v
-
-
 @dataclass(frozen=True, slots=True)
 class Visits:
     """Visits sorted by (key, day); ``key`` is the flat position ``row * K + slot``."""
 
     key: Idx
-    day: I64
+    day: F64
     n: F64
     s: F64
     q: F64
@@ -71,47 +51,64 @@ class Visits:
 
 @dataclass(frozen=True, slots=True)
 class DailyUpdate:
-    """The state to write back per touched key."""
+    """The state to write back: ``state[key] = values`` (``float64[G, 6]``)."""
 
     key: Idx
-    mean: F64
-    var: F64
-    n: F64
-    s: F64
-    q: F64
-    day: I64
+    values: F64
 
 
-def run_visits(v: Visits, state: State, weight: float) -> tuple[F64, F64, DailyUpdate]:
-    """Profile (mean, variance) each visit sees, and the final state per key."""
+def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, DailyUpdate]:
+    """Profile (mean, variance) each visit sees, and the final state per key.
+
+    At a visit on a later day than its slot's accumulator, the accumulator is folded into
+    the profile: the first day sets it; a later day mixes in with weight ``w``, mean
+    ``pm + w d`` and the variance of the mixture ``(1 - w) pv + w v + w (1 - w) d**2``.
+    """
     k = v.key.size
     used_m = np.empty(k, dtype=np.float64)
     used_v = np.empty(k, dtype=np.float64)
     starts = np.ones(k, dtype=np.bool_)
     starts[1:] = v.key[1:] != v.key[:-1]
     gstart = np.flatnonzero(starts)
-    gid = np.cumsum(starts) - 1
-    depth = np.arange(k) - gstart[gid]
     keys = v.key[gstart]
-    mean, var, n, s, q, d = state
-    pm, pv, an = mean[keys].copy(), var[keys].copy(), n[keys].copy()
-    asum, asq, aday = s[keys].copy(), q[keys].copy(), d[keys].copy()
-    top = int(depth.max()) + 1 if k else 0
+    cur = state[keys]  # [G, 6] copy: mean, var, n, sum, sumsq, day
+    single = gstart.size == k  # the usual batch: one visit per slot
+    gid = None if single else np.cumsum(starts) - 1
+    depth = None if gid is None else np.arange(k) - gstart[gid]
+    top = 1 if depth is None else int(depth.max()) + 1
+    w = weight
+    at: slice | Idx
     for j in range(top):
-        at = np.flatnonzero(depth == j)
-        grp = gid[at]
-        same = aday[grp] == v.day[at]
-        # A later day: fold the accumulator into the profile and start a new one.
-        fm, fv = fold(pm[grp], pv[grp], an[grp], asum[grp], asq[grp], weight)
-        new_m = np.where(same, pm[grp], fm)
-        new_v = np.where(same, pv[grp], fv)
-        used_m[at], used_v[at] = new_m, new_v
-        pm[grp], pv[grp] = new_m, new_v
-        an[grp] = np.where(same, an[grp], 0.0) + v.n[at]
-        asum[grp] = np.where(same, asum[grp], 0.0) + v.s[at]
-        asq[grp] = np.where(same, asq[grp], 0.0) + v.q[at]
-        aday[grp] = v.day[at]
-    return used_m, used_v, DailyUpdate(keys, pm, pv, an, asum, asq, aday)
+        if depth is None or gid is None:
+            at, c = slice(None), cur
+        else:
+            at = np.flatnonzero(depth == j)
+            c = cur[gid[at]]
+        pm, pv, n, day = c[:, 0], c[:, 1], c[:, 2], c[:, 5]
+        vday = v.day[at]
+        fresh = day != vday  # a later day: fold the accumulator, start a new one
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = c[:, 3] / n
+            var = np.maximum(c[:, 4] / n - m * m, 0.0)
+        d = m - pm
+        first = np.isnan(pm)
+        fm = np.where(first, m, pm + w * d)
+        fv = np.where(first, var, (1.0 - w) * pv + w * var + w * (1.0 - w) * d * d)
+        take = fresh & (n > 0)
+        new = np.empty_like(c)
+        new[:, 0] = np.where(take, fm, pm)
+        new[:, 1] = np.where(take, fv, pv)
+        keep = ~fresh
+        new[:, 2] = np.where(keep, n, 0.0) + v.n[at]
+        new[:, 3] = np.where(keep, c[:, 3], 0.0) + v.s[at]
+        new[:, 4] = np.where(keep, c[:, 4], 0.0) + v.q[at]
+        new[:, 5] = vday
+        used_m[at], used_v[at] = new[:, 0], new[:, 1]
+        if depth is None or gid is None:
+            cur = new
+        else:
+            cur[gid[at]] = new
+    return used_m, used_v, DailyUpdate(keys, cur)
 
 
 def daily_factor(
@@ -119,7 +116,7 @@ def daily_factor(
     xa: F64,
     ta: I64,
     rows_of_series: npt.NDArray[np.int32],
-    state: State,
+    state: F64,
     floors: tuple[F64, F64, F64],
     slots: int,
     weight: float,
@@ -129,7 +126,7 @@ def daily_factor(
     Args:
         sa, xa, ta: accepted readings in (series, time) order.
         rows_of_series: daily row of each series (-1: none).
-        state: flat ``(mean, var, n, sum, sumsq, day)`` arrays of ``rows * slots``.
+        state: ``float64[rows * slots, 6]`` (``WindowStore.daily_state``).
         floors: per accepted reading ``(min_std2, min_rel_std, inv_daily_z)``.
     """
     rows = rows_of_series[sa]
@@ -139,19 +136,29 @@ def daily_factor(
     x, t = xa[on], ta[on]
     day, slot = day_and_slot(t, slots)
     key = rows[on].astype(np.intp) * slots + slot.astype(np.intp)
-    order = np.argsort(key, kind="stable")  # a key is one series: time order is kept
-    ks, ds, xs = key[order], day[order], x[order]
+    # Visits of one key must be adjacent. In (series, time) order they are, unless a batch
+    # holds one slot of one series on two days: only then sort by key (stable: a key is
+    # one series, so its time order is kept).
+    if int(t.max()) - int(t.min()) < US_PER_DAY - US_PER_DAY // slots:
+        order: Idx | None = None
+        ks, ds, xs, sel = key, day, x, on
+    else:
+        order = np.argsort(key, kind="stable")
+        ks, ds, xs, sel = key[order], day[order], x[order], on[order]
     vs = np.ones(ks.size, dtype=np.bool_)
     vs[1:] = (ks[1:] != ks[:-1]) | (ds[1:] != ds[:-1])
     vstart = np.flatnonzero(vs)
     vn = np.diff(np.append(vstart, ks.size)).astype(np.float64)
     visits = Visits(
-        ks[vstart], ds[vstart], vn, np.add.reduceat(xs, vstart), np.add.reduceat(xs * xs, vstart)
+        ks[vstart],
+        ds[vstart].astype(np.float64),
+        vn,
+        np.add.reduceat(xs, vstart),
+        np.add.reduceat(xs * xs, vstart),
     )
     used_m, used_v, upd = run_visits(visits, state, weight)
     vid = np.cumsum(vs) - 1
     pm, pv = used_m[vid], used_v[vid]
-    sel = on[order]
     min_std2, min_rel, inv_z = floors[0][sel], floors[1][sel], floors[2][sel]
     rel = min_rel * pm
     with np.errstate(invalid="ignore"):

