@@ -95,6 +95,21 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+def service_env(db: str, port: int, root: str, api_port: int, client: str) -> dict[str, str]:
+    """Environment of a benchmarked ``controlcenter serve``: this run's database, broker,
+    topic root and API port, a fresh client id, and none of the caller's ``CC_`` settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
+    env.update(
+        CC_DATABASE_URL=db,
+        CC_MQTT_URL=f"mqtt://127.0.0.1:{port}",
+        CC_MQTT__TOPIC_ROOT=root,
+        CC_MQTT__CLIENT_ID=f"{client}-{uuid.uuid4().hex[:6]}",
+        CC_LOG_LEVEL="WARNING",
+        CC_API__PORT=str(api_port),
+    )
+    return env
+
+
 async def publish(port: int, root: str, n: int, batch: int) -> dict[str, float]:
     proc = await asyncio.create_subprocess_exec(
         PY,
@@ -147,16 +162,7 @@ async def service_run(
     root = f"bench{uuid.uuid4().hex[:6]}"
     api_port = _free_port()
     async with fresh_database(server_url) as db, httpx.AsyncClient(timeout=10) as http:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
-        env.update(
-            CC_DATABASE_URL=db,
-            CC_MQTT_URL=f"mqtt://127.0.0.1:{port}",
-            CC_MQTT__TOPIC_ROOT=root,
-            CC_MQTT__CLIENT_ID=f"bench-svc-{uuid.uuid4().hex[:6]}",
-            CC_LOG_LEVEL="WARNING",
-            CC_API__PORT=str(api_port),
-            **env_extra,
-        )
+        env = service_env(db, port, root, api_port, "bench-svc") | env_extra
         svc = await asyncio.create_subprocess_exec(PY, "-m", "controlcenter", "serve", env=env)
         conn = await asyncpg.connect(db)
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 import uuid
@@ -35,6 +34,7 @@ from ingest import (  # the sibling benchmark's helpers
     fresh_database,
     mosquitto,
     publish,
+    service_env,
 )
 
 
@@ -56,15 +56,7 @@ async def bare(port: int, n: int, batch: int) -> float:
 async def service(server_url: str, port: int, n: int, batch: int) -> tuple[float, int]:
     root, api_port = f"drainsvc{uuid.uuid4().hex[:6]}", _free_port()
     async with fresh_database(server_url) as db, httpx.AsyncClient(timeout=10) as http:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
-        env.update(
-            CC_DATABASE_URL=db,
-            CC_MQTT_URL=f"mqtt://127.0.0.1:{port}",
-            CC_MQTT__TOPIC_ROOT=root,
-            CC_MQTT__CLIENT_ID=f"drain-svc-{uuid.uuid4().hex[:6]}",
-            CC_LOG_LEVEL="WARNING",
-            CC_API__PORT=str(api_port),
-        )
+        env = service_env(db, port, root, api_port, "drain-svc")
 
         async def committed() -> int:
             text = (await http.get(f"http://127.0.0.1:{api_port}/metrics")).text

@@ -222,28 +222,15 @@ class Scoring:
 
     async def _warm_start(self, ids: npt.NDArray[np.int32], batch: Batch) -> None:
         # Each series' history ends before its first reading in this batch.
-        order = np.argsort(batch.series, kind="stable")
-        s_sorted = batch.series[order]
-        first = np.searchsorted(s_sorted, ids)
-        first_time = np.minimum.reduceat(batch.time[order], first) if len(ids) else first
-        chunk = self._settings.warm_start_chunk_series
-        parts: list[Batch] = []
-        for lo in range(0, len(ids), chunk):
-            sel = slice(lo, lo + chunk)
-            befores = [datetime_from_us(t) for t in first_time[sel].tolist()]
-            with map_storage_errors("cannot load history for warm start"):
-                rows = await self._pool.fetch(
-                    _HISTORY, ids[sel].tolist(), befores, self.engine.config.window
-                )
-            if rows:
-                parts.append(
-                    Batch.from_lists(
-                        [r["series_id"] for r in rows],
-                        [(r["time"] - _EPOCH) // _ONE_US for r in rows],
-                        [r["value"] for r in rows],
-                    )
-                )
-        history = Batch.concat(parts)
+        first_time = _earliest(batch, ids, default=0)
+        rows = await self._fetch_per_series(
+            _HISTORY, ids, first_time, self.engine.config.window, what="history"
+        )
+        history = Batch.from_lists(
+            [r["series_id"] for r in rows],
+            [(r["time"] - _EPOCH) // _ONE_US for r in rows],
+            [r["value"] for r in rows],
+        )
         await self._warm_start_daily(ids, first_time, history)
         if len(history):
             self.engine.prime(history.sorted_by_time())
@@ -255,35 +242,41 @@ class Scoring:
     ) -> None:
         """Daily baselines from the days before ``history`` (which :meth:`prime` loads)."""
         days = self._settings.daily_warm_start_days
-        store = self.engine.store
-        has = store.daily_row[ids] >= 0
+        has = self.engine.store.daily_row[ids] >= 0
         if days <= 0 or not has.any():
             return
-        ids, before = ids[has], first_time[has].copy()
-        if len(history):
-            order = np.argsort(history.series, kind="stable")
-            hs = history.series[order]
-            uniq, start = np.unique(hs, return_index=True)
-            oldest = np.minimum.reduceat(history.time[order], start)
-            at = np.searchsorted(uniq, ids)
-            found = (at < uniq.size) & (uniq[np.minimum(at, uniq.size - 1)] == ids)
-            before[found] = np.minimum(before[found], oldest[at[found]])
-        span = timedelta(days=days)
+        ids = ids[has]
+        oldest = _earliest(history, ids, default=np.iinfo(np.int64).max)
+        before = np.minimum(first_time[has], oldest)
+        rows = await self._fetch_per_series(
+            _DAILY_HISTORY,
+            ids,
+            before,
+            timedelta(days=days),
+            self.engine.config.daily_slots,
+            what="daily baselines",
+        )
+        if rows:
+            cols = list(zip(*[tuple(r.values()) for r in rows], strict=True))
+            self.engine.prime_daily(*cols)
+
+    async def _fetch_per_series(
+        self,
+        sql: str,
+        ids: npt.NDArray[np.int32],
+        before_us: npt.NDArray[np.int64],
+        *args: object,
+        what: str,
+    ) -> list[asyncpg.Record]:
+        """Rows of ``sql($1 ids, $2 befores, *args)``, a chunk of series at a time."""
         chunk = self._settings.warm_start_chunk_series
+        rows: list[asyncpg.Record] = []
         for lo in range(0, len(ids), chunk):
             sel = slice(lo, lo + chunk)
-            befores = [datetime_from_us(t) for t in before[sel].tolist()]
-            with map_storage_errors("cannot load daily baselines for warm start"):
-                rows = await self._pool.fetch(
-                    _DAILY_HISTORY,
-                    ids[sel].tolist(),
-                    befores,
-                    span,
-                    self.engine.config.daily_slots,
-                )
-            if rows:
-                cols = list(zip(*[tuple(r.values()) for r in rows], strict=True))
-                self.engine.prime_daily(*cols)
+            befores = [datetime_from_us(t) for t in before_us[sel].tolist()]
+            with map_storage_errors(f"cannot load {what} for warm start"):
+                rows += await self._pool.fetch(sql, ids[sel].tolist(), befores, *args)
+        return rows
 
     def _update_capacities(self, batch: Batch) -> None:
         # A car park's occupancy may not exceed its capacity: narrow the limit whenever a
@@ -299,3 +292,17 @@ class Scoring:
             last = batch.value[batch.series == sid][-1]
             if self.engine.store.known[occupied]:
                 self.engine.set_limits([occupied], hi=[last])
+
+
+def _earliest(batch: Batch, ids: npt.NDArray[np.int32], default: int) -> npt.NDArray[np.int64]:
+    """``int64[len(ids)]``: each id's earliest time in ``batch`` (``default`` if absent)."""
+    out = np.full(len(ids), default, dtype=np.int64)
+    if len(batch) == 0 or len(ids) == 0:
+        return out
+    order = np.argsort(batch.series, kind="stable")
+    uniq, start = np.unique(batch.series[order], return_index=True)
+    earliest = np.minimum.reduceat(batch.time[order], start)
+    at = np.minimum(np.searchsorted(uniq, ids), uniq.size - 1)
+    found = uniq[at] == ids
+    out[found] = earliest[at[found]]
+    return out

@@ -8,7 +8,8 @@ day than its accumulator, the accumulator is folded into the profile first. A re
 judged against the profile only, i.e. against earlier days, never against today.
 
 A value within ``daily_z`` spreads of the profile's mean is usual for this time of day (a
-shift start's ramp): its robust z, EWMA z and CUSUM input are set to 0.
+shift start's ramp): its robust z and CUSUM input are set to 0 (the EWMA z is left alone:
+it sees slow drifts inside the usual range).
 
 Within a batch, the readings of one (series, slot, day) form a *visit*; all of them see the
 same profile, so no per-reading scan is needed; a batch that spans several days of one slot
@@ -72,18 +73,15 @@ def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, DailyUpd
     gstart = np.flatnonzero(starts)
     keys = v.key[gstart]
     cur = state[keys]  # [G, 6] copy: mean, var, n, sum, sumsq, day
-    single = gstart.size == k  # the usual batch: one visit per slot
-    gid = None if single else np.cumsum(starts) - 1
-    depth = None if gid is None else np.arange(k) - gstart[gid]
-    top = 1 if depth is None else int(depth.max()) + 1
+    gid = np.cumsum(starts) - 1
+    depth = np.arange(k) - gstart[gid]
+    top = int(depth.max()) + 1 if k else 0
+    single = top == 1  # the usual batch: one visit per slot
     w = weight
     at: slice | Idx
     for j in range(top):
-        if depth is None or gid is None:
-            at, c = slice(None), cur
-        else:
-            at = np.flatnonzero(depth == j)
-            c = cur[gid[at]]
+        at = slice(None) if single else np.flatnonzero(depth == j)
+        c = cur if single else cur[gid[at]]
         pm, pv, n, day = c[:, 0], c[:, 1], c[:, 2], c[:, 5]
         vday = v.day[at]
         fresh = day != vday  # a later day: fold the accumulator, start a new one
@@ -104,7 +102,7 @@ def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, DailyUpd
         new[:, 4] = np.where(keep, c[:, 4], 0.0) + v.q[at]
         new[:, 5] = vday
         used_m[at], used_v[at] = new[:, 0], new[:, 1]
-        if depth is None or gid is None:
+        if single:
             cur = new
         else:
             cur[gid[at]] = new
@@ -139,10 +137,8 @@ def daily_factor(
     # Visits of one key must be adjacent. In (series, time) order they are, unless a batch
     # holds one slot of one series on two days: only then sort by key (stable: a key is
     # one series, so its time order is kept).
-    if int(t.max()) - int(t.min()) < US_PER_DAY - US_PER_DAY // slots:
-        order: Idx | None = None
-        ks, ds, xs, sel = key, day, x, on
-    else:
+    ks, ds, xs, sel = key, day, x, on
+    if int(t.max()) - int(t.min()) >= US_PER_DAY - US_PER_DAY // slots:
         order = np.argsort(key, kind="stable")
         ks, ds, xs, sel = key[order], day[order], x[order], on[order]
     vs = np.ones(ks.size, dtype=np.bool_)

@@ -72,8 +72,8 @@ class MetricProfile:
         silence_factor, min_silence_s: silence when no reading came for longer than
             ``max(silence_factor * usual interval, min_silence_s)``.
         daily_z: daily baseline (``_daily.py``): a value within ``daily_z`` spreads of what
-            the same time of day showed on earlier days is usual: robust z, EWMA z and
-            CUSUM ignore it. ``inf``: no daily baseline for the metric.
+            the same time of day showed on earlier days is usual: robust z and CUSUM
+            ignore it (EWMA z does not). ``inf``: no daily baseline for the metric.
 
     >>> from dataclasses import replace
     >>> replace(DEFAULT_PROFILES["air.temp"], robust_z=7.0).robust_z
