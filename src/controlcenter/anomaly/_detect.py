@@ -10,7 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
+from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._daily import DailyUpdate, daily_factor
+from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
 from controlcenter.anomaly._scan import affine_scan, clamp_scan
 from controlcenter.anomaly.events import Detector
@@ -20,12 +22,18 @@ from controlcenter.anomaly.window import WindowStore
 if TYPE_CHECKING:
     from controlcenter.anomaly.engine import EngineConfig
 
-__all__ = ["TINY", "Severities", "detect"]
+__all__ = ["ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "detect"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 #: Added to every variance so that a flat series with no noise floor never divides by zero.
 TINY = 1e-24
+#: Relative size of a deviation that is float rounding, not a change.
+ROUNDING = 1e-12
+#: Largest severity any statistical detector reports (a flat series that moves).
+SEVERITY_CAP = 1e6
+#: Statistical detectors, in the order of :attr:`Severities.stat_parts`.
+STATISTICAL = (Detector.ROBUST_Z, Detector.EWMA_Z, Detector.SHIFT)
 _COL = {name: i for i, name in enumerate(COLUMNS)}
 
 
@@ -46,23 +54,24 @@ class Severities:
     run: I64
     changes: I64
     refresh: Refresh
+    res: F64
+    cal: CalState
+    ep: EpisodeResult
+    stat_detector: npt.NDArray[np.uint8]
     daily: DailyUpdate | None = None
     limit_severity: float = LIMIT_SEVERITY
 
     def per_detector(self) -> Iterator[tuple[Detector, F64]]:
-        """``(detector, float64[m])`` for each detector that scores accepted readings."""
+        """``(detector, float64[m])`` for the detectors that fire on every reading they
+        hold for (the statistical ones report episodes: :attr:`ep`)."""
         yield Detector.RATE, self.rate
-        yield Detector.ROBUST_Z, self.robust
-        yield Detector.EWMA_Z, self.ewma
-        yield Detector.SHIFT, self.shift
         yield Detector.STUCK, self.stuck
 
     def worst(self, prep: Prepared) -> F64:
         """``float64[n]`` largest severity of each sorted reading."""
         out = np.zeros(len(prep.s), dtype=np.float64)
         out[prep.rejected_bad] = self.limit_severity
-        w = np.maximum(np.maximum(self.rate, self.robust), np.maximum(self.ewma, self.shift))
-        out[prep.acc] = np.maximum(w, self.stuck)
+        out[prep.acc] = np.maximum(np.maximum(self.rate, self.ep.x), self.stuck)
         return out
 
 
@@ -143,6 +152,7 @@ def _ewma(
     learn: F64,
     n_life: I64,
     min_history: int,
+    floor2: F64,
 ) -> tuple[F64, F64, F64, F64]:
     """EWMA z severity, deviation ``x - mean_before``, and mean and variance after each
     reading; the statistics learn ``learn`` (``x`` winsorized), the score uses ``x``."""
@@ -153,13 +163,16 @@ def _ewma(
     m0 = store.ewm_mean[prep.gs]
     mean = ca * m0[prep.gid] + cb
     mean_prev = _shift_prev(mean, m0, prep)
-    d = np.where(fresh, 0.0, x - mean_prev)
+    d = x - mean_prev
+    # A deviation at the level of float rounding (the scans round differently from a
+    # loop) is no deviation: a flat series must not see evidence in its last bits.
+    d = np.where(fresh | (np.abs(d) <= ROUNDING * (np.abs(x) + np.abs(mean_prev))), 0.0, d)
     va, vb = affine_scan(a, a * alpha * d * d, prep.rank)
     v0 = store.ewm_var[prep.gs]
     var = va * v0[prep.gid] + vb
     var_prev = _shift_prev(var, v0, prep)
     rel = par["min_rel_std"] * mean_prev
-    spread = np.sqrt(var_prev + par["min_std2"] + rel * rel + TINY)
+    spread = np.sqrt(var_prev + par["min_std2"] + rel * rel + floor2 + TINY)
     sev = np.where(n_life >= min_history, np.abs(d) * par["inv_ewma_z"] / spread, 0.0)
     return sev, d, mean, var
 
@@ -191,12 +204,14 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
     rate = _rate(par, x, t, xp, tp, has_prev)
     stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
     ref = refresh_rows(prep, store, table, cfg)
-    med, sigma, ok = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
+    force = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
+    med, sigma, ok = force.median, force.sigma, force.ok
     # The EWMA learns values winsorized to the robust band, so a spike does not drag its
     # mean (and echo as a deviation of the readings after it).
     band = par["ewma_clip"] * sigma
     learn = np.where(ok, np.clip(x, med - band, med + band), x)
-    ewma, dev, mean, var = _ewma(prep, store, par, x, learn, n_life, cfg.min_history)
+    quant2 = force.res * force.res / 12.0
+    ewma, dev, mean, var = _ewma(prep, store, par, x, learn, n_life, cfg.min_history, quant2)
     # Deviation from the EWMA mean (follows trends) in robust sigmas (which a spike or a
     # shift does not inflate the way it inflates the EWMA variance); or from the median.
     zdev = dev / sigma
@@ -223,6 +238,38 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
             robust = robust * factor
             y = y * factor
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
+    parts = (robust, ewma, shift)
+    e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
+    valid = n_life >= cfg.min_history
+    cal = calibrate(
+        np.log1p(e),
+        valid,
+        prep.gid,
+        force.gen,
+        _cal_state(store, prep.gs),
+        par["inv_cal_z"],
+        beta=cfg.cal_beta,
+        wins=cfg.cal_wins,
+        floor=cfg.cal_floor,
+        min_blocks=cfg.cal_min_blocks,
+    )
+    # A reading is anomalous when its evidence passes both the detectors' absolute
+    # thresholds and the series' own calibration (where the profile calibrates).
+    s = np.where(par["inv_cal_z"] > 0, np.minimum(e, cal.c), e)
+    ep = episodes(
+        np.where(valid, s, 0.0),
+        t,
+        prep.gstart,
+        prep.glast,
+        prep.gid,
+        prep.rank,
+        (store.ep_on[prep.gs], store.ep_below[prep.gs], store.ep_peak[prep.gs],
+         store.ep_start[prep.gs]),
+        off_level=cfg.off_level,
+        off_k=cfg.off_k,
+        growth=cfg.growth,
+    )  # fmt: skip
+    which = np.argmax(np.stack(parts), axis=0) if e.size else np.zeros(0, dtype=np.intp)
     return Severities(
         n_life=n_life,
         rate=rate,
@@ -237,5 +284,21 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
         run=run,
         changes=changes,
         refresh=ref,
+        res=force.res,
+        cal=cal.state,
+        ep=ep,
+        stat_detector=np.asarray(STATISTICAL, dtype=np.uint8)[which],
         daily=daily,
+    )
+
+
+def _cal_state(store: WindowStore, gs: npt.NDArray[np.intp]) -> CalState:
+    return CalState(
+        store.cal_mean[gs],
+        store.cal_var[gs],
+        store.cal_blocks[gs],
+        store.cal_bn[gs],
+        store.cal_bsum[gs],
+        store.cal_bsumsq[gs],
+        store.cal_hi[gs],
     )

@@ -24,12 +24,24 @@ from controlcenter.anomaly.window import WindowStore
 if TYPE_CHECKING:
     from controlcenter.anomaly.engine import EngineConfig
 
-__all__ = ["MAD_TO_SIGMA", "Refresh", "masked_median", "refresh_rows", "stats_per_reading"]
+__all__ = [
+    "MAD_TO_SIGMA",
+    "MEAN_AD_TO_SIGMA",
+    "InForce",
+    "Refresh",
+    "masked_median",
+    "refresh_rows",
+    "resolution",
+    "robust_sigma",
+    "stats_per_reading",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 #: MAD of a normal distribution times this is its standard deviation.
 MAD_TO_SIGMA = 1.4826
+#: Mean absolute deviation of a normal distribution times this is its standard deviation.
+MEAN_AD_TO_SIGMA = 1.2533
 _TINY = 1e-24
 _COL = {name: i for i, name in enumerate(COLUMNS)}
 
@@ -42,7 +54,7 @@ class Refresh:
         group: ``intp[P]`` segment of each row; first: ``int64[G]`` lifetime number of each
             segment's first refresh; offset: ``int64[G]`` its first row.
         median, sigma: ``float64[P]``; ok: ``bool[P]`` enough readings; interval_us:
-            ``float64[P]`` median gap (NaN when unknown).
+            ``float64[P]`` median gap (NaN when unknown); res: ``float64[P]`` smallest step.
     """
 
     group: npt.NDArray[np.intp]
@@ -52,6 +64,7 @@ class Refresh:
     sigma: F64
     ok: npt.NDArray[np.bool_]
     interval_us: F64
+    res: F64
 
 
 def masked_median(m: F64, valid: I64) -> F64:
@@ -61,12 +74,45 @@ def masked_median(m: F64, valid: I64) -> F64:
     ``np.partition``: for K = 256, partitioning at the two middle ranks measured 5x slower
     than sorting the whole row.
     """
+    return _sorted_median(m, valid)[0]
+
+
+def _sorted_median(m: F64, valid: I64) -> tuple[F64, F64]:
+    """Row medians and the sorted rows (NaN last)."""
     if m.shape[0] == 0:
-        return np.zeros(0, dtype=np.float64)
+        return np.zeros(0, dtype=np.float64), m
     srt = np.sort(m, axis=1)  # NaN sort last
     cv = np.maximum(valid, 1)
     rows = np.arange(m.shape[0])
     out: F64 = (srt[rows, (cv - 1) // 2] + srt[rows, cv // 2]) * 0.5
+    return out, srt
+
+
+def resolution(srt: F64) -> F64:
+    """Smallest positive step between the sorted values of each row (0 when none).
+
+    A quantised signal (counts, a flow meter in whole units) has a MAD of 0 whenever more
+    than half its window sits on one value; its step says how far apart values can be.
+    """
+    if srt.shape[1] < 2:
+        return np.zeros(srt.shape[0], dtype=np.float64)
+    steps = np.diff(srt, axis=1)
+    with np.errstate(invalid="ignore"):
+        steps = np.where(steps > 0, steps, np.inf)  # NaN (young rows) and ties drop out
+    out: F64 = steps.min(axis=1)
+    out[~np.isfinite(out)] = 0.0
+    return out
+
+
+def robust_sigma(mad: F64, mean_ad: F64, res: F64, floor2: F64) -> F64:
+    """``sigma`` from the MAD, never 0 for a window that moved at all.
+
+    ``1.4826 * MAD`` (the normal-consistent MAD); where the MAD is 0 (quantised or
+    zero-inflated data) ``1.2533 *`` the mean absolute deviation from the median instead;
+    plus the quantisation noise ``res**2 / 12`` and the profile's noise floors ``floor2``.
+    """
+    sd = np.where(mad > 0, MAD_TO_SIGMA * mad, MEAN_AD_TO_SIGMA * mean_ad)
+    out: F64 = np.sqrt(sd * sd + res * res / 12.0 + floor2 + _TINY)
     return out
 
 
@@ -130,30 +176,51 @@ def refresh_rows(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConf
     p = first[group] + r * (np.arange(group.size) - offset[group])
     vals, times = _window_rows(prep, store, group, p)
     valid = np.minimum(p, w)
-    med = masked_median(vals, valid)
-    mad = masked_median(np.abs(vals - med[:, None]), valid)
+    med, srt = _sorted_median(vals, valid)
+    dev = np.abs(vals - med[:, None])
+    mad = masked_median(dev, valid)
+    mean_ad = np.nansum(dev, axis=1) / np.maximum(valid, 1)
+    res = resolution(srt)
     prof = store.profile[prep.gs][group]
     rel = table[prof, _COL["min_rel_std"]] * med
-    sd = MAD_TO_SIGMA * mad
-    sigma = np.sqrt(sd * sd + table[prof, _COL["min_std2"]] + rel * rel + _TINY)
+    sigma = robust_sigma(mad, mean_ad, res, table[prof, _COL["min_std2"]] + rel * rel)
     interval = _median_gap(times, p, w)
-    return Refresh(group, first, offset, med, sigma, valid >= cfg.min_history, interval)
+    return Refresh(group, first, offset, med, sigma, valid >= cfg.min_history, interval, res)
+
+
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """Robust statistics in force for each accepted reading (``[m]`` arrays).
+
+    ``gen``: refreshes of the reading's series in this batch at or before it (0: none).
+    """
+
+    median: F64
+    sigma: F64
+    ok: npt.NDArray[np.bool_]
+    res: F64
+    gen: I64
 
 
 def stats_per_reading(
     prep: Prepared, store: WindowStore, ref: Refresh, n_life: I64, refresh: int
-) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
-    """Median, sigma and validity in force for each accepted reading (``[m]`` arrays)."""
+) -> InForce:
+    """Median, sigma, validity and resolution in force for each accepted reading."""
     gid = prep.gid
     r_at = n_life - (n_life + prep.sa.astype(np.int64) % refresh) % refresh
     fresh = (r_at > 0) & (r_at >= store.count[prep.gs][gid])
     med = store.median[prep.gs][gid]
     sigma = store.sigma[prep.gs][gid]
     ok = store.robust_ok[prep.gs][gid]
+    res = store.resolution[prep.gs][gid]
+    gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)
-        row = ref.offset[gid[idx]] + (r_at[idx] - ref.first[gid[idx]]) // refresh
+        k = (r_at[idx] - ref.first[gid[idx]]) // refresh
+        row = ref.offset[gid[idx]] + k
         med[idx] = ref.median[row]
         sigma[idx] = ref.sigma[row]
         ok[idx] = ref.ok[row]
-    return med, sigma, ok
+        res[idx] = ref.res[row]
+        gen[idx] = k + 1
+    return InForce(med, sigma, ok, res, gen)

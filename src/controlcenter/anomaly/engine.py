@@ -63,6 +63,16 @@ class EngineConfig:
         daily_slots: slots per (UTC) day of the daily baseline (``_daily.py``) of metrics
             whose profile sets ``daily_z``; 0 turns the daily baseline off.
         daily_weight: weight of the latest day in a slot's profile of earlier days.
+        cal_beta: weight of the latest block in the calibration of a series' evidence
+            (``_calibrate.py``; 1/16: about the last 1,024 readings at ``refresh`` 64).
+        cal_wins: evidence above ``mean + cal_wins * spread`` is learnt as that bound.
+        cal_floor: smallest spread of the log-evidence (a series whose evidence never
+            varied is not infinitely surprised by the first wobble).
+        cal_min_blocks: blocks learnt before calibrated scores count.
+        off_level, off_k: an episode ends after ``off_k`` readings in a row whose
+            severity is below ``off_level`` (``_episode.py``).
+        growth: inside an episode, a reading scores as a new alarm only when its evidence
+            is ``growth`` times the episode's peak so far.
 
     >>> EngineConfig(window=128).refresh
     64
@@ -75,6 +85,13 @@ class EngineConfig:
     capacity: int = 1024
     daily_slots: int = 48
     daily_weight: float = 0.5
+    cal_beta: float = 1.0 / 16.0
+    cal_wins: float = 3.0
+    cal_floor: float = 0.05
+    cal_min_blocks: int = 2
+    off_level: float = 0.5
+    off_k: int = 10
+    growth: float = 2.0
 
 
 class Engine:
@@ -317,6 +334,7 @@ class Engine:
             np.full(ids.size, Detector.SILENCE, dtype=np.uint8),
             st.last_value[ids],
             severity_to_score(sev),
+            st.last_time[ids],
         )
 
     # -- the vectorised path ---------------------------------------------------------------
@@ -394,6 +412,16 @@ class Engine:
         st.silent[gs] = False
         if sev.daily is not None:
             self._write_daily(sev.daily)
+        cal, ep = sev.cal, sev.ep
+        st.cal_mean[gs], st.cal_var[gs], st.cal_blocks[gs] = cal.mean, cal.var, cal.blocks
+        st.cal_bn[gs], st.cal_bsum[gs], st.cal_bsumsq[gs] = cal.bn, cal.bsum, cal.bsumsq
+        st.cal_hi[gs] = cal.hi
+        st.ep_on[gs], st.ep_below[gs], st.ep_peak[gs], st.ep_start[gs] = (
+            ep.on,
+            ep.below,
+            ep.peak,
+            ep.started,
+        )
         ref = sev.refresh
         if ref.group.size:
             # Rows are in (group, time) order, so the last write per group wins.
@@ -402,6 +430,7 @@ class Engine:
             st.sigma[g] = ref.sigma
             st.robust_ok[g] = ref.ok
             st.interval_us[g] = ref.interval_us
+            st.resolution[g] = ref.res
 
 
 def _events(prep: Prepared, sev: Severities) -> Events:
@@ -413,6 +442,22 @@ def _events(prep: Prepared, sev: Severities) -> Events:
         hit = np.flatnonzero(x >= 1.0)
         if hit.size:
             parts.append(_event_rows(prep, prep.acc[hit], det, x[hit]))
+    # Statistical detectors: one event where an episode opens (or grows), named after the
+    # detector with the strongest evidence, carrying the episode's onset time.
+    ep = sev.ep
+    hit = np.flatnonzero(ep.onset | ep.grow)
+    if hit.size:
+        idx = prep.acc[hit]
+        parts.append(
+            Events(
+                prep.s[idx],
+                prep.t[idx],
+                sev.stat_detector[hit],
+                prep.x[idx],
+                severity_to_score(ep.x[hit]),
+                ep.start[hit],
+            )
+        )
     if not parts:
         return Events.empty()
     return Events.concat(parts).sorted()
@@ -421,10 +466,12 @@ def _events(prep: Prepared, sev: Severities) -> Events:
 def _event_rows(
     prep: Prepared, idx: npt.NDArray[np.intp], det: Detector, x: npt.NDArray[np.float64]
 ) -> Events:
+    t = prep.t[idx]
     return Events(
         prep.s[idx],
-        prep.t[idx],
+        t,
         np.full(idx.size, det, dtype=np.uint8),
         prep.x[idx],
         severity_to_score(x),
+        t,
     )

@@ -32,6 +32,7 @@ class Detector(IntEnum):
     SHIFT = 4  #: level shift or drift (two-sided CUSUM on the robust z-score)
     STUCK = 5  #: flatline: the same value for too many readings
     SILENCE = 6  #: no reading for much longer than the series' usual interval
+    RELATION = 7  #: the metrics of one sensor broke their usual relation (multivariate)
 
 
 #: ``DETECTOR_NAMES[code]`` is the detector's name.
@@ -55,6 +56,10 @@ class Events:
         detector: ``uint8[k]`` :class:`Detector` code.
         value: ``float64[k]`` the reading's value (silence: the last value received).
         score: ``float64[k]`` this detector's score in [0.5, 1].
+        start: ``int64[k]`` when the episode the event belongs to began: the onset of a
+            statistical detector's episode (an event at its onset, and again only when it
+            grows), the reading's own time for limit, rate and stuck (which fire on every
+            reading the condition holds), the last reading's time for silence.
 
     >>> one = Events.from_lists([1], [5], [Detector.RATE], [2.0], [0.7])
     >>> Events.concat([Events.empty(), one]).series.tolist()
@@ -66,6 +71,7 @@ class Events:
     detector: npt.NDArray[np.uint8]
     value: npt.NDArray[np.float64]
     score: npt.NDArray[np.float64]
+    start: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return len(self.series)
@@ -78,14 +84,17 @@ class Events:
         detector: npt.ArrayLike,
         value: npt.ArrayLike,
         score: npt.ArrayLike,
+        start: npt.ArrayLike | None = None,
     ) -> Events:
-        """Build from array-likes, converting to the canonical dtypes."""
+        """Build from array-likes, converting to the canonical dtypes (``start``: ``time``)."""
+        t = np.asarray(time, dtype=np.int64)
         return cls(
             np.asarray(series, dtype=np.int32),
-            np.asarray(time, dtype=np.int64),
+            t,
             np.asarray(detector, dtype=np.uint8),
             np.asarray(value, dtype=np.float64),
             np.asarray(score, dtype=np.float64),
+            t.copy() if start is None else np.asarray(start, dtype=np.int64),
         )
 
     @classmethod
@@ -104,6 +113,7 @@ class Events:
             np.concatenate([e.detector for e in parts]),
             np.concatenate([e.value for e in parts]),
             np.concatenate([e.score for e in parts]),
+            np.concatenate([e.start for e in parts]),
         )
 
     def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Events:
@@ -114,6 +124,7 @@ class Events:
             self.detector[index],
             self.value[index],
             self.score[index],
+            self.start[index],
         )
 
     def sorted(self) -> Events:

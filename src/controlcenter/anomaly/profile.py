@@ -74,6 +74,9 @@ class MetricProfile:
         daily_z: daily baseline (``_daily.py``): a value within ``daily_z`` spreads of what
             the same time of day showed on earlier days is usual: robust z and CUSUM
             ignore it (EWMA z does not). ``inf``: no daily baseline for the metric.
+        cal_z: calibration (``_calibrate.py``): the statistical evidence must also lie
+            ``cal_z`` spreads above what this series usually shows (in the log domain) to
+            count. ``inf``: the absolute thresholds alone decide.
 
     >>> from dataclasses import replace
     >>> replace(DEFAULT_PROFILES["air.temp"], robust_z=7.0).robust_z
@@ -101,6 +104,7 @@ class MetricProfile:
     rate_min_dt_s: float = 1.0
     rate_max_dt_s: float = 60.0
     daily_z: float = INF
+    cal_z: float = 4.0
 
 
 #: The profile of a metric nobody described (and of ``score-csv``).
@@ -181,6 +185,7 @@ COLUMNS = (
     "rate_min_dt_s",
     "rate_max_dt_s",
     "inv_daily_z",
+    "inv_cal_z",
 )
 
 
@@ -215,6 +220,7 @@ def profile_row(p: MetricProfile) -> list[float]:
         p.rate_min_dt_s,
         p.rate_max_dt_s,
         _inv(p.daily_z),
+        _inv(p.cal_z),
     ]
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._daily import US_PER_DAY
-from controlcenter.anomaly._detect import TINY
-from controlcenter.anomaly._robust import MAD_TO_SIGMA
+from controlcenter.anomaly._detect import ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
+from controlcenter.anomaly._robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
 from controlcenter.anomaly.engine import Engine, EngineConfig
 from controlcenter.anomaly.events import Detector, Events
 from controlcenter.anomaly.profile import (
@@ -62,6 +62,20 @@ class _Series:
     robust_ok: bool = False
     interval_us: float = math.nan
     silent: bool = False
+    resolution: float = 0.0
+    # Calibration of log1p(evidence): the distribution and the open block.
+    cal_mean: float = 0.0
+    cal_var: float = 0.0
+    cal_blocks: int = 0
+    cal_bn: float = 0.0
+    cal_bsum: float = 0.0
+    cal_bsumsq: float = 0.0
+    cal_hi: float = math.inf
+    # Episode: open, low readings in a row, peak severity, onset time.
+    ep_on: bool = False
+    ep_below: int = 0
+    ep_peak: float = 0.0
+    ep_start: int = 0
     phase: int = 0  # series id % refresh: refreshes happen when (count + phase) % refresh == 0
     # Daily baseline, when the series has one: slot -> [mean, var, n, sum, sumsq, day].
     daily: dict[int, list[float]] | None = None
@@ -80,6 +94,18 @@ _SCALARS = (
     "robust_ok",
     "interval_us",
     "silent",
+    "resolution",
+    "cal_mean",
+    "cal_var",
+    "cal_blocks",
+    "cal_bn",
+    "cal_bsum",
+    "cal_bsumsq",
+    "cal_hi",
+    "ep_on",
+    "ep_below",
+    "ep_peak",
+    "ep_start",
 )
 
 
@@ -168,16 +194,16 @@ class ReferenceEngine:
         """Score and learn ``batch`` reading by reading, in time order."""
         order = np.argsort(batch.time, kind="stable")
         scores = np.zeros(len(batch), dtype=np.float64)
-        rows: list[tuple[int, int, int, float, float]] = []
+        rows: list[tuple[int, int, int, float, float, int]] = []
         for i in order.tolist():
             sid, t, x = int(batch.series[i]), int(batch.time[i]), float(batch.value[i])
             if sid not in self.series:
                 self.add_series([sid], "generic")
             worst = 0.0
-            for det, sev in self._one(self.series[sid], t, x):
+            for det, sev, start in self._one(self.series[sid], t, x):
                 worst = max(worst, sev)
-                if sev >= 1.0:
-                    rows.append((sid, t, int(det), x, sev * sev / (1.0 + sev * sev)))
+                if det is not None and sev >= 1.0:
+                    rows.append((sid, t, int(det), x, sev * sev / (1.0 + sev * sev), start))
             scores[i] = worst * worst / (1.0 + worst * worst)
         rows.sort(key=lambda r: (r[1], r[0], r[2]))
         return scores, Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()
@@ -186,28 +212,86 @@ class ReferenceEngine:
         vals = list(st.values)
         c = len(vals)
         med = _median(vals)
-        mad = _median([abs(v - med) for v in vals])
+        dev = [abs(v - med) for v in vals]
+        mad = _median(dev)
+        srt = sorted(vals)
+        steps = [b - a for a, b in itertools.pairwise(srt) if b > a]
+        st.resolution = min(steps) if steps else 0.0
         rel = st.par["min_rel_std"] * med
-        sd = MAD_TO_SIGMA * mad
+        sd = MAD_TO_SIGMA * mad if mad > 0 else MEAN_AD_TO_SIGMA * (sum(dev) / c)
         st.median = med
-        st.sigma = math.sqrt(sd * sd + st.par["min_std2"] + rel * rel + TINY)
+        st.sigma = math.sqrt(
+            sd * sd + st.resolution**2 / 12.0 + st.par["min_std2"] + rel * rel + TINY
+        )
         st.robust_ok = c >= self.config.min_history
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = _median(gaps) if gaps else math.nan
 
-    def _one(self, st: _Series, t: int, x: float) -> list[tuple[Detector, float]]:
+    def _fold(self, st: _Series) -> None:
+        """Fold the calibration block into the distribution (at a robust refresh)."""
+        cfg = self.config
+        if st.cal_bn <= 0:
+            return
+        d = st.cal_bsum / st.cal_bn  # block sums are of g - mean
+        bv = max(st.cal_bsumsq / st.cal_bn - d * d, 0.0)
+        w = max(cfg.cal_beta, 1.0 / (st.cal_blocks + 1.0))
+        if st.cal_blocks == 0:
+            st.cal_mean, st.cal_var = st.cal_mean + d, bv
+        else:
+            st.cal_mean, st.cal_var = (
+                st.cal_mean + w * d,
+                (1.0 - w) * st.cal_var + w * bv + w * (1.0 - w) * d * d,
+            )
+        st.cal_blocks += 1
+        st.cal_bn = st.cal_bsum = st.cal_bsumsq = 0.0
+        st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var)
+
+    def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
+        """Calibrated, episode-judged severity of the statistical evidence ``parts``, and
+        whether it opened or grew an episode (an event)."""
+        p, cfg = st.par, self.config
+        valid = n >= cfg.min_history
+        e = min(max(parts), SEVERITY_CAP)
+        g = math.log1p(e)
+        s = 0.0
+        if valid:
+            c = 0.0
+            if st.cal_blocks >= cfg.cal_min_blocks:
+                z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
+                c = max(z, 0.0) * p["inv_cal_z"]
+            s = min(e, c) if p["inv_cal_z"] > 0 else e
+            gl = min(g, st.cal_hi) - st.cal_mean
+            st.cal_bn += 1.0
+            st.cal_bsum += gl
+            st.cal_bsumsq += gl * gl
+        low = s < cfg.off_level
+        st.ep_below = min(st.ep_below + 1, cfg.off_k + 1) if low else 0
+        if st.ep_on:
+            x = s / (cfg.growth * max(st.ep_peak, 1.0))
+            st.ep_peak = max(st.ep_peak, s)
+            if low and st.ep_below == cfg.off_k:
+                st.ep_on, st.ep_peak = False, 0.0
+            return x, x >= 1.0
+        if s >= 1.0:
+            st.ep_on, st.ep_peak, st.ep_start = True, s, t
+            return s, True
+        return s, False
+
+    def _one(self, st: _Series, t: int, x: float) -> list[tuple[Detector | None, float, int]]:
+        """Severities of one reading: ``(detector or None, severity, episode start)``."""
         p, cfg = st.par, self.config
         if not (st.lo <= x <= st.hi and math.isfinite(x)):
-            return [(Detector.LIMIT, LIMIT_SEVERITY)]
+            return [(Detector.LIMIT, LIMIT_SEVERITY, t)]
         if t <= st.last_time:
             return []
         n = st.count
         refresh_now = n > 0 and (n + st.phase) % cfg.refresh == 0
         if refresh_now:
             self._refresh(st)
+            self._fold(st)
         has_prev = n > 0
-        out: list[tuple[Detector, float]] = []
+        out: list[tuple[Detector | None, float, int]] = []
         # rate of change
         rate = 0.0
         if has_prev:
@@ -216,23 +300,26 @@ class ReferenceEngine:
             rate = abs(dv) * p["inv_rate"] / dts
             if p["monotonic"] > 0 and dv < 0:
                 rate = max(rate, LIMIT_SEVERITY)
-        out.append((Detector.RATE, rate))
+        out.append((Detector.RATE, rate, t))
         # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
         sev_ewma, dev = self._ewma(st, x, n)
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         factor = self._daily(st, t, x)
-        out.append((Detector.ROBUST_Z, abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0))
-        out.append((Detector.EWMA_Z, sev_ewma))
+        robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
         y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
             step = sign * y - p["cusum_k"]
             base = step if reset else st.cusum[j] + step
             st.cusum[j] = min(max(base, 0.0), p["cusum_cap"])
-        out.append((Detector.SHIFT, max(st.cusum) * p["inv_cusum_h"]))
-        out.append((Detector.STUCK, self._stuck(st, x, has_prev)))
+        parts = [robust, sev_ewma, max(st.cusum) * p["inv_cusum_h"]]
+        sev, event = self._statistical(st, t, n, parts)
+        # One event per episode (or growth), named after the strongest detector.
+        strongest = STATISTICAL[max(range(len(parts)), key=lambda i: (parts[i], -i))]
+        out.append((strongest if event else None, sev, st.ep_start))
+        out.append((Detector.STUCK, self._stuck(st, x, has_prev), t))
         st.values.append(x)
         st.times.append(t)
         st.count += 1
@@ -247,8 +334,11 @@ class ReferenceEngine:
             st.ewm_mean, st.ewm_var = x, 0.0
             return 0.0, 0.0
         d = x - st.ewm_mean
+        if abs(d) <= ROUNDING * (abs(x) + abs(st.ewm_mean)):
+            d = 0.0  # float rounding, not a deviation
         rel = p["min_rel_std"] * st.ewm_mean
-        spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + TINY)
+        floor2 = st.resolution**2 / 12.0
+        spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + floor2 + TINY)
         sev = abs(d) * p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
         learn = x
         if st.robust_ok:
@@ -310,7 +400,8 @@ class ReferenceEngine:
             if st.count > 0 and not st.silent and math.isfinite(limit) and gap > limit:
                 st.silent = True
                 sev = gap / limit
+                score = sev * sev / (1 + sev * sev)
                 rows.append(
-                    (sid, now_us, int(Detector.SILENCE), st.last_value, sev * sev / (1 + sev * sev))
+                    (sid, now_us, int(Detector.SILENCE), st.last_value, score, st.last_time)
                 )
         return Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()

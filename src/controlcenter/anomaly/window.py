@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``) plus
-:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,242 bytes at ``W = 256``. A series whose
+:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,331 bytes at ``W = 256``. A series whose
 metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2,304 at
 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-210
+299
 """
 
 from __future__ import annotations
@@ -56,6 +56,20 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "interval_us": (np.float64, np.nan),  # median gap between readings at the last refresh
     "silent": (np.bool_, False),  # a silence event was raised and no reading came since
     "daily_row": (np.int32, -1),  # row of the daily-baseline arrays, -1: no daily baseline
+    "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
+    # Calibration (``_calibrate.py``): distribution of log1p(evidence) and the open block.
+    "cal_mean": (np.float64, 0.0),
+    "cal_var": (np.float64, 0.0),
+    "cal_blocks": (np.int64, 0),
+    "cal_bn": (np.float64, 0.0),
+    "cal_bsum": (np.float64, 0.0),
+    "cal_bsumsq": (np.float64, 0.0),
+    "cal_hi": (np.float64, np.inf),  # learning winsorises log1p(evidence) here
+    # Episodes (``_episode.py``).
+    "ep_on": (np.bool_, False),
+    "ep_below": (np.int64, 0),  # low readings in a row
+    "ep_peak": (np.float64, 0.0),
+    "ep_start": (np.int64, 0),  # onset time of the open episode
 }
 #: Columns of the daily-baseline state, ``daily[row, slot, column]`` (``_daily.py``): the
 #: profile of earlier days (mean, variance), then the accumulator of the current day's
@@ -101,6 +115,18 @@ class WindowStore:
     interval_us: npt.NDArray[np.float64]
     silent: npt.NDArray[np.bool_]
     daily_row: npt.NDArray[np.int32]
+    resolution: npt.NDArray[np.float64]
+    cal_mean: npt.NDArray[np.float64]
+    cal_var: npt.NDArray[np.float64]
+    cal_blocks: npt.NDArray[np.int64]
+    cal_bn: npt.NDArray[np.float64]
+    cal_bsum: npt.NDArray[np.float64]
+    cal_bsumsq: npt.NDArray[np.float64]
+    cal_hi: npt.NDArray[np.float64]
+    ep_on: npt.NDArray[np.bool_]
+    ep_below: npt.NDArray[np.int64]
+    ep_peak: npt.NDArray[np.float64]
+    ep_start: npt.NDArray[np.int64]
     daily: npt.NDArray[np.float64]
 
     def __init__(self, window: int = 256, capacity: int = 1024, daily_slots: int = 48) -> None:

@@ -1,0 +1,136 @@
+"""Calibration: how unusual a reading's detector evidence is for *its* series.
+
+The statistical detectors (robust z, EWMA z, CUSUM shift, and the per-sensor relation
+detector) give an *evidence* ``e >= 0`` per reading, in units of their absolute thresholds.
+On real signals the same ``e`` means very different things: a noisy kW feed, a quantised
+count or a flat-lining sensor each has its own usual evidence. So every series also learns
+the distribution of its own evidence, in the log domain ``g = log1p(e)``, and a reading's
+*calibrated* evidence is how many spreads above that distribution's centre it lies:
+``c = (g - mean) / sqrt(var + floor**2) / cal_z`` (1 = ``cal_z`` spreads, the threshold).
+
+The distribution is learnt in *blocks*: the readings between two robust refreshes (every
+``refresh`` readings of a series, at fixed lifetime counts) accumulate their ``g``,
+winsorised at ``mean + wins * spread`` of the distribution in force, so an anomaly hardly
+moves it; at the next refresh the block is folded into the distribution (an exponentially
+weighted mean and variance over blocks, the latest block weighted ``max(beta, 1 / blocks)``).
+Within a block the distribution is fixed, so results do not depend on how readings were
+split into batches, and readings are judged only against blocks before them.
+Calibration counts once ``cal_min_blocks`` blocks were folded; before that ``c = 0``.
+
+Vectorised: readings are processed in *generations* (0 before a series' first refresh in
+this batch, 1 after it, ...); a loop runs over generations (one or two in a live batch, one
+per ``refresh`` readings for a long run of one series), each a handful of whole-array ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["CalState", "Calibration", "calibrate", "fold"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+Idx = npt.NDArray[np.intp]
+
+
+@dataclass(slots=True)
+class CalState:
+    """Calibration state per segment (``[G]`` arrays), copied from and back to the store."""
+
+    mean: F64
+    var: F64
+    blocks: I64
+    bn: F64
+    bsum: F64
+    bsumsq: F64
+    hi: F64
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """``c``: ``float64[m]`` calibrated evidence (0 before calibration); ``state``: final."""
+
+    c: F64
+    state: CalState
+
+
+def fold(st: CalState, at: Idx, beta: float, wins: float) -> None:
+    """Fold the accumulated block of segments ``at`` into their distribution (in place)."""
+    n = st.bn[at]
+    has = n > 0
+    at = at[has]
+    if at.size == 0:
+        return
+    n = n[has]
+    # Block sums are of g - mean (the mean is fixed during a block): no cancellation.
+    dm = st.bsum[at] / n
+    bv = np.maximum(st.bsumsq[at] / n - dm * dm, 0.0)
+    blocks = st.blocks[at]
+    w = np.maximum(beta, 1.0 / (blocks + 1.0))
+    first = blocks == 0
+    pm, pv = st.mean[at], st.var[at]
+    bm = pm + dm
+    d = dm
+    st.mean[at] = np.where(first, bm, pm + w * d)
+    st.var[at] = np.where(first, bv, (1.0 - w) * pv + w * bv + w * (1.0 - w) * d * d)
+    st.blocks[at] = blocks + 1
+    st.bn[at] = 0.0
+    st.bsum[at] = 0.0
+    st.bsumsq[at] = 0.0
+    st.hi[at] = st.mean[at] + wins * np.sqrt(st.var[at])
+
+
+def calibrate(
+    g: F64,
+    valid: npt.NDArray[np.bool_],
+    gid: Idx,
+    gen: I64,
+    st: CalState,
+    inv_cal_z: F64,
+    *,
+    beta: float,
+    wins: float,
+    floor: float,
+    min_blocks: int,
+) -> Calibration:
+    """Calibrated evidence of each accepted reading, in (series, time) order.
+
+    Args:
+        g: ``float64[m]`` ``log1p`` of each reading's evidence.
+        valid: ``bool[m]`` the evidence exists (enough history); others neither count
+            nor learn.
+        gid: ``intp[m]`` segment of each reading; gen: ``int64[m]`` refreshes of its series
+            in this batch at or before it (a fold happens before each reading that starts
+            a generation > 0).
+        st: the segments' state before the batch (updated in place to the state after).
+        inv_cal_z: ``float64[m]`` ``1 / cal_z`` of each reading's profile (0: off).
+    """
+    c = np.zeros(g.size, dtype=np.float64)
+    # The first reading of each generation (where a fold happens before it).
+    first = np.ones(g.size, dtype=np.bool_)
+    first[1:] = (gen[1:] != gen[:-1]) | (gid[1:] != gid[:-1])
+    top = int(gen.max()) + 1 if gen.size else 0
+    single = top == 1
+    n_seg = st.mean.size
+    by_gen = np.argsort(gen, kind="stable") if not single else None
+    bounds = np.searchsorted(gen[by_gen], np.arange(top + 1)) if by_gen is not None else None
+    for j in range(top):
+        sel: slice | Idx = slice(None)
+        if by_gen is not None and bounds is not None:
+            sel = by_gen[bounds[j] : bounds[j + 1]]
+        if j > 0:
+            # Segments whose j-th refresh falls inside this batch fold their block first.
+            fold(st, gid[sel][first[sel]], beta, wins)
+        gs, ok, seg = g[sel], valid[sel], gid[sel]
+        ready = ok & (st.blocks[seg] >= min_blocks)
+        z = (gs - st.mean[seg]) / np.sqrt(st.var[seg] + floor * floor)
+        c[sel] = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], 0.0)
+        learn = np.where(ok, np.minimum(gs, st.hi[seg]) - st.mean[seg], 0.0)
+        w = ok.astype(np.float64)
+        st.bn += np.bincount(seg, weights=w, minlength=n_seg)
+        st.bsum += np.bincount(seg, weights=learn, minlength=n_seg)
+        st.bsumsq += np.bincount(seg, weights=learn * learn, minlength=n_seg)
+    return Calibration(c, st)
