@@ -60,10 +60,62 @@ def test_reads_standard_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     assert capsys.readouterr().out.split() == ["0.000000", "0.000000", "0.000000"]
 
 
-def test_rejects_a_file_without_the_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    (tmp_path / "bad.csv").write_text("time,v\n1,2\n")
+def test_rejects_a_file_without_a_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "bad.csv").write_text("1,2\n3,4\n")
     assert scorecsv.main([str(tmp_path / "bad.csv")]) == 2
-    assert "timestamp,value" in capsys.readouterr().err
+    assert "header" in capsys.readouterr().err
+
+
+def sensor_rows(n: int = 900, fault_at: int = 700):
+    """Three metrics of one pump: flow ~ current, pressure; at ``fault_at`` the flow drops
+    while current and pressure carry on (a broken relation, no single metric extreme)."""
+    rng = np.random.default_rng(3)
+    load = 10 + np.cumsum(rng.normal(0, 0.05, n))
+    current = load + rng.normal(0, 0.2, n)
+    flow = 3 * load + rng.normal(0, 0.3, n)
+    pressure = 2 + 0.1 * load + rng.normal(0, 0.02, n)
+    flow[fault_at:] -= 6.0
+    return current, flow, pressure
+
+
+def test_scores_the_metrics_of_one_sensor_with_semicolons_and_ignored_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    current, flow, pressure = sensor_rows()
+    label = (np.arange(current.size) >= 700).astype(int)
+    lines = ["datetime;current;flow;pressure;anomaly"] + [
+        f"2020-03-09 10:{i // 60:02d}:{i % 60:02d};{c:.4f};{f:.4f};{p:.4f};{a}"
+        for i, (c, f, p, a) in enumerate(zip(current, flow, pressure, label, strict=True))
+    ]
+    path = tmp_path / "pump.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert scorecsv.main([str(path), "--ignore", "anomaly"]) == 0
+    s = scores_of(capsys.readouterr().out)
+    assert s.shape == (current.size,)
+    assert s[700:720].max() >= 0.5  # the fault's onset
+    assert s[300:700].max() < 0.5  # nothing before it (after warm-up)
+    # The label column is not a metric: scoring it too would change the scores.
+    assert scorecsv.main([str(path)]) == 0
+    assert not np.array_equal(scores_of(capsys.readouterr().out), s)
+
+
+def test_a_prefix_of_a_file_scores_as_the_same_rows_of_the_whole_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    current, flow, pressure = sensor_rows(n=2_500, fault_at=1_800)
+    stamps = [1_700_000_000 + i for i in range(current.size)]
+    rows = list(zip(stamps, current, flow, pressure, strict=True))
+    full = tmp_path / "full.csv"
+    full.write_text("t,c,f,p\n" + "\n".join(f"{t},{c},{f},{p}" for t, c, f, p in rows) + "\n")
+    assert scorecsv.main([str(full)]) == 0
+    whole = scores_of(capsys.readouterr().out)
+    for cut in (1, 700, 1_801, 2_499):
+        part = tmp_path / f"p{cut}.csv"
+        part.write_text(
+            "t,c,f,p\n" + "\n".join(f"{t},{c},{f},{p}" for t, c, f, p in rows[:cut]) + "\n"
+        )
+        assert scorecsv.main([str(part)]) == 0
+        np.testing.assert_array_equal(scores_of(capsys.readouterr().out), whole[:cut])
 
 
 def test_reports_the_line_of_a_bad_timestamp(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -41,7 +41,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_injected_faults_are_found(labelled: Path):
     ds = anomaly_eval.load(labelled)
-    report = anomaly_eval.evaluate(ds, anomaly_eval.run_engine(ds))
+    report = anomaly_eval.evaluate(ds, anomaly_eval.run_engine(ds)[1])
     for kind, floor in MIN_RECALL.items():
         assert report.per_type[kind]["recall"] >= floor, (kind, report.per_type[kind])
     assert report.per_type["spike"]["delay_median_s"] == 0
@@ -50,7 +50,7 @@ def test_injected_faults_are_found(labelled: Path):
 
 def test_clean_data_raises_few_false_alarms(clean: Path):
     ds = anomaly_eval.load(clean)
-    report = anomaly_eval.evaluate(ds, anomaly_eval.run_engine(ds))
+    report = anomaly_eval.evaluate(ds, anomaly_eval.run_engine(ds)[1])
     assert report.false_alarms_per_series_day <= MAX_FALSE_ALARMS_PER_SERIES_DAY
 
 
@@ -105,7 +105,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_simulated_complex_faults_are_found_with_few_false_alarms(simulated: Path):
     ds = anomaly_eval.load(simulated)
-    report = anomaly_eval.evaluate(ds, anomaly_eval.run_engine(ds))
+    report = anomaly_eval.evaluate(ds, anomaly_eval.run_engine(ds)[1])
     for kind, floor in SIM_MIN_RECALL.items():
         assert report.per_type[kind]["recall"] >= floor, (kind, report.per_type[kind])
     assert report.false_alarms_per_series_day <= SIM_MAX_FALSE_ALARMS_PER_SERIES_DAY

@@ -142,11 +142,14 @@ class Engine:
         *,
         lo: npt.ArrayLike | None = None,
         hi: npt.ArrayLike | None = None,
+        sensor: npt.ArrayLike | None = None,
     ) -> None:
         """Register series ids with a profile name (one, or one per id) and optional limits.
 
         ``lo``/``hi`` narrow the profile's static limits per series, e.g. ``hi=capacity``
-        for parking occupancy. Re-adding a known series changes its profile and limits only.
+        for parking occupancy. ``sensor`` (one id per series, ``>= 0``) groups the metrics
+        of one device for the relation detector. Re-adding a known series changes its
+        profile, limits and sensor only.
         """
         ids = np.asarray(series, dtype=np.int32).reshape(-1)
         if ids.size == 0:
@@ -167,6 +170,8 @@ class Engine:
         st.lo[ids] = plo if lo is None else np.maximum(plo, np.asarray(lo, dtype=np.float64))
         st.hi[ids] = phi if hi is None else np.minimum(phi, np.asarray(hi, dtype=np.float64))
         st.add_daily(ids[self.table[prof, _COL["inv_daily_z"]] > 0])
+        if sensor is not None:
+            st.sensor[ids] = np.broadcast_to(np.asarray(sensor, dtype=np.int64), ids.shape)
 
     def set_limits(self, series: npt.ArrayLike, *, hi: npt.ArrayLike) -> None:
         """Change the upper limit of known series (e.g. a car park's new capacity)."""

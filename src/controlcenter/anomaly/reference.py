@@ -171,8 +171,9 @@ class ReferenceEngine:
         *,
         lo: npt.ArrayLike | None = None,
         hi: npt.ArrayLike | None = None,
+        sensor: npt.ArrayLike | None = None,
     ) -> None:
-        """Register series with a profile name and optional per-series limits."""
+        """Register series with a profile name, optional per-series limits and sensor."""
         ids = np.asarray(series, dtype=np.int64).reshape(-1).tolist()
         profs = [profile] * len(ids) if isinstance(profile, str) else list(profile)  # type: ignore[arg-type]
         los = np.broadcast_to(np.asarray(-np.inf if lo is None else lo), len(ids)).tolist()

@@ -56,6 +56,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "interval_us": (np.float64, np.nan),  # median gap between readings at the last refresh
     "silent": (np.bool_, False),  # a silence event was raised and no reading came since
     "daily_row": (np.int32, -1),  # row of the daily-baseline arrays, -1: no daily baseline
+    "sensor": (np.int64, -1),  # the sensor whose metrics the relation detector watches together
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
     # Calibration (``_calibrate.py``): distribution of log1p(evidence) and the open block.
     "cal_mean": (np.float64, 0.0),
@@ -115,6 +116,7 @@ class WindowStore:
     interval_us: npt.NDArray[np.float64]
     silent: npt.NDArray[np.bool_]
     daily_row: npt.NDArray[np.int32]
+    sensor: npt.NDArray[np.int64]
     resolution: npt.NDArray[np.float64]
     cal_mean: npt.NDArray[np.float64]
     cal_var: npt.NDArray[np.float64]
@@ -166,7 +168,7 @@ class WindowStore:
     def reset(self, series: npt.NDArray[np.int32]) -> None:
         """Forget the windows and statistics of ``series`` (keeps profile and limits)."""
         for name, (_, init) in _COLUMNS.items():
-            if name not in ("known", "profile", "lo", "hi", "daily_row"):
+            if name not in ("known", "profile", "lo", "hi", "daily_row", "sensor"):
                 getattr(self, name)[series] = init
         rows = self.daily_row[series]
         self.daily[rows[rows >= 0]] = DAILY_INIT
