@@ -352,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     args = ap.parse_args(argv)
+    if not args.dir.is_dir():
+        sys.stderr.write(f"controlcenter evaluate: cannot read {args.dir}: not a directory\n")
+        return 2
     if not (args.dir / "series.csv").exists():
         return _corpus_main(args.dir, args.probation_rows, args.json)
     try:

@@ -13,6 +13,7 @@ from controlcenter.anomaly._batch import Prepared
 from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._daily import DailyUpdate, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
+from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
 from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
 from controlcenter.anomaly._scan import affine_scan, clamp_scan
 from controlcenter.anomaly.events import Detector
@@ -58,6 +59,7 @@ class Severities:
     cal: CalState
     ep: EpisodeResult
     stat_detector: npt.NDArray[np.uint8]
+    rel: RelationResult
     daily: DailyUpdate | None = None
     limit_severity: float = LIMIT_SEVERITY
 
@@ -71,7 +73,10 @@ class Severities:
         """``float64[n]`` largest severity of each sorted reading."""
         out = np.zeros(len(prep.s), dtype=np.float64)
         out[prep.rejected_bad] = self.limit_severity
-        out[prep.acc] = np.maximum(np.maximum(self.rate, self.ep.x), self.stuck)
+        acc = np.maximum(np.maximum(self.rate, self.ep.x), self.stuck)
+        if self.rel.member.size:
+            acc[self.rel.member] = np.maximum(acc[self.rel.member], self.rel.member_x)
+        out[prep.acc] = acc
         return out
 
 
@@ -194,8 +199,17 @@ def _cusum(
     return sev, out[0], out[1]
 
 
-def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) -> Severities:
-    """Run every per-reading detector over the accepted readings of ``prep``."""
+def detect(
+    prep: Prepared,
+    store: WindowStore,
+    table: F64,
+    cfg: EngineConfig,
+    relations: RelationStore,
+    *,
+    commit: bool,
+) -> Severities:
+    """Run every per-reading detector over the accepted readings of ``prep`` (the relation
+    detector's state is updated here when ``commit``)."""
     x, t = prep.xa, prep.ta
     par = _Params(table, store.profile[prep.sa])
     n_life = store.count[prep.gs][prep.gid] + prep.rank
@@ -270,6 +284,18 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
         growth=cfg.growth,
     )  # fmt: skip
     which = np.argmax(np.stack(parts), axis=0) if e.size else np.zeros(0, dtype=np.intp)
+    rel = relation(
+        relations,
+        store.rel_row,
+        store.rel_slot,
+        prep.sa,
+        t,
+        x,
+        zdev,
+        ok & valid,
+        cfg,
+        commit=commit,
+    )
     return Severities(
         n_life=n_life,
         rate=rate,
@@ -288,6 +314,7 @@ def detect(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) ->
         cal=cal.state,
         ep=ep,
         stat_detector=np.asarray(STATISTICAL, dtype=np.uint8)[which],
+        rel=rel,
         daily=daily,
     )
 

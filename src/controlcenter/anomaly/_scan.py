@@ -29,11 +29,12 @@ def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
     """Compose affine maps ``m -> a[i]*m + b[i]`` from each segment's start.
 
     Args:
-        a, b: ``float64[n]`` map coefficients, one per reading in segment order.
+        a, b: ``float64[n]`` map coefficients, one per reading in segment order; ``b`` may
+            have more axes (``float64[n, ...]``: a vector state, one ``a`` for all of it).
         rank: ``int[n]`` position of each reading within its segment (0 at the start).
 
     Returns:
-        ``(A, B)``, ``float64[n]`` each: the state after reading ``i`` is
+        ``(A, B)``, shaped like ``a`` and ``b``: the state after reading ``i`` is
         ``A[i] * state_before_segment + B[i]``.
     """
     a = a.copy()
@@ -45,8 +46,9 @@ def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
         # Only readings at least d deep in their segment combine with reading i - d.
         idx = np.flatnonzero(rank[d:] >= d) + d
         prev = idx - d
-        b[idx] = a[idx] * b[prev] + b[idx]
-        a[idx] = a[idx] * a[prev]
+        ai = a[idx]
+        b[idx] = ai.reshape(ai.shape + (1,) * (b.ndim - 1)) * b[prev] + b[idx]
+        a[idx] = ai * a[prev]
         d *= 2
     return a, b
 

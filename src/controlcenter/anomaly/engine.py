@@ -32,6 +32,7 @@ import numpy.typing as npt
 from controlcenter.anomaly._batch import Prepared, prepare
 from controlcenter.anomaly._daily import DailyUpdate, Visits, run_visits
 from controlcenter.anomaly._detect import Severities, detect
+from controlcenter.anomaly._relation import MAX_SLOTS, RelationStore
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
 from controlcenter.anomaly.profile import (
     COLUMNS,
@@ -73,6 +74,10 @@ class EngineConfig:
             severity is below ``off_level`` (``_episode.py``).
         growth: inside an episode, a reading scores as a new alarm only when its evidence
             is ``growth`` times the episode's peak so far.
+        relation_lambda: smoothing of the relation detector's residual vector (``_relation.py``).
+        relation_z: its absolute threshold (a Wilson-Hilferty z of the chi-square ``T2``).
+        relation_cal_z: its calibration threshold (as ``cal_z`` for a series).
+        relation_ridge: ridge added to the covariance's diagonal (times the diagonal).
 
     >>> EngineConfig(window=128).refresh
     64
@@ -92,6 +97,10 @@ class EngineConfig:
     off_level: float = 0.5
     off_k: int = 10
     growth: float = 2.0
+    relation_lambda: float = 0.3
+    relation_z: float = 4.0
+    relation_cal_z: float = 4.0
+    relation_ridge: float = 0.01
 
 
 class Engine:
@@ -132,6 +141,7 @@ class Engine:
         self._profile_index = {name: i for i, name in enumerate(self.profile_names)}
         self.table = profile_table(list(named.values()))
         self.store = WindowStore(self.config.window, self.config.capacity, self.config.daily_slots)
+        self.relations = RelationStore()
 
     # -- series ---------------------------------------------------------------------------
 
@@ -171,7 +181,31 @@ class Engine:
         st.hi[ids] = phi if hi is None else np.minimum(phi, np.asarray(hi, dtype=np.float64))
         st.add_daily(ids[self.table[prof, _COL["inv_daily_z"]] > 0])
         if sensor is not None:
-            st.sensor[ids] = np.broadcast_to(np.asarray(sensor, dtype=np.int64), ids.shape)
+            sens = np.broadcast_to(np.asarray(sensor, dtype=np.int64), ids.shape)
+            st.sensor[ids] = sens
+            joins = self.table[prof, _COL["relation"]] > 0
+            self._join_sensors(ids[joins], sens[joins])
+
+    def _join_sensors(self, ids: npt.NDArray[np.int32], sensors: npt.NDArray[np.int64]) -> None:
+        """Give series a slot in their sensor's relation vector (a new member resets what
+        the detector learnt of that sensor: the vector changed)."""
+        st, rs = self.store, self.relations
+        changed = []
+        for sid, sensor in zip(ids.tolist(), sensors.tolist(), strict=True):
+            if sensor < 0:
+                continue
+            row = rs.row_of(int(sensor))
+            if st.rel_row[sid] == row:
+                continue
+            if int(rs.d[row]) >= MAX_SLOTS:
+                continue  # the detector watches the first MAX_SLOTS metrics of a sensor
+            slot = int(rs.d[row])
+            rs.slot_series[row, slot] = sid
+            rs.d[row] = slot + 1
+            st.rel_row[sid], st.rel_slot[sid] = row, slot
+            changed.append(row)
+        if changed:
+            rs.reset(np.unique(np.asarray(changed, dtype=np.intp)))
 
     def set_limits(self, series: npt.ArrayLike, *, hi: npt.ArrayLike) -> None:
         """Change the upper limit of known series (e.g. a car park's new capacity)."""
@@ -296,7 +330,9 @@ class Engine:
             "capacity": st.capacity,
             "bytes_per_daily_series": st.bytes_per_daily_series(),
             "daily_series": st.daily_used,
-            "total_bytes": st.nbytes(),
+            "bytes_per_sensor": RelationStore.bytes_per_sensor(),
+            "sensors": len(self.relations.rows),
+            "total_bytes": st.nbytes() + self.relations.nbytes(),
         }
 
     # -- silence ---------------------------------------------------------------------------
@@ -353,7 +389,7 @@ class Engine:
             return scores, Events.empty()
         self._register_new(batch.series)
         prep = prepare(batch, self.store)
-        sev = detect(prep, self.store, self.table, self.config)
+        sev = detect(prep, self.store, self.table, self.config, self.relations, commit=commit)
         # The score of each reading is that of its worst detector.
         scores[prep.order] = severity_to_score(sev.worst(prep))
         if commit:
@@ -447,6 +483,18 @@ def _events(prep: Prepared, sev: Severities) -> Events:
         hit = np.flatnonzero(x >= 1.0)
         if hit.size:
             parts.append(_event_rows(prep, prep.acc[hit], det, x[hit]))
+    rel = sev.rel
+    if rel.ev_series.size:
+        parts.append(
+            Events(
+                rel.ev_series,
+                rel.ev_time,
+                np.full(rel.ev_series.size, Detector.RELATION, dtype=np.uint8),
+                rel.ev_value,
+                severity_to_score(rel.ev_x),
+                rel.ev_start,
+            )
+        )
     # Statistical detectors: one event where an episode opens (or grows), named after the
     # detector with the strongest evidence, carrying the episode's onset time.
     ep = sev.ep

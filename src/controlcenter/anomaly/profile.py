@@ -74,6 +74,8 @@ class MetricProfile:
         daily_z: daily baseline (``_daily.py``): a value within ``daily_z`` spreads of what
             the same time of day showed on earlier days is usual: robust z and CUSUM
             ignore it (EWMA z does not). ``inf``: no daily baseline for the metric.
+        relation: the metric joins its sensor's vector in the relation detector
+            (``_relation.py``); off for counters and constants such as a car park's capacity.
         cal_z: calibration (``_calibrate.py``): the statistical evidence must also lie
             ``cal_z`` spreads above what this series usually shows (in the log domain) to
             count. ``inf``: the absolute thresholds alone decide.
@@ -104,6 +106,7 @@ class MetricProfile:
     rate_min_dt_s: float = 1.0
     rate_max_dt_s: float = 60.0
     daily_z: float = INF
+    relation: bool = True
     cal_z: float = 4.0
 
 
@@ -139,7 +142,7 @@ DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
                         stuck_zero_ok=True),
     # A meter reading is a counter: its rate, its direction, and whether it still counts.
     "power.kwh": replace(_LOAD, lo=0.0, hi=1e12, max_rate=50.0, monotonic=True,
-                         robust_z=INF, ewma_z=INF, stuck_k=30, daily_z=INF),
+                         robust_z=INF, ewma_z=INF, stuck_k=30, daily_z=INF, relation=False),
     "power.voltage": replace(_AIR, lo=0.0, hi=1000.0, max_rate=100.0, min_std=1.0,
                              stuck_zero_ok=True),
     "power.current": replace(_LOAD, lo=0.0, hi=10000.0, max_rate=1000.0, min_std=0.5,
@@ -150,7 +153,7 @@ DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
     "parking.occupied": MetricProfile(lo=0.0, max_rate=5.0, min_std=2.0, min_rel_std=0.0,
                                       cusum_h=INF),
     "parking.capacity": MetricProfile(lo=0.0, hi=100000.0, robust_z=INF, ewma_z=INF,
-                                      cusum_h=INF),
+                                      cusum_h=INF, relation=False),
 }  # fmt: skip
 
 
@@ -186,6 +189,7 @@ COLUMNS = (
     "rate_max_dt_s",
     "inv_daily_z",
     "inv_cal_z",
+    "relation",
 )
 
 
@@ -221,6 +225,7 @@ def profile_row(p: MetricProfile) -> list[float]:
         p.rate_max_dt_s,
         _inv(p.daily_z),
         _inv(p.cal_z),
+        float(p.relation),
     ]
 
 

@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``) plus
-:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,331 bytes at ``W = 256``. A series whose
+:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,355 bytes at ``W = 256``. A series whose
 metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2,304 at
 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-299
+323
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "silent": (np.bool_, False),  # a silence event was raised and no reading came since
     "daily_row": (np.int32, -1),  # row of the daily-baseline arrays, -1: no daily baseline
     "sensor": (np.int64, -1),  # the sensor whose metrics the relation detector watches together
+    "rel_row": (np.int64, -1),  # its row in the relation detector's state (-1: not watched)
+    "rel_slot": (np.int64, -1),  # this metric's place in the sensor's vector
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
     # Calibration (``_calibrate.py``): distribution of log1p(evidence) and the open block.
     "cal_mean": (np.float64, 0.0),
@@ -117,6 +119,8 @@ class WindowStore:
     silent: npt.NDArray[np.bool_]
     daily_row: npt.NDArray[np.int32]
     sensor: npt.NDArray[np.int64]
+    rel_row: npt.NDArray[np.int64]
+    rel_slot: npt.NDArray[np.int64]
     resolution: npt.NDArray[np.float64]
     cal_mean: npt.NDArray[np.float64]
     cal_var: npt.NDArray[np.float64]
@@ -168,7 +172,16 @@ class WindowStore:
     def reset(self, series: npt.NDArray[np.int32]) -> None:
         """Forget the windows and statistics of ``series`` (keeps profile and limits)."""
         for name, (_, init) in _COLUMNS.items():
-            if name not in ("known", "profile", "lo", "hi", "daily_row", "sensor"):
+            if name not in (
+                "known",
+                "profile",
+                "lo",
+                "hi",
+                "daily_row",
+                "sensor",
+                "rel_row",
+                "rel_slot",
+            ):
                 getattr(self, name)[series] = init
         rows = self.daily_row[series]
         self.daily[rows[rows >= 0]] = DAILY_INIT

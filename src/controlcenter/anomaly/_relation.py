@@ -1,0 +1,447 @@
+"""Relation detector: the metrics of one sensor stop moving together the way they did.
+
+Many faults show first as a broken relation between the metrics of one device (pump
+current against flow and pressure; kW against current and voltage; PM10 against PM2.5)
+before any single metric is extreme. Per sensor, the detector watches the vector of its
+metrics' standardised residuals ``r`` (each metric's deviation from its EWMA mean in robust
+sigmas, clipped to +-6), one vector per time at which *every* metric of the sensor reported:
+
+- a multivariate EWMA ``Z = (1 - lam) Z + lam r`` (small persistent changes add up);
+- the running mean ``mu`` and covariance ``C`` of ``Z`` (weights ``max(1 / k, 1 / W)``), so
+  whatever correlation and autocorrelation the metrics normally have is learnt;
+- ``T2 = (Z - mu)' C^-1 (Z - mu)`` against the inverse taken at the last refresh (every
+  ``refresh`` vectors, at fixed vector counts), turned into a z-score by the Wilson-Hilferty
+  approximation of a chi-square with ``d`` degrees of freedom; evidence ``z / relation_z``.
+
+That evidence goes through the same calibration and episode machinery as a series'
+(``_calibrate.py``, ``_episode.py``), per sensor. Its effective severity is added (by max) to
+the scores of the vector's readings in the batch, and an episode's onset (or growth) is
+one ``relation`` event on the metric that contributes most to ``T2``.
+
+A vector is formed when the last of its metrics arrives; readings of one (sensor, time)
+split over batches are joined through a pending vector kept per sensor (only the latest
+time; older ones can no longer complete). Everything is vectorised over vectors (segmented
+scans) and over sensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.anomaly._calibrate import CalState, calibrate
+from controlcenter.anomaly._episode import EpisodeResult, episodes
+from controlcenter.anomaly._scan import affine_scan
+
+if TYPE_CHECKING:
+    from controlcenter.anomaly.engine import EngineConfig
+
+__all__ = ["MAX_SLOTS", "RelationResult", "RelationStore", "relation", "wilson_hilferty"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+Idx = npt.NDArray[np.intp]
+
+#: Metrics per sensor the detector watches (the first ones registered).
+MAX_SLOTS = 8
+#: Residuals are clipped here before they enter the vector.
+RESIDUAL_CLIP = 6.0
+_NO_TIME = np.iinfo(np.int64).min
+
+
+def wilson_hilferty(t2: F64, d: F64) -> F64:
+    """Standard-normal z of a chi-square(``d``) value (Wilson-Hilferty cube root).
+
+    >>> float(np.round(wilson_hilferty(np.array([2.0]), np.array([2.0]))[0], 2))
+    0.33
+    """
+    a = 2.0 / (9.0 * d)
+    out: F64 = (np.cbrt(np.maximum(t2, 0.0) / d) - (1.0 - a)) / np.sqrt(a)
+    return out
+
+
+_SCALARS: dict[str, tuple[type, object]] = {
+    "d": (np.int64, 0),  # metrics in the sensor's vector
+    "count": (np.int64, 0),  # complete vectors seen
+    "pend_t": (np.int64, _NO_TIME),  # time of the pending (latest) vector
+    "pend_mask": (np.int64, 0),  # slots present in it
+    "has_inv": (np.bool_, False),
+    "cal_mean": (np.float64, 0.0),
+    "cal_var": (np.float64, 0.0),
+    "cal_blocks": (np.int64, 0),
+    "cal_bn": (np.float64, 0.0),
+    "cal_bsum": (np.float64, 0.0),
+    "cal_bsumsq": (np.float64, 0.0),
+    "cal_hi": (np.float64, np.inf),
+    "ep_on": (np.bool_, False),
+    "ep_below": (np.int64, 0),
+    "ep_peak": (np.float64, 0.0),
+    "ep_start": (np.int64, 0),
+}
+_VECTORS = ("pend_r", "pend_x", "z", "mean")
+_MATRICES = ("cov", "inv")
+
+
+class RelationStore:
+    """Per-sensor state, rows indexed by a dense sensor row (growing by doubling).
+
+    Memory per sensor: ``MAX_SLOTS`` residuals, values, ``Z`` and mean, two
+    ``MAX_SLOTS x MAX_SLOTS`` matrices, the slots' series ids and the scalars
+    (1,426 bytes at 8 slots).
+    """
+
+    d: I64
+    count: I64
+    pend_t: I64
+    pend_mask: I64
+    has_inv: npt.NDArray[np.bool_]
+    cal_mean: F64
+    cal_var: F64
+    cal_blocks: I64
+    cal_bn: F64
+    cal_bsum: F64
+    cal_bsumsq: F64
+    cal_hi: F64
+    ep_on: npt.NDArray[np.bool_]
+    ep_below: I64
+    ep_peak: F64
+    ep_start: I64
+    pend_r: F64
+    pend_x: F64
+    z: F64
+    mean: F64
+    cov: F64
+    inv: F64
+    slot_series: npt.NDArray[np.int32]
+
+    def __init__(self) -> None:
+        self.rows: dict[int, int] = {}
+        self.capacity = 0
+        for name, (dt, _) in _SCALARS.items():
+            setattr(self, name, np.zeros(0, dtype=dt))
+        for name in _VECTORS:
+            setattr(self, name, np.zeros((0, MAX_SLOTS)))
+        for name in _MATRICES:
+            setattr(self, name, np.zeros((0, MAX_SLOTS, MAX_SLOTS)))
+        self.slot_series = np.zeros((0, MAX_SLOTS), dtype=np.int32)
+        self._grow(16)
+
+    def _grow(self, cap: int) -> None:
+        old = self.capacity
+        for name, (dt, init) in _SCALARS.items():
+            col: npt.NDArray[Any] = np.full(cap, init, dtype=dt)
+            col[:old] = getattr(self, name)
+            setattr(self, name, col)
+        for name in (*_VECTORS, *_MATRICES):
+            arr = getattr(self, name)
+            new = np.zeros((cap, *arr.shape[1:]))
+            new[:old] = arr
+            setattr(self, name, new)
+        sl = np.full((cap, MAX_SLOTS), -1, dtype=np.int32)
+        sl[:old] = self.slot_series
+        self.slot_series = sl
+        self.capacity = cap
+
+    def row_of(self, sensor: int) -> int:
+        """The dense row of a sensor id (a new row for a new sensor)."""
+        row = self.rows.get(sensor)
+        if row is None:
+            row = self.rows[sensor] = len(self.rows)
+            if row >= self.capacity:
+                self._grow(2 * self.capacity)
+        return row
+
+    def reset(self, rows: Idx) -> None:
+        """Forget what the detector learnt for ``rows`` (their membership changed)."""
+        for name, (_, init) in _SCALARS.items():
+            if name != "d":
+                getattr(self, name)[rows] = init
+        for name in (*_VECTORS, *_MATRICES):
+            getattr(self, name)[rows] = 0.0
+
+    def nbytes(self) -> int:
+        """Bytes held by all arrays."""
+        names = (*_SCALARS, *_VECTORS, *_MATRICES, "slot_series")
+        return sum(int(getattr(self, n).nbytes) for n in names)
+
+    @staticmethod
+    def bytes_per_sensor() -> int:
+        """Bytes of state per sensor row."""
+        scal = sum(np.dtype(dt).itemsize for dt, _ in _SCALARS.values())
+        return scal + 8 * MAX_SLOTS * len(_VECTORS) + 8 * MAX_SLOTS**2 * 2 + 4 * MAX_SLOTS
+
+
+@dataclass(frozen=True, slots=True)
+class RelationResult:
+    """What the relation detector found in a batch.
+
+    Attributes:
+        member: ``intp[k]`` positions (in the accepted readings) of the readings of
+            complete vectors; member_x: ``float64[k]`` the vector's effective severity.
+        ev_series, ev_time, ev_value, ev_x, ev_start: events at episode onsets and growth.
+    """
+
+    member: Idx
+    member_x: F64
+    ev_series: npt.NDArray[np.int32]
+    ev_time: I64
+    ev_value: F64
+    ev_x: F64
+    ev_start: I64
+
+    @staticmethod
+    def empty() -> RelationResult:
+        e = np.zeros(0)
+        i = np.zeros(0, dtype=np.intp)
+        return RelationResult(
+            i, e, i.astype(np.int32), i.astype(np.int64), e, e, i.astype(np.int64)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Readings grouped by (sensor row, time); ``[q]`` arrays, one per group."""
+
+    row: I64
+    time: I64
+    r: F64  # [q, MAX_SLOTS] residuals (pending ones merged in)
+    x: F64  # [q, MAX_SLOTS] values
+    mask: I64
+    start: Idx  # first position of each group in ``order``
+    order: Idx  # reading positions sorted by (row, time, slot)
+
+
+def _groups(
+    rs: RelationStore, row: I64, slot: I64, t: I64, r: F64, x: F64, idx: Idx
+) -> _Groups | None:
+    if idx.size == 0:
+        return None
+    srow, sslot, st = row[idx], slot[idx], t[idx]
+    o = np.lexsort((sslot, st, srow))
+    order = idx[o]
+    srow, sslot, st = srow[o], sslot[o], st[o]
+    new = np.ones(order.size, dtype=np.bool_)
+    new[1:] = (srow[1:] != srow[:-1]) | (st[1:] != st[:-1])
+    start = np.flatnonzero(new)
+    gid = np.cumsum(new) - 1
+    q = start.size
+    grow, gt = srow[start], st[start]
+    gr = np.zeros((q, MAX_SLOTS))
+    gx = np.zeros((q, MAX_SLOTS))
+    mask = np.zeros(q, dtype=np.int64)
+    # The pending vector of a sensor joins the group at its time.
+    pend = gt == rs.pend_t[grow]
+    gr[pend] = rs.pend_r[grow[pend]]
+    gx[pend] = rs.pend_x[grow[pend]]
+    mask[pend] = rs.pend_mask[grow[pend]]
+    gr[gid, sslot] = r[order]
+    gx[gid, sslot] = x[order]
+    mask |= np.bitwise_or.reduceat(np.left_shift(1, sslot), start) if q else mask
+    # Groups older than the sensor's pending time can never complete.
+    live = gt >= rs.pend_t[grow]
+    return _Groups(grow, gt, gr, gx, np.where(live, mask, 0), start, order)
+
+
+def relation(
+    rs: RelationStore,
+    series_row: I64,
+    series_slot: I64,
+    sa: Idx,
+    t: I64,
+    x: F64,
+    zdev: F64,
+    valid: npt.NDArray[np.bool_],
+    cfg: EngineConfig,
+    *,
+    commit: bool,
+) -> RelationResult:
+    """Run the detector over the accepted readings (``sa`` series, ``t``, ``x``, ``zdev``)."""
+    row, slot = series_row[sa], series_slot[sa]
+    idx = np.flatnonzero((row >= 0) & valid)
+    r = np.clip(zdev, -RESIDUAL_CLIP, RESIDUAL_CLIP)
+    g = _groups(rs, row, slot, t, r, x, idx)
+    if g is None:
+        return RelationResult.empty()
+    full = np.left_shift(1, rs.d[g.row]) - 1
+    done = (g.mask == full) & (rs.d[g.row] >= 2)
+    last = np.ones(g.row.size, dtype=np.bool_)
+    last[:-1] = g.row[1:] != g.row[:-1]
+    if commit:
+        # The latest group of each sensor becomes its pending vector (complete ones too:
+        # nothing can join them any more, and a later time replaces them).
+        lr = g.row[last]
+        newer = g.time[last] >= rs.pend_t[lr]
+        lr = lr[newer]
+        sel = np.flatnonzero(last)[newer]
+        rs.pend_t[lr], rs.pend_mask[lr] = g.time[sel], g.mask[sel]
+        rs.pend_r[lr], rs.pend_x[lr] = g.r[sel], g.x[sel]
+    vec = np.flatnonzero(done)
+    if vec.size == 0:
+        return RelationResult.empty()
+    return _score_vectors(rs, g, vec, cfg, commit=commit)
+
+
+def _score_vectors(
+    rs: RelationStore, g: _Groups, vec: Idx, cfg: EngineConfig, *, commit: bool
+) -> RelationResult:
+    vrow, vt, vr = g.row[vec], g.time[vec], g.r[vec]
+    m = vec.size
+    starts = np.ones(m, dtype=np.bool_)
+    starts[1:] = vrow[1:] != vrow[:-1]
+    gstart = np.flatnonzero(starts)
+    gid = np.cumsum(starts) - 1
+    rank = np.arange(m, dtype=np.int64) - gstart[gid]
+    glast = np.r_[gstart[1:] - 1, m - 1].astype(np.intp)
+    segrow = vrow[gstart]
+    k = rs.count[vrow] + rank  # vectors seen before each one
+    lam = cfg.relation_lambda
+    za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, rank)
+    z = za[:, None] * rs.z[vrow] + zb
+    alpha = np.maximum(1.0 / (k + 1.0), 1.0 / cfg.window)
+    ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, rank)
+    mean = ma[:, None] * rs.mean[vrow] + mb
+    mean_prev = np.empty_like(mean)
+    mean_prev[1:] = mean[:-1]
+    mean_prev[gstart] = rs.mean[segrow]
+    dev = z - mean_prev
+    outer = dev[:, :, None] * dev[:, None, :]
+    ca, cb = affine_scan(1.0 - alpha, ((1.0 - alpha) * alpha)[:, None, None] * outer, rank)
+    cov = ca[:, None, None] * rs.cov[vrow] + cb
+    # Inverse in force: from the covariance before the last refresh (every ``refresh``
+    # vectors, phase by sensor row) at or before each vector.
+    rf = cfg.refresh
+    phase = vrow % rf
+    refresh_now = (k > 0) & ((k + phase) % rf == 0)
+    cov_prev = np.empty_like(cov)
+    cov_prev[1:] = cov[:-1]
+    cov_prev[gstart] = rs.cov[segrow]
+    d = rs.d[vrow]
+    inv_new = _inverse(cov_prev[refresh_now], d[refresh_now], cfg.relation_ridge)
+    src = np.maximum.accumulate(np.where(refresh_now, np.arange(m), -1))
+    has_src = src >= gstart[gid]
+    inv = rs.inv[vrow]
+    has_inv = rs.has_inv[vrow].copy()
+    if refresh_now.any():
+        pos = np.cumsum(refresh_now) - 1  # index into inv_new of each refresh row
+        take = np.flatnonzero(has_src)
+        inv[take] = inv_new[pos[src[take]]]
+        has_inv[take] = True
+    t2 = np.einsum("ni,nij,nj->n", dev, inv, dev)
+    df = d.astype(np.float64)
+    warm = has_inv & (k >= cfg.min_history)
+    e = np.where(warm, np.maximum(wilson_hilferty(t2, df), 0.0) / cfg.relation_z, 0.0)
+    e = np.minimum(e, 1e6)
+    contrib = dev * np.einsum("nij,nj->ni", inv, dev)
+    top = np.argmax(contrib, axis=1)
+    # Calibration and episodes, as for a series, per sensor.
+    # Refreshes of the sensor in this batch at or before each vector.
+    before = np.cumsum(refresh_now)
+    gen = before - (before[gstart] - refresh_now[gstart])[gid]
+    cal_state = CalState(
+        rs.cal_mean[segrow].copy(),
+        rs.cal_var[segrow].copy(),
+        rs.cal_blocks[segrow].copy(),
+        rs.cal_bn[segrow].copy(),
+        rs.cal_bsum[segrow].copy(),
+        rs.cal_bsumsq[segrow].copy(),
+        rs.cal_hi[segrow].copy(),
+    )
+    cal = calibrate(
+        np.log1p(e),
+        warm,
+        gid,
+        gen,
+        cal_state,
+        np.full(m, 1.0 / cfg.relation_cal_z),
+        beta=cfg.cal_beta,
+        wins=cfg.cal_wins,
+        floor=cfg.cal_floor,
+        min_blocks=cfg.cal_min_blocks,
+    )
+    s = np.where(warm, np.minimum(e, cal.c), 0.0)
+    ep = episodes(
+        s,
+        vt,
+        gstart,
+        glast,
+        gid,
+        rank,
+        (rs.ep_on[segrow], rs.ep_below[segrow], rs.ep_peak[segrow], rs.ep_start[segrow]),
+        off_level=cfg.off_level,
+        off_k=cfg.off_k,
+        growth=cfg.growth,
+    )
+    if commit:
+        _commit(rs, segrow, glast, z, mean, cov, inv, has_inv, k, cal.state, ep)
+    return _result(rs, g, vec, vrow, vt, top, ep)
+
+
+def _inverse(cov: F64, d: I64, ridge: float) -> F64:
+    """Regularised inverses of stacked covariances; slots beyond ``d`` are identity."""
+    if cov.shape[0] == 0:
+        return cov
+    used = np.arange(MAX_SLOTS)[None, :] < d[:, None]
+    diag = np.einsum("nii->ni", cov)
+    reg = cov + np.einsum("ni,ij->nij", diag * ridge + 1e-12, np.eye(MAX_SLOTS))
+    reg = np.where(used[:, :, None] & used[:, None, :], reg, 0.0)
+    reg[:, np.arange(MAX_SLOTS), np.arange(MAX_SLOTS)] += ~used
+    out: F64 = np.linalg.inv(reg)
+    out = np.where(used[:, :, None] & used[:, None, :], out, 0.0)
+    return out
+
+
+def _commit(
+    rs: RelationStore,
+    segrow: I64,
+    glast: Idx,
+    z: F64,
+    mean: F64,
+    cov: F64,
+    inv: F64,
+    has_inv: npt.NDArray[np.bool_],
+    k: I64,
+    cal: CalState,
+    ep: EpisodeResult,
+) -> None:
+    rs.z[segrow], rs.mean[segrow], rs.cov[segrow] = z[glast], mean[glast], cov[glast]
+    rs.inv[segrow], rs.has_inv[segrow] = inv[glast], has_inv[glast]
+    rs.count[segrow] = k[glast] + 1
+    rs.cal_mean[segrow], rs.cal_var[segrow], rs.cal_blocks[segrow] = cal.mean, cal.var, cal.blocks
+    rs.cal_bn[segrow], rs.cal_bsum[segrow], rs.cal_bsumsq[segrow] = cal.bn, cal.bsum, cal.bsumsq
+    rs.cal_hi[segrow] = cal.hi
+    rs.ep_on[segrow], rs.ep_below[segrow] = ep.on, ep.below
+    rs.ep_peak[segrow], rs.ep_start[segrow] = ep.peak, ep.started
+
+
+def _result(
+    rs: RelationStore,
+    g: _Groups,
+    vec: Idx,
+    vrow: I64,
+    vt: I64,
+    top: Idx,
+    ep: EpisodeResult,
+) -> RelationResult:
+    # Readings of each complete vector that are in this batch.
+    ends = np.r_[g.start[1:], g.order.size]
+    counts = (ends - g.start)[vec]
+    member = g.order[np.repeat(g.start[vec], counts) + _ranks(counts)]
+    member_x = np.repeat(ep.x, counts)
+    hit = np.flatnonzero(ep.onset | ep.grow)
+    return RelationResult(
+        member=member,
+        member_x=member_x,
+        ev_series=rs.slot_series[vrow[hit], top[hit]],
+        ev_time=vt[hit],
+        ev_value=g.x[vec[hit], top[hit]],
+        ev_x=ep.x[hit],
+        ev_start=ep.start[hit],
+    )
+
+
+def _ranks(counts: I64) -> I64:
+    total = int(counts.sum())
+    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
