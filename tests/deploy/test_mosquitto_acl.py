@@ -7,8 +7,11 @@ anonymous clients and wrong passwords are refused. Client ids: test_mosquitto_cl
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -216,6 +219,38 @@ def test_compose_healthcheck_command_works(broker: Broker) -> None:
     env["MQTT_HEALTHCHECK_PASSWORD"] = "wrong"  # noqa: S105 - a deliberately wrong one
     bad = subprocess.run(["sh", "-c", command], env=env, timeout=15, check=False)
     assert bad.returncode != 0
+
+
+def test_compose_simulator_command_publishes_over_its_one_connection(
+    broker: Broker, service: Probe
+) -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    argv = shlex.split(compose["services"]["simulator"]["command"][0].replace("$$", "$"))
+    url = f"mqtt://simulator:{broker.passwords['simulator']}@127.0.0.1:{broker.port}"
+    argv[argv.index("--url") + 1] = url
+    assert argv[:3] == ["exec", "controlcenter-sim", "run"]
+    # The compose command as it is, stopped after 400 readings.
+    done = subprocess.run(
+        [sys.executable, "-m", "simulators", *argv[2:], "--count", "400"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["readings"] >= 400
+    assert summary["lost"] == 0
+    assert "lost" not in done.stderr  # no connection pushed another off
+    end = marker()
+    sim = probe(broker, "simulator")
+    try:
+        assert sim.publish("cc/v1/anywhere/f9/status", end) == 0
+    finally:
+        sim.close()
+    received = service.wait_for(end)
+    readings = [t for t, _ in received if "/status" not in t]
+    assert len(readings) == summary["messages"]
 
 
 def test_password_files_hold_hashes_only(broker: Broker) -> None:
