@@ -3,7 +3,9 @@
 #
 #   <out>/credentials.csv      username,password of every MQTT account (mode 600; hand each
 #                              gateway's line to whoever installs that gateway)
-#   <out>/passwd               Mosquitto's password file (hashed by mosquitto_passwd -U)
+#   <out>/passwd               Mosquitto's password file of the gateways' listener (1883):
+#                              gateways, healthcheck, simulator (hashed by mosquitto_passwd -U)
+#   <out>/passwd-service       that of the service's listener (1884): "controlcenter" alone
 #   <out>/controlcenter.env    CC_MQTT__USERNAME, CC_MQTT__PASSWORD, CC_DATABASE_URL
 #   <out>/timescaledb.env      POSTGRES_PASSWORD of the database
 #   <out>/mosquitto.env        MQTT_HEALTHCHECK_PASSWORD (the broker's healthcheck)
@@ -30,7 +32,7 @@ while getopts "so:h" opt; do
     case "$opt" in
         s) sim=1 ;;
         o) out="$OPTARG" ;;
-        *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -85,28 +87,42 @@ while IFS= read -r line || [ -n "$line" ]; do
     n=$((n + 1))
 done < "$gateways"
 
-# Mosquitto's password file: written in plain text, then hashed in place.
-passwd="$out/passwd"
-tmp="$(mktemp "$out/.passwd.XXXXXX")"
-trap 'rm -f "$tmp"' EXIT
-while IFS=, read -r user pass; do
-    if [ "$user" = simulator ] && [ "$sim" != 1 ]; then
-        continue
+# Mosquitto's password files: written in plain text, then hashed in place. The service's
+# account goes only into passwd-service, every other one only into passwd: each listener
+# knows its own accounts (see mosquitto.conf: client ids are bound differently on each).
+hash_in_place() {
+    if command -v mosquitto_passwd > /dev/null; then
+        mosquitto_passwd -U "$1"
+    elif command -v docker > /dev/null; then
+        docker run --rm -v "$(cd "$(dirname "$1")" && pwd):/work" eclipse-mosquitto:2 \
+            mosquitto_passwd -U "/work/$(basename "$1")"
+    else
+        echo "need mosquitto_passwd or docker" >&2
+        exit 1
     fi
-    [ -n "$user" ] && printf '%s:%s\n' "$user" "$pass" >> "$tmp"
+}
+
+tmp_gw="$(mktemp "$out/.passwd.XXXXXX")"
+tmp_svc="$(mktemp "$out/.passwd-service.XXXXXX")"
+trap 'rm -f "$tmp_gw" "$tmp_svc"' EXIT
+while IFS=, read -r user pass; do
+    [ -n "$user" ] || continue
+    case "$user" in
+        controlcenter) printf '%s:%s\n' "$user" "$pass" >> "$tmp_svc" ;;
+        simulator)
+            if [ "$sim" = 1 ]; then
+                printf '%s:%s\n' "$user" "$pass" >> "$tmp_gw"
+            fi
+            ;;
+        *) printf '%s:%s\n' "$user" "$pass" >> "$tmp_gw" ;;
+    esac
 done < "$creds"
-if command -v mosquitto_passwd > /dev/null; then
-    mosquitto_passwd -U "$tmp"
-elif command -v docker > /dev/null; then
-    docker run --rm -v "$(cd "$out" && pwd):/work" eclipse-mosquitto:2 \
-        mosquitto_passwd -U "/work/$(basename "$tmp")"
-else
-    echo "need mosquitto_passwd or docker" >&2
-    exit 1
-fi
-# The broker runs as its own user: the file holds salted hashes only.
-chmod 644 "$tmp"
-mv "$tmp" "$passwd"
+hash_in_place "$tmp_gw"
+hash_in_place "$tmp_svc"
+# The broker runs as its own user: the files hold salted hashes only.
+chmod 644 "$tmp_gw" "$tmp_svc"
+mv "$tmp_gw" "$out/passwd"
+mv "$tmp_svc" "$out/passwd-service"
 trap - EXIT
 
 dbpw=""

@@ -120,13 +120,20 @@ def test_mosquitto_mounts_the_deploy_files(compose: dict[str, Any], secrets: Pat
     assert mounts["./deploy/mosquitto/mosquitto.conf"] == "/mosquitto/config/mosquitto.conf"
     assert mounts["./deploy/mosquitto/acl"] == "/mosquitto/config/acl"
     assert mounts["./deploy/secrets/passwd"] == "/mosquitto/config/passwd"
+    assert mounts["./deploy/secrets/passwd-service"] == "/mosquitto/config/passwd-service"
     for host in mounts:
         if host.startswith("./deploy/mosquitto/"):
             assert (ROOT / host).is_file(), host
-    assert (secrets / "passwd").is_file()  # what make-passwords.sh writes
+        if host.startswith("./deploy/secrets/"):  # what make-passwords.sh writes
+            assert (secrets / Path(host).name).is_file(), host
     conf = mosquitto_conf()
-    assert conf["password_file"] == ["/mosquitto/config/passwd"]
-    assert conf["acl_file"] == ["/mosquitto/config/acl"]
+    # Per listener: gateways on 1883, the service on 1884, each with its password file.
+    assert conf["password_file"] == [
+        "/mosquitto/config/passwd",
+        "/mosquitto/config/passwd-service",
+    ]
+    assert conf["acl_file"] == ["/mosquitto/config/acl"] * 2
+    assert set(conf["password_file"] + conf["acl_file"]) <= set(mounts.values())
 
 
 def test_every_env_file_is_written_by_make_passwords(
@@ -158,7 +165,8 @@ def test_service_environment_is_real_settings(
     assert settings.dsn().endswith("@timescaledb:5432/controlcenter")
     if name == "controlcenter":
         ep = settings.mqtt_endpoint()
-        assert (ep.host, ep.port, ep.username) == ("mosquitto", 1883, "controlcenter")
+        # The service's listener: the only one where its account can log in.
+        assert (ep.host, ep.port, ep.username) == ("mosquitto", 1884, "controlcenter")
         assert ep.password == read_env_file(secrets / "controlcenter.env")["CC_MQTT__PASSWORD"]
         assert settings.api.host == "0.0.0.0"  # noqa: S104 - inside the container
         assert settings.api.port == 8000
@@ -185,6 +193,8 @@ def test_simulator_uses_its_account_and_the_service_root(compose: dict[str, Any]
     assert argv[:3] == ["exec", "controlcenter-sim", "run"]
     url = argv[argv.index("--url") + 1]
     assert url == "mqtt://simulator:${SIM_MQTT_PASSWORD}@mosquitto:1883"
+    # One connection: on the gateways' listener a second one would push the first off.
+    assert argv[argv.index("--links") + 1] == "1"
     root = argv[argv.index("--topic-root") + 1]
     assert root == services(compose)["controlcenter"]["environment"]["CC_MQTT__TOPIC_ROOT"]
     from simulators.cli import main  # the arguments parse
@@ -205,7 +215,7 @@ def mosquitto_conf() -> dict[str, list[str]]:
 
 def test_mosquitto_production_settings(compose: dict[str, Any]) -> None:
     conf = mosquitto_conf()
-    assert conf["allow_anonymous"] == ["false"]
+    assert conf["allow_anonymous"] == ["false", "false"]  # on each listener
     assert conf["persistence"] == ["true"]
     assert conf["max_queued_messages"] == ["0"]  # the default 1000 drops messages
     memory_limit = int(conf["memory_limit"][0])
@@ -213,7 +223,35 @@ def test_mosquitto_production_settings(compose: dict[str, Any]) -> None:
     mem = services(compose)["mosquitto"]["mem_limit"]
     assert mem.endswith("g")
     assert int(mem[:-1]) * 2**30 > memory_limit
-    assert conf["listener"] == ["1883"]
+    assert conf["listener"] == ["1883", "1884"]
+    published = services(compose)["mosquitto"]["ports"]
+    assert published == ["1883:1883"]  # the service's listener stays inside the stack
+
+
+def listener_settings() -> dict[str, list[str]]:
+    """The lines under each ``listener`` of mosquitto.conf, up to the next section."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in (MOSQUITTO_DIR / "mosquitto.conf").read_text().splitlines():
+        if line.startswith("listener "):
+            current = sections.setdefault(line.split()[1], [])
+        elif line.startswith("# ---"):
+            current = None
+        elif current is not None and line and not line.startswith("#"):
+            current.append(line)
+    return sections
+
+
+def test_each_listener_binds_client_ids_its_own_way() -> None:
+    assert mosquitto_conf()["per_listener_settings"] == ["true"]
+    sections = listener_settings()
+    assert "use_username_as_clientid true" in sections["1883"]  # gateways: id = account
+    assert "password_file /mosquitto/config/passwd" in sections["1883"]
+    assert "use_username_as_clientid true" not in sections["1884"]  # the service's ids
+    assert "password_file /mosquitto/config/passwd-service" in sections["1884"]
+    for listener in ("1883", "1884"):
+        assert "allow_anonymous false" in sections[listener], listener
+        assert "acl_file /mosquitto/config/acl" in sections[listener], listener
 
 
 def dockerfile() -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy._mosquitto import MAKE_PASSWORDS, make_secrets, mosquitto_binary
+from tests.deploy._mosquitto import MAKE_PASSWORDS, make_secrets, mosquitto_binary, passwd_users
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +25,9 @@ def test_rerun_keeps_passwords_and_adds_gateways(tmp_path: Path) -> None:
     assert {k: second[k] for k in first} == first  # nothing rotated
     assert set(second) == {*first, "s1/f2", "simulator"}
     assert (out / "timescaledb.env").read_text() == db
-    users = {line.split(":", 1)[0] for line in (out / "passwd").read_text().splitlines()}
-    assert users == set(second)
+    # The service's account in its listener's file alone, every other one in the gateways'.
+    assert passwd_users(out / "passwd-service") == {"controlcenter"}
+    assert passwd_users(out / "passwd") == set(second) - {"controlcenter"}
     for name in ("credentials.csv", "controlcenter.env", "timescaledb.env"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
 
@@ -35,8 +36,8 @@ def test_without_sim_the_simulator_cannot_log_in(tmp_path: Path) -> None:
     out = tmp_path / "secrets"
     make_secrets(out, ["s1/f1"], sim=True)
     make_secrets(out, ["s1/f1"], sim=False)
-    users = {line.split(":", 1)[0] for line in (out / "passwd").read_text().splitlines()}
-    assert "simulator" not in users
+    assert "simulator" not in passwd_users(out / "passwd")
+    assert passwd_users(out / "passwd-service") == {"controlcenter"}
     assert (out / "simulator.env").read_text() == ""
 
 
@@ -62,3 +63,4 @@ def test_bad_gateway_lines_are_refused(tmp_path: Path, line: str, message: str) 
     assert done.returncode == 1
     assert message in done.stderr
     assert not (tmp_path / "out" / "passwd").exists()
+    assert not (tmp_path / "out" / "passwd-service").exists()

@@ -1,33 +1,33 @@
-"""The deployment's Mosquitto ACL and password file, enforced by the Mosquitto that runs here.
+"""The deployment's Mosquitto ACLs and password files, enforced by the Mosquitto that runs here.
 
-A gateway (account ``<site>/<factory>``) publishes under its own factory only; the service
-reads everything and writes alerts only; anonymous clients and wrong passwords are refused.
-Ordering makes "never received" exact: Mosquitto delivers one publisher's messages in order,
-so once the marker published *after* the refused messages arrives, they would have too.
+A gateway (account ``<site>/<factory>``, on the gateways' listener) publishes under its own
+factory only; the service (on its own listener) reads everything and writes alerts only;
+anonymous clients and wrong passwords are refused. Client ids: test_mosquitto_client_ids.py.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
+import shlex
 import subprocess
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import sys
+from collections.abc import Iterator
 
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.deploy._mosquitto import ROOT, Broker, deploy_broker
+from tests.deploy._mosquitto import ROOT, Broker, deploy_broker, passwd_users
+from tests.deploy._probe import (
+    NOT_AUTHORIZED,
+    Probe,
+    forge,
+    marker,
+    probe,
+    service_probe,
+)
 
-NOT_AUTHORIZED = 0x87
 GATEWAYS = ["namdong-1/f0001", "namdong-1/f0002", "namdong-2/f0001"]
-TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -36,126 +36,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield b
 
 
-class Probe:
-    """A paho client driven in this thread (no loop thread) that records what it gets."""
-
-    def __init__(
-        self, port: int, user: str | None, password: str | None, *, v5: bool = True
-    ) -> None:
-        self.port = port
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"acl-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        )
-        if user is not None:
-            self.client.username_pw_set(user, password)
-        self.connack: ReasonCode | None = None
-        self.messages: list[tuple[str, bytes]] = []
-        self.subacks: dict[int, list[ReasonCode]] = {}
-        self.pubacks: dict[int, ReasonCode] = {}
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_publish = self._on_publish
-
-    def _on_connect(self, client, userdata, flags, rc, props) -> None:  # type: ignore[no-untyped-def]
-        self.connack = rc
-
-    def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
-        self.messages.append((msg.topic, msg.payload))
-
-    def _on_subscribe(self, client, userdata, mid, codes, props) -> None:  # type: ignore[no-untyped-def]
-        self.subacks[mid] = list(codes)
-
-    def _on_publish(self, client, userdata, mid, rc, props) -> None:  # type: ignore[no-untyped-def]
-        self.pubacks[mid] = rc
-
-    def pump(self, done: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-        """Run the client's network loop until ``done()``."""
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-            self.client.loop(timeout=0.01)
-
-    def connect(self) -> ReasonCode:
-        props = None
-        if self.client.protocol == mqtt.MQTTv5:
-            props = Properties(mqtt.PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        self.client.connect("127.0.0.1", self.port, keepalive=30, properties=props)
-        self.pump(lambda: self.connack is not None, "CONNACK")
-        assert self.connack is not None
-        return self.connack
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.client.disconnect()
-            self.client.loop(timeout=0.01)
-
-    def subscribe(self, topic: str) -> int:
-        """Subscribe at QoS 1; return the SUBACK's code."""
-        _, mid = self.client.subscribe(topic, qos=1)
-        self.pump(lambda: mid in self.subacks, "SUBACK")
-        return int(self.subacks[mid][0].value)
-
-    def publish(self, topic: str, payload: bytes) -> int:
-        """Publish at QoS 1; return the PUBACK's code (always 0 with MQTT 3.1.1)."""
-        return self.publish_many([topic], payload)[topic]
-
-    def publish_many(self, topics: list[str], payload: bytes) -> dict[str, int]:
-        """Publish to every topic at QoS 1; return each PUBACK's code."""
-        infos = {topic: self.client.publish(topic, payload, qos=1) for topic in topics}
-        self.pump(lambda: all(i.mid in self.pubacks for i in infos.values()), "PUBACK")
-        return {t: int(self.pubacks[i.mid].value) for t, i in infos.items()}
-
-    def wait_for(self, payload: bytes) -> list[tuple[str, bytes]]:
-        """Every message received until ``payload`` arrives."""
-        self.pump(lambda: any(p == payload for _, p in self.messages), repr(payload))
-        return list(self.messages)
-
-    def linger(self, seconds: float) -> None:
-        """Keep receiving for ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.client.loop(timeout=0.01)
-
-
-def probe(broker: Broker, user: str | None, *, v5: bool = True) -> Probe:
-    p = Probe(broker.port, user, broker.passwords.get(user) if user else None, v5=v5)
-    rc = p.connect()
-    assert not rc.is_failure, f"{user} refused: {rc}"
-    return p
-
-
-def forge(broker: Broker, user: str, topics: list[str], payload: bytes, *, v5: bool) -> list[int]:
-    """Publish to each topic on a connection of its own; return the PUBACK codes.
-
-    One connection each because Mosquitto 2.0.11, after refusing a publish, answers the
-    next ones pipelined on that connection only after about a second each. The broker has
-    dispatched (or dropped) a message before it acknowledges it, so everything published
-    after these returned reaches a subscriber after them.
-    """
-    codes = []
-    for topic in topics:
-        p = probe(broker, user, v5=v5)
-        try:
-            codes.append(p.publish(topic, payload))
-        finally:
-            p.close()
-    return codes
-
-
 @pytest.fixture
 def service(broker: Broker) -> Iterator[Probe]:
     """The service's account subscribed to the whole tree, as a shared-subscription member."""
-    p = probe(broker, "controlcenter")
+    p = service_probe(broker)
     assert p.subscribe("$share/ingest/cc/v1/#") == 1
     yield p
     p.close()
-
-
-def marker() -> bytes:
-    return f"marker-{uuid.uuid4().hex}".encode()
 
 
 def test_gateway_publishes_readings_and_status_under_its_own_factory(
@@ -258,7 +145,7 @@ def test_service_reads_everything_and_writes_alerts_only(broker: Broker, service
         broker, "controlcenter", ["cc/v1/namdong-1/f0001/air/st-01"], b"forged-by-service", v5=True
     )
     assert forged == [NOT_AUTHORIZED]
-    svc = probe(broker, "controlcenter")
+    svc = service_probe(broker)
     try:
         end = marker()
         assert svc.publish("cc/v1/alerts/namdong-1/f0001/opened", end) == 0
@@ -292,13 +179,32 @@ def test_simulator_account_publishes_any_factory_but_no_alerts(
 def test_anonymous_and_wrong_credentials_are_refused(
     broker: Broker, user: str | None, password: str | None
 ) -> None:
-    for v5 in (True, False):
-        p = Probe(broker.port, user, password, v5=v5)
-        try:
-            rc = p.connect()
-        finally:
-            p.close()
-        assert rc.is_failure, (user, v5, rc)
+    for port in (broker.port, broker.service_port):
+        for v5 in (True, False):
+            p = Probe(port, user, password, v5=v5)
+            try:
+                rc = p.connect()
+            finally:
+                p.close()
+            assert rc.is_failure, (user, port, v5, rc)
+
+
+def test_each_listener_knows_only_its_own_accounts(broker: Broker) -> None:
+    # The service's account exists only on the service listener, every other account only
+    # on the gateways' one: a gateway's password opens nothing where client ids are free.
+    for port, user in [
+        (broker.port, "controlcenter"),
+        (broker.service_port, "namdong-1/f0001"),
+        (broker.service_port, "simulator"),
+        (broker.service_port, "healthcheck"),
+    ]:
+        for v5 in (True, False):
+            p = Probe(port, user, broker.passwords[user], v5=v5, client_id="controlcenter-ingest-1")
+            try:
+                rc = p.connect()
+            finally:
+                p.close()
+            assert rc.is_failure, (user, port, v5, rc)
 
 
 def test_compose_healthcheck_command_works(broker: Broker) -> None:
@@ -315,10 +221,45 @@ def test_compose_healthcheck_command_works(broker: Broker) -> None:
     assert bad.returncode != 0
 
 
-def test_password_file_holds_hashes_only(broker: Broker, tmp_path: Path) -> None:
-    passwd = (broker.log.parent / "secrets" / "passwd").read_text()
-    users = dict(line.split(":", 1) for line in passwd.splitlines())
-    assert set(users) == {"controlcenter", "healthcheck", "simulator", *GATEWAYS}
-    for user, hashed in users.items():
-        assert hashed.startswith("$7$"), user  # PBKDF2-SHA512
-        assert broker.passwords[user] not in hashed
+def test_compose_simulator_command_publishes_over_its_one_connection(
+    broker: Broker, service: Probe
+) -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    argv = shlex.split(compose["services"]["simulator"]["command"][0].replace("$$", "$"))
+    url = f"mqtt://simulator:{broker.passwords['simulator']}@127.0.0.1:{broker.port}"
+    argv[argv.index("--url") + 1] = url
+    assert argv[:3] == ["exec", "controlcenter-sim", "run"]
+    # The compose command as it is, stopped after 400 readings.
+    done = subprocess.run(
+        [sys.executable, "-m", "simulators", *argv[2:], "--count", "400"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["readings"] >= 400
+    assert summary["lost"] == 0
+    assert "lost" not in done.stderr  # no connection pushed another off
+    end = marker()
+    sim = probe(broker, "simulator")
+    try:
+        assert sim.publish("cc/v1/anywhere/f9/status", end) == 0
+    finally:
+        sim.close()
+    received = service.wait_for(end)
+    readings = [t for t, _ in received if "/status" not in t]
+    assert len(readings) == summary["messages"]
+
+
+def test_password_files_hold_hashes_only(broker: Broker) -> None:
+    secrets = broker.log.parent / "secrets"
+    gateway_side = passwd_users(secrets / "passwd")
+    assert gateway_side == {"healthcheck", "simulator", *GATEWAYS}
+    assert passwd_users(secrets / "passwd-service") == {"controlcenter"}
+    for name in ("passwd", "passwd-service"):
+        for line in (secrets / name).read_text().splitlines():
+            user, hashed = line.split(":", 1)
+            assert hashed.startswith("$7$"), user  # PBKDF2-SHA512
+            assert broker.passwords[user] not in hashed
