@@ -1,5 +1,6 @@
 """Storage: asyncpg pool, catalog, idempotent writer, migrations and plain-PostgreSQL upkeep."""
 
+from controlcenter.store.binary import fetch_columns
 from controlcenter.store.catalog import Catalog
 from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
 from controlcenter.store.migrate import alembic_config, migrate
@@ -15,6 +16,7 @@ __all__ = [
     "WriteResult",
     "alembic_config",
     "encode_copy_binary",
+    "fetch_columns",
     "map_storage_errors",
     "migrate",
     "open_pool",
