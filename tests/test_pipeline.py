@@ -111,11 +111,19 @@ BAD_INPUTS = [
     ("/v1/{site}/f1/air", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
     ("/v1/{site}/f1/air/a1/x/y", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
     ("/v1/{site}/f1/status", b"sleeping", "bad_status"),
+    # ~2 KB nested 1,000 deep: was an internal_error with a traceback each time
+    (
+        "/v1/{site}/f1/air/a1",
+        b'{"ts": %(now)d, "values": {"pm10": 1}, "x": %(deep_open)s%(deep_close)s}',
+        "too_deeply_nested",
+    ),
+    ("/v1/{site}/f1/power/m1", b'{"readings": []}', "empty_payload"),
+    ("/v1/{site}/f1/power/m1", b'{"ts": %(now)d, "values": {"kw": 1e308}}', "value_out_of_range"),
 ]
 
 
 async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
-    database_url, make_settings, pool, mqtt_url, topic_root
+    database_url, make_settings, pool, mqtt_url, topic_root, caplog
 ):
     from controlcenter.metrics import INGEST_DEAD_LETTERS
 
@@ -123,12 +131,19 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
     counted = {r: INGEST_DEAD_LETTERS.labels(r)._value.get() for r in reasons}
     site = _site()
     t = now_ms()
-    fill = {b"now": t, b"future": t + 3_600_000, b"pad": b"x" * 2000, b"huge": b"0" * 400}
+    fill = {
+        b"now": t,
+        b"future": t + 3_600_000,
+        b"pad": b"x" * 5000,
+        b"huge": b"0" * 400,
+        b"deep_open": b"[" * 1000,
+        b"deep_close": b"]" * 1000,
+    }
     messages = [
         (topic_root + suffix.format(site=site), payload % fill) for suffix, payload, _ in BAD_INPUTS
     ]
     messages.append((f"{topic_root}/v1/{site}/f1/air/a1", reading(t, pm10=33)))
-    settings = make_settings(database_url, ingest={"max_payload_bytes": 1024})
+    settings = make_settings(database_url, ingest={"max_payload_bytes": 4096})
     async with running_service(settings):
         await publish(mqtt_url, messages)
         await eventually(lambda: _equals(count_readings(pool, site), 1))
@@ -141,6 +156,10 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
 
         rows = await eventually(letters)
     assert sorted(r["reason"] for r in rows) == sorted(reason for _, _, reason in BAD_INPUTS)
+    # Bad payloads are logged in one line each (DEBUG), never with a traceback.
+    assert not [
+        r for r in caplog.records if r.name.startswith("controlcenter.ingest") and r.exc_info
+    ]
     # Each is counted under its reason in Prometheus.
     expected = {r: sum(1 for *_, reason in BAD_INPUTS if reason == r) for r in reasons}
     assert {r: INGEST_DEAD_LETTERS.labels(r)._value.get() - counted[r] for r in reasons} == expected
