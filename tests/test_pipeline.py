@@ -467,3 +467,42 @@ async def test_a_backlog_waiting_in_the_session_is_drained_on_restart(
     )
     async with running_service(settings):
         await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=30)
+
+
+async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    """A gateway may not create series without bound under its own factory."""
+    from controlcenter.metrics import INGEST_DEAD_LETTERS
+
+    site = _site()
+    t0 = now_ms()
+    counted = INGEST_DEAD_LETTERS.labels("series_limit")._value.get()
+    settings = make_settings(database_url, ingest={"max_new_series_per_factory_per_hour": 5})
+    flood = [(f"{topic_root}/v1/{site}/fa/air/s{i}", reading(t0 + i, pm10=i)) for i in range(8)]
+    other = [(f"{topic_root}/v1/{site}/fb/air/s{i}", reading(t0 + i, pm10=i)) for i in range(2)]
+    async with running_service(settings):
+        await publish(mqtt_url, flood + other)
+
+        async def letters():
+            rows = await pool.fetch(
+                "SELECT topic, payload, detail FROM dead_letters"
+                " WHERE reason = 'series_limit' AND topic LIKE $1 ORDER BY id",
+                f"%/{site}/%",
+            )
+            return rows if len(rows) == 3 else None
+
+        rows = await eventually(letters)
+        await eventually(lambda: _equals(count_readings(pool, site), 7))
+    assert {r["topic"]: bytes(r["payload"]) for r in rows} == {
+        t: p for t, p in flood if t in {r["topic"] for r in rows}
+    }
+    assert all(r["detail"].startswith("1 values refused, 0 kept") for r in rows)
+    assert INGEST_DEAD_LETTERS.labels("series_limit")._value.get() - counted == 3
+    per_factory = await pool.fetch(
+        "SELECT f.code, count(*) AS n FROM series se JOIN sensors s USING (sensor_id)"
+        " JOIN factories f USING (factory_id) JOIN sites si USING (site_id)"
+        " WHERE si.code = $1 GROUP BY 1 ORDER BY 1",
+        site,
+    )
+    assert [(r["code"], r["n"]) for r in per_factory] == [("fa", 5), ("fb", 2)]

@@ -321,7 +321,7 @@ class Consumer:
                 self._status(target, raw)
             else:
                 decoded = self._decoder.decode(target.kind, raw, time.time_ns() // 1000)
-                batcher.add(target, decoded)
+                batcher.add(target, decoded, topic, raw)
                 if decoded.rejects:
                     _MSG_PARTIAL.inc()
                     batcher.add_dead(
