@@ -11,6 +11,7 @@ import sys
 import uuid
 
 import aiomqtt
+import numpy as np
 
 from tests._support import (
     TcpProxy,
@@ -506,3 +507,21 @@ async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
         site,
     )
     assert [(r["code"], r["n"]) for r in per_factory] == [("fa", 5), ("fb", 2)]
+
+
+def test_refused_readings_make_one_dead_letter_per_message_with_its_payload():
+    from controlcenter.domain import Kind, SensorKey
+    from controlcenter.ingest import Batcher
+    from controlcenter.ingest.payload import Decoded
+
+    batcher = Batcher()
+    for i, metrics in enumerate((["pm10"], ["pm10", "pm25"], ["co2"])):
+        decoded = Decoded(metrics, [1] * len(metrics), [1.0] * len(metrics))
+        batcher.add(SensorKey("s", "f", Kind.AIR, f"a{i}"), decoded, f"t{i}", b"p%d" % i)
+    batcher.add(SensorKey("s", "f", Kind.AIR, "x"), Decoded(), "t3", b"p3")  # all rejected
+    item = batcher.take(lambda acks: lambda: None)
+    letters = item.refused(np.array([False, True, False, True]), "series_limit", "why")
+    assert [(d.topic, d.payload, d.detail) for d in letters] == [
+        ("t1", b"p1", "1 values refused, 1 kept: why"),
+        ("t2", b"p2", "1 values refused, 0 kept: why"),
+    ]

@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import numpy as np
+import pytest
 
+from controlcenter.alerts import AlertService
 from controlcenter.domain import METRICS, Batch, Kind, SensorKey, SeriesKey
 from controlcenter.metrics import INGEST_RECONNECTS
 from controlcenter.store import Catalog, ReadingWriter, read_storage_mode
-from tests._support import count_readings, eventually, now_ms, publish, running_service
+from tests._support import (
+    count_readings,
+    eventually,
+    gaps_while,
+    now_ms,
+    own_database,
+    publish,
+    running_service,
+)
 
 US = 1_000_000
 AIR = list(METRICS[Kind.AIR])
+
+
+@pytest.fixture
+async def big_database(pg_server_url, mqtt_url):
+    """This module's tests fill a database of their own (see ``own_database``)."""
+    async with own_database(pg_server_url, mqtt_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def big_pool(big_database):
+    p = await asyncpg.create_pool(big_database, min_size=1, max_size=4)
+    yield p
+    await p.close()
 
 
 async def _warm_history(pool, site: str, n_sensors: int, depth: int) -> list[int]:
@@ -68,7 +93,7 @@ async def _active_alerts(pool, site: str) -> int:
 
 
 async def test_a_restart_with_a_backlog_over_thousands_of_warm_series_drains_it(
-    database_url, make_settings, pool, real_broker, topic_root
+    big_database, make_settings, big_pool, real_broker, topic_root
 ):
     """Thousands of series with a full window of history each, an open alert on every
     sensor, and a backlog in the session that reaches every series: the restart warm-starts
@@ -81,17 +106,17 @@ async def test_a_restart_with_a_backlog_over_thousands_of_warm_series_drains_it(
     mqtt_url = real_broker
     site = f"site{uuid.uuid4().hex[:8]}"
     n_sensors = 900  # x 6 metrics: 5,400 series to warm-start
-    ids = await _warm_history(pool, site, n_sensors, depth=256)
-    n_alerts = await _open_alerts(pool, site, ids[:: len(AIR)])  # pm10 comes first
+    ids = await _warm_history(big_pool, site, n_sensors, depth=256)
+    n_alerts = await _open_alerts(big_pool, site, ids[:: len(AIR)])  # pm10 comes first
     settings = make_settings(
-        database_url,
+        big_database,
         mqtt={"keepalive_s": 5, "connect_timeout_s": 2},
         ingest={"max_unacked_messages": 100, "batch_size": 600, "queue_max_batches": 1},
         engine={"queue_max_batches": 1},
     )
     async with running_service(settings):
         pass  # subscribes: the persistent session exists from here on
-    stored = await count_readings(pool, site)
+    stored = await count_readings(big_pool, site)
     t = now_ms()
     await publish(
         mqtt_url,
@@ -108,50 +133,31 @@ async def test_a_restart_with_a_backlog_over_thousands_of_warm_series_drains_it(
     async with running_service(settings):
 
         async def drained():
-            return await count_readings(pool, site) == stored + n_sensors * len(AIR)
+            return await count_readings(big_pool, site) == stored + n_sensors * len(AIR)
 
         await eventually(drained, timeout=120, every=0.5)
     assert INGEST_RECONNECTS._value.get() == reconnects, "the MQTT link was dropped"
-    assert await _active_alerts(pool, site) == n_alerts  # restored, neither lost nor doubled
+    assert await _active_alerts(big_pool, site) == n_alerts  # restored, neither lost nor doubled
 
 
 async def test_restoring_thousands_of_open_alerts_leaves_the_event_loop_free(
-    database_url, make_settings, pool
+    big_database, make_settings, big_pool
 ):
     """Alert state is loaded at every start: each open alert's rule cell is restored. Doing
     that one alert at a time must not recompute every series' gates each time (4,000
     alerts over 20,400 series stalled the event loop for 1.2 s; quadratic beyond)."""
-    import asyncio
-
-    from controlcenter.alerts import AlertService
-
     site = f"site{uuid.uuid4().hex[:8]}"
     n = 12_000
     keys = [
         SeriesKey(SensorKey(site, f"f{i // 30:02d}", Kind.AIR, f"a{i}"), "pm10") for i in range(n)
     ]
-    catalog = Catalog(pool)
+    catalog = Catalog(big_pool)
     await catalog.load()
-    await _open_alerts(pool, site, await catalog.resolve(keys))
+    await _open_alerts(big_pool, site, await catalog.resolve(keys))
     alerts = AlertService(
-        make_settings(database_url, alerts={"publish_mqtt": False}), pool, catalog
+        make_settings(big_database, alerts={"publish_mqtt": False}), big_pool, catalog
     )
-    loop = asyncio.get_running_loop()
-    gaps = []
-
-    async def heartbeat():
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.01)
-            gaps.append(loop.time() - t - 0.01)
-
-    beat = asyncio.create_task(heartbeat())
-    try:
-        await asyncio.sleep(0.05)
-        await alerts.start()
-        await asyncio.sleep(0.05)  # the heartbeat records the last stretch too
-    finally:
-        beat.cancel()
+    gaps = await gaps_while(alerts.start())
     ev = alerts.evaluator
     restored = [k for k in alerts.book.active if k[1].startswith(f"{site}/")]
     assert len(restored) == n

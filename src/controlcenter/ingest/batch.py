@@ -60,13 +60,16 @@ class IngestBatch:
 
     def refused(self, mask: npt.NDArray[np.bool_], reason: str, why: str) -> list[DeadLetter]:
         """A dead letter for each message with readings refused by ``mask`` (``bool[n]``)."""
+        if not self.sources:
+            return []
+        # The sources tile the readings in order, each with at least one.
+        starts = np.fromiter((src.start for src in self.sources), np.intp, len(self.sources))
+        refused = np.add.reduceat(mask.astype(np.intp), starts)
         letters = []
-        for src in self.sources:
-            n = int(np.count_nonzero(mask[src.start : src.stop]))
-            if n:
-                kept = src.stop - src.start - n
-                detail = f"{n} values refused, {kept} kept: {why}"
-                letters.append(DeadLetter(src.topic, src.payload, reason, detail))
+        for k in np.flatnonzero(refused).tolist():
+            src, n = self.sources[k], int(refused[k])
+            detail = f"{n} values refused, {src.stop - src.start - n} kept: {why}"
+            letters.append(DeadLetter(src.topic, src.payload, reason, detail))
         return letters
 
 
