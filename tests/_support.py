@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,6 +118,45 @@ async def running_service(settings: Settings) -> AsyncIterator[asyncio.Task[None
         stop.set()
         async with asyncio.timeout(30):
             await task
+
+
+@contextlib.asynccontextmanager
+async def own_database(server_url: str, mqtt_url: str) -> AsyncIterator[str]:
+    """A fresh migrated database for a test that fills it with thousands of series, so
+    that the run's shared database stays small for the others (the dashboard reads the
+    latest value of every series); dropped afterwards."""
+    from controlcenter.store import migrate
+    from tests.conftest import create_database, drop_database
+
+    name = f"cc_test_own_{uuid.uuid4().hex[:10]}"
+    url = await create_database(server_url, name)
+    try:
+        await migrate(Settings(database_url=url, mqtt_url=mqtt_url))
+        yield url
+    finally:
+        await drop_database(server_url, name)
+
+
+async def gaps_while(awaitable: Awaitable[Any]) -> list[float]:
+    """How late a 10 ms heartbeat on the event loop ran, each time, while ``awaitable`` ran
+    (its largest value is the longest stall)."""
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+
+    async def heartbeat() -> None:
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - t - 0.01)
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        await asyncio.sleep(0.05)
+        await awaitable
+        await asyncio.sleep(0.05)  # records the stretch that ended with the awaitable
+    finally:
+        beat.cancel()
+    return gaps
 
 
 async def eventually(

@@ -11,6 +11,7 @@ import sys
 import uuid
 
 import aiomqtt
+import numpy as np
 
 from tests._support import (
     TcpProxy,
@@ -111,11 +112,19 @@ BAD_INPUTS = [
     ("/v1/{site}/f1/air", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
     ("/v1/{site}/f1/air/a1/x/y", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
     ("/v1/{site}/f1/status", b"sleeping", "bad_status"),
+    # ~2 KB nested 1,000 deep: was an internal_error with a traceback each time
+    (
+        "/v1/{site}/f1/air/a1",
+        b'{"ts": %(now)d, "values": {"pm10": 1}, "x": %(deep_open)s%(deep_close)s}',
+        "too_deeply_nested",
+    ),
+    ("/v1/{site}/f1/power/m1", b'{"readings": []}', "empty_payload"),
+    ("/v1/{site}/f1/power/m1", b'{"ts": %(now)d, "values": {"kw": 1e308}}', "value_out_of_range"),
 ]
 
 
 async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
-    database_url, make_settings, pool, mqtt_url, topic_root
+    database_url, make_settings, pool, mqtt_url, topic_root, caplog
 ):
     from controlcenter.metrics import INGEST_DEAD_LETTERS
 
@@ -123,12 +132,19 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
     counted = {r: INGEST_DEAD_LETTERS.labels(r)._value.get() for r in reasons}
     site = _site()
     t = now_ms()
-    fill = {b"now": t, b"future": t + 3_600_000, b"pad": b"x" * 2000, b"huge": b"0" * 400}
+    fill = {
+        b"now": t,
+        b"future": t + 3_600_000,
+        b"pad": b"x" * 5000,
+        b"huge": b"0" * 400,
+        b"deep_open": b"[" * 1000,
+        b"deep_close": b"]" * 1000,
+    }
     messages = [
         (topic_root + suffix.format(site=site), payload % fill) for suffix, payload, _ in BAD_INPUTS
     ]
     messages.append((f"{topic_root}/v1/{site}/f1/air/a1", reading(t, pm10=33)))
-    settings = make_settings(database_url, ingest={"max_payload_bytes": 1024})
+    settings = make_settings(database_url, ingest={"max_payload_bytes": 4096})
     async with running_service(settings):
         await publish(mqtt_url, messages)
         await eventually(lambda: _equals(count_readings(pool, site), 1))
@@ -141,6 +157,10 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
 
         rows = await eventually(letters)
     assert sorted(r["reason"] for r in rows) == sorted(reason for _, _, reason in BAD_INPUTS)
+    # Bad payloads are logged in one line each (DEBUG), never with a traceback.
+    assert not [
+        r for r in caplog.records if r.name.startswith("controlcenter.ingest") and r.exc_info
+    ]
     # Each is counted under its reason in Prometheus.
     expected = {r: sum(1 for *_, reason in BAD_INPUTS if reason == r) for r in reasons}
     assert {r: INGEST_DEAD_LETTERS.labels(r)._value.get() - counted[r] for r in reasons} == expected
@@ -448,3 +468,60 @@ async def test_a_backlog_waiting_in_the_session_is_drained_on_restart(
     )
     async with running_service(settings):
         await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=30)
+
+
+async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    """A gateway may not create series without bound under its own factory."""
+    from controlcenter.metrics import INGEST_DEAD_LETTERS
+
+    site = _site()
+    t0 = now_ms()
+    counted = INGEST_DEAD_LETTERS.labels("series_limit")._value.get()
+    settings = make_settings(database_url, ingest={"max_new_series_per_factory_per_hour": 5})
+    flood = [(f"{topic_root}/v1/{site}/fa/air/s{i}", reading(t0 + i, pm10=i)) for i in range(8)]
+    other = [(f"{topic_root}/v1/{site}/fb/air/s{i}", reading(t0 + i, pm10=i)) for i in range(2)]
+    async with running_service(settings):
+        await publish(mqtt_url, flood + other)
+
+        async def letters():
+            rows = await pool.fetch(
+                "SELECT topic, payload, detail FROM dead_letters"
+                " WHERE reason = 'series_limit' AND topic LIKE $1 ORDER BY id",
+                f"%/{site}/%",
+            )
+            return rows if len(rows) == 3 else None
+
+        rows = await eventually(letters)
+        await eventually(lambda: _equals(count_readings(pool, site), 7))
+    assert {r["topic"]: bytes(r["payload"]) for r in rows} == {
+        t: p for t, p in flood if t in {r["topic"] for r in rows}
+    }
+    assert all(r["detail"].startswith("1 values refused, 0 kept") for r in rows)
+    assert INGEST_DEAD_LETTERS.labels("series_limit")._value.get() - counted == 3
+    per_factory = await pool.fetch(
+        "SELECT f.code, count(*) AS n FROM series se JOIN sensors s USING (sensor_id)"
+        " JOIN factories f USING (factory_id) JOIN sites si USING (site_id)"
+        " WHERE si.code = $1 GROUP BY 1 ORDER BY 1",
+        site,
+    )
+    assert [(r["code"], r["n"]) for r in per_factory] == [("fa", 5), ("fb", 2)]
+
+
+def test_refused_readings_make_one_dead_letter_per_message_with_its_payload():
+    from controlcenter.domain import Kind, SensorKey
+    from controlcenter.ingest import Batcher
+    from controlcenter.ingest.payload import Decoded
+
+    batcher = Batcher()
+    for i, metrics in enumerate((["pm10"], ["pm10", "pm25"], ["co2"])):
+        decoded = Decoded(metrics, [1] * len(metrics), [1.0] * len(metrics))
+        batcher.add(SensorKey("s", "f", Kind.AIR, f"a{i}"), decoded, f"t{i}", b"p%d" % i)
+    batcher.add(SensorKey("s", "f", Kind.AIR, "x"), Decoded(), "t3", b"p3")  # all rejected
+    item = batcher.take(lambda acks: lambda: None)
+    letters = item.refused(np.array([False, True, False, True]), "series_limit", "why")
+    assert [(d.topic, d.payload, d.detail) for d in letters] == [
+        ("t1", b"p1", "1 values refused, 1 kept: why"),
+        ("t2", b"p2", "1 values refused, 0 kept: why"),
+    ]

@@ -92,6 +92,9 @@ class IngestSettings(BaseModel):
     max_readings_per_message: int = Field(5_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
     max_age_days: float = Field(400.0, gt=0)
+    max_new_series_per_factory_per_hour: int = Field(
+        1_000, ge=0, description="more are dead-lettered (series_limit); 0: no cap"
+    )
     write_retry_initial_s: float = Field(0.2, gt=0)
     write_retry_max_s: float = Field(10.0, gt=0)
     shutdown_timeout_s: float = Field(15.0, gt=0)

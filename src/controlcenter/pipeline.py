@@ -23,7 +23,7 @@ import numpy as np
 
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
-from controlcenter.domain import Batch
+from controlcenter.domain import Batch, DeadLetter
 from controlcenter.errors import StorageError
 from controlcenter.ingest import Consumer, IngestBatch
 from controlcenter.metrics import (
@@ -35,6 +35,7 @@ from controlcenter.metrics import (
     INGEST_WRITE_SECONDS,
 )
 from controlcenter.store import (
+    REFUSED,
     TRANSIENT_ERRORS,
     Catalog,
     Maintenance,
@@ -59,7 +60,10 @@ class Pipeline:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, mode: StorageMode) -> None:
         self.settings = settings
         self.mode = mode
-        self.catalog = Catalog(pool)
+        self.catalog = Catalog(
+            pool,
+            max_new_series_per_factory_per_hour=settings.ingest.max_new_series_per_factory_per_hour,
+        )
         self.writer = ReadingWriter(
             pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
         )
@@ -111,24 +115,28 @@ class Pipeline:
             item = await self.queue.get()
             INGEST_QUEUE_DEPTH.set(self.queue.qsize())
             try:
-                batch = await self._retrying(self._to_batch, item)
+                batch, dead = await self._retrying(self._to_batch, item)
                 started = time.perf_counter()
-                result = await self._retrying(self._write, batch, item)
+                result = await self._retrying(self.writer.write, batch, dead, item.statuses)
                 INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
                 item.ack()
-                self._account(batch, item, result)
+                self._account(batch, dead, result)
                 for sink in self._sinks:
                     await sink(batch)
             finally:
                 self.queue.task_done()
 
-    async def _to_batch(self, item: IngestBatch) -> Batch:
+    async def _to_batch(self, item: IngestBatch) -> tuple[Batch, list[DeadLetter]]:
+        """The batch in catalog ids, and every dead letter to record with it."""
         ids = np.asarray(await self.catalog.resolve(item.keys), dtype=np.int32)
         series = ids[item.key_index] if len(ids) else np.empty(0, np.int32)
-        return Batch(series, item.time, item.value)
-
-    async def _write(self, batch: Batch, item: IngestBatch) -> WriteResult:
-        return await self.writer.write(batch, item.dead, item.statuses)
+        batch = Batch(series, item.time, item.value)
+        refused = series == REFUSED
+        if not refused.any():
+            return batch, item.dead
+        limit = self.settings.ingest.max_new_series_per_factory_per_hour
+        why = f"new series beyond {limit} per factory per hour"
+        return batch.take(~refused), item.dead + item.refused(refused, "series_limit", why)
 
     async def _retrying(
         self, fn: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs
@@ -151,12 +159,12 @@ class Pipeline:
                 logger.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
 
-    def _account(self, batch: Batch, item: IngestBatch, result: WriteResult) -> None:
+    def _account(self, batch: Batch, dead: list[DeadLetter], result: WriteResult) -> None:
         n = len(batch)
         self.committed_readings += result.inserted
         INGEST_READINGS.inc(result.inserted)
         INGEST_BATCH_READINGS.observe(n)
-        for letter in item.dead:
+        for letter in dead:
             INGEST_DEAD_LETTERS.labels(letter.reason).inc()
         if n:
             self.maintenance.touched(int(batch.time.min()), int(batch.time.max()))

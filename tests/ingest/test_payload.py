@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from controlcenter.anomaly.profile import DEFAULT_PROFILES
 from controlcenter.config import IngestSettings
-from controlcenter.domain import METRICS, Kind
+from controlcenter.domain import METRIC_LIMITS, METRICS, Kind
 from controlcenter.errors import PayloadError
-from controlcenter.ingest.payload import PayloadDecoder
+from controlcenter.ingest.payload import MAX_DEPTH, PayloadDecoder, nesting_depth
 
 NOW_US = 1_795_000_000_000_000  # 2026-11-18
 NOW_MS = NOW_US // 1000
@@ -114,7 +115,7 @@ def test_arbitrary_bytes_never_raise_anything_but_payload_error(data):
     if reason is None:
         assert all(math.isfinite(v) for v in out.values)
     else:
-        assert reason in {"malformed_json", "invalid_schema", "empty_payload"}
+        assert reason in {"malformed_json", "invalid_schema", "empty_payload", "too_deeply_nested"}
 
 
 @given(
@@ -132,21 +133,21 @@ def test_any_json_number_or_timestamp_decodes_or_is_rejected_with_a_reason(value
     assert all(math.isfinite(v) for v in out.values)
 
 
-_finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
-
-
 @given(
     kind=st.sampled_from(list(Kind)),
     data=st.data(),
 )
 def test_valid_batches_round_trip_exactly(kind, data):
-    metrics = list(METRICS[kind])
+    limits = METRIC_LIMITS[kind]
+    value = st.sampled_from(list(limits)).flatmap(
+        lambda m: st.tuples(st.just(m), st.floats(*limits[m]))
+    )
     readings = data.draw(
         st.lists(
             st.fixed_dictionaries(
                 {
                     "ts": st.integers(NOW_MS - 86_400_000, NOW_MS),
-                    "values": st.dictionaries(st.sampled_from(metrics), _finite, min_size=1),
+                    "values": st.lists(value, min_size=1, unique_by=lambda mv: mv[0]).map(dict),
                 }
             ),
             min_size=1,
@@ -159,3 +160,121 @@ def test_valid_batches_round_trip_exactly(kind, data):
     expected = [(m, r["ts"] * 1000, v) for r in readings for m, v in r["values"].items()]
     assert list(zip(out.metrics, out.times, out.values, strict=True)) == expected
     assert out.rejects == []
+
+
+_DEEP = 1_000  # ~2 KB of brackets: past Python's recursion limit
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"a":' * _DEEP + b"1" + b"}" * _DEEP,  # an object of objects
+        b"[" * _DEEP + b"]" * _DEEP,  # not even an object
+        b'{"ts": %d, "values": {"pm10": 1}, "x": ' % NOW_MS + b"[" * _DEEP + b"]" * _DEEP + b"}",
+        b'{"ts": %d, "values": {"pm10": ' % NOW_MS + b"[" * _DEEP + b"]" * _DEEP + b"}}",
+        b'{"readings": ' + b"[" * _DEEP + b"]" * _DEEP + b"}",
+    ],
+    ids=["objects", "arrays", "unknown-field", "value", "readings"],
+)
+def test_a_deeply_nested_payload_is_an_ordinary_bad_payload(payload):
+    """Found by fuzzing: 1,000 levels in 2 KB raised RecursionError inside the decoder."""
+    with pytest.raises(PayloadError) as info:
+        PayloadDecoder(IngestSettings()).decode(Kind.AIR, payload, NOW_US)
+    assert info.value.reason == "too_deeply_nested"
+    assert info.value.detail.endswith(f"levels > {MAX_DEPTH}")
+
+
+def test_nesting_is_judged_the_same_however_deep_the_callers_stack_is():
+    decoder = PayloadDecoder(IngestSettings())
+    deep = b'{"a":' * _DEEP + b"1" + b"}" * _DEEP
+    extra = b'{"ts": %d, "values": {"pm10": 7}, "meta": %s1%s}' % (
+        NOW_MS,
+        b"[" * (MAX_DEPTH - 1),
+        b"]" * (MAX_DEPTH - 1),
+    )
+
+    def at_depth(n, payload):
+        return at_depth(n - 1, payload) if n else decoder.decode(Kind.AIR, payload, NOW_US)
+
+    for stack in (0, 900):
+        with pytest.raises(PayloadError, match="too_deeply_nested"):
+            at_depth(stack, deep)
+        assert at_depth(stack, extra).values == [7.0]  # exactly MAX_DEPTH deep: fine
+
+
+def test_one_level_past_the_bound_is_too_deep(decoder):
+    payload = b'{"ts": %d, "values": {"pm10": 7}, "meta": %s1%s}' % (
+        NOW_MS,
+        b"[" * MAX_DEPTH,
+        b"]" * MAX_DEPTH,
+    )
+    with pytest.raises(PayloadError) as info:
+        decoder.decode(Kind.AIR, payload, NOW_US)
+    assert info.value.reason == "too_deeply_nested"
+
+
+def test_fields_outside_the_contract_are_ignored(decoder):
+    payload = b'{"ts": %d, "gw": {"fw": "1.2", "up": [1, 2]}, "values": {"pm10": 7}}' % NOW_MS
+    out = decoder.decode(Kind.AIR, payload, NOW_US)
+    assert (out.metrics, out.values, out.rejects) == (["pm10"], [7.0], [])
+
+
+@pytest.mark.parametrize("payload", [b'{"readings": []}', b'{"readings": [], "gw": "g1"}'])
+def test_an_empty_gateway_batch_is_an_empty_payload(decoder, payload):
+    with pytest.raises(PayloadError) as info:
+        decoder.decode(Kind.POWER, payload, NOW_US)
+    assert info.value.reason == "empty_payload"
+
+
+def test_finite_values_beyond_a_metrics_physical_range_are_rejected(decoder):
+    """Two readings of kw 1e308 in one minute overflowed every rollup's sum."""
+    payload = (
+        b'{"readings": [{"ts": %d, "values": {"kw": 1e308, "kwh": 12}},'
+        b' {"ts": %d, "values": {"kw": 10000000, "pf": -10}},'
+        b' {"ts": %d, "values": {"kw": -1.0000001e7, "pf": 10.5}}]}'
+        % (NOW_MS, NOW_MS + 1, NOW_MS + 2)
+    )
+    out = decoder.decode(Kind.POWER, payload, NOW_US)
+    assert list(zip(out.metrics, out.values, strict=True)) == [
+        ("kwh", 12.0),
+        ("kw", 1e7),  # the limits themselves are accepted
+        ("pf", -10.0),
+    ]
+    assert [r for r, _ in out.rejects] == ["value_out_of_range"] * 3
+    assert out.rejects[0][1] == "kw=1e+308 is outside [-1e+07, 1e+07] kW"
+
+
+def test_every_metric_has_limits_wider_than_the_engines_impossible_values():
+    """Ingest rejects what cannot be reported at all; the engine flags what is impossible
+    but reportable (stored, with an event): its static limits lie inside ingest's."""
+    for kind, units in METRICS.items():
+        assert METRIC_LIMITS[kind].keys() == units.keys()
+        for metric, (lo, hi) in METRIC_LIMITS[kind].items():
+            assert -1e15 <= lo < hi <= 1e15
+            p = DEFAULT_PROFILES[f"{kind.value}.{metric}"]
+            assert math.isinf(p.lo) or lo < p.lo, (kind, metric)
+            assert math.isinf(p.hi) or p.hi < hi, (kind, metric)
+
+
+def _depth(doc) -> int:
+    if isinstance(doc, dict):
+        return 1 + max((_depth(v) for v in doc.values()), default=0)
+    if isinstance(doc, list):
+        return 1 + max((_depth(v) for v in doc), default=0)
+    return 0
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n'),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=4), inner, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@given(_json)
+def test_nesting_depth_matches_the_parsed_documents_depth(doc):
+    assert nesting_depth(json.dumps(doc).encode()) == _depth(doc)
+    assert nesting_depth(json.dumps(doc, ensure_ascii=False, indent=1).encode()) == _depth(doc)

@@ -360,15 +360,31 @@ class RuleTables:
             return Subject(rule, key.sensor, glob, key.metric)
         return Subject(rule, self.index.sensor_keys[glob], None, None)
 
-    def restore(self, cell: int, opened_us: int, peak: float, level: int) -> None:
-        """Mark ``cell`` active (an open alert loaded from the database)."""
-        r = int(self.rule_of_cell[cell])
-        self.active[cell] = self.comb[cell] = self.hot[cell] = True
-        self.cond_on[cell, : int(self.rule_nconds[r])] = True
-        self.on_since[cell] = opened_us
-        self.peak[cell] = self.rule_sign[r] * peak
-        self.level[cell] = level
-        self._update_hot_series()
+    def restore(
+        self,
+        cells: npt.ArrayLike,
+        opened_us: npt.ArrayLike,
+        peak: npt.ArrayLike,
+        level: npt.ArrayLike,
+    ) -> None:
+        """Mark distinct ``cells`` active (open alerts loaded from the database), at once.
+
+        One call for all of them: a restart restores thousands of alerts, and recomputing
+        every series' gates for each one stalled the event loop (4,000 alerts over 20,400
+        series: 1.2 s, growing with their product).
+        """
+        c = np.asarray(cells, np.int64).reshape(-1)
+        if c.size == 0:
+            return
+        r = self.rule_of_cell[c].astype(np.int64)
+        newly_hot = c[~self.hot[c]]
+        self.active[c] = self.comb[c] = self.hot[c] = True
+        nconds = self.rule_nconds[r].astype(np.int64)
+        self.cond_on[c] |= np.arange(self.cond_on.shape[1]) < nconds[:, None]
+        self.on_since[c] = np.asarray(opened_us, np.int64)
+        self.peak[c] = self.rule_sign[r] * np.asarray(peak, np.float64)
+        self.level[c] = np.asarray(level)
+        self._hot_changed(newly_hot, np.empty(0, np.int64))
 
     def severity(self, cell: int, level: int) -> Severity:
         """The severity of ``cell``'s rule at step ``level`` (0: the base severity)."""

@@ -168,20 +168,24 @@ class AlertService:
 
     def _restore(self) -> None:
         ev = self.evaluator
+        cells: dict[int, tuple[int, float, int]] = {}  # cell -> (opened µs, peak, level)
         for (rule_id, _subject), alert in self.book.active.items():
             kind = alert.get("kind")
             if kind is None or alert.get("sensor") is None:
                 continue
             sk = SensorKey(alert["site"], alert["factory"], Kind(kind), alert["sensor"])
             cell = ev.cell_of(rule_id, alert.get("series_id"), sk)
-            if cell is None or ev.active[cell]:
+            if cell is None or ev.active[cell] or cell in cells:
                 continue
             rule = ev.rules[int(ev.rule_of_cell[cell])]
             level = next(
                 (i + 1 for i, s in enumerate(rule.steps) if s.severity == alert["severity"]), 0
             )
             opened = round(alert["opened_at"].timestamp() * US_PER_S)
-            ev.restore(cell, opened, alert["peak_value"] or 0.0, level)
+            cells[cell] = (opened, alert["peak_value"] or 0.0, level)
+        if cells:
+            opened_us, peaks, levels = zip(*cells.values(), strict=True)
+            ev.restore(list(cells), opened_us, peaks, levels)
 
     # -- evaluation -----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -11,11 +12,20 @@ import numpy.typing as npt
 from controlcenter.domain import DeadLetter, GatewayStatus, SensorKey, SeriesKey
 from controlcenter.ingest.payload import Decoded
 
-__all__ = ["Batcher", "IngestBatch"]
+__all__ = ["Batcher", "IngestBatch", "Source"]
 
 
 def _noop() -> None:
     return None
+
+
+class Source(NamedTuple):
+    """The message that brought readings ``start:stop`` of a batch."""
+
+    topic: str
+    payload: bytes
+    start: int
+    stop: int
 
 
 @dataclass(slots=True)
@@ -31,6 +41,8 @@ class IngestBatch:
         statuses: gateway status changes to record.
         messages: how many MQTT messages the batch covers.
         ack: call once everything above is committed; acknowledges the messages.
+        sources: the messages the readings came from, in order (for dead letters of
+            readings refused after decoding).
     """
 
     keys: list[SeriesKey]
@@ -41,9 +53,24 @@ class IngestBatch:
     statuses: list[GatewayStatus] = field(default_factory=list)
     messages: int = 0
     ack: Callable[[], None] = _noop
+    sources: list[Source] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.time)
+
+    def refused(self, mask: npt.NDArray[np.bool_], reason: str, why: str) -> list[DeadLetter]:
+        """A dead letter for each message with readings refused by ``mask`` (``bool[n]``)."""
+        if not self.sources:
+            return []
+        # The sources tile the readings in order, each with at least one.
+        starts = np.fromiter((src.start for src in self.sources), np.intp, len(self.sources))
+        refused = np.add.reduceat(mask.astype(np.intp), starts)
+        letters = []
+        for k in np.flatnonzero(refused).tolist():
+            src, n = self.sources[k], int(refused[k])
+            detail = f"{n} values refused, {src.stop - src.start - n} kept: {why}"
+            letters.append(DeadLetter(src.topic, src.payload, reason, detail))
+        return letters
 
 
 class Batcher:
@@ -60,6 +87,7 @@ class Batcher:
         self._dead: list[DeadLetter] = []
         self._statuses: list[GatewayStatus] = []
         self._acks: list[tuple[int, int]] = []
+        self._sources: list[Source] = []
         self.messages = 0
 
     @property
@@ -67,8 +95,11 @@ class Batcher:
         """Readings collected so far."""
         return len(self._time)
 
-    def add(self, sensor: SensorKey, decoded: Decoded) -> None:
+    def add(self, sensor: SensorKey, decoded: Decoded, topic: str, payload: bytes) -> None:
         """Add one message's accepted readings."""
+        if decoded.values:
+            start = len(self._time)
+            self._sources.append(Source(topic, payload, start, start + len(decoded.values)))
         keys = self._keys
         lut: dict[str, int] = {}
         for m in dict.fromkeys(decoded.metrics):
@@ -106,6 +137,7 @@ class Batcher:
             statuses=self._statuses,
             messages=self.messages,
             ack=make_ack(self._acks),
+            sources=self._sources,
         )
         self._reset()
         return batch

@@ -16,6 +16,14 @@ from the queue: while the writer makes us wait, paho goes on reading): when
 (TCP backpressure: the broker keeps the rest) and flush as soon as the queue is drained;
 reading resumes when commits have acknowledged half of them.
 
+A pause must never cost the connection, however long the writer or the scoring warm start
+makes it (a database outage, thousands of series to warm-start after a restart): the
+broker's PINGRESP and our SUBACK then wait unread behind the messages we hold back. So
+while paused, paho keeps sending PINGREQs (the broker's keep-alive) but does not count the
+silence against the link, and the SUBACK's timeout counts only time spent reading. A
+timeout there is a reconnect, never fatal. ``connected`` follows the link itself, also
+while the reader waits for the writer.
+
 Acks from a previous connection are skipped: the broker redelivers those messages anyway.
 """
 
@@ -24,12 +32,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
 import paho.mqtt.client as mqtt
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -57,6 +67,7 @@ logger = logging.getLogger(__name__)
 # CONNACK codes that no retry will fix: bad protocol, client id, credentials, authorisation.
 _PERMANENT_RC = {1, 2, 4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
 _STATUSES = {"online", "offline"}
+_SUBACK_TICK_S = 0.1  # how often the SUBACK wait looks whether we are reading
 _MSG_OK = INGEST_MESSAGES.labels("ok")
 _MSG_PARTIAL = INGEST_MESSAGES.labels("partial")
 _MSG_REJECTED = INGEST_MESSAGES.labels("rejected")
@@ -162,11 +173,12 @@ class Consumer:
         self._unacked = 0  # a new session: the broker redelivers what we never acked
         INGEST_MQTT_UNACKED.set(0)
         self._paused = False
-        self._count_on_receipt(client)
+        self._flow_control(client)
         return client
 
-    def _count_on_receipt(self, client: aiomqtt.Client) -> None:
-        """Count QoS 1 messages as paho delivers them; pause the socket at the bound."""
+    def _flow_control(self, client: aiomqtt.Client) -> None:
+        """Count QoS 1 messages as paho delivers them and pause the socket at the bound;
+        keep the keep-alive from holding the pause against the link."""
         paho = client._client  # flow control: see the module docstring
         deliver = paho.on_message  # aiomqtt's: converts the message and queues it
         if deliver is None:
@@ -181,6 +193,17 @@ class Consumer:
                     self._pause(client)
 
         paho.on_message = on_message
+        loop_misc = paho.loop_misc  # aiomqtt calls it every second; it checks the keep-alive
+
+        def misc() -> MQTTErrorCode:
+            if self._paused:
+                # Not reading on purpose: the PINGRESP waits unread behind what we hold
+                # back, so paho must not count our silence against the link. It still sends
+                # PINGREQs, which keep the broker's side of the keep-alive.
+                paho._last_bytes_received = mqtt.time_func()  # paho's keep-alive clock
+            return loop_misc()
+
+        paho.loop_misc = misc  # type: ignore[method-assign]
 
     async def _session(self, backoff: Backoff) -> None:
         client = self._make_client()
@@ -196,8 +219,7 @@ class Consumer:
             # acks) flow meanwhile.
             reader = asyncio.create_task(self._read(client))
             try:
-                async with asyncio.timeout(self._settings.mqtt.connect_timeout_s):
-                    await client.subscribe(topic, qos=1)
+                await self._subscribe(client, topic, reader)
             except BaseException:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
@@ -205,6 +227,8 @@ class Consumer:
             logger.info("subscribed to %s (generation %d)", topic, self._generation)
             INGEST_MQTT_CONNECTED.set(1)
             self.connected.set()
+            # The reader may be waiting for the writer when the link drops: say so at once.
+            client._disconnected.add_done_callback(self._link_lost)
             backoff.reset()
             try:
                 await self._consume_until_stopped(reader)
@@ -218,6 +242,39 @@ class Consumer:
                 INGEST_MQTT_CONNECTED.set(0)
                 self._client = None
         logger.info("disconnected from the broker")
+
+    async def _subscribe(
+        self, client: aiomqtt.Client, topic: str, reader: asyncio.Task[None]
+    ) -> None:
+        """Subscribe, waiting for the SUBACK as long as it takes while we hold the socket
+        back, and up to ``mqtt.connect_timeout_s`` of reading otherwise.
+
+        Raises:
+            aiomqtt.MqttError: no SUBACK in time, or the link dropped (a reconnect).
+        """
+        loop = asyncio.get_running_loop()
+        limit = self._settings.mqtt.connect_timeout_s
+        suback = asyncio.ensure_future(client.subscribe(topic, qos=1, timeout=math.inf))
+        reading_s = 0.0
+        try:
+            while not suback.done():
+                started, paused = loop.time(), self._paused
+                await asyncio.wait({suback, reader}, timeout=_SUBACK_TICK_S)
+                if reader.done():
+                    reader.result()  # the link dropped (raises), or the reader ended
+                    raise aiomqtt.MqttError("the reader stopped before the SUBACK")
+                if not (paused or self._paused):
+                    reading_s += loop.time() - started
+                if reading_s > limit and not suback.done():
+                    raise aiomqtt.MqttError(f"no SUBACK after {reading_s:.1f} s of reading")
+            suback.result()
+        finally:
+            suback.cancel()
+            await asyncio.gather(suback, return_exceptions=True)
+
+    def _link_lost(self, _: object) -> None:
+        self.connected.clear()
+        INGEST_MQTT_CONNECTED.set(0)
 
     async def _consume_until_stopped(self, reader: asyncio.Task[None]) -> None:
         # Owned here: both tasks are cancelled and awaited before this returns.
@@ -264,7 +321,7 @@ class Consumer:
                 self._status(target, raw)
             else:
                 decoded = self._decoder.decode(target.kind, raw, time.time_ns() // 1000)
-                batcher.add(target, decoded)
+                batcher.add(target, decoded, topic, raw)
                 if decoded.rejects:
                     _MSG_PARTIAL.inc()
                     batcher.add_dead(

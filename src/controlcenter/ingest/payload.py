@@ -1,39 +1,53 @@
 """Payload decoding and validation (MQTT contract v1).
 
 A payload is ``{"ts": <RFC 3339 | epoch ms>, "seq": <int>, "values": {metric: number}}`` or a
-gateway batch ``{"readings": [...]}``. Well-formed payloads take a typed msgspec fast path.
-A payload that fails it is re-read leniently, so that one bad reading in a gateway batch
+gateway batch ``{"readings": [...]}``. Payloads of exactly that shape take a typed msgspec
+fast path. Any other is re-read leniently, so that one bad reading in a gateway batch
 rejects that reading only: the others are kept, and the message also goes to dead letters
 with the reason. What cannot be read at all is rejected whole (:class:`PayloadError`).
+
+Nesting: the contract is 4 levels deep. A payload nested deeper than ``MAX_DEPTH`` is
+``too_deeply_nested``, found by a scan of its bytes before any parser recurses into it
+(the fast path takes no unknown fields, so it never descends into one). Before, ~1,000
+levels in 2 KB reached Python's recursion limit inside the decoder (an ``internal_error``
+with a traceback), or not, depending on how deep the caller's stack was.
+
+Values: finite, and within the metric's physical range (``domain.METRIC_LIMITS``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from controlcenter.config import IngestSettings
-from controlcenter.domain import METRICS, US_PER_S, Kind
+from controlcenter.domain import METRIC_LIMITS, METRICS, US_PER_S, Kind
 from controlcenter.errors import PayloadError
 
-__all__ = ["Decoded", "PayloadDecoder"]
+__all__ = ["MAX_DEPTH", "Decoded", "PayloadDecoder", "nesting_depth"]
 
+#: Deepest nesting of objects and arrays accepted (the contract needs 4).
+MAX_DEPTH = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+_BRACKETS = b'{}[]"'
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
 
 
-class _Reading(msgspec.Struct):
+class _Reading(msgspec.Struct, forbid_unknown_fields=True):
     ts: int | float | str
     values: dict[str, float]
     seq: int | None = None
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
     ts: int | float | str | None = None
     values: dict[str, float] | None = None
     seq: int | None = None
@@ -95,6 +109,8 @@ class PayloadDecoder:
             # Not the happy shape: read leniently to keep what can be kept.
             return self._lenient(kind, payload, now_us, exc)
         if env.readings is not None:
+            if not env.readings:
+                raise PayloadError("empty_payload", "no readings")
             items = [(r.ts, r.values) for r in env.readings]
         elif env.ts is not None and env.values is not None:
             items = [(env.ts, env.values)]
@@ -103,6 +119,8 @@ class PayloadDecoder:
         return self._validate(kind, items, now_us)
 
     def _lenient(self, kind: Kind, payload: bytes, now_us: int, exc: Exception) -> Decoded:
+        if (depth := nesting_depth(payload)) > MAX_DEPTH:
+            raise PayloadError("too_deeply_nested", f"{depth} levels > {MAX_DEPTH}")
         try:
             # The stdlib parser accepts NaN and Infinity, which some gateways send.
             doc = json.loads(payload)
@@ -115,6 +133,8 @@ class PayloadDecoder:
         readings = doc.get("readings", [doc]) if "readings" in doc else [doc]
         if not isinstance(readings, list):
             raise PayloadError("invalid_schema", '"readings" must be a list')
+        if not readings:
+            raise PayloadError("empty_payload", "no readings")
         items: list[tuple[Any, Any]] = []
         bad: list[tuple[str, str]] = []
         for r in readings:
@@ -131,7 +151,8 @@ class PayloadDecoder:
     def _validate(self, kind: Kind, items: list[tuple[Any, Any]], now_us: int) -> Decoded:
         if len(items) > self._max_readings:
             raise PayloadError("too_many_readings", f"{len(items)} > {self._max_readings}")
-        allowed = METRICS[kind]
+        allowed = METRIC_LIMITS[kind]
+        units = METRICS[kind]
         lo, hi = now_us - self._age_us, now_us + self._skew_us
         out = Decoded()
         metrics, times, values, rejects = out.metrics, out.times, out.values, out.rejects
@@ -150,19 +171,49 @@ class PayloadDecoder:
             if not vals:
                 rejects.append(("invalid_schema", "empty values"))
             for m, v in vals.items():
-                if m not in allowed:
+                limits = allowed.get(m)
+                if limits is None:
                     rejects.append(("unknown_metric", f"{m[:40]!r} is not a metric of {kind}"))
                 elif type(v) is float or (type(v) is int):
                     f = _finite(v)
-                    if f is not None:
+                    if f is None:
+                        rejects.append(("non_finite_value", f"{m}={str(v)[:40]}"))
+                    elif limits[0] <= f <= limits[1]:
                         metrics.append(m)
                         times.append(t)
                         values.append(f)
                     else:
-                        rejects.append(("non_finite_value", f"{m}={str(v)[:40]}"))
+                        rejects.append(("value_out_of_range", _out_of_range(m, f, limits, units)))
                 else:
                     rejects.append(("invalid_value", f"{m}={str(v)[:40]!r} is not a number"))
         return out
+
+
+def nesting_depth(payload: bytes) -> int:
+    """How deep objects and arrays nest in ``payload`` (JSON), without parsing it.
+
+    Exact for valid JSON; anything for invalid JSON (which no parser accepts anyway).
+
+    >>> nesting_depth(b'{"readings": [{"ts": 1, "values": {"kw": 1}}], "x": "[[["}')
+    4
+    """
+    # Escaped backslashes, then escaped quotes; then only brackets and quotes remain, and
+    # every other run between quotes is a string's content.
+    s = payload.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_BRACKETS)
+    if b'"' in s:
+        s = b"".join(s.split(b'"')[::2])
+    if not s:
+        return 0
+    # The bit of value 2 is set in [ and { (91, 123), clear in ] and } (93, 125).
+    step = (np.frombuffer(s, np.uint8) & 2).astype(np.int64) - 1
+    return max(0, int(np.cumsum(step).max()))
+
+
+def _out_of_range(
+    metric: str, value: float, limits: tuple[float, float], units: Mapping[str, str]
+) -> str:
+    unit = f" {units[metric]}" if units.get(metric) else ""
+    return f"{metric}={value:g} is outside [{limits[0]:g}, {limits[1]:g}]{unit}"
 
 
 def _finite(v: float) -> float | None:

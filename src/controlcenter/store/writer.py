@@ -20,6 +20,7 @@ import asyncpg
 import numpy as np
 
 from controlcenter.domain import US_PER_S, Batch, DeadLetter, GatewayStatus, datetime_from_us
+from controlcenter.store.binary import PG_EPOCH_US
 from controlcenter.store.pool import map_storage_errors
 
 _Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -28,8 +29,6 @@ __all__ = ["ReadingWriter", "WriteResult", "encode_copy_binary"]
 
 logger = logging.getLogger(__name__)
 
-# PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
-_PG_EPOCH_US = 946_684_800 * US_PER_S
 _PARTITION_ORIGIN_US = 946_857_600 * US_PER_S  # 2000-01-03, a Monday
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _COPY_TRAILER = b"\xff\xff"
@@ -57,7 +56,7 @@ def encode_copy_binary(batch: Batch) -> bytes:
     rows = np.empty(len(batch), dtype=_ROW)
     rows["nfields"] = 3
     rows["time_len"] = 8
-    rows["time"] = batch.time - _PG_EPOCH_US
+    rows["time"] = batch.time - PG_EPOCH_US
     rows["series_len"] = 4
     rows["series"] = batch.series
     rows["value_len"] = 8
