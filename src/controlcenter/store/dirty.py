@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from controlcenter.domain import US_PER_S
 
-__all__ = ["MINUTE_US", "DirtyRanges", "pieces"]
+__all__ = ["HOUR_US", "MINUTE_US", "DirtyRanges", "pieces"]
 
 MINUTE_US: Final = 60 * US_PER_S
 HOUR_US: Final = 60 * MINUTE_US
