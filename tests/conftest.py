@@ -53,7 +53,7 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def pg_server_url() -> AsyncIterator[str]:
     """A PostgreSQL server URL on which the suite may create databases."""
     url = os.environ.get("CC_TEST_DATABASE_URL", PG_DEFAULT)
     if _reachable(url, 5432):
@@ -61,7 +61,9 @@ async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         return
     from controlcenter.embedded import embedded_postgres
 
-    async with embedded_postgres(Path(tmp_path_factory.mktemp("pg"))) as embedded_url:
+    # Not under pytest's temporary root: another pytest session resets it to 0700, and a
+    # server running as another account (we are root) then PANICs. A directory of its own.
+    async with embedded_postgres() as embedded_url:
         yield embedded_url
 
 

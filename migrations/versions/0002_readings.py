@@ -1,6 +1,7 @@
 """Readings table; decides the storage mode (TimescaleDB or plain PostgreSQL).
 
-With TimescaleDB available (and CC_DB__TIMESCALE not "off"), ``readings`` is an ordinary
+With TimescaleDB available and preloaded (and CC_DB__TIMESCALE not "off"; see
+``controlcenter.store.timescale.decide``), ``readings`` is an ordinary
 table that revision 0003 turns into a hypertable. Without it, ``readings`` is natively
 range-partitioned by time, and the service creates and drops partitions
 (``cc_ensure_partition``). Either way: (time, series_id, value), unique on
@@ -18,6 +19,8 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
+from controlcenter.store import timescale
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -28,29 +31,32 @@ logger = logging.getLogger("controlcenter.migrations")
 
 def _use_timescale() -> bool:
     wanted = op.get_context().config.attributes.get("timescale", "auto")
-    if wanted == "off":
-        return False
     bind = op.get_bind()
-    available = bind.execute(
-        sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
-    ).scalar()
-    if available:
-        try:
-            with bind.begin_nested():
-                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-        except sa.exc.DBAPIError as exc:
-            # Typically: the library is installed but not in shared_preload_libraries.
-            logger.warning("timescaledb is installed but cannot be created: %s", exc.orig)
-            available = None
-    if not available and wanted == "require":
-        raise RuntimeError("CC_DB__TIMESCALE=require but the timescaledb extension is unavailable")
-    return bool(available)
+    available = bool(bind.execute(sa.text(timescale.AVAILABLE)).scalar())
+    libraries = str(bind.execute(sa.text(timescale.PRELOAD_LIBRARIES)).scalar() or "")
+    # Checked first: CREATE EXTENSION without the preloaded library is FATAL (the
+    # connection drops and the migration with it), so auto could not fall back.
+    preloaded = timescale.preloaded(libraries)
+    use, why = timescale.decide(wanted, available=available, preloaded=preloaded)
+    if not use:
+        logger.info("not using TimescaleDB: %s", why)
+        return False
+    try:
+        with bind.begin_nested():
+            bind.execute(sa.text(timescale.CREATE_EXTENSION))
+    except sa.exc.DBAPIError as exc:
+        if wanted == "require":
+            raise
+        # For instance: this role may not create extensions.
+        logger.warning("timescaledb cannot be created: %s", exc.orig)
+        return False
+    return True
 
 
 def upgrade() -> None:
     partition_days = int(op.get_context().config.attributes.get("partition_interval_days", 7))
-    timescale = _use_timescale()
-    mode = "timescaledb" if timescale else "postgres"
+    use_timescale = _use_timescale()
+    mode = "timescaledb" if use_timescale else "postgres"
     logger.info("storage mode: %s", mode)
     op.execute(
         sa.text(
@@ -69,7 +75,7 @@ def upgrade() -> None:
             "VALUES (:m, make_interval(days => :d))"
         ).bindparams(m=mode, d=partition_days)
     )
-    partitioned = "" if timescale else "PARTITION BY RANGE (time)"
+    partitioned = "" if use_timescale else "PARTITION BY RANGE (time)"
     op.execute(
         f"""
         CREATE TABLE readings (
@@ -80,7 +86,7 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE UNIQUE INDEX readings_series_time ON readings (series_id, time DESC)")
-    if timescale:
+    if use_timescale:
         return
     # Plain PostgreSQL: partitions of a fixed width, aligned on Mondays, made on demand.
     op.execute(

@@ -1,8 +1,11 @@
 """TimescaleDB: hypertable, compression and retention (no-op on plain PostgreSQL).
 
-Checked against TimescaleDB 2.x documentation: ``create_hypertable`` with
-``chunk_time_interval`` (the form every 2.x release accepts), compression segmented by
-``series_id`` and ordered by time, ``add_compression_policy`` and ``add_retention_policy``.
+The statements and the documented behaviour they rely on are in
+``controlcenter.store.timescale``: ``create_hypertable`` without the default ``time``
+index (revision 0009 drops it where an earlier version of this revision made it) and with
+``if_not_exists``, so that a downgrade to 0002 followed by an upgrade works (the table
+stays a hypertable); compression is configured once (ALTER TABLE again fails on
+compressed chunks); policies with ``if_not_exists``.
 
 Revision ID: 0003
 Revises: 0002
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from controlcenter.store import timescale
 
 revision = "0003"
 down_revision = "0002"
@@ -31,26 +36,15 @@ def upgrade() -> None:
     attrs = op.get_context().config.attributes
     chunk_days = int(attrs.get("partition_interval_days", 7))
     retention_days = int(attrs.get("retention_days", 365))
-    op.execute(
-        f"""
-        SELECT create_hypertable('readings', 'time',
-            chunk_time_interval => INTERVAL '{chunk_days} days', migrate_data => true)
-        """
-    )
-    op.execute(
-        """
-        ALTER TABLE readings SET (
-            timescaledb.compress,
-            timescaledb.compress_segmentby = 'series_id',
-            timescaledb.compress_orderby = 'time DESC')
-        """
-    )
-    op.execute(f"SELECT add_compression_policy('readings', INTERVAL '{chunk_days} days')")
-    op.execute(f"SELECT add_retention_policy('readings', INTERVAL '{retention_days} days')")
+    op.execute(timescale.create_hypertable(chunk_days))
+    if not op.get_bind().execute(sa.text(timescale.COMPRESSION_ENABLED)).scalar():
+        op.execute(timescale.enable_compression())
+    op.execute(timescale.add_compression_policy(chunk_days))
+    op.execute(timescale.add_retention_policy(retention_days))
 
 
 def downgrade() -> None:
     if not _timescale():
         return
-    op.execute("SELECT remove_retention_policy('readings', if_exists => true)")
-    op.execute("SELECT remove_compression_policy('readings', if_exists => true)")
+    for statement in timescale.remove_policies():
+        op.execute(statement)

@@ -2,9 +2,9 @@
 
 A month at the API's 10,000 points per series asks for 5-minute buckets: from the 1-minute
 rollup that is 43,200 rows to group per request (~30 ms of PostgreSQL alone), from this
-one 8,640. Same columns as ``readings_1m``; a continuous aggregate with TimescaleDB, a
-table the service refreshes from ``readings_1m`` on plain PostgreSQL (filled here from the
-1-minute rows already stored).
+one 8,640. Same columns as ``readings_1m``; a continuous aggregate with TimescaleDB
+(``controlcenter.store.timescale``), a table the service refreshes from ``readings_1m`` on
+plain PostgreSQL (filled here from the 1-minute rows already stored).
 
 It also joins the two branches 0006 (API keys) and 0007 (alerts) into one head.
 
@@ -18,26 +18,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from controlcenter.store import rollups, timescale
+
 revision = "0008"
 down_revision = ("0006", "0007")
 branch_labels = None
 depends_on = None
-
-_CAGG = """
-CREATE MATERIALIZED VIEW IF NOT EXISTS readings_5m
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-SELECT time_bucket(INTERVAL '5 minutes', time) AS bucket,
-       series_id,
-       min(value) AS min,
-       max(value) AS max,
-       avg(value) AS avg,
-       sum(value) AS sum,
-       count(*)   AS count,
-       last(value, time) AS last
-FROM readings
-GROUP BY bucket, series_id
-WITH NO DATA
-"""
 
 _TABLE = """
 CREATE TABLE readings_5m (
@@ -53,10 +39,11 @@ CREATE TABLE readings_5m (
 )
 """
 
-_BACKFILL = """
+_BACKFILL = f"""
 INSERT INTO readings_5m (bucket, series_id, min, max, sum, count, last)
 SELECT date_bin('5 minutes', bucket, TIMESTAMPTZ '2000-01-01'), series_id,
-       min(min), max(max), sum(sum), sum(count), (array_agg(last ORDER BY bucket DESC))[1]
+       min(min), max(max), {rollups.safe_sum("sum")}, sum(count),
+       (array_agg(last ORDER BY bucket DESC))[1]
 FROM readings_1m
 GROUP BY 1, 2
 """
@@ -73,23 +60,17 @@ def upgrade() -> None:
         op.execute("CREATE INDEX readings_5m_bucket ON readings_5m (bucket)")
         op.execute(_BACKFILL)
         return
-    # Continuous aggregates cannot be created inside a transaction block.
+    retention_days = int(op.get_context().config.attributes.get("retention_days", 365))
+    # Continuous aggregates cannot be created inside a transaction block. Its policy
+    # materialises what is already stored (it covers the whole retention period).
     with op.get_context().autocommit_block():
-        op.execute(_CAGG)
-        op.execute(
-            """
-            SELECT add_continuous_aggregate_policy('readings_5m',
-                start_offset => INTERVAL '1 day', end_offset => INTERVAL '5 minutes',
-                schedule_interval => INTERVAL '5 minutes', if_not_exists => true)
-            """
-        )
-        # Fill it from what is already stored (once; the policy keeps the last day).
-        op.execute("CALL refresh_continuous_aggregate('readings_5m', NULL, NULL)")
+        op.execute(timescale.create_cagg("readings_5m"))
+        op.execute(timescale.add_cagg_policy("readings_5m", retention_days))
 
 
 def downgrade() -> None:
     if _timescale():
         with op.get_context().autocommit_block():
-            op.execute("DROP MATERIALIZED VIEW IF EXISTS readings_5m")
+            op.execute(timescale.drop_cagg("readings_5m"))
     else:
         op.execute("DROP TABLE IF EXISTS readings_5m")

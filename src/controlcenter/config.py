@@ -39,12 +39,12 @@ class DbSettings(BaseModel):
     connect_timeout_s: float = Field(10.0, gt=0)
     command_timeout_s: float = Field(60.0, gt=0)
     close_timeout_s: float = Field(10.0, gt=0)
-    # auto: use TimescaleDB when the extension can be created; off: plain PostgreSQL;
-    # require: fail the migration when TimescaleDB is missing.
+    # auto: use TimescaleDB when the extension is installed and preloaded; off: plain
+    # PostgreSQL; require: fail the migration when TimescaleDB cannot be used.
     timescale: Literal["auto", "off", "require"] = "auto"
     retention_days: int = Field(365, ge=1)
     partition_interval_days: int = Field(7, ge=1)
-    # Plain-PostgreSQL mode: how often the service refreshes its rollup tables.
+    # How often the service refreshes the rollups over the ranges batches touched.
     rollup_interval_s: float = Field(30.0, gt=0)
     migrate_on_start: bool = True
 

@@ -99,15 +99,14 @@ class Pipeline:
                 tg.create_task(_set_when(self.consumer.connected, ready))
             await stop.wait()
             logger.info("stopping intake")
+            deadline = asyncio.get_running_loop().time() + self.settings.ingest.shutdown_timeout_s
             self.consumer.stop()
-            async with asyncio.timeout(self.settings.ingest.shutdown_timeout_s):
+            async with asyncio.timeout_at(deadline):
                 await consumer
             writer.cancel()
             upkeep.cancel()
-        try:
-            await self.maintenance.refresh()
-        except StorageError as exc:  # the next start refreshes the last hours anyway
-            logger.warning("final rollup refresh failed: %s", exc)
+        # Only what is left of the shutdown budget; the next start refreshes the rest.
+        await self.maintenance.finish(deadline)
         logger.info("ingest stopped after %d readings", self.committed_readings)
 
     async def _write_loop(self) -> None:
@@ -167,7 +166,7 @@ class Pipeline:
         for letter in dead:
             INGEST_DEAD_LETTERS.labels(letter.reason).inc()
         if n:
-            self.maintenance.touched(int(batch.time.min()), int(batch.time.max()))
+            self.maintenance.touched(batch.time)
 
 
 async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:

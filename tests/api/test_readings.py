@@ -7,8 +7,11 @@ import io
 import time
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from controlcenter.api.auth import Role
-from controlcenter.domain import Kind
+from controlcenter.domain import Batch, Kind
+from controlcenter.store import Maintenance, read_storage_mode
 from tests.api._api import Api, batch, unique_site, us
 
 HOUR = 3_600
@@ -51,41 +54,27 @@ async def test_latest_answers_404_for_an_unknown_sensor_and_400_for_too_many(api
     assert r.status_code == 422
 
 
-async def _seed_rollups(api: Api, sid: int, start_us: int, minutes: int) -> None:
-    # Rollup rows written directly: one per minute (value = minute index) and per hour.
-    await api.pool.execute(
-        "INSERT INTO readings_1m (bucket, series_id, min, max, sum, count, last)"
-        " SELECT to_timestamp($2::float8 / 1e6) + make_interval(mins => i), $1, i, i + 2,"
-        " 3 * (i + 1), 3, i + 1 FROM generate_series(0, $3 - 1) AS i",
-        sid,
-        start_us,
-        minutes,
-    )
-    await api.pool.execute(  # the 5-minute rollup of those, as the service computes it
-        "INSERT INTO readings_5m (bucket, series_id, min, max, sum, count, last)"
-        " SELECT date_bin('5 minutes', bucket, TIMESTAMPTZ '2000-01-01'), series_id, min(min),"
-        " max(max), sum(sum), sum(count), (array_agg(last ORDER BY bucket DESC))[1]"
-        " FROM readings_1m WHERE series_id = $1 GROUP BY 1, 2",
-        sid,
-    )
-    await api.pool.execute(
-        "INSERT INTO readings_1h (bucket, series_id, min, max, sum, count, last)"
-        " SELECT to_timestamp($2::float8 / 1e6) + make_interval(hours => i), $1, 0, 1,"
-        " 60, 60, 1 FROM generate_series(0, $3 / 60 - 1) AS i",
-        sid,
-        start_us,
-        minutes,
-    )
+async def _seed(api: Api, sid: int, start_us: int, minutes: int) -> None:
+    """Raw rows whose 1-minute rollup is, for minute i: min i, max i + 2, sum 3 (i + 1),
+    count 3, last i + 1; then the rollups refreshed as the service does. Both storage modes
+    go this way (under TimescaleDB the rollups are continuous aggregates, not tables)."""
+    i = np.repeat(np.arange(minutes, dtype=np.int64), 3)
+    k = np.tile(np.arange(3, dtype=np.int64), minutes)
+    times = start_us + i * us(60) + k * us(20)
+    values = (i + np.array([0, 2, 1])[k]).astype(np.float64)
+    await api.writer.write(Batch(np.full(times.size, sid, np.int32), times, values))
+    mode = await read_storage_mode(api.pool)
+    upkeep = Maintenance(api.pool, mode, interval_s=1, retention_days=365, startup_lookback_s=0)
+    upkeep.touched(times)
+    await upkeep.refresh()
+    assert upkeep.dirty_ranges == []
 
 
 async def test_history_picks_raw_rows_or_a_rollup_and_bounds_the_points(api: Api):
     site = unique_site()
     (sid,) = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10"])
     start = us(time.time() // HOUR * HOUR - 40 * 86_400)  # hour-aligned, 40 days ago
-    # Raw: 2 hours of one reading per 10 s.
-    times = [start + us(10 * i) for i in range(720)]
-    await api.write([sid] * 720, times, [float(i % 7) for i in range(720)])
-    await _seed_rollups(api, sid, start, 30 * 24 * 60)
+    await _seed(api, sid, start, 30 * 24 * 60)  # 30 days, 3 readings a minute
     c = await api.client()
 
     async def history(span_s: int, points: int) -> dict:
@@ -106,7 +95,7 @@ async def test_history_picks_raw_rows_or_a_rollup_and_bounds_the_points(api: Api
     assert raw["bucket_s"] == 14.4
     (s,) = raw["series"]
     assert 0 < len(s["time"]) <= 500
-    assert sum(s["count"]) == 720
+    assert sum(s["count"]) == 3 * 120
 
     minute = await history(86_400, 1_000)  # 1 day -> 86.4 s buckets -> 1-minute rollup
     assert minute["source"] == "readings_1m"
@@ -133,7 +122,7 @@ async def test_history_picks_raw_rows_or_a_rollup_and_bounds_the_points(api: Api
     hour = await history(30 * 86_400, 100)  # 30 days in 100 points -> 1-hour rollup
     assert hour["source"] == "readings_1h"
     assert len(hour["series"][0]["time"]) <= 100
-    assert sum(hour["series"][0]["count"]) == 30 * 24 * 60
+    assert sum(hour["series"][0]["count"]) == 3 * 30 * 24 * 60
 
 
 async def test_history_rejects_inverted_ranges_and_too_many_points(api: Api):

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import shutil
 import socket
+import stat
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -36,8 +40,16 @@ def test_embedded_package_exports_its_public_names() -> None:
     assert {"embedded_postgres", "embedded_broker"} <= exported
 
 
-async def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path) -> None:
-    async with embedded_postgres(tmp_path) as url:
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """A directory for a cluster outside pytest's temporary root (see the next test)."""
+    path = Path(tempfile.mkdtemp(prefix="cc-test-pg-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_embedded_postgres_keeps_data_across_restarts(pg_dir: Path) -> None:
+    async with embedded_postgres(pg_dir) as url:
         parts = urlsplit(url)
         assert (parts.scheme, parts.hostname, parts.path) == (
             "postgresql",
@@ -51,7 +63,7 @@ async def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path) -> N
         finally:
             await conn.close()
 
-    async with embedded_postgres(tmp_path) as url:
+    async with embedded_postgres(pg_dir) as url:
         conn = await asyncpg.connect(url, timeout=10)
         try:
             assert await conn.fetchval("SELECT value FROM kept") == 42
@@ -60,11 +72,35 @@ async def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path) -> N
             await conn.close()
 
 
-async def test_embedded_postgres_stops_the_server_when_cancelled(tmp_path: Path) -> None:
+async def test_a_private_cluster_survives_another_pytest_session_starting(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only as root does the server run as another account")
+    shared_root = tmp_path_factory.getbasetemp().parent  # pytest-of-<user>
+    async with embedded_postgres() as url:
+        conn = await asyncpg.connect(url, timeout=10)
+        pgdata = Path(await conn.fetchval("SHOW data_directory"))
+        assert shared_root not in pgdata.parents
+        mode = shared_root.stat().st_mode
+        try:
+            shared_root.chmod(0o700)  # what every new pytest session does to it
+            await conn.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS x")
+            await conn.execute("CHECKPOINT")  # opens global/pg_control by its full path
+            again = await asyncpg.connect(url, timeout=10)
+            assert await again.fetchval("SELECT count(*) FROM t") == 1000
+            await again.close()
+        finally:
+            shared_root.chmod(stat.S_IMODE(mode))
+            await conn.close()
+    assert not pgdata.parent.exists()  # the private directory goes with the block
+
+
+async def test_embedded_postgres_stops_the_server_when_cancelled(pg_dir: Path) -> None:
     ready: asyncio.Queue[str] = asyncio.Queue()
 
     async def hold() -> None:
-        async with embedded_postgres(tmp_path) as url:
+        async with embedded_postgres(pg_dir) as url:
             await ready.put(url)
             await asyncio.Event().wait()
 
@@ -78,7 +114,7 @@ async def test_embedded_postgres_stops_the_server_when_cancelled(tmp_path: Path)
             await task
     with pytest.raises(ConnectionRefusedError):
         await asyncpg.connect(url, timeout=2)
-    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    assert not (pg_dir / "pgdata" / "postmaster.pid").exists()
 
 
 @asynccontextmanager
@@ -228,7 +264,7 @@ async def test_embedded_services_retry_when_their_free_port_was_taken_meanwhile(
 ) -> None:
     async with embedded_broker(tmp_path / "mqtt") as mqtt_url:
         assert urlsplit(mqtt_url).port != taken_port_first
-    async with embedded_postgres(tmp_path / "pg") as pg_url:
+    async with embedded_postgres() as pg_url:
         assert urlsplit(pg_url).port != taken_port_first
         conn = await asyncpg.connect(pg_url, timeout=10)
         await conn.close()

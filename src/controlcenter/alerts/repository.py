@@ -24,6 +24,15 @@ metric, message, value, peak_value, last_value, opened_at, last_seen_at, acknowl
 acknowledged_by, resolved_at, resolved_by, assignee, escalation_level, escalated_at, notes
 """
 
+# One index probe per series on readings (series_id, time DESC). No index may lead with time
+# alone: the planner then walks it newest first for every series (revision 0009).
+_LATEST_VALUES = """
+SELECT s.id AS series_id, r.value FROM unnest($1::int[]) AS s(id)
+CROSS JOIN LATERAL (
+    SELECT value FROM readings WHERE series_id = s.id ORDER BY time DESC LIMIT 1
+) r
+"""
+
 
 class RuleConflictError(ValueError):
     """A rule name that is already taken."""
@@ -171,12 +180,7 @@ class AlertRepository:
         if not series:
             return []
         with map_storage_errors("cannot load latest values"):
-            rows = await self.pool.fetch(
-                "SELECT s.id AS series_id, r.value FROM unnest($1::int[]) AS s(id)"
-                " CROSS JOIN LATERAL (SELECT value FROM readings WHERE series_id = s.id"
-                " ORDER BY time DESC LIMIT 1) r",
-                list(series),
-            )
+            rows = await self.pool.fetch(_LATEST_VALUES, list(series))
         return [(r["series_id"], r["value"]) for r in rows]
 
     async def gateways(self) -> list[asyncpg.Record]:

@@ -35,6 +35,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": Problem} for c in (400, 401, 403, 404, 422, 503, 504)
 }
 
+# One index probe per series on readings (series_id, time DESC). No index may lead with time
+# alone: the planner then walks it newest first for every series (revision 0009).
 _LATEST_DB = """
 SELECT s.id AS series_id, r.time, r.value
 FROM unnest($1::int[]) AS s(id)

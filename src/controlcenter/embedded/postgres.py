@@ -9,6 +9,14 @@ drain before stopping it) and is stopped with SIGINT (fast shutdown), then SIGQU
 
 Layout under ``data_dir``: ``pgdata/`` (the cluster, reused across runs) and
 ``postgres.log`` (initdb and server output, appended).
+
+As root, the server runs as another account, which must reach ``data_dir`` through every
+directory above it for as long as it runs (PostgreSQL opens files such as
+``global/pg_control`` by their absolute path): a directory that another program closes
+again makes it PANIC. pytest resets its shared temporary root (``pytest-of-<user>``) to
+0700 at the start of every session, so a cluster below it dies when another session
+starts. Without ``data_dir``, :func:`embedded_postgres` keeps a throwaway cluster in a
+directory of its own in the system temporary folder, which no other program manages.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ import contextlib
 import importlib.util
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -57,7 +67,7 @@ CHILD_ENV = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/bin:/bin"}
 
 @asynccontextmanager
 async def embedded_postgres(
-    data_dir: Path, *, port: int | None = None, run_as: str = "nobody"
+    data_dir: Path | None = None, *, port: int | None = None, run_as: str = "nobody"
 ) -> AsyncIterator[str]:
     """Run PostgreSQL with its cluster under ``data_dir`` for the duration of the block.
 
@@ -67,6 +77,9 @@ async def embedded_postgres(
 
     Args:
         data_dir: directory that holds the cluster (``pgdata/``) and ``postgres.log``.
+            ``None``: a new directory of its own in the system temporary folder, removed
+            when the block ends (for tests; see the module docstring for why not
+            pytest's temporary directories).
         port: TCP port on 127.0.0.1; a free one when ``None``.
         run_as: the OS account that runs the server when we are root (PostgreSQL refuses
             to run as root). Ignored otherwise.
@@ -83,6 +96,13 @@ async def embedded_postgres(
         async with embedded_postgres(Path("data/postgres")) as url:
             conn = await asyncpg.connect(url)
     """
+    if data_dir is None:
+        async with (
+            _private_dir() as private,
+            embedded_postgres(private, port=port, run_as=run_as) as url,
+        ):
+            yield url
+        return
     bin_dir = _bin_dir()
     account = server_account(run_as)
     # The server must not depend on our working directory.
@@ -108,6 +128,16 @@ async def embedded_postgres(
             await _stop(proc)
     finally:
         log.close()
+
+
+@asynccontextmanager
+async def _private_dir() -> AsyncIterator[Path]:
+    """A new directory (0700, ours) directly in the system temporary folder, then removed."""
+    path = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="controlcenter-pg-"))
+    try:
+        yield path
+    finally:
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 
 
 def _bin_dir() -> Path:

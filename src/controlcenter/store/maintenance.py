@@ -1,54 +1,48 @@
-"""Storage mode, and the upkeep plain PostgreSQL needs that TimescaleDB does by itself.
+"""Storage mode, and the upkeep of the rollups and of retention.
 
-On TimescaleDB, continuous-aggregate and retention policies keep ``readings_1m``,
-``readings_5m``, ``readings_1h`` and old chunks in order. On plain PostgreSQL,
-:class:`Maintenance` does the same from the service: it recomputes the rollup buckets that
-committed batches touched (tracked in memory, so no extra statement per batch), and drops
-expired partitions.
+The service records the time ranges that committed batches touched (in memory, so no
+extra statement per batch; :class:`~controlcenter.store.dirty.DirtyRanges`) and every
+``db.rollup_interval_s`` recomputes their buckets of ``readings_1m``, ``readings_5m`` and
+``readings_1h``: on plain PostgreSQL these are tables it fills from ``readings``
+(:mod:`~controlcenter.store.rollups`); under TimescaleDB they are continuous aggregates and it
+calls ``refresh_continuous_aggregate`` over the same ranges
+(:mod:`~controlcenter.store.timescale`), so both modes answer alike within one interval.
+Ranges are refreshed newest first, at most an hour each, each in its own transaction: one
+that fails is kept for the next round while the others go on. On plain PostgreSQL the
+service also drops expired partitions hourly (TimescaleDB has a retention policy), even
+when a refresh fails.
+
+At shutdown :meth:`Maintenance.finish` records the ranges still to do in
+``cc_rollup_pending`` and refreshes what fits in the time left; the next start refreshes
+what is recorded there, and the last few hours (whatever a crash left behind).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import numpy as np
+import numpy.typing as npt
 
 from controlcenter.domain import US_PER_S, datetime_from_us
-from controlcenter.store.pool import map_storage_errors
+from controlcenter.errors import StorageError
+from controlcenter.store import rollups, timescale
+from controlcenter.store.dirty import HOUR_US, MINUTE_US, DirtyRanges, pieces
+from controlcenter.store.pool import TRANSIENT_ERRORS, map_storage_errors
 
 __all__ = ["Maintenance", "StorageMode", "read_storage_mode"]
 
 logger = logging.getLogger(__name__)
-
-_REFRESH_1M = """
-INSERT INTO readings_1m AS r (bucket, series_id, min, max, sum, count, last)
-SELECT date_bin('1 minute', time, TIMESTAMPTZ '2000-01-01'), series_id,
-       min(value), max(value), sum(value), count(*), (array_agg(value ORDER BY time DESC))[1]
-FROM readings
-WHERE time >= $1 AND time < $2
-GROUP BY 1, 2
-ON CONFLICT (series_id, bucket) DO UPDATE
-SET min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
-    count = EXCLUDED.count, last = EXCLUDED.last
-"""
-
-# Coarser rollups from the 1-minute one; {table} and {width} are the constants below.
-_REFRESH_FROM_1M = """
-INSERT INTO {table} AS r (bucket, series_id, min, max, sum, count, last)
-SELECT date_bin('{width}', bucket, TIMESTAMPTZ '2000-01-01'), series_id,
-       min(min), max(max), sum(sum), sum(count), (array_agg(last ORDER BY bucket DESC))[1]
-FROM readings_1m
-WHERE bucket >= $1 AND bucket < $2
-GROUP BY 1, 2
-ON CONFLICT (series_id, bucket) DO UPDATE
-SET min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
-    count = EXCLUDED.count, last = EXCLUDED.last
-"""
-_REFRESH_5M = _REFRESH_FROM_1M.format(table="readings_5m", width="5 minutes")
-_REFRESH_1H = _REFRESH_FROM_1M.format(table="readings_1h", width="1 hour")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_WIDTH_US = {"readings_1m": MINUTE_US, "readings_5m": 5 * MINUTE_US, "readings_1h": HOUR_US}
+_RETENTION_PERIOD_S = 3600.0
+_RECORD_MIN_S = 1.0  # at shutdown, recording what is left gets at least this long
 
 _EXPIRED_PARTITIONS = """
 SELECT c.relname
@@ -86,14 +80,26 @@ async def read_storage_mode(pool: asyncpg.Pool) -> StorageMode:
 
 
 def _floor(us: int, width_us: int) -> int:
-    return us - us % width_us
+    return us // width_us * width_us
+
+
+def _ceil(us: int, width_us: int) -> int:
+    return -(-us // width_us) * width_us
+
+
+def _now_us() -> int:
+    return (datetime.now(UTC) - _EPOCH) // _ONE_US
+
+
+def _ts(us: int) -> datetime:
+    return datetime_from_us(us)
 
 
 class Maintenance:
-    """Rollup refresh and retention for plain PostgreSQL (no-ops under TimescaleDB).
+    """Rollup refresh (both modes) and retention (plain PostgreSQL).
 
-    Call :meth:`touched` after every committed batch with its time range, and run
-    :meth:`run` as a long-lived task.
+    Call :meth:`touched` after every committed batch with its times, run :meth:`run` as a
+    long-lived task, and :meth:`finish` once at shutdown.
     """
 
     def __init__(
@@ -104,44 +110,98 @@ class Maintenance:
         interval_s: float,
         retention_days: int,
         startup_lookback_s: float = 3 * 3600,
+        max_ranges: int = 1024,
     ) -> None:
         self._pool = pool
         self._mode = mode
         self._interval_s = interval_s
         self._retention_days = retention_days
-        now = int(datetime.now(UTC).timestamp() * US_PER_S)
+        self._dirty = DirtyRanges(max_ranges)
         # Batches committed before a crash may not have been rolled up: redo a window.
-        self._dirty: tuple[int, int] | None = (now - int(startup_lookback_s * US_PER_S), now)
+        now = _now_us()
+        self._dirty.add(now - int(startup_lookback_s * US_PER_S), now)
+        self._pending_loaded = False
+        self._pending: list[tuple[datetime, datetime]] = []  # rows of cc_rollup_pending
 
-    def touched(self, min_us: int, max_us: int) -> None:
-        """Record that readings between ``min_us`` and ``max_us`` were committed."""
-        if self._mode.timescale:
-            return
-        if self._dirty is None:
-            self._dirty = (min_us, max_us)
-        else:
-            self._dirty = (min(self._dirty[0], min_us), max(self._dirty[1], max_us))
+    @property
+    def dirty_ranges(self) -> list[tuple[int, int]]:
+        """The ranges still to refresh, ``[lo, hi)`` in µs, oldest first."""
+        return self._dirty.ranges()
 
-    async def refresh(self) -> int:
-        """Recompute the touched rollup buckets now; returns the 1-minute rows written."""
-        if self._mode.timescale or self._dirty is None:
-            return 0
-        lo_us, hi_us = self._dirty
-        self._dirty = None
-        minute, five, hour = 60 * US_PER_S, 300 * US_PER_S, 3600 * US_PER_S
+    def touched(self, time_us: npt.NDArray[np.int64]) -> None:
+        """Record that readings at these times (µs since the epoch) were committed."""
+        self._dirty.add_times(time_us)
+
+    async def refresh(self, deadline: float | None = None) -> int:
+        """Recompute the touched buckets; returns the 1-minute rows written (plain mode).
+
+        Args:
+            deadline: ``loop.time()`` by which to stop; what is left stays to do.
+
+        Raises:
+            StorageError: the database is unreachable (everything stays to do).
+        """
+        loop = asyncio.get_running_loop()
+        if not self._pending_loaded:
+            await self._load_pending()
+        recorded = list(self._pending)  # refreshed below unless something is left
+        horizon = _ceil(_now_us() - self._retention_days * 86_400 * US_PER_S, HOUR_US)
+        # Older rows are expired: recomputing their buckets would drop what retention
+        # removed from the rollups too (and TimescaleDB's policies never go there).
+        work = [
+            piece
+            for lo, hi in reversed(self._dirty.take())
+            if hi > horizon
+            for piece in pieces(max(lo, horizon), hi)
+        ]
+        rows, complete = 0, True
+        for k, (lo, hi) in enumerate(work):
+            if deadline is not None and loop.time() >= deadline:
+                self._keep(work[k:])
+                complete = False
+                break
+            try:
+                async with asyncio.timeout_at(deadline):
+                    rows += await self._refresh_piece(lo, hi)
+            except StorageError as exc:
+                cause = exc.__cause__
+                # The link is down: stop here. A statement timeout is this piece's alone.
+                if isinstance(cause, TRANSIENT_ERRORS) and not isinstance(cause, TimeoutError):
+                    self._keep(work[k:])
+                    raise
+                complete = False
+                self._dirty.add(lo, hi)
+                logger.warning("rollup refresh of %s..%s failed: %s", _ts(lo), _ts(hi), exc)
+            except TimeoutError:  # the deadline
+                self._keep(work[k:])
+                complete = False
+                break
+            except BaseException:
+                self._keep(work[k:])
+                raise
+        if complete and recorded:
+            await self._forget_pending(recorded, deadline)
+        return rows
+
+    async def finish(self, deadline: float) -> None:
+        """At shutdown: record what is left for the next start, then refresh what fits.
+
+        Never raises for the database: the next start catches up from the record.
+        """
+        left = self._dirty.ranges()
+        # One short statement: it may take a little of the next step's time, never more.
+        loop = asyncio.get_running_loop()
         try:
-            lo_m, hi_m = _floor(lo_us, minute), _floor(hi_us, minute) + minute
-            lo_5, hi_5 = _floor(lo_us, five), _floor(hi_us, five) + five
-            lo_h, hi_h = _floor(lo_us, hour), _floor(hi_us, hour) + hour
-            with map_storage_errors("cannot refresh rollups"):
-                async with self._pool.acquire() as conn, conn.transaction():
-                    status = await conn.execute(_REFRESH_1M, _ts(lo_m), _ts(hi_m))
-                    await conn.execute(_REFRESH_5M, _ts(lo_5), _ts(hi_5))
-                    await conn.execute(_REFRESH_1H, _ts(lo_h), _ts(hi_h))
-        except BaseException:
-            self.touched(lo_us, hi_us)  # try again next time
-            raise
-        return int(status.rsplit(" ", 1)[-1])
+            async with asyncio.timeout_at(max(deadline, loop.time() + _RECORD_MIN_S)):
+                await self._save_pending(left)
+        except (StorageError, TimeoutError) as exc:
+            logger.warning("cannot record the rollup ranges left to refresh: %s", exc)
+        try:
+            await self.refresh(deadline)
+        except StorageError as exc:
+            logger.warning("final rollup refresh failed: %s", exc)
+        if len(self._dirty):
+            logger.info("rollups: %d range(s) left to refresh at the next start", len(self._dirty))
 
     async def drop_expired(self) -> list[str]:
         """Drop partitions entirely older than the retention; returns their names."""
@@ -158,21 +218,79 @@ class Maintenance:
         return dropped
 
     async def run(self) -> None:
-        """Refresh rollups every ``interval_s`` and apply retention hourly, forever."""
-        if self._mode.timescale:
-            return
-        last_retention = 0.0
+        """Refresh rollups every ``interval_s`` and apply retention hourly, forever.
+
+        A failing refresh never stops retention, and the reverse.
+        """
+        last_retention = -math.inf
         loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.refresh()
-                if loop.time() - last_retention > 3600:
+            except StorageError as exc:
+                logger.warning("rollup refresh failed; retrying: %s", exc)
+            except Exception:
+                logger.exception("rollup refresh failed; retrying")
+            if not self._mode.timescale and loop.time() - last_retention >= _RETENTION_PERIOD_S:
+                try:
                     await self.drop_expired()
                     last_retention = loop.time()
-            except Exception:
-                logger.exception("storage maintenance failed; retrying")
+                except StorageError as exc:
+                    logger.warning("retention failed; retrying: %s", exc)
+                except Exception:
+                    logger.exception("retention failed; retrying")
             await asyncio.sleep(self._interval_s)
 
+    def _keep(self, work: list[tuple[int, int]]) -> None:
+        for lo, hi in work:
+            self._dirty.add(lo, hi)
 
-def _ts(us: int) -> datetime:
-    return datetime_from_us(us)
+    async def _refresh_piece(self, lo: int, hi: int) -> int:
+        """Recompute every rollup bucket overlapping ``[lo, hi)`` (minute-aligned)."""
+        if self._mode.timescale:
+            with map_storage_errors("cannot refresh continuous aggregates"):
+                async with self._pool.acquire() as conn:
+                    for name, width in _WIDTH_US.items():
+                        start, end = _ts(_floor(lo, width)), _ts(_ceil(hi, width))
+                        # No parameters: the simple-query protocol, one CALL per string.
+                        await conn.execute(timescale.refresh_cagg(name, start, end))
+            return 0
+        five, hour = 5 * MINUTE_US, HOUR_US
+        with map_storage_errors("cannot refresh rollups"):
+            async with self._pool.acquire() as conn, conn.transaction():
+                status = await conn.execute(rollups.REFRESH_1M, _ts(lo), _ts(hi))
+                await conn.execute(rollups.REFRESH_5M, _ts(_floor(lo, five)), _ts(_ceil(hi, five)))
+                await conn.execute(rollups.REFRESH_1H, _ts(_floor(lo, hour)), _ts(_ceil(hi, hour)))
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def _load_pending(self) -> None:
+        with map_storage_errors("cannot read the rollup ranges left to refresh"):
+            rows = await self._pool.fetch(rollups.SELECT_PENDING)
+        self._pending = [(r["lo"], r["hi"]) for r in rows]
+        for lo, hi in self._pending:
+            self._dirty.add((lo - _EPOCH) // _ONE_US, (hi - _EPOCH) // _ONE_US)
+        self._pending_loaded = True
+        if rows:
+            logger.info("rollups: %d range(s) left by the last run to refresh", len(rows))
+
+    async def _save_pending(self, ranges: list[tuple[int, int]]) -> None:
+        if not ranges:
+            return
+        los, his = [_ts(lo) for lo, _ in ranges], [_ts(hi) for _, hi in ranges]
+        with map_storage_errors("cannot record the rollup ranges left to refresh"):
+            await self._pool.execute(rollups.INSERT_PENDING, los, his)
+        self._pending.extend(zip(los, his, strict=True))
+
+    async def _forget_pending(
+        self, recorded: list[tuple[datetime, datetime]], deadline: float | None
+    ) -> None:
+        los, his = [lo for lo, _ in recorded], [hi for _, hi in recorded]
+        try:
+            async with asyncio.timeout_at(deadline):
+                with map_storage_errors("cannot clear the rollup ranges left to refresh"):
+                    await self._pool.execute(rollups.DELETE_PENDING, los, his)
+        except (StorageError, TimeoutError) as exc:
+            logger.warning("%s (they will be refreshed again)", exc)
+            return
+        done = set(recorded)
+        self._pending = [p for p in self._pending if p not in done]
