@@ -36,7 +36,7 @@ class KeyRequest(BaseModel):
     role: str = Field(pattern="^(viewer|operator|maintenance|admin)$", examples=["viewer"])
     site: str | None = Field(None, pattern=_CODE, examples=["namdong"])
     factory: str | None = Field(None, pattern=_CODE, examples=["f001"])
-    name: str = Field("", max_length=200, examples=["plant 1 tablet"])
+    name: str = Field("", max_length=200, pattern=r"^[^\x00]*$", examples=["plant 1 tablet"])
 
 
 @router.post("/keys", response_model=ApiKeyCreated, status_code=201, responses=_ERRORS)
