@@ -138,13 +138,31 @@ class ApiSettings(BaseModel):
     export_timeout_s: float = Field(600.0, gt=0, description="a whole CSV export, at most")
     ready_timeout_s: float = Field(2.0, gt=0)
     key_cache_ttl_s: float = Field(10.0, ge=0, description="a revoked key works this long")
+    # Failed authentications, limited in each process (GCRA, see api/_limit.py).
+    auth_max_failures_per_client: int = Field(
+        20, ge=1, description="failed authentications per client address per window"
+    )
+    auth_max_failures_per_key: int = Field(
+        10, ge=1, description="failed authentications per key id per window"
+    )
+    auth_failure_window_s: float = Field(60.0, gt=0)
+    auth_bad_key_cache_s: float = Field(
+        300.0, ge=0, description="an unknown or revoked key id is answered without a query"
+    )
+    auth_limiter_max_entries: int = Field(100_000, ge=1, description="addresses / key ids kept")
+    # uvicorn takes the client address from X-Forwarded-For only from these peers.
+    forwarded_allow_ips: str = "127.0.0.1"
     # Live feeds: frames are coalesced (latest value per series) and paced per client.
     live_frame_interval_s: float = Field(0.1, gt=0, description="at most one frame per client")
     live_queue_frames: int = Field(4, ge=1, description="frames waiting per websocket client")
     live_slow_client_timeout_s: float = Field(10.0, gt=0, description="behind this long: 4008")
     live_send_timeout_s: float = Field(10.0, gt=0)
     live_heartbeat_s: float = Field(15.0, gt=0)
-    live_max_clients: int = Field(10_000, ge=1)
+    live_max_clients: int = Field(10_000, ge=1, description="websockets, live and alerts")
+    live_max_clients_per_key: int = Field(50, ge=1, description="websockets of one API key")
+    live_key_recheck_s: float = Field(
+        2.0, gt=0, description="open websockets' keys re-checked (revocation) this often"
+    )
     live_max_message_bytes: int = Field(16 * 1024, ge=256, description="client messages")
     alert_queue_size: int = Field(256, ge=1, description="alert transitions waiting per client")
     # API-only replicas: their own MQTT feed and catalog refresh.
