@@ -90,7 +90,12 @@ async def test_schemathesis_finds_no_server_errors_and_no_untrue_bounds_on_any_r
     name = f"cc_test_{run_id}_st"
     url = await create_database(pg_server_url, name)
     try:
-        settings = make_settings(url, alerts={"publish_mqtt": False, "group_window_s": 0})
+        # Its ignored_auth check sends bad keys on every route: the failure limits (tested
+        # in test_key_limits.py) would soon answer 429 to everything.
+        limits = {"auth_max_failures_per_client": 1_000_000, "auth_max_failures_per_key": 1_000}
+        settings = make_settings(
+            url, alerts={"publish_mqtt": False, "group_window_s": 0}, api=limits
+        )
         await migrate(settings)
         async with running_api(settings, alerts=True) as api:
             ids = await api.series("stsite", "f1", Kind.AIR, "aq1", ["pm10", "pm25"])

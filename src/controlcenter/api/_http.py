@@ -28,6 +28,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "nothing matches"},
     413: {"description": "the request body is too large"},
     422: {"description": "a parameter or the body breaks its schema"},
+    429: {
+        "description": "too many failed authentications from this address or for this key id",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
     503: {"description": "the database is unavailable"},
     504: {"description": "the query took too long"},
 }

@@ -163,7 +163,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     response = json_response({"detail": exc.detail}, exc.status_code)
     if exc.headers:
         response.headers.update(exc.headers)
-    allowed = request.app.allowed_methods(request.url.path) if exc.status_code == 405 else None
+    finder = getattr(request.app, "allowed_methods", None)  # None in a mounted sub-app
+    allowed = finder(request.url.path) if exc.status_code == 405 and finder else None
     if allowed:
         response.headers["Allow"] = allowed
     return response
