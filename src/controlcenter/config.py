@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,7 +28,11 @@ __all__ = [
     "Settings",
 ]
 
-_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", ""}
+#: Refused as passwords with CC_ENV=prod (compared case-insensitively, after URL decoding).
+_PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "change_me", "secret", "password", "passwd", "default"}
+    | {"admin", "postgres", "controlcenter", "mosquitto", "example", "test", "12345678"}
+)
 
 
 class DbSettings(BaseModel):
@@ -141,13 +145,31 @@ class ApiSettings(BaseModel):
     export_timeout_s: float = Field(600.0, gt=0, description="a whole CSV export, at most")
     ready_timeout_s: float = Field(2.0, gt=0)
     key_cache_ttl_s: float = Field(10.0, ge=0, description="a revoked key works this long")
+    # Failed authentications, limited in each process (GCRA, see api/_limit.py).
+    auth_max_failures_per_client: int = Field(
+        20, ge=1, description="failed authentications per client address per window"
+    )
+    auth_max_failures_per_key: int = Field(
+        10, ge=1, description="failed authentications per key id per window"
+    )
+    auth_failure_window_s: float = Field(60.0, gt=0)
+    auth_bad_key_cache_s: float = Field(
+        300.0, ge=0, description="an unknown or revoked key id is answered without a query"
+    )
+    auth_limiter_max_entries: int = Field(100_000, ge=1, description="addresses / key ids kept")
+    # uvicorn takes the client address from X-Forwarded-For only from these peers.
+    forwarded_allow_ips: str = "127.0.0.1"
     # Live feeds: frames are coalesced (latest value per series) and paced per client.
     live_frame_interval_s: float = Field(0.1, gt=0, description="at most one frame per client")
     live_queue_frames: int = Field(4, ge=1, description="frames waiting per websocket client")
     live_slow_client_timeout_s: float = Field(10.0, gt=0, description="behind this long: 4008")
     live_send_timeout_s: float = Field(10.0, gt=0)
     live_heartbeat_s: float = Field(15.0, gt=0)
-    live_max_clients: int = Field(10_000, ge=1)
+    live_max_clients: int = Field(10_000, ge=1, description="websockets, live and alerts")
+    live_max_clients_per_key: int = Field(50, ge=1, description="websockets of one API key")
+    live_key_recheck_s: float = Field(
+        2.0, gt=0, description="open websockets' keys re-checked (revocation) this often"
+    )
     live_max_message_bytes: int = Field(16 * 1024, ge=256, description="client messages")
     alert_queue_size: int = Field(256, ge=1, description="alert transitions waiting per client")
     # API-only replicas: their own MQTT feed and catalog refresh.
@@ -202,6 +224,23 @@ class MqttEndpoint(BaseModel):
     tls: bool = False
 
 
+def _url_passwords(url: str) -> list[tuple[str, str]]:
+    """The passwords a URL gives (userinfo, and libpq's ``?password=``), decoded.
+
+    >>> _url_passwords("postgresql://cc:ch%61ngeme@db/cc?sslmode=require&password=x")
+    [('', 'changeme'), (' (?password=)', 'x')]
+    >>> _url_passwords("mqtt://broker:1883"), _url_passwords("mqtt://user:@broker")
+    ([], [('', '')])
+    """
+    try:
+        parts = urlsplit(url)
+        found = [("", unquote(parts.password))] if parts.password is not None else []
+    except ValueError:  # a malformed URL fails later, where it is used
+        return []
+    found += [(" (?password=)", v) for k, v in parse_qsl(parts.query) if k == "password"]
+    return found
+
+
 class Settings(BaseSettings):
     """All settings. Build once (``Settings()`` reads the environment) and pass it down.
 
@@ -214,7 +253,12 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="CC_", env_nested_delimiter="__", extra="ignore", env_file=None
+        env_prefix="CC_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        env_file=None,
+        # A validation error must not print the input: it holds URLs with passwords.
+        hide_input_in_errors=True,
     )
 
     env: Literal["dev", "prod"] = "dev"
@@ -232,10 +276,24 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.env == "prod":
-            pw = self.mqtt.password.get_secret_value() if self.mqtt.password else None
-            if pw is not None and pw.lower() in _PLACEHOLDER_SECRETS:
-                raise ValueError("CC_MQTT__PASSWORD is a placeholder; set a real secret in prod")
+        if self.env != "prod":
+            return self
+        given = (
+            [("CC_MQTT__PASSWORD", self.mqtt.password.get_secret_value())]
+            if (self.mqtt.password is not None)
+            else []
+        )
+        if self.mqtt_url:
+            given += [
+                (f"the password in CC_MQTT_URL{w}", p) for w, p in _url_passwords(self.mqtt_url)
+            ]
+        if self.database_url is not None:
+            url = self.database_url.get_secret_value()
+            given += [(f"the password in CC_DATABASE_URL{w}", p) for w, p in _url_passwords(url)]
+        for where, password in given:
+            if password.strip().lower() in _PLACEHOLDER_SECRETS:
+                # Never the value itself: this message reaches the logs.
+                raise ValueError(f"{where} is a placeholder; set a real secret in prod")
         return self
 
     def dsn(self) -> str:

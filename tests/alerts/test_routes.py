@@ -123,6 +123,29 @@ async def test_rule_crud_validates_and_applies_at_run_time(pool, make_settings, 
         assert (await http.post("/api/v1/alert-rules", json=good)).status_code == 403
 
 
+async def test_malformed_rules_and_times_are_client_errors(pool, make_settings, database_url):
+    """A list as a metric raised TypeError (500); an epoch number passed as a time."""
+    catalog, _ = await register(pool, air_keys(f"site{uuid.uuid4().hex[:8]}", 1))
+    settings = make_settings(database_url, alerts={"publish_mqtt": False, "group_window_s": 0})
+    svc = make_service(settings, pool, catalog, Clock())
+    async with running(svc), client(svc, Principal("k1", "kim", Role.ADMIN)) as http:
+        for body in (
+            {"name": "x", "conditions": [{"metric": []}]},
+            {"name": "x", "conditions": [{"metric": "pm10", "raise_at": 1}, {"metric": {}}]},
+            {"name": "x", "conditions": [{"gateway": ["offline"]}]},
+        ):
+            assert (await http.post("/api/v1/alert-rules", json=body)).status_code == 422, body
+            assert (await http.put("/api/v1/alert-rules/1", json=body)).status_code == 422, body
+        nul = {"name": "x", "scope": {"site": "a\x00"}, "conditions": [{"detector": "stuck"}]}
+        assert (await http.post("/api/v1/alert-rules", json=nul)).status_code == 422
+        for bad in ("0.5", "2026-01-01", "2026-01-01T00:00:00"):
+            r = await http.get("/api/v1/alerts", params={"until": bad})
+            assert r.status_code == 422, bad
+        for extreme in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:58-14:00"):
+            r = await http.get("/api/v1/alerts", params={"since": extreme, "until": extreme})
+            assert r.status_code == 200, r.text
+
+
 async def test_a_factory_key_sees_only_the_rules_that_can_apply_to_its_factory(
     pool, make_settings, database_url, site
 ):

@@ -85,7 +85,7 @@ async def running_api(settings: Settings, *, alerts: bool = False) -> AsyncItera
         await catalog.load()
         index = SeriesIndex(catalog)
         hub = LiveHub(settings.api, index)
-        keys = ApiKeys(pool, cache_ttl_s=0.5)
+        keys = ApiKeys(pool, cache_ttl_s=0.5, settings=settings.api)
         connected = asyncio.Event()
         connected.set()
         state = ApiState(settings, pool, index, hub, keys, connected)
@@ -103,6 +103,7 @@ async def running_api(settings: Settings, *, alerts: bool = False) -> AsyncItera
                     await state.alerts.started.wait()
             tg.create_task(serve(create_app(state), settings, stop, started))
             tg.create_task(hub.run(stop))
+            tg.create_task(state.sessions.run(stop))
             async with asyncio.timeout(10):
                 await started.wait()
             api = Api(f"http://127.0.0.1:{settings.api.port}", state, pool, catalog, writer)

@@ -137,11 +137,48 @@ async def test_history_rejects_inverted_ranges_and_too_many_points(api: Api):
     assert inverted.status_code == 400
     assert "before" in inverted.json()["detail"]
     too_many = await c.get("/api/v1/history", params={"series": sid, "max_points": 10**7})
-    assert too_many.status_code == 400
-    naive = await c.get("/api/v1/history", params={"series": sid, "start": "2026-01-01T00:00:00"})
-    assert naive.status_code == 422
+    assert too_many.status_code == 422
+    for malformed in (
+        "2026-01-01T00:00:00",
+        "0.5",
+        "1767225600",
+        "2026-01-01",
+        "2026-01-01 00:00Z",
+    ):
+        r = await c.get("/api/v1/history", params={"series": sid, "start": malformed})
+        assert r.status_code == 422, malformed
     unknown = await c.get("/api/v1/history", params={"series": 2**31 - 1})
     assert unknown.status_code == 404
+
+
+async def test_history_and_export_take_any_well_formed_time_even_the_extremes(api: Api):
+    """Times at the ends of the calendar answered 500 (OverflowError converting to UTC)."""
+    site = unique_site()
+    (sid,) = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10"])
+    now = time.time_ns() // 1000
+    await api.write([sid], [now], [7.0])
+    viewer, operator = await api.client(), await api.client(Role.OPERATOR)
+    first, last = "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:58-14:00"
+    whole = {"series": sid, "start": first, "end": last}
+    r = await viewer.get("/api/v1/history", params=whole)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["start"] == "0001-01-01T00:00:00Z"  # clamped to what the server represents
+    assert body["end"] == "9999-12-31T23:59:59.999999Z"
+    assert body["source"] == "readings_1h"
+    assert [s["series_id"] for s in body["series"]] == [sid]
+    csv = await operator.get("/api/v1/export.csv", params=whole)
+    assert csv.status_code == 200, csv.text
+    assert csv.text.count("\n") == 2  # the header and the one reading
+    # The default start (end - 1 day) is clamped too: an empty range is a 400, never a 500.
+    for end, status in ((first, 400), ("0001-01-01T12:00:00.5z", 200), (last, 200)):
+        r = await viewer.get("/api/v1/history", params={"series": sid, "end": end})
+        assert r.status_code == status, (end, r.text)
+    leap = await viewer.get("/api/v1/history", params={**whole, "end": "2016-12-31T23:59:60Z"})
+    assert leap.status_code == 200, leap.text
+    for start in (first, last):
+        r = await operator.get("/api/v1/dead-letters", params={"since": start})
+        assert r.status_code == 200, r.text
 
 
 async def test_csv_export_streams_raw_rows_and_rollups(api: Api):

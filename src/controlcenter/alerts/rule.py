@@ -1,7 +1,8 @@
 """Alert rules: what to watch, where, with which thresholds, hysteresis, durations and severity.
 
 A rule is stored as JSON (``alert_rules.definition``) and validated by :class:`Rule`; a bad
-rule is refused with the reason (the REST API answers 422 with it).
+rule is refused with the reason (the REST API answers 400 with it; 422 when the JSON does not
+fit the rule's schema).
 
 Semantics of one condition (``op="above"``; ``"below"`` mirrors it):
 
@@ -45,7 +46,7 @@ __all__ = ["Condition", "Rule", "Scope", "Severity", "Step"]
 
 _ALL_METRICS = {m for metrics in METRICS.values() for m in metrics}
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-_CODE = r"^[^/#+\s]{1,64}$"  # codes appear in MQTT topics
+_CODE = r"^[^/#+\s\x00]{1,64}$"  # codes appear in MQTT topics; JSON in PostgreSQL has no NUL
 
 
 class Severity(IntEnum):
@@ -153,6 +154,23 @@ class Rule(_Model):
     ``id`` is the database id (None before the rule is stored).
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "pm10-grade",
+                    "scope": {"site": "namdong", "kind": "air"},
+                    "conditions": [
+                        {"metric": "pm10", "op": "above", "raise_at": 80, "clear_at": 70}
+                    ],
+                    "severity": "warning",
+                    "steps": [{"at": 150, "severity": "critical"}],
+                    "clear_after_s": 300,
+                }
+            ]
+        }
+    )
+
     id: int | None = None
     name: str = Field(pattern=_SLUG)
     description: str = Field("", max_length=500, pattern=r"^[^\x00]*$")
@@ -176,7 +194,8 @@ class Rule(_Model):
             if any(isinstance(c, dict) and c.get("gateway") for c in conds):
                 data["per"] = "factory"
             else:
-                metrics = {c.get("metric") for c in conds if isinstance(c, dict)}
+                # repr: a malformed metric (a list) must reach the field's own validation.
+                metrics = {repr(c.get("metric")) for c in conds if isinstance(c, dict)}
                 data["per"] = "series" if len(metrics) == 1 else "sensor"
         return data
 

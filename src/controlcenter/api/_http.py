@@ -22,12 +22,18 @@ logger = logging.getLogger(__name__)
 
 #: The error answers every /api/v1 route documents (all shaped ``{"detail": ...}``).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "a parameter is out of bounds or inconsistent"},
+    400: {"description": "well-formed values contradict each other or the data"},
     401: {"description": "no valid API key"},
     403: {"description": "the key's role or factory scope does not allow it"},
     404: {"description": "nothing matches"},
     413: {"description": "the request body is too large"},
-    422: {"description": "a parameter is malformed"},
+    422: {"description": "a parameter or the body breaks its schema"},
+    429: {
+        "description": "too many failed authentications from this address or for this key id",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
     503: {"description": "the database is unavailable"},
     504: {"description": "the query took too long"},
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from controlcenter.alerts import (
     AlertFilter,
@@ -25,6 +25,7 @@ from controlcenter.alerts import (
     RuleConflictError,
 )
 from controlcenter.api._http import ERRORS
+from controlcenter.api._params import Instant
 from controlcenter.api.auth import Principal, Role, require_role
 
 __all__ = ["router"]
@@ -108,8 +109,8 @@ async def list_alerts(
     factory: Annotated[str | None, Query(pattern=_CODE)] = None,
     kind: Annotated[Literal["air", "power", "parking"] | None, Query()] = None,
     rule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
@@ -229,7 +230,8 @@ async def _save(request: Request, who: Principal, rule: Rule) -> dict[str, Any]:
 
 @router.post("/alert-rules", status_code=201)
 async def create_rule(request: Request, who: Admin, rule: Rule) -> dict[str, Any]:
-    """Create a rule (422 with the reason when it is not valid; 409 when the name is taken)."""
+    """Create a rule (400 with the reason when it is not valid, 422 when it is malformed,
+    409 when the name is taken)."""
     return await _save(request, who, rule.model_copy(update={"id": None}))
 
 

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Any, Final, cast
@@ -36,14 +38,19 @@ from typing import Annotated, Any, Final, cast
 import asyncpg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
+from controlcenter.api._limit import FailureLimiter
+from controlcenter.config import ApiSettings
 from controlcenter.store import map_storage_errors
 
 __all__ = [
     "ApiKeys",
+    "Denied",
     "Principal",
     "Role",
     "authenticate_request",
+    "client_address",
     "require_role",
 ]
 
@@ -130,30 +137,67 @@ class Principal:
             )
 
 
+#: ``cc_<12 hex>_<secret>``; secrets are URL-safe base64 (``secrets.token_urlsafe``).
+_KEY = re.compile(r"cc_([0-9a-f]{12})_([A-Za-z0-9_-]{1,128})")
+
+
 def _split_key(key: str) -> tuple[str, str] | None:
-    parts = key.strip().split("_", 2)
-    if len(parts) != 3 or parts[0] != _PREFIX or len(parts[1]) != 12 or not parts[2]:
-        return None
-    return parts[1], parts[2]
+    """(key id, secret), or None for anything not shaped like a key (nothing else, a NUL
+    character least of all, ever reaches the database).
+
+    >>> _split_key("cc_0123456789ab_s3cr-t_")
+    ('0123456789ab', 's3cr-t_')
+    >>> _split_key("cc_\\x00123456789ab_s"), _split_key("cc_0123456789ab_a\\x00")
+    (None, None)
+    """
+    m = _KEY.fullmatch(key.strip())
+    return (m[1], m[2]) if m else None
 
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-class ApiKeys:
-    """The ``api_keys`` table, with a short cache of verified keys.
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """Why a key was not accepted; ``retry_after_s`` set: too many failures (429)."""
 
-    A revoked key keeps working for at most ``cache_ttl_s`` seconds in a process that
-    verified it just before.
+    reason: str
+    retry_after_s: int | None = None
+
+
+#: A cached ``api_keys`` row: its digest and principal, or None for no active key.
+_Row = tuple[bytes, Principal] | None
+
+
+class ApiKeys:
+    """The ``api_keys`` table, a short cache of its rows, and failure limits.
+
+    A row (or its absence) is cached for ``key_cache_ttl_s`` (absent or revoked keys for
+    ``auth_bad_key_cache_s``): a wrong secret for a known key id, or a key id known to be
+    bad, costs no query. Failed authentications are limited per client address and per
+    key id (:class:`~controlcenter.api._limit.FailureLimiter`, in this process): beyond
+    the limit the answer is :class:`Denied` with a retry time, without a query. A revoked
+    key keeps working for at most ``key_cache_ttl_s`` in a process that verified it just
+    before (open websockets: see ``controlcenter.api.sessions``).
     """
 
     def __init__(
-        self, pool: asyncpg.Pool | asyncpg.Connection, *, cache_ttl_s: float = 10.0
+        self,
+        pool: asyncpg.Pool | asyncpg.Connection,
+        *,
+        cache_ttl_s: float | None = None,
+        settings: ApiSettings | None = None,
     ) -> None:
+        api = settings or ApiSettings()
         self._pool = pool
-        self._ttl = cache_ttl_s
-        self._cache: dict[str, tuple[bytes, Principal, float]] = {}
+        self._ttl = api.key_cache_ttl_s if cache_ttl_s is None else cache_ttl_s
+        self._bad_ttl = api.auth_bad_key_cache_s
+        self._cache: dict[str, tuple[_Row, float]] = {}
+        window = api.auth_failure_window_s
+        entries = api.auth_limiter_max_entries
+        self._by_client = FailureLimiter(api.auth_max_failures_per_client, window, entries)
+        self._by_key = FailureLimiter(api.auth_max_failures_per_key, window, entries)
 
     async def create(
         self,
@@ -184,6 +228,7 @@ class ApiKeys:
                 site,
                 factory,
             )
+        self._cache.pop(key_id, None)
         return Principal(key_id, name, role, site, factory), f"{_PREFIX}_{key_id}_{secret}"
 
     async def revoke(self, key_id: str) -> bool:
@@ -196,6 +241,10 @@ class ApiKeys:
             )
         return bool(result.endswith(" 1"))
 
+    def forget(self, key_id: str) -> None:
+        """Drop a cached row (the key was found revoked or changed elsewhere)."""
+        self._cache.pop(key_id, None)
+
     async def list(self) -> list[dict[str, Any]]:
         """Every key's metadata (never a secret), newest first."""
         with map_storage_errors("cannot list API keys"):
@@ -205,8 +254,22 @@ class ApiKeys:
             )
         return [dict(r) for r in rows]
 
+    async def active(self, key_ids: Collection[str]) -> dict[str, Principal]:
+        """The principals of those of ``key_ids`` that are active now, in one query.
+
+        Raises:
+            StorageError: when the database fails.
+        """
+        with map_storage_errors("cannot read API keys"):
+            rows = await self._pool.fetch(
+                "SELECT key_id, name, role, site_code, factory_code FROM api_keys"
+                " WHERE key_id = ANY($1::text[]) AND revoked_at IS NULL",
+                list(key_ids),
+            )
+        return {r["key_id"]: _principal(r["key_id"], r) for r in rows}
+
     async def verify(self, key: str) -> Principal | None:
-        """The principal of a valid, unrevoked key, else None.
+        """The principal of a valid, unrevoked key, else None (no failure limits).
 
         Raises:
             StorageError: when the database fails.
@@ -215,25 +278,70 @@ class ApiKeys:
         if split is None:
             return None
         key_id, secret = split
+        row = await self._row(key_id)
+        if row is None or not hmac.compare_digest(row[0], _digest(secret)):
+            return None
+        return row[1]
+
+    async def authenticate(self, key: str, client: str) -> Principal | Denied:
+        """:meth:`verify` under the failure limits of ``client`` (an address) and key id.
+
+        Raises:
+            StorageError: when the database fails.
+        """
+        wait = self._by_client.retry_after(client)
+        if wait > 0:
+            return _too_many(wait)
+        split = _split_key(key)
+        if split is None:
+            self._by_client.fail(client)
+            return Denied("invalid or revoked API key")
+        key_id, secret = split
         digest = _digest(secret)
+        wait = self._by_key.retry_after(key_id)
+        if wait > 0:
+            # Under attack: only a fresh cached row may still let its real holder in.
+            hit = self._cache.get(key_id)
+            row = hit[0] if hit is not None and hit[1] > time.monotonic() else None
+            if row is not None and hmac.compare_digest(row[0], digest):
+                return row[1]
+            return _too_many(wait)
+        row = await self._row(key_id)
+        if row is not None and hmac.compare_digest(row[0], digest):
+            return row[1]
+        self._by_client.fail(client)
+        self._by_key.fail(key_id)
+        return Denied("invalid or revoked API key")
+
+    async def _row(self, key_id: str) -> _Row:
         hit = self._cache.get(key_id)
-        if hit is not None and hit[2] > time.monotonic():
-            return hit[1] if hmac.compare_digest(hit[0], digest) else None
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
         with map_storage_errors("cannot verify the API key"):
-            row = await self._pool.fetchrow(
+            rec = await self._pool.fetchrow(
                 "SELECT secret_sha256, name, role, site_code, factory_code FROM api_keys"
                 " WHERE key_id = $1 AND revoked_at IS NULL",
                 key_id,
             )
-        if row is None or not hmac.compare_digest(bytes(row["secret_sha256"]), digest):
-            return None
-        who = Principal(
-            key_id, row["name"], Role.parse(row["role"]), row["site_code"], row["factory_code"]
-        )
+        row: _Row = None
+        if rec is not None:
+            row = (bytes(rec["secret_sha256"]), _principal(key_id, rec))
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        self._cache[key_id] = (digest, who, time.monotonic() + self._ttl)
-        return who
+        self._cache[key_id] = (row, now + (self._ttl if row is not None else self._bad_ttl))
+        return row
+
+
+def _principal(key_id: str, rec: Any) -> Principal:
+    return Principal(
+        key_id, rec["name"], Role.parse(rec["role"]), rec["site_code"], rec["factory_code"]
+    )
+
+
+def _too_many(wait_s: float) -> Denied:
+    seconds = max(1, math.ceil(wait_s))
+    return Denied(f"too many failed authentications; retry after {seconds} s", seconds)
 
 
 _api_key_header = APIKeyHeader(
@@ -260,14 +368,24 @@ async def authenticate_request(
             "an API key is required (X-API-Key header or Authorization: Bearer)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    who = await _keys_of(request).verify(key)
-    if who is None:
+    who = await _keys_of(request).authenticate(key, client_address(request))
+    if isinstance(who, Denied):
+        if who.retry_after_s is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                who.reason,
+                headers={"Retry-After": str(who.retry_after_s)},
+            )
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid or revoked API key",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, who.reason, headers={"WWW-Authenticate": "Bearer"}
         )
     return who
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client's address (uvicorn takes it from X-Forwarded-For when the peer is one of
+    ``api.forwarded_allow_ips``)."""
+    return conn.client.host if conn.client is not None else "unknown"
 
 
 def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from controlcenter.api._http import ERRORS, query_timeout
+from controlcenter.api._params import check_max, setting_max
 from controlcenter.api.auth import Principal, Role, require_role
 from controlcenter.api.index import SeriesId
 from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
@@ -69,8 +70,7 @@ def _scope(who: Principal, site: str | None, factory: str | None) -> tuple[str |
 def _page(state: ApiState, limit: int | None, offset: int) -> tuple[int, int]:
     api = state.api
     limit = api.default_page_size if limit is None else limit
-    if limit > api.max_page_size:
-        raise HTTPException(400, f"limit must be at most {api.max_page_size}")
+    check_max(limit, api.max_page_size, ("query", "limit"))
     return limit, offset
 
 
@@ -83,7 +83,10 @@ async def _fetch(
     return items, (offset + limit if len(rows) > limit else None)
 
 
-Limit = Annotated[int | None, Query(ge=1, description="page size (default 100)")]
+Limit = Annotated[
+    int | None,
+    Query(ge=1, description="page size", json_schema_extra=setting_max("max_page_size")),
+]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import AwareDatetime
 
 from controlcenter.api._http import ERRORS, query_timeout
+from controlcenter.api._params import Instant, check_max, setting_max
 from controlcenter.api.auth import Principal, Role, require_role
 from controlcenter.api.models import DeadLetterPage, Problem, ReasonCount
 from controlcenter.api.state import ApiState, State
@@ -21,7 +21,9 @@ Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 Code = Annotated[str | None, Query(pattern=_CODE)]
 _PREVIEW = 4_096
-_ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Problem} for c in (400, 401, 403, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"model": Problem} for c in (400, 401, 403, 422, 503)
+}
 
 # Topic prefixes are compared with starts_with (no LIKE patterns to escape).
 _LIST = """
@@ -63,14 +65,15 @@ async def dead_letters(
     site: Code = None,
     factory: Code = None,
     reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$", examples=["bad_topic"])] = None,
-    since: AwareDatetime | None = None,
+    since: Instant | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, json_schema_extra=setting_max("max_page_size"))
+    ] = None,
 ) -> dict[str, Any]:
     """Recent dead letters, newest first, by site/factory (topic) and reason."""
     lim = state.api.default_page_size if limit is None else limit
-    if lim > state.api.max_page_size:
-        raise HTTPException(400, f"limit must be at most {state.api.max_page_size}")
+    check_max(lim, state.api.max_page_size, ("query", "limit"))
     prefix = _prefix(state, who, site, factory)
     async with query_timeout(state):
         rows = await state.pool.fetch(_LIST, prefix, reason, since, before_id, lim + 1, _PREVIEW)
@@ -96,7 +99,7 @@ async def dead_letter_reasons(
     who: Operator,
     site: Code = None,
     factory: Code = None,
-    since: AwareDatetime | None = None,
+    since: Instant | None = None,
 ) -> list[dict[str, Any]]:
     """Dead letters counted by reason (since a time), most frequent first."""
     prefix = _prefix(state, who, site, factory)

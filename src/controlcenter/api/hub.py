@@ -94,6 +94,11 @@ class AlertClient:
     close_code: int | None = None
     close_reason: str = ""
 
+    def kick(self, code: int, reason: str) -> None:
+        """Ask the connection to close with ``code``."""
+        self.close_code, self.close_reason = code, reason
+        self.wakeup.set()
+
 
 @dataclass(eq=False, slots=True)
 class _Group:

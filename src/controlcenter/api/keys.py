@@ -36,7 +36,7 @@ class KeyRequest(BaseModel):
     role: str = Field(pattern="^(viewer|operator|maintenance|admin)$", examples=["viewer"])
     site: str | None = Field(None, pattern=_CODE, examples=["namdong"])
     factory: str | None = Field(None, pattern=_CODE, examples=["f001"])
-    name: str = Field("", max_length=200, examples=["plant 1 tablet"])
+    name: str = Field("", max_length=200, pattern=r"^[^\x00]*$", examples=["plant 1 tablet"])
 
 
 @router.post("/keys", response_model=ApiKeyCreated, status_code=201, responses=_ERRORS)
@@ -71,12 +71,15 @@ async def list_keys(state: State, who: Admin) -> list[dict[str, Any]]:
 async def revoke_key(
     state: State, who: Admin, key_id: Annotated[str, Path(pattern="^[0-9a-f]{12}$")]
 ) -> None:
-    """Revoke a key (other processes may accept it for ``key_cache_ttl_s`` more)."""
+    """Revoke a key: its websockets here close now, elsewhere within
+    ``live_key_recheck_s``; other processes may accept it on REST routes for
+    ``key_cache_ttl_s`` more."""
     who.check_unscoped("key management")
     async with query_timeout(state):
         found = await state.keys.revoke(key_id)
     if not found:
         raise HTTPException(404, f"no active key {key_id}")
+    state.sessions.close_key(key_id, "API key revoked")
 
 
 async def create_key_cli(settings: Settings, role: str, factory: str | None, name: str) -> str:

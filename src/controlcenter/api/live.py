@@ -3,8 +3,12 @@
 Protocol of ``/api/v1/live`` (JSON text frames):
 
 1. Authenticate: ``?key=<api key>`` in the URL, an ``X-API-Key`` header, or, as the first
-   message within 10 s, ``{"type": "auth", "key": "<api key>"}``. Failure closes with 4401;
-   a selection of another factory by a factory-scoped key closes with 4403.
+   message within 10 s, ``{"type": "auth", "key": "<api key>"}``. Failure closes with 4401
+   (4429 after too many failed attempts, the reason says when to retry); a selection of
+   another factory by a factory-scoped key closes with 4403. A socket whose key is revoked
+   or changed later is closed with 4401 within ``live_key_recheck_s``; beyond
+   ``live_max_clients`` sockets, or ``live_max_clients_per_key`` for one key (``/live``
+   and ``/alerts/live`` together), a new one is closed with 1013.
 2. Subscribe at any time (a new subscription replaces the previous one):
    ``{"type": "subscribe", "site": "namdong", "factory": "f001", "kind": "air",
    "sensor": "aq1", "metric": "pm25", "series": [17, 18], "max_rate_hz": 1}``; every field
@@ -36,11 +40,12 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ConfigDict, Field, ValidationError
 
-from controlcenter.api.auth import Principal
+from controlcenter.api.auth import Denied, Principal, client_address
 from controlcenter.api.hub import TOO_SLOW, AlertClient, LiveClient
 from controlcenter.api.index import Selection
 from controlcenter.api.readings import validation_errors
 from controlcenter.api.state import ApiState, state_of
+from controlcenter.errors import StorageError
 from controlcenter.metrics import API_LIVE_DROPS
 
 __all__ = ["SubscribeMessage", "router"]
@@ -48,7 +53,7 @@ __all__ = ["SubscribeMessage", "router"]
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
-UNAUTHORIZED, FORBIDDEN, TRY_LATER = 4401, 4403, 1013
+UNAUTHORIZED, FORBIDDEN, TRY_LATER, TOO_MANY_FAILURES = 4401, 4403, 1013, 4429
 _AUTH_WAIT_S = 10.0
 _HEARTBEAT = orjson.dumps({"type": "heartbeat"}).decode()
 _PONG = orjson.dumps({"type": "pong"}).decode()
@@ -104,9 +109,13 @@ async def _authenticate(ws: WebSocket, state: ApiState) -> Principal:
         if doc is None or doc.get("type") != "auth" or not isinstance(doc.get("key"), str):
             raise _CloseError(UNAUTHORIZED, 'first message must be {"type": "auth", "key": ...}')
         key = doc["key"]
-    who = await state.keys.verify(key)
-    if who is None:
-        raise _CloseError(UNAUTHORIZED, "invalid or revoked API key")
+    try:
+        who = await state.keys.authenticate(key, client_address(ws))
+    except StorageError:
+        raise _CloseError(TRY_LATER, "the database is unavailable") from None
+    if isinstance(who, Denied):
+        code = UNAUTHORIZED if who.retry_after_s is None else TOO_MANY_FAILURES
+        raise _CloseError(code, who.reason)
     return who
 
 
@@ -200,13 +209,15 @@ async def live(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     hub = state.hub
-    if hub.clients >= state.api.live_max_clients:
-        await _close(ws, TRY_LATER, "too many live clients")
-        return
     client = hub.connect(who)
     try:
+        refused = state.sessions.admit(client)
+        if refused is not None:
+            await _close(ws, TRY_LATER, refused)
+            return
         await _serve(ws, state, client)
     finally:
+        state.sessions.release(client)
         hub.disconnect(client)
 
 
@@ -237,8 +248,13 @@ async def alerts_live(ws: WebSocket) -> None:
         await _close(ws, FORBIDDEN, "this key is scoped to another factory")
         return
     client = AlertClient(who, site, factory)
+    refused = state.sessions.admit(client)
+    if refused is not None:
+        await _close(ws, TRY_LATER, refused)
+        return
     state.hub.connect_alerts(client)
     try:
         await _serve(ws, state, client)
     finally:
         state.hub.disconnect_alerts(client)
+        state.sessions.release(client)

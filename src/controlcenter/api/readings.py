@@ -12,10 +12,17 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
 from controlcenter.api._http import ERRORS, json_response, query_timeout
+from controlcenter.api._params import (
+    MIN_US,
+    Instant,
+    check_max,
+    instant_us,
+    setting_max,
+)
 from controlcenter.api.auth import Principal, Role, require_role
 from controlcenter.api.history import fetch_history, plan
 from controlcenter.api.index import Selection, SeriesId
@@ -31,6 +38,7 @@ Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
 _ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": Problem} for c in (400, 401, 403, 404, 422, 503, 504)
 }
@@ -166,15 +174,18 @@ def _key_doc(state: ApiState, sid: int) -> dict[str, Any] | None:
 
 
 def _range(start: datetime | None, end: datetime | None) -> tuple[int, int]:
-    end_dt = end or datetime.now(UTC)
-    start_dt = start or end_dt - timedelta(days=1)
-    if start_dt >= end_dt:
+    """``[start, end)`` in µs since the epoch (in microseconds: a default start a day
+    before 0001-01-01 would overflow a datetime)."""
+    end_us = instant_us(end or datetime.now(UTC))
+    start_us = instant_us(start) if start is not None else max(end_us - _DAY_US, MIN_US)
+    if start_us >= end_us:
         raise HTTPException(400, "start must be before end")
-    return (start_dt - _EPOCH) // _ONE_US, (end_dt - _EPOCH) // _ONE_US
+    return start_us, end_us
 
 
-Start = Annotated[AwareDatetime | None, Query(description="inclusive; default end - 1 day")]
-End = Annotated[AwareDatetime | None, Query(description="exclusive; default now")]
+_TIMES = "RFC 3339; times outside years 1-9999 UTC are clamped to them"
+Start = Annotated[Instant | None, Query(description=f"inclusive; default end - 1 day ({_TIMES})")]
+End = Annotated[Instant | None, Query(description=f"exclusive; default now ({_TIMES})")]
 
 
 @router.get(
@@ -189,15 +200,17 @@ async def history(
     sel: Select,
     start: Start = None,
     end: End = None,
-    max_points: Annotated[int | None, Query(ge=1, description="buckets per series")] = None,
+    max_points: Annotated[
+        int | None,
+        Query(ge=1, description="buckets per series", json_schema_extra=setting_max("max_points")),
+    ] = None,
 ) -> Response:
     """Buckets (avg, min, max, last, count) of each selected series over ``[start, end)``:
     at most ``max_points`` per series. The server reads raw rows, the 1-minute or the
     1-hour rollup, whichever the bucket width allows (see ``source`` and ``bucket_s``)."""
     api = state.api
     points = api.default_points if max_points is None else max_points
-    if points > api.max_points:
-        raise HTTPException(400, f"max_points must be at most {api.max_points}")
+    check_max(points, api.max_points, ("query", "max_points"))
     start_us, end_us = _range(start, end)
     ids = select_ids(state, who, sel, api.max_history_series)
     if ids.size * points > api.max_total_points:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import asyncpg
 import uvicorn
 from fastapi import FastAPI
 
+from controlcenter.api._redact import RedactKeys
 from controlcenter.api.app import create_app
 from controlcenter.api.auth import ApiKeys
 from controlcenter.api.feed import ReplicaFeed
@@ -42,20 +42,8 @@ __all__ = ["ApiRuntime", "run_replica", "serve"]
 logger = logging.getLogger(__name__)
 
 
-class _RedactKeys(logging.Filter):
-    """uvicorn logs websocket paths with their query string: hide ``key=`` values."""
-
-    _KEY = re.compile(r"(key=)[^&\s\"]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._KEY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
-            )
-        return True
-
-
-_REDACT = _RedactKeys()
+#: uvicorn logs websocket paths (and, with an access log, HTTP ones) with their raw query.
+_REDACT = RedactKeys()
 
 
 class _Server(uvicorn.Server):
@@ -76,9 +64,10 @@ async def serve(
         ControlCenterError: the server stopped although ``stop`` was not set.
     """
     api = settings.api
-    uvicorn_log = logging.getLogger("uvicorn.error")
-    if _REDACT not in uvicorn_log.filters:
-        uvicorn_log.addFilter(_REDACT)
+    for name in ("uvicorn.error", "uvicorn.access"):
+        uvicorn_log = logging.getLogger(name)
+        if _REDACT not in uvicorn_log.filters:
+            uvicorn_log.addFilter(_REDACT)
     config = uvicorn.Config(
         app,
         host=api.host,
@@ -91,6 +80,9 @@ async def serve(
         # cost CPU per client and per frame.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=int(api.shutdown_timeout_s),
+        # The client address (failure limits) comes from X-Forwarded-For only from these.
+        proxy_headers=True,
+        forwarded_allow_ips=api.forwarded_allow_ips,
     )
     server = _Server(config)
 
@@ -147,7 +139,7 @@ class ApiRuntime:
         """
         index = SeriesIndex(pipeline.catalog)
         hub = LiveHub(settings.api, index)
-        keys = ApiKeys(pool, cache_ttl_s=settings.api.key_cache_ttl_s)
+        keys = ApiKeys(pool, settings=settings.api)
         state = ApiState(settings, pool, index, hub, keys, pipeline.consumer.connected)
         feed = None
         if settings.mqtt.shared_group:
@@ -164,8 +156,10 @@ class ApiRuntime:
     def start(
         self, tg: asyncio.TaskGroup, stop: asyncio.Event, started: asyncio.Event | None = None
     ) -> None:
-        """Run the hub's ticker, its broker feed if any, and the server as tasks of ``tg``."""
+        """Run the hub's ticker, the key re-check of open websockets, the hub's broker feed
+        if any, and the server as tasks of ``tg``."""
         tg.create_task(self.state.hub.run(stop), name="live-hub")
+        tg.create_task(self.state.sessions.run(stop), name="live-key-recheck")
         if self.feed is not None:
             tg.create_task(self.feed.run(stop), name="live-feed")
             tg.create_task(self.feed.refresh_catalog(stop), name="catalog-refresh")
@@ -187,7 +181,7 @@ async def run_replica(
         index = SeriesIndex(catalog)
         hub = LiveHub(settings.api, index)
         feed = ReplicaFeed(settings, hub, catalog)
-        keys = ApiKeys(pool, cache_ttl_s=settings.api.key_cache_ttl_s)
+        keys = ApiKeys(pool, settings=settings.api)
         state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica")
         runtime = ApiRuntime(state, create_app(state))
         started = asyncio.Event()

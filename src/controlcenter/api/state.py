@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
 import asyncpg
@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from controlcenter.api.auth import ApiKeys
 from controlcenter.api.hub import LiveHub
 from controlcenter.api.index import SeriesIndex
+from controlcenter.api.sessions import Sessions
 from controlcenter.config import ApiSettings, Settings
 
 __all__ = ["ApiState", "State", "state_of"]
@@ -35,6 +36,9 @@ class ApiState:
             process (the alert routes act through it; replicas have none). Its
             transitions reach ``/api/v1/alerts/live`` through
             ``alerts.add_listener(state.hub.publish_alert)``.
+        sessions: the open websockets by key (admission limits, revocation); built here
+            from ``settings.api`` and ``keys``; its ``run`` belongs to the service's
+            TaskGroup.
     """
 
     settings: Settings
@@ -45,6 +49,10 @@ class ApiState:
     broker_connected: asyncio.Event
     mode: Literal["in-process", "replica"] = "in-process"
     alerts: Any = None  # AlertService; typed loosely so the API imports no alerts internals
+    sessions: Sessions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = Sessions(self.settings.api, self.keys)
 
     @property
     def api(self) -> ApiSettings:
