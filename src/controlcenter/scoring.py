@@ -34,7 +34,7 @@ import numpy.typing as npt
 from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind, datetime_from_us
+from controlcenter.domain import Batch, Kind, SensorKey, datetime_from_us
 from controlcenter.errors import StorageError
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
@@ -107,6 +107,7 @@ class Scoring:
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(es.queue_max_batches)
         self._listeners: list[ScoredListener] = []
         self._profiles = set(self.engine.profile_names)
+        self._sensor_ids: dict[SensorKey, int] = {}
         # is_capacity[series_id]: a car park's capacity series (narrows occupancy's limit).
         self._is_capacity = np.zeros(0, dtype=np.bool_)
         self.scored = 0
@@ -224,12 +225,17 @@ class Scoring:
             grown = np.zeros(max(top, 2 * len(self._is_capacity)), dtype=np.bool_)
             grown[: len(self._is_capacity)] = self._is_capacity
             self._is_capacity = grown
+        sensors = []
         for sid in ids.tolist():
             key = self._catalog.key_of(sid)
             name = f"{key.sensor.kind.value}.{key.metric}" if key else "generic"
             profiles.append(name if name in self._profiles else "generic")
             self._is_capacity[sid] = name == "parking.capacity"
-        self.engine.add_series(ids, profiles)
+            # The metrics of one sensor are watched together (the relation detector).
+            sensors.append(
+                self._sensor_ids.setdefault(key.sensor, len(self._sensor_ids)) if key else -1
+            )
+        self.engine.add_series(ids, profiles, sensor=np.asarray(sensors, dtype=np.int64))
         ENGINE_SERIES.set(int(self.engine.store.known.sum()))
 
     async def _warm_start(self, ids: npt.NDArray[np.int32], batch: Batch) -> None:

@@ -91,3 +91,25 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         daily_slots=int(rng.choice([0, 1, 5, 48])),
         daily_weight=float(rng.choice([0.2, 0.5, 1.0])),
     )
+
+
+def sensor_stream(
+    rng: np.random.Generator, n_sensors: int, d: int, steps: int
+) -> tuple[Batch, np.ndarray]:
+    """Sensors of ``d`` correlated metrics reporting together (some readings missing, some
+    late, one metric of a sensor breaking the relation halfway); returns the stream and
+    the sensor of each series (series ``s * d + j`` is metric ``j`` of sensor ``s``)."""
+    base = np.cumsum(rng.normal(0, 0.3, (n_sensors, steps)), axis=1)
+    gains = rng.uniform(0.5, 2.0, (n_sensors, d))
+    v = gains[:, :, None] * base[:, None, :] + rng.normal(0, 0.2, (n_sensors, d, steps))
+    v[:, 0, steps // 2 :] += rng.choice([0.0, 3.0])  # the relation breaks
+    t = (np.arange(steps) * 1_000_000 + 1_700_000_000_000_000)[None, None, :]
+    s = np.arange(n_sensors * d).reshape(n_sensors, d)[:, :, None]
+    s, t = np.broadcast_to(s, v.shape), np.broadcast_to(t, v.shape)
+    keep = rng.random(v.shape) > 0.05
+    order = np.argsort(t[keep], kind="stable")
+    sv, tv, vv = s[keep][order], t[keep][order], np.round(v[keep][order], 3)
+    late = rng.random(sv.size) < 0.02
+    tv = np.where(late, tv - 3_000_000, tv)
+    sensors = np.repeat(np.arange(n_sensors), d)
+    return Batch.from_lists(sv, tv, vv), sensors

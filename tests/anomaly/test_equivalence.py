@@ -6,10 +6,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlcenter.anomaly import Engine, Events
+from controlcenter.anomaly import Detector, Engine, EngineConfig, Events
 from controlcenter.anomaly.reference import ReferenceEngine
+from controlcenter.domain import Batch
 
-from ._streams import TEST_PROFILES, random_config, random_stream, split
+from ._streams import TEST_PROFILES, random_config, random_stream, sensor_stream, split
 
 PROFILE_NAMES = list(TEST_PROFILES)
 
@@ -111,3 +112,67 @@ def test_reference_built_from_engine_state_continues_identically():
     got, want = eng.ingest(second), ref.ingest(second)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-9, atol=1e-9)
     assert_same_events(got[1], want[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_sensors=st.integers(1, 3),
+    d=st.integers(2, 5),
+    steps=st.integers(0, 300),
+    n_batches=st.integers(1, 10),
+    shuffle=st.booleans(),
+)
+def test_relation_detector_matches_reference_for_any_batch_split(
+    seed, n_sensors, d, steps, n_batches, shuffle
+):
+    rng = np.random.default_rng(seed)
+    cfg = random_config(rng)
+    stream, sensors = sensor_stream(rng, n_sensors, d, steps)
+    eng = Engine(cfg, TEST_PROFILES)
+    ref = ReferenceEngine(cfg, TEST_PROFILES)
+    n = n_sensors * d
+    for e in (eng, ref):
+        e.add_series(np.arange(n), "generic", sensor=sensors)
+    for b in split(rng, stream, n_batches, shuffle):
+        got_scores, got_events = eng.ingest(b)
+        want_scores, want_events = ref.ingest(b)
+        np.testing.assert_allclose(got_scores, want_scores, rtol=1e-8, atol=1e-8)
+        assert_same_events(got_events, want_events)
+
+
+def test_sensor_streams_do_raise_relation_events_for_the_equivalence_test():
+    # The hypothesis test above compares something: relation events occur in such streams.
+    found = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        cfg = random_config(rng)
+        stream, sensors = sensor_stream(rng, 2, 3, 300)
+        eng = Engine(cfg, TEST_PROFILES)
+        eng.add_series(np.arange(6), "generic", sensor=sensors)
+        found += int((eng.ingest(stream)[1].detector == Detector.RELATION).sum())
+    assert found > 0
+
+
+def test_relation_detector_finds_a_broken_relation_no_single_metric_shows():
+    # Two metrics that always move together; from reading 1,500 the second stops following
+    # the first, by an amount inside each metric's own usual range.
+    rng = np.random.default_rng(5)
+    n = 3_000
+    common = np.sin(np.arange(n) / 40.0) * 5.0 + rng.normal(0, 1.0, n)
+    a = common + rng.normal(0, 0.1, n)
+    b = common + rng.normal(0, 0.1, n)
+    b[1500:] = -common[1500:] + rng.normal(0, 0.1, n - 1500)
+    t = np.arange(n, dtype=np.int64) * 1_000_000
+    batch = Batch.from_lists(np.r_[np.zeros(n), np.ones(n)], np.r_[t, t], np.r_[a, b])
+    for sensor in (None, [0, 0]):
+        eng = Engine(EngineConfig(capacity=2))
+        eng.add_series([0, 1], "generic", sensor=sensor)
+        _, events = eng.ingest(batch)
+        rel = events.take(events.detector == Detector.RELATION)
+        if sensor is None:
+            assert len(events) == 0  # no single metric is extreme
+        else:
+            assert len(rel) >= 1
+            assert 1_500_000_000 <= int(rel.time.min()) < 1_560_000_000  # within a minute
+            assert len(events.take(events.time < 1_500_000_000)) == 0  # no false alarm

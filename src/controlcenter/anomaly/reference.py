@@ -26,6 +26,8 @@ import numpy.typing as npt
 
 from controlcenter.anomaly._daily import US_PER_DAY
 from controlcenter.anomaly._detect import ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
+from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
+from controlcenter.anomaly._relation import MAX_SLOTS
 from controlcenter.anomaly._robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
 from controlcenter.anomaly.engine import Engine, EngineConfig
 from controlcenter.anomaly.events import Detector, Events
@@ -77,6 +79,9 @@ class _Series:
     ep_peak: float = 0.0
     ep_start: int = 0
     phase: int = 0  # series id % refresh: refreshes happen when (count + phase) % refresh == 0
+    sensor: int = -1  # the sensor whose relation vector it belongs to (-1: none)
+    slot: int = -1
+    last_r: tuple[bool, float] = (False, 0.0)  # the last reading's residual for the relation
     # Daily baseline, when the series has one: slot -> [mean, var, n, sum, sumsq, day].
     daily: dict[int, list[float]] | None = None
 
@@ -134,6 +139,7 @@ class ReferenceEngine:
         named.setdefault("generic", GENERIC)
         self.rows = {k: dict(zip(COLUMNS, profile_row(p), strict=True)) for k, p in named.items()}
         self.series: dict[int, _Series] = {}
+        self.sensors: dict[int, SensorRef] = {}  # sensor id -> relation state, rows in order
 
     @classmethod
     def from_engine(cls, engine: Engine, series: npt.ArrayLike | None = None) -> ReferenceEngine:
@@ -162,7 +168,42 @@ class ReferenceEngine:
             if row >= 0:
                 s.daily = {k: st.daily[row, k].tolist() for k in range(st.daily_slots)}
             ref.series[sid] = s
+        ref._copy_sensors(engine)
         return ref
+
+    def _copy_sensors(self, engine: Engine) -> None:
+        """Take over the relation detector's state (sensors and their members)."""
+        rs = engine.relations
+        for sen_id, row in sorted(rs.rows.items(), key=lambda kv: kv[1]):
+            sen = SensorRef(row)
+            sen.slots = [int(x) for x in rs.slot_series[row, : int(rs.d[row])]]
+            for name in (
+                "count",
+                "pend_t",
+                "pend_mask",
+                "has_inv",
+                "cal_blocks",
+                "ep_below",
+                "ep_start",
+                "ep_on",
+            ):
+                setattr(sen, name, getattr(rs, name)[row].item())
+            for name in (
+                "cal_mean",
+                "cal_var",
+                "cal_bn",
+                "cal_bsum",
+                "cal_bsumsq",
+                "cal_hi",
+                "ep_peak",
+            ):
+                setattr(sen, name, float(getattr(rs, name)[row]))
+            for name in ("pend_r", "pend_x", "z", "mean", "cov", "inv"):
+                setattr(sen, name, getattr(rs, name)[row].copy())
+            self.sensors[sen_id] = sen
+            for slot, sid in enumerate(sen.slots):
+                if sid in self.series:
+                    self.series[sid].sensor, self.series[sid].slot = sen_id, slot
 
     def add_series(
         self,
@@ -190,22 +231,53 @@ class ReferenceEngine:
             if par["inv_daily_z"] > 0 and self.config.daily_slots > 0:
                 st = self.series[sid]
                 st.daily = {} if st.daily is None else st.daily
+        if sensor is not None:
+            sens = np.broadcast_to(np.asarray(sensor, dtype=np.int64), (len(ids),)).tolist()
+            for sid, sen_id in zip(ids, sens, strict=True):
+                st = self.series[sid]
+                st_sensor = st.sensor
+                if sen_id < 0 or st.par["relation"] <= 0 or st_sensor == sen_id:
+                    continue
+                sen = self.sensors.setdefault(sen_id, SensorRef(len(self.sensors)))
+                if len(sen.slots) >= MAX_SLOTS:
+                    continue
+                st.sensor, st.slot = sen_id, len(sen.slots)
+                sen.slots.append(sid)
+                sen.reset()
 
     def ingest(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
         """Score and learn ``batch`` reading by reading, in time order."""
         order = np.argsort(batch.time, kind="stable")
         scores = np.zeros(len(batch), dtype=np.float64)
         rows: list[tuple[int, int, int, float, float, int]] = []
+        members: dict[tuple[int, int], list[int]] = {}
         for i in order.tolist():
             sid, t, x = int(batch.series[i]), int(batch.time[i]), float(batch.value[i])
             if sid not in self.series:
                 self.add_series([sid], "generic")
+            st = self.series[sid]
+            st.last_r = (False, 0.0)
             worst = 0.0
-            for det, sev, start in self._one(self.series[sid], t, x):
+            for det, sev, start in self._one(st, t, x):
                 worst = max(worst, sev)
                 if det is not None and sev >= 1.0:
                     rows.append((sid, t, int(det), x, sev * sev / (1.0 + sev * sev), start))
             scores[i] = worst * worst / (1.0 + worst * worst)
+            if st.sensor >= 0 and st.last_r[0]:
+                sen = self.sensors[st.sensor]
+                members.setdefault((sen.row, t), []).append(i)
+                done = relation_step(sen, self.config, t, st.slot, st.last_r[1], x)
+                if done is not None:
+                    sev, top, event = done
+                    for j in members[(sen.row, t)]:
+                        scores[j] = max(scores[j], sev * sev / (1.0 + sev * sev))
+                    if event:
+                        score = sev * sev / (1.0 + sev * sev)
+                        who = sen.slots[top]
+                        rows.append(
+                            (who, t, int(Detector.RELATION), float(sen.pend_x[top]), score,
+                             sen.ep_start)
+                        )  # fmt: skip
         rows.sort(key=lambda r: (r[1], r[0], r[2]))
         return scores, Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()
 
@@ -229,55 +301,11 @@ class ReferenceEngine:
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = _median(gaps) if gaps else math.nan
 
-    def _fold(self, st: _Series) -> None:
-        """Fold the calibration block into the distribution (at a robust refresh)."""
-        cfg = self.config
-        if st.cal_bn <= 0:
-            return
-        d = st.cal_bsum / st.cal_bn  # block sums are of g - mean
-        bv = max(st.cal_bsumsq / st.cal_bn - d * d, 0.0)
-        w = max(cfg.cal_beta, 1.0 / (st.cal_blocks + 1.0))
-        if st.cal_blocks == 0:
-            st.cal_mean, st.cal_var = st.cal_mean + d, bv
-        else:
-            st.cal_mean, st.cal_var = (
-                st.cal_mean + w * d,
-                (1.0 - w) * st.cal_var + w * bv + w * (1.0 - w) * d * d,
-            )
-        st.cal_blocks += 1
-        st.cal_bn = st.cal_bsum = st.cal_bsumsq = 0.0
-        st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var)
-
     def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
-        """Calibrated, episode-judged severity of the statistical evidence ``parts``, and
-        whether it opened or grew an episode (an event)."""
-        p, cfg = st.par, self.config
-        valid = n >= cfg.min_history
+        """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
+        valid = n >= self.config.min_history
         e = min(max(parts), SEVERITY_CAP)
-        g = math.log1p(e)
-        s = 0.0
-        if valid:
-            c = 0.0
-            if st.cal_blocks >= cfg.cal_min_blocks:
-                z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
-                c = max(z, 0.0) * p["inv_cal_z"]
-            s = min(e, c) if p["inv_cal_z"] > 0 else e
-            gl = min(g, st.cal_hi) - st.cal_mean
-            st.cal_bn += 1.0
-            st.cal_bsum += gl
-            st.cal_bsumsq += gl * gl
-        low = s < cfg.off_level
-        st.ep_below = min(st.ep_below + 1, cfg.off_k + 1) if low else 0
-        if st.ep_on:
-            x = s / (cfg.growth * max(st.ep_peak, 1.0))
-            st.ep_peak = max(st.ep_peak, s)
-            if low and st.ep_below == cfg.off_k:
-                st.ep_on, st.ep_peak = False, 0.0
-            return x, x >= 1.0
-        if s >= 1.0:
-            st.ep_on, st.ep_peak, st.ep_start = True, s, t
-            return s, True
-        return s, False
+        return judge(st, self.config, t, e, valid, st.par["inv_cal_z"])
 
     def _one(self, st: _Series, t: int, x: float) -> list[tuple[Detector | None, float, int]]:
         """Severities of one reading: ``(detector or None, severity, episode start)``."""
@@ -290,7 +318,7 @@ class ReferenceEngine:
         refresh_now = n > 0 and (n + st.phase) % cfg.refresh == 0
         if refresh_now:
             self._refresh(st)
-            self._fold(st)
+            fold(st, cfg)
         has_prev = n > 0
         out: list[tuple[Detector | None, float, int]] = []
         # rate of change
@@ -306,6 +334,7 @@ class ReferenceEngine:
         sev_ewma, dev = self._ewma(st, x, n)
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
+        st.last_r = (robust_ok, zdev)
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         factor = self._daily(st, t, x)
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0

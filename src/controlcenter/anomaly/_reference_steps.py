@@ -1,0 +1,174 @@
+"""One-reading-at-a-time specification of calibration, episodes and the relation detector.
+
+Used by :class:`~.reference.ReferenceEngine` (series and sensors share the calibration and
+episode steps); the engine's vectorised versions are ``_calibrate.py``, ``_episode.py`` and
+``_relation.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from controlcenter.anomaly._relation import MAX_SLOTS, RESIDUAL_CLIP
+
+if TYPE_CHECKING:
+    from controlcenter.anomaly.engine import EngineConfig
+
+__all__ = ["Judged", "SensorRef", "fold", "judge", "relation_step"]
+
+
+class Judged(Protocol):
+    """Calibration and episode state (a series' or a sensor's)."""
+
+    cal_mean: float
+    cal_var: float
+    cal_blocks: int
+    cal_bn: float
+    cal_bsum: float
+    cal_bsumsq: float
+    cal_hi: float
+    ep_on: bool
+    ep_below: int
+    ep_peak: float
+    ep_start: int
+
+
+def fold(st: Judged, cfg: EngineConfig) -> None:
+    """Fold the calibration block into the distribution (at a refresh)."""
+    if st.cal_bn <= 0:
+        return
+    d = st.cal_bsum / st.cal_bn  # block sums are of g - mean
+    bv = max(st.cal_bsumsq / st.cal_bn - d * d, 0.0)
+    w = max(cfg.cal_beta, 1.0 / (st.cal_blocks + 1.0))
+    if st.cal_blocks == 0:
+        st.cal_mean, st.cal_var = st.cal_mean + d, bv
+    else:
+        st.cal_mean, st.cal_var = (
+            st.cal_mean + w * d,
+            (1.0 - w) * st.cal_var + w * bv + w * (1.0 - w) * d * d,
+        )
+    st.cal_blocks += 1
+    st.cal_bn = st.cal_bsum = st.cal_bsumsq = 0.0
+    st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var)
+
+
+def judge(
+    st: Judged, cfg: EngineConfig, t: int, e: float, valid: bool, inv_cal_z: float
+) -> tuple[float, bool]:
+    """Calibrated, episode-judged severity of evidence ``e`` (capped by the caller), and
+    whether it opened or grew an episode (an event)."""
+    g = math.log1p(e)
+    s = 0.0
+    if valid:
+        c = 0.0
+        if st.cal_blocks >= cfg.cal_min_blocks:
+            z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
+            c = max(z, 0.0) * inv_cal_z
+        s = min(e, c) if inv_cal_z > 0 else e
+        gl = min(g, st.cal_hi) - st.cal_mean
+        st.cal_bn += 1.0
+        st.cal_bsum += gl
+        st.cal_bsumsq += gl * gl
+    low = s < cfg.off_level
+    st.ep_below = min(st.ep_below + 1, cfg.off_k + 1) if low else 0
+    if st.ep_on:
+        x = s / (cfg.growth * max(st.ep_peak, 1.0))
+        st.ep_peak = max(st.ep_peak, s)
+        if low and st.ep_below == cfg.off_k:
+            st.ep_on, st.ep_peak = False, 0.0
+        return x, x >= 1.0
+    if s >= 1.0:
+        st.ep_on, st.ep_peak, st.ep_start = True, s, t
+        return s, True
+    return s, False
+
+
+def _zeros() -> npt.NDArray[np.float64]:
+    return np.zeros(MAX_SLOTS)
+
+
+@dataclass
+class SensorRef:
+    """One sensor's relation state (see ``_relation.py``)."""
+
+    row: int
+    slots: list[int] = field(default_factory=list)  # series id of each slot
+    count: int = 0
+    pend_t: int = -(2**63)
+    pend_mask: int = 0
+    pend_r: npt.NDArray[np.float64] = field(default_factory=_zeros)
+    pend_x: npt.NDArray[np.float64] = field(default_factory=_zeros)
+    z: npt.NDArray[np.float64] = field(default_factory=_zeros)
+    mean: npt.NDArray[np.float64] = field(default_factory=_zeros)
+    cov: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((MAX_SLOTS,) * 2))
+    inv: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((MAX_SLOTS,) * 2))
+    has_inv: bool = False
+    cal_mean: float = 0.0
+    cal_var: float = 0.0
+    cal_blocks: int = 0
+    cal_bn: float = 0.0
+    cal_bsum: float = 0.0
+    cal_bsumsq: float = 0.0
+    cal_hi: float = math.inf
+    ep_on: bool = False
+    ep_below: int = 0
+    ep_peak: float = 0.0
+    ep_start: int = 0
+
+    def reset(self) -> None:
+        """Forget what was learnt (the membership changed)."""
+        slots, row = self.slots, self.row
+        self.__init__(row)  # type: ignore[misc]
+        self.slots = slots
+
+
+def _inverse(cov: npt.NDArray[np.float64], d: int, ridge: float) -> npt.NDArray[np.float64]:
+    out = np.zeros((MAX_SLOTS, MAX_SLOTS))
+    c = cov[:d, :d]
+    reg = c + np.diag(np.diag(c) * ridge + 1e-12)
+    out[:d, :d] = np.linalg.inv(reg)
+    return out
+
+
+def relation_step(
+    sen: SensorRef, cfg: EngineConfig, t: int, slot: int, r: float, x: float
+) -> tuple[float, int, bool] | None:
+    """Add one valid reading of the sensor's ``slot``; when it completes the vector of time
+    ``t``, score that vector: ``(severity, slot that contributes most, event)``."""
+    if t < sen.pend_t:
+        return None
+    if t > sen.pend_t:
+        sen.pend_t, sen.pend_mask = t, 0
+        sen.pend_r, sen.pend_x = _zeros(), _zeros()
+    sen.pend_r[slot] = min(max(r, -RESIDUAL_CLIP), RESIDUAL_CLIP)
+    sen.pend_x[slot] = x
+    sen.pend_mask |= 1 << slot
+    d = len(sen.slots)
+    if d < 2 or sen.pend_mask != (1 << d) - 1:
+        return None
+    k = sen.count
+    if k > 0 and (k + sen.row % cfg.refresh) % cfg.refresh == 0:
+        sen.inv, sen.has_inv = _inverse(sen.cov, d, cfg.relation_ridge), True
+        fold(sen, cfg)
+    lam = cfg.relation_lambda
+    sen.z = (1.0 - lam) * sen.z + lam * sen.pend_r
+    alpha = max(1.0 / (k + 1.0), 1.0 / cfg.window)
+    dev = sen.z - sen.mean
+    sen.mean = (1.0 - alpha) * sen.mean + alpha * sen.z
+    sen.cov = (1.0 - alpha) * sen.cov + (1.0 - alpha) * alpha * np.outer(dev, dev)
+    sen.count += 1
+    warm = sen.has_inv and k >= cfg.min_history
+    e = 0.0
+    if warm:
+        t2 = float(dev @ sen.inv @ dev)
+        a = 2.0 / (9.0 * d)
+        z = (np.cbrt(max(t2, 0.0) / d) - (1.0 - a)) / math.sqrt(a)
+        e = min(max(float(z), 0.0) / cfg.relation_z, 1e6)
+    top = int(np.argmax(dev * (sen.inv @ dev)))
+    sev, event = judge(sen, cfg, t, e, warm, 1.0 / cfg.relation_cal_z)
+    return sev, top, event
