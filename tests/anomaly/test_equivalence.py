@@ -176,3 +176,30 @@ def test_relation_detector_finds_a_broken_relation_no_single_metric_shows():
             assert len(rel) >= 1
             assert 1_500_000_000 <= int(rel.time.min()) < 1_560_000_000  # within a minute
             assert len(events.take(events.time < 1_500_000_000)) == 0  # no false alarm
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_batches=st.integers(1, 8), shuffle=st.booleans())
+def test_seasonal_gate_matches_reference(seed, n_batches, shuffle):
+    # A daily cycle sampled every 20 minutes for a week (the gate opens after a day or so)
+    # next to a series of noise (the gate stays shut), spikes in both.
+    rng = np.random.default_rng(seed)
+    n = 7 * 72
+    t = np.arange(n, dtype=np.int64) * 1_200_000_000 + 1_700_000_000_000_000
+    hour = (t // 3_600_000_000) % 24
+    daily = 10 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.5, n)
+    noise = rng.normal(0, 5.0, n)
+    for v in (daily, noise):
+        v[rng.random(n) < 0.02] += 30.0
+    stream = Batch.from_lists(np.r_[np.zeros(n), np.ones(n)], np.r_[t, t], np.r_[daily, noise])
+    stream = stream.take(np.argsort(stream.time, kind="stable"))
+    cfg = EngineConfig(window=32, refresh=8, min_history=8, daily_slots=24)
+    eng, ref = Engine(cfg, TEST_PROFILES), ReferenceEngine(cfg, TEST_PROFILES)
+    for e in (eng, ref):
+        e.add_series([0, 1], "daily")
+    for b in split(rng, stream, n_batches, shuffle):
+        got_scores, got_events = eng.ingest(b)
+        want_scores, want_events = ref.ingest(b)
+        np.testing.assert_allclose(got_scores, want_scores, rtol=1e-9, atol=1e-9)
+        assert_same_events(got_events, want_events)
+    assert eng.store.seasonal[0] and not eng.store.seasonal[1]

@@ -27,7 +27,15 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
 
-__all__ = ["DailyUpdate", "Visits", "daily_factor", "day_and_slot", "run_visits"]
+__all__ = [
+    "DailyUpdate",
+    "SeenVisits",
+    "Visits",
+    "daily_factor",
+    "day_and_slot",
+    "run_visits",
+    "seasonal_gate",
+]
 
 US_PER_DAY = 86_400_000_000
 
@@ -58,7 +66,7 @@ class DailyUpdate:
     values: F64
 
 
-def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, DailyUpdate]:
+def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, F64, DailyUpdate]:
     """Profile (mean, variance) each visit sees, and the final state per key.
 
     At a visit on a later day than its slot's accumulator, the accumulator is folded into
@@ -67,6 +75,7 @@ def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, DailyUpd
     """
     k = v.key.size
     used_m = np.empty(k, dtype=np.float64)
+    acc = np.empty((k, 4), dtype=np.float64)  # accumulator after each visit: n, sum, sumsq, day
     used_v = np.empty(k, dtype=np.float64)
     starts = np.ones(k, dtype=np.bool_)
     starts[1:] = v.key[1:] != v.key[:-1]
@@ -102,11 +111,99 @@ def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, DailyUpd
         new[:, 4] = np.where(keep, c[:, 4], 0.0) + v.q[at]
         new[:, 5] = vday
         used_m[at], used_v[at] = new[:, 0], new[:, 1]
+        acc[at] = new[:, 2:6]
         if single:
             cur = new
         else:
             cur[gid[at]] = new
-    return used_m, used_v, DailyUpdate(keys, cur)
+    return used_m, used_v, acc, DailyUpdate(keys, cur)
+
+
+@dataclass(frozen=True, slots=True)
+class SeenVisits:
+    """The batch's visits as the seasonal gate needs them, sorted by (key, day): flat key
+    ``row * K + slot``, time of the visit's first reading, the profile it saw."""
+
+    key: Idx
+    start: I64
+    mean: F64
+    var: F64
+    acc: F64  # [k, 4] the slot's accumulator after the visit: n, sum, sumsq, day
+
+
+def _virtual_fold(pm: F64, pv: F64, acc: F64, day: F64, w: float) -> tuple[F64, F64]:
+    """Profiles with each accumulator of an earlier day than ``day`` folded in."""
+    n, s1, s2, aday = acc[..., 0], acc[..., 1], acc[..., 2], acc[..., 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = s1 / n
+        var = np.maximum(s2 / n - m * m, 0.0)
+    d = m - pm
+    first = np.isnan(pm)
+    fm = np.where(first, m, pm + w * d)
+    fv = np.where(first, var, (1.0 - w) * pv + w * var + w * (1.0 - w) * d * d)
+    take = (aday < day) & (n > 0)
+    return np.where(take, fm, pm), np.where(take, fv, pv)
+
+
+def seasonal_gate(
+    rows: npt.NDArray[np.int32],
+    at: I64,
+    state: F64,
+    slots: int,
+    visits: SeenVisits | None,
+    strength: float,
+    weight: float,
+) -> npt.NDArray[np.bool_]:
+    """Whether each series (daily ``rows``, -1: none) shows a daily pattern as of time ``at``.
+
+    From the profiles of its slots then (the stored ones, or those a visit of this batch
+    before ``at`` saw): the series is seasonal when a quarter of its slots have a profile
+    (at least two) and the variance *between* the slots' means is at least ``strength / (1 - strength)``
+    times the mean variance *within* a slot. A noisy series without a daily pattern has
+    slot bands as wide as its whole range: judging it by the time of day would only blind
+    the detectors to shifts inside that range.
+    """
+    p = rows.size
+    out = np.zeros(p, dtype=np.bool_)
+    have = np.flatnonzero(rows >= 0)
+    if have.size == 0 or slots < 2:
+        return out
+    st = state.reshape(-1, slots, state.shape[1])
+    pm = st[rows[have], :, 0].copy()
+    pv = st[rows[have], :, 1].copy()
+    acc = st[rows[have], :, 2:6].copy()
+    if visits is not None and visits.key.size:
+        if visits.key.size > 1 and bool((visits.key[1:] < visits.key[:-1]).any()):
+            o = np.argsort(visits.key, kind="stable")  # a batch across midnight
+            visits = SeenVisits(
+                visits.key[o], visits.start[o], visits.mean[o], visits.var[o], visits.acc[o]
+            )
+        r = rows[have].astype(np.int64)
+        lo = np.searchsorted(visits.key, r * slots)
+        hi = np.searchsorted(visits.key, (r + 1) * slots)
+        cnt = hi - lo
+        pair_row = np.repeat(np.arange(have.size), cnt)
+        v = np.repeat(lo, cnt) + (np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        keep = visits.start[v] < at[have][pair_row]
+        pair_row, v = pair_row[keep], v[keep]
+        slot = visits.key[v] % slots
+        # Visits of a key are in day order: the last write (the latest visit) wins.
+        pm[pair_row, slot] = visits.mean[v]
+        pv[pair_row, slot] = visits.var[v]
+        acc[pair_row, slot] = visits.acc[v]
+    # A slot's last day is folded into its profile only when the slot is next visited; as
+    # of ``at`` it counts already if that day is over.
+    day = (at[have] // US_PER_DAY).astype(np.float64)[:, None]
+    pm, pv = _virtual_fold(pm, pv, acc, day, weight)
+    ok = ~np.isnan(pm)
+    k = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, pm, 0.0).sum(axis=1) / k
+        between = np.where(ok, (pm - mean[:, None]) ** 2, 0.0).sum(axis=1) / k
+        within = np.where(ok, pv, 0.0).sum(axis=1) / k
+        seasonal = (k * 4 >= slots) & (k >= 2) & (between * (1.0 - strength) >= strength * within)
+    out[have] = seasonal & (between > 0)
+    return out
 
 
 def daily_factor(
@@ -118,8 +215,9 @@ def daily_factor(
     floors: tuple[F64, F64, F64],
     slots: int,
     weight: float,
-) -> tuple[F64 | None, DailyUpdate | None]:
-    """``float64[m]`` factor (0: usual for the time of day, 1: not) and the state update.
+) -> tuple[F64 | None, DailyUpdate | None, SeenVisits | None]:
+    """``float64[m]`` factor (0: usual for the time of day, 1: not), the state update and
+    the visits (for :func:`seasonal_gate`).
 
     Args:
         sa, xa, ta: accepted readings in (series, time) order.
@@ -130,17 +228,17 @@ def daily_factor(
     rows = rows_of_series[sa]
     on = np.flatnonzero(rows >= 0)
     if on.size == 0:
-        return None, None
+        return None, None, None
     x, t = xa[on], ta[on]
     day, slot = day_and_slot(t, slots)
     key = rows[on].astype(np.intp) * slots + slot.astype(np.intp)
     # Visits of one key must be adjacent. In (series, time) order they are, unless a batch
     # holds one slot of one series on two days: only then sort by key (stable: a key is
     # one series, so its time order is kept).
-    ks, ds, xs, sel = key, day, x, on
+    ks, ds, xs, sel, ts = key, day, x, on, t
     if int(t.max()) - int(t.min()) >= US_PER_DAY - US_PER_DAY // slots:
         order = np.argsort(key, kind="stable")
-        ks, ds, xs, sel = key[order], day[order], x[order], on[order]
+        ks, ds, xs, sel, ts = key[order], day[order], x[order], on[order], t[order]
     vs = np.ones(ks.size, dtype=np.bool_)
     vs[1:] = (ks[1:] != ks[:-1]) | (ds[1:] != ds[:-1])
     vstart = np.flatnonzero(vs)
@@ -152,7 +250,7 @@ def daily_factor(
         np.add.reduceat(xs, vstart),
         np.add.reduceat(xs * xs, vstart),
     )
-    used_m, used_v, upd = run_visits(visits, state, weight)
+    used_m, used_v, acc, upd = run_visits(visits, state, weight)
     vid = np.cumsum(vs) - 1
     pm, pv = used_m[vid], used_v[vid]
     min_std2, min_rel, inv_z = floors[0][sel], floors[1][sel], floors[2][sel]
@@ -162,4 +260,5 @@ def daily_factor(
         usual = (inv_z > 0) & (z * inv_z < 1.0)  # False where there is no profile (NaN)
     factor = np.ones(xa.size, dtype=np.float64)
     factor[sel] = np.where(usual, 0.0, 1.0)
-    return factor, upd
+    seen = SeenVisits(visits.key, ts[vstart], used_m, used_v, acc)
+    return factor, upd, seen

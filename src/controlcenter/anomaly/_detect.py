@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
 from controlcenter.anomaly._calibrate import CalState, calibrate
-from controlcenter.anomaly._daily import DailyUpdate, daily_factor
+from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
 from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
@@ -217,7 +217,22 @@ def detect(
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)
     stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
-    ref = refresh_rows(prep, store, table, cfg)
+    factor: F64 | None = None
+    daily: DailyUpdate | None = None
+    seen: SeenVisits | None = None
+    if store.daily_used:
+        floors = (par["min_std2"], par["min_rel_std"], par["inv_daily_z"])
+        factor, daily, seen = daily_factor(
+            prep.sa,
+            x,
+            t,
+            store.daily_row,
+            store.daily_state(),
+            floors,
+            cfg.daily_slots,
+            cfg.daily_weight,
+        )
+    ref = refresh_rows(prep, store, table, cfg, seen)
     force = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
     med, sigma, ok = force.median, force.sigma, force.ok
     # The EWMA learns values winsorized to the robust band, so a spike does not drag its
@@ -233,24 +248,13 @@ def detect(
     robust = np.where(ok & (n_life >= cfg.min_history), np.abs(z) * par["inv_robust_z"], 0.0)
     clip = par["cusum_clip"]
     y = np.where(ok & (n_life >= cfg.min_history), np.clip(zdev, -clip, clip), 0.0)
-    daily: DailyUpdate | None = None
-    if store.daily_used:
-        floors = (par["min_std2"], par["min_rel_std"], par["inv_daily_z"])
-        factor, daily = daily_factor(
-            prep.sa,
-            x,
-            t,
-            store.daily_row,
-            store.daily_state(),
-            floors,
-            cfg.daily_slots,
-            cfg.daily_weight,
-        )
-        if factor is not None:
-            # What this time of day usually shows is no anomaly (a shift start's ramp). The
-            # EWMA z keeps its say: it is what sees slow drifts within the usual range.
-            robust = robust * factor
-            y = y * factor
+    if factor is not None:
+        # What this time of day usually shows is no anomaly (a shift start's ramp), for a
+        # series that has a daily pattern. The EWMA z keeps its say: it is what sees slow
+        # drifts within the usual range.
+        factor = np.where(force.seasonal, factor, 1.0)
+        robust = robust * factor
+        y = y * factor
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     parts = (robust, ewma, shift)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
+from controlcenter.anomaly._daily import SeenVisits, seasonal_gate
 from controlcenter.anomaly.profile import COLUMNS
 from controlcenter.anomaly.window import WindowStore
 
@@ -65,6 +66,7 @@ class Refresh:
     ok: npt.NDArray[np.bool_]
     interval_us: F64
     res: F64
+    seasonal: npt.NDArray[np.bool_]
 
 
 def masked_median(m: F64, valid: I64) -> F64:
@@ -161,8 +163,15 @@ def _median_gap(times: I64, p: I64, w: int) -> F64:
     return out
 
 
-def refresh_rows(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConfig) -> Refresh:
-    """Compute the robust statistics of every refresh that falls inside this batch."""
+def refresh_rows(
+    prep: Prepared,
+    store: WindowStore,
+    table: F64,
+    cfg: EngineConfig,
+    seen: SeenVisits | None = None,
+) -> Refresh:
+    """Compute the robust statistics of every refresh that falls inside this batch, and
+    whether each series shows a daily pattern then (``seen``: this batch's daily visits)."""
     r, w = cfg.refresh, store.window
     c0 = store.count[prep.gs]
     phase = prep.gs.astype(np.int64) % r
@@ -185,7 +194,20 @@ def refresh_rows(prep: Prepared, store: WindowStore, table: F64, cfg: EngineConf
     rel = table[prof, _COL["min_rel_std"]] * med
     sigma = robust_sigma(mad, mean_ad, res, table[prof, _COL["min_std2"]] + rel * rel)
     interval = _median_gap(times, p, w)
-    return Refresh(group, first, offset, med, sigma, valid >= cfg.min_history, interval, res)
+    series = prep.gs[group]
+    at = prep.ta[prep.gstart[group] + (p - store.count[series])]
+    seasonal = seasonal_gate(
+        store.daily_row[series],
+        at,
+        store.daily_state(),
+        cfg.daily_slots,
+        seen,
+        cfg.season_strength,
+        cfg.daily_weight,
+    )
+    return Refresh(
+        group, first, offset, med, sigma, valid >= cfg.min_history, interval, res, seasonal
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +222,7 @@ class InForce:
     ok: npt.NDArray[np.bool_]
     res: F64
     gen: I64
+    seasonal: npt.NDArray[np.bool_]
 
 
 def stats_per_reading(
@@ -213,6 +236,7 @@ def stats_per_reading(
     sigma = store.sigma[prep.gs][gid]
     ok = store.robust_ok[prep.gs][gid]
     res = store.resolution[prep.gs][gid]
+    seasonal = store.seasonal[prep.gs][gid]
     gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)
@@ -222,5 +246,6 @@ def stats_per_reading(
         sigma[idx] = ref.sigma[row]
         ok[idx] = ref.ok[row]
         res[idx] = ref.res[row]
+        seasonal[idx] = ref.seasonal[row]
         gen[idx] = k + 1
-    return InForce(med, sigma, ok, res, gen)
+    return InForce(med, sigma, ok, res, gen, seasonal)

@@ -78,6 +78,9 @@ class EngineConfig:
         relation_z: its absolute threshold (a Wilson-Hilferty z of the chi-square ``T2``).
         relation_cal_z: its calibration threshold (as ``cal_z`` for a series).
         relation_ridge: ridge added to the covariance's diagonal (times the diagonal).
+        season_strength: a series judges readings by the time of day (its daily baseline)
+            only while the share of its variance between the day's slots is at least this
+            (``_daily.seasonal_gate``).
 
     >>> EngineConfig(window=128).refresh
     64
@@ -101,6 +104,7 @@ class EngineConfig:
     relation_z: float = 4.0
     relation_cal_z: float = 4.0
     relation_ridge: float = 0.01
+    season_strength: float = 0.5
 
 
 class Engine:
@@ -297,7 +301,7 @@ class Engine:
             np.asarray(total_sq, dtype=f64).reshape(-1)[ok][o],
         )
         if visits.key.size:
-            self._write_daily(run_visits(visits, st.daily_state(), self.config.daily_weight)[2])
+            self._write_daily(run_visits(visits, st.daily_state(), self.config.daily_weight)[3])
         return self
 
     def mark_primed(self, series: npt.ArrayLike) -> None:
@@ -472,6 +476,7 @@ class Engine:
             st.robust_ok[g] = ref.ok
             st.interval_us[g] = ref.interval_us
             st.resolution[g] = ref.res
+            st.seasonal[g] = ref.seasonal
 
 
 def _events(prep: Prepared, sev: Severities) -> Events:

@@ -71,9 +71,10 @@ class MetricProfile:
         stuck_zero_ok: a run of zeros is normal (idle machine, empty car park).
         silence_factor, min_silence_s: silence when no reading came for longer than
             ``max(silence_factor * usual interval, min_silence_s)``.
-        daily_z: daily baseline (``_daily.py``): a value within ``daily_z`` spreads of what
-            the same time of day showed on earlier days is usual: robust z and CUSUM
-            ignore it (EWMA z does not). ``inf``: no daily baseline for the metric.
+        daily_z: daily baseline (``_daily.py``), learnt for every series; while the series
+            shows a daily pattern (``_daily.seasonal_gate``), a value within ``daily_z``
+            spreads of what the same time of day showed on earlier days is usual: robust z
+            and CUSUM ignore it (EWMA z does not). ``inf``: no daily baseline at all.
         relation: the metric joins its sensor's vector in the relation detector
             (``_relation.py``); off for counters and constants such as a car park's capacity.
         cal_z: calibration (``_calibrate.py``): the statistical evidence must also lie
@@ -105,9 +106,9 @@ class MetricProfile:
     min_silence_s: float = 60.0
     rate_min_dt_s: float = 1.0
     rate_max_dt_s: float = 60.0
-    daily_z: float = INF
+    daily_z: float = 4.0
     relation: bool = True
-    cal_z: float = 4.0
+    cal_z: float = 4.5
 
 
 #: The profile of a metric nobody described (and of ``score-csv``).
@@ -148,12 +149,12 @@ DEFAULT_PROFILES: Mapping[str, MetricProfile] = {
     "power.current": replace(_LOAD, lo=0.0, hi=10000.0, max_rate=1000.0, min_std=0.5,
                              stuck_zero_ok=True),
     "power.pf": replace(_LOAD, lo=-1.0, hi=1.0, max_rate=0.5, min_std=0.01, min_rel_std=0.0,
-                        daily_z=INF),
+                        ),
     # Occupancy moves in steps and rests for hours: no stuck detector; ``hi`` per series.
     "parking.occupied": MetricProfile(lo=0.0, max_rate=5.0, min_std=2.0, min_rel_std=0.0,
                                       cusum_h=INF),
     "parking.capacity": MetricProfile(lo=0.0, hi=100000.0, robust_z=INF, ewma_z=INF,
-                                      cusum_h=INF, relation=False),
+                                      cusum_h=INF, relation=False, daily_z=INF),
 }  # fmt: skip
 
 

@@ -65,6 +65,7 @@ class _Series:
     interval_us: float = math.nan
     silent: bool = False
     resolution: float = 0.0
+    seasonal: bool = False
     # Calibration of log1p(evidence): the distribution and the open block.
     cal_mean: float = 0.0
     cal_var: float = 0.0
@@ -100,6 +101,7 @@ _SCALARS = (
     "interval_us",
     "silent",
     "resolution",
+    "seasonal",
     "cal_mean",
     "cal_var",
     "cal_blocks",
@@ -281,7 +283,7 @@ class ReferenceEngine:
         rows.sort(key=lambda r: (r[1], r[0], r[2]))
         return scores, Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()
 
-    def _refresh(self, st: _Series) -> None:
+    def _refresh(self, st: _Series, t: int) -> None:
         vals = list(st.values)
         c = len(vals)
         med = _median(vals)
@@ -300,6 +302,35 @@ class ReferenceEngine:
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = _median(gaps) if gaps else math.nan
+        st.seasonal = self._seasonal(st, t)
+
+    def _seasonal(self, st: _Series, t: int) -> bool:
+        """Whether the slots' profiles show a daily pattern (``_daily.seasonal_gate``), a
+        slot's finished day counted as folded in."""
+        k, w = self.config.daily_slots, self.config.daily_weight
+        if st.daily is None or k < 2:
+            return False
+        prof = []
+        for rec in st.daily.values():
+            pm, pv = rec[0], rec[1]
+            if rec[5] < t // US_PER_DAY and rec[2] > 0:
+                m = rec[3] / rec[2]
+                v = max(rec[4] / rec[2] - m * m, 0.0)
+                if math.isnan(pm):
+                    pm, pv = m, v
+                else:
+                    d = m - pm
+                    pm, pv = pm + w * d, (1 - w) * pv + w * v + w * (1 - w) * d * d
+            if not math.isnan(pm):
+                prof.append((pm, pv))
+        n = len(prof)
+        if n * 4 < k or n < 2:
+            return False
+        mean = sum(m for m, _ in prof) / n
+        between = sum((m - mean) ** 2 for m, _ in prof) / n
+        within = sum(v for _, v in prof) / n
+        s = self.config.season_strength
+        return between > 0 and between * (1.0 - s) >= s * within
 
     def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
         """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
@@ -317,7 +348,7 @@ class ReferenceEngine:
         n = st.count
         refresh_now = n > 0 and (n + st.phase) % cfg.refresh == 0
         if refresh_now:
-            self._refresh(st)
+            self._refresh(st, t)
             fold(st, cfg)
         has_prev = n > 0
         out: list[tuple[Detector | None, float, int]] = []
@@ -336,7 +367,8 @@ class ReferenceEngine:
         zdev = dev / st.sigma
         st.last_r = (robust_ok, zdev)
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
-        factor = self._daily(st, t, x)
+        factor = self._daily(st, t, x)  # learns the time of day in any case
+        factor = factor if st.seasonal else 1.0
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
         y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now

@@ -59,6 +59,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "sensor": (np.int64, -1),  # the sensor whose metrics the relation detector watches together
     "rel_row": (np.int64, -1),  # its row in the relation detector's state (-1: not watched)
     "rel_slot": (np.int64, -1),  # this metric's place in the sensor's vector
+    "seasonal": (np.bool_, False),  # showed a daily pattern at the last refresh
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
     # Calibration (``_calibrate.py``): distribution of log1p(evidence) and the open block.
     "cal_mean": (np.float64, 0.0),
@@ -121,6 +122,7 @@ class WindowStore:
     sensor: npt.NDArray[np.int64]
     rel_row: npt.NDArray[np.int64]
     rel_slot: npt.NDArray[np.int64]
+    seasonal: npt.NDArray[np.bool_]
     resolution: npt.NDArray[np.float64]
     cal_mean: npt.NDArray[np.float64]
     cal_var: npt.NDArray[np.float64]
