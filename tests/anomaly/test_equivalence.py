@@ -202,4 +202,5 @@ def test_seasonal_gate_matches_reference(seed, n_batches, shuffle):
         want_scores, want_events = ref.ingest(b)
         np.testing.assert_allclose(got_scores, want_scores, rtol=1e-9, atol=1e-9)
         assert_same_events(got_events, want_events)
-    assert eng.store.seasonal[0] and not eng.store.seasonal[1]
+    assert eng.store.seasonal[0]
+    assert not eng.store.seasonal[1]

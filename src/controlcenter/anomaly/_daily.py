@@ -158,10 +158,10 @@ def seasonal_gate(
 
     From the profiles of its slots then (the stored ones, or those a visit of this batch
     before ``at`` saw): the series is seasonal when a quarter of its slots have a profile
-    (at least two) and the variance *between* the slots' means is at least ``strength / (1 - strength)``
-    times the mean variance *within* a slot. A noisy series without a daily pattern has
-    slot bands as wide as its whole range: judging it by the time of day would only blind
-    the detectors to shifts inside that range.
+    (at least two) and the variance *between* the slots' means is at least
+    ``strength / (1 - strength)`` times the mean variance *within* a slot. A noisy series
+    without a daily pattern has slot bands as wide as its whole range: judging it by the
+    time of day would only blind the detectors to shifts inside that range.
     """
     p = rows.size
     out = np.zeros(p, dtype=np.bool_)
