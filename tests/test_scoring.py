@@ -94,7 +94,8 @@ async def test_impossible_values_become_stored_anomaly_events(
 
         async def stored():
             return await pool.fetch(
-                "SELECT e.detector, e.value FROM anomaly_events e JOIN series se USING (series_id) "
+                "SELECT e.detector, e.value, e.time, e.started_at FROM anomaly_events e "
+                "JOIN series se USING (series_id) "
                 "JOIN sensors s USING (sensor_id) JOIN factories f USING (factory_id) "
                 "JOIN sites si USING (site_id) WHERE si.code = $1",
                 site,
@@ -102,6 +103,7 @@ async def test_impossible_values_become_stored_anomaly_events(
 
         rows = await eventually(stored)
     assert [(r["detector"], r["value"]) for r in rows] == [("limit", 5000.0)]
+    assert rows[0]["started_at"] == rows[0]["time"]  # a limit holds for its reading only
 
 
 async def test_silence_sweep_reports_a_series_that_stopped(make_settings, database_url, pool):

@@ -191,19 +191,21 @@ class Scoring:
 
     async def _store(self, events: Events, names: npt.NDArray[np.str_]) -> None:
         times = [datetime_from_us(t) for t in events.time.tolist()]
+        starts = [datetime_from_us(t) for t in events.start.tolist()]
         records = zip(
             times,
             events.series.tolist(),
             names.tolist(),
             events.value.tolist(),
             events.score.tolist(),
+            starts,
             strict=True,
         )
         with map_storage_errors("cannot store anomaly events"):
             await self._pool.copy_records_to_table(
                 "anomaly_events",
                 records=list(records),
-                columns=("time", "series_id", "detector", "value", "score"),
+                columns=("time", "series_id", "detector", "value", "score", "started_at"),
             )
 
     async def _prepare(self, ids: npt.NDArray[np.int32], before: Batch) -> None:
