@@ -220,7 +220,11 @@ def _groups(
     if idx.size == 0:
         return None
     srow, sslot, st = row[idx], slot[idx], t[idx]
-    o = np.lexsort((sslot, st, srow))
+    t0 = int(st.min())
+    if int(st.max()) - t0 < 1 << 36 and int(srow.max()) < 1 << 26:
+        o = np.argsort((srow << 36) | (st - t0))  # one int64 key: (sensor row, time)
+    else:
+        o = np.lexsort((st, srow))
     order = idx[o]
     srow, sslot, st = srow[o], sslot[o], st[o]
     new = np.ones(order.size, dtype=np.bool_)
@@ -287,7 +291,9 @@ def relation(
 def _score_vectors(
     rs: RelationStore, g: _Groups, vec: Idx, cfg: EngineConfig, *, commit: bool
 ) -> RelationResult:
-    vrow, vt, vr = g.row[vec], g.time[vec], g.r[vec]
+    vrow, vt = g.row[vec], g.time[vec]
+    dd = int(rs.d[vrow].max())  # work on the widest vector in the batch, not MAX_SLOTS
+    vr = g.r[vec, :dd]
     m = vec.size
     starts = np.ones(m, dtype=np.bool_)
     starts[1:] = vrow[1:] != vrow[:-1]
@@ -299,43 +305,43 @@ def _score_vectors(
     k = rs.count[vrow] + rank  # vectors seen before each one
     lam = cfg.relation_lambda
     za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, rank)
-    z = za[:, None] * rs.z[vrow] + zb
+    z = za[:, None] * rs.z[vrow, :dd] + zb
     alpha = np.maximum(1.0 / (k + 1.0), 1.0 / cfg.window)
     ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, rank)
-    mean = ma[:, None] * rs.mean[vrow] + mb
+    mean = ma[:, None] * rs.mean[vrow, :dd] + mb
     mean_prev = np.empty_like(mean)
     mean_prev[1:] = mean[:-1]
-    mean_prev[gstart] = rs.mean[segrow]
+    mean_prev[gstart] = rs.mean[segrow, :dd]
     dev = z - mean_prev
     outer = dev[:, :, None] * dev[:, None, :]
     ca, cb = affine_scan(1.0 - alpha, ((1.0 - alpha) * alpha)[:, None, None] * outer, rank)
-    cov = ca[:, None, None] * rs.cov[vrow] + cb
+    cov0 = rs.cov[vrow, :dd, :dd]
+    cov = ca[:, None, None] * cov0 + cb
     # Inverse in force: from the covariance before the last refresh (every ``refresh``
     # vectors, phase by sensor row) at or before each vector.
     rf = cfg.refresh
     phase = vrow % rf
     refresh_now = (k > 0) & ((k + phase) % rf == 0)
-    cov_prev = np.empty_like(cov)
-    cov_prev[1:] = cov[:-1]
-    cov_prev[gstart] = rs.cov[segrow]
+    at = np.flatnonzero(refresh_now)
+    cov_prev = np.where((rank[at] > 0)[:, None, None], cov[np.maximum(at - 1, 0)], cov0[at])
     d = rs.d[vrow]
-    inv_new = _inverse(cov_prev[refresh_now], d[refresh_now], cfg.relation_ridge)
+    inv_new = _inverse(cov_prev, d[at], cfg.relation_ridge)
     src = np.maximum.accumulate(np.where(refresh_now, np.arange(m), -1))
     has_src = src >= gstart[gid]
-    inv = rs.inv[vrow]
+    inv = rs.inv[vrow, :dd, :dd]
     has_inv = rs.has_inv[vrow].copy()
     if refresh_now.any():
         pos = np.cumsum(refresh_now) - 1  # index into inv_new of each refresh row
         take = np.flatnonzero(has_src)
         inv[take] = inv_new[pos[src[take]]]
         has_inv[take] = True
-    t2 = np.einsum("ni,nij,nj->n", dev, inv, dev)
+    idev = np.matmul(inv, dev[:, :, None])[:, :, 0]
+    t2 = (dev * idev).sum(axis=1)
     df = d.astype(np.float64)
     warm = has_inv & (k >= cfg.min_history)
     e = np.where(warm, np.maximum(wilson_hilferty(t2, df), 0.0) / cfg.relation_z, 0.0)
     e = np.minimum(e, 1e6)
-    contrib = dev * np.einsum("nij,nj->ni", inv, dev)
-    top = np.argmax(contrib, axis=1)
+    top = np.argmax(dev * idev, axis=1)
     # Calibration and episodes, as for a series, per sensor.
     # Refreshes of the sensor in this batch at or before each vector.
     before = np.cumsum(refresh_now)
@@ -380,14 +386,15 @@ def _score_vectors(
 
 
 def _inverse(cov: F64, d: I64, ridge: float) -> F64:
-    """Regularised inverses of stacked covariances; slots beyond ``d`` are identity."""
+    """Regularised inverses of stacked covariances; slots beyond ``d`` are left out (0)."""
     if cov.shape[0] == 0:
         return cov
-    used = np.arange(MAX_SLOTS)[None, :] < d[:, None]
+    k = cov.shape[1]
+    used = np.arange(k)[None, :] < d[:, None]
     diag = np.einsum("nii->ni", cov)
-    reg = cov + np.einsum("ni,ij->nij", diag * ridge + 1e-12, np.eye(MAX_SLOTS))
+    reg = cov + np.einsum("ni,ij->nij", diag * ridge + 1e-12, np.eye(k))
     reg = np.where(used[:, :, None] & used[:, None, :], reg, 0.0)
-    reg[:, np.arange(MAX_SLOTS), np.arange(MAX_SLOTS)] += ~used
+    reg[:, np.arange(k), np.arange(k)] += ~used
     out: F64 = np.linalg.inv(reg)
     out = np.where(used[:, :, None] & used[:, None, :], out, 0.0)
     return out
@@ -406,8 +413,10 @@ def _commit(
     cal: CalState,
     ep: EpisodeResult,
 ) -> None:
-    rs.z[segrow], rs.mean[segrow], rs.cov[segrow] = z[glast], mean[glast], cov[glast]
-    rs.inv[segrow], rs.has_inv[segrow] = inv[glast], has_inv[glast]
+    dd = z.shape[1]
+    rs.z[segrow, :dd], rs.mean[segrow, :dd] = z[glast], mean[glast]
+    rs.cov[segrow, :dd, :dd], rs.inv[segrow, :dd, :dd] = cov[glast], inv[glast]
+    rs.has_inv[segrow] = has_inv[glast]
     rs.count[segrow] = k[glast] + 1
     rs.cal_mean[segrow], rs.cal_var[segrow], rs.cal_blocks[segrow] = cal.mean, cal.var, cal.blocks
     rs.cal_bn[segrow], rs.cal_bsum[segrow], rs.cal_bsumsq[segrow] = cal.bn, cal.bsum, cal.bsumsq

@@ -37,10 +37,12 @@ def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
         ``(A, B)``, shaped like ``a`` and ``b``: the state after reading ``i`` is
         ``A[i] * state_before_segment + B[i]``.
     """
-    a = a.copy()
-    b = b.copy()
     n = len(a)
     longest = int(rank.max()) + 1 if n else 0
+    if longest <= 1:
+        return a, b  # one reading per segment: the maps themselves (callers only read them)
+    a = a.copy()
+    b = b.copy()
     d = 1
     while d < longest:
         # Only readings at least d deep in their segment combine with reading i - d.
@@ -67,11 +69,13 @@ def clamp_scan(p: F64, q: F64, u: F64, rank: Int) -> tuple[F64, F64, F64]:
         ``(P, Q, U)``, ``float64[n]`` each: the state after reading ``i`` is
         ``min(max(state_before_segment + P[i], Q[i]), U[i])``.
     """
+    n = len(p)
+    longest = int(rank.max()) + 1 if n else 0
+    if longest <= 1:
+        return p, q, u
     p = p.copy()
     q = q.copy()
     u = u.copy()
-    n = len(p)
-    longest = int(rank.max()) + 1 if n else 0
     d = 1
     while d < longest:
         idx = np.flatnonzero(rank[d:] >= d) + d
