@@ -112,7 +112,10 @@ def run_engine(
     eng = engine or Engine(EngineConfig(capacity=max(len(ds.keys), 1)))
     known = set(eng.profile_names)
     profs = [p if p in known else "generic" for p in ds.profiles]
-    eng.add_series(np.arange(len(ds.keys)), profs, hi=ds.capacity)
+    # As the pipeline does: the metrics of one sensor (a key minus its metric) together.
+    sensor_of: dict[str, int] = {}
+    sensors = [sensor_of.setdefault(k.rsplit("/", 1)[0], len(sensor_of)) for k in ds.keys]
+    eng.add_series(np.arange(len(ds.keys)), profs, hi=ds.capacity, sensor=sensors)
     r = ds.readings
     scores = np.zeros(len(r), dtype=np.float64)
     if len(r) == 0:

@@ -10,7 +10,7 @@ the distribution of its own evidence, in the log domain ``g = log1p(e)``, and a 
 
 The distribution is learnt in *blocks*: the readings between two robust refreshes (every
 ``refresh`` readings of a series, at fixed lifetime counts) accumulate their ``g``,
-winsorised at ``mean + wins * spread`` of the distribution in force, so an anomaly hardly
+winsorised at ``mean + wins * spread`` (floored) of the distribution in force, so an anomaly hardly
 moves it; at the next refresh the block is folded into the distribution (an exponentially
 weighted mean and variance over blocks, the latest block weighted ``max(beta, 1 / blocks)``).
 Within a block the distribution is fixed, so results do not depend on how readings were
@@ -57,7 +57,7 @@ class Calibration:
     state: CalState
 
 
-def fold(st: CalState, at: Idx, beta: float, wins: float) -> None:
+def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float) -> None:
     """Fold the accumulated block of segments ``at`` into their distribution (in place)."""
     n = st.bn[at]
     has = n > 0
@@ -80,7 +80,8 @@ def fold(st: CalState, at: Idx, beta: float, wins: float) -> None:
     st.bn[at] = 0.0
     st.bsum[at] = 0.0
     st.bsumsq[at] = 0.0
-    st.hi[at] = st.mean[at] + wins * np.sqrt(st.var[at])
+    # With the spread's floor: sqrt near 0 would turn rounding into a different bound.
+    st.hi[at] = st.mean[at] + wins * np.sqrt(st.var[at] + floor * floor)
 
 
 def calibrate(
@@ -123,7 +124,7 @@ def calibrate(
             sel = by_gen[bounds[j] : bounds[j + 1]]
         if j > 0:
             # Segments whose j-th refresh falls inside this batch fold their block first.
-            fold(st, gid[sel][first[sel]], beta, wins)
+            fold(st, gid[sel][first[sel]], beta, wins, floor)
         gs, ok, seg = g[sel], valid[sel], gid[sel]
         ready = ok & (st.blocks[seg] >= min_blocks)
         z = (gs - st.mean[seg]) / np.sqrt(st.var[seg] + floor * floor)

@@ -28,7 +28,7 @@ __all__ = ["ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "det
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 #: Added to every variance so that a flat series with no noise floor never divides by zero.
-TINY = 1e-24
+TINY = 1e-18
 #: Relative size of a deviation that is float rounding, not a change.
 ROUNDING = 1e-12
 #: Largest severity any statistical detector reports (a flat series that moves).
@@ -296,6 +296,7 @@ def detect(
         t,
         x,
         zdev,
+        e,
         ok & valid,
         cfg,
         commit=commit,

@@ -54,7 +54,7 @@ def fold(st: Judged, cfg: EngineConfig) -> None:
         )
     st.cal_blocks += 1
     st.cal_bn = st.cal_bsum = st.cal_bsumsq = 0.0
-    st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var)
+    st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var + cfg.cal_floor**2)
 
 
 def judge(
@@ -101,6 +101,7 @@ class SensorRef:
     count: int = 0
     pend_t: int = -(2**63)
     pend_mask: int = 0
+    pend_e: float = 0.0
     pend_r: npt.NDArray[np.float64] = field(default_factory=_zeros)
     pend_x: npt.NDArray[np.float64] = field(default_factory=_zeros)
     z: npt.NDArray[np.float64] = field(default_factory=_zeros)
@@ -136,15 +137,16 @@ def _inverse(cov: npt.NDArray[np.float64], d: int, ridge: float) -> npt.NDArray[
 
 
 def relation_step(
-    sen: SensorRef, cfg: EngineConfig, t: int, slot: int, r: float, x: float
+    sen: SensorRef, cfg: EngineConfig, t: int, slot: int, r: float, x: float, own: float
 ) -> tuple[float, int, bool] | None:
     """Add one valid reading of the sensor's ``slot``; when it completes the vector of time
     ``t``, score that vector: ``(severity, slot that contributes most, event)``."""
     if t < sen.pend_t:
         return None
     if t > sen.pend_t:
-        sen.pend_t, sen.pend_mask = t, 0
+        sen.pend_t, sen.pend_mask, sen.pend_e = t, 0, 0.0
         sen.pend_r, sen.pend_x = _zeros(), _zeros()
+    sen.pend_e = max(sen.pend_e, own)
     sen.pend_r[slot] = min(max(r, -RESIDUAL_CLIP), RESIDUAL_CLIP)
     sen.pend_x[slot] = x
     sen.pend_mask |= 1 << slot
@@ -162,13 +164,13 @@ def relation_step(
     sen.mean = (1.0 - alpha) * sen.mean + alpha * sen.z
     sen.cov = (1.0 - alpha) * sen.cov + (1.0 - alpha) * alpha * np.outer(dev, dev)
     sen.count += 1
-    warm = sen.has_inv and k >= cfg.min_history
-    e = 0.0
-    if warm:
-        t2 = float(dev @ sen.inv @ dev)
-        a = 2.0 / (9.0 * d)
-        z = (np.cbrt(max(t2, 0.0) / d) - (1.0 - a)) / math.sqrt(a)
-        e = min(max(float(z), 0.0) / cfg.relation_z, 1e6)
-    top = int(np.argmax(dev * (sen.inv @ dev)))
+    warm = sen.has_inv and k >= cfg.min_history and sen.pend_e < 1.0
+    pdev = sen.inv @ dev
+    cz = [
+        abs(pdev[j]) / math.sqrt(sen.inv[j, j]) if sen.inv[j, j] > 0 else 0.0
+        for j in range(MAX_SLOTS)
+    ]
+    top = int(np.argmax(cz))
+    e = min(cz[top] / cfg.relation_z, 1e6) if warm else 0.0
     sev, event = judge(sen, cfg, t, e, warm, 1.0 / cfg.relation_cal_z)
     return sev, top, event

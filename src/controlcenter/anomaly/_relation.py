@@ -9,14 +9,18 @@ sigmas, clipped to +-6), one vector per time at which *every* metric of the sens
 - a multivariate EWMA ``Z = (1 - lam) Z + lam r`` (small persistent changes add up);
 - the running mean ``mu`` and covariance ``C`` of ``Z`` (weights ``max(1 / k, 1 / W)``), so
   whatever correlation and autocorrelation the metrics normally have is learnt;
-- ``T2 = (Z - mu)' C^-1 (Z - mu)`` against the inverse taken at the last refresh (every
-  ``refresh`` vectors, at fixed vector counts), turned into a z-score by the Wilson-Hilferty
-  approximation of a chi-square with ``d`` degrees of freedom; evidence ``z / relation_z``.
+- with ``P`` the inverse of ``C`` taken at the last refresh (every ``refresh`` vectors, at
+  fixed vector counts), each metric's *conditional* z-score ``(P (Z - mu))_j / sqrt(P_jj)``:
+  how far it is from what the other metrics' deviations predict. Metrics that move
+  together as usual (a shift starting: kW and current up at once) score little; one that
+  leaves the others (flow falls while current holds) scores high; evidence: the largest,
+  over ``relation_z``, counted only while no metric of the vector shows evidence of its
+  own (``>= 1``): the detector is for what no single metric shows.
 
 That evidence goes through the same calibration and episode machinery as a series'
 (``_calibrate.py``, ``_episode.py``), per sensor. Its effective severity is added (by max) to
-the scores of the vector's readings in the batch, and an episode's onset (or growth) is
-one ``relation`` event on the metric that contributes most to ``T2``.
+the score of the reading of the metric that departs most from the others (when that reading
+is in the batch), and an episode's onset (or growth) is one ``relation`` event there.
 
 A vector is formed when the last of its metrics arrives; readings of one (sensor, time)
 split over batches are joined through a pending vector kept per sensor (only the latest
@@ -39,7 +43,7 @@ from controlcenter.anomaly._scan import affine_scan
 if TYPE_CHECKING:
     from controlcenter.anomaly.engine import EngineConfig
 
-__all__ = ["MAX_SLOTS", "RelationResult", "RelationStore", "relation", "wilson_hilferty"]
+__all__ = ["MAX_SLOTS", "RelationResult", "RelationStore", "conditional_z", "relation"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -52,14 +56,24 @@ RESIDUAL_CLIP = 6.0
 _NO_TIME = np.iinfo(np.int64).min
 
 
-def wilson_hilferty(t2: F64, d: F64) -> F64:
-    """Standard-normal z of a chi-square(``d``) value (Wilson-Hilferty cube root).
+def conditional_z(inv: F64, dev: F64) -> F64:
+    """``|z|`` of each metric's deviation given the others' (``float64[n, k]``).
 
-    >>> float(np.round(wilson_hilferty(np.array([2.0]), np.array([2.0]))[0], 2))
-    0.33
+    With ``P`` the inverse covariance, ``(P dev)_j / sqrt(P_jj)`` is the standardised
+    residual of regressing metric ``j``'s deviation on the other metrics' (a Gaussian
+    identity): large when a metric left its usual relation to the others, small when all
+    of them moved together the way they always do (a shift starting). Slots beyond a
+    sensor's metrics (``P_jj = 0``) give 0.
+
+    >>> p = np.linalg.inv(np.array([[1.0, 0.9], [0.9, 1.0]]))[None]
+    >>> together, apart = np.array([[2.0, 2.0]]), np.array([[2.0, -2.0]])
+    >>> bool(conditional_z(p, together).max() < conditional_z(p, apart).max())
+    True
     """
-    a = 2.0 / (9.0 * d)
-    out: F64 = (np.cbrt(np.maximum(t2, 0.0) / d) - (1.0 - a)) / np.sqrt(a)
+    pd = np.matmul(inv, dev[:, :, None])[:, :, 0]
+    diag = np.einsum("nii->ni", inv)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: F64 = np.where(diag > 0, np.abs(pd) / np.sqrt(diag), 0.0)
     return out
 
 
@@ -68,6 +82,7 @@ _SCALARS: dict[str, tuple[type, object]] = {
     "count": (np.int64, 0),  # complete vectors seen
     "pend_t": (np.int64, _NO_TIME),  # time of the pending (latest) vector
     "pend_mask": (np.int64, 0),  # slots present in it
+    "pend_e": (np.float64, 0.0),  # largest evidence of its metrics' own detectors
     "has_inv": (np.bool_, False),
     "cal_mean": (np.float64, 0.0),
     "cal_var": (np.float64, 0.0),
@@ -97,6 +112,7 @@ class RelationStore:
     count: I64
     pend_t: I64
     pend_mask: I64
+    pend_e: F64
     has_inv: npt.NDArray[np.bool_]
     cal_mean: F64
     cal_var: F64
@@ -179,8 +195,9 @@ class RelationResult:
     """What the relation detector found in a batch.
 
     Attributes:
-        member: ``intp[k]`` positions (in the accepted readings) of the readings of
-            complete vectors; member_x: ``float64[k]`` the vector's effective severity.
+        member: ``intp[k]`` positions (in the accepted readings) of the readings that carry
+            a complete vector's severity (its most departing metric, when in this batch);
+            member_x: ``float64[k]`` that severity.
         ev_series, ev_time, ev_value, ev_x, ev_start: events at episode onsets and growth.
     """
 
@@ -209,13 +226,15 @@ class _Groups:
     time: I64
     r: F64  # [q, MAX_SLOTS] residuals (pending ones merged in)
     x: F64  # [q, MAX_SLOTS] values
+    e: F64  # [q] largest evidence of the metrics' own detectors
     mask: I64
     start: Idx  # first position of each group in ``order``
-    order: Idx  # reading positions sorted by (row, time, slot)
+    order: Idx  # reading positions sorted by (row, time)
+    slot: I64  # the slot of each of them
 
 
 def _groups(
-    rs: RelationStore, row: I64, slot: I64, t: I64, r: F64, x: F64, idx: Idx
+    rs: RelationStore, row: I64, slot: I64, t: I64, r: F64, x: F64, e: F64, idx: Idx
 ) -> _Groups | None:
     if idx.size == 0:
         return None
@@ -241,12 +260,14 @@ def _groups(
     gr[pend] = rs.pend_r[grow[pend]]
     gx[pend] = rs.pend_x[grow[pend]]
     mask[pend] = rs.pend_mask[grow[pend]]
+    ge = np.maximum.reduceat(e[order], start) if q else np.zeros(0)
+    ge[pend] = np.maximum(ge[pend], rs.pend_e[grow[pend]])
     gr[gid, sslot] = r[order]
     gx[gid, sslot] = x[order]
     mask |= np.bitwise_or.reduceat(np.left_shift(1, sslot), start) if q else mask
     # Groups older than the sensor's pending time can never complete.
     live = gt >= rs.pend_t[grow]
-    return _Groups(grow, gt, gr, gx, np.where(live, mask, 0), start, order)
+    return _Groups(grow, gt, gr, gx, ge, np.where(live, mask, 0), start, order, sslot)
 
 
 def relation(
@@ -257,16 +278,18 @@ def relation(
     t: I64,
     x: F64,
     zdev: F64,
+    own: F64,
     valid: npt.NDArray[np.bool_],
     cfg: EngineConfig,
     *,
     commit: bool,
 ) -> RelationResult:
-    """Run the detector over the accepted readings (``sa`` series, ``t``, ``x``, ``zdev``)."""
+    """Run the detector over the accepted readings (``sa`` series, ``t``, ``x``, ``zdev``;
+    ``own``: each reading's evidence from its own statistical detectors)."""
     row, slot = series_row[sa], series_slot[sa]
     idx = np.flatnonzero((row >= 0) & valid)
     r = np.clip(zdev, -RESIDUAL_CLIP, RESIDUAL_CLIP)
-    g = _groups(rs, row, slot, t, r, x, idx)
+    g = _groups(rs, row, slot, t, r, x, own, idx)
     if g is None:
         return RelationResult.empty()
     full = np.left_shift(1, rs.d[g.row]) - 1
@@ -281,7 +304,7 @@ def relation(
         lr = lr[newer]
         sel = np.flatnonzero(last)[newer]
         rs.pend_t[lr], rs.pend_mask[lr] = g.time[sel], g.mask[sel]
-        rs.pend_r[lr], rs.pend_x[lr] = g.r[sel], g.x[sel]
+        rs.pend_r[lr], rs.pend_x[lr], rs.pend_e[lr] = g.r[sel], g.x[sel], g.e[sel]
     vec = np.flatnonzero(done)
     if vec.size == 0:
         return RelationResult.empty()
@@ -335,13 +358,12 @@ def _score_vectors(
         take = np.flatnonzero(has_src)
         inv[take] = inv_new[pos[src[take]]]
         has_inv[take] = True
-    idev = np.matmul(inv, dev[:, :, None])[:, :, 0]
-    t2 = (dev * idev).sum(axis=1)
-    df = d.astype(np.float64)
-    warm = has_inv & (k >= cfg.min_history)
-    e = np.where(warm, np.maximum(wilson_hilferty(t2, df), 0.0) / cfg.relation_z, 0.0)
-    e = np.minimum(e, 1e6)
-    top = np.argmax(dev * idev, axis=1)
+    cz = conditional_z(inv, dev)
+    # Only a relation no single metric shows counts: when a metric's own detectors already
+    # see the change (a step at a shift start), its relation to the others is no news.
+    warm = has_inv & (k >= cfg.min_history) & (g.e[vec] < 1.0)
+    top = np.argmax(cz, axis=1)
+    e = np.where(warm, np.minimum(cz[np.arange(m), top] / cfg.relation_z, 1e6), 0.0)
     # Calibration and episodes, as for a series, per sensor.
     # Refreshes of the sensor in this batch at or before each vector.
     before = np.cumsum(refresh_now)
@@ -434,11 +456,14 @@ def _result(
     top: Idx,
     ep: EpisodeResult,
 ) -> RelationResult:
-    # Readings of each complete vector that are in this batch.
+    # The reading (in this batch) of the metric that departs most from the others carries
+    # the vector's severity; the other metrics' readings keep their own scores.
     ends = np.r_[g.start[1:], g.order.size]
     counts = (ends - g.start)[vec]
-    member = g.order[np.repeat(g.start[vec], counts) + _ranks(counts)]
-    member_x = np.repeat(ep.x, counts)
+    pos = np.repeat(g.start[vec], counts) + _ranks(counts)
+    mine = g.slot[pos] == np.repeat(top, counts)
+    member = g.order[pos[mine]]
+    member_x = np.repeat(ep.x, counts)[mine]
     hit = np.flatnonzero(ep.onset | ep.grow)
     return RelationResult(
         member=member,

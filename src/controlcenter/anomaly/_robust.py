@@ -43,7 +43,7 @@ I64 = npt.NDArray[np.int64]
 MAD_TO_SIGMA = 1.4826
 #: Mean absolute deviation of a normal distribution times this is its standard deviation.
 MEAN_AD_TO_SIGMA = 1.2533
-_TINY = 1e-24
+_TINY = 1e-18  # as _detect.TINY: spreads are never below 1e-9 in any unit
 _COL = {name: i for i, name in enumerate(COLUMNS)}
 
 

@@ -75,7 +75,7 @@ class EngineConfig:
         growth: inside an episode, a reading scores as a new alarm only when its evidence
             is ``growth`` times the episode's peak so far.
         relation_lambda: smoothing of the relation detector's residual vector (``_relation.py``).
-        relation_z: its absolute threshold (a Wilson-Hilferty z of the chi-square ``T2``).
+        relation_z: its absolute threshold (a metric's z-score given the other metrics).
         relation_cal_z: its calibration threshold (as ``cal_z`` for a series).
         relation_ridge: ridge added to the covariance's diagonal (times the diagonal).
         season_strength: a series judges readings by the time of day (its daily baseline)
@@ -101,8 +101,8 @@ class EngineConfig:
     off_k: int = 10
     growth: float = 2.0
     relation_lambda: float = 0.3
-    relation_z: float = 4.0
-    relation_cal_z: float = 4.0
+    relation_z: float = 6.0
+    relation_cal_z: float = 6.0
     relation_ridge: float = 0.01
     season_strength: float = 0.5
 

@@ -83,6 +83,7 @@ class _Series:
     sensor: int = -1  # the sensor whose relation vector it belongs to (-1: none)
     slot: int = -1
     last_r: tuple[bool, float] = (False, 0.0)  # the last reading's residual for the relation
+    last_e: float = 0.0  # and its own statistical evidence
     # Daily baseline, when the series has one: slot -> [mean, var, n, sum, sumsq, day].
     daily: dict[int, list[float]] | None = None
 
@@ -191,6 +192,7 @@ class ReferenceEngine:
             ):
                 setattr(sen, name, getattr(rs, name)[row].item())
             for name in (
+                "pend_e",
                 "cal_mean",
                 "cal_var",
                 "cal_bn",
@@ -268,11 +270,12 @@ class ReferenceEngine:
             if st.sensor >= 0 and st.last_r[0]:
                 sen = self.sensors[st.sensor]
                 members.setdefault((sen.row, t), []).append(i)
-                done = relation_step(sen, self.config, t, st.slot, st.last_r[1], x)
+                done = relation_step(sen, self.config, t, st.slot, st.last_r[1], x, st.last_e)
                 if done is not None:
                     sev, top, event = done
-                    for j in members[(sen.row, t)]:
-                        scores[j] = max(scores[j], sev * sev / (1.0 + sev * sev))
+                    for j in members[(sen.row, t)]:  # the top metric's reading, if here
+                        if int(batch.series[j]) == sen.slots[top]:
+                            scores[j] = max(scores[j], sev * sev / (1.0 + sev * sev))
                     if event:
                         score = sev * sev / (1.0 + sev * sev)
                         who = sen.slots[top]
@@ -377,6 +380,7 @@ class ReferenceEngine:
             base = step if reset else st.cusum[j] + step
             st.cusum[j] = min(max(base, 0.0), p["cusum_cap"])
         parts = [robust, sev_ewma, max(st.cusum) * p["inv_cusum_h"]]
+        st.last_e = min(max(parts), SEVERITY_CAP)
         sev, event = self._statistical(st, t, n, parts)
         # One event per episode (or growth), named after the strongest detector.
         strongest = STATISTICAL[max(range(len(parts)), key=lambda i: (parts[i], -i))]
