@@ -25,6 +25,7 @@ import argparse
 import csv
 import fnmatch
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -72,6 +73,7 @@ class Dataset:
     capacity: npt.NDArray[np.float64]
     readings: Batch
     labels: list[tuple[str, int, int, str]]  # (key pattern, start_us, end_us, type)
+    utc_offset_s: int = 0  # the simulated complex's local time (``scenario.yaml``)
 
 
 def load(directory: Path) -> Dataset:
@@ -99,7 +101,17 @@ def load(directory: Path) -> Dataset:
             for row in csv.DictReader(f):
                 start, end = int(row["start_ms"]) * US_PER_MS, int(row["end_ms"]) * US_PER_MS
                 labels.append((row["series"], start, end, row["type"]))
-    return Dataset(keys, profiles, np.asarray(caps), readings, labels)
+    return Dataset(keys, profiles, np.asarray(caps), readings, labels, _utc_offset_s(directory))
+
+
+def _utc_offset_s(directory: Path) -> int:
+    """``utc_offset_h`` of the run's ``scenario.yaml`` in seconds (0 when absent)."""
+    path = directory / "scenario.yaml"
+    if path.exists():
+        found = re.search(r"^utc_offset_h:\s*([-+0-9.]+)\s*$", path.read_text(), re.MULTILINE)
+        if found:
+            return round(float(found.group(1)) * 3600)
+    return 0
 
 
 def run_engine(
@@ -109,7 +121,9 @@ def run_engine(
 
     Returns every reading's score (in the order of ``ds.readings``) and every event.
     """
-    eng = engine or Engine(EngineConfig(capacity=max(len(ds.keys), 1)))
+    eng = engine or Engine(
+        EngineConfig(capacity=max(len(ds.keys), 1), day_offset_s=ds.utc_offset_s)
+    )
     known = set(eng.profile_names)
     profs = [p if p in known else "generic" for p in ds.profiles]
     # As the pipeline does: the metrics of one sensor (a key minus its metric) together.

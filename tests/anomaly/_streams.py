@@ -90,6 +90,7 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         capacity=int(rng.integers(1, 4)),
         daily_slots=int(rng.choice([0, 1, 5, 48])),
         daily_weight=float(rng.choice([0.2, 0.5, 1.0])),
+        day_offset_s=int(rng.choice([0, 9 * 3600, -5 * 3600])),
     )
 
 

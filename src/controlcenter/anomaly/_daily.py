@@ -1,19 +1,23 @@
-"""Daily baseline: what each time of day looked like on the days before (load metrics).
+"""Daily and weekly baseline: what each time of day looked like on earlier days of its kind.
 
-For series whose profile sets ``daily_z``, the day (UTC) is cut into ``K`` slots. Per slot a
-series keeps a *profile* (mean and variance of its values in that slot on earlier days,
-weighted towards the latest day by ``daily_weight``) and an *accumulator* of the current
-day's visit (count, sum, sum of squares, day). When a reading arrives in a slot on a later
-day than its accumulator, the accumulator is folded into the profile first. A reading is
-judged against the profile only, i.e. against earlier days, never against today.
+For series whose profile sets ``daily_z``, the *local* day (UTC shifted by the complex's
+offset, ``day_offset_us``) is cut into ``K`` slots, and days are of two *classes*: working
+days (Monday to Friday) and the weekend; a series has ``2 K`` slot keys, ``class * K +
+slot``. Per key a series keeps a *profile* (mean and variance of its values there on
+earlier days of that class, weighted towards the latest day by ``daily_weight``) and an
+*accumulator* of the current day's visit (count, sum, sum of squares, day). When a reading
+arrives in a key on a later day than its accumulator, the accumulator is folded into the
+profile first. A reading is judged against the profile only, i.e. against earlier days,
+never against today; a weekend reading whose key has no profile yet (the first weekend) is
+judged against the working days' profile of its slot, as it stands at that time.
 
 A value within ``daily_z`` spreads of the profile's mean is usual for this time of day (a
 shift start's ramp): its robust z and CUSUM input are set to 0 (the EWMA z is left alone:
 it sees slow drifts inside the usual range).
 
-Within a batch, the readings of one (series, slot, day) form a *visit*; all of them see the
-same profile, so no per-reading scan is needed; a batch that spans several days of one slot
-folds its visits one depth at a time (a loop over visits per slot: the days in the batch).
+Within a batch, the readings of one (series, key, day) form a *visit*; all of them see the
+same profile, so no per-reading scan is needed; a batch that spans several days of one key
+folds its visits one depth at a time (a loop over visits per key: the days in the batch).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ I64 = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
 
 __all__ = [
+    "CLASSES",
     "DailyUpdate",
     "SeenVisits",
     "Visits",
@@ -38,13 +43,24 @@ __all__ = [
 ]
 
 US_PER_DAY = 86_400_000_000
+#: Day classes: working days (Monday to Friday) and the weekend.
+CLASSES = 2
 
 
-def day_and_slot(t: I64, slots: int) -> tuple[I64, I64]:
-    """UTC day number and slot of each time (microseconds since the epoch)."""
-    day = t // US_PER_DAY
-    slot = (t - day * US_PER_DAY) * slots // US_PER_DAY
-    return day, slot
+def day_and_slot(t: I64, slots: int, offset_us: int = 0) -> tuple[I64, I64]:
+    """Local day number and slot key (``class * slots + slot of the day``) of each time
+    (microseconds since the epoch; ``offset_us``: the local time's offset from UTC).
+
+    >>> monday_noon = (4 * 86_400 + 43_200) * 1_000_000  # 1970-01-05 was a Monday
+    >>> [int(k[0]) for k in (day_and_slot(np.array([monday_noon + d * 86_400_000_000]), 2)[1]
+    ...                      for d in (0, 4, 5, 6))]
+    [1, 1, 3, 3]
+    """
+    local = t + offset_us
+    day = local // US_PER_DAY
+    slot = (local - day * US_PER_DAY) * slots // US_PER_DAY
+    weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+    return day, slot + weekend * slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +169,14 @@ def seasonal_gate(
     visits: SeenVisits | None,
     strength: float,
     weight: float,
+    offset_us: int = 0,
 ) -> npt.NDArray[np.bool_]:
     """Whether each series (daily ``rows``, -1: none) shows a daily pattern as of time ``at``.
 
-    From the profiles of its slots then (the stored ones, or those a visit of this batch
-    before ``at`` saw): the series is seasonal when a quarter of its slots have a profile
-    (at least two) and the variance *between* the slots' means is at least
+    ``slots``: keys per row (``CLASSES * K``). From the profiles of its keys then (the
+    stored ones, or those a visit of this batch before ``at`` saw): the series is seasonal
+    when a quarter of its keys have a profile (at least two) and the variance *between*
+    the keys' means is at least
     ``strength / (1 - strength)`` times the mean variance *within* a slot. A noisy series
     without a daily pattern has slot bands as wide as its whole range: judging it by the
     time of day would only blind the detectors to shifts inside that range.
@@ -193,7 +211,7 @@ def seasonal_gate(
         acc[pair_row, slot] = visits.acc[v]
     # A slot's last day is folded into its profile only when the slot is next visited; as
     # of ``at`` it counts already if that day is over.
-    day = (at[have] // US_PER_DAY).astype(np.float64)[:, None]
+    day = ((at[have] + offset_us) // US_PER_DAY).astype(np.float64)[:, None]
     pm, pv = _virtual_fold(pm, pv, acc, day, weight)
     ok = ~np.isnan(pm)
     k = ok.sum(axis=1)
@@ -206,6 +224,36 @@ def seasonal_gate(
     return out
 
 
+def _weekend_fallback(
+    v: Visits, used_m: F64, used_v: F64, acc: F64, state: F64, slots: int, weight: float
+) -> tuple[F64, F64]:
+    """The profiles visits are judged by: their own, or for a weekend key without one,
+    the working days' key of the slot as it stands on the visit's day (its state after its
+    latest visit of this batch before that day, else the stored state; a finished day
+    counted as folded in)."""
+    fb = np.flatnonzero(np.isnan(used_m) & (v.key % (CLASSES * slots) >= slots))
+    if fb.size == 0:
+        return used_m, used_v
+    k0, d = v.key[fb] - slots, v.day[fb]
+    pm, pv, a = state[k0, 0].copy(), state[k0, 1].copy(), state[k0, 2:6].copy()
+    # Visits of a key are in day order, and keys adjacent but not always ascending (a
+    # batch across midnight): look the working days' visits up by one (key, day) number.
+    vday = v.day.astype(np.int64)
+    d0 = int(vday.min())
+    span = int(vday.max()) - d0 + 2
+    code = v.key.astype(np.int64) * span + (vday - d0)
+    o = np.argsort(code, kind="stable")
+    pos = np.searchsorted(code[o], k0.astype(np.int64) * span + (d.astype(np.int64) - d0)) - 1
+    seen = pos >= 0
+    seen[seen] = v.key[o[pos[seen]]] == k0[seen]
+    j = o[pos[seen]]
+    pm[seen], pv[seen], a[seen] = used_m[j], used_v[j], acc[j]
+    fm, fv = _virtual_fold(pm, pv, a, d, weight)
+    jm, jv = used_m.copy(), used_v.copy()
+    jm[fb], jv[fb] = fm, fv
+    return jm, jv
+
+
 def daily_factor(
     sa: Idx,
     xa: F64,
@@ -215,6 +263,7 @@ def daily_factor(
     floors: tuple[F64, F64, F64],
     slots: int,
     weight: float,
+    offset_us: int = 0,
 ) -> tuple[F64 | None, DailyUpdate | None, SeenVisits | None]:
     """``float64[m]`` factor (0: usual for the time of day, 1: not), the state update and
     the visits (for :func:`seasonal_gate`).
@@ -222,16 +271,17 @@ def daily_factor(
     Args:
         sa, xa, ta: accepted readings in (series, time) order.
         rows_of_series: daily row of each series (-1: none).
-        state: ``float64[rows * slots, 6]`` (``WindowStore.daily_state``).
+        state: ``float64[rows * CLASSES * slots, 6]`` (``WindowStore.daily_state``).
         floors: per accepted reading ``(min_std2, min_rel_std, inv_daily_z)``.
+        slots: ``K``, slots per day; offset_us: local time's offset from UTC.
     """
     rows = rows_of_series[sa]
     on = np.flatnonzero(rows >= 0)
     if on.size == 0:
         return None, None, None
     x, t = xa[on], ta[on]
-    day, slot = day_and_slot(t, slots)
-    key = rows[on].astype(np.intp) * slots + slot.astype(np.intp)
+    day, slot = day_and_slot(t, slots, offset_us)
+    key = rows[on].astype(np.intp) * (CLASSES * slots) + slot.astype(np.intp)
     # Visits of one key must be adjacent. In (series, time) order they are, unless a batch
     # holds one slot of one series on two days: only then sort by key (stable: a key is
     # one series, so its time order is kept).
@@ -251,8 +301,9 @@ def daily_factor(
         np.add.reduceat(xs * xs, vstart),
     )
     used_m, used_v, acc, upd = run_visits(visits, state, weight)
+    judge_m, judge_v = _weekend_fallback(visits, used_m, used_v, acc, state, slots, weight)
     vid = np.cumsum(vs) - 1
-    pm, pv = used_m[vid], used_v[vid]
+    pm, pv = judge_m[vid], judge_v[vid]
     min_std2, min_rel, inv_z = floors[0][sel], floors[1][sel], floors[2][sel]
     rel = min_rel * pm
     with np.errstate(invalid="ignore"):

@@ -23,7 +23,7 @@ from controlcenter.anomaly.window import WindowStore
 if TYPE_CHECKING:
     from controlcenter.anomaly.engine import EngineConfig
 
-__all__ = ["ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "detect"]
+__all__ = ["NAME_TIE", "ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "detect"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -35,6 +35,8 @@ ROUNDING = 1e-12
 SEVERITY_CAP = 1e6
 #: Statistical detectors, in the order of :attr:`Severities.stat_parts`.
 STATISTICAL = (Detector.ROBUST_Z, Detector.EWMA_Z, Detector.SHIFT)
+#: Evidence within this relative distance of the strongest names the event (the first).
+NAME_TIE = 1e-9
 _COL = {name: i for i, name in enumerate(COLUMNS)}
 
 
@@ -231,6 +233,7 @@ def detect(
             floors,
             cfg.daily_slots,
             cfg.daily_weight,
+            cfg.day_offset_s * 1_000_000,
         )
     ref = refresh_rows(prep, store, table, cfg, seen)
     force = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
@@ -287,7 +290,10 @@ def detect(
         off_k=cfg.off_k,
         growth=cfg.growth,
     )  # fmt: skip
-    which = np.argmax(np.stack(parts), axis=0) if e.size else np.zeros(0, dtype=np.intp)
+    # Named after the strongest detector; near ties (rounding) go to the first of them.
+    stacked = np.stack(parts)
+    near = stacked >= stacked.max(axis=0) * (1.0 - NAME_TIE)
+    which = np.argmax(near, axis=0) if e.size else np.zeros(0, dtype=np.intp)
     rel = relation(
         relations,
         store.rel_row,

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
-from controlcenter.anomaly._daily import SeenVisits, seasonal_gate
+from controlcenter.anomaly._daily import CLASSES, SeenVisits, seasonal_gate
 from controlcenter.anomaly.profile import COLUMNS
 from controlcenter.anomaly.window import WindowStore
 
@@ -200,10 +200,11 @@ def refresh_rows(
         store.daily_row[series],
         at,
         store.daily_state(),
-        cfg.daily_slots,
+        CLASSES * cfg.daily_slots,
         seen,
         cfg.season_strength,
         cfg.daily_weight,
+        cfg.day_offset_s * 1_000_000,
     )
     return Refresh(
         group, first, offset, med, sigma, valid >= cfg.min_history, interval, res, seasonal

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared, prepare
-from controlcenter.anomaly._daily import DailyUpdate, Visits, run_visits
+from controlcenter.anomaly._daily import CLASSES, DailyUpdate, Visits, run_visits
 from controlcenter.anomaly._detect import Severities, detect
 from controlcenter.anomaly._relation import MAX_SLOTS, RelationStore
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
@@ -61,8 +61,9 @@ class EngineConfig:
         min_history: readings a series needs before z-scores and CUSUM count.
         stuck_min_changes: value changes a series must have shown before it can be "stuck".
         capacity: initial number of series slots (grows by doubling).
-        daily_slots: slots per (UTC) day of the daily baseline (``_daily.py``) of metrics
-            whose profile sets ``daily_z``; 0 turns the daily baseline off.
+        daily_slots: slots per day of the daily baseline (``_daily.py``) of metrics whose
+            profile sets ``daily_z``, for working days and for the weekend; 0 turns the
+            daily baseline off.
         daily_weight: weight of the latest day in a slot's profile of earlier days.
         cal_beta: weight of the latest block in the calibration of a series' evidence
             (``_calibrate.py``; 1/16: about the last 1,024 readings at ``refresh`` 64).
@@ -81,6 +82,8 @@ class EngineConfig:
         season_strength: a series judges readings by the time of day (its daily baseline)
             only while the share of its variance between the day's slots is at least this
             (``_daily.seasonal_gate``).
+        day_offset_s: the complex's offset from UTC: the baselines' days, slots and
+            weekends are local (Asia/Seoul: 32,400).
 
     >>> EngineConfig(window=128).refresh
     64
@@ -105,6 +108,7 @@ class EngineConfig:
     relation_cal_z: float = 6.0
     relation_ridge: float = 0.01
     season_strength: float = 0.5
+    day_offset_s: int = 0
 
 
 class Engine:
@@ -144,7 +148,8 @@ class Engine:
         self.profiles: tuple[MetricProfile, ...] = tuple(named.values())
         self._profile_index = {name: i for i, name in enumerate(self.profile_names)}
         self.table = profile_table(list(named.values()))
-        self.store = WindowStore(self.config.window, self.config.capacity, self.config.daily_slots)
+        keys = CLASSES * self.config.daily_slots
+        self.store = WindowStore(self.config.window, self.config.capacity, keys)
         self.relations = RelationStore()
 
     # -- series ---------------------------------------------------------------------------
@@ -276,9 +281,10 @@ class Engine:
         total: npt.ArrayLike,
         total_sq: npt.ArrayLike,
     ) -> Engine:
-        """Load the daily baseline from aggregates: per (series, UTC day, slot) the count,
-        sum and sum of squares of its readings. Call before :meth:`prime`, with aggregates
-        of readings older than the history given there; ignores series without a baseline.
+        """Load the daily baseline from aggregates: per (series, local day, slot of the day)
+        the count, sum and sum of squares of its readings (days and slots shifted by
+        ``day_offset_s``). Call before :meth:`prime`, with aggregates of readings older than
+        the history given there; ignores series without a baseline.
         """
         st, k = self.store, self.config.daily_slots
         ids = np.asarray(series, dtype=np.int32).reshape(-1)
@@ -289,8 +295,9 @@ class Engine:
         rows[inside] = st.daily_row[ids[inside]]
         sl = np.asarray(slot, dtype=np.int64).reshape(-1)
         ok = (rows >= 0) & (sl >= 0) & (sl < k)
-        key = (rows * k + sl)[ok].astype(np.intp)
         dd = np.asarray(day, dtype=np.int64).reshape(-1)[ok]
+        weekend = (dd + 3) % 7 >= 5  # as _daily.day_and_slot
+        key = (rows[ok] * (CLASSES * k) + sl[ok] + weekend * k).astype(np.intp)
         o = np.lexsort((dd, key))
         f64 = np.float64
         visits = Visits(

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._daily import US_PER_DAY
-from controlcenter.anomaly._detect import ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
+from controlcenter.anomaly._daily import CLASSES, US_PER_DAY
+from controlcenter.anomaly._detect import NAME_TIE, ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation import MAX_SLOTS
 from controlcenter.anomaly._robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
@@ -310,20 +310,13 @@ class ReferenceEngine:
     def _seasonal(self, st: _Series, t: int) -> bool:
         """Whether the slots' profiles show a daily pattern (``_daily.seasonal_gate``), a
         slot's finished day counted as folded in."""
-        k, w = self.config.daily_slots, self.config.daily_weight
+        k = CLASSES * self.config.daily_slots
         if st.daily is None or k < 2:
             return False
+        day = (t + self.config.day_offset_s * 1_000_000) // US_PER_DAY
         prof = []
         for rec in st.daily.values():
-            pm, pv = rec[0], rec[1]
-            if rec[5] < t // US_PER_DAY and rec[2] > 0:
-                m = rec[3] / rec[2]
-                v = max(rec[4] / rec[2] - m * m, 0.0)
-                if math.isnan(pm):
-                    pm, pv = m, v
-                else:
-                    d = m - pm
-                    pm, pv = pm + w * d, (1 - w) * pv + w * v + w * (1 - w) * d * d
+            pm, pv = self._folded(rec, day)
             if not math.isnan(pm):
                 prof.append((pm, pv))
         n = len(prof)
@@ -383,7 +376,8 @@ class ReferenceEngine:
         st.last_e = min(max(parts), SEVERITY_CAP)
         sev, event = self._statistical(st, t, n, parts)
         # One event per episode (or growth), named after the strongest detector.
-        strongest = STATISTICAL[max(range(len(parts)), key=lambda i: (parts[i], -i))]
+        top = max(parts) * (1.0 - NAME_TIE)
+        strongest = STATISTICAL[next(i for i, v in enumerate(parts) if v >= top)]
         out.append((strongest if event else None, sev, st.ep_start))
         out.append((Detector.STUCK, self._stuck(st, x, has_prev), t))
         st.values.append(x)
@@ -414,14 +408,31 @@ class ReferenceEngine:
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         return sev, d
 
+    def _folded(self, rec: list[float], day: int) -> tuple[float, float]:
+        """A key's profile as of ``day``: its accumulator of an earlier day folded in."""
+        pm, pv, w = rec[0], rec[1], self.config.daily_weight
+        if rec[5] < day and rec[2] > 0:
+            m = rec[3] / rec[2]
+            v = max(rec[4] / rec[2] - m * m, 0.0)
+            if math.isnan(pm):
+                return m, v
+            d = m - pm
+            return pm + w * d, (1 - w) * pv + w * v + w * (1 - w) * d * d
+        return pm, pv
+
     def _daily(self, st: _Series, t: int, x: float) -> float:
-        """0 when ``x`` is usual for this slot on earlier days, else 1; then learn ``x``."""
+        """0 when ``x`` is usual for this slot on earlier days of its class (working day or
+        weekend; a weekend slot without a profile yet: the working days'), else 1; then
+        learn ``x``."""
         if st.daily is None:
             return 1.0
         p, k, w = st.par, self.config.daily_slots, self.config.daily_weight
-        day = t // US_PER_DAY
-        slot = (t - day * US_PER_DAY) * k // US_PER_DAY
-        rec = st.daily.setdefault(slot, [math.nan, 0.0, 0.0, 0.0, 0.0, -math.inf])
+        local = t + self.config.day_offset_s * 1_000_000
+        day = local // US_PER_DAY
+        slot = (local - day * US_PER_DAY) * k // US_PER_DAY
+        weekend = (day + 3) % 7 >= 5
+        key = slot + k if weekend else slot
+        rec = st.daily.setdefault(key, [math.nan, 0.0, 0.0, 0.0, 0.0, -math.inf])
         if rec[5] != day:
             if rec[2] > 0:  # a later day: fold the day's visit into the profile
                 m = rec[3] / rec[2]
@@ -433,10 +444,13 @@ class ReferenceEngine:
                     rec[0], rec[1] = rec[0] + w * d, (1 - w) * rec[1] + w * v + w * (1 - w) * d * d
             rec[2] = rec[3] = rec[4] = 0.0
             rec[5] = day
+        pm, pv = rec[0], rec[1]
+        if weekend and math.isnan(pm) and slot in st.daily:
+            pm, pv = self._folded(st.daily[slot], day)
         factor = 1.0
-        if p["inv_daily_z"] > 0 and not math.isnan(rec[0]):
-            rel = p["min_rel_std"] * rec[0]
-            z = abs(x - rec[0]) / math.sqrt(rec[1] + p["min_std2"] + rel * rel + 1e-24)
+        if p["inv_daily_z"] > 0 and not math.isnan(pm):
+            rel = p["min_rel_std"] * pm
+            z = abs(x - pm) / math.sqrt(pv + p["min_std2"] + rel * rel + 1e-24)
             factor = 0.0 if z * p["inv_daily_z"] < 1.0 else 1.0
         rec[2] += 1.0
         rec[3] += x

@@ -1,0 +1,91 @@
+"""Daily and weekly baselines: a usual time of day, and a weekend of its own, raise no alarm."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controlcenter.anomaly import Engine, EngineConfig, ReferenceEngine
+from controlcenter.anomaly._daily import day_and_slot
+from controlcenter.domain import Batch
+from tests.anomaly._streams import split
+from tests.anomaly.test_equivalence import assert_same_events
+
+US_H = 3_600_000_000
+US_WEEK = 7 * 24 * US_H
+OFFSET_S = 9 * 3600  # the complex's local time: UTC+9
+# A Monday, local midnight (1970-01-05 was a Monday), some 55 years after the epoch.
+MONDAY = (4 * 24 + 2900 * 7 * 24) * US_H - OFFSET_S * 1_000_000
+
+
+def weeks_of_shifts(rng: np.random.Generator, weeks: int) -> tuple[Batch, np.ndarray]:
+    """Two series every 10 minutes: 0 works 08-18 on working days and 10-14 at half load
+    at weekends; 1 works 08-18 every day. Returns the stream and each reading's time."""
+    n = weeks * 7 * 144
+    t = MONDAY + np.arange(n, dtype=np.int64) * 600_000_000
+    local = t + OFFSET_S * 1_000_000
+    hour = (local // US_H) % 24
+    weekend = ((local // (24 * US_H)) + 3) % 7 >= 5
+    work = np.where((hour >= 8) & (hour < 18), 100.0, 10.0)
+    short = np.where((hour >= 10) & (hour < 14), 50.0, 10.0)
+    weekly = np.where(weekend, short, work) + rng.normal(0, 2, n)
+    every_day = work + rng.normal(0, 2, n)
+    b = Batch.from_lists(np.r_[np.zeros(n), np.ones(n)], np.r_[t, t], np.r_[weekly, every_day])
+    return b.take(np.argsort(b.time, kind="stable")), t
+
+
+def test_slot_keys_put_weekends_in_a_class_of_their_own_in_local_time():
+    t = np.array([MONDAY + d * 24 * US_H + 12 * US_H for d in range(7)], dtype=np.int64)
+    _, key = day_and_slot(t, 24, OFFSET_S * 1_000_000)
+    assert key.tolist() == [12, 12, 12, 12, 12, 36, 36]
+    # In UTC the same instants fall at 03:00 of the same days.
+    _, key = day_and_slot(t, 24, 0)
+    assert key.tolist() == [3, 3, 3, 3, 3, 27, 27]
+
+
+def test_weekends_learn_profiles_of_their_own_and_working_days_stay_clean():
+    stream, _ = weeks_of_shifts(np.random.default_rng(3), 2)
+    eng = Engine(EngineConfig(day_offset_s=OFFSET_S, daily_slots=24))
+    eng.add_series([0, 1], "generic")
+    eng.ingest(stream)
+    state = eng.store.daily  # [row, class * 24 + slot, (mean, var, ...)]
+    weekly, every_day = eng.store.daily_row[0], eng.store.daily_row[1]
+    # Noon, local: the weekly series works at half load at weekends, full on working days;
+    # the working days' profile holds no weekend (its spread is the noise's, not 40**2).
+    np.testing.assert_allclose(state[weekly, 12, 0], 100.0, atol=3.0)
+    np.testing.assert_allclose(state[weekly, 24 + 12, 0], 50.0, atol=3.0)
+    assert state[weekly, 12, 1] < 25.0
+    np.testing.assert_allclose(state[every_day, 24 + 12, 0], 100.0, atol=3.0)
+
+
+def test_a_first_weekend_is_judged_by_the_working_days_profile():
+    # Every day alike: the first Saturday has no weekend profile yet, yet its shift is
+    # known from the working days (no robust z or CUSUM alarm at the weekend).
+    stream, _ = weeks_of_shifts(np.random.default_rng(5), 1)
+    every_day = stream.take(np.flatnonzero(stream.series == 1))
+    eng = Engine(EngineConfig(day_offset_s=OFFSET_S))
+    eng.add_series([1], "generic")
+    _, ev = eng.ingest(every_day)
+    local_day = (ev.time + OFFSET_S * 1_000_000) // (24 * US_H)
+    weekend = (local_day + 3) % 7 >= 5
+    assert not (weekend & np.isin(ev.names(), ["robust_z", "shift"])).any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_batches=st.integers(1, 12), shuffle=st.booleans())
+def test_weekly_baseline_matches_reference_for_any_batch_split(seed, n_batches, shuffle):
+    rng = np.random.default_rng(seed)
+    stream, _ = weeks_of_shifts(rng, 2)
+    cfg = EngineConfig(
+        window=32, refresh=8, min_history=8, daily_slots=int(rng.choice([1, 6, 24])),
+        day_offset_s=int(rng.choice([0, OFFSET_S])),
+    )  # fmt: skip
+    eng, ref = Engine(cfg), ReferenceEngine(cfg)
+    for e in (eng, ref):
+        e.add_series([0, 1], "generic")
+    for b in split(rng, stream, n_batches, shuffle):
+        got_scores, got_events = eng.ingest(b)
+        want_scores, want_events = ref.ingest(b)
+        np.testing.assert_allclose(got_scores, want_scores, rtol=1e-9, atol=1e-9)
+        assert_same_events(got_events, want_events)
