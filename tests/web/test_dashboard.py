@@ -44,6 +44,15 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 FACTORIES = ("f001", "f002", "f003")
+RANGES = {"15m": 900, "1h": 3600, "24h": 86400}
+#: A chart's points: how far each lies from the history's bucket grid (in buckets), the last value.
+CHART_POINTS = """key => {
+  const g = window.ccDashboard.factoryView.groups.find(g => g.key === key);
+  const xs = g.chart.data[0], ys = g.chart.data[1];
+  const at = x => (x - g.grid.origin) / g.grid.step;
+  return {n: xs.length, offsets: xs.map(x => Math.abs(at(x) - Math.round(at(x)))),
+          last: ys[ys.length - 1]};
+}"""
 
 playwright_api = pytest.importorskip(
     "playwright.async_api", reason="the playwright package is not installed"
@@ -178,7 +187,13 @@ async def test_page_and_static_files_need_no_key_but_data_does(cx: Complex) -> N
         assert page.status_code == 200
         assert "static/app.js" in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
-        for path in ("/static/app.js", "/static/style.css", "/static/vendor/uplot/LICENSE"):
+        for path in (
+            "/static/app.js",
+            "/static/style.css",
+            "/static/vendor/uplot/LICENSE",
+            "/static/vendor/noto-sans-kr/LICENSE",
+            "/static/vendor/noto-sans-kr/NotoSansKR-Regular.subset.woff2",
+        ):
             assert (await http.get(path)).status_code == 200, path
         assert (await http.get("/static/dashboard.py")).status_code == 404
         assert (await http.get("/api/v1/me")).status_code == 401
@@ -186,6 +201,9 @@ async def test_page_and_static_files_need_no_key_but_data_does(cx: Complex) -> N
         key = await cx.key(Role.VIEWER, "f002")
         me = (await http.get("/api/v1/me", headers={"X-API-Key": key})).json()
         assert (me["role"], me["site"], me["factory"]) == ("viewer", cx.site, "f002")
+        assert (await http.get("/api/v1/config")).status_code == 401
+        config = (await http.get("/api/v1/config", headers={"X-API-Key": key})).json()
+        assert config["time_zone"] == "Asia/Seoul"
 
 
 async def test_login_rejects_a_bad_key_and_keeps_the_key_in_the_tab(cx: Complex) -> None:
@@ -247,14 +265,23 @@ async def test_overview_and_factory_view_follow_live_readings(cx: Complex) -> No
 
         async def charted(v: int = value) -> bool:
             values = await page.inner_text('#sensor-rows tr[data-sensor="air/aq1"] .s-values')
-            return f"pm25 {v}" in values
+            return f"PM2.5 {v} µg/m³" in values
 
         await eventually(charted, timeout=10)
-    points = await page.evaluate(
-        "(() => { const g = window.ccDashboard.factoryView.groups.find(g => g.key === 'air/pm25');"
-        " return g.chart.data[0].length; })()"
-    )
-    assert points >= 2  # history plus live points on the chart
+    # History and live readings on one bucket grid: no raw point after the buckets.
+    drawn = await page.evaluate(CHART_POINTS, "air/pm25")
+    assert drawn["n"] >= 1
+    assert max(drawn["offsets"]) < 1e-3, drawn  # every point on the history's grid
+    assert 11 <= drawn["last"] <= 33  # the live readings, averaged into their bucket
+    for choice in ("15m", "24h", "1h"):  # a range switch leaves the line whole
+        await page.select_option("#range", choice)
+        await page.wait_for_function(
+            "r => window.ccDashboard.factoryView.groups[0].grid?.span === r", arg=RANGES[choice]
+        )
+        drawn = await page.evaluate(CHART_POINTS, "air/pm25")
+        assert drawn["n"] >= 1, choice
+        assert max(drawn["offsets"]) < 1e-3, (choice, drawn)
+        assert drawn["last"] is not None
     seen_text = await page.inner_text('#sensor-rows tr[data-sensor="air/aq1"] .s-seen')
     assert seen_text.strip()
     assert seen_text != "never"
@@ -281,6 +308,10 @@ async def test_a_new_critical_alert_appears_and_is_acknowledged_from_the_page(cx
     assert await operator.locator(f'{item} button[data-action="resolve"]').count() == 0
     tile = f'.tile[data-factory="{cx.site}/f003"]'
     await operator.wait_for_selector(f'{tile}[data-level="3"] .t-alerts.crit')
+    # The tile, its alert and the header tell the same story.
+    await operator.wait_for_selector(f'{tile} [data-metric="pm25"][data-grade="very_bad"]')
+    assert await operator.inner_text('[data-stat="alerts-critical"]') == "1"
+    assert await operator.inner_text('[data-stat="lvl-3"]') == "1"
     await operator.screenshot(path=ARTIFACTS / "dashboard-alerts.png")
 
     alert_id = int(await operator.get_attribute(item, "data-alert-id"))
