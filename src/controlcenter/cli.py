@@ -80,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="create or upgrade the database schema")
-    serve = sub.add_parser("serve", help="run the service (ingest, alerts, API, dashboard) until Ctrl-C or SIGTERM")
+    serve = sub.add_parser(
+        "serve", help="run the service (ingest, alerts, API, dashboard) until Ctrl-C or SIGTERM"
+    )
     _port_option(serve)
     serve.add_argument(
         "--api-only",
