@@ -8,42 +8,15 @@ missing: CI needs ``apt-get install -y chromium`` for these to run.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from controlcenter.api.auth import ApiKeys, Role
-from controlcenter.config import Settings
-from controlcenter.embedded._port import free_port
-from tests._support import (
-    EMBEDDED_MQTT,
-    eventually,
-    now_ms,
-    publish,
-    reading,
-    running_service,
-)
+from controlcenter.api.auth import Role
+from tests._support import eventually
+from tests.web._browser import ARTIFACTS, CHROMIUM, FACTORIES, Complex
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-FACTORIES = ("f001", "f002", "f003")
 RANGES = {"15m": 900, "1h": 3600, "24h": 86400}
 #: A chart's points: how far each lies from the history's bucket grid (in buckets), the last value.
 CHART_POINTS = """key => {
@@ -61,119 +34,6 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
 )
-
-
-@dataclass
-class Complex:
-    """A running service with a simulated site, and a browser to look at it."""
-
-    url: str
-    site: str
-    root: str
-    mqtt_url: str
-    pool: asyncpg.Pool
-    browser: Any
-    keys: ApiKeys
-    errors: list[str] = field(default_factory=list)
-
-    def topic(self, factory: str, kind: str, sensor: str) -> str:
-        return f"{self.root}/v1/{self.site}/{factory}/{kind}/{sensor}"
-
-    async def key(self, role: Role, factory: str | None = None) -> str:
-        site = self.site if factory else None
-        _, key = await self.keys.create(role, name=f"web-{role.label}", site=site, factory=factory)
-        return key
-
-    async def send(self, factory: str, **air: float) -> None:
-        await publish(
-            self.mqtt_url, [(self.topic(factory, "air", "aq1"), reading(now_ms(), **air))]
-        )
-
-    async def page(self, key: str | None = None) -> Any:
-        """A new page at the dashboard, signed in with ``key`` when given."""
-        context = await self.browser.new_context(viewport={"width": 1440, "height": 900})
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on(
-            "console",
-            lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
-        )
-        await page.goto(self.url + "/")
-        if key is not None:
-            await page.fill("#login-key", key)
-            await page.click("#login-submit")
-            await page.wait_for_selector("#app:not([hidden])")
-        return page
-
-
-def settings_for(database_url: str, mqtt_url: str, root: str, data_dir: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        mqtt_url=mqtt_url,
-        data_dir=data_dir,
-        mqtt={
-            "protocol": "3.1.1" if EMBEDDED_MQTT else "5",  # amqtt: 3.1.1 only
-            "topic_root": root,
-            "client_id": f"cc-web-{uuid.uuid4().hex[:8]}",
-            "session_expiry_s": 300,
-            "reconnect_initial_s": 0.05,
-            "reconnect_max_s": 0.5,
-        },
-        ingest={"flush_interval_s": 0.05},
-        db={"migrate_on_start": False, "rollup_interval_s": 0.5},
-        api={"port": free_port(), "live_frame_interval_s": 0.1},
-    )
-
-
-async def seed(cx: Complex) -> None:
-    """Three factories, each with an air station, a power meter and a car park."""
-    ts = now_ms()
-    messages = []
-    for i, factory in enumerate(FACTORIES):
-        messages += [
-            (cx.topic(factory, "air", "aq1"), reading(ts, pm10=20 + i, pm25=8 + i, co2=420)),
-            (cx.topic(factory, "power", "m1"), reading(ts, kw=100 + 10 * i, pf=0.97)),
-            (cx.topic(factory, "parking", "p1"), reading(ts, occupied=10 + i, capacity=40)),
-        ]
-    await publish(cx.mqtt_url, messages)
-
-    async def stored() -> bool:
-        n = await cx.pool.fetchval(
-            "SELECT count(*) FROM series se JOIN sensors s USING (sensor_id)"
-            " JOIN factories f USING (factory_id) JOIN sites si USING (site_id)"
-            " WHERE si.code = $1",
-            cx.site,
-        )
-        return bool(n == 3 * 7)
-
-    await eventually(stored)
-
-
-@pytest.fixture(scope="module")
-async def cx(
-    database_url: str, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Complex]:
-    from playwright.async_api import async_playwright
-
-    root = f"ccweb{uuid.uuid4().hex[:8]}"
-    settings = settings_for(database_url, mqtt_url, root, tmp_path_factory.mktemp("web"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        async with running_service(settings), async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
-            )
-            url = f"http://127.0.0.1:{settings.api.port}"
-            cx = Complex(url, f"site{uuid.uuid4().hex[:8]}", root, mqtt_url, pool, browser,
-                         ApiKeys(pool, cache_ttl_s=0.5))  # fmt: skip
-            await seed(cx)
-            try:
-                yield cx
-            finally:
-                await browser.close()
-    finally:
-        await pool.close()
 
 
 async def tile_text(page: Any, site: str, factory: str, metric: str) -> str:

@@ -6,7 +6,8 @@
 // partial history bucket takes them in by count), so the line keeps one resolution and
 // does not end in a spike of raw points after smoothed ones.
 
-import { dateTime, digitsFor, quantity, timeTicks, timeZone, valueTicks } from "./format.js";
+import { t } from "./i18n.js";
+import { dateTime, digitsFor, quantity, timeOfDay, timeTicks, timeZone, valueTicks } from "./format.js";
 
 /* global uPlot */
 
@@ -107,6 +108,13 @@ function axisSize(u, values, axisIdx, cycleNum) {
   return Math.ceil(size);
 }
 
+/** Pixels between time ticks: the widest time label of the language, and a gap. */
+function timeSpace() {
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = AXIS_FONT;
+  return Math.ceil(ctx.measureText(timeOfDay(Date.UTC(2026, 11, 5, 3, 58, 58), true)).width) + 24;
+}
+
 /** uPlot options of a chart with one line per label, values in `unit`. */
 export function chartOptions({ width, height, labels, unit, range }) {
   const axis = { stroke: "#8fa3b8", grid: { stroke: "#223040", width: 1 }, ticks: { stroke: "#223040" }, font: AXIS_FONT };
@@ -118,13 +126,13 @@ export function chartOptions({ width, height, labels, unit, range }) {
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), timeZone()),
     scales: { x: { time: true, range } },
     axes: [
-      { ...axis, size: 46, values: (u, splits, ai, space, incr) => timeTicks(splits, incr) },
+      { ...axis, size: 46, space: timeSpace(), values: (u, splits, ai, space, incr) => timeTicks(splits, incr) },
       { ...axis, size: axisSize, values: (u, splits, ai, space, incr) => valueTicks(splits, incr) },
     ],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
     series: [
-      { value: (u, ts) => (ts === null || ts === undefined ? "–" : dateTime(ts * 1000, true)) },
+      { label: t("chart.time"), value: (u, ts) => (ts === null || ts === undefined ? "–" : dateTime(ts * 1000, true)) },
       ...labels.map((label, i) => ({
         label,
         stroke: PALETTE[i % PALETTE.length],

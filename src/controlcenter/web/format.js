@@ -187,7 +187,7 @@ export function valueTicks(splits, incr) {
   if (top >= 1e4) {
     const [scale, prefix] = SI.find(([s]) => top >= s);
     const d = stepDigits(step / scale);
-    if (d <= 2) return splits.map((v) => `${num(v / scale, d)}${prefix}`);
+    if (d <= 2) return splits.map((v) => (v === 0 ? "0" : `${num(v / scale, d)}${prefix}`));
   }
   return splits.map((v) => num(v, stepDigits(step)));
 }
