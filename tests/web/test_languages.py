@@ -109,12 +109,14 @@ async def test_the_page_in_each_language(cx: Complex, lang: str) -> None:
     assert axis["size"] >= axis["widest"], axis
     ticks = await page.evaluate(
         f"{fmt}.then(f => [f.valueTicks([2027600, 2027620, 2027640], 20),"
-        " f.valueTicks([0, 2e6, 4e6], 2e6), f.valueTicks([2.02e6, 2.03e6], 1e4)])"
+        " f.valueTicks([0, 2e6, 4e6], 2e6), f.valueTicks([2.02e6, 2.03e6], 1e4),"
+        " f.valueTicks([1189279.4, 1189279.5], 0.1)])"
     )
     assert ticks[0] == (["2,027,600", "2,027,620", "2,027,640"] if lang == "en" else ticks[0])
     assert ticks[0][1].replace(",", "").replace(".", "") == "2027620"  # in full, never cut
     assert ticks[1] == ["0", "2M", "4M"]
     assert ticks[2] == ["2.02M", "2.03M"]
+    assert len(set(ticks[3])) == 2  # a counter's tenths: distinct labels, never "1M" twice
     # No empty Location column; the kind column holds one line.
     headers = await page.eval_on_selector_all("#view-factory thead th", "els => els.length")
     assert headers == 4

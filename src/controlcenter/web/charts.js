@@ -15,7 +15,8 @@ export const RANGES = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400 };
 const PALETTE = ["#4cc9f0", "#f72585", "#b5e48c", "#ffd166", "#c77dff", "#06d6a0", "#ff8c42", "#90a4ae"];
 const AXIS_FONT = '12px "CC Noto Sans KR", system-ui, sans-serif';
 const MIN_WINDOW_S = 120;
-const SAME_S = 1e-3; // bucket times closer than this are the same bucket
+// Time tick steps (s): uPlot's own jump from 1 to 5 minutes leaves a young chart one tick.
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 
 /** One series on a chart: history buckets, then the live readings since the history. */
 export class Line {
@@ -69,11 +70,12 @@ export class Line {
       if (grid && ts < grid.since) continue;
       const bucket = grid ? grid.origin + Math.floor((ts - grid.origin) / grid.step) * grid.step : ts;
       const n = t.length;
-      if (n && Math.abs(t[n - 1] - bucket) < SAME_S) {
+      // The same bucket (history times come in ms; the grid is exact): within half a step.
+      if (n && grid && Math.abs(t[n - 1] - bucket) < grid.step / 2) {
         const k = c[n - 1] ?? 1;
         v[n - 1] = v[n - 1] === null ? this.lv[i] : (v[n - 1] * k + this.lv[i]) / (k + 1);
         c[n - 1] = k + 1;
-      } else if (!n || bucket > t[n - 1]) {
+      } else if (!n || bucket > t[n - 1] + (grid ? grid.step / 2 : 0)) {
         t.push(bucket);
         v.push(this.lv[i]);
         c.push(1);
@@ -108,11 +110,17 @@ function axisSize(u, values, axisIdx, cycleNum) {
   return Math.ceil(size);
 }
 
-/** Pixels between time ticks: the widest time label of the language, and a gap. */
+/**
+ * Pixels between time ticks (uPlot's `space` hook): the widest time label of the language
+ * and a gap; labels carry seconds only when ticks are under a minute apart.
+ */
 function timeSpace() {
   const ctx = document.createElement("canvas").getContext("2d");
   ctx.font = AXIS_FONT;
-  return Math.ceil(ctx.measureText(timeOfDay(Date.UTC(2026, 11, 5, 3, 58, 58), true)).width) + 24;
+  const when = Date.UTC(2026, 11, 5, 3, 58, 58);
+  const short = Math.ceil(ctx.measureText(timeOfDay(when)).width) + 24;
+  const long = Math.ceil(ctx.measureText(timeOfDay(when, true)).width) + 24;
+  return (u, axisIdx, min, max, dim) => ((max - min) * short >= 60 * dim ? short : long);
 }
 
 /** uPlot options of a chart with one line per label, values in `unit`. */
@@ -126,7 +134,7 @@ export function chartOptions({ width, height, labels, unit, range }) {
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), timeZone()),
     scales: { x: { time: true, range } },
     axes: [
-      { ...axis, size: 46, space: timeSpace(), values: (u, splits, ai, space, incr) => timeTicks(splits, incr) },
+      { ...axis, size: 46, space: timeSpace(), incrs: TIME_INCRS, values: (u, splits, ai, space, incr) => timeTicks(splits, incr) },
       { ...axis, size: axisSize, values: (u, splits, ai, space, incr) => valueTicks(splits, incr) },
     ],
     legend: { live: true },

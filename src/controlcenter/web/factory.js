@@ -37,6 +37,7 @@ export class FactoryView {
     const select = root.querySelector("#range");
     select.addEventListener("change", () => {
       this.range = select.value;
+      this.loadedRange = null;
       this.loadHistory();
     });
   }
@@ -150,12 +151,16 @@ export class FactoryView {
     }
   }
 
-  /** Downsampled history of every group (server-side: at most max_points per series). */
-  async loadHistory() {
+  /**
+   * Downsampled history of every group (server-side: at most max_points per series). When
+   * the data starts well inside the range (a young system), it is asked again from its
+   * start, so that the zoomed chart gets buckets as fine as its width allows.
+   */
+  async loadHistory(from = null) {
     const token = this.token;
     const span = RANGES[this.range];
     const end = new Date(Date.now() + 1000);
-    const start = new Date(end.getTime() - span * 1000);
+    const start = from ?? new Date(end.getTime() - span * 1000);
     this.historyAt = Date.now();
     const jobs = [];
     for (const g of this.groups) {
@@ -178,14 +183,20 @@ export class FactoryView {
       }
       const { g, doc } = r.value;
       const since = end.getTime() / 1000;
-      g.grid = { origin: Date.parse(doc.start) / 1000, step: doc.bucket_s, since, span };
+      g.grid = { origin: Date.parse(doc.start) / 1000, step: doc.bucket_s, since };
       for (const s of doc.series) {
         const line = g.lines.get(s.series_id);
         if (line) line.setHistory(s.time.map((x) => Date.parse(x) / 1000), s.avg.slice(), s.count.slice(), since);
       }
       g.dirty = true;
     }
+    const first = Math.min(...this.groups.flatMap((g) => [...g.lines.values()].map((l) => l.ht[0] ?? Infinity)));
+    if (from === null && Number.isFinite(first) && first - start.getTime() / 1000 > span * 0.1) {
+      await this.loadHistory(new Date((first - Math.max(30, (end.getTime() / 1000 - first) * 0.05)) * 1000));
+      return;
+    }
     this.paint(true);
+    this.loadedRange = this.range; // the charts show this range's history (tests wait for it)
   }
 
   buildSensors(sensors, ids) {

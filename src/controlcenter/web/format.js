@@ -171,7 +171,7 @@ export function timeTicks(splits, stepS) {
 function stepDigits(step) {
   for (let d = 0; d < 6; d++) {
     const x = step * 10 ** d;
-    if (Math.abs(x - Math.round(x)) < 1e-6 * Math.max(1, x)) return d;
+    if (Math.round(x) >= 1 && Math.abs(x - Math.round(x)) < 1e-6 * x) return d;
   }
   return 6;
 }
