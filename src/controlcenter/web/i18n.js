@@ -124,7 +124,7 @@ const STRINGS = {
     "grade.good": "좋음",
     "grade.normal": "보통",
     "grade.bad": "나쁨",
-    "grade.very_bad": "매우 나쁨",
+    "grade.very_bad": "매우나쁨",
     "kind.air": "대기",
     "kind.power": "전력",
     "kind.parking": "주차",
