@@ -52,3 +52,21 @@ def test_serve_without_a_database_is_a_configuration_error():
     out = _run("serve", env=env)
     assert out.returncode == 2
     assert "CC_DATABASE_URL" in out.stderr
+
+
+def test_help_is_written_for_users_and_names_every_command():
+    out = _run("--help")
+    assert out.returncode == 0
+    for command in ("migrate", "serve", "create-key", "demo", "score-csv", "evaluate"):
+        assert command in out.stdout
+    assert "CC_DATABASE_URL" in out.stdout
+    for developer_words in ("`", "asyncio", "entry point"):
+        assert developer_words not in out.stdout
+    for command in ("serve", "demo"):
+        assert "--port N" in _run(command, "--help").stdout
+
+
+def test_a_bad_port_option_is_a_settings_error():
+    out = _run("serve", "--port", "70000")
+    assert out.returncode == 2
+    assert "invalid settings" in out.stderr

@@ -1,4 +1,5 @@
-"""Settings: placeholder passwords are refused in prod wherever they are given."""
+"""Settings: placeholder passwords are refused in prod wherever they are given; the time
+zone must be one the system knows."""
 
 from __future__ import annotations
 
@@ -52,3 +53,12 @@ def test_a_refused_setting_never_prints_the_other_secrets(monkeypatch) -> None:
     assert "CC_DATABASE_URL" in text
     assert REAL not in text
     assert "changeme" not in text
+
+
+def test_the_time_zone_is_an_iana_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().time_zone == "Asia/Seoul"
+    monkeypatch.setenv("CC_TIME_ZONE", "Europe/Berlin")
+    assert Settings().time_zone == "Europe/Berlin"
+    monkeypatch.setenv("CC_TIME_ZONE", "Mars/Olympus")
+    with pytest.raises(ValueError, match="CC_TIME_ZONE: unknown time zone"):
+        Settings()

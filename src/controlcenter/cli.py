@@ -1,6 +1,7 @@
-"""``controlcenter`` command line: migrate, serve, demo, score-csv, evaluate.
+"""``controlcenter`` command line: migrate, serve, create-key, demo, score-csv, evaluate.
 
-Only this entry point configures logging handlers and calls ``asyncio.run``.
+Only this entry point configures logging handlers and calls ``asyncio.run``. What users read
+(``--help``) is ``_DESCRIPTION`` and ``_EXAMPLES``, not this docstring.
 """
 
 from __future__ import annotations
@@ -14,12 +15,29 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from controlcenter import __version__
-from controlcenter.config import Settings
+from controlcenter.config import ApiSettings, Settings
 from controlcenter.errors import ConfigError, ControlCenterError
 
 __all__ = ["main"]
 
 logger = logging.getLogger("controlcenter")
+
+_DESCRIPTION = """\
+The control center of an industrial complex: it receives the factories' air, power and
+parking readings over MQTT, stores them, raises alerts, and serves an API and the control
+room's dashboard (http://HOST:PORT/).
+
+Settings come from environment variables starting with CC_ (CC_DATABASE_URL, CC_MQTT_URL,
+CC_API__PORT, CC_TIME_ZONE, ...; the README lists them all)."""
+
+_EXAMPLES = """\
+examples:
+  controlcenter demo                      everything on this machine, with a simulated
+                                          complex (embedded database and broker)
+  controlcenter demo --port 8080          the same, dashboard at http://127.0.0.1:8080/
+  controlcenter serve                     the service, with CC_DATABASE_URL and CC_MQTT_URL
+  controlcenter create-key --role operator --name "control room wall"
+  controlcenter COMMAND --help            the options of one command"""
 
 
 class _JsonFormatter(logging.Formatter):
@@ -53,11 +71,19 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="controlcenter", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="controlcenter",
+        description=_DESCRIPTION,
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="create or upgrade the database schema")
-    serve = sub.add_parser("serve", help="run the service (ingest and API) until SIGINT/SIGTERM")
+    serve = sub.add_parser(
+        "serve", help="run the service (ingest, alerts, API, dashboard) until Ctrl-C or SIGTERM"
+    )
+    _port_option(serve)
     serve.add_argument(
         "--api-only",
         action="store_true",
@@ -70,13 +96,30 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--factory", metavar="SITE/FACTORY", help="scope the key to one factory")
     key.add_argument("--name", default="", help="what the key is for")
     demo = sub.add_parser(
-        "demo", help="run everything locally: embedded services when none configured"
+        "demo",
+        help="run everything on this machine with a simulated complex (embedded database and"
+        " broker when CC_DATABASE_URL / CC_MQTT_URL are unset)",
     )
     demo.add_argument("--factories", type=int, default=5, help="simulated factories")
-    demo.add_argument("--rate", type=float, default=200.0, help="readings per second")
+    demo.add_argument(
+        "--rate",
+        type=float,
+        default=200.0,
+        help="sensor readings per second (a reading carries several metrics, each a stored value)",
+    )
+    _port_option(demo)
     sub.add_parser("score-csv", help="score a univariate timestamp,value CSV (FILE or stdin)")
     sub.add_parser("evaluate", help="score the engine on labelled simulator output (DIR)")
     return p
+
+
+def _port_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="N",
+        help="the API's and dashboard's TCP port (default: CC_API__PORT, else 8000)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings()
+        if getattr(args, "port", None) is not None:
+            settings = _with_port(settings, args.port)
     except ValueError as exc:
         sys.stderr.write(f"controlcenter: invalid settings: {exc}\n")
         return 2
@@ -111,6 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.error("fatal: %s", e, exc_info=not isinstance(e, ConfigError))  # noqa: TRY400
         return 2 if any(isinstance(e, ConfigError) for e in leaves) else 1
     return 0
+
+
+def _with_port(settings: Settings, port: int) -> Settings:
+    """``settings`` with the API on ``port`` (validated like ``CC_API__PORT``)."""
+    api = ApiSettings.model_validate({**settings.api.model_dump(), "port": port})
+    return settings.model_copy(update={"api": api})
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from controlcenter.errors import ConfigError
@@ -266,6 +267,8 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     data_dir: Path = Path(".cc-data")
     log_level: str = "INFO"
+    # The complex's time zone (IANA name): the dashboard shows every date and time in it.
+    time_zone: str = "Asia/Seoul"
     db: DbSettings = DbSettings()
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
@@ -273,6 +276,17 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     alerts: AlertSettings = AlertSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"CC_TIME_ZONE: unknown time zone {value!r} (an IANA name such as Asia/Seoul)"
+            ) from exc
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

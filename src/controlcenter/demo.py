@@ -31,7 +31,10 @@ async def run_demo(settings: Settings, *, factories: int, rate: float) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     async with contextlib.AsyncExitStack() as stack:
+        embedded_db = None if settings.database_url is not None else "embedded"
         settings = await _with_services(settings, stack)
+        if embedded_db is not None:
+            embedded_db = settings.dsn()
         ready = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             service = tg.create_task(run_service(settings, stop, ready))
@@ -39,13 +42,13 @@ async def run_demo(settings: Settings, *, factories: int, rate: float) -> None:
             await asyncio.wait({service, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if service.done():
                 return  # it failed; the TaskGroup raises its error
-            await _announce_api(settings)
+            await _announce_api(settings, embedded_db)
             async with _simulator(settings, factories, rate):
                 tg.create_task(_report(settings, stop))
                 await stop.wait()
 
 
-async def _announce_api(settings: Settings) -> None:
+async def _announce_api(settings: Settings, embedded_db: str | None) -> None:
     """Create an admin API key and log it with the dashboard's address (shown once)."""
     if not settings.api.enabled:
         return
@@ -61,6 +64,14 @@ async def _announce_api(settings: Settings) -> None:
     logger.info(
         "dashboard: %s/  API docs: %s/docs  admin API key (shown once): %s", base, base, key
     )
+    if embedded_db is not None:
+        # The embedded database listens on loopback with trust authentication: the URL
+        # holds no secret. Its port changes with every run.
+        logger.info(
+            "more keys while the demo runs (another terminal): "
+            "CC_DATABASE_URL=%s .venv/bin/controlcenter create-key --role operator",
+            embedded_db,
+        )
 
 
 async def _with_services(settings: Settings, stack: contextlib.AsyncExitStack) -> Settings:
@@ -92,7 +103,11 @@ async def _simulator(settings: Settings, factories: int, rate: float) -> AsyncIt
         "--log-level", "WARNING",
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(*args)
-    logger.info("simulating %d factories at %.0f readings/s (pid %d)", factories, rate, proc.pid)
+    logger.info(
+        "simulating %d factories at %.0f readings/s (pid %d); a reading carries several"
+        " metrics, each stored as one value",
+        factories, rate, proc.pid,
+    )  # fmt: skip
     try:
         yield
     finally:
@@ -107,21 +122,39 @@ async def _simulator(settings: Settings, factories: int, rate: float) -> AsyncIt
 
 
 async def _report(settings: Settings, stop: asyncio.Event) -> None:
+    """Every 5 s: values stored (one row per metric of a reading), and the readings/s and
+    values/s of the last complete seconds (by reading time)."""
     conn = await asyncpg.connect(settings.dsn(), timeout=10)
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
                     await stop.wait()
-            row = await conn.fetchrow(
-                "SELECT (SELECT count(*) FROM readings) AS readings,"
-                " (SELECT count(*) FROM series) AS series,"
-                " (SELECT count(*) FROM dead_letters) AS dead"
-            )
+            row = await conn.fetchrow(_COUNTS, _RATE_WINDOW_S)
             if row is not None:
                 logger.info(
-                    "stored %d readings of %d series (%d dead letters)",
-                    row["readings"], row["series"], row["dead"],
+                    "stored %d values of %d series (%d dead letters): %.0f readings/s ="
+                    " %.0f values/s",
+                    row["values"], row["series"], row["dead"],
+                    row["recent_readings"] / _RATE_WINDOW_S,
+                    row["recent_values"] / _RATE_WINDOW_S,
                 )  # fmt: skip
     finally:
         await conn.close()
+
+
+_RATE_WINDOW_S = 5
+# A reading's metrics share its sensor and time: readings are the distinct pairs. The window
+# ends 2 s ago, so that readings still in flight do not lower the rate.
+_COUNTS = """
+WITH recent AS (
+    SELECT se.sensor_id, r.time FROM readings r JOIN series se USING (series_id)
+    WHERE r.time >= now() - make_interval(secs => $1 + 2) AND r.time < now() - interval '2 s'
+)
+SELECT (SELECT count(*) FROM readings) AS values,
+       (SELECT count(*) FROM recent) AS recent_values,
+       (SELECT count(*) FROM (SELECT DISTINCT sensor_id, time FROM recent) AS x)
+           AS recent_readings,
+       (SELECT count(*) FROM series) AS series,
+       (SELECT count(*) FROM dead_letters) AS dead
+"""

@@ -37,7 +37,7 @@ async def test_the_server_fails_fast_when_its_port_is_taken(state):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         _with_port(state, taken.getsockname()[1])
-        with pytest.raises(ConfigError, match="could not start"):
+        with pytest.raises(ConfigError, match=r"could not start.*--port N or CC_API__PORT=N"):
             async with asyncio.timeout(10):
                 await serve(create_app(state), state.settings, asyncio.Event())
 

@@ -41,3 +41,23 @@ def test_every_string_key_exists_in_both_languages() -> None:
         used |= set(re.findall(r'data-i18n(?:-placeholder|-title)?="([a-z_.0-9]+)"', source))
         used |= set(re.findall(r'\bt\("([a-z_.0-9]+)"', source))
     assert used <= en_keys, used - en_keys
+
+
+def test_the_korean_font_ships_with_its_licence_and_covers_every_string() -> None:
+    from fontTools.ttLib import TTFont
+
+    font_dir = DASHBOARD_DIR / "vendor" / "noto-sans-kr"
+    assert "SIL OPEN FONT LICENSE Version 1.1" in (font_dir / "LICENSE").read_text("utf-8")
+    assert "scripts/subset_font.py" in (font_dir / "SOURCE.txt").read_text("utf-8")
+    needed = {"오", "전", "후"}  # Korean dates (Intl) use these
+    for path in [*DASHBOARD_DIR.glob("*.js"), DASHBOARD_DIR / "index.html"]:
+        needed |= {c for c in path.read_text(encoding="utf-8") if ord(c) > 0x7E and c.isprintable()}
+    assert any("\uac00" <= c <= "\ud7a3" for c in needed)  # Hangul syllables among them
+    for weight in ("Regular", "Bold"):
+        font = TTFont(font_dir / f"NotoSansKR-{weight}.subset.woff2")
+        cmap = font.getBestCmap()
+        missing = sorted(c for c in needed if ord(c) not in cmap)
+        assert not missing, f"run scripts/subset_font.py again: {weight} lacks {missing}"
+    css = (DASHBOARD_DIR / "fonts.css").read_text(encoding="utf-8")
+    for url in re.findall(r'url\("([^"]+)"\)', css):
+        assert (DASHBOARD_DIR / url).is_file(), url

@@ -8,42 +8,23 @@ missing: CI needs ``apt-get install -y chromium`` for these to run.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from controlcenter.api.auth import ApiKeys, Role
-from controlcenter.config import Settings
-from controlcenter.embedded._port import free_port
-from tests._support import (
-    EMBEDDED_MQTT,
-    eventually,
-    now_ms,
-    publish,
-    reading,
-    running_service,
-)
+from controlcenter.api.auth import Role
+from tests._support import eventually
+from tests.web._browser import ARTIFACTS, CHROMIUM, FACTORIES, Complex
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-FACTORIES = ("f001", "f002", "f003")
+#: A chart's points: how far (s) each lies from the history's bucket grid, the last value.
+CHART_POINTS = """key => {
+  const g = window.ccDashboard.factoryView.groups.find(g => g.key === key);
+  const xs = g.chart.data[0], ys = g.chart.data[1];
+  const at = x => (x - g.grid.origin) / g.grid.step;
+  return {n: xs.length, offsets: xs.map(x => Math.abs(at(x) - Math.round(at(x))) * g.grid.step),
+          last: ys[ys.length - 1]};
+}"""
 
 playwright_api = pytest.importorskip(
     "playwright.async_api", reason="the playwright package is not installed"
@@ -52,119 +33,6 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
 )
-
-
-@dataclass
-class Complex:
-    """A running service with a simulated site, and a browser to look at it."""
-
-    url: str
-    site: str
-    root: str
-    mqtt_url: str
-    pool: asyncpg.Pool
-    browser: Any
-    keys: ApiKeys
-    errors: list[str] = field(default_factory=list)
-
-    def topic(self, factory: str, kind: str, sensor: str) -> str:
-        return f"{self.root}/v1/{self.site}/{factory}/{kind}/{sensor}"
-
-    async def key(self, role: Role, factory: str | None = None) -> str:
-        site = self.site if factory else None
-        _, key = await self.keys.create(role, name=f"web-{role.label}", site=site, factory=factory)
-        return key
-
-    async def send(self, factory: str, **air: float) -> None:
-        await publish(
-            self.mqtt_url, [(self.topic(factory, "air", "aq1"), reading(now_ms(), **air))]
-        )
-
-    async def page(self, key: str | None = None) -> Any:
-        """A new page at the dashboard, signed in with ``key`` when given."""
-        context = await self.browser.new_context(viewport={"width": 1440, "height": 900})
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on(
-            "console",
-            lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
-        )
-        await page.goto(self.url + "/")
-        if key is not None:
-            await page.fill("#login-key", key)
-            await page.click("#login-submit")
-            await page.wait_for_selector("#app:not([hidden])")
-        return page
-
-
-def settings_for(database_url: str, mqtt_url: str, root: str, data_dir: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        mqtt_url=mqtt_url,
-        data_dir=data_dir,
-        mqtt={
-            "protocol": "3.1.1" if EMBEDDED_MQTT else "5",  # amqtt: 3.1.1 only
-            "topic_root": root,
-            "client_id": f"cc-web-{uuid.uuid4().hex[:8]}",
-            "session_expiry_s": 300,
-            "reconnect_initial_s": 0.05,
-            "reconnect_max_s": 0.5,
-        },
-        ingest={"flush_interval_s": 0.05},
-        db={"migrate_on_start": False, "rollup_interval_s": 0.5},
-        api={"port": free_port(), "live_frame_interval_s": 0.1},
-    )
-
-
-async def seed(cx: Complex) -> None:
-    """Three factories, each with an air station, a power meter and a car park."""
-    ts = now_ms()
-    messages = []
-    for i, factory in enumerate(FACTORIES):
-        messages += [
-            (cx.topic(factory, "air", "aq1"), reading(ts, pm10=20 + i, pm25=8 + i, co2=420)),
-            (cx.topic(factory, "power", "m1"), reading(ts, kw=100 + 10 * i, pf=0.97)),
-            (cx.topic(factory, "parking", "p1"), reading(ts, occupied=10 + i, capacity=40)),
-        ]
-    await publish(cx.mqtt_url, messages)
-
-    async def stored() -> bool:
-        n = await cx.pool.fetchval(
-            "SELECT count(*) FROM series se JOIN sensors s USING (sensor_id)"
-            " JOIN factories f USING (factory_id) JOIN sites si USING (site_id)"
-            " WHERE si.code = $1",
-            cx.site,
-        )
-        return bool(n == 3 * 7)
-
-    await eventually(stored)
-
-
-@pytest.fixture(scope="module")
-async def cx(
-    database_url: str, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Complex]:
-    from playwright.async_api import async_playwright
-
-    root = f"ccweb{uuid.uuid4().hex[:8]}"
-    settings = settings_for(database_url, mqtt_url, root, tmp_path_factory.mktemp("web"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        async with running_service(settings), async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
-            )
-            url = f"http://127.0.0.1:{settings.api.port}"
-            cx = Complex(url, f"site{uuid.uuid4().hex[:8]}", root, mqtt_url, pool, browser,
-                         ApiKeys(pool, cache_ttl_s=0.5))  # fmt: skip
-            await seed(cx)
-            try:
-                yield cx
-            finally:
-                await browser.close()
-    finally:
-        await pool.close()
 
 
 async def tile_text(page: Any, site: str, factory: str, metric: str) -> str:
@@ -178,7 +46,13 @@ async def test_page_and_static_files_need_no_key_but_data_does(cx: Complex) -> N
         assert page.status_code == 200
         assert "static/app.js" in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
-        for path in ("/static/app.js", "/static/style.css", "/static/vendor/uplot/LICENSE"):
+        for path in (
+            "/static/app.js",
+            "/static/style.css",
+            "/static/vendor/uplot/LICENSE",
+            "/static/vendor/noto-sans-kr/LICENSE",
+            "/static/vendor/noto-sans-kr/NotoSansKR-Regular.subset.woff2",
+        ):
             assert (await http.get(path)).status_code == 200, path
         assert (await http.get("/static/dashboard.py")).status_code == 404
         assert (await http.get("/api/v1/me")).status_code == 401
@@ -186,6 +60,9 @@ async def test_page_and_static_files_need_no_key_but_data_does(cx: Complex) -> N
         key = await cx.key(Role.VIEWER, "f002")
         me = (await http.get("/api/v1/me", headers={"X-API-Key": key})).json()
         assert (me["role"], me["site"], me["factory"]) == ("viewer", cx.site, "f002")
+        assert (await http.get("/api/v1/config")).status_code == 401
+        config = (await http.get("/api/v1/config", headers={"X-API-Key": key})).json()
+        assert config["time_zone"] == "Asia/Seoul"
 
 
 async def test_login_rejects_a_bad_key_and_keeps_the_key_in_the_tab(cx: Complex) -> None:
@@ -247,14 +124,24 @@ async def test_overview_and_factory_view_follow_live_readings(cx: Complex) -> No
 
         async def charted(v: int = value) -> bool:
             values = await page.inner_text('#sensor-rows tr[data-sensor="air/aq1"] .s-values')
-            return f"pm25 {v}" in values
+            return f"PM2.5 {v} µg/m³" in values
 
         await eventually(charted, timeout=10)
-    points = await page.evaluate(
-        "(() => { const g = window.ccDashboard.factoryView.groups.find(g => g.key === 'air/pm25');"
-        " return g.chart.data[0].length; })()"
-    )
-    assert points >= 2  # history plus live points on the chart
+    # History and live readings on one bucket grid: no raw point after the buckets.
+    await page.wait_for_function("() => window.ccDashboard.factoryView.loadedRange === '1h'")
+    drawn = await page.evaluate(CHART_POINTS, "air/pm25")
+    assert drawn["n"] >= 1
+    assert max(drawn["offsets"]) < 2e-3, drawn  # every point on the history's grid (ms times)
+    assert 11 <= drawn["last"] <= 33  # the live readings, averaged into their bucket
+    for choice in ("15m", "24h", "1h"):  # a range switch leaves the line whole
+        await page.select_option("#range", choice)
+        await page.wait_for_function(
+            "r => window.ccDashboard.factoryView.loadedRange === r", arg=choice
+        )
+        drawn = await page.evaluate(CHART_POINTS, "air/pm25")
+        assert drawn["n"] >= 1, choice
+        assert max(drawn["offsets"]) < 2e-3, (choice, drawn)
+        assert drawn["last"] is not None
     seen_text = await page.inner_text('#sensor-rows tr[data-sensor="air/aq1"] .s-seen')
     assert seen_text.strip()
     assert seen_text != "never"
@@ -281,6 +168,18 @@ async def test_a_new_critical_alert_appears_and_is_acknowledged_from_the_page(cx
     assert await operator.locator(f'{item} button[data-action="resolve"]').count() == 0
     tile = f'.tile[data-factory="{cx.site}/f003"]'
     await operator.wait_for_selector(f'{tile}[data-level="3"] .t-alerts.crit')
+    # The tile, its alert and the header tell the same story.
+    await operator.wait_for_selector(f'{tile} [data-metric="pm25"][data-grade="very_bad"]')
+    # Header counts follow the same alerts as the tiles (other tests' sites may be there too).
+    await operator.wait_for_timeout(600)
+    book = await operator.evaluate(
+        "() => { const d = window.ccDashboard; const c = [...d.book.byId.values()]"
+        ".filter(a => a.severity === 'critical' && d.store.byKey.has(a.site + '/' + a.factory));"
+        " return [c.length, new Set(c.map(a => a.site + '/' + a.factory)).size]; }"
+    )
+    assert book[0] >= 1
+    assert int(await operator.inner_text('[data-stat="alerts-critical"]')) == book[0]
+    assert int(await operator.inner_text('[data-stat="lvl-3"]')) == book[1]
     await operator.screenshot(path=ARTIFACTS / "dashboard-alerts.png")
 
     alert_id = int(await operator.get_attribute(item, "data-alert-id"))

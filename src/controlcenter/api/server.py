@@ -100,7 +100,10 @@ async def serve(
     try:
         await server.serve()
     except SystemExit as exc:  # uvicorn exits the process when it cannot start
-        raise ConfigError(f"the API server could not start on {api.host}:{api.port}") from exc
+        raise ConfigError(
+            f"the API server could not start on {api.host}:{api.port} (is the port in use?"
+            " choose another with --port N or CC_API__PORT=N)"
+        ) from exc
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -2,7 +2,8 @@
 // the alerts panel and the factory view, the actions a key's role allows, and the cue
 // (a WebAudio beep and a flash) for a new critical alert.
 
-import { t, num, dateTime } from "./i18n.js";
+import { t } from "./i18n.js";
+import { dateTime, digitsFor, metricUnit, quantity } from "./format.js";
 import { SEVERITY_RANK, factoryKey } from "./model.js";
 
 export const ROLE_RANK = { viewer: 1, operator: 2, maintenance: 3, admin: 4 };
@@ -220,11 +221,13 @@ export class AlertList {
     if (a.factory) where.href = `#/f/${encodeURIComponent(a.site)}/${encodeURIComponent(a.factory)}`;
     else where.removeAttribute("href");
     const parts = [];
-    if ((a.last_value ?? a.value) != null) parts.push(t("alerts.value", { v: num(a.last_value ?? a.value, 1) }));
+    const shown = (v) => quantity(v, metricUnit(a.metric), digitsFor(v));
+    const value = a.last_value ?? a.value;
+    if (value !== null && value !== undefined) parts.push(t("alerts.value", { v: shown(value) }));
     if (a.peak_value !== null && a.peak_value !== undefined) {
-      parts.push(t("alerts.peak", { v: num(a.peak_value, 1) }));
+      parts.push(t("alerts.peak", { v: shown(a.peak_value) }));
     }
-    parts.push(dateTime(a.opened_at));
+    parts.push(dateTime(a.opened_at, true));
     li.querySelector(".a-detail").textContent = parts.join(" · ");
     li.querySelector(".a-assignee").textContent = a.assignee
       ? t("alerts.assigned_to", { who: a.assignee })

@@ -7,6 +7,7 @@
 import { Api, ApiError, LiveSocket, eachLimited } from "./api.js";
 import { AlertBook, AlertList, Cue } from "./alerts.js";
 import { FactoryView } from "./factory.js";
+import { dateTime, setTimeZone, timeZone } from "./format.js";
 import { applyI18n, currentLang, onLangChange, setLang, t } from "./i18n.js";
 import { Store } from "./model.js";
 import { Overview } from "./overview.js";
@@ -52,6 +53,7 @@ class Dashboard {
     onLangChange(() => this.relabel());
     window.addEventListener("hashchange", () => this.route());
     setInterval(() => this.tick(), PAINT_INTERVAL_MS);
+    await this.loadConfig();
     await this.loadCatalog();
     this.overview.build();
     this.route();
@@ -66,6 +68,24 @@ class Dashboard {
     const { role, site, factory, name } = this.me;
     const scope = factory ? `${site}/${factory}` : t("who.all");
     $("#who").textContent = `${name || this.me.key_id} · ${role} · ${scope}`;
+  }
+
+  /** The complex's display settings: every date and time is shown in its time zone. */
+  async loadConfig() {
+    try {
+      const doc = await this.api.get("/api/v1/config");
+      setTimeZone(doc.time_zone);
+    } catch (err) {
+      this.error(err);
+    }
+    $("#clock .clock-zone").textContent = timeZone();
+  }
+
+  /** The header's clock: now, in the complex's time zone. */
+  paintClock() {
+    const text = dateTime(Date.now());
+    const node = $("#clock .clock-time");
+    if (node.textContent !== text) node.textContent = text;
   }
 
   async loadCatalog() {
@@ -263,6 +283,7 @@ class Dashboard {
   }
 
   tick() {
+    this.paintClock();
     if (!this.dirty || this.frameRequested) return;
     this.frameRequested = true;
     requestAnimationFrame(() => {
@@ -284,7 +305,7 @@ class Dashboard {
     const counts = { critical: 0, warning: 0, info: 0 };
     for (const a of this.book.byId.values()) counts[a.severity] = (counts[a.severity] ?? 0) + 1;
     for (const [sev, n] of Object.entries(counts)) {
-      const node = $(`#alerts-panel [data-count="${sev}"]`);
+      const node = $(`#alerts-panel b[data-count="${sev}"]`);
       if (node) node.textContent = String(n);
     }
     document.title = `${counts.critical ? `(${counts.critical}) ` : ""}${t("app.title")}`;

@@ -1,10 +1,12 @@
-"""Serving the dashboard: the page at ``/``, its files under ``/static``, and ``/api/v1/me``.
+"""Serving the dashboard: the page at ``/``, its files under ``/static``, ``/api/v1/me`` and
+``/api/v1/config``.
 
 The page and its files need no key: they hold no data. Every data call the page makes goes
 to ``/api/v1`` with the key the operator typed in, so the server decides what it may see
 (a factory-scoped key gets its factory only). ``GET /api/v1/me`` tells the page the key's
 role and scope, so that it offers only the actions the key may take; the server still
-checks each one.
+checks each one. ``GET /api/v1/config`` gives the page what it shows the same way on every
+screen: the complex's time zone (``CC_TIME_ZONE``) and the service's version.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from controlcenter import __version__
 from controlcenter.api._http import ERRORS
 from controlcenter.api.auth import Principal, authenticate_request
+from controlcenter.api.state import State
 
-__all__ = ["DASHBOARD_DIR", "DashboardFiles", "Me", "mount_dashboard", "router"]
+__all__ = ["DASHBOARD_DIR", "DashboardFiles", "DisplayConfig", "Me", "mount_dashboard", "router"]
 
 #: The folder of the dashboard's static files (inside the package, so wheels carry it).
 DASHBOARD_DIR: Final = Path(__file__).resolve().parent
-_SERVED_SUFFIXES: Final = frozenset({".html", ".js", ".css", ".txt", ".svg", ".png", ".ico"})
+_SERVED_SUFFIXES: Final = frozenset(
+    {".html", ".js", ".css", ".txt", ".svg", ".png", ".ico", ".woff2"}
+)
 _SERVED_NAMES: Final = frozenset({"LICENSE"})
 #: Scripts, styles and connections from this origin only; no inline script, no framing.
 _CSP: Final = (
@@ -62,6 +68,24 @@ async def me(who: Annotated[Principal, Depends(authenticate_request)]) -> Me:
     )
 
 
+class DisplayConfig(BaseModel):
+    """What every screen shows the same way, whatever the browser's own settings."""
+
+    time_zone: str = Field(
+        examples=["Asia/Seoul"], description="the complex's time zone (IANA name, CC_TIME_ZONE)"
+    )
+    version: str = Field(examples=["0.1.0"])
+
+
+@router.get("/config", response_model=DisplayConfig, summary="Display settings for dashboards")
+async def display_config(
+    state: State, _who: Annotated[Principal, Depends(authenticate_request)]
+) -> DisplayConfig:
+    """The complex's time zone (dates and times are shown in it) and the service's version.
+    Any valid key may ask."""
+    return DisplayConfig(time_zone=state.settings.time_zone, version=__version__)
+
+
 class DashboardFiles(StaticFiles):
     """Static files of the dashboard folder, limited to web assets and licence texts (the
     folder also holds this Python module, which is not served).
@@ -93,13 +117,15 @@ async def _index() -> Response:
 
 
 def mount_dashboard(app: FastAPI) -> None:
-    """Serve the dashboard from ``app``: ``/`` (the page), ``/static/...`` (its files) and
-    ``GET /api/v1/me`` (authenticated like every ``/api/v1`` route).
+    """Serve the dashboard from ``app``: ``/`` (the page), ``/static/...`` (its files),
+    ``GET /api/v1/me`` and ``GET /api/v1/config`` (authenticated like every ``/api/v1`` route).
 
     >>> app = FastAPI()
     >>> mount_dashboard(app)
-    >>> app.url_path_for("me"), app.url_path_for("dashboard", path="app.js")
-    ('/api/v1/me', '/static/app.js')
+    >>> app.url_path_for("me"), app.url_path_for("display_config")
+    ('/api/v1/me', '/api/v1/config')
+    >>> app.url_path_for("dashboard", path="app.js")
+    '/static/app.js'
     """
     app.include_router(router)
     app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)

@@ -3,14 +3,15 @@
 // factory's open alerts. Live points come from the shared live feed (store.watched).
 
 import { t, num, ago } from "./i18n.js";
+import { Line, RANGES, chartOptions, chartWindow } from "./charts.js";
+import { digitsFor, metricLabel, metricUnit, quantity, unitText } from "./format.js";
 import { GRADES } from "./model.js";
 
 /* global uPlot */
 
-const RANGES = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400 };
-const PALETTE = ["#4cc9f0", "#f72585", "#b5e48c", "#ffd166", "#c77dff", "#06d6a0", "#ff8c42", "#90a4ae"];
 const HISTORY_SERIES = 100; // the API's max_history_series default
 const CHART_HEIGHT = 170;
+const HISTORY_REFRESH_MS = 300000; // live points fold back into fresh history this often
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -29,13 +30,14 @@ export class FactoryView {
     this.alertList = makeAlertList(root.querySelector("#factory-alerts"));
     this.range = "1h";
     this.fac = null;
-    this.groups = []; // {key, kind, metric, unit, ids, bufs: Map id -> {t: [], v: []}, chart, dirty}
-    this.sensors = []; // {kind, sensor, location, ids, row cells}
+    this.groups = []; // {key, kind, metric, unit, ids, lines: Map id -> Line, grid, chart, dirty}
+    this.sensors = []; // {kind, sensor, ids, row cells}
     this.token = 0;
     this.resize = new ResizeObserver(() => this.fit());
     const select = root.querySelector("#range");
     select.addEventListener("change", () => {
       this.range = select.value;
+      this.loadedRange = null;
       this.loadHistory();
     });
   }
@@ -59,7 +61,7 @@ export class FactoryView {
     this.root.querySelector("#factory-missing").hidden = true;
     title.textContent = fac.name ? `${fac.factory} · ${fac.name}` : fac.factory;
     this.root.querySelector("#factory-meta").textContent =
-      [fac.site, fac.industry, fac.contract_kw ? `${num(fac.contract_kw)} kW` : null].filter(Boolean).join(" · ");
+      [fac.site, fac.industry, fac.contract_kw ? quantity(fac.contract_kw, "kW") : null].filter(Boolean).join(" · ");
     const ids = this.store.fSeries[fac.idx];
     this.store.watched = new Set(ids);
     this.store.takePending();
@@ -95,7 +97,7 @@ export class FactoryView {
       const s = this.store.series.get(id);
       const key = `${s.kind}/${s.metric}`;
       if (!byMetric.has(key)) {
-        byMetric.set(key, { key, kind: s.kind, metric: s.metric, unit: s.unit, ids: [], bufs: new Map() });
+        byMetric.set(key, { key, kind: s.kind, metric: s.metric, unit: s.unit, ids: [], lines: new Map() });
       }
       byMetric.get(key).ids.push(id);
     }
@@ -106,58 +108,38 @@ export class FactoryView {
     const holder = this.root.querySelector("#charts");
     for (const g of this.groups) {
       g.ids.sort((a, b) => this.store.series.get(a).sensor.localeCompare(this.store.series.get(b).sensor));
-      for (const id of g.ids) g.bufs.set(id, { t: [], v: [] });
+      for (const id of g.ids) g.lines.set(id, new Line());
+      g.grid = null; // the history's bucket grid {origin, step, since} (s)
       const card = el("div", "chart-card");
       card.dataset.chart = g.key;
       const head = el("div", "chart-title");
-      head.append(el("span", "chart-kind", t(`kind.${g.kind}`)), el("span", "chart-metric", ` ${g.metric}`));
-      if (g.unit) head.append(el("span", "chart-unit", ` (${g.unit})`));
+      head.append(el("span", "chart-kind", t(`kind.${g.kind}`)), el("span", "chart-metric", ` ${metricLabel(g.metric)}`));
+      head.append(el("span", "chart-unit", g.unit ? ` (${unitText(g.unit)})` : ""));
       const plot = el("div", "chart-plot");
       card.append(head, plot);
       holder.append(card);
       g.plot = plot;
-      g.chart = new uPlot(this.chartOptions(g, plot.clientWidth || 400), this.data(g), plot);
+      g.chart = this.makeChart(g, plot.clientWidth || 400);
       g.dirty = false;
       this.resize.observe(plot);
     }
   }
 
-  chartOptions(g, width) {
-    const axis = { stroke: "#8fa3b8", grid: { stroke: "#223040", width: 1 }, ticks: { stroke: "#223040" } };
-    return {
+  makeChart(g, width) {
+    const opts = chartOptions({
       width,
       height: CHART_HEIGHT,
-      pxAlign: 0,
-      // The x axis always spans the chosen range up to now, however few points there are.
-      scales: { x: { time: true, range: () => this.window() } },
-      axes: [axis, { ...axis, size: 56 }],
-      legend: { live: true },
-      cursor: { drag: { x: true, y: false } },
-      series: [
-        {},
-        ...g.ids.map((id, i) => ({
-          label: this.store.series.get(id).sensor,
-          stroke: PALETTE[i % PALETTE.length],
-          width: 1.5,
-          spanGaps: true,
-          points: { show: (u, si, i0, i1) => i1 - i0 < 40, size: 5 },
-        })),
-      ],
-    };
-  }
-
-  /** [start, end] of the chart window in seconds. */
-  window() {
-    const now = Date.now() / 1000;
-    return [now - RANGES[this.range], now + 5];
+      labels: g.ids.map((id) => this.store.series.get(id).sensor),
+      unit: g.unit,
+      // The chosen range up to now, or from the data's start when it is younger.
+      range: (u) => chartWindow(RANGES[this.range], u.data[0]?.[0]),
+    });
+    return new uPlot(opts, this.data(g), g.plot);
   }
 
   /** The group's points aligned on one time axis (uPlot.join fills gaps). */
   data(g) {
-    const tables = g.ids.map((id) => {
-      const b = g.bufs.get(id);
-      return [b.t, b.v];
-    });
+    const tables = g.ids.map((id) => g.lines.get(id).points(g.grid));
     if (tables.length === 1) return tables[0];
     return uPlot.join(tables);
   }
@@ -169,12 +151,17 @@ export class FactoryView {
     }
   }
 
-  /** Downsampled history of every group (server-side: at most max_points per series). */
-  async loadHistory() {
+  /**
+   * Downsampled history of every group (server-side: at most max_points per series). When
+   * the data starts well inside the range (a young system), it is asked again from its
+   * start, so that the zoomed chart gets buckets as fine as its width allows.
+   */
+  async loadHistory(from = null) {
     const token = this.token;
     const span = RANGES[this.range];
-    const end = new Date(Date.now() + 5000);
-    const start = new Date(end.getTime() - span * 1000);
+    const end = new Date(Date.now() + 1000);
+    const start = from ?? new Date(end.getTime() - span * 1000);
+    this.historyAt = Date.now();
     const jobs = [];
     for (const g of this.groups) {
       const points = Math.max(60, Math.min(1000, Math.round(g.plot.clientWidth || 600)));
@@ -195,26 +182,21 @@ export class FactoryView {
         continue;
       }
       const { g, doc } = r.value;
+      const since = end.getTime() / 1000;
+      g.grid = { origin: Date.parse(doc.start) / 1000, step: doc.bucket_s, since };
       for (const s of doc.series) {
-        const b = g.bufs.get(s.series_id);
-        if (!b) continue;
-        const live = b.t.length ? { t: b.t, v: b.v } : null;
-        b.t = s.time.map((x) => Date.parse(x) / 1000);
-        b.v = s.avg.slice();
-        // Keep live points newer than the history's last bucket.
-        if (live) {
-          const lastT = b.t.length ? b.t[b.t.length - 1] : -Infinity;
-          for (let i = 0; i < live.t.length; i++) {
-            if (live.t[i] > lastT) {
-              b.t.push(live.t[i]);
-              b.v.push(live.v[i]);
-            }
-          }
-        }
+        const line = g.lines.get(s.series_id);
+        if (line) line.setHistory(s.time.map((x) => Date.parse(x) / 1000), s.avg.slice(), s.count.slice(), since);
       }
       g.dirty = true;
     }
+    const first = Math.min(...this.groups.flatMap((g) => [...g.lines.values()].map((l) => l.ht[0] ?? Infinity)));
+    if (from === null && Number.isFinite(first) && first - start.getTime() / 1000 > span * 0.1) {
+      await this.loadHistory(new Date((first - Math.max(30, (end.getTime() / 1000 - first) * 0.05)) * 1000));
+      return;
+    }
     this.paint(true);
+    this.loadedRange = this.range; // the charts show this range's history (tests wait for it)
   }
 
   buildSensors(sensors, ids) {
@@ -235,7 +217,7 @@ export class FactoryView {
       const kind = el("td", "", t(`kind.${s.kind}`));
       const values = el("td", "s-values");
       const seen = el("td", "s-seen");
-      tr.append(el("td", "s-code", s.sensor), kind, el("td", "", s.location ?? ""), values, seen);
+      tr.append(el("td", "s-code", s.sensor), kind, values, seen);
       tbody.append(tr);
       this.sensors.push({ ...s, ids: sids, kind_cell: kind, values, seen, last: "" });
     }
@@ -250,26 +232,14 @@ export class FactoryView {
       for (const g of this.groups) for (const id of g.ids) groupOf.set(id, g);
       for (let i = 0; i < pending.length; i += 3) {
         const g = groupOf.get(pending[i]);
-        if (!g) continue;
-        const b = g.bufs.get(pending[i]);
-        const ts = pending[i + 1] / 1000;
-        if (b.t.length && ts <= b.t[b.t.length - 1]) continue;
-        b.t.push(ts);
-        b.v.push(pending[i + 2]);
-        g.dirty = true;
+        if (g && g.lines.get(pending[i]).addLive(pending[i + 1] / 1000, pending[i + 2])) g.dirty = true;
       }
     }
+    if (Date.now() - (this.historyAt ?? Date.now()) > HISTORY_REFRESH_MS) this.loadHistory();
     const cutoff = Date.now() / 1000 - RANGES[this.range];
     for (const g of this.groups) {
       if (!g.dirty && !force) continue;
-      for (const b of g.bufs.values()) {
-        let k = 0;
-        while (k < b.t.length && b.t[k] < cutoff) k++;
-        if (k) {
-          b.t.splice(0, k);
-          b.v.splice(0, k);
-        }
-      }
+      for (const line of g.lines.values()) line.trim(cutoff);
       g.chart.setData(this.data(g));
       g.dirty = false;
     }
@@ -287,8 +257,8 @@ export class FactoryView {
     };
     const grade = st.grade >= 0 ? t(`grade.${GRADES[st.grade]}`) : t("level.none");
     set("air", grade);
-    set("air-detail", `PM10 ${num(st.pm10)} · PM2.5 ${num(st.pm25)} µg/m³`);
-    set("power", st.kw === null ? "–" : `${num(st.kw)} kW`);
+    set("air-detail", `PM10 ${num(st.pm10)} · PM2.5 ${quantity(st.pm25, "ug/m3")}`);
+    set("power", st.kw === null ? "–" : quantity(st.kw, "kW"));
     set("power-detail", st.util === null ? "" : `${num(st.util * 100)}% ${t("factory.contract")}`);
     set("parking", st.occ === null ? "–" : `${num(st.occ * 100)}%`);
     set("parking-detail", st.capacity === null ? "" : `${num(st.occupied)} / ${num(st.capacity)}`);
@@ -306,7 +276,8 @@ export class FactoryView {
       for (const id of s.ids) {
         seen = Math.max(seen, store.lastT[id]);
         const v = store.lastV[id];
-        if (!Number.isNaN(v)) parts.push(`${store.series.get(id).metric} ${num(v, Math.abs(v) < 10 ? 2 : 1)}`);
+        const m = store.series.get(id).metric;
+        if (!Number.isNaN(v)) parts.push(`${metricLabel(m)} ${quantity(v, metricUnit(m), digitsFor(v))}`);
       }
       const text = parts.join(" · ");
       if (text !== s.last) {
@@ -329,8 +300,12 @@ export class FactoryView {
   relabel() {
     this.alertList.invalidate();
     for (const g of this.groups) {
-      const kind = g.plot.parentNode.querySelector(".chart-kind");
-      kind.textContent = t(`kind.${g.kind}`);
+      g.plot.parentNode.querySelector(".chart-kind").textContent = t(`kind.${g.kind}`);
+      g.plot.parentNode.querySelector(".chart-unit").textContent = g.unit ? ` (${unitText(g.unit)})` : "";
+      // Axis and legend texts follow the language: a new chart with the same points.
+      g.chart.destroy();
+      g.plot.replaceChildren();
+      g.chart = this.makeChart(g, g.plot.clientWidth || 400);
     }
     for (const s of this.sensors) s.kind_cell.textContent = t(`kind.${s.kind}`);
     if (this.fac) this.paint(true);

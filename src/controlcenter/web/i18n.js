@@ -18,11 +18,13 @@ const STRINGS = {
     "nav.lang": "한국어",
     "who.all": "all factories",
     "who.role": "role",
+    "nav.time_zone": "Dates and times are shown in the complex's time zone",
+    "unit.spaces": "spaces",
     "live.connected": "live",
     "live.connecting": "connecting…",
     "live.offline": "reconnecting…",
     "level.0": "ok",
-    "level.1": "watch",
+    "level.1": "info",
     "level.2": "warning",
     "level.3": "critical",
     "level.none": "no data",
@@ -52,13 +54,14 @@ const STRINGS = {
     "factory.contract": "of contract",
     "factory.charts": "Live charts",
     "factory.range": "Range",
+    "chart.time": "Time",
     "factory.sensors": "Sensors",
     "factory.alerts": "Open alerts of this factory",
     "factory.none_alerts": "No open alerts.",
     "factory.not_found": "This factory is not visible with this key.",
     "sensor.sensor": "Sensor",
     "sensor.kind": "Kind",
-    "sensor.location": "Location",
+    "sensor.values": "Latest values",
     "sensor.last_seen": "Last seen",
     "sensor.never": "never",
     "range.15m": "15 min",
@@ -108,18 +111,20 @@ const STRINGS = {
     "nav.lang": "English",
     "who.all": "전체 공장",
     "who.role": "권한",
+    "nav.time_zone": "날짜와 시각은 단지의 시간대로 표시됩니다",
+    "unit.spaces": "면",
     "live.connected": "실시간",
     "live.connecting": "연결 중…",
     "live.offline": "재연결 중…",
     "level.0": "정상",
-    "level.1": "관심",
+    "level.1": "정보",
     "level.2": "경고",
     "level.3": "위험",
     "level.none": "데이터 없음",
     "grade.good": "좋음",
     "grade.normal": "보통",
     "grade.bad": "나쁨",
-    "grade.very_bad": "매우 나쁨",
+    "grade.very_bad": "매우나쁨",
     "kind.air": "대기",
     "kind.power": "전력",
     "kind.parking": "주차",
@@ -142,13 +147,14 @@ const STRINGS = {
     "factory.contract": "계약전력 대비",
     "factory.charts": "실시간 차트",
     "factory.range": "기간",
+    "chart.time": "시각",
     "factory.sensors": "센서",
     "factory.alerts": "이 공장의 미해결 경보",
     "factory.none_alerts": "미해결 경보가 없습니다.",
     "factory.not_found": "이 키로는 볼 수 없는 공장입니다.",
     "sensor.sensor": "센서",
     "sensor.kind": "종류",
-    "sensor.location": "위치",
+    "sensor.values": "최근 값",
     "sensor.last_seen": "최근 수신",
     "sensor.never": "없음",
     "range.15m": "15분",
@@ -258,17 +264,4 @@ export function num(v, digits = 0) {
     formats.set(key, fmt);
   }
   return fmt.format(v);
-}
-
-/** A local date-time for display. */
-export function dateTime(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return d.toLocaleString(lang === "ko" ? "ko-KR" : "en-GB", {
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  });
 }

@@ -17,23 +17,25 @@ export function gradeCode(metric, value) {
   return i;
 }
 
-/** Level 0..3 (normal, watch, warning, critical) of power demand against contract. */
-export function powerLevel(util) {
-  if (util === null || Number.isNaN(util)) return -1;
-  if (util > 1.1) return 3;
-  if (util > 1.0) return 2;
-  if (util > 0.85) return 1;
-  return 0;
+/**
+ * A factory's state, one definition for the tiles, the header and the alerts: the worst
+ * severity of its active alerts (the alert rules decide; README "Factory states").
+ *   level -1 no data (no reading and no alert), 0 ok (no active alert),
+ *   1 info, 2 warning, 3 critical (its worst active alert).
+ */
+export const LEVELS = ["ok", "info", "warning", "critical"];
+
+/** Level 0..3 of some alert counts by severity (0: none active). */
+export function alertLevel(counts) {
+  return counts.critical ? 3 : counts.warning ? 2 : counts.info ? 1 : 0;
 }
 
-/** Level 0..3 of parking occupancy. */
-export function parkingLevel(ratio) {
-  if (ratio === null || Number.isNaN(ratio)) return -1;
-  if (ratio > 0.98) return 3;
-  if (ratio > 0.95) return 2;
-  if (ratio > 0.85) return 1;
-  return 0;
-}
+/**
+ * The colour level of an air-quality grade, as the default rules pm10-grade and pm25-grade
+ * raise alerts: good and normal (좋음, 보통) are ok, bad (나쁨) warning, very bad (매우나쁨)
+ * critical.
+ */
+export const GRADE_LEVEL = [0, 0, 2, 3];
 
 export function factoryKey(site, factory) {
   return `${site}/${factory}`;
@@ -187,9 +189,9 @@ export class Store {
     const util = meters && contract ? kw / contract : null;
     const occ = parks && capacity > 0 ? occupied / capacity : null;
     const alerts = alertCounts ?? sum?.alerts?.by_severity ?? {};
-    const alertLevel = alerts.critical ? 3 : alerts.warning ? 2 : alerts.info ? 1 : -1;
     const offline = fac.gateway_status === "offline";
-    const level = Math.max(grade, powerLevel(util), parkingLevel(occ), alertLevel, offline ? 2 : -1);
+    const known = pm10 !== null || pm25 !== null || meters > 0 || parks > 0;
+    const level = Math.max(alertLevel(alerts), known ? 0 : -1);
     return {
       pm10,
       pm25,

@@ -1,7 +1,9 @@
-// The complex overview: one tile per factory, coloured by its worst current state.
+// The complex overview: one tile per factory, coloured by its state (model.js: the worst
+// severity of its active alerts), the PM2.5 value coloured by its Korean grade.
 // Tiles are built once per catalog load and then updated in place, dirty ones only.
 
 import { t, num } from "./i18n.js";
+import { quantity } from "./format.js";
 import { GRADES } from "./model.js";
 
 function el(tag, cls, text) {
@@ -134,13 +136,19 @@ export class Overview {
       tile.a.className = `tile lvl-${level}`;
       tile.a.dataset.level = level;
     }
-    const grade = st.grade >= 0 ? ` ${t(`grade.${GRADES[st.grade]}`)}` : "";
-    set("pm25", tile.rows.pm25, st.pm25 === null ? "–" : `${num(st.pm25)}${grade}`);
-    set("power", tile.rows.power, st.util !== null ? pct(st.util) : st.kw !== null ? `${num(st.kw)} kW` : "–");
+    const grade = st.grade >= 0 ? GRADES[st.grade] : "none";
+    if (tile.last.pm25 !== `${st.pm25}|${grade}`) {
+      tile.last.pm25 = `${st.pm25}|${grade}`;
+      const value = el("span", "t-num", st.pm25 === null ? "–" : num(st.pm25));
+      const label = el("span", "t-grade", st.grade >= 0 ? ` ${t(`grade.${grade}`)}` : "");
+      tile.rows.pm25.replaceChildren(value, label);
+      tile.rows.pm25.dataset.grade = grade;
+    }
+    set("power", tile.rows.power, st.util !== null ? pct(st.util) : st.kw !== null ? quantity(st.kw, "kW") : "–");
     set("parking", tile.rows.parking, pct(st.occ));
     const total = (st.alerts.critical ?? 0) + (st.alerts.warning ?? 0) + (st.alerts.info ?? 0);
     set("alerts", tile.badge, total ? String(total) : "");
-    tile.badge.className = `t-alerts${st.alerts.critical ? " crit" : total ? " warn" : ""}`;
+    tile.badge.className = `t-alerts${st.alerts.critical ? " crit" : st.alerts.warning ? " warn" : total ? " info" : ""}`;
     tile.off.hidden = !st.offline;
   }
 
@@ -163,9 +171,8 @@ export class Overview {
       if (chip) chip.textContent = num(byLevel[lvl + 1]);
     }
     s.querySelector('[data-stat="demand"]').textContent = contract
-      ? `${num(kw)} / ${num(contract)} kW (${num((kw / contract) * 100)}%)`
-      : `${num(kw)} kW`;
-    s.querySelector('[data-stat="alerts"]').textContent =
-      `${num(sev.critical)} / ${num(sev.warning)} / ${num(sev.info)}`;
+      ? `${num(kw)} / ${quantity(contract, "kW")} (${pct(kw / contract)})`
+      : quantity(kw, "kW");
+    for (const [k, n] of Object.entries(sev)) s.querySelector(`[data-stat="alerts-${k}"]`).textContent = num(n);
   }
 }
