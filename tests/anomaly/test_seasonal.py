@@ -10,7 +10,7 @@ from controlcenter.anomaly import Engine, EngineConfig, ReferenceEngine
 from controlcenter.anomaly._daily import day_and_slot
 from controlcenter.domain import Batch
 from tests.anomaly._streams import split
-from tests.anomaly.test_equivalence import assert_same_events
+from tests.anomaly.test_equivalence import ingest_both
 
 US_H = 3_600_000_000
 US_WEEK = 7 * 24 * US_H
@@ -84,8 +84,4 @@ def test_weekly_baseline_matches_reference_for_any_batch_split(seed, n_batches, 
     eng, ref = Engine(cfg), ReferenceEngine(cfg)
     for e in (eng, ref):
         e.add_series([0, 1], "generic")
-    for b in split(rng, stream, n_batches, shuffle):
-        got_scores, got_events = eng.ingest(b)
-        want_scores, want_events = ref.ingest(b)
-        np.testing.assert_allclose(got_scores, want_scores, rtol=1e-9, atol=1e-9)
-        assert_same_events(got_events, want_events)
+    ingest_both(eng, ref, split(rng, stream, n_batches, shuffle))

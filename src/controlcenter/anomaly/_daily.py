@@ -40,6 +40,7 @@ __all__ = [
     "day_and_slot",
     "run_visits",
     "seasonal_gate",
+    "weekend",
 ]
 
 US_PER_DAY = 86_400_000_000
@@ -59,8 +60,13 @@ def day_and_slot(t: I64, slots: int, offset_us: int = 0) -> tuple[I64, I64]:
     local = t + offset_us
     day = local // US_PER_DAY
     slot = (local - day * US_PER_DAY) * slots // US_PER_DAY
-    weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
-    return day, slot + weekend * slots
+    return day, slot + weekend(day) * slots
+
+
+def weekend(day: I64) -> npt.NDArray[np.bool_]:
+    """Whether each day number (days since 1970-01-01, a Thursday) is a Saturday or Sunday."""
+    out: npt.NDArray[np.bool_] = (day + 3) % 7 >= 5
+    return out
 
 
 @dataclass(frozen=True, slots=True)

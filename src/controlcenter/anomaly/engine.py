@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared, prepare
-from controlcenter.anomaly._daily import CLASSES, DailyUpdate, Visits, run_visits
+from controlcenter.anomaly._daily import CLASSES, DailyUpdate, Visits, run_visits, weekend
 from controlcenter.anomaly._detect import Severities, detect
 from controlcenter.anomaly._relation import MAX_SLOTS, RelationStore
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
@@ -296,8 +296,7 @@ class Engine:
         sl = np.asarray(slot, dtype=np.int64).reshape(-1)
         ok = (rows >= 0) & (sl >= 0) & (sl < k)
         dd = np.asarray(day, dtype=np.int64).reshape(-1)[ok]
-        weekend = (dd + 3) % 7 >= 5  # as _daily.day_and_slot
-        key = (rows[ok] * (CLASSES * k) + sl[ok] + weekend * k).astype(np.intp)
+        key = (rows[ok] * (CLASSES * k) + sl[ok] + weekend(dd) * k).astype(np.intp)
         o = np.lexsort((dd, key))
         f64 = np.float64
         visits = Visits(
