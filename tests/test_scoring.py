@@ -162,7 +162,11 @@ async def test_warm_start_restores_the_daily_baseline_from_the_database(
     writer = ReadingWriter(
         pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
     )
-    t_end = now_ms() * 1000
+    # The history lies in working days (the baseline keeps weekends apart): it ends on the
+    # latest Thursday (UTC, the service's days) at this time of day.
+    t_now = now_ms() * 1000
+    weekday = (t_now // (86_400 * US) + 3) % 7  # Monday = 0; 1970-01-01 was a Thursday
+    t_end = t_now - ((weekday - 3) % 7) * 86_400 * US
     step = 600 * US  # every 10 minutes for 2.5 days: W = 256 of 360 come from the window
     times = t_end - np.arange(360)[::-1] * step
     hour = (times // (3600 * US)) % 24
