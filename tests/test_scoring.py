@@ -163,9 +163,12 @@ async def test_warm_start_restores_the_daily_baseline_from_the_database(
         pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
     )
     # The history lies in working days (the baseline keeps weekends apart): it ends on the
-    # latest Thursday (UTC, the service's days) at this time of day.
+    # latest Thursday (in the complex's time zone, the service's days) at this time of day.
+    settings = make_settings(database_url)
+    offset = settings.utc_offset_s() * US
+    assert offset != 0  # Asia/Seoul by default: the warm-start query must shift its days too
     t_now = now_ms() * 1000
-    weekday = (t_now // (86_400 * US) + 3) % 7  # Monday = 0; 1970-01-01 was a Thursday
+    weekday = ((t_now + offset) // (86_400 * US) + 3) % 7  # Monday = 0; 1970-01-01: Thursday
     t_end = t_now - ((weekday - 3) % 7) * 86_400 * US
     step = 600 * US  # every 10 minutes for 2.5 days: W = 256 of 360 come from the window
     times = t_end - np.arange(360)[::-1] * step
@@ -175,9 +178,9 @@ async def test_warm_start_restores_the_daily_baseline_from_the_database(
     history = Batch.from_lists([sid] * 360, times, values)
     await writer.write(history)
 
-    scoring = Scoring(make_settings(database_url), pool, catalog)
+    scoring = Scoring(settings, pool, catalog)
     await scoring.score(Batch.from_lists([sid], [t_end + step], [values[-1]]))
-    live = Scoring(make_settings(database_url), pool, catalog).engine
+    live = Scoring(settings, pool, catalog).engine
     live.add_series([sid], "power.kw")
     live.mark_primed([sid])
     live.update(history)

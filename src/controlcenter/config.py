@@ -7,6 +7,7 @@ Every limit is a named setting with its unit in the name.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -287,6 +288,16 @@ class Settings(BaseSettings):
                 f"CC_TIME_ZONE: unknown time zone {value!r} (an IANA name such as Asia/Seoul)"
             ) from exc
         return value
+
+    def utc_offset_s(self, at: datetime | None = None) -> int:
+        """The complex's offset from UTC in seconds at ``at`` (default: now).
+
+        The anomaly engine's daily baseline keeps local days with the offset at start; in a
+        zone with daylight saving time it follows a change at the next restart.
+        """
+        when = at if at is not None else datetime.now(UTC)
+        offset = when.astimezone(ZoneInfo(self.time_zone)).utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -62,7 +62,8 @@ CROSS JOIN LATERAL (
 ) r
 """
 
-# Per (series, UTC day, slot of the day): what the daily baseline learns (anomaly/_daily.py).
+# Per (series, local day, slot of the day): what the daily baseline learns
+# (anomaly/_daily.py); $5 is the complex's offset from UTC in microseconds.
 _DAILY_HISTORY = """
 SELECT s.id, d.day, d.slot, d.n, d.total, d.total_sq
 FROM unnest($1::int[], $2::timestamptz[]) AS s(id, before)
@@ -70,7 +71,8 @@ CROSS JOIN LATERAL (
     SELECT r.us / 86400000000 AS day, (r.us % 86400000000) * $4::bigint / 86400000000 AS slot,
            count(*)::float8 AS n, sum(r.value) AS total, sum(r.value * r.value) AS total_sq
     FROM (
-        SELECT (extract(epoch FROM time) * 1000000)::bigint AS us, value FROM readings
+        SELECT (extract(epoch FROM time) * 1000000)::bigint + $5::bigint AS us, value
+        FROM readings
         WHERE series_id = s.id AND time < s.before AND time >= s.before - $3::interval
     ) r
     GROUP BY 1, 2
@@ -102,6 +104,7 @@ class Scoring:
                 refresh=es.refresh,
                 min_history=es.min_history,
                 daily_slots=es.daily_slots,
+                day_offset_s=settings.utc_offset_s(),
             )
         )
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(es.queue_max_batches)
@@ -267,7 +270,11 @@ class Scoring:
                 _DAILY_HISTORY,
                 ids[has],
                 before,
-                (timedelta(days=days), engine.config.daily_slots),
+                (
+                    timedelta(days=days),
+                    engine.config.daily_slots,
+                    engine.config.day_offset_s * 1_000_000,
+                ),
                 _DAILY_COLUMNS,
             )
         # Milliseconds to seconds of numpy per chunk: off the event loop, which meanwhile
