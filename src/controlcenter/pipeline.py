@@ -57,13 +57,12 @@ Sink = Callable[[Batch], Awaitable[None]]
 class Pipeline:
     """The ingest pipeline of one worker; run it with :meth:`run` until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, mode: StorageMode) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, mode: StorageMode, catalog: Catalog
+    ) -> None:
         self.settings = settings
         self.mode = mode
-        self.catalog = Catalog(
-            pool,
-            max_new_series_per_factory_per_hour=settings.ingest.max_new_series_per_factory_per_hour,
-        )
+        self.catalog = catalog
         self.writer = ReadingWriter(
             pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
         )

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from controlcenter.api.alerts import router
+from controlcenter.api.alerts import AlertAccess, alert_access, router
 from controlcenter.api.auth import Principal, Role, authenticate_request
 
 from ._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
@@ -23,7 +23,7 @@ def site():
 def client(svc, who: Principal) -> httpx.AsyncClient:
     app = FastAPI()
     app.include_router(router)
-    app.state.alerts = svc
+    app.dependency_overrides[alert_access] = lambda: AlertAccess(svc, svc.repo)
     app.dependency_overrides[authenticate_request] = lambda: who
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 

@@ -5,16 +5,18 @@ Roles: ``viewer`` lists alerts and rules; ``operator`` acknowledges and adds not
 A factory-scoped key sees its factory's alerts only, and cannot touch rules.
 
 The routes act through the worker's :class:`~controlcenter.alerts.AlertService` (found as
-``request.state.cc.alerts`` or ``app.state.alerts``) so that its active-alert book stays
+``ApiState.alerts``, through the ``alert_access`` dependency) so that its active-alert book stays
 exact; without one (an API-only replica) reads still work and changes answer 503.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
+from starlette.requests import HTTPConnection
 
 from controlcenter.alerts import (
     AlertFilter,
@@ -25,8 +27,9 @@ from controlcenter.alerts import (
 from controlcenter.api._params import Instant
 from controlcenter.api.auth import Principal
 from controlcenter.api.deps import ERRORS, Admin, Maintenance, Operator, Scope, Viewer
+from controlcenter.api.state import state_of
 
-__all__ = ["router"]
+__all__ = ["AlertAccess", "alert_access", "router"]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
@@ -58,35 +61,37 @@ class ResolveIn(BaseModel):
     note: str | None = Field(None, max_length=2_000, pattern=_TEXT)
 
 
-def _service(request: Request) -> AlertService | None:
-    cc = getattr(request.state, "cc", None)
-    svc = getattr(cc, "alerts", None) or getattr(request.app.state, "alerts", None)
-    return svc if isinstance(svc, AlertService) else None
+@dataclass(frozen=True, slots=True)
+class AlertAccess:
+    """What the alert routes act through: the worker's service (None in a replica) and the
+    alert tables."""
+
+    service: AlertService | None
+    repo: AlertRepository
+
+    def acting(self) -> AlertService:
+        """The service, for a change; 503 in a replica."""
+        if self.service is None:
+            raise HTTPException(503, "alert changes need the ingest worker (not this replica)")
+        return self.service
 
 
-def _repo(request: Request) -> AlertRepository:
-    svc = _service(request)
-    if svc is not None:
-        return svc.repo
-    cc = getattr(request.state, "cc", None)
-    if cc is None:
-        raise HTTPException(503, "alerts are not available")
-    return AlertRepository(cc.pool)
+def alert_access(conn: HTTPConnection) -> AlertAccess:
+    """The worker's :class:`AlertService` from the API state, or the bare tables."""
+    state = state_of(conn)
+    svc = state.alerts
+    return AlertAccess(svc, svc.repo if svc is not None else AlertRepository(state.pool))
 
 
-def _acting(request: Request) -> AlertService:
-    svc = _service(request)
-    if svc is None:
-        raise HTTPException(503, "alert changes need the ingest worker (not this replica)")
-    return svc
+Access = Annotated[AlertAccess, Depends(alert_access)]
 
 
 def _actor(who: Principal) -> str:
     return who.name or who.key_id
 
 
-async def _visible(request: Request, who: Principal, alert_id: int) -> dict[str, Any]:
-    alert = await _repo(request).alert(alert_id)
+async def _visible(access: Access, who: Principal, alert_id: int) -> dict[str, Any]:
+    alert = await access.repo.alert(alert_id)
     if alert is None or not who.allows(alert["site"], alert["factory"] or ""):
         raise HTTPException(404, "no such alert")
     return alert
@@ -94,7 +99,7 @@ async def _visible(request: Request, who: Principal, alert_id: int) -> dict[str,
 
 @router.get("/alerts")
 async def list_alerts(
-    request: Request,
+    access: Access,
     who: Viewer,
     scope: Scope,
     state: Annotated[list[State] | None, Query()] = None,
@@ -120,20 +125,20 @@ async def list_alerts(
         limit=limit,
         offset=offset,
     )
-    return {"alerts": await _repo(request).list_alerts(flt), "limit": limit, "offset": offset}
+    return {"alerts": await access.repo.list_alerts(flt), "limit": limit, "offset": offset}
 
 
 @router.get("/alerts/{alert_id}")
-async def get_alert(request: Request, who: Viewer, alert_id: AlertId) -> dict[str, Any]:
+async def get_alert(access: Access, who: Viewer, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its audit history."""
-    alert = await _visible(request, who, alert_id)
-    alert["history"] = await _repo(request).history(alert_id)
+    alert = await _visible(access, who, alert_id)
+    alert["history"] = await access.repo.history(alert_id)
     return alert
 
 
-async def _act(request: Request, who: Principal, alert_id: int, what: str, **kw: Any) -> Any:
-    await _visible(request, who, alert_id)
-    book = _acting(request).book
+async def _act(access: Access, who: Principal, alert_id: int, what: str, **kw: Any) -> Any:
+    await _visible(access, who, alert_id)
+    book = access.acting().book
     try:
         return await getattr(book, what)(alert_id, _actor(who), **kw)
     except KeyError:
@@ -141,37 +146,37 @@ async def _act(request: Request, who: Principal, alert_id: int, what: str, **kw:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(request: Request, who: Operator, alert_id: AlertId) -> dict[str, Any]:
+async def acknowledge(access: Access, who: Operator, alert_id: AlertId) -> dict[str, Any]:
     """open -> acknowledged (stops escalation). 409 when not open."""
-    result: dict[str, Any] = await _act(request, who, alert_id, "acknowledge")
+    result: dict[str, Any] = await _act(access, who, alert_id, "acknowledge")
     return result
 
 
 @router.post("/alerts/{alert_id}/assign")
 async def assign(
-    request: Request, who: Maintenance, alert_id: AlertId, body: AssignIn
+    access: Access, who: Maintenance, alert_id: AlertId, body: AssignIn
 ) -> dict[str, Any]:
     """Set the assignee of an active alert."""
-    result: dict[str, Any] = await _act(request, who, alert_id, "assign", assignee=body.assignee)
+    result: dict[str, Any] = await _act(access, who, alert_id, "assign", assignee=body.assignee)
     return result
 
 
 @router.post("/alerts/{alert_id}/resolve")
 async def resolve(
-    request: Request, who: Maintenance, alert_id: AlertId, body: ResolveIn | None = None
+    access: Access, who: Maintenance, alert_id: AlertId, body: ResolveIn | None = None
 ) -> dict[str, Any]:
     """Resolve by hand. 409 when already resolved."""
     note = body.note if body is not None else None
-    result: dict[str, Any] = await _act(request, who, alert_id, "resolve", note=note)
+    result: dict[str, Any] = await _act(access, who, alert_id, "resolve", note=note)
     return result
 
 
 @router.post("/alerts/{alert_id}/notes")
 async def add_note(
-    request: Request, who: Operator, alert_id: AlertId, body: NoteIn
+    access: Access, who: Operator, alert_id: AlertId, body: NoteIn
 ) -> dict[str, Any]:
     """Add a note (kept on the alert and in its history)."""
-    result: dict[str, Any] = await _act(request, who, alert_id, "note", text=body.text)
+    result: dict[str, Any] = await _act(access, who, alert_id, "note", text=body.text)
     return result
 
 
@@ -187,24 +192,24 @@ def _applies_to(rule: Rule, who: Principal) -> bool:
 
 
 @router.get("/alert-rules")
-async def list_rules(request: Request, who: Viewer) -> list[dict[str, Any]]:
+async def list_rules(access: Access, who: Viewer) -> list[dict[str, Any]]:
     """Every rule (for a factory-scoped key: those that can apply to its factory)."""
-    rules = await _repo(request).rules()
+    rules = await access.repo.rules()
     return [r.model_dump(mode="json") for r in rules if _applies_to(r, who)]
 
 
 @router.get("/alert-rules/{rule_id}")
-async def get_rule(request: Request, who: Viewer, rule_id: RuleId) -> dict[str, Any]:
+async def get_rule(access: Access, who: Viewer, rule_id: RuleId) -> dict[str, Any]:
     """One rule (404 for a factory-scoped key when it cannot apply to its factory)."""
-    rule = await _repo(request).rule(rule_id)
+    rule = await access.repo.rule(rule_id)
     if rule is None or not _applies_to(rule, who):
         raise HTTPException(404, "no such rule")
     return rule.model_dump(mode="json")
 
 
-async def _save(request: Request, who: Principal, rule: Rule) -> dict[str, Any]:
+async def _save(access: Access, who: Principal, rule: Rule) -> dict[str, Any]:
     who.check_unscoped("rules")
-    svc = _acting(request)
+    svc = access.acting()
     try:
         saved = await svc.repo.save_rule(rule)
     except KeyError:
@@ -214,23 +219,23 @@ async def _save(request: Request, who: Principal, rule: Rule) -> dict[str, Any]:
 
 
 @router.post("/alert-rules", status_code=201)
-async def create_rule(request: Request, who: Admin, rule: Rule) -> dict[str, Any]:
+async def create_rule(access: Access, who: Admin, rule: Rule) -> dict[str, Any]:
     """Create a rule (400 with the reason when it is not valid, 422 when it is malformed,
     409 when the name is taken)."""
-    return await _save(request, who, rule.model_copy(update={"id": None}))
+    return await _save(access, who, rule.model_copy(update={"id": None}))
 
 
 @router.put("/alert-rules/{rule_id}")
-async def replace_rule(request: Request, who: Admin, rule_id: RuleId, rule: Rule) -> dict[str, Any]:
+async def replace_rule(access: Access, who: Admin, rule_id: RuleId, rule: Rule) -> dict[str, Any]:
     """Replace a rule (its cells start afresh; its open alerts stay open)."""
-    return await _save(request, who, rule.model_copy(update={"id": rule_id}))
+    return await _save(access, who, rule.model_copy(update={"id": rule_id}))
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=204)
-async def delete_rule(request: Request, who: Admin, rule_id: RuleId) -> Response:
+async def delete_rule(access: Access, who: Admin, rule_id: RuleId) -> Response:
     """Delete a rule; its active alerts are resolved by the system."""
     who.check_unscoped("rules")
-    svc = _acting(request)
+    svc = access.acting()
     if not await svc.repo.delete_rule(rule_id):
         raise HTTPException(404, "no such rule")
     await svc.reload_rules()

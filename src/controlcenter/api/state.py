@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import asyncpg
 from fastapi import Depends
@@ -15,6 +15,9 @@ from controlcenter.api.hub import LiveHub
 from controlcenter.api.index import SeriesIndex
 from controlcenter.api.sessions import Sessions
 from controlcenter.config import ApiSettings, Settings
+
+if TYPE_CHECKING:
+    from controlcenter.alerts import AlertService
 
 __all__ = ["ApiState", "State", "state_of"]
 
@@ -33,9 +36,9 @@ class ApiState:
             consumer's ``connected`` in-process; the replica's own feed otherwise).
         mode: ``in-process`` (beside ingest) or ``replica`` (``serve --api-only``).
         alerts: the worker's ``controlcenter.alerts.AlertService`` when it runs in this
-            process (the alert routes act through it; replicas have none). Its
-            transitions reach ``/api/v1/alerts/live`` through
-            ``alerts.add_listener(state.hub.publish_alert)``.
+            process (the alert routes act through it; replicas have none). The composer
+            (``controlcenter.service.compose``) wires its transitions to
+            ``/api/v1/alerts/live``.
         sessions: the open websockets by key (admission limits, revocation); built here
             from ``settings.api`` and ``keys``; its ``run`` belongs to the service's
             TaskGroup.
@@ -48,7 +51,7 @@ class ApiState:
     keys: ApiKeys
     broker_connected: asyncio.Event
     mode: Literal["in-process", "replica"] = "in-process"
-    alerts: Any = None  # AlertService; typed loosely so the API imports no alerts internals
+    alerts: AlertService | None = None
     sessions: Sessions = field(init=False)
 
     def __post_init__(self) -> None:
