@@ -19,7 +19,6 @@ Queues and their full-queue policy:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,7 +32,7 @@ import numpy.typing as npt
 
 from controlcenter.alerts.evaluate import Changes, Evaluator
 from controlcenter.alerts.lifecycle import AlertBook
-from controlcenter.alerts.notify import AlertHub, Grouper, Notification
+from controlcenter.alerts.notify import Grouper, Notification
 from controlcenter.alerts.publisher import AlertPublisher
 from controlcenter.alerts.repository import AlertRepository
 from controlcenter.alerts.rule import Rule, Severity
@@ -103,7 +102,6 @@ class AlertService:
         self.catalog = catalog
         self.clock = clock
         self.evaluator = Evaluator()
-        self.hub = AlertHub(self.cfg.subscriber_queue_size)
         self.book = AlertBook(self.repo, self._emit, clock)
         self.grouper = Grouper(
             self._send, window_s=self.cfg.group_window_s, max_members=self.cfg.max_group_members
@@ -127,12 +125,6 @@ class AlertService:
         It must not block; the payload carries ``site`` and ``factory`` for scoping.
         """
         self._listeners.append(listener)
-
-    def subscribe(
-        self, *, site: str | None = None, factory: str | None = None
-    ) -> contextlib.AbstractAsyncContextManager[Any]:
-        """A bounded subscription to every transition (``async with``); see AlertHub."""
-        return self.hub.subscribe(site=site, factory=factory)
 
     async def start(self) -> None:
         """Load rules, references and the active alerts (restoring their rule state)."""
@@ -285,7 +277,6 @@ class AlertService:
     # -- delivery -------------------------------------------------------------------------
 
     def _emit(self, note: Notification) -> None:
-        self.hub.publish(note)
         for listener in self._listeners:
             try:
                 listener(note.payload)
