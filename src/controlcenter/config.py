@@ -123,6 +123,10 @@ class EngineSettings(BaseModel):
         3.0, ge=0, description="days of history that warm-start the daily baseline"
     )
     store_events: bool = True
+    retry_initial_s: float = Field(
+        0.2, gt=0, description="first wait after a transient database error"
+    )
+    retry_max_s: float = Field(10.0, gt=0, description="longest wait between retries")
 
 
 class ApiSettings(BaseModel):

@@ -24,7 +24,6 @@ import numpy as np
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, DeadLetter
-from controlcenter.errors import StorageError
 from controlcenter.ingest import Consumer, IngestBatch
 from controlcenter.metrics import (
     INGEST_BATCH_READINGS,
@@ -36,12 +35,12 @@ from controlcenter.metrics import (
 )
 from controlcenter.store import (
     REFUSED,
-    TRANSIENT_ERRORS,
     Catalog,
     Maintenance,
     ReadingWriter,
     StorageMode,
     WriteResult,
+    retry_transient,
 )
 
 __all__ = ["Pipeline", "Sink"]
@@ -146,16 +145,9 @@ class Pipeline:
         """
         ing = self.settings.ingest
         backoff = Backoff(ing.write_retry_initial_s, ing.write_retry_max_s)
-        while True:
-            try:
-                return await fn(*args, **kwargs)
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
-                    raise
-                INGEST_WRITE_RETRIES.inc()
-                delay = backoff.next()
-                logger.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+        return await retry_transient(
+            lambda: fn(*args, **kwargs), backoff, "ingest", INGEST_WRITE_RETRIES.inc
+        )
 
     def _account(self, batch: Batch, dead: list[DeadLetter], result: WriteResult) -> None:
         n = len(batch)

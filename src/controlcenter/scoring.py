@@ -35,7 +35,6 @@ from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, Kind, SensorKey, datetime_from_us
-from controlcenter.errors import StorageError
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
     ENGINE_EVENTS,
@@ -43,7 +42,7 @@ from controlcenter.metrics import (
     ENGINE_SERIES,
     ENGINE_WARM_STARTS,
 )
-from controlcenter.store import TRANSIENT_ERRORS, Catalog, fetch_columns, map_storage_errors
+from controlcenter.store import Catalog, fetch_columns, map_storage_errors, retry_transient
 
 __all__ = ["ScoredListener", "Scoring"]
 
@@ -95,7 +94,7 @@ class Scoring:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, catalog: Catalog) -> None:
         es = settings.engine
         self._settings = es
-        self._retry = (settings.ingest.write_retry_initial_s, settings.ingest.write_retry_max_s)
+        self._retry = (es.retry_initial_s, es.retry_max_s)
         self._pool = pool
         self._catalog = catalog
         self.engine = Engine(
@@ -179,18 +178,7 @@ class Scoring:
 
     async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run ``step`` (safe to repeat) until it succeeds; only transient errors retry."""
-        backoff = Backoff(*self._retry)
-        while True:
-            try:
-                await step()
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
-                    raise
-                delay = backoff.next()
-                logger.warning("scoring: database unavailable (%s); retry in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-            else:
-                return
+        await retry_transient(step, Backoff(*self._retry), "scoring")
 
     async def _store(self, events: Events, names: npt.NDArray[np.str_]) -> None:
         times = [datetime_from_us(t) for t in events.time.tolist()]

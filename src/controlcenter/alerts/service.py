@@ -43,7 +43,7 @@ from controlcenter.config import Settings
 from controlcenter.domain import US_PER_S, Batch, Kind, SensorKey
 from controlcenter.errors import StorageError
 from controlcenter.metrics import ALERTS_EVAL_SECONDS
-from controlcenter.store import TRANSIENT_ERRORS, Catalog
+from controlcenter.store import Catalog, retry_transient
 
 __all__ = ["AlertService"]
 
@@ -369,17 +369,7 @@ class AlertService:
             StorageError: a database error that retrying cannot fix.
         """
         backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
-        while True:
-            try:
-                await step()
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
-                    raise
-                delay = backoff.next()
-                logger.warning("alerts: %s failed (%s); retry in %.1f s", what, exc, delay)
-                await asyncio.sleep(delay)
-            else:
-                return
+        await retry_transient(step, backoff, f"alerts: {what}")
 
     async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
         while True:

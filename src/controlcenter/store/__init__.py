@@ -4,7 +4,12 @@ from controlcenter.store.binary import fetch_columns
 from controlcenter.store.catalog import REFUSED, Catalog
 from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
 from controlcenter.store.migrate import alembic_config, migrate
-from controlcenter.store.pool import TRANSIENT_ERRORS, map_storage_errors, open_pool
+from controlcenter.store.pool import (
+    TRANSIENT_ERRORS,
+    map_storage_errors,
+    open_pool,
+    retry_transient,
+)
 from controlcenter.store.writer import ReadingWriter, WriteResult, encode_copy_binary
 
 __all__ = [
@@ -22,4 +27,5 @@ __all__ = [
     "migrate",
     "open_pool",
     "read_storage_mode",
+    "retry_transient",
 ]
