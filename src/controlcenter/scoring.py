@@ -34,7 +34,7 @@ import numpy.typing as npt
 from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind, SensorKey, datetime_from_us
+from controlcenter.domain import Batch, SensorKey, datetime_from_us
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
     ENGINE_EVENTS,
@@ -110,8 +110,6 @@ class Scoring:
         self._listeners: list[ScoredListener] = []
         self._profiles = set(self.engine.profile_names)
         self._sensor_ids: dict[SensorKey, int] = {}
-        # is_capacity[series_id]: a car park's capacity series (narrows occupancy's limit).
-        self._is_capacity = np.zeros(0, dtype=np.bool_)
         self.scored = 0
 
     def add_listener(self, listener: ScoredListener) -> None:
@@ -213,17 +211,11 @@ class Scoring:
     def _register(self, ids: npt.NDArray[np.int32]) -> None:
         # First sight of a series only: a Python loop over new series, never over readings.
         profiles = []
-        top = int(ids.max()) + 1
-        if top > len(self._is_capacity):
-            grown = np.zeros(max(top, 2 * len(self._is_capacity)), dtype=np.bool_)
-            grown[: len(self._is_capacity)] = self._is_capacity
-            self._is_capacity = grown
         sensors = []
         for sid in ids.tolist():
             key = self._catalog.key_of(sid)
             name = f"{key.sensor.kind.value}.{key.metric}" if key else "generic"
             profiles.append(name if name in self._profiles else "generic")
-            self._is_capacity[sid] = name == "parking.capacity"
             # The metrics of one sensor are watched together (the relation detector).
             sensors.append(
                 self._sensor_ids.setdefault(key.sensor, len(self._sensor_ids)) if key else -1
@@ -300,13 +292,13 @@ class Scoring:
     def _update_capacities(self, batch: Batch) -> None:
         # A car park's occupancy may not exceed its capacity: narrow the limit whenever a
         # capacity reading arrives (a mask finds them; the loop runs over those few only).
-        hits = batch.series[self._is_capacity[batch.series]]
+        # The catalog's columns pair each car park's capacity series with its occupied one.
+        partner = self._catalog.columns.capacity_partner
+        inside = batch.series[batch.series < len(partner)]
+        hits = inside[partner[inside] >= 0]
         for sid in np.unique(hits).tolist():
-            key = self._catalog.key_of(sid)
-            if key is None or key.sensor.kind is not Kind.PARKING:
-                continue
-            occupied = self._catalog.id_of(key._replace(metric="occupied"))
-            if occupied is None or occupied >= self.engine.store.capacity:
+            occupied = int(partner[sid])
+            if occupied >= self.engine.store.capacity:
                 continue
             last = batch.value[batch.series == sid][-1]
             if self.engine.store.known[occupied]:

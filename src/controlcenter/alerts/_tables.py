@@ -23,6 +23,7 @@ from controlcenter.alerts.changes import Subject
 from controlcenter.alerts.rule import Rule, Severity
 from controlcenter.anomaly import DETECTOR_NAMES
 from controlcenter.domain import US_PER_S, Kind, SensorKey, SeriesKey
+from controlcenter.store.columns import CatalogColumns
 
 __all__ = ["NO_DETECTOR", "RuleTables"]
 
@@ -44,8 +45,8 @@ class RuleTables:
     :class:`~controlcenter.alerts.evaluate.Evaluator` adds the per-batch evaluation.
     """
 
-    def __init__(self) -> None:
-        self.index = CatalogIndex()
+    def __init__(self, columns: CatalogColumns | None = None) -> None:
+        self.index = CatalogIndex(columns)
         self.rules: list[Rule] = []
         self._subjects: dict[int, tuple[str, npt.NDArray[np.int64]]] = {}
         self._base = np.zeros(1, np.int64)

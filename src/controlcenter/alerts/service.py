@@ -101,7 +101,7 @@ class AlertService:
         self.repo = AlertRepository(pool)
         self.catalog = catalog
         self.clock = clock
-        self.evaluator = Evaluator()
+        self.evaluator = Evaluator(catalog.columns)  # the catalog's columnar view
         self.book = AlertBook(self.repo, self._emit, clock)
         self.grouper = Grouper(
             self._send, window_s=self.cfg.group_window_s, max_members=self.cfg.max_group_members
@@ -153,7 +153,8 @@ class AlertService:
     async def _load_references(self) -> None:
         ix = self.evaluator.index
         ix.set_contracts(await self.repo.contracts())
-        cap = np.flatnonzero(ix.capacity_partner[: ix.size] >= 0)
+        partner = ix.capacity_partner[: ix.size]
+        cap = np.flatnonzero((partner >= 0) & (partner < ix.size))
         for sid, value in await self.repo.latest_values(cap.tolist()):
             ix.capacity[ix.capacity_partner[sid]] = value
         ix.version += 1

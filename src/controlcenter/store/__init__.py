@@ -2,6 +2,7 @@
 
 from controlcenter.store.binary import fetch_columns
 from controlcenter.store.catalog import REFUSED, Catalog
+from controlcenter.store.columns import CatalogColumns
 from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
 from controlcenter.store.migrate import alembic_config, migrate
 from controlcenter.store.pool import (
@@ -16,6 +17,7 @@ __all__ = [
     "REFUSED",
     "TRANSIENT_ERRORS",
     "Catalog",
+    "CatalogColumns",
     "Maintenance",
     "ReadingWriter",
     "StorageMode",
