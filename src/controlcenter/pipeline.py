@@ -118,8 +118,9 @@ class Pipeline:
                 INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
                 item.ack()
                 self._account(batch, dead, result)
+                # The committed batch: deduplicated once, by the writer, as stored.
                 for sink in self._sinks:
-                    await sink(batch)
+                    await sink(result.batch)
             finally:
                 self.queue.task_done()
 
