@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from controlcenter.api.alerts import AlertAccess, alert_access, router
 from controlcenter.api.auth import Principal, Role, authenticate_request
 from controlcenter.api.handlers import HANDLERS
+from controlcenter.errors import ConflictError
 
 from ._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
 from ._helpers import service as make_service
@@ -25,8 +26,8 @@ def client(svc, who: Principal) -> httpx.AsyncClient:
     app = FastAPI()
     app.include_router(router)
     app.dependency_overrides[alert_access] = lambda: AlertAccess(svc, svc.repo)
-    for exc_type, handler in HANDLERS.items():  # as create_app registers them
-        app.add_exception_handler(exc_type, handler)
+    # 409s come from the app's handler table (validation keeps FastAPI's default 422 here).
+    app.add_exception_handler(ConflictError, HANDLERS[ConflictError])
     app.dependency_overrides[authenticate_request] = lambda: who
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
