@@ -114,6 +114,7 @@ class CatalogIndex:
         if top <= self.size:
             return 0
         self.columns.sync(key_of, max_id)  # a no-op for a catalog's own columns
+        self.columns.reserve(top)
         if top > len(self.contract_kw):
             size = max(top, 2 * len(self.contract_kw), 1024)
             self.contract_kw = _grow(self.contract_kw, size)

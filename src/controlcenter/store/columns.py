@@ -104,7 +104,8 @@ class CatalogColumns:
 
     def add(self, sid: int, key: SeriesKey) -> None:
         """Record series ``sid`` (the catalog calls it for every series it learns)."""
-        self._resize(sid + 1)
+        self.reserve(sid + 1)
+        self.size = max(self.size, sid + 1)
         if self.valid[sid]:
             return
         sk = key.sensor
@@ -133,10 +134,10 @@ class CatalogColumns:
                 self.capacity_partner[cap_id] = occ_id
         self.version += 1
 
-    def _resize(self, top: int) -> None:
-        if top > self.size:
-            self.keys.extend([None] * (top - self.size))
-            self.size = top
+    def reserve(self, top: int) -> None:
+        """Make room for series ids below ``top`` (readers that cover a range of ids)."""
+        if top > len(self.keys):
+            self.keys.extend([None] * (top - len(self.keys)))
         if top <= len(self.valid):
             return
         size = max(top, 2 * len(self.valid), 1024)
