@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._daily import CLASSES, US_PER_DAY
+from controlcenter.anomaly._daily import CLASSES, GATE_TIE, US_PER_DAY
 from controlcenter.anomaly._detect import NAME_TIE, ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation import MAX_SLOTS
@@ -326,7 +326,7 @@ class ReferenceEngine:
         between = sum((m - mean) ** 2 for m, _ in prof) / n
         within = sum(v for _, v in prof) / n
         s = self.config.season_strength
-        return between > 0 and between * (1.0 - s) >= s * within
+        return between > 0 and between * (1.0 - s) >= s * within * (1.0 + GATE_TIE)
 
     def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
         """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
