@@ -211,6 +211,7 @@ class Engine:
             slot = int(rs.d[row])
             rs.slot_series[row, slot] = sid
             rs.d[row] = slot + 1
+            rs.widen(slot + 1)
             st.rel_row[sid], st.rel_slot[sid] = row, slot
             changed.append(row)
         if changed:
@@ -340,7 +341,7 @@ class Engine:
             "capacity": st.capacity,
             "bytes_per_daily_series": st.bytes_per_daily_series(),
             "daily_series": st.daily_used,
-            "bytes_per_sensor": RelationStore.bytes_per_sensor(),
+            "bytes_per_sensor": self.relations.bytes_per_sensor(),
             "sensors": len(self.relations.rows),
             "total_bytes": st.nbytes() + self.relations.nbytes(),
         }

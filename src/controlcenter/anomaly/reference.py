@@ -203,7 +203,10 @@ class ReferenceEngine:
             ):
                 setattr(sen, name, float(getattr(rs, name)[row]))
             for name in ("pend_r", "pend_x", "z", "mean", "cov", "inv"):
-                setattr(sen, name, getattr(rs, name)[row].copy())
+                arr = getattr(rs, name)[row]  # rs.width wide: pad to MAX_SLOTS
+                full = np.zeros((MAX_SLOTS,) * arr.ndim)
+                full[tuple(slice(0, n) for n in arr.shape)] = arr
+                setattr(sen, name, full)
             self.sensors[sen_id] = sen
             for slot, sid in enumerate(sen.slots):
                 if sid in self.series:
