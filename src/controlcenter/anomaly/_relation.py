@@ -259,11 +259,14 @@ def _groups(
     srow, sslot, st = row[idx], slot[idx], t[idx]
     t0 = int(st.min())
     if int(st.max()) - t0 < 1 << 36 and int(srow.max()) < 1 << 26:
-        o = np.argsort((srow << 36) | (st - t0))  # one int64 key: (sensor row, time)
+        key = (srow << 36) | (st - t0)  # one int64 key: (sensor row, time)
+        # Often already in order (a sensor's metrics have neighbouring ids, one time each).
+        o = None if bool((key[1:] >= key[:-1]).all()) else np.argsort(key, kind="stable")
     else:
         o = np.lexsort((st, srow))
-    order = idx[o]
-    srow, sslot, st = srow[o], sslot[o], st[o]
+    order = idx if o is None else idx[o]
+    if o is not None:
+        srow, sslot, st = srow[o], sslot[o], st[o]
     new = np.ones(order.size, dtype=np.bool_)
     new[1:] = (srow[1:] != srow[:-1]) | (st[1:] != st[:-1])
     start = np.flatnonzero(new)
