@@ -368,7 +368,8 @@ class ReferenceEngine:
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         factor = self._daily(st, t, x)  # learns the time of day in any case
         factor = factor if st.seasonal else 1.0
-        robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        own = abs(z) * p["inv_robust_z"] if robust_ok else 0.0  # before the daily baseline
+        robust = own * factor
         y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
@@ -376,7 +377,7 @@ class ReferenceEngine:
             base = step if reset else st.cusum[j] + step
             st.cusum[j] = min(max(base, 0.0), p["cusum_cap"])
         parts = [robust, sev_ewma, max(st.cusum) * p["inv_cusum_h"]]
-        st.last_e = min(max(parts), SEVERITY_CAP)
+        st.last_e = min(max(*parts, own), SEVERITY_CAP)
         sev, event = self._statistical(st, t, n, parts)
         # One event per episode (or growth), named after the strongest detector.
         top = max(parts) * (1.0 - NAME_TIE)
