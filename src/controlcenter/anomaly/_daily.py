@@ -33,6 +33,7 @@ Idx = npt.NDArray[np.intp]
 
 __all__ = [
     "CLASSES",
+    "GATE_TIE",
     "DailyUpdate",
     "SeenVisits",
     "Visits",
@@ -44,6 +45,11 @@ __all__ = [
 ]
 
 US_PER_DAY = 86_400_000_000
+#: Relative margin the seasonal gate's variance ratio must clear. Quantised values make
+#: exact ties (two slot keys, one constant: between == within) common, and the batch's
+#: vectorised sums round differently from one-at-a-time sums; without a margin the tie
+#: falls on either side by a last bit, and with it the whole gate.
+GATE_TIE = 1e-6
 #: Day classes: working days (Monday to Friday) and the weekend.
 CLASSES = 2
 
@@ -225,7 +231,11 @@ def seasonal_gate(
         mean = np.where(ok, pm, 0.0).sum(axis=1) / k
         between = np.where(ok, (pm - mean[:, None]) ** 2, 0.0).sum(axis=1) / k
         within = np.where(ok, pv, 0.0).sum(axis=1) / k
-        seasonal = (k * 4 >= slots) & (k >= 2) & (between * (1.0 - strength) >= strength * within)
+        seasonal = (
+            (k * 4 >= slots)
+            & (k >= 2)
+            & (between * (1.0 - strength) >= strength * within * (1.0 + GATE_TIE))
+        )
     out[have] = seasonal & (between > 0)
     return out
 

@@ -251,6 +251,11 @@ def detect(
     robust = np.where(ok & (n_life >= cfg.min_history), np.abs(z) * par["inv_robust_z"], 0.0)
     clip = par["cusum_clip"]
     y = np.where(ok & (n_life >= cfg.min_history), np.clip(zdev, -clip, clip), 0.0)
+    # What a metric shows on its own, for the relation detector: before the daily baseline
+    # explains it away. A shift start moves metrics by a usual-for-the-hour step but out of
+    # their all-day relation (kW up, power factor not with it); the baseline, not the
+    # relation detector, is the judge of that.
+    own = robust
     if factor is not None:
         # What this time of day usually shows is no anomaly (a shift start's ramp), for a
         # series that has a daily pattern. The EWMA z keeps its say: it is what sees slow
@@ -302,7 +307,7 @@ def detect(
         t,
         x,
         zdev,
-        e,
+        np.minimum(np.maximum(e, own), SEVERITY_CAP),
         ok & valid,
         cfg,
         commit=commit,

@@ -95,6 +95,27 @@ def episodes(
         state: per segment before the batch: in an episode, readings of the current
             below run, the episode's peak, its onset time.
     """
+    if s.size and s.size == gstart.size:
+        return _one_each(s, t, state, off_level=off_level, off_k=off_k, growth=growth)
+    return _scanned(
+        s, t, gstart, glast, gid, rank, state, off_level=off_level, off_k=off_k, growth=growth
+    )
+
+
+def _scanned(
+    s: F64,
+    t: I64,
+    gstart: Idx,
+    glast: Idx,
+    gid: Idx,
+    rank: I64,
+    state: tuple[B, I64, F64, I64],
+    *,
+    off_level: float,
+    off_k: int,
+    growth: float,
+) -> EpisodeResult:
+    """:func:`episodes` for any segment layout (running maxima of positions)."""
     m = s.size
     on0, below0, peak0, start0 = state
     pos = np.arange(m, dtype=np.int64)
@@ -158,4 +179,41 @@ def episodes(
         below=np.minimum(run[glast], off_k + 1) if m else below0,
         peak=np.where(after[glast], run_peak[glast], 0.0) if m else peak0,
         started=start[glast] if m else start0,
+    )
+
+
+def _one_each(
+    s: F64,
+    t: I64,
+    state: tuple[B, I64, F64, I64],
+    *,
+    off_level: float,
+    off_k: int,
+    growth: float,
+) -> EpisodeResult:
+    """:func:`episodes` when every segment holds one reading (the usual batch: no scans).
+
+    The same steps with the running maxima reduced to the reading itself.
+    """
+    on0, below0, peak0, start0 = state
+    s = np.minimum(s, _CAP)
+    hot = s >= 1.0
+    low = s < off_level
+    run = np.where(low, below0 + 1, 0)
+    after = hot | (on0 & ~(low & (run == off_k)))
+    onset = hot & ~on0
+    prev_peak = np.where(on0, peak0, 0.0)
+    x = np.where(on0, s / (growth * np.maximum(prev_peak, 1.0)), s)
+    grow = on0 & (x >= 1.0)
+    start = np.where(on0, start0, t)
+    peak = np.where(after, np.where(on0, np.maximum(s, prev_peak), s), 0.0)
+    return EpisodeResult(
+        x=x,
+        onset=onset,
+        grow=grow,
+        start=start,
+        on=after,
+        below=np.minimum(run, off_k + 1),
+        peak=peak,
+        started=start,
     )

@@ -211,6 +211,7 @@ class Engine:
             slot = int(rs.d[row])
             rs.slot_series[row, slot] = sid
             rs.d[row] = slot + 1
+            rs.widen(slot + 1)
             st.rel_row[sid], st.rel_slot[sid] = row, slot
             changed.append(row)
         if changed:
@@ -340,7 +341,7 @@ class Engine:
             "capacity": st.capacity,
             "bytes_per_daily_series": st.bytes_per_daily_series(),
             "daily_series": st.daily_used,
-            "bytes_per_sensor": RelationStore.bytes_per_sensor(),
+            "bytes_per_sensor": self.relations.bytes_per_sensor(),
             "sensors": len(self.relations.rows),
             "total_bytes": st.nbytes() + self.relations.nbytes(),
         }
@@ -428,29 +429,42 @@ class Engine:
         if a.size == 0:
             return
         s, n_life = prep.sa, sev.n_life
-        gs, last = prep.gs, prep.glast
+        gs = prep.gs
+        # One reading per series (the usual batch): each is its series' last, no gather.
+        single = prep.gstart.size == a.size
+        last: slice | npt.NDArray[np.intp] = slice(None) if single else prep.glast
         # Running window sums lose what the ring overwrites (read before writing).
-        evicted = np.zeros(a.size, dtype=np.float64)
         old = n_life >= w
-        in_ring = old & (prep.rank < w)
         # Flat positions in the (S, W) rings: 1-D fancy indexing is cheaper than 2-D.
         flat = s.astype(np.intp) * w + n_life % w
         ring_v, ring_t = st.values.reshape(-1), st.times.reshape(-1)
-        evicted[in_ring] = ring_v[flat[in_ring]]
-        in_batch = old & ~in_ring
-        evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
         first = st.count[gs] == 0
-        shift = np.where(first, prep.xa[prep.gstart], st.shift[gs])
-        sh = shift[prep.gid]
-        xs = prep.xa - sh
-        es = np.where(old, evicted - sh, 0.0)
-        st.shift[gs] = shift
-        st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
-        st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
-        # Ring: only each series' last W readings of the batch survive.
-        keep = prep.rank >= (prep.gsize[prep.gid] - w)
-        ring_v[flat[keep]] = prep.xa[keep]
-        ring_t[flat[keep]] = prep.ta[keep]
+        if single:
+            shift = np.where(first, prep.xa, st.shift[gs])
+            xs = prep.xa - shift
+            es = np.where(old, ring_v[flat] - shift, 0.0)
+            st.shift[gs] = shift
+            st.wsum[gs] += xs - es
+            st.wsumsq[gs] += xs * xs - es * es
+            ring_v[flat] = prep.xa
+            ring_t[flat] = prep.ta
+        else:
+            evicted = np.zeros(a.size, dtype=np.float64)
+            in_ring = old & (prep.rank < w)
+            evicted[in_ring] = ring_v[flat[in_ring]]
+            in_batch = old & ~in_ring
+            evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
+            shift = np.where(first, prep.xa[prep.gstart], st.shift[gs])
+            sh = shift[prep.gid]
+            xs = prep.xa - sh
+            es = np.where(old, evicted - sh, 0.0)
+            st.shift[gs] = shift
+            st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
+            st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
+            # Ring: only each series' last W readings of the batch survive.
+            keep = prep.rank >= (prep.gsize[prep.gid] - w)
+            ring_v[flat[keep]] = prep.xa[keep]
+            ring_t[flat[keep]] = prep.ta[keep]
         st.count[gs] += prep.gsize
         st.last_time[gs] = prep.ta[last]
         st.last_value[gs] = prep.xa[last]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._daily import CLASSES, US_PER_DAY
+from controlcenter.anomaly._daily import CLASSES, GATE_TIE, US_PER_DAY
 from controlcenter.anomaly._detect import NAME_TIE, ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation import MAX_SLOTS
@@ -203,7 +203,10 @@ class ReferenceEngine:
             ):
                 setattr(sen, name, float(getattr(rs, name)[row]))
             for name in ("pend_r", "pend_x", "z", "mean", "cov", "inv"):
-                setattr(sen, name, getattr(rs, name)[row].copy())
+                arr = getattr(rs, name)[row]  # rs.width wide: pad to MAX_SLOTS
+                full = np.zeros((MAX_SLOTS,) * arr.ndim)
+                full[tuple(slice(0, n) for n in arr.shape)] = arr
+                setattr(sen, name, full)
             self.sensors[sen_id] = sen
             for slot, sid in enumerate(sen.slots):
                 if sid in self.series:
@@ -326,7 +329,7 @@ class ReferenceEngine:
         between = sum((m - mean) ** 2 for m, _ in prof) / n
         within = sum(v for _, v in prof) / n
         s = self.config.season_strength
-        return between > 0 and between * (1.0 - s) >= s * within
+        return between > 0 and between * (1.0 - s) >= s * within * (1.0 + GATE_TIE)
 
     def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
         """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
@@ -365,7 +368,8 @@ class ReferenceEngine:
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         factor = self._daily(st, t, x)  # learns the time of day in any case
         factor = factor if st.seasonal else 1.0
-        robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        own = abs(z) * p["inv_robust_z"] if robust_ok else 0.0  # before the daily baseline
+        robust = own * factor
         y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
@@ -373,7 +377,7 @@ class ReferenceEngine:
             base = step if reset else st.cusum[j] + step
             st.cusum[j] = min(max(base, 0.0), p["cusum_cap"])
         parts = [robust, sev_ewma, max(st.cusum) * p["inv_cusum_h"]]
-        st.last_e = min(max(parts), SEVERITY_CAP)
+        st.last_e = min(max(*parts, own), SEVERITY_CAP)
         sev, event = self._statistical(st, t, n, parts)
         # One event per episode (or growth), named after the strongest detector.
         top = max(parts) * (1.0 - NAME_TIE)
