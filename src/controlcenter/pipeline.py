@@ -26,6 +26,7 @@ from controlcenter.config import Settings
 from controlcenter.domain import Batch, DeadLetter
 from controlcenter.errors import StorageError
 from controlcenter.ingest import Consumer, IngestBatch
+from controlcenter.kinds import Registry
 from controlcenter.metrics import (
     INGEST_BATCH_READINGS,
     INGEST_DEAD_LETTERS,
@@ -38,6 +39,7 @@ from controlcenter.store import (
     REFUSED,
     TRANSIENT_ERRORS,
     Catalog,
+    KindBook,
     Maintenance,
     ReadingWriter,
     StorageMode,
@@ -57,12 +59,24 @@ Sink = Callable[[Batch], Awaitable[None]]
 class Pipeline:
     """The ingest pipeline of one worker; run it with :meth:`run` until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, mode: StorageMode) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        mode: StorageMode,
+        kinds: KindBook | None = None,
+    ) -> None:
         self.settings = settings
         self.mode = mode
+        # The service hands over its book (loaded and refreshed there); alone, the pipeline
+        # loads its own at run.
+        self._own_kinds = kinds is None
+        self.kinds = KindBook(pool) if kinds is None else kinds
+        registry = self._registry
         self.catalog = Catalog(
             pool,
             max_new_series_per_factory_per_hour=settings.ingest.max_new_series_per_factory_per_hour,
+            registry=registry,
         )
         self.writer = ReadingWriter(
             pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
@@ -74,9 +88,12 @@ class Pipeline:
             retention_days=settings.db.retention_days,
         )
         self.queue: asyncio.Queue[IngestBatch] = asyncio.Queue(settings.ingest.queue_max_batches)
-        self.consumer = Consumer(settings, self.queue.put, self.queue.join)
+        self.consumer = Consumer(settings, self.queue.put, self.queue.join, registry)
         self._sinks: list[Sink] = []
         self.committed_readings = 0
+
+    def _registry(self) -> Registry:
+        return self.kinds.current
 
     def add_sink(self, sink: Sink) -> None:
         """Call ``sink`` with every committed batch."""
@@ -90,6 +107,8 @@ class Pipeline:
             StorageError: a database error that retrying cannot fix.
             TimeoutError: the drain took longer than ``ingest.shutdown_timeout_s``.
         """
+        if self._own_kinds:
+            await self.kinds.load()
         await self.catalog.load()
         async with asyncio.TaskGroup() as tg:
             consumer = tg.create_task(self.consumer.run(), name="consumer")

@@ -1,7 +1,7 @@
 """The service: resources entered in dependency order, workers in one TaskGroup.
 
-pool -> storage mode -> pipeline (consumer, writer, upkeep) -> scoring (anomaly engine)
--> listeners. If an essential task dies,
+pool -> storage mode -> sensor kinds -> pipeline (consumer, writer, upkeep) -> scoring
+(anomaly engine) -> listeners. If an essential task dies,
 the TaskGroup cancels the rest and the error propagates, so the process exits non-zero.
 """
 
@@ -18,7 +18,7 @@ from controlcenter.config import Settings
 from controlcenter.gcpolicy import gc_policy
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
-from controlcenter.store import migrate, open_pool, read_storage_mode
+from controlcenter.store import KindBook, migrate, open_pool, read_storage_mode
 
 __all__ = ["run_service", "stop_on_signals"]
 
@@ -54,10 +54,13 @@ async def run_service(
     async with open_pool(settings) as pool:
         mode = await read_storage_mode(pool)
         logger.info("storage mode: %s", mode.name)
-        pipeline = Pipeline(settings, pool, mode)
+        kinds = KindBook(pool)
+        await kinds.load()  # the packaged kinds and their default rules, then the table
+        pipeline = Pipeline(settings, pool, mode, kinds)
         # The API (live hub) is the first sink: it never waits, so live feeds don't queue.
         api = ApiRuntime.in_process(settings, pool, pipeline) if settings.api.enabled else None
-        scoring = Scoring(settings, pool, pipeline.catalog)
+        scoring = Scoring(settings, pool, pipeline.catalog, kinds.current)
+        kinds.add_listener(scoring.use_kinds)  # engine settings of kinds added later
         pipeline.add_sink(scoring.submit)
         alerts = AlertService(settings, pool, pipeline.catalog) if settings.alerts.enabled else None
         if alerts is not None:
@@ -69,6 +72,8 @@ async def run_service(
                 api.state.alerts = alerts  # the alert routes act through the worker's service
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
+            refresh_s = settings.kinds.refresh_interval_s
+            tg.create_task(kinds.run(stop, refresh_s), name="kinds-refresh")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
             if api is not None:
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from controlcenter.api.auth import Role
-from controlcenter.domain import Kind
 from tests.api._api import Api, running_api
 
 _ST = Path(sys.executable).parent / "st"
@@ -98,7 +97,7 @@ async def test_schemathesis_finds_no_server_errors_and_no_untrue_bounds_on_any_r
         )
         await migrate(settings)
         async with running_api(settings, alerts=True) as api:
-            ids = await api.series("stsite", "f1", Kind.AIR, "aq1", ["pm10", "pm25"])
+            ids = await api.series("stsite", "f1", "air", "aq1", ["pm10", "pm25"])
             now = time.time_ns() // 1000
             await api.write(ids, [now, now], [12.0, 40.0])
             # One open alert for the alert routes to act on.

@@ -74,7 +74,7 @@ FOREIGN = [
     "cc/v1/namdong-1/f0002/status",  # another gateway's status
     "cc/v1/alerts/namdong-1/f0001/opened",  # the service's alerts
     "cc/v1/namdong-1/f0001/air/st-01/extra",  # deeper than the contract
-    "cc/v1/namdong-1/f0001/water/w-01",  # not a kind
+    "cc/v1/namdong-1/f0001/sewage/w-01",  # not a kind
     "cc/v2/namdong-1/f0001/air/st-01",  # another contract version
 ]
 

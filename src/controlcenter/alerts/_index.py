@@ -12,11 +12,9 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import Kind, SensorKey, SeriesKey
+from controlcenter.domain import SensorKey, SeriesKey
 
 __all__ = ["CatalogIndex"]
-
-_KINDS = tuple(Kind)
 
 
 def _grow(a: npt.NDArray[np.generic], size: int, fill: object) -> npt.NDArray[np.generic]:
@@ -28,8 +26,8 @@ def _grow(a: npt.NDArray[np.generic], size: int, fill: object) -> npt.NDArray[np
 class CatalogIndex:
     """Per-series columns: site, factory, kind, sensor and metric codes, and references.
 
-    >>> from controlcenter.domain import SensorKey, SeriesKey, Kind
-    >>> keys = {0: SeriesKey(SensorKey("s1", "f1", Kind.AIR, "a"), "pm10")}
+    >>> from controlcenter.domain import SensorKey, SeriesKey
+    >>> keys = {0: SeriesKey(SensorKey("s1", "f1", "air", "a"), "pm10")}
     >>> ix = CatalogIndex()
     >>> ix.update(keys.get, 0)
     1
@@ -42,7 +40,7 @@ class CatalogIndex:
         self.version = 0  #: bumped whenever a reference (contract, capacity) changes
         self.site = np.full(0, -1, np.int32)
         self.factory = np.full(0, -1, np.int32)
-        self.kind = np.full(0, -1, np.int8)
+        self.kind = np.full(0, -1, np.int16)
         self.sensor = np.full(0, -1, np.int32)
         self.metric = np.full(0, -1, np.int16)
         #: contract_kw of the series' factory (NaN when unknown)
@@ -55,6 +53,7 @@ class CatalogIndex:
         self._factories: dict[tuple[str, str], int] = {}
         self._sensors: dict[SensorKey, int] = {}
         self._metrics: dict[str, int] = {}
+        self._kinds: dict[str, int] = {}
         self._parking: dict[SeriesKey, int] = {}
         self.sensor_keys: list[SensorKey] = []
         self.factory_keys: list[tuple[str, str]] = []
@@ -71,6 +70,10 @@ class CatalogIndex:
     def sensor_code(self, key: SensorKey) -> int:
         """The dense index of a sensor (-2 when unseen)."""
         return self._sensors.get(key, -2)
+
+    def kind_code(self, kind: str) -> int:
+        """The integer of a kind (-2 when unseen)."""
+        return self._kinds.get(kind, -2)
 
     def metric_code(self, metric: str) -> int:
         """The integer of a metric name (-2 when unseen)."""
@@ -102,7 +105,7 @@ class CatalogIndex:
             self._factories[fkey] = len(self.factory_keys)
             self.factory_keys.append(fkey)
         self.factory[sid] = self._factories[fkey]
-        self.kind[sid] = _KINDS.index(sk.kind)
+        self.kind[sid] = self._kinds.setdefault(sk.kind, len(self._kinds))
         if sk not in self._sensors:
             self._sensors[sk] = len(self.sensor_keys)
             self.sensor_keys.append(sk)

@@ -27,6 +27,7 @@ from controlcenter.alerts import (
 from controlcenter.api._http import ERRORS
 from controlcenter.api._params import Instant
 from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.state import state_of
 
 __all__ = ["router"]
 
@@ -107,7 +108,7 @@ async def list_alerts(
     severity: Annotated[list[Sev] | None, Query()] = None,
     site: Annotated[str | None, Query(pattern=_CODE)] = None,
     factory: Annotated[str | None, Query(pattern=_CODE)] = None,
-    kind: Annotated[Literal["air", "power", "parking"] | None, Query()] = None,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = None,
     rule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] = None,
     since: Instant | None = None,
     until: Instant | None = None,
@@ -217,6 +218,10 @@ async def get_rule(request: Request, who: Viewer, rule_id: RuleId) -> dict[str, 
 
 async def _save(request: Request, who: Principal, rule: Rule) -> dict[str, Any]:
     who.check_unscoped("rules")
+    try:
+        rule.check_kinds(state_of(request).kinds.current)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     svc = _acting(request)
     try:
         saved = await svc.repo.save_rule(rule)

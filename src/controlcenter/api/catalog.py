@@ -13,7 +13,7 @@ from controlcenter.api.auth import Principal, Role, require_role
 from controlcenter.api.index import SeriesId
 from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
 from controlcenter.api.state import ApiState, State
-from controlcenter.domain import Kind
+from controlcenter.kinds import KIND_PATTERN
 
 __all__ = ["router"]
 
@@ -117,13 +117,16 @@ async def factories(
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
 
 
+KindParam = Annotated[str | None, Query(pattern=KIND_PATTERN, examples=["gas"])]
+
+
 @router.get("/sensors", response_model=SensorPage, summary="Sensors")
 async def sensors(
     state: State,
     who: Viewer,
     site: Code = None,
     factory: Code = None,
-    kind: Kind | None = None,
+    kind: KindParam = None,
     sensor: Code = None,
     limit: Limit = None,
     offset: Offset = 0,
@@ -131,7 +134,7 @@ async def sensors(
     """Sensors, by site, factory and kind."""
     lim, off = _page(state, limit, offset)
     site, factory = _scope(who, site, factory)
-    kind_text = kind.value if kind else None
+    kind_text = kind
     items, nxt = await _fetch(state, _SENSORS, lim, off, site, factory, kind_text, sensor)
     for item in items:
         item["metadata"] = orjson.loads(item["metadata"])
@@ -144,7 +147,7 @@ async def series(
     who: Viewer,
     site: Code = None,
     factory: Code = None,
-    kind: Kind | None = None,
+    kind: KindParam = None,
     sensor: Code = None,
     metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
     ids: Annotated[
@@ -157,6 +160,6 @@ async def series(
     metric or id."""
     lim, off = _page(state, limit, offset)
     site, factory = _scope(who, site, factory)
-    args = (site, factory, kind.value if kind else None, sensor, metric, ids)
+    args = (site, factory, kind, sensor, metric, ids)
     items, nxt = await _fetch(state, _SERIES, lim, off, *args)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}

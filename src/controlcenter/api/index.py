@@ -15,12 +15,12 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlcenter.api.auth import Principal
-from controlcenter.domain import Kind, SeriesKey
+from controlcenter.domain import SeriesKey
+from controlcenter.kinds import KIND_PATTERN
 from controlcenter.store import Catalog
 
 __all__ = ["Selection", "SeriesId", "SeriesIndex"]
 
-_KINDS = list(Kind)
 SeriesId = Annotated[int, Field(ge=0, le=2**31 - 1)]
 _CODE_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 
@@ -29,14 +29,14 @@ class Selection(BaseModel):
     """Which series: every given filter must match (``series`` lists ids).
 
     >>> Selection(site="namdong", kind="air", metric="pm25").kind
-    <Kind.AIR: 'air'>
+    'air'
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     site: str | None = Field(None, pattern=_CODE_PATTERN, examples=["namdong"])
     factory: str | None = Field(None, pattern=_CODE_PATTERN, examples=["f001"])
-    kind: Kind | None = None
+    kind: str | None = Field(None, pattern=KIND_PATTERN, examples=["gas"])
     sensor: str | None = Field(None, pattern=_CODE_PATTERN, examples=["aq1"])
     metric: str | None = Field(None, pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])
     series: tuple[SeriesId, ...] | None = Field(None, max_length=1_000, examples=[[1, 2, 3]])
@@ -68,7 +68,7 @@ class SeriesIndex:
         self._valid = np.zeros(0, np.bool_)
         self._site = np.zeros(0, np.int32)
         self._factory = np.zeros(0, np.int32)
-        self._kind = np.zeros(0, np.int8)
+        self._kind = np.zeros(0, np.int16)
         self._sensor = np.zeros(0, np.int32)
         self._metric = np.zeros(0, np.int32)
         self._codes: dict[str, dict[object, int]] = {
@@ -76,6 +76,7 @@ class SeriesIndex:
             "factory": {},
             "sensor": {},
             "metric": {},
+            "kind": {},
         }
         self._by_short: dict[str, dict[str, list[int]]] = {"factory": {}, "sensor": {}}
         self._synced = 0
@@ -123,7 +124,7 @@ class SeriesIndex:
             else:
                 mask &= np.isin(self._factory, self._by_short["factory"].get(sel.factory, []))
         if sel.kind is not None:
-            mask &= self._kind == _KINDS.index(sel.kind)
+            mask &= self._kind == codes["kind"].get(sel.kind, -1)
         if sel.sensor is not None:
             mask &= np.isin(self._sensor, self._by_short["sensor"].get(sel.sensor, []))
         if sel.metric is not None:
@@ -161,8 +162,8 @@ class SeriesIndex:
         self._valid[sid] = True
         self._site[sid] = self._code("site", s.site)
         self._factory[sid] = self._code("factory", (s.site, s.factory), s.factory)
-        self._kind[sid] = _KINDS.index(s.kind)
-        sensor = (s.site, s.factory, s.kind.value, s.sensor)
+        self._kind[sid] = self._code("kind", s.kind)
+        sensor = (s.site, s.factory, s.kind, s.sensor)
         self._sensor[sid] = self._code("sensor", sensor, s.sensor)
         self._metric[sid] = self._code("metric", key.metric)
 

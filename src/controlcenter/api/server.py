@@ -143,7 +143,9 @@ class ApiRuntime:
         index = SeriesIndex(pipeline.catalog)
         hub = LiveHub(settings.api, index)
         keys = ApiKeys(pool, settings=settings.api)
-        state = ApiState(settings, pool, index, hub, keys, pipeline.consumer.connected)
+        state = ApiState(
+            settings, pool, index, hub, keys, pipeline.consumer.connected, kinds=pipeline.kinds
+        )
         feed = None
         if settings.mqtt.shared_group:
             feed = ReplicaFeed(settings, hub, pipeline.catalog)
@@ -186,11 +188,14 @@ async def run_replica(
         feed = ReplicaFeed(settings, hub, catalog)
         keys = ApiKeys(pool, settings=settings.api)
         state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica")
+        await state.kinds.refresh()
         runtime = ApiRuntime(state, create_app(state))
         started = asyncio.Event()
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             tg.create_task(feed.run(stop), name="replica-feed")
             tg.create_task(feed.refresh_catalog(stop), name="catalog-refresh")
+            refresh_s = settings.kinds.refresh_interval_s
+            tg.create_task(state.kinds.run(stop, refresh_s), name="kinds-refresh")
             runtime.start(tg, stop, started)
             if ready is not None:
                 tg.create_task(_both(started, feed.connected, ready, stop))

@@ -15,6 +15,7 @@ from controlcenter.api.hub import LiveHub
 from controlcenter.api.index import SeriesIndex
 from controlcenter.api.sessions import Sessions
 from controlcenter.config import ApiSettings, Settings
+from controlcenter.store import KindBook
 
 __all__ = ["ApiState", "State", "state_of"]
 
@@ -36,6 +37,8 @@ class ApiState:
             process (the alert routes act through it; replicas have none). Its
             transitions reach ``/api/v1/alerts/live`` through
             ``alerts.add_listener(state.hub.publish_alert)``.
+        kinds: the sensor-kind registry's owner (the pipeline's in-process, so that a kind
+            an admin adds is taken by ingest at once; a replica's own otherwise).
         sessions: the open websockets by key (admission limits, revocation); built here
             from ``settings.api`` and ``keys``; its ``run`` belongs to the service's
             TaskGroup.
@@ -49,10 +52,13 @@ class ApiState:
     broker_connected: asyncio.Event
     mode: Literal["in-process", "replica"] = "in-process"
     alerts: Any = None  # AlertService; typed loosely so the API imports no alerts internals
+    kinds: KindBook = None  # type: ignore[assignment]  # built from the pool when not given
     sessions: Sessions = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.settings.api, self.keys)
+        if self.kinds is None:
+            self.kinds = KindBook(self.pool)
 
     @property
     def api(self) -> ApiSettings:

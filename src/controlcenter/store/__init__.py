@@ -2,6 +2,7 @@
 
 from controlcenter.store.binary import fetch_columns
 from controlcenter.store.catalog import REFUSED, Catalog
+from controlcenter.store.kinds import KindBook
 from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
 from controlcenter.store.migrate import alembic_config, migrate
 from controlcenter.store.pool import TRANSIENT_ERRORS, map_storage_errors, open_pool
@@ -11,6 +12,7 @@ __all__ = [
     "REFUSED",
     "TRANSIENT_ERRORS",
     "Catalog",
+    "KindBook",
     "Maintenance",
     "ReadingWriter",
     "StorageMode",
