@@ -107,8 +107,8 @@ def test_a_stored_kind_keeps_its_metrics_units_and_types():
         parse_kind("noise", {"metrics": {"lmax": _METRIC}}, previous=old)
     with pytest.raises(KindError, match="unit stays 'dB'"):
         parse_kind("noise", {"metrics": {"laeq": {"unit": "B", "limits": [0, 20]}}}, previous=old)
+    rule = {"name": "r", "conditions": [{"metric": "a", "raise_at": 1}]}
     with pytest.raises(KindError, match="rule name 'r' is taken"):
-        rule = {"name": "r", "conditions": [{"metric": "a", "raise_at": 1}]}
         parse_registry(
             {"kinds": {k: {"metrics": {"a": _METRIC}, "rules": [rule]} for k in ("x", "y")}}
         )
