@@ -287,7 +287,9 @@ async def test_the_factory_view_shows_a_gas_alarm_on_its_safety_card(cx: Complex
     await page.wait_for_selector('.chart-card[data-chart="gas/h2s"]')
     lang = await page.evaluate("() => document.documentElement.lang")
     card = '#factory-cards [data-card="safety"]'
-    await page.wait_for_function("sel => document.querySelector(sel).textContent !== '\u2013'", arg=card)
+    await page.wait_for_function(
+        "sel => document.querySelector(sel).textContent !== '\u2013'", arg=card
+    )
     if lang == "ko":
         await page.click("header .lang-switch")
     assert await page.inner_text(card) == "alarm"
