@@ -222,8 +222,8 @@ async def _save(request: Request, who: Principal, rule: Rule) -> dict[str, Any]:
     try:
         rule.check_kinds(cc.kinds.current if cc is not None else packaged())
     except ValueError as exc:
-        # The registry's kinds and metrics are the schema of a rule's names: 422.
-        raise HTTPException(422, str(exc)) from None
+        # Well-formed names the registry does not know: they contradict the data (400).
+        raise HTTPException(400, str(exc)) from None
     svc = _acting(request)
     try:
         saved = await svc.repo.save_rule(rule)

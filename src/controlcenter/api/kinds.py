@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controlcenter.alerts import Rule
 from controlcenter.api._http import ERRORS, query_timeout
 from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.models import Problem
 from controlcenter.api.state import ApiState, State
-from controlcenter.kinds import KIND_PATTERN, KindError, KindSpec
+from controlcenter.kinds import KIND_PATTERN, KindError, KindSpec, ValueType
 
 __all__ = ["router"]
 
@@ -27,25 +28,68 @@ router = APIRouter(prefix="/api/v1", tags=["kinds"], responses=ERRORS)
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 KindName = Annotated[str, Path(pattern=KIND_PATTERN, examples=["gas"])]
-Entry = Annotated[
-    dict[str, Any],
-    Body(
-        examples=[
-            {
-                "name": "noise",
-                "title": {"en": "Noise", "ko": "소음"},
-                "interval_s": 10,
-                "metrics": {"laeq": {"unit": "dB", "limits": [0, 200]}},
-                "rules": [
-                    {
-                        "name": "noise-night",
-                        "conditions": [{"metric": "laeq", "raise_at": 65, "clear_at": 60}],
-                    }
-                ],
-            }
-        ]
-    ),
-]
+_SAVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "POST: the kind exists"},
+    422: {
+        "model": Problem,
+        "description": "the entry breaks its schema or the registry's rules (the reason)",
+    },
+}
+_LIMIT = 1e15
+
+
+class MetricEntry(BaseModel):
+    """One metric of a kind (``controlcenter/kinds.yaml`` documents every field)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    unit: str = Field(max_length=16, pattern=r"^[^\x00-\x1f]*$", examples=["ppm"])
+    type: ValueType = "measurement"
+    limits: tuple[
+        Annotated[float, Field(ge=-_LIMIT, le=_LIMIT)],
+        Annotated[float, Field(ge=-_LIMIT, le=_LIMIT)],
+    ] = Field(description="physical limits [lo, hi]; ingest dead-letters values outside")
+    engine: dict[str, float | int | bool | str | None] = Field(
+        default_factory=dict, max_length=32, description="detector settings (MetricProfile)"
+    )
+
+
+class KindEntry(BaseModel):
+    """A sensor kind: metrics, default alert rules, title and expected report interval."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "noise",
+                    "title": {"en": "Noise", "ko": "소음"},
+                    "interval_s": 10,
+                    "metrics": {"laeq": {"unit": "dB", "limits": [0, 200]}},
+                    "rules": [
+                        {
+                            "name": "noise-night",
+                            "conditions": [{"metric": "laeq", "raise_at": 65, "clear_at": 60}],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    name: str | None = Field(None, pattern=KIND_PATTERN, description="required by POST")
+    title: dict[str, Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=dict, max_length=8
+    )
+    interval_s: float = Field(10.0, ge=0.1, le=86_400)
+    safety: bool = False
+    metrics: dict[str, MetricEntry] = Field(min_length=1, max_length=64)
+    rules: list[dict[str, Any]] = Field(default_factory=list, max_length=32)
+
+    def entry(self) -> dict[str, Any]:
+        """The registry entry (without the name)."""
+        return self.model_dump(mode="json", exclude={"name"})
 
 
 def _doc(spec: KindSpec) -> dict[str, Any]:
@@ -75,27 +119,24 @@ async def get_kind(state: State, who: Viewer, kind: KindName) -> dict[str, Any]:
     return _doc(spec)
 
 
-@router.post("/kinds", status_code=201, summary="Add a sensor kind")
-async def create_kind(state: State, who: Admin, body: Entry) -> dict[str, Any]:
+@router.post("/kinds", status_code=201, summary="Add a sensor kind", responses=_SAVE_ERRORS)
+async def create_kind(state: State, who: Admin, body: KindEntry) -> dict[str, Any]:
     """Add a kind; 409 when it exists, 422 with the reason when the entry is not valid."""
     who.check_unscoped("sensor kinds")
-    entry = dict(body)
-    name = entry.pop("name", None)
-    if not isinstance(name, str):
+    if body.name is None:
         raise HTTPException(422, 'the entry needs a "name"')
-    return await _save(state, name, entry, create=True)
+    return await _save(state, body.name, body.entry(), create=True)
 
 
-@router.put("/kinds/{kind}", summary="Add or change a sensor kind")
-async def put_kind(state: State, who: Admin, kind: KindName, body: Entry) -> dict[str, Any]:
+@router.put("/kinds/{kind}", summary="Add or change a sensor kind", responses=_SAVE_ERRORS)
+async def put_kind(state: State, who: Admin, kind: KindName, body: KindEntry) -> dict[str, Any]:
     """Add a kind or change one: add metrics, change limits, engine settings and default
     rules (a metric's unit and value type stay; nothing is removed). 422 with the reason
-    when the entry is not valid."""
+    when the entry is not valid (a ``name`` other than the path's, too)."""
     who.check_unscoped("sensor kinds")
-    entry = dict(body)
-    if entry.pop("name", kind) != kind:
+    if body.name not in (None, kind):
         raise HTTPException(422, "the entry's name differs from the path's")
-    return await _save(state, kind, entry, create=False)
+    return await _save(state, kind, body.entry(), create=False)
 
 
 async def _save(

@@ -92,7 +92,8 @@ class KindBook:
         """Read the table into a new snapshot (kept when nothing changed)."""
         with map_storage_errors("cannot read the sensor kinds"):
             rows = await self._pool.fetch(_SELECT)
-        docs = {r["kind"]: _loads(r["spec"]) for r in rows}
+        # The packaged kinds are always there (a database no service has loaded yet lacks them).
+        docs = self._base.as_json() | {r["kind"]: _loads(r["spec"]) for r in rows}
         if docs == self.current.as_json():
             return self.current
         kinds: dict[str, KindSpec] = {}
