@@ -35,7 +35,7 @@ from controlcenter.config import Settings
 from controlcenter.errors import ConfigError, ControlCenterError
 from controlcenter.gcpolicy import gc_policy
 from controlcenter.pipeline import Pipeline
-from controlcenter.store import Catalog, migrate, open_pool
+from controlcenter.store import Catalog, KindBook, migrate, open_pool
 
 __all__ = ["ApiRuntime", "run_replica", "serve"]
 
@@ -148,7 +148,7 @@ class ApiRuntime:
         )
         feed = None
         if settings.mqtt.shared_group:
-            feed = ReplicaFeed(settings, hub, pipeline.catalog)
+            feed = ReplicaFeed(settings, hub, pipeline.catalog, lambda: pipeline.kinds.current)
         else:
             pipeline.add_sink(hub.on_batch)
         return cls(state, create_app(state), feed)
@@ -185,10 +185,11 @@ async def run_replica(
         await catalog.load()
         index = SeriesIndex(catalog)
         hub = LiveHub(settings.api, index)
-        feed = ReplicaFeed(settings, hub, catalog)
+        kinds = KindBook(pool)
+        await kinds.refresh()
+        feed = ReplicaFeed(settings, hub, catalog, lambda: kinds.current)
         keys = ApiKeys(pool, settings=settings.api)
-        state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica")
-        await state.kinds.refresh()
+        state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica", kinds=kinds)
         runtime = ApiRuntime(state, create_app(state))
         started = asyncio.Event()
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
