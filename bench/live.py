@@ -89,8 +89,11 @@ def publish(host: str, port: int, root: str, seconds: float) -> None:
 
 
 async def one_client(
-    url: str, sub: dict[str, object], measure: tuple[float, float], until: float, out: dict
+    port: int, sub: dict[str, object], measure: tuple[float, float], until: float, out: dict
 ) -> None:
+    # One key per client: the service admits only ``live_max_clients_per_key`` sockets per key.
+    sub = dict(sub)
+    url = f"ws://127.0.0.1:{port}/api/v1/live?key={sub.pop('key')}"
     lat: list[np.ndarray] = []
     latest: dict[int, float] = {}
     # Every series of the topology publishes: a factory has 20, a site 1,000.
@@ -141,11 +144,10 @@ async def _session(
 async def clients_main(args: argparse.Namespace) -> None:
     subs = json.loads(await asyncio.to_thread(Path(args.subs).read_text))
     out: dict = {}
-    url = f"ws://127.0.0.1:{args.port}/api/v1/live?key={args.key}"
     measure = (args.measure_from, args.measure_to)
     async with asyncio.TaskGroup() as tg:
         for sub in subs:
-            tg.create_task(one_client(url, sub, measure, args.until, out))
+            tg.create_task(one_client(int(args.port), sub, measure, args.until, out))
             await asyncio.sleep(0.005)  # ramp
     for kind in ("site", "factory"):
         lat = np.concatenate(out[f"lat_{kind}"]) if out.get(f"lat_{kind}") else np.zeros(0)
@@ -229,7 +231,10 @@ async def orchestrate(args: argparse.Namespace) -> None:
     async with fresh_database(args.server) as url:
         await migrate(Settings(database_url=url, db={"timescale": "off"}))
         pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
-        _, key = await ApiKeys(pool).create(Role.VIEWER, name="bench")
+        keys = ApiKeys(pool)
+        client_keys = [
+            (await keys.create(Role.VIEWER, name=f"bench-{i}"))[1] for i in range(args.clients)
+        ]
         port = free_port()
         env = {
             **os.environ,
@@ -268,7 +273,12 @@ async def orchestrate(args: argparse.Namespace) -> None:
             measure_from = t0 + ramp
             measure_to = measure_from + args.seconds
             until = measure_to + settle
-            subs = subscriptions(args.clients, args.site_clients)
+            subs = [
+                {**sub, "key": k}
+                for sub, k in zip(
+                    subscriptions(args.clients, args.site_clients), client_keys, strict=True
+                )
+            ]
             procs = []
             for p in range(args.procs):
                 part = subs[p :: args.procs]
@@ -276,7 +286,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 procs.append(
                     await asyncio.create_subprocess_exec(
                         sys.executable, __file__, "--role", "clients", "--port", str(port),
-                        "--key", key, "--subs", str(tmp / f"subs{p}.json"),
+                        "--subs", str(tmp / f"subs{p}.json"),
                         "--result", str(tmp / f"out{p}"), "--measure-from", str(measure_from),
                         "--measure-to", str(measure_to), "--until", str(until),
                     )

@@ -197,6 +197,7 @@ def make_settings(mqtt_url: str, topic_root: str, tmp_path: Path):
                 "write_retry_initial_s": 0.05,
                 "write_retry_max_s": 0.5,
             },
+            "engine": {"retry_initial_s": 0.05, "retry_max_s": 0.5},
             "db": {"migrate_on_start": False, "rollup_interval_s": 0.5},
             # The API binds an ephemeral port: tests never collide on 8000.
             "api": {"port": 0},

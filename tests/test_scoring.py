@@ -128,9 +128,7 @@ async def test_warm_start_waits_out_a_database_outage(make_settings, database_ur
     t_end = now_ms() * 1000
     catalog, ids, _ = await _history(pool, 2, 300, t_end - 10 * US)
     async with TcpProxy(*target_of(database_url, 5432)) as proxy:
-        settings = make_settings(
-            database_url, ingest={"write_retry_initial_s": 0.05, "write_retry_max_s": 0.2}
-        )
+        settings = make_settings(database_url, engine={"retry_initial_s": 0.05, "retry_max_s": 0.2})
         flaky = await asyncpg.create_pool(via_proxy(database_url, proxy), min_size=1, max_size=2)
         try:
             scoring = Scoring(settings, flaky, catalog)

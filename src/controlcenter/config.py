@@ -135,6 +135,10 @@ class EngineSettings(BaseModel):
         3.0, ge=0, description="days of history that warm-start the daily baseline"
     )
     store_events: bool = True
+    retry_initial_s: float = Field(
+        0.2, gt=0, description="first wait after a transient database error"
+    )
+    retry_max_s: float = Field(10.0, gt=0, description="longest wait between retries")
 
 
 class ApiSettings(BaseModel):
@@ -215,7 +219,6 @@ class AlertSettings(BaseModel):
     escalation_check_s: float = Field(10.0, gt=0)
     group_window_s: float = Field(30.0, ge=0, description="0 disables grouping")
     max_group_members: int = Field(500, ge=1)
-    subscriber_queue_size: int = Field(256, ge=1, description="per websocket subscriber")
     queue_max_notifications: int = Field(1_000, ge=1, description="per notifier")
     publish_mqtt: bool = True
     mqtt_qos: int = Field(1, ge=0, le=2)

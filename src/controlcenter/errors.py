@@ -6,20 +6,27 @@
     │   ├── PayloadError       a message that cannot be decoded or validated (dead-lettered)
     │   └── BrokerError        the MQTT broker is unreachable or refused us
     ├── StorageError           the database failed or is unreachable
-    └── AlertDeliveryError     a notifier could not deliver
+    ├── AlertDeliveryError     a notifier could not deliver
+    └── ConflictError          a request the current state does not allow (HTTP 409)
+        ├── AlertStateError    a transition the alert's state does not allow
+        └── RuleConflictError  a rule name that is already taken
 
 Third-party exceptions are mapped to these at the boundary, with ``raise X from exc``.
+The API maps the tree to HTTP answers in one table (``controlcenter.api.handlers``).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AlertDeliveryError",
+    "AlertStateError",
     "BrokerError",
     "ConfigError",
+    "ConflictError",
     "ControlCenterError",
     "IngestError",
     "PayloadError",
+    "RuleConflictError",
     "StorageError",
 ]
 
@@ -64,3 +71,15 @@ class StorageError(ControlCenterError):
 
 class AlertDeliveryError(ControlCenterError):
     """A notifier could not deliver an alert."""
+
+
+class ConflictError(ControlCenterError, ValueError):
+    """A request that the current state does not allow (the API answers 409)."""
+
+
+class AlertStateError(ConflictError):
+    """A transition that the alert's state does not allow (e.g. acknowledging a resolved one)."""
+
+
+class RuleConflictError(ConflictError):
+    """A rule name that is already taken."""

@@ -24,9 +24,8 @@ import numpy as np
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, DeadLetter
-from controlcenter.errors import StorageError
 from controlcenter.ingest import Consumer, IngestBatch
-from controlcenter.kinds import Registry
+from controlcenter.kinds import Registry, packaged
 from controlcenter.metrics import (
     INGEST_BATCH_READINGS,
     INGEST_DEAD_LETTERS,
@@ -37,13 +36,12 @@ from controlcenter.metrics import (
 )
 from controlcenter.store import (
     REFUSED,
-    TRANSIENT_ERRORS,
     Catalog,
-    KindBook,
     Maintenance,
     ReadingWriter,
     StorageMode,
     WriteResult,
+    retry_transient,
 )
 
 __all__ = ["Pipeline", "Sink"]
@@ -64,20 +62,12 @@ class Pipeline:
         settings: Settings,
         pool: asyncpg.Pool,
         mode: StorageMode,
-        kinds: KindBook | None = None,
+        catalog: Catalog,
+        registry: Callable[[], Registry] = packaged,
     ) -> None:
         self.settings = settings
         self.mode = mode
-        # The service hands over its book (loaded and refreshed there); alone, the pipeline
-        # loads its own at run.
-        self._own_kinds = kinds is None
-        self.kinds = KindBook(pool) if kinds is None else kinds
-        registry = self._registry
-        self.catalog = Catalog(
-            pool,
-            max_new_series_per_factory_per_hour=settings.ingest.max_new_series_per_factory_per_hour,
-            registry=registry,
-        )
+        self.catalog = catalog
         self.writer = ReadingWriter(
             pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
         )
@@ -92,9 +82,6 @@ class Pipeline:
         self._sinks: list[Sink] = []
         self.committed_readings = 0
 
-    def _registry(self) -> Registry:
-        return self.kinds.current
-
     def add_sink(self, sink: Sink) -> None:
         """Call ``sink`` with every committed batch."""
         self._sinks.append(sink)
@@ -107,8 +94,6 @@ class Pipeline:
             StorageError: a database error that retrying cannot fix.
             TimeoutError: the drain took longer than ``ingest.shutdown_timeout_s``.
         """
-        if self._own_kinds:
-            await self.kinds.load()
         await self.catalog.load()
         async with asyncio.TaskGroup() as tg:
             consumer = tg.create_task(self.consumer.run(), name="consumer")
@@ -139,8 +124,9 @@ class Pipeline:
                 INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
                 item.ack()
                 self._account(batch, dead, result)
+                # The committed batch: deduplicated once, by the writer, as stored.
                 for sink in self._sinks:
-                    await sink(batch)
+                    await sink(result.batch)
             finally:
                 self.queue.task_done()
 
@@ -166,16 +152,9 @@ class Pipeline:
         """
         ing = self.settings.ingest
         backoff = Backoff(ing.write_retry_initial_s, ing.write_retry_max_s)
-        while True:
-            try:
-                return await fn(*args, **kwargs)
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
-                    raise
-                INGEST_WRITE_RETRIES.inc()
-                delay = backoff.next()
-                logger.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+        return await retry_transient(
+            lambda: fn(*args, **kwargs), backoff, "ingest", INGEST_WRITE_RETRIES.inc
+        )
 
     def _account(self, batch: Batch, dead: list[DeadLetter], result: WriteResult) -> None:
         n = len(batch)

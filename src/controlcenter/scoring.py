@@ -37,7 +37,6 @@ from controlcenter.anomaly.profile import MetricProfile, profile_from_knobs
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, SensorKey, datetime_from_us
-from controlcenter.errors import StorageError
 from controlcenter.kinds import STATE_ENGINE, Registry, packaged
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
@@ -46,7 +45,7 @@ from controlcenter.metrics import (
     ENGINE_SERIES,
     ENGINE_WARM_STARTS,
 )
-from controlcenter.store import TRANSIENT_ERRORS, Catalog, fetch_columns, map_storage_errors
+from controlcenter.store import Catalog, fetch_columns, map_storage_errors, retry_transient
 
 __all__ = ["ScoredListener", "Scoring"]
 
@@ -104,7 +103,7 @@ class Scoring:
     ) -> None:
         es = settings.engine
         self._settings = es
-        self._retry = (settings.ingest.write_retry_initial_s, settings.ingest.write_retry_max_s)
+        self._retry = (es.retry_initial_s, es.retry_max_s)
         self._pool = pool
         self._catalog = catalog
         self.engine = Engine(
@@ -122,8 +121,6 @@ class Scoring:
         self._profiles = set(self.engine.profile_names)
         self._types = registry or packaged()
         self._sensor_ids: dict[SensorKey, int] = {}
-        # is_capacity[series_id]: a car park's capacity series (narrows occupancy's limit).
-        self._is_capacity = np.zeros(0, dtype=np.bool_)
         self.scored = 0
 
     def use_kinds(self, registry: Registry) -> None:
@@ -197,18 +194,7 @@ class Scoring:
 
     async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run ``step`` (safe to repeat) until it succeeds; only transient errors retry."""
-        backoff = Backoff(*self._retry)
-        while True:
-            try:
-                await step()
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
-                    raise
-                delay = backoff.next()
-                logger.warning("scoring: database unavailable (%s); retry in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-            else:
-                return
+        await retry_transient(step, Backoff(*self._retry), "scoring")
 
     async def _store(self, events: Events, names: npt.NDArray[np.str_]) -> None:
         times = [datetime_from_us(t) for t in events.time.tolist()]
@@ -243,11 +229,6 @@ class Scoring:
     def _register(self, ids: npt.NDArray[np.int32]) -> None:
         # First sight of a series only: a Python loop over new series, never over readings.
         profiles = []
-        top = int(ids.max()) + 1
-        if top > len(self._is_capacity):
-            grown = np.zeros(max(top, 2 * len(self._is_capacity)), dtype=np.bool_)
-            grown[: len(self._is_capacity)] = self._is_capacity
-            self._is_capacity = grown
         sensors = []
         for sid in ids.tolist():
             key = self._catalog.key_of(sid)
@@ -257,7 +238,6 @@ class Scoring:
                 vtype = self._types.value_type(key.sensor.kind, key.metric) if key else None
                 name = f"generic.{vtype}" if vtype in ("state", "counter") else "generic"
             profiles.append(name)
-            self._is_capacity[sid] = name == "parking.capacity"
             # The metrics of one sensor are watched together (the relation detector).
             sensors.append(
                 self._sensor_ids.setdefault(key.sensor, len(self._sensor_ids)) if key else -1
@@ -334,13 +314,13 @@ class Scoring:
     def _update_capacities(self, batch: Batch) -> None:
         # A car park's occupancy may not exceed its capacity: narrow the limit whenever a
         # capacity reading arrives (a mask finds them; the loop runs over those few only).
-        hits = batch.series[self._is_capacity[batch.series]]
+        # The catalog's columns pair each car park's capacity series with its occupied one.
+        partner = self._catalog.columns.capacity_partner
+        inside = batch.series[batch.series < len(partner)]
+        hits = inside[partner[inside] >= 0]
         for sid in np.unique(hits).tolist():
-            key = self._catalog.key_of(sid)
-            if key is None:
-                continue
-            occupied = self._catalog.id_of(key._replace(metric="occupied"))
-            if occupied is None or occupied >= self.engine.store.capacity:
+            occupied = int(partner[sid])
+            if occupied >= self.engine.store.capacity:
                 continue
             last = batch.value[batch.series == sid][-1]
             if self.engine.store.known[occupied]:

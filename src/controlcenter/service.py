@@ -1,8 +1,17 @@
 """The service: resources entered in dependency order, workers in one TaskGroup.
 
-pool -> storage mode -> sensor kinds -> pipeline (consumer, writer, upkeep) -> scoring
-(anomaly engine) -> listeners. If an essential task dies,
-the TaskGroup cancels the rest and the error propagates, so the process exits non-zero.
+pool -> storage mode -> sensor kinds (``KindBook``) -> :func:`compose` -> the stages' tasks.
+:func:`compose` is the one place that builds every stage and wires them, each given its
+typed inputs:
+
+    sensor kinds ─> ingest (topics, metrics, limits), catalog (units), Scoring (engine
+    profiles), API (kinds routes, rule checks, summaries)
+    catalog ──────────────┬──────────────┬───────────────┬───────────────┐
+    Pipeline (consumer -> writer) ─sinks─> live hub (API), Scoring
+    Scoring ─listener─> AlertService ─listener─> live hub's alert feed
+
+If an essential task dies, the TaskGroup cancels the rest and the error propagates, so
+the process exits non-zero.
 """
 
 from __future__ import annotations
@@ -11,16 +20,27 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import dataclass
+
+import asyncpg
 
 from controlcenter.alerts import AlertService
 from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
 from controlcenter.gcpolicy import gc_policy
+from controlcenter.kinds import packaged
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
-from controlcenter.store import KindBook, migrate, open_pool, read_storage_mode
+from controlcenter.store import (
+    Catalog,
+    KindBook,
+    StorageMode,
+    migrate,
+    open_pool,
+    read_storage_mode,
+)
 
-__all__ = ["run_service", "stop_on_signals"]
+__all__ = ["Stages", "compose", "ingest_catalog", "run_service", "stop_on_signals"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +61,59 @@ def _first_signal(
     loop.remove_signal_handler(sig)
 
 
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """Every stage of one worker, wired (see :func:`compose`)."""
+
+    pipeline: Pipeline
+    scoring: Scoring
+    alerts: AlertService | None
+    api: ApiRuntime | None
+    kinds: KindBook
+
+
+def ingest_catalog(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindBook | None = None
+) -> Catalog:
+    """The worker's catalog: it registers new series (units from the sensor-kind
+    registry), within ingest's limit."""
+    limit = settings.ingest.max_new_series_per_factory_per_hour
+    registry = (lambda: kinds.current) if kinds is not None else packaged
+    return Catalog(pool, max_new_series_per_factory_per_hour=limit, registry=registry)
+
+
+def compose(
+    settings: Settings, pool: asyncpg.Pool, mode: StorageMode, kinds: KindBook | None = None
+) -> Stages:
+    """Build every stage of a worker over one catalog and wire them together; every stage
+    reads the sensor kinds of ``kinds`` (loaded by the caller; default: a book of the
+    packaged kinds)."""
+    kinds = KindBook(pool) if kinds is None else kinds
+    catalog = ingest_catalog(settings, pool, kinds)
+    pipeline = Pipeline(settings, pool, mode, catalog, lambda: kinds.current)
+    scoring = Scoring(settings, pool, catalog, kinds.current)
+    kinds.add_listener(scoring.use_kinds)  # engine settings of kinds added later
+    alerts = AlertService(settings, pool, catalog) if settings.alerts.enabled else None
+    api = None
+    if settings.api.enabled:
+        # A worker that shares the stream and publishes alerts takes every worker's
+        # transitions from the broker; its routes do not act through its own service.
+        from_broker = bool(settings.mqtt.shared_group) and settings.alerts.publish_mqtt
+        connected = pipeline.consumer.connected
+        api = ApiRuntime.in_process(
+            settings, pool, catalog, connected, None if from_broker else alerts, kinds
+        )
+        if api.sink is not None:
+            # The live hub is the first sink: it never waits, so live feeds don't queue.
+            pipeline.add_sink(api.sink)
+        if alerts is not None and not api.takes_alerts_from_broker:
+            alerts.add_listener(api.state.hub.publish_alert)  # to /api/v1/alerts/live
+    pipeline.add_sink(scoring.submit)
+    if alerts is not None:
+        scoring.add_listener(alerts.on_scored)
+    return Stages(pipeline, scoring, alerts, api, kinds)
+
+
 async def run_service(
     settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
 ) -> None:
@@ -56,20 +129,13 @@ async def run_service(
         logger.info("storage mode: %s", mode.name)
         kinds = KindBook(pool)
         await kinds.load()  # the packaged kinds and their default rules, then the table
-        pipeline = Pipeline(settings, pool, mode, kinds)
-        # The API (live hub) is the first sink: it never waits, so live feeds don't queue.
-        api = ApiRuntime.in_process(settings, pool, pipeline) if settings.api.enabled else None
-        scoring = Scoring(settings, pool, pipeline.catalog, kinds.current)
-        kinds.add_listener(scoring.use_kinds)  # engine settings of kinds added later
-        pipeline.add_sink(scoring.submit)
-        alerts = AlertService(settings, pool, pipeline.catalog) if settings.alerts.enabled else None
-        if alerts is not None:
-            scoring.add_listener(alerts.on_scored)
-            if api is not None and not api.takes_alerts_from_broker:
-                # Transitions to the /api/v1/alerts/live websockets (a sharing worker's
-                # hub gets every worker's over MQTT instead).
-                alerts.add_listener(api.state.hub.publish_alert)
-                api.state.alerts = alerts  # the alert routes act through the worker's service
+        stages = compose(settings, pool, mode, kinds)
+        pipeline, scoring, alerts, api = (
+            stages.pipeline,
+            stages.scoring,
+            stages.alerts,
+            stages.api,
+        )
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             refresh_s = settings.kinds.refresh_interval_s

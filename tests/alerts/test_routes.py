@@ -8,8 +8,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from controlcenter.api.alerts import router
+from controlcenter.api.alerts import AlertAccess, alert_access, router
 from controlcenter.api.auth import Principal, Role, authenticate_request
+from controlcenter.api.handlers import HANDLERS
+from controlcenter.errors import ConflictError
 
 from ._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
 from ._helpers import service as make_service
@@ -23,7 +25,9 @@ def site():
 def client(svc, who: Principal) -> httpx.AsyncClient:
     app = FastAPI()
     app.include_router(router)
-    app.state.alerts = svc
+    app.dependency_overrides[alert_access] = lambda: AlertAccess(svc, svc.repo)
+    # 409s come from the app's handler table (validation keeps FastAPI's default 422 here).
+    app.add_exception_handler(ConflictError, HANDLERS[ConflictError])
     app.dependency_overrides[authenticate_request] = lambda: who
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 

@@ -88,19 +88,21 @@ async def running_api(settings: Settings, *, alerts: bool = False) -> AsyncItera
         keys = ApiKeys(pool, cache_ttl_s=0.5, settings=settings.api)
         connected = asyncio.Event()
         connected.set()
-        state = ApiState(settings, pool, index, hub, keys, connected)
+        service = None
+        if alerts:
+            from controlcenter.alerts import AlertService
+
+            service = AlertService(settings, pool, catalog)
+            service.add_listener(hub.publish_alert)
+        state = ApiState(settings, pool, index, hub, keys, connected, alerts=service)
         writer = ReadingWriter(
             pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
         )
         async with asyncio.TaskGroup() as tg:
-            if alerts:
-                from controlcenter.alerts import AlertService
-
-                state.alerts = AlertService(settings, pool, catalog)
-                state.alerts.add_listener(hub.publish_alert)
-                tg.create_task(state.alerts.run(stop))
+            if service is not None:
+                tg.create_task(service.run(stop))
                 async with asyncio.timeout(20):
-                    await state.alerts.started.wait()
+                    await service.started.wait()
             tg.create_task(serve(create_app(state), settings, stop, started))
             tg.create_task(hub.run(stop))
             tg.create_task(state.sessions.run(stop))

@@ -58,7 +58,7 @@ async def test_live_feed_from_mqtt_publish_to_websocket(database_url, mqtt_url, 
         assert frame["time_us"] == [t * 1000]
         await publish(
             mqtt_url,
-            [(f"{root}/v1/{site}/f1/air/aq1", reading(t + 1, pm25=v)) for v in (1, 2, 3)],
+            [(f"{root}/v1/{site}/f1/air/aq1", reading(t + v, pm25=v)) for v in (1, 2, 3)],
         )
         frame = await _recv(ws, "readings")
         assert frame["value"] == [3.0]  # coalesced to the latest

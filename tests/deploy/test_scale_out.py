@@ -20,6 +20,7 @@ import asyncpg
 from controlcenter.config import Settings
 from controlcenter.domain import Batch
 from controlcenter.pipeline import Pipeline
+from controlcenter.service import ingest_catalog
 from controlcenter.store import open_pool, read_storage_mode
 from tests._support import count_readings, eventually, now_ms, publish, reading
 
@@ -42,7 +43,8 @@ class Worker:
 
     async def run(self, settings: Settings, stop: asyncio.Event) -> None:
         async with open_pool(settings) as pool:
-            self.pipeline = Pipeline(settings, pool, await read_storage_mode(pool))
+            mode = await read_storage_mode(pool)
+            self.pipeline = Pipeline(settings, pool, mode, ingest_catalog(settings, pool))
             self.pipeline.add_sink(self.count)
             await self.pipeline.run(stop, self.ready)
 

@@ -65,6 +65,8 @@ async def test_duplicates_inside_one_batch_keep_the_first(pool, writer):
     result = await writer.write(Batch.from_lists([ids[0]] * 3, [t0, t0, t0], [5.0, 6.0, 7.0]))
     assert result.inserted == 1
     assert await pool.fetchval("SELECT value FROM readings WHERE series_id = $1", ids[0]) == 5.0
+    # The sinks receive the committed batch: the reading the database kept, once.
+    assert (result.batch.time.tolist(), result.batch.value.tolist()) == ([t0], [5.0])
 
 
 async def test_old_and_future_readings_get_partitions_made_on_demand(pool, writer):

@@ -3,15 +3,15 @@
 Public names: :class:`AlertService` (compose it in the service: ``scoring.add_listener(
 alerts.on_scored)`` and ``alerts.run(stop)``), :class:`Rule` and its parts (validated rule
 definitions), :class:`Evaluator` (the vectorised rule engine), :class:`AlertBook` (the
-lifecycle), :class:`AlertRepository` (the tables), :class:`AlertHub` and
-:class:`Notification` (fan-out), :class:`Grouper` (storm control), :class:`AlertPublisher`
+lifecycle), :class:`AlertRepository` (the tables),
+:class:`Notification` (what goes out), :class:`Grouper` (storm control), :class:`AlertPublisher`
 (MQTT) and :class:`WebhookNotifier` (webhooks).
 """
 
 from controlcenter.alerts.changes import Changes, Subject
 from controlcenter.alerts.evaluate import Evaluator
 from controlcenter.alerts.lifecycle import AlertBook, AlertStateError
-from controlcenter.alerts.notify import AlertHub, Grouper, Notification, Subscription
+from controlcenter.alerts.notify import Grouper, Notification
 from controlcenter.alerts.publisher import AlertPublisher, alert_topic
 from controlcenter.alerts.repository import AlertFilter, AlertRepository, RuleConflictError
 from controlcenter.alerts.rule import Condition, Rule, Scope, Severity, Step
@@ -21,7 +21,6 @@ from controlcenter.alerts.webhook import WebhookNotifier
 __all__ = [
     "AlertBook",
     "AlertFilter",
-    "AlertHub",
     "AlertPublisher",
     "AlertRepository",
     "AlertService",
@@ -37,7 +36,6 @@ __all__ = [
     "Severity",
     "Step",
     "Subject",
-    "Subscription",
     "WebhookNotifier",
     "alert_topic",
 ]

@@ -1,8 +1,9 @@
-"""The catalog as numpy columns indexed by dense series id, for vectorised rule scopes.
+"""The alert tables' view of the catalog: its columns, plus the references rules compare
+against (each factory's contracted power, each car park's latest capacity).
 
-Codes (site, factory, sensor, metric) become small integers so that a rule's scope is a
-handful of array comparisons. Sensors get a dense index of their own (alerts per sensor).
-Grows append-only as the catalog learns new series; only new ids are visited.
+The code columns (site, factory, kind, sensor, metric) and the parking mapping are the
+catalog's one columnar view (:mod:`controlcenter.store.columns`), read here, never
+rebuilt; :attr:`CatalogIndex.size` is the part of it the compiled tables cover.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.domain import SensorKey, SeriesKey
+from controlcenter.store.columns import CatalogColumns
 
 __all__ = ["CatalogIndex"]
 
 
-def _grow(a: npt.NDArray[np.generic], size: int, fill: object) -> npt.NDArray[np.generic]:
-    out = np.full(size, fill, dtype=a.dtype)
+def _grow(a: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.float64]:
+    out = np.full(size, np.nan)
     out[: len(a)] = a
     return out
 
 
 class CatalogIndex:
-    """Per-series columns: site, factory, kind, sensor and metric codes, and references.
+    """Per-series columns (the catalog's) and references (contract, capacity).
 
     >>> from controlcenter.domain import SensorKey, SeriesKey
     >>> keys = {0: SeriesKey(SensorKey("s1", "f1", "air", "a"), "pm10")}
@@ -35,109 +37,99 @@ class CatalogIndex:
     (0, True)
     """
 
-    def __init__(self) -> None:
-        self.size = 0  #: series ids below this were visited
-        self.version = 0  #: bumped whenever a reference (contract, capacity) changes
-        self.site = np.full(0, -1, np.int32)
-        self.factory = np.full(0, -1, np.int32)
-        self.kind = np.full(0, -1, np.int16)
-        self.sensor = np.full(0, -1, np.int32)
-        self.metric = np.full(0, -1, np.int16)
+    def __init__(self, columns: CatalogColumns | None = None) -> None:
+        #: the catalog's columns (a catalog's ``columns``; its own when none is given)
+        self.columns = columns if columns is not None else CatalogColumns()
+        self.size = 0  #: series ids below this are covered
+        self.version = 0  #: bumped whenever coverage or a reference (contract, capacity) changes
         #: contract_kw of the series' factory (NaN when unknown)
         self.contract_kw = np.full(0, np.nan)
         #: latest capacity of the series' car park (occupied series; NaN when unknown)
         self.capacity = np.full(0, np.nan)
-        #: for a capacity series, the occupied series of the same sensor (else -1)
-        self.capacity_partner = np.full(0, -1, np.int32)
-        self._sites: dict[str, int] = {}
-        self._factories: dict[tuple[str, str], int] = {}
-        self._sensors: dict[SensorKey, int] = {}
-        self._metrics: dict[str, int] = {}
-        self._kinds: dict[str, int] = {}
-        self._parking: dict[SeriesKey, int] = {}
-        self.sensor_keys: list[SensorKey] = []
-        self.factory_keys: list[tuple[str, str]] = []
-        self.keys: list[SeriesKey | None] = []
+
+    @property
+    def site(self) -> npt.NDArray[np.int32]:
+        """Site code per series id (-1: unknown id)."""
+        return self.columns.site
+
+    @property
+    def factory(self) -> npt.NDArray[np.int32]:
+        """Factory code per series id."""
+        return self.columns.factory
+
+    @property
+    def kind(self) -> npt.NDArray[np.int16]:
+        """Kind code per series id."""
+        return self.columns.kind
+
+    @property
+    def sensor(self) -> npt.NDArray[np.int32]:
+        """Sensor index per series id."""
+        return self.columns.sensor
+
+    @property
+    def metric(self) -> npt.NDArray[np.int32]:
+        """Metric code per series id."""
+        return self.columns.metric
+
+    @property
+    def capacity_partner(self) -> npt.NDArray[np.int32]:
+        """For a capacity series, the occupied series of the same car park (else -1)."""
+        return self.columns.capacity_partner
+
+    @property
+    def keys(self) -> list[SeriesKey | None]:
+        """The key per series id."""
+        return self.columns.keys
+
+    @property
+    def sensor_keys(self) -> list[SensorKey]:
+        """The sensor of each sensor index."""
+        return self.columns.sensor_keys
+
+    @property
+    def factory_keys(self) -> list[tuple[str, str]]:
+        """The (site, factory) of each factory code."""
+        return self.columns.factory_keys
 
     def site_code(self, code: str) -> int:
         """The integer of a site code (-2, matching nothing, when unseen)."""
-        return self._sites.get(code, -2)
+        return self.columns.site_code(code)
 
     def factory_code(self, site: str, factory: str) -> int:
         """The integer of a factory (-2 when unseen)."""
-        return self._factories.get((site, factory), -2)
+        return self.columns.factory_code(site, factory)
 
     def sensor_code(self, key: SensorKey) -> int:
         """The dense index of a sensor (-2 when unseen)."""
-        return self._sensors.get(key, -2)
-
-    def kind_code(self, kind: str) -> int:
-        """The integer of a kind (-2 when unseen)."""
-        return self._kinds.get(kind, -2)
+        return self.columns.sensor_code(key)
 
     def metric_code(self, metric: str) -> int:
         """The integer of a metric name (-2 when unseen)."""
-        return self._metrics.get(metric, -2)
+        return self.columns.metric_code(metric)
 
     def update(self, key_of: Callable[[int], SeriesKey | None], max_id: int) -> int:
-        """Visit series ids up to ``max_id``; returns how many new ones were added."""
+        """Cover series ids up to ``max_id``; returns how many known ones were added."""
         top = max_id + 1
         if top <= self.size:
             return 0
-        self._resize(top)
-        added = 0
-        for sid in range(self.size, top):
-            key = key_of(sid)
-            self.keys.append(key)
-            if key is None:
-                continue
-            added += 1
-            self._add(sid, key)
+        self.columns.sync(key_of, max_id)  # a no-op for a catalog's own columns
+        self.columns.reserve(top)
+        if top > len(self.contract_kw):
+            size = max(top, 2 * len(self.contract_kw), 1024)
+            self.contract_kw = _grow(self.contract_kw, size)
+            self.capacity = _grow(self.capacity, size)
+        added = int(self.columns.valid[self.size : top].sum())
         self.size = top
         self.version += 1
         return added
 
-    def _add(self, sid: int, key: SeriesKey) -> None:
-        sk = key.sensor
-        self.site[sid] = self._sites.setdefault(sk.site, len(self._sites))
-        fkey = (sk.site, sk.factory)
-        if fkey not in self._factories:
-            self._factories[fkey] = len(self.factory_keys)
-            self.factory_keys.append(fkey)
-        self.factory[sid] = self._factories[fkey]
-        self.kind[sid] = self._kinds.setdefault(sk.kind, len(self._kinds))
-        if sk not in self._sensors:
-            self._sensors[sk] = len(self.sensor_keys)
-            self.sensor_keys.append(sk)
-        self.sensor[sid] = self._sensors[sk]
-        self.metric[sid] = self._metrics.setdefault(key.metric, len(self._metrics))
-        if key.metric in ("capacity", "occupied"):
-            other = "occupied" if key.metric == "capacity" else "capacity"
-            self._parking[key] = sid
-            partner = self._parking.get(SeriesKey(sk, other))
-            if partner is not None:
-                cap_id, occ_id = (sid, partner) if key.metric == "capacity" else (partner, sid)
-                self.capacity_partner[cap_id] = occ_id
-
-    def _resize(self, top: int) -> None:
-        if top <= len(self.site):
-            return
-        size = max(top, 2 * len(self.site), 1024)
-        self.site = _grow(self.site, size, -1)  # type: ignore[assignment]
-        self.factory = _grow(self.factory, size, -1)  # type: ignore[assignment]
-        self.kind = _grow(self.kind, size, -1)  # type: ignore[assignment]
-        self.sensor = _grow(self.sensor, size, -1)  # type: ignore[assignment]
-        self.metric = _grow(self.metric, size, -1)  # type: ignore[assignment]
-        self.contract_kw = _grow(self.contract_kw, size, np.nan)
-        self.capacity = _grow(self.capacity, size, np.nan)
-        self.capacity_partner = _grow(self.capacity_partner, size, -1)  # type: ignore[assignment]
-
     def set_contracts(self, contracts: dict[tuple[str, str], float]) -> None:
         """Set each factory's contracted kW (``{(site, factory): kw}``) on its series."""
         per_factory = np.full(len(self.factory_keys) + 1, np.nan)
-        for fkey, kw in contracts.items():
-            code = self._factories.get(fkey)
-            if code is not None:
+        for (site, factory), kw in contracts.items():
+            code = self.columns.factory_code(site, factory)
+            if code >= 0:
                 per_factory[code] = kw
         n = self.size
         self.contract_kw[:n] = per_factory[self.factory[:n]]  # -1 picks the NaN pad
@@ -150,10 +142,10 @@ class CatalogIndex:
 
         Returns the occupied series ids whose capacity was set.
         """
-        inside = series < self.size
+        inside = series < min(self.size, len(self.capacity_partner))
         partner = np.full(len(series), -1, np.int32)
         partner[inside] = self.capacity_partner[series[inside]]
-        hit = partner >= 0
+        hit = (partner >= 0) & (partner < self.size)
         # Fancy assignment keeps the last of repeated indices: the latest reading.
         self.capacity[partner[hit]] = value[hit]
         return partner[hit]

@@ -23,6 +23,7 @@ from controlcenter.alerts.changes import Subject
 from controlcenter.alerts.rule import Rule, Severity
 from controlcenter.anomaly import DETECTOR_NAMES
 from controlcenter.domain import US_PER_S, SensorKey, SeriesKey
+from controlcenter.store.columns import CatalogColumns
 
 __all__ = ["NO_DETECTOR", "RuleTables"]
 
@@ -43,8 +44,8 @@ class RuleTables:
     :class:`~controlcenter.alerts.evaluate.Evaluator` adds the per-batch evaluation.
     """
 
-    def __init__(self) -> None:
-        self.index = CatalogIndex()
+    def __init__(self, columns: CatalogColumns | None = None) -> None:
+        self.index = CatalogIndex(columns)
         self.rules: list[Rule] = []
         self._subjects: dict[int, tuple[str, npt.NDArray[np.int64]]] = {}
         self._base = np.zeros(1, np.int64)
@@ -114,7 +115,7 @@ class RuleTables:
         if sc.factory is not None and sc.site is not None:
             m &= ix.factory[:n] == ix.factory_code(sc.site, sc.factory)
         if sc.kind is not None:
-            m &= ix.kind[:n] == ix.kind_code(sc.kind)
+            m &= ix.kind[:n] == ix.columns.kind_code(sc.kind)
         if sc.sensor is not None and sc.factory is not None and sc.kind is not None:
             key = SensorKey(sc.site or "", sc.factory, sc.kind, sc.sensor)
             m &= ix.sensor[:n] == ix.sensor_code(key)

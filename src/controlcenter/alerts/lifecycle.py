@@ -20,16 +20,13 @@ from controlcenter.alerts.notify import Notification
 from controlcenter.alerts.repository import AlertRepository, to_dt
 from controlcenter.alerts.rule import Rule, Severity
 from controlcenter.domain import US_PER_S
+from controlcenter.errors import AlertStateError
 from controlcenter.metrics import ALERTS_ACTIVE, ALERTS_TRANSITIONS
 
 __all__ = ["AlertBook", "AlertStateError"]
 
 logger = logging.getLogger(__name__)
 SYSTEM = "system"
-
-
-class AlertStateError(ValueError):
-    """A transition that the alert's state does not allow (e.g. acknowledging a resolved one)."""
 
 
 class AlertBook:

@@ -1,29 +1,28 @@
-"""Notifications: what a transition looks like on the wire, the websocket fan-out, grouping.
+"""Notifications: what a transition looks like on the wire, and grouping.
+
+The websocket fan-out of transitions is the API's live hub
+(``controlcenter.api.hub.LiveHub.publish_alert``, a listener of the alert service); it has
+the one full-queue policy of every websocket client.
 
 Queues and their full-queue policy:
 
-- :class:`AlertHub` (websocket subscribers): a small queue per subscriber; when full, the
-  oldest notification is dropped and counted. A slow client never stalls the others or the
-  alert evaluation.
 - :class:`Grouper` (storm control) holds per (rule, site, transition) the members of an open
   window; it is bounded by ``max_group_members`` (beyond it, members are counted, not listed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from controlcenter.metrics import ALERTS_DROPPED, ALERTS_GROUPED
+from controlcenter.metrics import ALERTS_GROUPED
 
-__all__ = ["AlertHub", "Grouper", "Notification", "Subscription"]
+__all__ = ["Grouper", "Notification"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,71 +125,6 @@ def _public(alert: dict[str, Any]) -> dict[str, Any]:
     for k, v in alert.items():
         out[k] = v.isoformat() if isinstance(v, datetime) else v
     return out
-
-
-class Subscription:
-    """A subscriber's bounded queue (see the module docstring for its full-queue policy)."""
-
-    def __init__(self, maxsize: int, site: str | None, factory: str | None) -> None:
-        self.queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize)
-        self.site, self.factory = site, factory
-        self.dropped = 0
-
-    def wants(self, note: Notification) -> bool:
-        """Whether this subscriber may see ``note`` (factory-scoped keys see their factory)."""
-        if self.factory is None:
-            return True
-        return note.site == self.site and note.factory == self.factory
-
-    def offer(self, note: Notification) -> None:
-        """Queue ``note``, dropping the oldest when full."""
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-            ALERTS_DROPPED.labels("websocket").inc()
-        self.queue.put_nowait(note)
-
-    async def get(self) -> Notification:
-        """The next notification."""
-        return await self.queue.get()
-
-
-class AlertHub:
-    """In-process fan-out of every alert transition to websocket subscribers.
-
-    >>> hub = AlertHub(queue_size=2)
-    >>> async def demo():
-    ...     async with hub.subscribe() as sub:
-    ...         hub.publish(Notification("opened", "s", "f", "r", "info", {"text": "hi"}))
-    ...         return (await sub.get()).payload["text"]
-    >>> asyncio.run(demo())
-    'hi'
-    """
-
-    def __init__(self, queue_size: int = 256) -> None:
-        self._queue_size = queue_size
-        self._subs: set[Subscription] = set()
-
-    def __len__(self) -> int:
-        return len(self._subs)
-
-    @contextlib.asynccontextmanager
-    async def subscribe(
-        self, *, site: str | None = None, factory: str | None = None, queue_size: int | None = None
-    ) -> AsyncIterator[Subscription]:
-        """Subscribe for the duration of the block (optionally to one factory's alerts)."""
-        sub = Subscription(queue_size or self._queue_size, site, factory)
-        self._subs.add(sub)
-        try:
-            yield sub
-        finally:
-            self._subs.discard(sub)
-
-    def publish(self, note: Notification) -> None:
-        """Hand ``note`` to every subscriber that may see it (never blocks)."""
-        for sub in self._subs:
-            if sub.wants(note):
-                sub.offer(note)
 
 
 @dataclass(slots=True)

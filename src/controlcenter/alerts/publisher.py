@@ -21,6 +21,7 @@ from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.errors import BrokerError
 from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
+from controlcenter.mqtt import make_client
 
 __all__ = ["AlertPublisher", "alert_topic"]
 
@@ -105,21 +106,7 @@ class AlertPublisher:
             raise aiomqtt.MqttError(f"alert publisher disconnected: {exc}")
 
     def _client(self) -> aiomqtt.Client:
-        s = self._settings
-        ep = s.mqtt_endpoint()
-        return aiomqtt.Client(
-            ep.host,
-            ep.port,
-            username=ep.username,
-            password=ep.password,
-            identifier=f"{s.mqtt.client_id}-alerts",
-            protocol=aiomqtt.ProtocolVersion.V5
-            if s.mqtt.protocol == "5"
-            else aiomqtt.ProtocolVersion.V311,
-            keepalive=s.mqtt.keepalive_s,
-            timeout=s.mqtt.connect_timeout_s,
-            tls_params=aiomqtt.TLSParameters() if ep.tls else None,
-        )
+        return make_client(self._settings, f"{self._settings.mqtt.client_id}-alerts")
 
     async def _session(self, backoff: Backoff) -> None:
         root = self._settings.mqtt.topic_root

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from controlcenter.alerts.rule import Rule
+from controlcenter.errors import RuleConflictError
 from controlcenter.store import map_storage_errors
 
 __all__ = ["AlertFilter", "AlertRepository", "RuleConflictError", "to_dt"]
@@ -32,10 +33,6 @@ CROSS JOIN LATERAL (
     SELECT value FROM readings WHERE series_id = s.id ORDER BY time DESC LIMIT 1
 ) r
 """
-
-
-class RuleConflictError(ValueError):
-    """A rule name that is already taken."""
 
 
 def to_dt(seconds: float) -> datetime:

@@ -19,7 +19,6 @@ Queues and their full-queue policy:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,7 +32,7 @@ import numpy.typing as npt
 
 from controlcenter.alerts.evaluate import Changes, Evaluator
 from controlcenter.alerts.lifecycle import AlertBook
-from controlcenter.alerts.notify import AlertHub, Grouper, Notification
+from controlcenter.alerts.notify import Grouper, Notification
 from controlcenter.alerts.publisher import AlertPublisher
 from controlcenter.alerts.repository import AlertRepository
 from controlcenter.alerts.rule import Rule, Severity
@@ -44,7 +43,7 @@ from controlcenter.config import Settings
 from controlcenter.domain import US_PER_S, Batch, SensorKey
 from controlcenter.errors import StorageError
 from controlcenter.metrics import ALERTS_EVAL_SECONDS
-from controlcenter.store import TRANSIENT_ERRORS, Catalog
+from controlcenter.store import Catalog, retry_transient
 
 __all__ = ["AlertService"]
 
@@ -102,8 +101,7 @@ class AlertService:
         self.repo = AlertRepository(pool)
         self.catalog = catalog
         self.clock = clock
-        self.evaluator = Evaluator()
-        self.hub = AlertHub(self.cfg.subscriber_queue_size)
+        self.evaluator = Evaluator(catalog.columns)  # the catalog's columnar view
         self.book = AlertBook(self.repo, self._emit, clock)
         self.grouper = Grouper(
             self._send, window_s=self.cfg.group_window_s, max_members=self.cfg.max_group_members
@@ -127,12 +125,6 @@ class AlertService:
         It must not block; the payload carries ``site`` and ``factory`` for scoping.
         """
         self._listeners.append(listener)
-
-    def subscribe(
-        self, *, site: str | None = None, factory: str | None = None
-    ) -> contextlib.AbstractAsyncContextManager[Any]:
-        """A bounded subscription to every transition (``async with``); see AlertHub."""
-        return self.hub.subscribe(site=site, factory=factory)
 
     async def start(self) -> None:
         """Load rules, references and the active alerts (restoring their rule state)."""
@@ -161,7 +153,8 @@ class AlertService:
     async def _load_references(self) -> None:
         ix = self.evaluator.index
         ix.set_contracts(await self.repo.contracts())
-        cap = np.flatnonzero(ix.capacity_partner[: ix.size] >= 0)
+        partner = ix.capacity_partner[: ix.size]
+        cap = np.flatnonzero((partner >= 0) & (partner < ix.size))
         for sid, value in await self.repo.latest_values(cap.tolist()):
             ix.capacity[ix.capacity_partner[sid]] = value
         ix.version += 1
@@ -285,7 +278,6 @@ class AlertService:
     # -- delivery -------------------------------------------------------------------------
 
     def _emit(self, note: Notification) -> None:
-        self.hub.publish(note)
         for listener in self._listeners:
             try:
                 listener(note.payload)
@@ -378,17 +370,7 @@ class AlertService:
             StorageError: a database error that retrying cannot fix.
         """
         backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
-        while True:
-            try:
-                await step()
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
-                    raise
-                delay = backoff.next()
-                logger.warning("alerts: %s failed (%s); retry in %.1f s", what, exc, delay)
-                await asyncio.sleep(delay)
-            else:
-                return
+        await retry_transient(step, backoff, f"alerts: {what}")
 
     async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
         while True:

@@ -16,27 +16,10 @@ from starlette.responses import Response
 if TYPE_CHECKING:
     from controlcenter.api.state import ApiState
 
-__all__ = ["ERRORS", "json_response", "query_timeout"]
+__all__ = ["json_response", "query_timeout"]
 
 logger = logging.getLogger(__name__)
 
-#: The error answers every /api/v1 route documents (all shaped ``{"detail": ...}``).
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "well-formed values contradict each other or the data"},
-    401: {"description": "no valid API key"},
-    403: {"description": "the key's role or factory scope does not allow it"},
-    404: {"description": "nothing matches"},
-    413: {"description": "the request body is too large"},
-    422: {"description": "a parameter or the body breaks its schema"},
-    429: {
-        "description": "too many failed authentications from this address or for this key id",
-        "headers": {
-            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
-        },
-    },
-    503: {"description": "the database is unavailable"},
-    504: {"description": "the query took too long"},
-}
 #: numpy arrays as lists, naive numpy datetimes as UTC, "Z" rather than "+00:00".
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 
@@ -52,8 +35,8 @@ async def query_timeout(state: ApiState, seconds: float | None = None) -> AsyncI
             yield
     except TimeoutError:
         raise HTTPException(504, "the query took too long; narrow the selection or range") from None
-    except asyncpg.DataError as exc:
-        raise HTTPException(400, f"invalid value: {exc}") from exc
+    except asyncpg.DataError:
+        raise  # 400 by the handler table (controlcenter.api.handlers)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         logger.warning("database error in a request: %s", exc)
         raise HTTPException(503, "the database is unavailable") from exc

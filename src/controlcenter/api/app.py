@@ -16,19 +16,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from fastapi import FastAPI
 
 from controlcenter import __version__
 from controlcenter.api import catalog, deadletters, keys, kinds, live, ops, readings, summary
-from controlcenter.api._http import json_response
 from controlcenter.api._params import apply_setting_bounds
+from controlcenter.api.handlers import HANDLERS
 from controlcenter.api.state import ApiState
 from controlcenter.config import ApiSettings
-from controlcenter.errors import StorageError
 
 __all__ = ["create_app"]
 
@@ -116,55 +111,6 @@ def create_app(state: ApiState) -> FastAPI:
     mount_dashboard(app)
     app.add_middleware(ops.BodyLimitMiddleware, max_bytes=state.api.max_request_body_bytes)
     app.add_middleware(ops.TimingMiddleware)
-    app.add_exception_handler(StorageError, _storage_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    for exc_type, handler in HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)
     return app
-
-
-async def _storage_error(request: Request, exc: Exception) -> Response:
-    cause = exc.__cause__
-    if isinstance(cause, asyncpg.DataError):
-        # SQLSTATE class 22: a value the database cannot take (a NUL character, a number
-        # out of range): the request's fault, not the server's.
-        return json_response({"detail": f"a value is not valid: {cause}"}, 422)
-    logger.warning("database error in %s: %s", request.url.path, exc)
-    return json_response({"detail": "the database is unavailable"}, 503)
-
-
-def _consequential(error: Any) -> bool:
-    """pydantic's "too short" on a tuple whose items failed: the input itself was long
-    enough, and the items' own errors say what is wrong."""
-    value, ctx = error.get("input"), error.get("ctx") or {}
-    return (
-        error.get("type") == "too_short"
-        and isinstance(value, list | tuple)
-        and len(value) >= ctx.get("min_length", 0)
-    )
-
-
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, RequestValidationError):  # pragma: no cover - registered for it
-        raise exc
-    errors = [
-        {k: v for k, v in e.items() if k in ("loc", "msg", "type")}
-        for e in exc.errors()
-        if not _consequential(e)
-    ]
-    # Only our own validators raise "value_error": values that fit the schema but not
-    # each other (400). Anything else breaks the schema (422).
-    relational = bool(errors) and all(e["type"] == "value_error" for e in errors)
-    return json_response({"detail": errors}, 400 if relational else 422)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for it
-        raise exc
-    response = json_response({"detail": exc.detail}, exc.status_code)
-    if exc.headers:
-        response.headers.update(exc.headers)
-    finder = getattr(request.app, "allowed_methods", None)  # None in a mounted sub-app
-    allowed = finder(request.url.path) if exc.status_code == 405 and finder else None
-    if allowed:
-        response.headers["Allow"] = allowed
-    return response

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from controlcenter.api._http import ERRORS, query_timeout
+from controlcenter.api._http import query_timeout
 from controlcenter.api._params import check_max, setting_max
-from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.deps import ERRORS, Code, Scope, Viewer, narrow
 from controlcenter.api.index import SeriesId
 from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
 from controlcenter.api.state import ApiState, State
@@ -18,9 +18,6 @@ from controlcenter.kinds import KIND_PATTERN
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=ERRORS)
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-_CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
-Code = Annotated[str | None, Query(pattern=_CODE, examples=["namdong"])]
 
 _SITES = """
 SELECT si.code AS site, si.name,
@@ -58,15 +55,6 @@ ORDER BY se.series_id LIMIT $1 OFFSET $2
 """
 
 
-def _scope(who: Principal, site: str | None, factory: str | None) -> tuple[str | None, str | None]:
-    """The filters narrowed to the key's factory; 403 when they name another one."""
-    if who.factory is None:
-        return site, factory
-    if (site is not None and site != who.site) or (factory is not None and factory != who.factory):
-        raise HTTPException(403, "this key is scoped to another factory")
-    return who.site, who.factory
-
-
 def _page(state: ApiState, limit: int | None, offset: int) -> tuple[int, int]:
     api = state.api
     limit = api.default_page_size if limit is None else limit
@@ -96,7 +84,7 @@ async def sites(
 ) -> dict[str, Any]:
     """Sites of the complex, with their factory count (a scoped key sees its own)."""
     lim, off = _page(state, limit, offset)
-    site, factory = _scope(who, None, None)
+    site, factory = narrow(who)
     items, nxt = await _fetch(state, _SITES, lim, off, site, factory)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
 
@@ -105,15 +93,13 @@ async def sites(
 async def factories(
     state: State,
     who: Viewer,
-    site: Code = None,
-    factory: Code = None,
+    scope: Scope,
     limit: Limit = None,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Factories, by site; with their contract power and gateway status."""
     lim, off = _page(state, limit, offset)
-    site, factory = _scope(who, site, factory)
-    items, nxt = await _fetch(state, _FACTORIES, lim, off, site, factory)
+    items, nxt = await _fetch(state, _FACTORIES, lim, off, *scope)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
 
 
@@ -124,8 +110,7 @@ KindParam = Annotated[str | None, Query(pattern=KIND_PATTERN, examples=["gas"])]
 async def sensors(
     state: State,
     who: Viewer,
-    site: Code = None,
-    factory: Code = None,
+    scope: Scope,
     kind: KindParam = None,
     sensor: Code = None,
     limit: Limit = None,
@@ -133,9 +118,8 @@ async def sensors(
 ) -> dict[str, Any]:
     """Sensors, by site, factory and kind."""
     lim, off = _page(state, limit, offset)
-    site, factory = _scope(who, site, factory)
     kind_text = kind
-    items, nxt = await _fetch(state, _SENSORS, lim, off, site, factory, kind_text, sensor)
+    items, nxt = await _fetch(state, _SENSORS, lim, off, *scope, kind_text, sensor)
     for item in items:
         item["metadata"] = orjson.loads(item["metadata"])
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
@@ -145,8 +129,7 @@ async def sensors(
 async def series(
     state: State,
     who: Viewer,
-    site: Code = None,
-    factory: Code = None,
+    scope: Scope,
     kind: KindParam = None,
     sensor: Code = None,
     metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
@@ -159,7 +142,6 @@ async def series(
     """Series (one metric of one sensor) and their ids, by site, factory, kind, sensor,
     metric or id."""
     lim, off = _page(state, limit, offset)
-    site, factory = _scope(who, site, factory)
-    args = (site, factory, kind, sensor, metric, ids)
+    args = (*scope, kind, sensor, metric, ids)
     items, nxt = await _fetch(state, _SERIES, lim, off, *args)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}

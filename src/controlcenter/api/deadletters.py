@@ -6,24 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 
-from controlcenter.api._http import ERRORS, query_timeout
+from controlcenter.api._http import query_timeout
 from controlcenter.api._params import Instant, check_max, setting_max
-from controlcenter.api.auth import Principal, Role, require_role
-from controlcenter.api.models import DeadLetterPage, Problem, ReasonCount
+from controlcenter.api.deps import ERRORS, FactoryScope, Operator, Scope, problems
+from controlcenter.api.models import DeadLetterPage, ReasonCount
 from controlcenter.api.state import ApiState, State
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["dead letters"], responses=ERRORS)
-Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
-_CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
-Code = Annotated[str | None, Query(pattern=_CODE)]
 _PREVIEW = 4_096
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    c: {"model": Problem} for c in (400, 401, 403, 422, 503)
-}
+_ERRORS = problems(400, 401, 403, 422, 503)
 
 # Topic prefixes are compared with starts_with (no LIKE patterns to escape).
 _LIST = """
@@ -43,13 +38,8 @@ GROUP BY reason ORDER BY count DESC, reason
 """
 
 
-def _prefix(state: ApiState, who: Principal, site: str | None, factory: str | None) -> str | None:
-    if who.factory is not None:
-        if (site is not None and site != who.site) or (
-            factory is not None and factory != who.factory
-        ):
-            raise HTTPException(403, "this key is scoped to another factory")
-        site, factory = who.site, who.factory
+def _prefix(state: ApiState, scope: FactoryScope) -> str | None:
+    site, factory = scope
     if factory is not None and site is None:
         raise HTTPException(400, "factory needs site")
     root = state.settings.mqtt.topic_root
@@ -62,8 +52,7 @@ def _prefix(state: ApiState, who: Principal, site: str | None, factory: str | No
 async def dead_letters(
     state: State,
     who: Operator,
-    site: Code = None,
-    factory: Code = None,
+    scope: Scope,
     reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$", examples=["bad_topic"])] = None,
     since: Instant | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -74,7 +63,7 @@ async def dead_letters(
     """Recent dead letters, newest first, by site/factory (topic) and reason."""
     lim = state.api.default_page_size if limit is None else limit
     check_max(lim, state.api.max_page_size, ("query", "limit"))
-    prefix = _prefix(state, who, site, factory)
+    prefix = _prefix(state, scope)
     async with query_timeout(state):
         rows = await state.pool.fetch(_LIST, prefix, reason, since, before_id, lim + 1, _PREVIEW)
     items = [
@@ -97,12 +86,11 @@ async def dead_letters(
 async def dead_letter_reasons(
     state: State,
     who: Operator,
-    site: Code = None,
-    factory: Code = None,
+    scope: Scope,
     since: Instant | None = None,
 ) -> list[dict[str, Any]]:
     """Dead letters counted by reason (since a time), most frequent first."""
-    prefix = _prefix(state, who, site, factory)
+    prefix = _prefix(state, scope)
     start: datetime | None = since
     async with query_timeout(state):
         rows = await state.pool.fetch(_REASONS, prefix, start)

@@ -33,6 +33,7 @@ from controlcenter.errors import PayloadError, StorageError
 from controlcenter.ingest import PayloadDecoder, TopicParser
 from controlcenter.ingest.topic import ALERTS_SEGMENT
 from controlcenter.kinds import Registry, packaged
+from controlcenter.mqtt import make_client, wait_or_stop
 from controlcenter.store import Catalog
 
 __all__ = ["ReplicaFeed"]
@@ -78,27 +79,12 @@ class ReplicaFeed:
             except aiomqtt.MqttError as exc:
                 delay = backoff.next()
                 logger.warning("replica MQTT feed lost (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await stop.wait()
+                await wait_or_stop(stop, delay)
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         s = self._settings
-        ep = s.mqtt_endpoint()
-        client = aiomqtt.Client(
-            ep.host,
-            ep.port,
-            username=ep.username,
-            password=ep.password,
-            identifier=f"{s.mqtt.client_id}-api-{uuid.uuid4().hex[:8]}",
-            protocol=aiomqtt.ProtocolVersion.V5
-            if s.mqtt.protocol == "5"
-            else aiomqtt.ProtocolVersion.V311,
-            keepalive=s.mqtt.keepalive_s,
-            timeout=s.mqtt.connect_timeout_s,
-            max_queued_incoming_messages=_MAX_QUEUED,
-            tls_params=aiomqtt.TLSParameters() if ep.tls else None,
-        )
+        identifier = f"{s.mqtt.client_id}-api-{uuid.uuid4().hex[:8]}"
+        client = make_client(s, identifier, max_queued_incoming_messages=_MAX_QUEUED)
         async with client:
             async with asyncio.timeout(s.mqtt.connect_timeout_s):
                 await client.subscribe(self._parser.subscription, qos=0)

@@ -1,8 +1,9 @@
 """Selections of series, answered in memory from the catalog with numpy masks.
 
 A :class:`Selection` names series by site, factory, kind, sensor, metric or id; the
-:class:`SeriesIndex` keeps one small integer column per attribute, indexed by series id, so
-that selecting 10,000 series of a site is a few vectorised comparisons, not a query.
+:class:`SeriesIndex` answers it from the catalog's columnar view
+(:mod:`controlcenter.store.columns`), so that selecting 10,000 series of a site is a few
+vectorised comparisons, not a query.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Selection(BaseModel):
 
 
 class SeriesIndex:
-    """Per-series attribute columns, synchronised from the catalog.
+    """Selections over the catalog's columnar view (``catalog.columns``).
 
     >>> import asyncio
     >>> idx = SeriesIndex(Catalog(None))  # type: ignore[arg-type]
@@ -63,72 +64,45 @@ class SeriesIndex:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.version = 0
-        self._size = 0
-        self._valid = np.zeros(0, np.bool_)
-        self._site = np.zeros(0, np.int32)
-        self._factory = np.zeros(0, np.int32)
-        self._kind = np.zeros(0, np.int16)
-        self._sensor = np.zeros(0, np.int32)
-        self._metric = np.zeros(0, np.int32)
-        self._codes: dict[str, dict[object, int]] = {
-            "site": {},
-            "factory": {},
-            "sensor": {},
-            "metric": {},
-            "kind": {},
-        }
-        self._by_short: dict[str, dict[str, list[int]]] = {"factory": {}, "sensor": {}}
-        self._synced = 0
+        self.version = 0  #: bumped by :meth:`sync` when the catalog learnt series
+        self._seen = 0
 
     @property
     def size(self) -> int:
-        """One past the largest indexed series id."""
-        return self._size
+        """One past the largest known series id."""
+        return self.catalog.columns.size
 
     def key(self, series_id: int) -> SeriesKey | None:
         """The key of a series id, or None."""
         return self.catalog.key_of(series_id)
 
     def sync(self, upto: int | None = None) -> bool:
-        """Index what the catalog learnt since the last call; True when something was added.
-
-        ``upto`` (a series id seen in a batch) skips the work when nothing can be new.
-        """
-        if len(self.catalog) == self._synced and (upto is None or upto < self._size):
+        """True (and :attr:`version` bumped) when the catalog learnt series since the last
+        call. ``upto`` (a series id seen in a batch) is accepted for the callers' sake."""
+        seen = self.catalog.columns.version
+        if seen == self._seen:
             return False
-        self._synced = len(self.catalog)
-        hi = self.catalog.max_series_id + 1
-        self._grow(hi)
-        added = 0
-        for sid in np.flatnonzero(~self._valid[:hi]).tolist():
-            key = self.catalog.key_of(sid)
-            if key is not None:
-                self._put(sid, key)
-                added += 1
-        self._size = max(self._size, hi)
-        if added:
-            self.version += 1
-        return added > 0
+        self._seen = seen
+        self.version += 1
+        return True
 
     def select(self, sel: Selection, *, limit: int | None = None) -> npt.NDArray[np.int32]:
-        """The ids of the indexed series that ``sel`` matches, ascending."""
-        mask = self._valid.copy()
-        codes = self._codes
+        """The ids of the known series that ``sel`` matches, ascending."""
+        cols = self.catalog.columns
+        mask = cols.valid.copy()
         if sel.site is not None:
-            mask &= self._site == codes["site"].get(sel.site, -1)
+            mask &= cols.site == cols.site_code(sel.site)
         if sel.factory is not None:
             if sel.site is not None:
-                fid = codes["factory"].get((sel.site, sel.factory), -1)
-                mask &= self._factory == fid
+                mask &= cols.factory == cols.factory_code(sel.site, sel.factory)
             else:
-                mask &= np.isin(self._factory, self._by_short["factory"].get(sel.factory, []))
+                mask &= np.isin(cols.factory, cols.factory_codes(sel.factory))
         if sel.kind is not None:
-            mask &= self._kind == codes["kind"].get(sel.kind, -1)
+            mask &= cols.kind == cols.kind_code(sel.kind)
         if sel.sensor is not None:
-            mask &= np.isin(self._sensor, self._by_short["sensor"].get(sel.sensor, []))
+            mask &= np.isin(cols.sensor, cols.sensor_codes(sel.sensor))
         if sel.metric is not None:
-            mask &= self._metric == codes["metric"].get(sel.metric, -1)
+            mask &= cols.metric == cols.metric_code(sel.metric)
         if sel.series is not None:
             ids = np.asarray(sel.series, dtype=np.int64)
             ids = ids[(ids >= 0) & (ids < len(mask))]
@@ -146,33 +120,3 @@ class SeriesIndex:
             if key is not None:
                 out.add((key.sensor.site, key.sensor.factory))
         return out
-
-    def _grow(self, n: int) -> None:
-        if n <= len(self._valid):
-            return
-        cap = max(n, 2 * len(self._valid), 1024)
-        for name in ("_valid", "_site", "_factory", "_kind", "_sensor", "_metric"):
-            old = getattr(self, name)
-            new = np.full(cap, -1 if old.dtype != np.bool_ else False, dtype=old.dtype)
-            new[: len(old)] = old
-            setattr(self, name, new)
-
-    def _put(self, sid: int, key: SeriesKey) -> None:
-        s = key.sensor
-        self._valid[sid] = True
-        self._site[sid] = self._code("site", s.site)
-        self._factory[sid] = self._code("factory", (s.site, s.factory), s.factory)
-        self._kind[sid] = self._code("kind", s.kind)
-        sensor = (s.site, s.factory, s.kind, s.sensor)
-        self._sensor[sid] = self._code("sensor", sensor, s.sensor)
-        self._metric[sid] = self._code("metric", key.metric)
-
-    def _code(self, column: str, value: object, short: str | None = None) -> int:
-        table = self._codes[column]
-        code = table.get(value)
-        if code is None:
-            code = table[value] = len(table)
-            if short is not None:
-                # The codes of factories and sensors alone, for selections without a site.
-                self._by_short[column].setdefault(short, []).append(code)
-        return code

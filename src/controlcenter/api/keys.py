@@ -7,11 +7,12 @@ import re
 import sys
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlcenter.api._http import ERRORS, query_timeout
-from controlcenter.api.auth import ApiKeys, Principal, Role, require_role
+from controlcenter.api._http import query_timeout
+from controlcenter.api.auth import ApiKeys, Role
+from controlcenter.api.deps import CODE, ERRORS, Admin, problems
 from controlcenter.api.models import ApiKeyCreated, ApiKeyInfo, Problem
 from controlcenter.api.state import State
 from controlcenter.config import DbSettings, Settings
@@ -23,9 +24,7 @@ __all__ = ["KeyRequest", "create_key_cli", "router"]
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["keys"], responses=ERRORS)
-Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
-_CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
-_ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Problem} for c in (400, 401, 403, 503)}
+_ERRORS = problems(400, 401, 403, 503)
 
 
 class KeyRequest(BaseModel):
@@ -34,8 +33,8 @@ class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: str = Field(pattern="^(viewer|operator|maintenance|admin)$", examples=["viewer"])
-    site: str | None = Field(None, pattern=_CODE, examples=["namdong"])
-    factory: str | None = Field(None, pattern=_CODE, examples=["f001"])
+    site: str | None = Field(None, pattern=CODE, examples=["namdong"])
+    factory: str | None = Field(None, pattern=CODE, examples=["f001"])
     name: str = Field("", max_length=200, pattern=r"^[^\x00]*$", examples=["plant 1 tablet"])
 
 
@@ -92,7 +91,7 @@ async def create_key_cli(settings: Settings, role: str, factory: str | None, nam
     site = code = None
     if factory is not None:
         site, _, code = factory.partition("/")
-        if not (re.fullmatch(_CODE, site) and re.fullmatch(_CODE, code)):
+        if not (re.fullmatch(CODE, site) and re.fullmatch(CODE, code)):
             raise ConfigError(f"--factory must be SITE/FACTORY, got {factory!r}")
     async with open_pool(settings.model_copy(update={"db": _small_pool(settings)})) as pool:
         who, key = await ApiKeys(pool).create(Role.parse(role), name=name, site=site, factory=code)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controlcenter.alerts import Rule
-from controlcenter.api._http import ERRORS, query_timeout
-from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api._http import query_timeout
+from controlcenter.api.deps import ERRORS, Admin, Viewer
 from controlcenter.api.models import Problem
 from controlcenter.api.state import ApiState, State
 from controlcenter.kinds import KIND_PATTERN, KindError, KindSpec, ValueType
@@ -25,8 +25,6 @@ from controlcenter.kinds import KIND_PATTERN, KindError, KindSpec, ValueType
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["kinds"], responses=ERRORS)
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 KindName = Annotated[str, Path(pattern=KIND_PATTERN, examples=["gas"])]
 _SAVE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "POST: the kind exists"},

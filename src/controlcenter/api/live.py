@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ConfigDict, Field, ValidationError
+from starlette.exceptions import WebSocketException
 
 from controlcenter.api.auth import Denied, Principal, client_address
 from controlcenter.api.hub import TOO_SLOW, AlertClient, LiveClient
@@ -68,12 +69,6 @@ class SubscribeMessage(Selection):
     max_rate_hz: float | None = Field(None, gt=0, le=1_000)
 
 
-class _CloseError(Exception):
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code, self.reason = code, reason
-
-
 def _error(detail: Any) -> str:
     return orjson.dumps({"type": "error", "detail": detail}).decode()
 
@@ -85,7 +80,7 @@ async def _receive_json(ws: WebSocket, state: ApiState) -> dict[str, Any] | None
         raise WebSocketDisconnect(message.get("code", 1000))
     raw = message.get("text") or message.get("bytes") or b""
     if len(raw) > state.api.live_max_message_bytes:
-        raise _CloseError(1009, "message too big")
+        raise WebSocketException(1009, "message too big")
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -105,18 +100,32 @@ async def _authenticate(ws: WebSocket, state: ApiState) -> Principal:
             async with asyncio.timeout(_AUTH_WAIT_S):
                 doc = await _receive_json(ws, state)
         except TimeoutError:
-            raise _CloseError(UNAUTHORIZED, "authenticate first") from None
+            raise WebSocketException(UNAUTHORIZED, "authenticate first") from None
         if doc is None or doc.get("type") != "auth" or not isinstance(doc.get("key"), str):
-            raise _CloseError(UNAUTHORIZED, 'first message must be {"type": "auth", "key": ...}')
+            raise WebSocketException(
+                UNAUTHORIZED, 'first message must be {"type": "auth", "key": ...}'
+            )
         key = doc["key"]
     try:
         who = await state.keys.authenticate(key, client_address(ws))
     except StorageError:
-        raise _CloseError(TRY_LATER, "the database is unavailable") from None
+        raise WebSocketException(TRY_LATER, "the database is unavailable") from None
     if isinstance(who, Denied):
         code = UNAUTHORIZED if who.retry_after_s is None else TOO_MANY_FAILURES
-        raise _CloseError(code, who.reason)
+        raise WebSocketException(code, who.reason)
     return who
+
+
+async def _open(ws: WebSocket, state: ApiState) -> Principal | None:
+    """Accept and authenticate; None when the socket was closed (refused) or is gone."""
+    await ws.accept()
+    try:
+        return await _authenticate(ws, state)
+    except WebSocketException as exc:
+        await _close(ws, exc.code, exc.reason or "")
+    except WebSocketDisconnect:
+        pass
+    return None
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
@@ -132,7 +141,7 @@ async def _send_loop(ws: WebSocket, client: LiveClient | AlertClient, state: Api
     api = state.api
     while True:
         if client.close_code is not None:
-            raise _CloseError(client.close_code, client.close_reason)
+            raise WebSocketException(client.close_code, client.close_reason)
         if not client.frames:
             client.wakeup.clear()
             try:
@@ -147,7 +156,7 @@ async def _send_loop(ws: WebSocket, client: LiveClient | AlertClient, state: Api
                 await ws.send_text(text)
         except TimeoutError:
             API_LIVE_DROPS.labels("too_slow").inc()
-            raise _CloseError(TOO_SLOW, "too slow") from None
+            raise WebSocketException(TOO_SLOW, "too slow") from None
 
 
 async def _live_receive(ws: WebSocket, client: LiveClient, state: ApiState) -> None:
@@ -166,7 +175,7 @@ async def _live_receive(ws: WebSocket, client: LiveClient, state: ApiState) -> N
             sel = Selection.model_validate(msg.model_dump(exclude={"type", "max_rate_hz"}))
             scoped = sel.within(client.who)
             if scoped is None:
-                raise _CloseError(FORBIDDEN, "this key is scoped to another factory")
+                raise WebSocketException(FORBIDDEN, "this key is scoped to another factory")
             ids = hub.subscribe(client, scoped, msg.max_rate_hz)
             group = client.group
             interval = group.interval_s if group is not None else None
@@ -190,23 +199,18 @@ async def _serve(ws: WebSocket, state: ApiState, client: LiveClient | AlertClien
                 tg.create_task(_alerts_receive(ws, client, state))
     except* WebSocketDisconnect:
         pass
-    except* _CloseError as group:
+    except* WebSocketException as group:
         exc = group.exceptions[0]
-        if isinstance(exc, _CloseError):
-            await _close(ws, exc.code, exc.reason)
+        if isinstance(exc, WebSocketException):
+            await _close(ws, exc.code, exc.reason or "")
 
 
 @router.websocket("/live")
 async def live(ws: WebSocket) -> None:
     """Live readings (see the module documentation for the protocol)."""
     state = state_of(ws)
-    await ws.accept()
-    try:
-        who = await _authenticate(ws, state)
-    except _CloseError as exc:
-        await _close(ws, exc.code, exc.reason)
-        return
-    except WebSocketDisconnect:
+    who = await _open(ws, state)
+    if who is None:
         return
     hub = state.hub
     client = hub.connect(who)
@@ -233,13 +237,8 @@ async def _alerts_receive(ws: WebSocket, client: AlertClient, state: ApiState) -
 async def alerts_live(ws: WebSocket) -> None:
     """Alert transitions as they happen (optionally ``?site=..&factory=..``)."""
     state = state_of(ws)
-    await ws.accept()
-    try:
-        who = await _authenticate(ws, state)
-    except _CloseError as exc:
-        await _close(ws, exc.code, exc.reason)
-        return
-    except WebSocketDisconnect:
+    who = await _open(ws, state)
+    if who is None:
         return
     site, factory = ws.query_params.get("site"), ws.query_params.get("factory")
     if who.factory is not None and (

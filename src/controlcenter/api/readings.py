@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from controlcenter.api._http import ERRORS, json_response, query_timeout
+from controlcenter.api._http import json_response, query_timeout
 from controlcenter.api._params import (
     MIN_US,
     Instant,
@@ -23,25 +23,21 @@ from controlcenter.api._params import (
     instant_us,
     setting_max,
 )
-from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api.auth import Principal
+from controlcenter.api.deps import CODE, ERRORS, Operator, Viewer, problems
 from controlcenter.api.history import fetch_history, plan
 from controlcenter.api.index import Selection, SeriesId
-from controlcenter.api.models import HistoryOut, LatestOut, Problem
+from controlcenter.api.models import HistoryOut, LatestOut
 from controlcenter.api.state import ApiState, State
 from controlcenter.kinds import KIND_PATTERN
 
 __all__ = ["latest_values", "router", "select_ids", "validation_errors"]
 
 router = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
-_CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _DAY_US = 86_400_000_000
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    c: {"model": Problem} for c in (400, 401, 403, 404, 422, 503, 504)
-}
+_ERRORS = problems(400, 401, 403, 404, 422, 503, 504)
 
 # One index probe per series on readings (series_id, time DESC). No index may lead with time
 # alone: the planner then walks it newest first for every series (revision 0009).
@@ -63,10 +59,10 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 async def selection(
-    site: Annotated[str | None, Query(pattern=_CODE, examples=["namdong"])] = None,
-    factory: Annotated[str | None, Query(pattern=_CODE, examples=["f001"])] = None,
+    site: Annotated[str | None, Query(pattern=CODE, examples=["namdong"])] = None,
+    factory: Annotated[str | None, Query(pattern=CODE, examples=["f001"])] = None,
     kind: Annotated[str | None, Query(pattern=KIND_PATTERN, examples=["air"])] = None,
-    sensor: Annotated[str | None, Query(pattern=_CODE, examples=["aq1"])] = None,
+    sensor: Annotated[str | None, Query(pattern=CODE, examples=["aq1"])] = None,
     metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
     series: Annotated[
         list[SeriesId] | None,

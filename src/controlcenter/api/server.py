@@ -1,8 +1,10 @@
 """Running the API: uvicorn inside the service's TaskGroup, beside ingest or alone.
 
-- In-process (``controlcenter serve``): :meth:`ApiRuntime.in_process` makes the live hub a
-  pipeline sink and :meth:`ApiRuntime.start` adds the hub's ticker and the HTTP server to
-  the service's TaskGroup.
+- In-process (``controlcenter serve``): the service's composer
+  (``controlcenter.service.compose``) builds :meth:`ApiRuntime.in_process` from the
+  worker's catalog, broker link and alert service, and hands :attr:`ApiRuntime.sink` (the
+  live hub's input) to the pipeline; :meth:`ApiRuntime.start` adds the hub's ticker and
+  the HTTP server to the service's TaskGroup.
 - Replica (``controlcenter serve --api-only``): :func:`run_replica` needs no consumer: the
   hub is fed by the replica's own non-persistent MQTT subscription, and the catalog is
   read-only, reloaded every ``api.catalog_refresh_s``.
@@ -17,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 import uvicorn
@@ -32,10 +35,13 @@ from controlcenter.api.hub import LiveHub
 from controlcenter.api.index import SeriesIndex
 from controlcenter.api.state import ApiState
 from controlcenter.config import Settings
+from controlcenter.domain import Batch
 from controlcenter.errors import ConfigError, ControlCenterError
 from controlcenter.gcpolicy import gc_policy
-from controlcenter.pipeline import Pipeline
 from controlcenter.store import Catalog, KindBook, migrate, open_pool
+
+if TYPE_CHECKING:
+    from controlcenter.alerts import AlertService
 
 __all__ = ["ApiRuntime", "run_replica", "serve"]
 
@@ -132,26 +138,38 @@ class ApiRuntime:
     feed: ReplicaFeed | None = None
 
     @classmethod
-    def in_process(cls, settings: Settings, pool: asyncpg.Pool, pipeline: Pipeline) -> ApiRuntime:
-        """The API beside ingest: the hub becomes a sink of ``pipeline`` (add it first:
-        it never waits, so live feeds do not queue behind slower sinks).
+    def in_process(
+        cls,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        catalog: Catalog,
+        connected: asyncio.Event,
+        alerts: AlertService | None = None,
+        kinds: KindBook | None = None,
+    ) -> ApiRuntime:
+        """The API beside ingest, over the worker's ``catalog``; ``connected`` is the
+        consumer's broker link, ``alerts`` the worker's alert service (if the routes act
+        through it). The caller feeds :attr:`sink` with every committed batch.
 
         A worker of a shared subscription (``mqtt.shared_group``) stores only its share of
         the stream, so its hub takes every reading, and every worker's alert transitions,
-        from its own broker subscription instead, as a replica's does.
+        from its own broker subscription instead, as a replica's does (:attr:`sink` is
+        None then).
         """
-        index = SeriesIndex(pipeline.catalog)
+        index = SeriesIndex(catalog)
         hub = LiveHub(settings.api, index)
         keys = ApiKeys(pool, settings=settings.api)
-        state = ApiState(
-            settings, pool, index, hub, keys, pipeline.consumer.connected, kinds=pipeline.kinds
-        )
+        book = KindBook(pool) if kinds is None else kinds
+        state = ApiState(settings, pool, index, hub, keys, connected, alerts=alerts, kinds=book)
         feed = None
         if settings.mqtt.shared_group:
-            feed = ReplicaFeed(settings, hub, pipeline.catalog, lambda: pipeline.kinds.current)
-        else:
-            pipeline.add_sink(hub.on_batch)
+            feed = ReplicaFeed(settings, hub, catalog, lambda: state.kinds.current)
         return cls(state, create_app(state), feed)
+
+    @property
+    def sink(self) -> Callable[[Batch], Awaitable[None]] | None:
+        """The live hub's input for committed batches; None when it reads the broker."""
+        return self.state.hub.on_batch if self.feed is None else None
 
     @property
     def takes_alerts_from_broker(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import asyncpg
 from fastapi import Depends
@@ -16,6 +16,9 @@ from controlcenter.api.index import SeriesIndex
 from controlcenter.api.sessions import Sessions
 from controlcenter.config import ApiSettings, Settings
 from controlcenter.store import KindBook
+
+if TYPE_CHECKING:
+    from controlcenter.alerts import AlertService
 
 __all__ = ["ApiState", "State", "state_of"]
 
@@ -34,10 +37,10 @@ class ApiState:
             consumer's ``connected`` in-process; the replica's own feed otherwise).
         mode: ``in-process`` (beside ingest) or ``replica`` (``serve --api-only``).
         alerts: the worker's ``controlcenter.alerts.AlertService`` when it runs in this
-            process (the alert routes act through it; replicas have none). Its
-            transitions reach ``/api/v1/alerts/live`` through
-            ``alerts.add_listener(state.hub.publish_alert)``.
-        kinds: the sensor-kind registry's owner (the pipeline's in-process, so that a kind
+            process (the alert routes act through it; replicas have none). The composer
+            (``controlcenter.service.compose``) wires its transitions to
+            ``/api/v1/alerts/live``.
+        kinds: the sensor-kind registry's owner (the worker's in-process, so that a kind
             an admin adds is taken by ingest at once; a replica's own otherwise).
         sessions: the open websockets by key (admission limits, revocation); built here
             from ``settings.api`` and ``keys``; its ``run`` belongs to the service's
@@ -51,7 +54,7 @@ class ApiState:
     keys: ApiKeys
     broker_connected: asyncio.Event
     mode: Literal["in-process", "replica"] = "in-process"
-    alerts: Any = None  # AlertService; typed loosely so the API imports no alerts internals
+    alerts: AlertService | None = None
     kinds: KindBook = None  # type: ignore[assignment]  # built from the pool when not given
     sessions: Sessions = field(init=False)
 

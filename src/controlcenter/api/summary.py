@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 
-from controlcenter.api._http import ERRORS, query_timeout
-from controlcenter.api.auth import Principal, Role, require_role
+from controlcenter.api._http import query_timeout
+from controlcenter.api.deps import CODE, ERRORS, Viewer, problems
 from controlcenter.api.index import Selection
-from controlcenter.api.models import FactorySummary, Problem, SiteSummary
+from controlcenter.api.models import FactorySummary, SiteSummary
 from controlcenter.api.readings import latest_values
 from controlcenter.api.safety import safety_line
 from controlcenter.api.state import ApiState, State
@@ -28,10 +28,9 @@ from controlcenter.grades import Grade, grade_codes, worst
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["summaries"], responses=ERRORS)
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Code = Annotated[str, Path(pattern=CODE)]
 _GRADES = list(Grade)
-_ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Problem} for c in (401, 403, 404, 503)}
+_ERRORS = problems(401, 403, 404, 503)
 
 _FACTORY = """
 SELECT f.name, f.contract_kw, f.gateway_status

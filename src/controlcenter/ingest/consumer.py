@@ -30,7 +30,6 @@ Acks from a previous connection are skipped: the broker redelivers those message
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -60,6 +59,7 @@ from controlcenter.metrics import (
     INGEST_MQTT_UNACKED,
     INGEST_RECONNECTS,
 )
+from controlcenter.mqtt import make_client, wait_or_stop
 
 __all__ = ["Consumer"]
 
@@ -139,9 +139,7 @@ class Consumer:
                         INGEST_RECONNECTS.inc()
                         delay = backoff.next()
                         logger.warning("MQTT connection lost (%s); retrying in %.1f s", exc, delay)
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(delay):
-                                await self._stop.wait()
+                        await wait_or_stop(self._stop, delay)
             finally:
                 timer.cancel()
 
@@ -149,28 +147,20 @@ class Consumer:
         _paho.install()  # cheaper MQTT 5 property decoding (see ingest/_paho.py)
         s = self._settings
         mq = s.mqtt
-        ep = s.mqtt_endpoint()
         v5 = mq.protocol == "5"
         props = None
         if v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = mq.session_expiry_s
             props.ReceiveMaximum = mq.receive_maximum
-        client = aiomqtt.Client(
-            ep.host,
-            ep.port,
-            username=ep.username,
-            password=ep.password,
-            identifier=mq.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        client = make_client(
+            s,
+            mq.client_id,
             clean_session=None if v5 else False,
             clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=props,
-            keepalive=mq.keepalive_s,
-            timeout=mq.connect_timeout_s,
             # Unbounded on purpose: aiomqtt drops on overflow. We bound it by pausing reads.
             max_queued_incoming_messages=0,
-            tls_params=aiomqtt.TLSParameters() if ep.tls else None,
         )
         # Before connecting: a persistent session may deliver the moment CONNACK arrives.
         client._client.manual_ack_set(True)  # see the module docstring

@@ -2,16 +2,23 @@
 
 from controlcenter.store.binary import fetch_columns
 from controlcenter.store.catalog import REFUSED, Catalog
+from controlcenter.store.columns import CatalogColumns
 from controlcenter.store.kinds import KindBook
 from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
 from controlcenter.store.migrate import alembic_config, migrate
-from controlcenter.store.pool import TRANSIENT_ERRORS, map_storage_errors, open_pool
+from controlcenter.store.pool import (
+    TRANSIENT_ERRORS,
+    map_storage_errors,
+    open_pool,
+    retry_transient,
+)
 from controlcenter.store.writer import ReadingWriter, WriteResult, encode_copy_binary
 
 __all__ = [
     "REFUSED",
     "TRANSIENT_ERRORS",
     "Catalog",
+    "CatalogColumns",
     "KindBook",
     "Maintenance",
     "ReadingWriter",
@@ -24,4 +31,5 @@ __all__ = [
     "migrate",
     "open_pool",
     "read_storage_mode",
+    "retry_transient",
 ]

@@ -23,6 +23,7 @@ import asyncpg
 
 from controlcenter.domain import SensorKey, SeriesKey
 from controlcenter.kinds import Registry, packaged
+from controlcenter.store.columns import CatalogColumns
 from controlcenter.store.pool import map_storage_errors
 
 __all__ = ["REFUSED", "Catalog"]
@@ -163,6 +164,8 @@ class Catalog:
         self._registry = registry  # units of new series
         self._ids: dict[SeriesKey, int] = {}
         self._keys: dict[int, SeriesKey] = {}
+        #: the columnar view of every known series (this catalog adds to it; others read)
+        self.columns = CatalogColumns()
         limit = max_new_series_per_factory_per_hour
         self._budget = _NewSeriesBudget(limit, _HOUR_S, clock) if limit > 0 else None
         self._warned: dict[tuple[str, str], float] = {}
@@ -273,6 +276,7 @@ class Catalog:
     def _remember(self, key: SeriesKey, series_id: int) -> None:
         self._ids[key] = series_id
         self._keys[series_id] = key
+        self.columns.add(series_id, key)
 
 
 def _columns(keys: Iterable[SeriesKey], registry: Registry | None = None) -> tuple[list[str], ...]:

@@ -1,20 +1,24 @@
-"""The asyncpg pool: created with timeouts, closed within a bound, errors mapped."""
+"""The asyncpg pool: created with timeouts, closed within a bound, errors mapped; the
+transient errors and the one loop that retries them (:func:`retry_transient`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import asyncpg
 
+from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.errors import StorageError
 
-__all__ = ["TRANSIENT_ERRORS", "map_storage_errors", "open_pool"]
+__all__ = ["TRANSIENT_ERRORS", "map_storage_errors", "open_pool", "retry_transient"]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Errors after which the same statement may succeed on a retry (link down, server restart).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -28,6 +32,32 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.ConnectionFailureError,
 )
+
+
+async def retry_transient(
+    step: Callable[[], Awaitable[_T]],
+    backoff: Backoff,
+    what: str,
+    on_retry: Callable[[], None] | None = None,
+) -> _T:
+    """Run ``step`` (safe to repeat) until it succeeds, sleeping ``backoff``'s delays after
+    a :class:`StorageError` caused by one of :data:`TRANSIENT_ERRORS` (``on_retry`` is
+    called before each wait, e.g. to count it).
+
+    Raises:
+        StorageError: a database error that retrying cannot fix.
+    """
+    while True:
+        try:
+            return await step()
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, TRANSIENT_ERRORS):
+                raise
+            if on_retry is not None:
+                on_retry()
+            delay = backoff.next()
+            logger.warning("%s: database unavailable (%s); retrying in %.1f s", what, exc, delay)
+            await asyncio.sleep(delay)
 
 
 @contextlib.contextmanager

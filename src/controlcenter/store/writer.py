@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import numpy as np
@@ -66,11 +66,16 @@ def encode_copy_binary(batch: Batch) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What one write committed."""
+    """What one write committed.
+
+    ``batch`` is the committed batch: one reading per (series, time), the first that
+    arrived (as the database keeps it), in arrival order; every sink receives it.
+    """
 
     inserted: int
     duplicates: int
     dead_letters: int
+    batch: Batch = field(default_factory=Batch.empty)
 
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -118,7 +123,7 @@ class ReadingWriter:
                         )
                     for st in statuses:
                         await _update_gateway(conn, st)
-        return WriteResult(inserted, len(batch) - inserted, len(dead))
+        return WriteResult(inserted, len(batch) - inserted, len(dead), batch)
 
     async def _copy_readings(self, conn: _Conn, batch: Batch) -> int:
         data = encode_copy_binary(batch)

@@ -22,8 +22,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from controlcenter import __version__
-from controlcenter.api._http import ERRORS
 from controlcenter.api.auth import Principal, authenticate_request
+from controlcenter.api.deps import ERRORS
 from controlcenter.api.state import State
 
 __all__ = ["DASHBOARD_DIR", "DashboardFiles", "DisplayConfig", "Me", "mount_dashboard", "router"]
