@@ -282,3 +282,25 @@ async def test_new_kinds_through_broker_service_and_api(
             assert got == {"laeq dB": [90.0]}
             loud = await eventually(lambda: _alerts(pool, site, noise["rules"][0]["name"]))
             assert loud[0]["state"] == "open"
+
+
+def test_the_engine_does_not_score_a_state_change_that_z_scores_would_flag():
+    """A smoke detector at 0 for an hour, then 1: the alert rule says so at once; the engine,
+    with the fire kind's settings, raises no statistical event (the generic profile does)."""
+    import numpy as np
+
+    from controlcenter.anomaly import Engine
+    from controlcenter.domain import Batch
+
+    knobs = packaged().engine_knobs()
+    t = np.arange(400, dtype=np.int64) * 10_000_000
+    v = np.zeros(400)
+    v[-1] = 1.0
+    events = {}
+    for name in ("fire.smoke", "generic"):
+        eng = Engine(profiles={"fire.smoke": profile_from_knobs(knobs["fire.smoke"])})
+        eng.add_series([0], name)
+        _, ev = eng.ingest(Batch.from_lists(np.zeros(400), t, v))
+        events[name] = ev.names().tolist()
+    assert events["fire.smoke"] == []
+    assert events["generic"] != []
