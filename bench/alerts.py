@@ -18,10 +18,11 @@ import sys
 import time
 
 import numpy as np
+from simulators.kinds import Kind
 
 from controlcenter.alerts import Evaluator, Rule
 from controlcenter.anomaly import Engine, EngineConfig
-from controlcenter.domain import Kind, SensorKey, SeriesKey
+from controlcenter.domain import SensorKey, SeriesKey
 
 sys.path.insert(0, "bench")
 from engine import KINDS, Source  # the engine bench data source

@@ -30,10 +30,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import numpy as np
+from simulators.kinds import Kind
 
 from controlcenter.api import ApiKeys, ApiState, LiveHub, Role, SeriesIndex, create_app, serve
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.embedded._port import free_port
 from controlcenter.gcpolicy import gc_policy
 from controlcenter.store import Catalog, ReadingWriter, migrate, read_storage_mode

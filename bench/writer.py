@@ -32,9 +32,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
+from simulators.kinds import Kind
 
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.store import Catalog, ReadingWriter, migrate, read_storage_mode
 from controlcenter.store.writer import encode_copy_binary
 

@@ -39,7 +39,8 @@ EXTRA = "오전오후년월일시분초"
 def page_text() -> str:
     """Every character the page may show from its own files, plus ASCII and ``EXTRA``."""
     chars = {chr(c) for c in range(0x20, 0x7F)} | set(EXTRA)
-    for path in sorted([*WEB.glob("*.js"), *WEB.glob("*.html")]):
+    # kinds.yaml: the sensor kinds' titles (GET /api/v1/kinds) the page shows.
+    for path in sorted([*WEB.glob("*.js"), *WEB.glob("*.html"), WEB.parent / "kinds.yaml"]):
         chars |= {c for c in path.read_text(encoding="utf-8") if ord(c) > 0x7E}
     return "".join(sorted(c for c in chars if c.isprintable()))
 

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import Kind
 from simulators.frame import Frame
+from simulators.kinds import Kind
 from simulators.layout import Layout
 
 __all__ = ["SERIES_TYPES", "Anomaly", "AnomalyPlanner", "Injector", "Label"]

@@ -25,9 +25,9 @@ from types import FrameType
 
 import msgspec
 
-from controlcenter.domain import Kind
 from simulators.engine import Simulation, parse_shard
 from simulators.files import generate
+from simulators.kinds import Kind
 from simulators.layout import build_layout
 from simulators.live import RunOptions, run_live
 from simulators.payload import PayloadEncoder

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import Kind
 from simulators.anomaly import Anomaly, AnomalyPlanner, Injector, Label
 from simulators.frame import Frame
+from simulators.kinds import Kind
 from simulators.layout import Layout, build_layout
 from simulators.scenario import Scenario
 from simulators.signal import KindStream, make_stream

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import METRICS, Kind
 from simulators.anomaly import Label
 from simulators.engine import Simulation
+from simulators.kinds import METRICS, Kind
 
 __all__ = ["GenerateStats", "generate", "read_readings", "read_series"]
 

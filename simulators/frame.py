@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import Kind
+from simulators.kinds import Kind
 
 __all__ = ["Frame"]
 

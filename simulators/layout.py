@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import METRICS, Kind
+from simulators.kinds import METRICS, Kind
 from simulators.scenario import Scenario
 
 __all__ = ["KIND_CODES", "Layout", "SensorTable", "build_layout"]

@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controlcenter.domain import Kind
 from simulators.anomaly import Anomaly
 from simulators.engine import Simulation
 from simulators.frame import Frame
+from simulators.kinds import Kind
 from simulators.payload import PayloadEncoder
 from simulators.publisher import GatewayPool
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import msgspec
 import numpy as np
 
-from controlcenter.domain import Kind
 from simulators.frame import Frame
+from simulators.kinds import Kind
 from simulators.layout import Layout
 
 __all__ = ["Message", "PayloadEncoder", "TsFormat", "status_topic"]

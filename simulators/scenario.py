@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from controlcenter.domain import METRICS, Kind
+from simulators.kinds import METRICS, Kind
 
 __all__ = [
     "ANOMALY_TYPES",

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import Kind
 from simulators._calendar import Calendar, ar1, decay, filter_ar1, shift_activity
 from simulators.frame import Frame
+from simulators.kinds import Kind
 from simulators.layout import KIND_CODES, Layout
 
 __all__ = ["DECIMALS", "KindStream", "make_stream"]

@@ -108,7 +108,7 @@ BAD_INPUTS = [
         b'{"ts": %(now)d, "values": {"pm10": 1}, "pad": "%(pad)s"}',
         "payload_too_large",
     ),
-    ("/v1/{site}/f1/water/w1", b'{"ts": %(now)d, "values": {"pm10": 1}}', "unknown_kind"),
+    ("/v1/{site}/f1/sewage/w1", b'{"ts": %(now)d, "values": {"pm10": 1}}', "unknown_kind"),
     ("/v1/{site}/f1/air", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
     ("/v1/{site}/f1/air/a1/x/y", b'{"ts": %(now)d, "values": {"pm10": 1}}', "bad_topic"),
     ("/v1/{site}/f1/status", b"sleeping", "bad_status"),
@@ -510,15 +510,15 @@ async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
 
 
 def test_refused_readings_make_one_dead_letter_per_message_with_its_payload():
-    from controlcenter.domain import Kind, SensorKey
+    from controlcenter.domain import SensorKey
     from controlcenter.ingest import Batcher
     from controlcenter.ingest.payload import Decoded
 
     batcher = Batcher()
     for i, metrics in enumerate((["pm10"], ["pm10", "pm25"], ["co2"])):
         decoded = Decoded(metrics, [1] * len(metrics), [1.0] * len(metrics))
-        batcher.add(SensorKey("s", "f", Kind.AIR, f"a{i}"), decoded, f"t{i}", b"p%d" % i)
-    batcher.add(SensorKey("s", "f", Kind.AIR, "x"), Decoded(), "t3", b"p3")  # all rejected
+        batcher.add(SensorKey("s", "f", "air", f"a{i}"), decoded, f"t{i}", b"p%d" % i)
+    batcher.add(SensorKey("s", "f", "air", "x"), Decoded(), "t3", b"p3")  # all rejected
     item = batcher.take(lambda acks: lambda: None)
     letters = item.refused(np.array([False, True, False, True]), "series_limit", "why")
     assert [(d.topic, d.payload, d.detail) for d in letters] == [

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from controlcenter.alerts import AlertService
-from controlcenter.domain import METRICS, Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
+from controlcenter.kinds import packaged
 from controlcenter.metrics import INGEST_RECONNECTS
 from controlcenter.store import Catalog, ReadingWriter, read_storage_mode
 from tests._support import (
@@ -23,7 +24,7 @@ from tests._support import (
 )
 
 US = 1_000_000
-AIR = list(METRICS[Kind.AIR])
+AIR = list(packaged().units("air"))
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ async def _warm_history(pool, site: str, n_sensors: int, depth: int) -> list[int
     """``depth`` readings (one per 10 s, ending a minute ago) for every metric of
     ``n_sensors`` air sensors; returns the series ids."""
     keys = [
-        SeriesKey(SensorKey(site, f"f{i // 30:02d}", Kind.AIR, f"a{i}"), m)
+        SeriesKey(SensorKey(site, f"f{i // 30:02d}", "air", f"a{i}"), m)
         for i in range(n_sensors)
         for m in AIR
     ]
@@ -148,9 +149,7 @@ async def test_restoring_thousands_of_open_alerts_leaves_the_event_loop_free(
     alerts over 20,400 series stalled the event loop for 1.2 s; quadratic beyond)."""
     site = f"site{uuid.uuid4().hex[:8]}"
     n = 12_000
-    keys = [
-        SeriesKey(SensorKey(site, f"f{i // 30:02d}", Kind.AIR, f"a{i}"), "pm10") for i in range(n)
-    ]
+    keys = [SeriesKey(SensorKey(site, f"f{i // 30:02d}", "air", f"a{i}"), "pm10") for i in range(n)]
     catalog = Catalog(big_pool)
     await catalog.load()
     await _open_alerts(big_pool, site, await catalog.resolve(keys))

@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 import numpy as np
 
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.scoring import Scoring
 from controlcenter.store import Catalog, ReadingWriter, read_storage_mode
 from tests._support import (
@@ -26,7 +26,7 @@ US = 1_000_000
 async def _history(pool, n_series: int, n: int, t_end_us: int):
     """n readings per series, one per 10 s up to t_end_us, stored through the writer."""
     site = f"site{uuid.uuid4().hex[:8]}"
-    keys = [SeriesKey(SensorKey(site, "f1", Kind.AIR, f"a{i}"), "temp") for i in range(n_series)]
+    keys = [SeriesKey(SensorKey(site, "f1", "air", f"a{i}"), "temp") for i in range(n_series)]
     catalog = Catalog(pool)
     ids = await catalog.resolve(keys)
     mode = await read_storage_mode(pool)
@@ -71,7 +71,7 @@ async def test_a_cold_series_with_no_history_is_scored_without_false_alarms(
 ):
     site = f"site{uuid.uuid4().hex[:8]}"
     catalog = Catalog(pool)
-    (sid,) = await catalog.resolve([SeriesKey(SensorKey(site, "f1", Kind.POWER, "m1"), "voltage")])
+    (sid,) = await catalog.resolve([SeriesKey(SensorKey(site, "f1", "power", "m1"), "voltage")])
     scoring = Scoring(make_settings(database_url), pool, catalog)
     t0 = now_ms() * 1000
     rng = np.random.default_rng(5)
@@ -155,7 +155,7 @@ async def test_warm_start_restores_the_daily_baseline_from_the_database(
     after a warm start equals that of an engine that saw the history live."""
     site = f"site{uuid.uuid4().hex[:8]}"
     catalog = Catalog(pool)
-    (sid,) = await catalog.resolve([SeriesKey(SensorKey(site, "f1", Kind.POWER, "m1"), "kw")])
+    (sid,) = await catalog.resolve([SeriesKey(SensorKey(site, "f1", "power", "m1"), "kw")])
     mode = await read_storage_mode(pool)
     writer = ReadingWriter(
         pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us

@@ -6,8 +6,8 @@ operators' dashboards. See DESIGN.md for the map of the parts.
 """
 
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind
+from controlcenter.domain import Batch
 from controlcenter.errors import ControlCenterError
 
 __version__ = "0.1.0"
-__all__ = ["Batch", "ControlCenterError", "Kind", "Settings", "__version__"]
+__all__ = ["Batch", "ControlCenterError", "Settings", "__version__"]

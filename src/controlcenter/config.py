@@ -24,6 +24,7 @@ __all__ = [
     "DbSettings",
     "EngineSettings",
     "IngestSettings",
+    "KindsSettings",
     "MqttEndpoint",
     "MqttSettings",
     "RuntimeSettings",
@@ -104,6 +105,17 @@ class IngestSettings(BaseModel):
     write_retry_initial_s: float = Field(0.2, gt=0)
     write_retry_max_s: float = Field(10.0, gt=0)
     shutdown_timeout_s: float = Field(15.0, gt=0)
+
+
+class KindsSettings(BaseModel):
+    """The sensor-kind registry (``controlcenter.kinds``; table ``sensor_kinds``)."""
+
+    refresh_interval_s: float = Field(
+        30.0,
+        gt=0,
+        le=86_400,
+        description="reread the registry this often (kinds an admin added on another process)",
+    )
 
 
 class EngineSettings(BaseModel):
@@ -276,6 +288,7 @@ class Settings(BaseSettings):
     db: DbSettings = DbSettings()
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
+    kinds: KindsSettings = KindsSettings()
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
     alerts: AlertSettings = AlertSettings()

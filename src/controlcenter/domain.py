@@ -1,4 +1,6 @@
-"""Domain vocabulary shared by every stage: sensor kinds, metrics, units and the columnar Batch.
+"""Domain vocabulary shared by every stage: sensor and series keys and the columnar Batch.
+
+Sensor kinds, their metrics, units and limits are data: ``controlcenter.kinds``.
 
 Times are ``int64`` microseconds since the Unix epoch (UTC) everywhere downstream of ingest:
 the resolution PostgreSQL's ``timestamptz`` keeps, and plain integers for numpy.
@@ -6,23 +8,18 @@ the resolution PostgreSQL's ``timestamptz`` keeps, and plain integers for numpy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "METRICS",
-    "METRIC_LIMITS",
     "US_PER_S",
     "Batch",
     "DeadLetter",
     "GatewayStatus",
-    "Kind",
     "SensorKey",
     "SeriesKey",
     "datetime_from_us",
@@ -41,62 +38,12 @@ def datetime_from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-class Kind(StrEnum):
-    """Sensor kinds of the MQTT contract."""
-
-    AIR = "air"
-    POWER = "power"
-    PARKING = "parking"
-
-
-#: Metrics per kind and their fixed units (MQTT contract v1).
-METRICS: Mapping[Kind, Mapping[str, str]] = {
-    Kind.AIR: {
-        "pm10": "ug/m3",
-        "pm25": "ug/m3",
-        "co2": "ppm",
-        "voc": "ppb",
-        "temp": "C",
-        "humidity": "%",
-    },
-    Kind.POWER: {"kw": "kW", "kwh": "kWh", "voltage": "V", "current": "A", "pf": ""},
-    Kind.PARKING: {"occupied": "spaces", "capacity": "spaces"},
-}
-
-#: What ingest accepts per kind and metric, ``(lo, hi)`` inclusive in the metric's unit;
-#: other finite values are dead letters (``value_out_of_range``). No sensor of the metric,
-#: working or broken, reports beyond these (concentrations past the pure substance, 10 GW,
-#: colder than absolute zero), and they keep every sum a rollup or an engine statistic
-#: takes finite (|value| <= 1e15: even a billion of them stay far from float overflow;
-#: ``kw: 1e308`` twice in a minute stopped every rollup). They are far wider than the
-#: anomaly engine's static limits (``anomaly/profile.py``), which flag values that are
-#: impossible but reportable (a PM2.5 of 5000): those are stored and raise events.
-METRIC_LIMITS: Mapping[Kind, Mapping[str, tuple[float, float]]] = {
-    Kind.AIR: {
-        "pm10": (-100.0, 1e6),  # ug/m3: 1 g/m3
-        "pm25": (-100.0, 1e6),
-        "co2": (-100.0, 1e6),  # ppm: pure CO2
-        "voc": (-100.0, 1e9),  # ppb: pure
-        "temp": (-273.15, 1e4),  # C: absolute zero
-        "humidity": (-100.0, 200.0),  # %
-    },
-    Kind.POWER: {
-        "kw": (-1e7, 1e7),  # 10 GW
-        "kwh": (-1e15, 1e15),  # a counter
-        "voltage": (-1e6, 1e6),
-        "current": (-1e6, 1e6),
-        "pf": (-10.0, 10.0),  # in [-1, 1]
-    },
-    Kind.PARKING: {"occupied": (-1e6, 1e6), "capacity": (-1e6, 1e6)},
-}
-
-
 class SensorKey(NamedTuple):
     """A sensor as the topic names it: ``cc/v1/{site}/{factory}/{kind}/{sensor}``."""
 
     site: str
     factory: str
-    kind: Kind
+    kind: str  #: a kind of the registry (``controlcenter.kinds``)
     sensor: str
 
 

@@ -25,6 +25,7 @@ from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, DeadLetter
 from controlcenter.ingest import Consumer, IngestBatch
+from controlcenter.kinds import Registry, packaged
 from controlcenter.metrics import (
     INGEST_BATCH_READINGS,
     INGEST_DEAD_LETTERS,
@@ -57,7 +58,12 @@ class Pipeline:
     """The ingest pipeline of one worker; run it with :meth:`run` until ``stop`` is set."""
 
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, mode: StorageMode, catalog: Catalog
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        mode: StorageMode,
+        catalog: Catalog,
+        registry: Callable[[], Registry] = packaged,
     ) -> None:
         self.settings = settings
         self.mode = mode
@@ -72,7 +78,7 @@ class Pipeline:
             retention_days=settings.db.retention_days,
         )
         self.queue: asyncio.Queue[IngestBatch] = asyncio.Queue(settings.ingest.queue_max_batches)
-        self.consumer = Consumer(settings, self.queue.put, self.queue.join)
+        self.consumer = Consumer(settings, self.queue.put, self.queue.join, registry)
         self._sinks: list[Sink] = []
         self.committed_readings = 0
 

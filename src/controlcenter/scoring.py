@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -32,9 +33,11 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
+from controlcenter.anomaly.profile import MetricProfile, profile_from_knobs
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, SensorKey, datetime_from_us
+from controlcenter.kinds import STATE_ENGINE, Registry, packaged
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
     ENGINE_EVENTS,
@@ -91,7 +94,13 @@ _DAILY_COLUMNS = (
 class Scoring:
     """Runs the engine on committed batches; see the module docstring."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        catalog: Catalog,
+        registry: Registry | None = None,
+    ) -> None:
         es = settings.engine
         self._settings = es
         self._retry = (es.retry_initial_s, es.retry_max_s)
@@ -104,13 +113,22 @@ class Scoring:
                 min_history=es.min_history,
                 daily_slots=es.daily_slots,
                 day_offset_s=settings.utc_offset_s(),
-            )
+            ),
+            profiles={**_FALLBACKS, **_profiles(registry or packaged())},
         )
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(es.queue_max_batches)
         self._listeners: list[ScoredListener] = []
         self._profiles = set(self.engine.profile_names)
+        self._types = registry or packaged()
         self._sensor_ids: dict[SensorKey, int] = {}
         self.scored = 0
+
+    def use_kinds(self, registry: Registry) -> None:
+        """Take the engine profiles of kinds and metrics added since (``KindBook`` listener);
+        series of a metric the engine has not met yet get them from their first reading."""
+        if self.engine.add_profiles(_profiles(registry)):
+            self._profiles = set(self.engine.profile_names)
+        self._types = registry
 
     def add_listener(self, listener: ScoredListener) -> None:
         """Call ``listener`` with every scored batch and silence sweep."""
@@ -214,8 +232,12 @@ class Scoring:
         sensors = []
         for sid in ids.tolist():
             key = self._catalog.key_of(sid)
-            name = f"{key.sensor.kind.value}.{key.metric}" if key else "generic"
-            profiles.append(name if name in self._profiles else "generic")
+            name = f"{key.sensor.kind}.{key.metric}" if key else "generic"
+            if name not in self._profiles:
+                # A metric without engine settings: states are never z-scored.
+                vtype = self._types.value_type(key.sensor.kind, key.metric) if key else None
+                name = f"generic.{vtype}" if vtype in ("state", "counter") else "generic"
+            profiles.append(name)
             # The metrics of one sensor are watched together (the relation detector).
             sensors.append(
                 self._sensor_ids.setdefault(key.sensor, len(self._sensor_ids)) if key else -1
@@ -303,6 +325,20 @@ class Scoring:
             last = batch.value[batch.series == sid][-1]
             if self.engine.store.known[occupied]:
                 self.engine.set_limits([occupied], hi=[last])
+
+
+#: Profiles of metrics the registry gives no engine settings, by value type.
+_FALLBACKS: dict[str, MetricProfile] = {
+    "generic.state": profile_from_knobs(STATE_ENGINE),
+    "generic.counter": MetricProfile(
+        monotonic=True, robust_z=math.inf, ewma_z=math.inf, daily_z=math.inf, relation=False
+    ),
+}
+
+
+def _profiles(registry: Registry) -> dict[str, MetricProfile]:
+    """The engine profile of every ``kind.metric`` of the registry."""
+    return {name: profile_from_knobs(k) for name, k in registry.engine_knobs().items()}
 
 
 def _earliest(batch: Batch, ids: npt.NDArray[np.int32], default: int) -> npt.NDArray[np.int64]:

@@ -1,8 +1,11 @@
 """The service: resources entered in dependency order, workers in one TaskGroup.
 
-pool -> storage mode -> :func:`compose` -> the stages' tasks. :func:`compose` is the one
-place that builds every stage and wires them, each given its typed inputs:
+pool -> storage mode -> sensor kinds (``KindBook``) -> :func:`compose` -> the stages' tasks.
+:func:`compose` is the one place that builds every stage and wires them, each given its
+typed inputs:
 
+    sensor kinds ─> ingest (topics, metrics, limits), catalog (units), Scoring (engine
+    profiles), API (kinds routes, rule checks, summaries)
     catalog ──────────────┬──────────────┬───────────────┬───────────────┐
     Pipeline (consumer -> writer) ─sinks─> live hub (API), Scoring
     Scoring ─listener─> AlertService ─listener─> live hub's alert feed
@@ -25,9 +28,17 @@ from controlcenter.alerts import AlertService
 from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
 from controlcenter.gcpolicy import gc_policy
+from controlcenter.kinds import packaged
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
-from controlcenter.store import Catalog, StorageMode, migrate, open_pool, read_storage_mode
+from controlcenter.store import (
+    Catalog,
+    KindBook,
+    StorageMode,
+    migrate,
+    open_pool,
+    read_storage_mode,
+)
 
 __all__ = ["Stages", "compose", "ingest_catalog", "run_service", "stop_on_signals"]
 
@@ -58,19 +69,30 @@ class Stages:
     scoring: Scoring
     alerts: AlertService | None
     api: ApiRuntime | None
+    kinds: KindBook
 
 
-def ingest_catalog(settings: Settings, pool: asyncpg.Pool) -> Catalog:
-    """The worker's catalog: it registers new series, within ingest's limit."""
+def ingest_catalog(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindBook | None = None
+) -> Catalog:
+    """The worker's catalog: it registers new series (units from the sensor-kind
+    registry), within ingest's limit."""
     limit = settings.ingest.max_new_series_per_factory_per_hour
-    return Catalog(pool, max_new_series_per_factory_per_hour=limit)
+    registry = (lambda: kinds.current) if kinds is not None else packaged
+    return Catalog(pool, max_new_series_per_factory_per_hour=limit, registry=registry)
 
 
-def compose(settings: Settings, pool: asyncpg.Pool, mode: StorageMode) -> Stages:
-    """Build every stage of a worker over one catalog and wire them together."""
-    catalog = ingest_catalog(settings, pool)
-    pipeline = Pipeline(settings, pool, mode, catalog)
-    scoring = Scoring(settings, pool, catalog)
+def compose(
+    settings: Settings, pool: asyncpg.Pool, mode: StorageMode, kinds: KindBook | None = None
+) -> Stages:
+    """Build every stage of a worker over one catalog and wire them together; every stage
+    reads the sensor kinds of ``kinds`` (loaded by the caller; default: a book of the
+    packaged kinds)."""
+    kinds = KindBook(pool) if kinds is None else kinds
+    catalog = ingest_catalog(settings, pool, kinds)
+    pipeline = Pipeline(settings, pool, mode, catalog, lambda: kinds.current)
+    scoring = Scoring(settings, pool, catalog, kinds.current)
+    kinds.add_listener(scoring.use_kinds)  # engine settings of kinds added later
     alerts = AlertService(settings, pool, catalog) if settings.alerts.enabled else None
     api = None
     if settings.api.enabled:
@@ -79,7 +101,7 @@ def compose(settings: Settings, pool: asyncpg.Pool, mode: StorageMode) -> Stages
         from_broker = bool(settings.mqtt.shared_group) and settings.alerts.publish_mqtt
         connected = pipeline.consumer.connected
         api = ApiRuntime.in_process(
-            settings, pool, catalog, connected, None if from_broker else alerts
+            settings, pool, catalog, connected, None if from_broker else alerts, kinds
         )
         if api.sink is not None:
             # The live hub is the first sink: it never waits, so live feeds don't queue.
@@ -89,7 +111,7 @@ def compose(settings: Settings, pool: asyncpg.Pool, mode: StorageMode) -> Stages
     pipeline.add_sink(scoring.submit)
     if alerts is not None:
         scoring.add_listener(alerts.on_scored)
-    return Stages(pipeline, scoring, alerts, api)
+    return Stages(pipeline, scoring, alerts, api, kinds)
 
 
 async def run_service(
@@ -105,7 +127,9 @@ async def run_service(
     async with open_pool(settings) as pool:
         mode = await read_storage_mode(pool)
         logger.info("storage mode: %s", mode.name)
-        stages = compose(settings, pool, mode)
+        kinds = KindBook(pool)
+        await kinds.load()  # the packaged kinds and their default rules, then the table
+        stages = compose(settings, pool, mode, kinds)
         pipeline, scoring, alerts, api = (
             stages.pipeline,
             stages.scoring,
@@ -114,6 +138,8 @@ async def run_service(
         )
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
+            refresh_s = settings.kinds.refresh_interval_s
+            tg.create_task(kinds.run(stop, refresh_s), name="kinds-refresh")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
             if api is not None:
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set

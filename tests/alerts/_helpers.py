@@ -13,7 +13,7 @@ import asyncpg
 from controlcenter.alerts import AlertRepository, AlertService, Rule
 from controlcenter.anomaly import Events
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.store import Catalog
 
 T0 = 1_800_000_000_000_000  # µs
@@ -34,7 +34,7 @@ def site_code() -> str:
 
 
 def air_keys(site: str, n: int, metric: str = "pm10", factory: str = "f1") -> list[SeriesKey]:
-    return [SeriesKey(SensorKey(site, factory, Kind.AIR, f"a{i}"), metric) for i in range(n)]
+    return [SeriesKey(SensorKey(site, factory, "air", f"a{i}"), metric) for i in range(n)]
 
 
 async def register(pool: asyncpg.Pool, keys: list[SeriesKey]) -> tuple[Catalog, list[int]]:

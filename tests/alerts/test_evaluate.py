@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from controlcenter.alerts import Evaluator, Rule
 from controlcenter.anomaly import Detector, Events
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 
 S = 1_000_000
 KEYS = {
-    0: SeriesKey(SensorKey("s", "f", Kind.AIR, "a"), "pm10"),
-    1: SeriesKey(SensorKey("s", "f", Kind.AIR, "a"), "pm25"),
-    2: SeriesKey(SensorKey("s", "f", Kind.AIR, "b"), "pm10"),
-    3: SeriesKey(SensorKey("s", "g", Kind.POWER, "p"), "kw"),
+    0: SeriesKey(SensorKey("s", "f", "air", "a"), "pm10"),
+    1: SeriesKey(SensorKey("s", "f", "air", "a"), "pm25"),
+    2: SeriesKey(SensorKey("s", "f", "air", "b"), "pm10"),
+    3: SeriesKey(SensorKey("s", "g", "power", "p"), "kw"),
 }
 
 

@@ -22,7 +22,7 @@ from controlcenter.api.index import SeriesIndex
 from controlcenter.api.server import serve
 from controlcenter.api.state import ApiState
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.embedded._port import free_port
 from controlcenter.store import Catalog, ReadingWriter, read_storage_mode
 
@@ -58,7 +58,7 @@ class Api:
         return c
 
     async def series(
-        self, site: str, factory: str, kind: Kind, sensor: str, metrics: list[str]
+        self, site: str, factory: str, kind: str, sensor: str, metrics: list[str]
     ) -> list[int]:
         keys = [SeriesKey(SensorKey(site, factory, kind, sensor), m) for m in metrics]
         return await self.catalog.resolve(keys)

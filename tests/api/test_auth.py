@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from controlcenter.api.auth import Role
-from controlcenter.domain import DeadLetter, Kind
+from controlcenter.domain import DeadLetter
 from tests.api._api import Api, batch, close_code, unique_site
 
 
@@ -61,8 +61,8 @@ async def test_admin_creates_lists_and_revokes_keys(api: Api):
 @pytest.fixture
 async def two_factories(api: Api):
     site = unique_site()
-    mine = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10", "pm25"])
-    theirs = await api.series(site, "f2", Kind.AIR, "aq1", ["pm10", "pm25"])
+    mine = await api.series(site, "f1", "air", "aq1", ["pm10", "pm25"])
+    theirs = await api.series(site, "f2", "air", "aq1", ["pm10", "pm25"])
     now = time.time_ns() // 1000
     await api.write(mine + theirs, [now] * 4, [1.0, 2.0, 3.0, 4.0])
     root = api.state.settings.mqtt.topic_root

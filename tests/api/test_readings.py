@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from controlcenter.api.auth import Role
-from controlcenter.domain import Batch, Kind
+from controlcenter.domain import Batch
 from controlcenter.store import Maintenance, read_storage_mode
 from tests.api._api import Api, batch, unique_site, us
 
@@ -23,9 +23,9 @@ def iso(t_us: int) -> str:
 
 async def test_latest_comes_from_the_cache_and_falls_back_to_the_database(api: Api):
     site = unique_site()
-    pm25 = await api.series(site, "f1", Kind.AIR, "aq1", ["pm25"])
-    pm25 += await api.series(site, "f2", Kind.AIR, "aq1", ["pm25"])
-    never = await api.series(site, "f3", Kind.AIR, "aq1", ["pm25"])
+    pm25 = await api.series(site, "f1", "air", "aq1", ["pm25"])
+    pm25 += await api.series(site, "f2", "air", "aq1", ["pm25"])
+    never = await api.series(site, "f3", "air", "aq1", ["pm25"])
     now = time.time_ns() // 1000
     await api.write([pm25[0], pm25[0]], [now - 2_000_000, now - 1_000_000], [10.0, 11.0])
     api.state.hub.update(batch([pm25[1]], [now], [42.0]))  # the cache knows this one only
@@ -72,7 +72,7 @@ async def _seed(api: Api, sid: int, start_us: int, minutes: int) -> None:
 
 async def test_history_picks_raw_rows_or_a_rollup_and_bounds_the_points(api: Api):
     site = unique_site()
-    (sid,) = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10"])
+    (sid,) = await api.series(site, "f1", "air", "aq1", ["pm10"])
     start = us(time.time() // HOUR * HOUR - 40 * 86_400)  # hour-aligned, 40 days ago
     await _seed(api, sid, start, 30 * 24 * 60)  # 30 days, 3 readings a minute
     c = await api.client()
@@ -127,7 +127,7 @@ async def test_history_picks_raw_rows_or_a_rollup_and_bounds_the_points(api: Api
 
 async def test_history_rejects_inverted_ranges_and_too_many_points(api: Api):
     site = unique_site()
-    (sid,) = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10"])
+    (sid,) = await api.series(site, "f1", "air", "aq1", ["pm10"])
     c = await api.client()
     now = datetime.now(UTC)
     inverted = await c.get(
@@ -154,7 +154,7 @@ async def test_history_rejects_inverted_ranges_and_too_many_points(api: Api):
 async def test_history_and_export_take_any_well_formed_time_even_the_extremes(api: Api):
     """Times at the ends of the calendar answered 500 (OverflowError converting to UTC)."""
     site = unique_site()
-    (sid,) = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10"])
+    (sid,) = await api.series(site, "f1", "air", "aq1", ["pm10"])
     now = time.time_ns() // 1000
     await api.write([sid], [now], [7.0])
     viewer, operator = await api.client(), await api.client(Role.OPERATOR)
@@ -183,7 +183,7 @@ async def test_history_and_export_take_any_well_formed_time_even_the_extremes(ap
 
 async def test_csv_export_streams_raw_rows_and_rollups(api: Api):
     site = unique_site()
-    (sid,) = await api.series(site, "f1", Kind.POWER, "m1", ["kw"])
+    (sid,) = await api.series(site, "f1", "power", "m1", ["kw"])
     start = us(time.time() // HOUR * HOUR - 3 * 86_400)
     n = 12_000  # more than one cursor chunk
     await api.write(

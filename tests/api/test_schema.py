@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from controlcenter.api.auth import Role
-from controlcenter.domain import Kind
 from tests.api._api import Api, running_api
 
 _ST = Path(sys.executable).parent / "st"
@@ -22,6 +21,15 @@ _ST = Path(sys.executable).parent / "st"
 _CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+# The sensor-kind routes answer 422 with the reason for an entry that breaks the registry's
+# own rules (limits that contradict, a metric's unit that changes: README, Sensor kinds),
+# which JSON Schema cannot state; every other route keeps the rule above.
+[[operations]]
+include-tag = "kinds"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "400", "401", "403", "404", "409", "422", "429",
+]
 
 [parameters]
 "path.alert_id" = {alert_id}
@@ -98,7 +106,7 @@ async def test_schemathesis_finds_no_server_errors_and_no_untrue_bounds_on_any_r
         )
         await migrate(settings)
         async with running_api(settings, alerts=True) as api:
-            ids = await api.series("stsite", "f1", Kind.AIR, "aq1", ["pm10", "pm25"])
+            ids = await api.series("stsite", "f1", "air", "aq1", ["pm10", "pm25"])
             now = time.time_ns() // 1000
             await api.write(ids, [now, now], [12.0, 40.0])
             # One open alert for the alert routes to act on.

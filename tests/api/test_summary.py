@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 
 from controlcenter.api.auth import Role
-from controlcenter.domain import DeadLetter, Kind
+from controlcenter.domain import DeadLetter
 from tests.api._api import Api, batch, unique_site
 
 
 async def test_factory_and_site_summaries_grade_air_and_total_power_and_parking(api: Api):
     site = unique_site()
-    a1 = await api.series(site, "f1", Kind.AIR, "aq1", ["pm10", "pm25"])
-    a2 = await api.series(site, "f1", Kind.AIR, "aq2", ["pm10", "pm25"])
-    kw = await api.series(site, "f1", Kind.POWER, "m1", ["kw"])
-    kw += await api.series(site, "f1", Kind.POWER, "m2", ["kw"])
-    park = await api.series(site, "f1", Kind.PARKING, "p1", ["occupied", "capacity"])
-    b1 = await api.series(site, "f2", Kind.AIR, "aq1", ["pm10", "pm25"])
+    a1 = await api.series(site, "f1", "air", "aq1", ["pm10", "pm25"])
+    a2 = await api.series(site, "f1", "air", "aq2", ["pm10", "pm25"])
+    kw = await api.series(site, "f1", "power", "m1", ["kw"])
+    kw += await api.series(site, "f1", "power", "m2", ["kw"])
+    park = await api.series(site, "f1", "parking", "p1", ["occupied", "capacity"])
+    b1 = await api.series(site, "f2", "air", "aq1", ["pm10", "pm25"])
     await api.pool.execute(
         "UPDATE factories f SET contract_kw = 400, name = 'Hanil' FROM sites s"
         " WHERE s.site_id = f.site_id AND s.code = $1 AND f.code = 'f1'",

@@ -54,6 +54,8 @@ def test_gateway_publishes_readings_and_status_under_its_own_factory(
             "cc/v1/namdong-1/f0001/air/st-01",
             "cc/v1/namdong-1/f0001/power/m-01",
             "cc/v1/namdong-1/f0001/parking/p-01",
+            "cc/v1/namdong-1/f0001/gas/gd-01",
+            "cc/v1/namdong-1/f0001/fire/fd-01",
             "cc/v1/namdong-1/f0001/status",
         ):
             assert gw.publish(topic, topic.encode()) == 0
@@ -64,6 +66,8 @@ def test_gateway_publishes_readings_and_status_under_its_own_factory(
         "cc/v1/namdong-1/f0001/air/st-01",
         "cc/v1/namdong-1/f0001/power/m-01",
         "cc/v1/namdong-1/f0001/parking/p-01",
+        "cc/v1/namdong-1/f0001/gas/gd-01",
+        "cc/v1/namdong-1/f0001/fire/fd-01",
         "cc/v1/namdong-1/f0001/status",
     }
 
@@ -71,10 +75,11 @@ def test_gateway_publishes_readings_and_status_under_its_own_factory(
 FOREIGN = [
     "cc/v1/namdong-1/f0002/air/st-01",  # a neighbour in the same site
     "cc/v1/namdong-2/f0001/power/m-01",  # the same factory code in another site
+    "cc/v1/namdong-1/f0002/gas/gd-01",  # a neighbour's gas detector
     "cc/v1/namdong-1/f0002/status",  # another gateway's status
     "cc/v1/alerts/namdong-1/f0001/opened",  # the service's alerts
     "cc/v1/namdong-1/f0001/air/st-01/extra",  # deeper than the contract
-    "cc/v1/namdong-1/f0001/water/w-01",  # not a kind
+    "cc/v1/namdong-1/f0001/sewage/w-01",  # not a kind
     "cc/v2/namdong-1/f0001/air/st-01",  # another contract version
 ]
 
@@ -263,3 +268,12 @@ def test_password_files_hold_hashes_only(broker: Broker) -> None:
             user, hashed = line.split(":", 1)
             assert hashed.startswith("$7$"), user  # PBKDF2-SHA512
             assert broker.passwords[user] not in hashed
+
+
+def test_every_packaged_sensor_kind_may_be_published_by_gateways_and_the_simulator():
+    from controlcenter.kinds import packaged
+
+    acl = (ROOT / "deploy" / "mosquitto" / "acl").read_text().splitlines()
+    for kind in packaged():
+        assert f"pattern write cc/v1/%u/{kind}/+" in acl, kind
+        assert f"topic write cc/v1/+/+/{kind}/+" in acl, kind

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controlcenter.anomaly.profile import DEFAULT_PROFILES
+from controlcenter.anomaly.profile import profile_from_knobs
 from controlcenter.config import IngestSettings
-from controlcenter.domain import METRIC_LIMITS, METRICS, Kind
 from controlcenter.errors import PayloadError
 from controlcenter.ingest.payload import MAX_DEPTH, PayloadDecoder, nesting_depth
+from controlcenter.kinds import packaged
 
 NOW_US = 1_795_000_000_000_000  # 2026-11-18
 NOW_MS = NOW_US // 1000
@@ -23,7 +23,7 @@ def decoder() -> PayloadDecoder:
 
 def test_single_reading_with_epoch_ms_decodes_every_metric(decoder):
     out = decoder.decode(
-        Kind.POWER, json.dumps({"ts": NOW_MS, "values": {"kw": 12.5, "pf": 0.93}}).encode(), NOW_US
+        "power", json.dumps({"ts": NOW_MS, "values": {"kw": 12.5, "pf": 0.93}}).encode(), NOW_US
     )
     assert out.metrics == ["kw", "pf"]
     assert out.times == [NOW_US, NOW_US]
@@ -33,14 +33,14 @@ def test_single_reading_with_epoch_ms_decodes_every_metric(decoder):
 
 def test_rfc3339_timestamps_keep_microseconds_and_offsets(decoder):
     payload = b'{"ts": "2026-11-18T09:00:00.123456+09:00", "values": {"pm25": 18}}'
-    out = decoder.decode(Kind.AIR, payload, NOW_US)
+    out = decoder.decode("air", payload, NOW_US)
     expected = datetime(2026, 11, 18, 0, 0, 0, 123456, tzinfo=UTC)
     assert out.times == [int(expected.timestamp()) * 1_000_000 + 123456]
 
 
 def test_gateway_batch_decodes_all_readings_in_order(decoder):
     readings = [{"ts": NOW_MS - i, "seq": i, "values": {"occupied": i}} for i in range(10)]
-    out = decoder.decode(Kind.PARKING, json.dumps({"readings": readings}).encode(), NOW_US)
+    out = decoder.decode("parking", json.dumps({"readings": readings}).encode(), NOW_US)
     assert out.values == [float(i) for i in range(10)]
     assert out.times == [(NOW_MS - i) * 1000 for i in range(10)]
 
@@ -57,14 +57,14 @@ def test_gateway_batch_decodes_all_readings_in_order(decoder):
 )
 def test_unreadable_messages_are_rejected_whole_with_a_reason(decoder, payload, reason):
     with pytest.raises(PayloadError) as info:
-        decoder.decode(Kind.AIR, payload, NOW_US)
+        decoder.decode("air", payload, NOW_US)
     assert info.value.reason == reason
 
 
 def test_too_many_readings_is_rejected_whole(decoder):
     readings = [{"ts": NOW_MS, "values": {"kw": 1}}] * 51
     with pytest.raises(PayloadError) as info:
-        decoder.decode(Kind.POWER, json.dumps({"readings": readings}).encode(), NOW_US)
+        decoder.decode("power", json.dumps({"readings": readings}).encode(), NOW_US)
     assert info.value.reason == "too_many_readings"
 
 
@@ -89,7 +89,7 @@ def test_bad_readings_are_rejected_with_their_reason_and_nothing_kept(
     decoder, values_json, ts, reason
 ):
     payload = f'{{"ts": {ts}, "values": {values_json}}}'.encode()
-    out = decoder.decode(Kind.AIR, payload, NOW_US)
+    out = decoder.decode("air", payload, NOW_US)
     assert out.values == []
     assert [r for r, _ in out.rejects] == [reason]
 
@@ -99,7 +99,7 @@ def test_one_bad_reading_in_a_gateway_batch_keeps_the_others(decoder):
         b'{"readings": [{"ts": %d, "values": {"kw": 1}}, {"ts": %d, "values": {"kw": NaN}},'
         b' {"ts": %d, "values": {"kw": 3, "bogus": 4}}]}' % (NOW_MS, NOW_MS + 1, NOW_MS + 2)
     )
-    out = decoder.decode(Kind.POWER, payload, NOW_US)
+    out = decoder.decode("power", payload, NOW_US)
     assert out.values == [1.0, 3.0]
     assert sorted(r for r, _ in out.rejects) == ["non_finite_value", "unknown_metric"]
 
@@ -109,7 +109,7 @@ def test_arbitrary_bytes_never_raise_anything_but_payload_error(data):
     decoder = PayloadDecoder(IngestSettings())
     reason = None
     try:
-        out = decoder.decode(Kind.AIR, data, NOW_US)
+        out = decoder.decode("air", data, NOW_US)
     except PayloadError as exc:
         reason = exc.reason
     if reason is None:
@@ -126,7 +126,7 @@ def test_any_json_number_or_timestamp_decodes_or_is_rejected_with_a_reason(value
     decoder = PayloadDecoder(IngestSettings())
     payload = json.dumps({"ts": ts, "values": {"pm10": value}}).encode()
     try:
-        out = decoder.decode(Kind.AIR, payload, NOW_US)
+        out = decoder.decode("air", payload, NOW_US)
     except PayloadError:
         return
     assert len(out.values) + len(out.rejects) == 1
@@ -134,11 +134,11 @@ def test_any_json_number_or_timestamp_decodes_or_is_rejected_with_a_reason(value
 
 
 @given(
-    kind=st.sampled_from(list(Kind)),
+    kind=st.sampled_from(packaged().names),
     data=st.data(),
 )
 def test_valid_batches_round_trip_exactly(kind, data):
-    limits = METRIC_LIMITS[kind]
+    limits = packaged().limits(kind)
     value = st.sampled_from(list(limits)).flatmap(
         lambda m: st.tuples(st.just(m), st.floats(*limits[m]))
     )
@@ -179,7 +179,7 @@ _DEEP = 1_000  # ~2 KB of brackets: past Python's recursion limit
 def test_a_deeply_nested_payload_is_an_ordinary_bad_payload(payload):
     """Found by fuzzing: 1,000 levels in 2 KB raised RecursionError inside the decoder."""
     with pytest.raises(PayloadError) as info:
-        PayloadDecoder(IngestSettings()).decode(Kind.AIR, payload, NOW_US)
+        PayloadDecoder(IngestSettings()).decode("air", payload, NOW_US)
     assert info.value.reason == "too_deeply_nested"
     assert info.value.detail.endswith(f"levels > {MAX_DEPTH}")
 
@@ -194,7 +194,7 @@ def test_nesting_is_judged_the_same_however_deep_the_callers_stack_is():
     )
 
     def at_depth(n, payload):
-        return at_depth(n - 1, payload) if n else decoder.decode(Kind.AIR, payload, NOW_US)
+        return at_depth(n - 1, payload) if n else decoder.decode("air", payload, NOW_US)
 
     for stack in (0, 900):
         with pytest.raises(PayloadError, match="too_deeply_nested"):
@@ -209,20 +209,20 @@ def test_one_level_past_the_bound_is_too_deep(decoder):
         b"]" * MAX_DEPTH,
     )
     with pytest.raises(PayloadError) as info:
-        decoder.decode(Kind.AIR, payload, NOW_US)
+        decoder.decode("air", payload, NOW_US)
     assert info.value.reason == "too_deeply_nested"
 
 
 def test_fields_outside_the_contract_are_ignored(decoder):
     payload = b'{"ts": %d, "gw": {"fw": "1.2", "up": [1, 2]}, "values": {"pm10": 7}}' % NOW_MS
-    out = decoder.decode(Kind.AIR, payload, NOW_US)
+    out = decoder.decode("air", payload, NOW_US)
     assert (out.metrics, out.values, out.rejects) == (["pm10"], [7.0], [])
 
 
 @pytest.mark.parametrize("payload", [b'{"readings": []}', b'{"readings": [], "gw": "g1"}'])
 def test_an_empty_gateway_batch_is_an_empty_payload(decoder, payload):
     with pytest.raises(PayloadError) as info:
-        decoder.decode(Kind.POWER, payload, NOW_US)
+        decoder.decode("power", payload, NOW_US)
     assert info.value.reason == "empty_payload"
 
 
@@ -234,7 +234,7 @@ def test_finite_values_beyond_a_metrics_physical_range_are_rejected(decoder):
         b' {"ts": %d, "values": {"kw": -1.0000001e7, "pf": 10.5}}]}'
         % (NOW_MS, NOW_MS + 1, NOW_MS + 2)
     )
-    out = decoder.decode(Kind.POWER, payload, NOW_US)
+    out = decoder.decode("power", payload, NOW_US)
     assert list(zip(out.metrics, out.values, strict=True)) == [
         ("kwh", 12.0),
         ("kw", 1e7),  # the limits themselves are accepted
@@ -247,11 +247,14 @@ def test_finite_values_beyond_a_metrics_physical_range_are_rejected(decoder):
 def test_every_metric_has_limits_wider_than_the_engines_impossible_values():
     """Ingest rejects what cannot be reported at all; the engine flags what is impossible
     but reportable (stored, with an event): its static limits lie inside ingest's."""
-    for kind, units in METRICS.items():
-        assert METRIC_LIMITS[kind].keys() == units.keys()
-        for metric, (lo, hi) in METRIC_LIMITS[kind].items():
+    registry = packaged()
+    for kind in registry:
+        assert registry.limits(kind).keys() == registry.units(kind).keys()
+        for metric, (lo, hi) in registry.limits(kind).items():
             assert -1e15 <= lo < hi <= 1e15
-            p = DEFAULT_PROFILES[f"{kind.value}.{metric}"]
+            if registry.value_type(kind, metric) == "state":
+                continue  # a state's values are its limits: 0 and 1 are both normal
+            p = profile_from_knobs(registry.engine_knobs()[f"{kind}.{metric}"])
             assert math.isinf(p.lo) or lo < p.lo, (kind, metric)
             assert math.isinf(p.hi) or p.hi < hi, (kind, metric)
 

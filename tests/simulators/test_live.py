@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from simulators.engine import Simulation
 from simulators.files import generate
+from simulators.kinds import METRICS, Kind
 from simulators.publisher import GatewayPool
 
 from controlcenter.config import IngestSettings
-from controlcenter.domain import METRICS, Kind
 from controlcenter.ingest.payload import PayloadDecoder
 from tests.simulators._helpers import Collector, small_scenario
 

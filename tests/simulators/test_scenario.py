@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from simulators.engine import Simulation, parse_shard
+from simulators.kinds import METRICS, Kind
 from simulators.layout import build_layout
 from simulators.payload import PayloadEncoder
 from simulators.scenario import Scenario, ScenarioError, load_scenario
 
 import simulators
-from controlcenter.domain import METRICS, Kind
 
 
 def test_exported_members_are_public_and_exist():

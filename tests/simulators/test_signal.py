@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulators.engine import Simulation
+from simulators.kinds import Kind
 from simulators.scenario import load_scenario
 
-from controlcenter.domain import Kind
 from tests.simulators._helpers import Data, small_scenario
 
 

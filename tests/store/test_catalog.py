@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from controlcenter.domain import Kind, SensorKey, SeriesKey
+from controlcenter.domain import SensorKey, SeriesKey
 from controlcenter.store import REFUSED, Catalog
 
 
@@ -18,8 +18,7 @@ class Clock:
 
 def _keys(site: str, factory: str, n: int, start: int = 0) -> list[SeriesKey]:
     return [
-        SeriesKey(SensorKey(site, factory, Kind.AIR, f"a{i}"), "pm10")
-        for i in range(start, start + n)
+        SeriesKey(SensorKey(site, factory, "air", f"a{i}"), "pm10") for i in range(start, start + n)
     ]
 
 

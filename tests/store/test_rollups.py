@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.store import Catalog, Maintenance, ReadingWriter, migrate, read_storage_mode
 from tests._support import eventually, publish, running_service
 from tests.conftest import create_database, drop_database
@@ -23,7 +23,7 @@ MINUTE = 60 * US
 MAX_FLOAT8 = 1.7976931348623157e308
 
 
-async def _series(pool, n: int, kind: Kind = Kind.POWER, metric: str = "kw") -> list[int]:
+async def _series(pool, n: int, kind: str = "power", metric: str = "kw") -> list[int]:
     site = f"s{uuid.uuid4().hex[:8]}"
     keys = [SeriesKey(SensorKey(site, "f1", kind, f"m{i}"), metric) for i in range(n)]
     return await Catalog(pool).resolve(keys)

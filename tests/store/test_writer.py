@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from controlcenter.domain import Batch, DeadLetter, GatewayStatus, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, DeadLetter, GatewayStatus, SensorKey, SeriesKey
 from controlcenter.store import Catalog, Maintenance, ReadingWriter, read_storage_mode
 
 US = 1_000_000
@@ -20,7 +20,7 @@ async def writer(pool):
 
 async def _series(pool, n: int) -> list[int]:
     site = f"s{uuid.uuid4().hex[:8]}"
-    keys = [SeriesKey(SensorKey(site, "f1", Kind.POWER, f"m{i}"), "kw") for i in range(n)]
+    keys = [SeriesKey(SensorKey(site, "f1", "power", f"m{i}"), "kw") for i in range(n)]
     return await Catalog(pool).resolve(keys)
 
 
@@ -144,7 +144,7 @@ async def test_rollups_match_an_aggregate_over_the_raw_rows(pool, writer):
 
 async def test_catalog_ids_are_dense_and_stable_across_processes(pool):
     site = f"s{uuid.uuid4().hex[:8]}"
-    keys = [SeriesKey(SensorKey(site, f"f{i % 3}", Kind.AIR, f"a{i}"), "pm25") for i in range(20)]
+    keys = [SeriesKey(SensorKey(site, f"f{i % 3}", "air", f"a{i}"), "pm25") for i in range(20)]
     first = await Catalog(pool).resolve(keys + keys[:5])
     assert first[20:] == first[:5]
     assert sorted(first[:20]) == list(range(min(first), min(first) + 20))

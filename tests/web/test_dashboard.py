@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from controlcenter.api.auth import Role
-from tests._support import eventually
+from tests._support import eventually, now_ms, publish, reading
 from tests.web._browser import ARTIFACTS, CHROMIUM, FACTORIES, Complex
 
 #: A chart's points: how far (s) each lies from the history's bucket grid, the last value.
@@ -254,5 +254,49 @@ async def test_a_factory_scoped_key_sees_only_its_factory(cx: Complex) -> None:
     await page.goto(f"{cx.url}/#/f/{cx.site}/f001")  # another factory by URL: nothing shown
     await page.wait_for_selector("#factory-missing:not([hidden])")
     assert await page.locator(".chart-card").count() == 0
+    await page.context.close()
+    assert not cx.errors, cx.errors
+
+
+async def test_the_factory_view_shows_a_gas_alarm_on_its_safety_card(cx: Complex) -> None:
+    """A gas detector (a kind of the registry, not of code) past its second set point: the
+    factory's safety card names the reading and the alarm, its chart is titled by the
+    registry's kind title, and its unit is the registry's."""
+    await publish(
+        cx.mqtt_url, [(cx.topic("f003", "gas", "gd1"), reading(now_ms(), h2s=16.0, o2=20.9))]
+    )
+
+    async def alarmed() -> bool:
+        n = await cx.pool.fetchval(
+            "SELECT count(*) FROM alerts WHERE site = $1 AND factory = 'f003'"
+            " AND rule_name = 'gas-h2s' AND state = 'open'",
+            cx.site,
+        )
+        return bool(n)
+
+    await eventually(alarmed)
+    page = await cx.page(await cx.key(Role.VIEWER))
+    await page.wait_for_selector(f'.tile[data-factory="{cx.site}/f003"]')
+    await page.wait_for_function(
+        "site => window.ccDashboard.store.factories.some(f => f.key === site + '/f003')"
+        " && window.ccDashboard.store.series.size > 0",
+        arg=cx.site,
+    )
+    await page.evaluate("() => window.ccDashboard.refreshCatalog()")
+    await page.click(f'.tile[data-factory="{cx.site}/f003"]')
+    await page.wait_for_selector('.chart-card[data-chart="gas/h2s"]')
+    lang = await page.evaluate("() => document.documentElement.lang")
+    card = '#factory-cards [data-card="safety"]'
+    await page.wait_for_function(
+        "sel => document.querySelector(sel).textContent !== '\u2013'", arg=card
+    )
+    if lang == "ko":
+        await page.click("header .lang-switch")
+    assert await page.inner_text(card) == "alarm"
+    detail = await page.inner_text('#factory-cards [data-card="safety-detail"]')
+    assert detail == "h2s 16.0 ppm · alarm 2", detail
+    title = await page.inner_text('.chart-card[data-chart="gas/h2s"] .chart-kind')
+    assert title == "Gas detection"
+    await page.screenshot(path=ARTIFACTS / "dashboard-safety.png", full_page=True)
     await page.context.close()
     assert not cx.errors, cx.errors

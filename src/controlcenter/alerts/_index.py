@@ -28,8 +28,8 @@ def _grow(a: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.float64]:
 class CatalogIndex:
     """Per-series columns (the catalog's) and references (contract, capacity).
 
-    >>> from controlcenter.domain import SensorKey, SeriesKey, Kind
-    >>> keys = {0: SeriesKey(SensorKey("s1", "f1", Kind.AIR, "a"), "pm10")}
+    >>> from controlcenter.domain import SensorKey, SeriesKey
+    >>> keys = {0: SeriesKey(SensorKey("s1", "f1", "air", "a"), "pm10")}
     >>> ix = CatalogIndex()
     >>> ix.update(keys.get, 0)
     1
@@ -58,7 +58,7 @@ class CatalogIndex:
         return self.columns.factory
 
     @property
-    def kind(self) -> npt.NDArray[np.int8]:
+    def kind(self) -> npt.NDArray[np.int16]:
         """Kind code per series id."""
         return self.columns.kind
 

@@ -22,7 +22,7 @@ from controlcenter.alerts._vector import Csr
 from controlcenter.alerts.changes import Subject
 from controlcenter.alerts.rule import Rule, Severity
 from controlcenter.anomaly import DETECTOR_NAMES
-from controlcenter.domain import US_PER_S, Kind, SensorKey, SeriesKey
+from controlcenter.domain import US_PER_S, SensorKey, SeriesKey
 from controlcenter.store.columns import CatalogColumns
 
 __all__ = ["NO_DETECTOR", "RuleTables"]
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 NO_DETECTOR = 255
 _MAX_CONDS = 8
 _MAX_STEPS = 4
-_KINDS = tuple(Kind)
 _REF = {None: 0, "contract_kw": 1, "capacity": 2}
 _I64 = npt.NDArray[np.int64]
 _B = npt.NDArray[np.bool_]
@@ -116,7 +115,7 @@ class RuleTables:
         if sc.factory is not None and sc.site is not None:
             m &= ix.factory[:n] == ix.factory_code(sc.site, sc.factory)
         if sc.kind is not None:
-            m &= ix.kind[:n] == _KINDS.index(sc.kind)
+            m &= ix.kind[:n] == ix.columns.kind_code(sc.kind)
         if sc.sensor is not None and sc.factory is not None and sc.kind is not None:
             key = SensorKey(sc.site or "", sc.factory, sc.kind, sc.sensor)
             m &= ix.sensor[:n] == ix.sensor_code(key)

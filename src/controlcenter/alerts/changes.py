@@ -30,7 +30,7 @@ class Subject:
     def key(self) -> str:
         """A stable text key (``site/factory/kind/sensor[/metric]``) for the database."""
         s = self.sensor
-        base = f"{s.site}/{s.factory}/{s.kind.value}/{s.sensor}"
+        base = f"{s.site}/{s.factory}/{s.kind}/{s.sensor}"
         return f"{base}/{self.metric}" if self.metric else base
 
 

@@ -40,8 +40,8 @@ class Evaluator(RuleTables):
     :meth:`evaluate` per scored batch. Gateway rules are not evaluated here.
 
     >>> from controlcenter.alerts import Rule
-    >>> from controlcenter.domain import Kind, SensorKey, SeriesKey
-    >>> keys = {0: SeriesKey(SensorKey("s", "f", Kind.AIR, "a1"), "pm10")}
+    >>> from controlcenter.domain import SensorKey, SeriesKey
+    >>> keys = {0: SeriesKey(SensorKey("s", "f", "air", "a1"), "pm10")}
     >>> ev = Evaluator()
     >>> ev.set_rules([Rule.model_validate({"id": 1, "name": "pm10",
     ...     "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}]})])

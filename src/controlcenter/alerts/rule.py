@@ -40,11 +40,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controlcenter.anomaly import DETECTOR_NAMES
-from controlcenter.domain import METRICS, Kind
+from controlcenter.kinds import Registry
 
 __all__ = ["Condition", "Rule", "Scope", "Severity", "Step"]
 
-_ALL_METRICS = {m for metrics in METRICS.values() for m in metrics}
+_NAME = r"^[a-z][a-z0-9_]{0,31}$"  # kind and metric names (``controlcenter.kinds``)
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _CODE = r"^[^/#+\s\x00]{1,64}$"  # codes appear in MQTT topics; JSON in PostgreSQL has no NUL
 
@@ -80,7 +80,7 @@ class Scope(_Model):
 
     site: str | None = Field(None, pattern=_CODE)
     factory: str | None = Field(None, pattern=_CODE)
-    kind: Kind | None = None
+    kind: str | None = Field(None, pattern=_NAME)
     sensor: str | None = Field(None, pattern=_CODE)
 
     @model_validator(mode="after")
@@ -95,7 +95,7 @@ class Scope(_Model):
 class Condition(_Model):
     """One condition: a metric threshold, an anomaly detector, or a gateway going offline."""
 
-    metric: str | None = None
+    metric: str | None = Field(None, pattern=_NAME)
     detector: str | None = None
     gateway: Literal["offline"] | None = None
     op: Literal["above", "below"] = "above"
@@ -111,8 +111,6 @@ class Condition(_Model):
             return self
         if self.metric is None and self.detector is None:
             raise ValueError("a condition needs a metric, a detector or a gateway")
-        if self.metric is not None and self.metric not in _ALL_METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}")
         if self.detector is not None:
             if self.detector not in DETECTOR_NAMES:
                 raise ValueError(f"unknown detector {self.detector!r}; one of {DETECTOR_NAMES}")
@@ -210,13 +208,23 @@ class Rule(_Model):
             raise ValueError("conditions on different metrics need per='sensor'")
         if gateway and (self.scope.kind is not None or self.scope.sensor is not None):
             raise ValueError("a gateway rule is scoped to the complex, a site or a factory")
-        if self.scope.kind is not None:
-            known = METRICS[self.scope.kind]
-            for c in self.conditions:
-                if c.metric is not None and c.metric not in known:
-                    raise ValueError(f"metric {c.metric!r} is not a {self.scope.kind} metric")
         self._check_steps()
         return self
+
+    def check_kinds(self, registry: Registry) -> None:
+        """Refuse a rule on a kind or metric the sensor-kind registry does not know.
+
+        Raises:
+            ValueError: with the reason (the API answers 400 with it).
+        """
+        if self.scope.kind is not None and self.scope.kind not in registry:
+            raise ValueError(f"unknown sensor kind {self.scope.kind!r}")
+        spec = registry.kind(self.scope.kind) if self.scope.kind else None
+        known = spec.metrics if spec is not None else registry.metric_names()
+        for c in self.conditions:
+            if c.metric is not None and c.metric not in known:
+                where = f"a {self.scope.kind} metric" if spec is not None else "a known metric"
+                raise ValueError(f"metric {c.metric!r} is not {where}")
 
     def _check_steps(self) -> None:
         if not self.steps:

@@ -40,7 +40,7 @@ from controlcenter.alerts.webhook import WebhookNotifier
 from controlcenter.anomaly import Events
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
-from controlcenter.domain import US_PER_S, Batch, Kind, SensorKey
+from controlcenter.domain import US_PER_S, Batch, SensorKey
 from controlcenter.errors import StorageError
 from controlcenter.metrics import ALERTS_EVAL_SECONDS
 from controlcenter.store import Catalog, retry_transient
@@ -71,7 +71,7 @@ def _where(sensor: SensorKey, series_id: int | None, metric: str | None) -> dict
     return {
         "site": sensor.site,
         "factory": sensor.factory,
-        "kind": sensor.kind.value,
+        "kind": sensor.kind,
         "sensor": sensor.sensor,
         "metric": metric,
         "series_id": series_id,
@@ -166,7 +166,7 @@ class AlertService:
             kind = alert.get("kind")
             if kind is None or alert.get("sensor") is None:
                 continue
-            sk = SensorKey(alert["site"], alert["factory"], Kind(kind), alert["sensor"])
+            sk = SensorKey(alert["site"], alert["factory"], kind, alert["sensor"])
             cell = ev.cell_of(rule_id, alert.get("series_id"), sk)
             if cell is None or ev.active[cell] or cell in cells:
                 continue

@@ -152,6 +152,25 @@ class Engine:
         self.store = WindowStore(self.config.window, self.config.capacity, keys)
         self.relations = RelationStore()
 
+    def add_profiles(self, profiles: Mapping[str, MetricProfile]) -> int:
+        """Add named profiles the engine does not know yet (a sensor kind added at run
+        time); known names keep their row, so registered series keep their settings.
+        Returns how many were added.
+
+        >>> eng = Engine()
+        >>> eng.add_profiles({"gas.lel": MetricProfile(lo=0.0), "air.pm10": GENERIC})
+        1
+        """
+        new = {n: p for n, p in profiles.items() if n not in self._profile_index}
+        if not new:
+            return 0
+        for name in new:
+            self._profile_index[name] = len(self._profile_index)
+        self.profile_names += tuple(new)
+        self.profiles += tuple(new.values())
+        self.table = np.concatenate([self.table, profile_table(list(new.values()))])
+        return len(new)
+
     # -- series ---------------------------------------------------------------------------
 
     def add_series(

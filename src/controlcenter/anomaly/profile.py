@@ -32,6 +32,7 @@ __all__ = [
     "LIMIT_SEVERITY",
     "MetricProfile",
     "profile_for",
+    "profile_from_knobs",
     "profile_table",
 ]
 
@@ -163,6 +164,23 @@ def profile_for(
 ) -> MetricProfile:
     """The profile of ``kind.metric``, or :data:`GENERIC` when none is defined."""
     return profiles.get(f"{kind}.{metric}", GENERIC)
+
+
+def profile_from_knobs(knobs: Mapping[str, object]) -> MetricProfile:
+    """A profile from a sensor-kind registry entry's engine knobs (``controlcenter.kinds``).
+
+    ``None`` turns a threshold off (infinite; ``lo``: no lower limit).
+
+    >>> p = profile_from_knobs({"lo": 0.0, "hi": None, "robust_z": None, "stuck_k": 10})
+    >>> p.lo, p.hi, p.robust_z, p.stuck_k
+    (0.0, inf, inf, 10)
+    """
+    values: dict[str, object] = {}
+    for name, value in knobs.items():
+        if value is None:
+            value = -INF if name == "lo" else INF
+        values[name] = value
+    return MetricProfile(**values)  # type: ignore[arg-type]
 
 
 #: Columns of the numeric table, in order (see :func:`profile_table`).

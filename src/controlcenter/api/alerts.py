@@ -11,7 +11,7 @@ exact; without one (an API-only replica) reads still work and changes answer 503
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
@@ -28,6 +28,7 @@ from controlcenter.api._params import Instant
 from controlcenter.api.auth import Principal
 from controlcenter.api.deps import ERRORS, Admin, Maintenance, Operator, Scope, Viewer
 from controlcenter.api.state import state_of
+from controlcenter.kinds import Registry, packaged
 
 __all__ = ["AlertAccess", "alert_access", "router"]
 
@@ -68,6 +69,8 @@ class AlertAccess:
 
     service: AlertService | None
     repo: AlertRepository
+    #: the sensor-kind registry a rule's kinds and metrics are checked against
+    kinds: Registry = field(default_factory=packaged)
 
     def acting(self) -> AlertService:
         """The service, for a change; 503 in a replica."""
@@ -80,7 +83,8 @@ def alert_access(conn: HTTPConnection) -> AlertAccess:
     """The worker's :class:`AlertService` from the API state, or the bare tables."""
     state = state_of(conn)
     svc = state.alerts
-    return AlertAccess(svc, svc.repo if svc is not None else AlertRepository(state.pool))
+    repo = svc.repo if svc is not None else AlertRepository(state.pool)
+    return AlertAccess(svc, repo, state.kinds.current)
 
 
 Access = Annotated[AlertAccess, Depends(alert_access)]
@@ -104,7 +108,7 @@ async def list_alerts(
     scope: Scope,
     state: Annotated[list[State] | None, Query()] = None,
     severity: Annotated[list[Sev] | None, Query()] = None,
-    kind: Annotated[Literal["air", "power", "parking"] | None, Query()] = None,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = None,
     rule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] = None,
     since: Instant | None = None,
     until: Instant | None = None,
@@ -209,6 +213,11 @@ async def get_rule(access: Access, who: Viewer, rule_id: RuleId) -> dict[str, An
 
 async def _save(access: Access, who: Principal, rule: Rule) -> dict[str, Any]:
     who.check_unscoped("rules")
+    try:
+        rule.check_kinds(access.kinds)
+    except ValueError as exc:
+        # Well-formed names the registry does not know: they contradict the data (400).
+        raise HTTPException(400, str(exc)) from None
     svc = access.acting()
     try:
         saved = await svc.repo.save_rule(rule)

@@ -13,7 +13,7 @@ from controlcenter.api.deps import ERRORS, Code, Scope, Viewer, narrow
 from controlcenter.api.index import SeriesId
 from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
 from controlcenter.api.state import ApiState, State
-from controlcenter.domain import Kind
+from controlcenter.kinds import KIND_PATTERN
 
 __all__ = ["router"]
 
@@ -103,19 +103,22 @@ async def factories(
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
 
 
+KindParam = Annotated[str | None, Query(pattern=KIND_PATTERN, examples=["gas"])]
+
+
 @router.get("/sensors", response_model=SensorPage, summary="Sensors")
 async def sensors(
     state: State,
     who: Viewer,
     scope: Scope,
-    kind: Kind | None = None,
+    kind: KindParam = None,
     sensor: Code = None,
     limit: Limit = None,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Sensors, by site, factory and kind."""
     lim, off = _page(state, limit, offset)
-    kind_text = kind.value if kind else None
+    kind_text = kind
     items, nxt = await _fetch(state, _SENSORS, lim, off, *scope, kind_text, sensor)
     for item in items:
         item["metadata"] = orjson.loads(item["metadata"])
@@ -127,7 +130,7 @@ async def series(
     state: State,
     who: Viewer,
     scope: Scope,
-    kind: Kind | None = None,
+    kind: KindParam = None,
     sensor: Code = None,
     metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
     ids: Annotated[
@@ -139,6 +142,6 @@ async def series(
     """Series (one metric of one sensor) and their ids, by site, factory, kind, sensor,
     metric or id."""
     lim, off = _page(state, limit, offset)
-    args = (*scope, kind.value if kind else None, sensor, metric, ids)
+    args = (*scope, kind, sensor, metric, ids)
     items, nxt = await _fetch(state, _SERIES, lim, off, *args)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}

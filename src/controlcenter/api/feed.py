@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -31,6 +32,7 @@ from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.errors import PayloadError, StorageError
 from controlcenter.ingest import PayloadDecoder, TopicParser
 from controlcenter.ingest.topic import ALERTS_SEGMENT
+from controlcenter.kinds import Registry, packaged
 from controlcenter.mqtt import make_client, wait_or_stop
 from controlcenter.store import Catalog
 
@@ -46,12 +48,19 @@ _RELOAD_MIN_S = 5.0
 class ReplicaFeed:
     """Feeds a replica's hub from the broker until stopped; ``connected`` while subscribed."""
 
-    def __init__(self, settings: Settings, hub: LiveHub, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hub: LiveHub,
+        catalog: Catalog,
+        registry: Callable[[], Registry] = packaged,
+    ) -> None:
         self._settings = settings
         self._hub = hub
         self._catalog = catalog
-        self._parser = TopicParser(settings.mqtt.topic_root)
-        self._decoder = PayloadDecoder(settings.ingest)
+        # The current sensor-kind registry (the process's KindBook): kinds added at run time.
+        self._parser = TopicParser(settings.mqtt.topic_root, registry)
+        self._decoder = PayloadDecoder(settings.ingest, registry)
         self._alerts_prefix = f"{settings.mqtt.topic_root}/v1/{ALERTS_SEGMENT}/"
         self._series: list[int] = []
         self._time: list[int] = []

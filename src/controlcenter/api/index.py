@@ -16,9 +16,9 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlcenter.api.auth import Principal
-from controlcenter.domain import Kind, SeriesKey
+from controlcenter.domain import SeriesKey
+from controlcenter.kinds import KIND_PATTERN
 from controlcenter.store import Catalog
-from controlcenter.store.columns import KINDS
 
 __all__ = ["Selection", "SeriesId", "SeriesIndex"]
 
@@ -30,14 +30,14 @@ class Selection(BaseModel):
     """Which series: every given filter must match (``series`` lists ids).
 
     >>> Selection(site="namdong", kind="air", metric="pm25").kind
-    <Kind.AIR: 'air'>
+    'air'
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     site: str | None = Field(None, pattern=_CODE_PATTERN, examples=["namdong"])
     factory: str | None = Field(None, pattern=_CODE_PATTERN, examples=["f001"])
-    kind: Kind | None = None
+    kind: str | None = Field(None, pattern=KIND_PATTERN, examples=["gas"])
     sensor: str | None = Field(None, pattern=_CODE_PATTERN, examples=["aq1"])
     metric: str | None = Field(None, pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])
     series: tuple[SeriesId, ...] | None = Field(None, max_length=1_000, examples=[[1, 2, 3]])
@@ -98,7 +98,7 @@ class SeriesIndex:
             else:
                 mask &= np.isin(cols.factory, cols.factory_codes(sel.factory))
         if sel.kind is not None:
-            mask &= cols.kind == KINDS.index(sel.kind)
+            mask &= cols.kind == cols.kind_code(sel.kind)
         if sel.sensor is not None:
             mask &= np.isin(cols.sensor, cols.sensor_codes(sel.sensor))
         if sel.metric is not None:

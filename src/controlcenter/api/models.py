@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlcenter.domain import Kind
 from controlcenter.grades import Grade
+from controlcenter.kinds import KIND_PATTERN
 
 __all__ = [
     "AlertCounts",
@@ -23,6 +23,7 @@ __all__ = [
     "LatestOut",
     "Problem",
     "ReasonCount",
+    "SafetyLine",
     "SensorOut",
     "SensorPage",
     "SeriesHistory",
@@ -85,7 +86,7 @@ class SensorOut(BaseModel):
 
     site: str = Field(examples=["namdong"])
     factory: str = Field(examples=["f001"])
-    kind: Kind
+    kind: str = Field(pattern=KIND_PATTERN, examples=["gas"])
     sensor: str = Field(examples=["aq1"])
     location: str | None = Field(None, examples=["roof"])
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -103,7 +104,7 @@ class SeriesOut(BaseModel):
     series_id: int = Field(examples=[17])
     site: str = Field(examples=["namdong"])
     factory: str = Field(examples=["f001"])
-    kind: Kind
+    kind: str = Field(pattern=KIND_PATTERN, examples=["air"])
     sensor: str = Field(examples=["aq1"])
     metric: str = Field(examples=["pm25"])
     unit: str = Field(examples=["ug/m3"])
@@ -221,6 +222,31 @@ class _Air(BaseModel):
     stations: int = Field(examples=[3])
 
 
+class _SetPoint(BaseModel):
+    op: str = Field(examples=["above"])
+    at: list[float] = Field(examples=[[10.0, 15.0]])
+
+
+class _WorstReading(BaseModel):
+    kind: str = Field(examples=["gas"])
+    metric: str = Field(examples=["h2s"])
+    factory: str | None = Field(None, examples=["f001"])
+    sensor: str | None = Field(None, examples=["gd-01"])
+    value: float = Field(examples=[12.0])
+    unit: str = Field(examples=["ppm"])
+    set_points: list[_SetPoint]
+    level: int = Field(description="alarms passed: 0 none, 1 alarm 1, 2 alarm 2", examples=[1])
+    ratio: float | None = Field(None, description="value against alarm 1", examples=[1.2])
+
+
+class SafetyLine(BaseModel):
+    """Gas and fire: open alarms per safety kind and the worst reading against its set points."""
+
+    alarm: bool = Field(description="an alert of a safety kind (gas, fire) is open")
+    alerts: dict[str, int] = Field(examples=[{"gas": 1, "fire": 0}])
+    worst: _WorstReading | None = None
+
+
 class FactorySummary(BaseModel):
     """A factory's dashboard tile."""
 
@@ -231,6 +257,7 @@ class FactorySummary(BaseModel):
     air: _Air
     power: _Power
     parking: _Parking
+    safety: SafetyLine
     alerts: AlertCounts
 
 
@@ -245,6 +272,7 @@ class SiteSummary(BaseModel):
     )
     power: _Power
     parking: _Parking
+    safety: SafetyLine
     alerts: AlertCounts
 
 

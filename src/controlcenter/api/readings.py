@@ -29,7 +29,7 @@ from controlcenter.api.history import fetch_history, plan
 from controlcenter.api.index import Selection, SeriesId
 from controlcenter.api.models import HistoryOut, LatestOut
 from controlcenter.api.state import ApiState, State
-from controlcenter.domain import METRICS, Kind
+from controlcenter.kinds import KIND_PATTERN
 
 __all__ = ["latest_values", "router", "select_ids", "validation_errors"]
 
@@ -61,7 +61,7 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
 async def selection(
     site: Annotated[str | None, Query(pattern=CODE, examples=["namdong"])] = None,
     factory: Annotated[str | None, Query(pattern=CODE, examples=["f001"])] = None,
-    kind: Kind | None = None,
+    kind: Annotated[str | None, Query(pattern=KIND_PATTERN, examples=["air"])] = None,
     sensor: Annotated[str | None, Query(pattern=CODE, examples=["aq1"])] = None,
     metric: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", examples=["pm25"])] = None,
     series: Annotated[
@@ -162,10 +162,10 @@ def _key_doc(state: ApiState, sid: int) -> dict[str, Any] | None:
         "series_id": sid,
         "site": s.site,
         "factory": s.factory,
-        "kind": s.kind.value,
+        "kind": s.kind,
         "sensor": s.sensor,
         "metric": key.metric,
-        "unit": METRICS[s.kind].get(key.metric, ""),
+        "unit": state.kinds.current.unit(s.kind, key.metric),
     }
 
 
@@ -278,7 +278,7 @@ def _names(state: ApiState, sid: int) -> list[str]:
     if key is None:
         return ["", "", "", "", ""]
     s = key.sensor
-    return [s.site, s.factory, s.kind.value, s.sensor, key.metric]
+    return [s.site, s.factory, s.kind, s.sensor, key.metric]
 
 
 async def _csv_chunks(

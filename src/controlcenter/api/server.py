@@ -38,7 +38,7 @@ from controlcenter.config import Settings
 from controlcenter.domain import Batch
 from controlcenter.errors import ConfigError, ControlCenterError
 from controlcenter.gcpolicy import gc_policy
-from controlcenter.store import Catalog, migrate, open_pool
+from controlcenter.store import Catalog, KindBook, migrate, open_pool
 
 if TYPE_CHECKING:
     from controlcenter.alerts import AlertService
@@ -145,6 +145,7 @@ class ApiRuntime:
         catalog: Catalog,
         connected: asyncio.Event,
         alerts: AlertService | None = None,
+        kinds: KindBook | None = None,
     ) -> ApiRuntime:
         """The API beside ingest, over the worker's ``catalog``; ``connected`` is the
         consumer's broker link, ``alerts`` the worker's alert service (if the routes act
@@ -158,8 +159,11 @@ class ApiRuntime:
         index = SeriesIndex(catalog)
         hub = LiveHub(settings.api, index)
         keys = ApiKeys(pool, settings=settings.api)
-        state = ApiState(settings, pool, index, hub, keys, connected, alerts=alerts)
-        feed = ReplicaFeed(settings, hub, catalog) if settings.mqtt.shared_group else None
+        book = KindBook(pool) if kinds is None else kinds
+        state = ApiState(settings, pool, index, hub, keys, connected, alerts=alerts, kinds=book)
+        feed = None
+        if settings.mqtt.shared_group:
+            feed = ReplicaFeed(settings, hub, catalog, lambda: state.kinds.current)
         return cls(state, create_app(state), feed)
 
     @property
@@ -199,14 +203,18 @@ async def run_replica(
         await catalog.load()
         index = SeriesIndex(catalog)
         hub = LiveHub(settings.api, index)
-        feed = ReplicaFeed(settings, hub, catalog)
+        kinds = KindBook(pool)
+        await kinds.refresh()
+        feed = ReplicaFeed(settings, hub, catalog, lambda: kinds.current)
         keys = ApiKeys(pool, settings=settings.api)
-        state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica")
+        state = ApiState(settings, pool, index, hub, keys, feed.connected, "replica", kinds=kinds)
         runtime = ApiRuntime(state, create_app(state))
         started = asyncio.Event()
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             tg.create_task(feed.run(stop), name="replica-feed")
             tg.create_task(feed.refresh_catalog(stop), name="catalog-refresh")
+            refresh_s = settings.kinds.refresh_interval_s
+            tg.create_task(state.kinds.run(stop, refresh_s), name="kinds-refresh")
             runtime.start(tg, stop, started)
             if ready is not None:
                 tg.create_task(_both(started, feed.connected, ready, stop))

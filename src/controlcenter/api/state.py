@@ -15,6 +15,7 @@ from controlcenter.api.hub import LiveHub
 from controlcenter.api.index import SeriesIndex
 from controlcenter.api.sessions import Sessions
 from controlcenter.config import ApiSettings, Settings
+from controlcenter.store import KindBook
 
 if TYPE_CHECKING:
     from controlcenter.alerts import AlertService
@@ -39,6 +40,8 @@ class ApiState:
             process (the alert routes act through it; replicas have none). The composer
             (``controlcenter.service.compose``) wires its transitions to
             ``/api/v1/alerts/live``.
+        kinds: the sensor-kind registry's owner (the worker's in-process, so that a kind
+            an admin adds is taken by ingest at once; a replica's own otherwise).
         sessions: the open websockets by key (admission limits, revocation); built here
             from ``settings.api`` and ``keys``; its ``run`` belongs to the service's
             TaskGroup.
@@ -52,10 +55,13 @@ class ApiState:
     broker_connected: asyncio.Event
     mode: Literal["in-process", "replica"] = "in-process"
     alerts: AlertService | None = None
+    kinds: KindBook = None  # type: ignore[assignment]  # built from the pool when not given
     sessions: Sessions = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.settings.api, self.keys)
+        if self.kinds is None:
+            self.kinds = KindBook(self.pool)
 
     @property
     def api(self) -> ApiSettings:

@@ -2,7 +2,8 @@
 
 Air: the worst latest PM10 and PM2.5 among the stations and their grades
 (:mod:`controlcenter.grades`). Power: the sum of the latest ``kw`` readings against the
-contracted power (``factories.contract_kw``). Parking: occupied / capacity. Alerts: open
+contracted power (``factories.contract_kw``). Parking: occupied / capacity. Safety: gas and
+fire alarms and the worst gas reading against its set points (:mod:`.safety`). Alerts: open
 (not resolved) alerts by severity; before the alerts table exists (revision 0007) the
 counts are zero and ``available`` is false.
 """
@@ -20,8 +21,8 @@ from controlcenter.api.deps import CODE, ERRORS, Viewer, problems
 from controlcenter.api.index import Selection
 from controlcenter.api.models import FactorySummary, SiteSummary
 from controlcenter.api.readings import latest_values
+from controlcenter.api.safety import safety_line
 from controlcenter.api.state import ApiState, State
-from controlcenter.domain import Kind
 from controlcenter.grades import Grade, grade_codes, worst
 
 __all__ = ["router"]
@@ -61,11 +62,11 @@ async def _readings(
     state.index.sync()
     out = {}
     for kind, metric in (
-        (Kind.AIR, "pm10"),
-        (Kind.AIR, "pm25"),
-        (Kind.POWER, "kw"),
-        (Kind.PARKING, "occupied"),
-        (Kind.PARKING, "capacity"),
+        ("air", "pm10"),
+        ("air", "pm25"),
+        ("power", "kw"),
+        ("parking", "occupied"),
+        ("parking", "capacity"),
     ):
         ids = state.index.select(Selection(site=site, factory=factory, kind=kind, metric=metric))
         known, _, v, _ = await latest_values(state, ids)
@@ -127,6 +128,7 @@ async def factory_summary(state: State, who: Viewer, site: Code, factory: Code) 
         "air": _air(values),
         "power": _power(values, row["contract_kw"]),
         "parking": _parking(values),
+        "safety": await safety_line(state, site, factory),
         "alerts": await _alerts(state, site, factory),
     }
 
@@ -153,6 +155,7 @@ async def site_summary(state: State, who: Viewer, site: Code) -> dict[str, Any]:
         "factory_grades": _factory_grades(state, values),
         "power": _power(values, row["contract_kw"]),
         "parking": _parking(values),
+        "safety": await safety_line(state, site, None),
         "alerts": await _alerts(state, site, None),
     }
 

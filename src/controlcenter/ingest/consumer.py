@@ -50,6 +50,7 @@ from controlcenter.ingest import _paho
 from controlcenter.ingest.batch import Batcher, IngestBatch
 from controlcenter.ingest.payload import PayloadDecoder
 from controlcenter.ingest.topic import StatusTopic, TopicParser
+from controlcenter.kinds import Registry, packaged
 from controlcenter.metrics import (
     INGEST_MESSAGES,
     INGEST_MQTT_CONNECTED,
@@ -82,6 +83,8 @@ class Consumer:
         settings: the service settings.
         sink: awaits room for a batch (the writer's bounded queue: backpressure).
         drained: returns once every batch handed to ``sink`` is committed and acknowledged.
+        registry: the current sensor-kind registry (``KindBook.current``; default: the
+            packaged kinds).
     """
 
     def __init__(
@@ -89,12 +92,13 @@ class Consumer:
         settings: Settings,
         sink: Callable[[IngestBatch], Awaitable[None]],
         drained: Callable[[], Awaitable[None]],
+        registry: Callable[[], Registry] = packaged,
     ) -> None:
         self._settings = settings
         self._sink = sink
         self._drained = drained
-        self._parser = TopicParser(settings.mqtt.topic_root)
-        self._decoder = PayloadDecoder(settings.ingest)
+        self._parser = TopicParser(settings.mqtt.topic_root, registry)
+        self._decoder = PayloadDecoder(settings.ingest, registry)
         self._batcher = Batcher()
         self._batch_size = settings.ingest.batch_size
         self._flush_interval = settings.ingest.flush_interval_s

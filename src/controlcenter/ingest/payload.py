@@ -12,14 +12,15 @@ Nesting: the contract is 4 levels deep. A payload nested deeper than ``MAX_DEPTH
 levels in 2 KB reached Python's recursion limit inside the decoder (an ``internal_error``
 with a traceback), or not, depending on how deep the caller's stack was.
 
-Values: finite, and within the metric's physical range (``domain.METRIC_LIMITS``).
+Values: finite, and within the metric's physical limits (the sensor-kind registry,
+``controlcenter.kinds``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,8 +29,9 @@ import msgspec
 import numpy as np
 
 from controlcenter.config import IngestSettings
-from controlcenter.domain import METRIC_LIMITS, METRICS, US_PER_S, Kind
+from controlcenter.domain import US_PER_S
 from controlcenter.errors import PayloadError
+from controlcenter.kinds import Registry, packaged
 
 __all__ = ["MAX_DEPTH", "Decoded", "PayloadDecoder", "nesting_depth"]
 
@@ -77,23 +79,28 @@ class Decoded:
 class PayloadDecoder:
     """Decodes payloads for one sensor kind's metrics, within time and size limits.
 
+    ``registry`` returns the current sensor-kind registry (read once per message).
+
     >>> from controlcenter.config import IngestSettings
     >>> d = PayloadDecoder(IngestSettings())
     >>> now = 1_700_000_000_000_000
-    >>> out = d.decode(Kind.AIR, b'{"ts": 1700000000000, "values": {"pm10": 41}}', now)
+    >>> out = d.decode("air", b'{"ts": 1700000000000, "values": {"pm10": 41}}', now)
     >>> out.metrics, out.times, out.values
     (['pm10'], [1700000000000000], [41.0])
-    >>> d.decode(Kind.AIR, b'{"ts": 1700000000000, "values": {"kw": 1}}', now).rejects
+    >>> d.decode("air", b'{"ts": 1700000000000, "values": {"kw": 1}}', now).rejects
     [('unknown_metric', "'kw' is not a metric of air")]
     """
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(
+        self, settings: IngestSettings, registry: Callable[[], Registry] = packaged
+    ) -> None:
+        self._registry = registry
         self._max_bytes = settings.max_payload_bytes
         self._max_readings = settings.max_readings_per_message
         self._skew_us = int(settings.max_future_skew_s * US_PER_S)
         self._age_us = int(settings.max_age_days * 86_400 * US_PER_S)
 
-    def decode(self, kind: Kind, payload: bytes, now_us: int) -> Decoded:
+    def decode(self, kind: str, payload: bytes, now_us: int) -> Decoded:
         """Decode one message of a ``kind`` sensor received at ``now_us``.
 
         Raises:
@@ -118,7 +125,7 @@ class PayloadDecoder:
             raise PayloadError("invalid_schema", 'expected {"ts", "values"} or {"readings"}')
         return self._validate(kind, items, now_us)
 
-    def _lenient(self, kind: Kind, payload: bytes, now_us: int, exc: Exception) -> Decoded:
+    def _lenient(self, kind: str, payload: bytes, now_us: int, exc: Exception) -> Decoded:
         if (depth := nesting_depth(payload)) > MAX_DEPTH:
             raise PayloadError("too_deeply_nested", f"{depth} levels > {MAX_DEPTH}")
         try:
@@ -148,11 +155,12 @@ class PayloadDecoder:
             raise PayloadError("invalid_schema", str(exc))
         return out
 
-    def _validate(self, kind: Kind, items: list[tuple[Any, Any]], now_us: int) -> Decoded:
+    def _validate(self, kind: str, items: list[tuple[Any, Any]], now_us: int) -> Decoded:
         if len(items) > self._max_readings:
             raise PayloadError("too_many_readings", f"{len(items)} > {self._max_readings}")
-        allowed = METRIC_LIMITS[kind]
-        units = METRICS[kind]
+        registry = self._registry()
+        allowed = registry.limits(kind)
+        units = registry.units(kind)
         lo, hi = now_us - self._age_us, now_us + self._skew_us
         out = Decoded()
         metrics, times, values, rejects = out.metrics, out.times, out.values, out.rejects

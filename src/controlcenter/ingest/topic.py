@@ -7,16 +7,17 @@ Also ``{root}/v1/{site}/{factory}/status`` (gateway online/offline, the last wil
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from controlcenter.domain import Kind, SensorKey
+from controlcenter.domain import SensorKey
 from controlcenter.errors import PayloadError
+from controlcenter.kinds import Registry, packaged
 
 __all__ = ["ALERTS_SEGMENT", "StatusTopic", "TopicParser", "reading_topic", "status_topic"]
 
 ALERTS_SEGMENT = "alerts"
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_KINDS = {k.value: k for k in Kind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +31,10 @@ class StatusTopic:
 def reading_topic(root: str, key: SensorKey) -> str:
     """The topic a gateway publishes a sensor's readings on.
 
-    >>> reading_topic("cc", SensorKey("namdong", "f001", Kind.AIR, "aq1"))
+    >>> reading_topic("cc", SensorKey("namdong", "f001", "air", "aq1"))
     'cc/v1/namdong/f001/air/aq1'
     """
-    return f"{root}/v1/{key.site}/{key.factory}/{key.kind.value}/{key.sensor}"
+    return f"{root}/v1/{key.site}/{key.factory}/{key.kind}/{key.sensor}"
 
 
 def status_topic(root: str, site: str, factory: str) -> str:
@@ -44,19 +45,29 @@ def status_topic(root: str, site: str, factory: str) -> str:
 class TopicParser:
     """Classifies topics under ``{root}/v1/``; caches results (topics repeat endlessly).
 
+    ``registry`` returns the current sensor-kind registry (``KindBook.current``); a topic
+    of a kind it does not know is ``unknown_kind`` (not cached: an admin may add the kind).
+
     >>> p = TopicParser("cc")
     >>> p.parse("cc/v1/namdong/f001/power/meter-1")
-    SensorKey(site='namdong', factory='f001', kind=<Kind.POWER: 'power'>, sensor='meter-1')
+    SensorKey(site='namdong', factory='f001', kind='power', sensor='meter-1')
     >>> p.parse("cc/v1/namdong/f001/status")
     StatusTopic(site='namdong', factory='f001')
-    >>> p.parse("cc/v1/namdong/f001/water/w1")
+    >>> p.parse("cc/v1/namdong/f001/sewage/w1")
     Traceback (most recent call last):
     ...
-    controlcenter.errors.PayloadError: unknown_kind: 'water' is not one of air, power, parking
+    controlcenter.errors.PayloadError: unknown_kind: 'sewage' is not a sensor kind of the registry
     """
 
-    def __init__(self, root: str, *, cache_size: int = 200_000) -> None:
+    def __init__(
+        self,
+        root: str,
+        registry: Callable[[], Registry] = packaged,
+        *,
+        cache_size: int = 200_000,
+    ) -> None:
         self.root = root
+        self._registry = registry
         self._prefix = f"{root}/v1/"
         self._cache: dict[str, SensorKey | StatusTopic | None] = {}
         self._cache_size = cache_size
@@ -94,10 +105,11 @@ class TopicParser:
             raise PayloadError("bad_topic", "expected {root}/v1/{site}/{factory}/{kind}/{sensor}")
         site, factory, kind, sensor = parts
         _check_codes((site, factory, sensor))
-        k = _KINDS.get(kind)
-        if k is None:
-            raise PayloadError("unknown_kind", f"{kind!r} is not one of air, power, parking")
-        return SensorKey(site, factory, k, sensor)
+        if kind not in self._registry():
+            raise PayloadError(
+                "unknown_kind", f"{kind[:40]!r} is not a sensor kind of the registry"
+            )
+        return SensorKey(site, factory, kind, sensor)
 
 
 def _check_codes(codes: tuple[str, ...] | list[str]) -> None:

@@ -3,6 +3,7 @@
 from controlcenter.store.binary import fetch_columns
 from controlcenter.store.catalog import REFUSED, Catalog
 from controlcenter.store.columns import CatalogColumns
+from controlcenter.store.kinds import KindBook
 from controlcenter.store.maintenance import Maintenance, StorageMode, read_storage_mode
 from controlcenter.store.migrate import alembic_config, migrate
 from controlcenter.store.pool import (
@@ -18,6 +19,7 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "Catalog",
     "CatalogColumns",
+    "KindBook",
     "Maintenance",
     "ReadingWriter",
     "StorageMode",

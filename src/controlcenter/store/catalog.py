@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import asyncpg
 
-from controlcenter.domain import METRICS, Kind, SensorKey, SeriesKey
+from controlcenter.domain import SensorKey, SeriesKey
+from controlcenter.kinds import Registry, packaged
 from controlcenter.store.columns import CatalogColumns
 from controlcenter.store.pool import map_storage_errors
 
@@ -157,8 +158,10 @@ class Catalog:
         *,
         max_new_series_per_factory_per_hour: int = 0,
         clock: Callable[[], float] = time.time,
+        registry: Callable[[], Registry] = packaged,
     ) -> None:
         self._pool = pool
+        self._registry = registry  # units of new series
         self._ids: dict[SeriesKey, int] = {}
         self._keys: dict[int, SeriesKey] = {}
         #: the columnar view of every known series (this catalog adds to it; others read)
@@ -190,9 +193,7 @@ class Catalog:
             rows = await self._pool.fetch(_SELECT_ALL)
         for r in rows:
             self._remember(
-                SeriesKey(
-                    SensorKey(r["site"], r["factory"], Kind(r["kind"]), r["sensor"]), r["metric"]
-                ),
+                SeriesKey(SensorKey(r["site"], r["factory"], r["kind"], r["sensor"]), r["metric"]),
                 r["series_id"],
             )
         logger.info("catalog loaded: %d series", len(rows))
@@ -226,7 +227,7 @@ class Catalog:
                 await self._refuse(refused)
         if not keys:
             return
-        cols = _columns(keys)
+        cols = _columns(keys, self._registry())
         with map_storage_errors("cannot register series"):
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(_REGISTER_SITES, cols[0])
@@ -278,7 +279,8 @@ class Catalog:
         self.columns.add(series_id, key)
 
 
-def _columns(keys: Iterable[SeriesKey]) -> tuple[list[str], ...]:
+def _columns(keys: Iterable[SeriesKey], registry: Registry | None = None) -> tuple[list[str], ...]:
+    units = registry or packaged()
     site: list[str] = []
     factory: list[str] = []
     kind: list[str] = []
@@ -288,8 +290,8 @@ def _columns(keys: Iterable[SeriesKey]) -> tuple[list[str], ...]:
     for k in keys:
         site.append(k.sensor.site)
         factory.append(k.sensor.factory)
-        kind.append(k.sensor.kind.value)
+        kind.append(k.sensor.kind)
         sensor.append(k.sensor.sensor)
         metric.append(k.metric)
-        unit.append(METRICS[k.sensor.kind].get(k.metric, ""))
+        unit.append(units.unit(k.sensor.kind, k.metric))
     return site, factory, kind, sensor, metric, unit

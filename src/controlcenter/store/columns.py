@@ -18,12 +18,9 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.domain import Kind, SensorKey, SeriesKey
+from controlcenter.domain import SensorKey, SeriesKey
 
-__all__ = ["KINDS", "CatalogColumns"]
-
-#: The kind codes of :attr:`CatalogColumns.kind` (the index in this tuple).
-KINDS = tuple(Kind)
+__all__ = ["CatalogColumns"]
 
 
 def _grow(a: npt.NDArray[np.generic], size: int, fill: object) -> npt.NDArray[np.generic]:
@@ -36,8 +33,8 @@ class CatalogColumns:
     """Per-series columns: site, factory, kind, sensor and metric codes.
 
     >>> cols = CatalogColumns()
-    >>> cols.add(3, SeriesKey(SensorKey("s1", "f1", Kind.PARKING, "p"), "capacity"))
-    >>> cols.add(4, SeriesKey(SensorKey("s1", "f1", Kind.PARKING, "p"), "occupied"))
+    >>> cols.add(3, SeriesKey(SensorKey("s1", "f1", "parking", "p"), "capacity"))
+    >>> cols.add(4, SeriesKey(SensorKey("s1", "f1", "parking", "p"), "occupied"))
     >>> cols.size, int(cols.capacity_partner[3]), cols.site_code("s1"), cols.site_code("x")
     (5, 4, 0, -2)
     """
@@ -48,7 +45,7 @@ class CatalogColumns:
         self.valid = np.zeros(0, np.bool_)
         self.site = np.full(0, -1, np.int32)
         self.factory = np.full(0, -1, np.int32)
-        self.kind = np.full(0, -1, np.int8)
+        self.kind = np.full(0, -1, np.int16)
         self.sensor = np.full(0, -1, np.int32)
         self.metric = np.full(0, -1, np.int32)
         #: for a car park's capacity series, its occupied series (else -1)
@@ -61,6 +58,7 @@ class CatalogColumns:
         self._factories: dict[tuple[str, str], int] = {}
         self._sensors: dict[SensorKey, int] = {}
         self._metrics: dict[str, int] = {}
+        self._kinds: dict[str, int] = {}  # kinds are data (the registry): codes as met
         self._parking: dict[SeriesKey, int] = {}
         # The codes of factories and sensors by their own code alone (selections without
         # a site name them so).
@@ -85,6 +83,10 @@ class CatalogColumns:
     def sensor_codes(self, sensor: str) -> list[int]:
         """The indices of every sensor with this code, anywhere."""
         return self._by_short["sensor"].get(sensor, [])
+
+    def kind_code(self, kind: str) -> int:
+        """The integer of a sensor kind (-2 when unseen)."""
+        return self._kinds.get(kind, -2)
 
     def metric_code(self, metric: str) -> int:
         """The integer of a metric name (-2 when unseen)."""
@@ -118,14 +120,14 @@ class CatalogColumns:
             self.factory_keys.append(fkey)
             self._by_short["factory"].setdefault(sk.factory, []).append(self._factories[fkey])
         self.factory[sid] = self._factories[fkey]
-        self.kind[sid] = KINDS.index(sk.kind)
+        self.kind[sid] = self._kinds.setdefault(sk.kind, len(self._kinds))
         if sk not in self._sensors:
             self._sensors[sk] = len(self.sensor_keys)
             self.sensor_keys.append(sk)
             self._by_short["sensor"].setdefault(sk.sensor, []).append(self._sensors[sk])
         self.sensor[sid] = self._sensors[sk]
         self.metric[sid] = self._metrics.setdefault(key.metric, len(self._metrics))
-        if sk.kind is Kind.PARKING and key.metric in ("capacity", "occupied"):
+        if sk.kind == "parking" and key.metric in ("capacity", "occupied"):
             other = "occupied" if key.metric == "capacity" else "capacity"
             self._parking[key] = sid
             partner = self._parking.get(SeriesKey(sk, other))

@@ -7,7 +7,7 @@
 import { Api, ApiError, LiveSocket, eachLimited } from "./api.js";
 import { AlertBook, AlertList, Cue } from "./alerts.js";
 import { FactoryView } from "./factory.js";
-import { dateTime, setTimeZone, timeZone } from "./format.js";
+import { dateTime, setKinds, setTimeZone, timeZone } from "./format.js";
 import { applyI18n, currentLang, onLangChange, setLang, t } from "./i18n.js";
 import { Store } from "./model.js";
 import { Overview } from "./overview.js";
@@ -79,6 +79,11 @@ class Dashboard {
       this.error(err);
     }
     $("#clock .clock-zone").textContent = timeZone();
+    try {
+      setKinds(await this.api.get("/api/v1/kinds")); // units, kind titles and their order
+    } catch (err) {
+      this.error(err);
+    }
   }
 
   /** The header's clock: now, in the complex's time zone. */

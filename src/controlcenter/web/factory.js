@@ -4,7 +4,7 @@
 
 import { t, num, ago } from "./i18n.js";
 import { Line, RANGES, chartOptions, chartWindow } from "./charts.js";
-import { digitsFor, metricLabel, metricUnit, quantity, unitText } from "./format.js";
+import { digitsFor, kindOrder, metricLabel, metricUnit, quantity, unitText } from "./format.js";
 import { GRADES } from "./model.js";
 
 /* global uPlot */
@@ -67,6 +67,15 @@ export class FactoryView {
     this.store.takePending();
     this.buildCharts(ids);
     this.paintCards();
+    // The safety line (gas and fire alarms, the worst reading) is the server's: read it afresh.
+    const path = `/api/v1/factories/${encodeURIComponent(site)}/${encodeURIComponent(factory)}/summary`;
+    this.api.get(path).then(
+      (doc) => {
+        this.store.summaries.set(key, doc);
+        if (token === this.token) this.paintCards();
+      },
+      (err) => this.onError(err),
+    );
     let sensors = [];
     try {
       sensors = await this.api.getAll("/api/v1/sensors", { site, factory });
@@ -101,9 +110,8 @@ export class FactoryView {
       }
       byMetric.get(key).ids.push(id);
     }
-    const order = { air: 0, power: 1, parking: 2 };
     this.groups = [...byMetric.values()].sort(
-      (a, b) => (order[a.kind] ?? 9) - (order[b.kind] ?? 9) || a.metric.localeCompare(b.metric),
+      (a, b) => kindOrder(a.kind) - kindOrder(b.kind) || a.metric.localeCompare(b.metric),
     );
     const holder = this.root.querySelector("#charts");
     for (const g of this.groups) {
@@ -262,6 +270,11 @@ export class FactoryView {
     set("power-detail", st.util === null ? "" : `${num(st.util * 100)}% ${t("factory.contract")}`);
     set("parking", st.occ === null ? "–" : `${num(st.occ * 100)}%`);
     set("parking-detail", st.capacity === null ? "" : `${num(st.occupied)} / ${num(st.capacity)}`);
+    const safety = this.store.summaries.get(this.fac.key)?.safety;
+    set("safety", safety ? t(safety.alarm ? "safety.alarm" : "safety.normal") : "–");
+    const w = safety?.worst;
+    set("safety-detail", w ? `${metricLabel(w.metric)} ${quantity(w.value, w.unit, 1)} · ${t(`safety.level.${w.level}`)}` : "");
+    cards.querySelector('[data-card="safety"]').parentNode.dataset.alarm = safety?.alarm ? "true" : "false";
     cards.dataset.level = st.level < 0 ? "none" : String(st.level);
     cards.querySelector('[data-card="air"]').parentNode.dataset.grade = st.grade >= 0 ? GRADES[st.grade] : "none";
     this.root.querySelector("#factory-offline").hidden = !st.offline;

@@ -5,11 +5,12 @@
 // 오후 7:30"; English: ISO-like "2026-12-05 19:30", 24 h) and are always shown in the
 // complex's time zone (CC_TIME_ZONE, from GET /api/v1/config), never the browser's.
 
-import { currentLang, num, t } from "./i18n.js";
+import { currentLang, define, num, t } from "./i18n.js";
 
 // The contract's unit spellings, as shown; word units are dictionary keys.
-const UNIT_TEXT = { "ug/m3": "µg/m³", C: "°C", spaces: "unit.spaces" };
-// Each metric's fixed unit (controlcenter/domain.py METRICS), for values without a series.
+const UNIT_TEXT = { "ug/m3": "µg/m³", C: "°C", spaces: "unit.spaces", "m3/h": "m³/h", deg: "°", state: "" };
+// Each metric's fixed unit (the sensor-kind registry, GET /api/v1/kinds; these until it is
+// read), for values without a series.
 const METRIC_UNIT = {
   pm10: "ug/m3",
   pm25: "ug/m3",
@@ -33,6 +34,26 @@ const SI = [
   [1e6, "M"],
   [1e3, "k"],
 ];
+
+// Kinds in registry order (charts and sensor rows are grouped by it).
+const KIND_ORDER = new Map(["air", "power", "parking"].map((k, i) => [k, i]));
+
+/** Take the sensor-kind registry (GET /api/v1/kinds): units, kind titles and order. */
+export function setKinds(kinds) {
+  KIND_ORDER.clear();
+  for (const kind of kinds) {
+    KIND_ORDER.set(kind.name, KIND_ORDER.size);
+    define(`kind.${kind.name}`, kind.title);
+    for (const [metric, spec] of Object.entries(kind.metrics)) {
+      if (!(metric in METRIC_UNIT)) METRIC_UNIT[metric] = spec.unit;
+    }
+  }
+}
+
+/** A kind's place in the registry (unknown kinds last). */
+export function kindOrder(kind) {
+  return KIND_ORDER.get(kind) ?? KIND_ORDER.size;
+}
 
 let zone = "Asia/Seoul";
 const cache = new Map(); // Intl formats are costly to build: one per language, zone and kind

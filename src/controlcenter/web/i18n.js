@@ -51,6 +51,12 @@ const STRINGS = {
     "factory.air": "Air quality",
     "factory.power": "Power demand",
     "factory.parking": "Parking",
+    "factory.safety": "Safety",
+    "safety.normal": "normal",
+    "safety.alarm": "alarm",
+    "safety.level.0": "below alarm 1",
+    "safety.level.1": "alarm 1",
+    "safety.level.2": "alarm 2",
     "factory.contract": "of contract",
     "factory.charts": "Live charts",
     "factory.range": "Range",
@@ -144,6 +150,12 @@ const STRINGS = {
     "factory.air": "대기질",
     "factory.power": "수요전력",
     "factory.parking": "주차",
+    "factory.safety": "안전",
+    "safety.normal": "정상",
+    "safety.alarm": "경보",
+    "safety.level.0": "1차 경보 미만",
+    "safety.level.1": "1차 경보",
+    "safety.level.2": "2차 경보",
     "factory.contract": "계약전력 대비",
     "factory.charts": "실시간 차트",
     "factory.range": "기간",
@@ -206,6 +218,14 @@ export function currentLang() {
 }
 
 /** The text of `key` in the current language, with {name} placeholders filled in. */
+/** Add terms the server defines (a sensor kind's title from GET /api/v1/kinds), per language;
+ * the dictionary's own wording wins where it has one. */
+export function define(key, texts) {
+  for (const [l, text] of Object.entries(texts ?? {})) {
+    if (STRINGS[l] && !(key in STRINGS[l])) STRINGS[l][key] = text;
+  }
+}
+
 export function t(key, vars) {
   let text = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
   if (vars) {
