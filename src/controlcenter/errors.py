@@ -6,7 +6,8 @@
     │   ├── PayloadError       a message that cannot be decoded or validated (dead-lettered)
     │   └── BrokerError        the MQTT broker is unreachable or refused us
     ├── StorageError           the database failed or is unreachable
-    └── AlertDeliveryError     a notifier could not deliver
+    ├── AlertDeliveryError     a notifier could not deliver
+    └── MailError              the mail server refused or could not be reached
 
 Third-party exceptions are mapped to these at the boundary, with ``raise X from exc``.
 """
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "ControlCenterError",
     "IngestError",
+    "MailError",
     "PayloadError",
     "StorageError",
 ]
@@ -64,3 +66,16 @@ class StorageError(ControlCenterError):
 
 class AlertDeliveryError(ControlCenterError):
     """A notifier could not deliver an alert."""
+
+
+class MailError(ControlCenterError):
+    """An e-mail could not be sent (``controlcenter.smtp``).
+
+    Attributes:
+        permanent: True when retrying cannot help (authentication refused, recipient
+            refused, a bad message); False for timeouts and unreachable servers.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
