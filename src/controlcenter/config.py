@@ -247,7 +247,8 @@ class SolapiSettings(BaseModel):
     template_id: str | None = Field(None, description="approved AlimTalk template id")
 
 
-_DEFAULT_HTTP_BODY: dict[str, object] = {"to": "{phone}", "text": "{text}"}
+def _default_http_body() -> dict[str, object]:
+    return {"to": "{phone}", "text": "{text}"}
 
 
 class HttpTemplateSettings(BaseModel):
