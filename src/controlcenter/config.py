@@ -251,6 +251,10 @@ def _default_http_body() -> dict[str, object]:
     return {"to": "{phone}", "text": "{text}"}
 
 
+def _default_http_body() -> dict[str, object]:
+    return {"to": "{phone}", "text": "{text}"}
+
+
 class HttpTemplateSettings(BaseModel):
     """A generic SMS gateway: a JSON body template POSTed to ``url``.
 
@@ -260,7 +264,7 @@ class HttpTemplateSettings(BaseModel):
 
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    body: dict[str, object] = Field(default_factory=lambda: {"to": "{phone}", "text": "{text}"})
+    body: dict[str, object] = Field(default_factory=_default_http_body)
 
 
 class PagingSettings(BaseModel):
