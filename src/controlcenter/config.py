@@ -251,10 +251,6 @@ def _default_http_body() -> dict[str, object]:
     return {"to": "{phone}", "text": "{text}"}
 
 
-def _default_http_body() -> dict[str, object]:
-    return {"to": "{phone}", "text": "{text}"}
-
-
 class HttpTemplateSettings(BaseModel):
     """A generic SMS gateway: a JSON body template POSTed to ``url``.
 
