@@ -16,6 +16,7 @@ from controlcenter.alerts import AlertService
 from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
 from controlcenter.gcpolicy import gc_policy
+from controlcenter.paging import Pager
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
 from controlcenter.store import migrate, open_pool, read_storage_mode
@@ -60,8 +61,11 @@ async def run_service(
         scoring = Scoring(settings, pool, pipeline.catalog)
         pipeline.add_sink(scoring.submit)
         alerts = AlertService(settings, pool, pipeline.catalog) if settings.alerts.enabled else None
+        pager = Pager(settings, pool) if alerts is not None and settings.paging.enabled else None
         if alerts is not None:
             scoring.add_listener(alerts.on_scored)
+            if pager is not None:
+                alerts.add_channel(pager.offer)  # after storm grouping: one page per event
             if api is not None and not api.takes_alerts_from_broker:
                 # Transitions to the /api/v1/alerts/live websockets (a sharing worker's
                 # hub gets every worker's over MQTT instead).
@@ -70,6 +74,8 @@ async def run_service(
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
+            paging_stop = asyncio.Event()
+            paging = tg.create_task(pager.run(paging_stop), name="pager") if pager else None
             if api is not None:
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set
             # Returns after the drain: everything committed was handed to the sinks.
@@ -78,6 +84,9 @@ async def run_service(
                 await scoring.drained()
                 if alerts is not None:
                     await alerts.drained()
+            paging_stop.set()
+            if paging is not None:
+                await paging
             if alerting is not None:
                 alerting.cancel()
             engine.cancel()

@@ -113,6 +113,7 @@ class AlertService:
         self._http: httpx.AsyncClient | None = None
         self._queue: asyncio.Queue[_Work] = asyncio.Queue(self.cfg.queue_max_changes)
         self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
+        self._channels: list[Callable[[Notification], None]] = []
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._gateway_rules: list[Rule] = []
@@ -127,6 +128,13 @@ class AlertService:
         It must not block; the payload carries ``site`` and ``factory`` for scoping.
         """
         self._listeners.append(listener)
+
+    def add_channel(self, channel: Callable[[Notification], None]) -> None:
+        """Hand ``channel`` every notification after storm grouping (e.g. the pager).
+
+        It must not block.
+        """
+        self._channels.append(channel)
 
     def subscribe(
         self, *, site: str | None = None, factory: str | None = None
@@ -302,6 +310,8 @@ class AlertService:
                 hook.offer(note)
         for url in note.targets:
             self._webhook(url).offer(note)
+        for channel in self._channels:
+            channel(note)
 
     def _webhook(self, url: str, min_severity: int = 0) -> WebhookNotifier:
         hook = self.webhooks.get(url)
