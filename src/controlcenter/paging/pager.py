@@ -186,20 +186,26 @@ class Pager:
         done: list[tuple[int, int]],
         records: list[tuple[Any, ...]],
     ) -> int:
-        first = group[0]
-        contact = rota.contacts.get(first["contact_id"])
-        keys = [(r["alert_id"], r["contact_id"]) for r in group]
+        contact = rota.contacts.get(group[0]["contact_id"])
         if contact is None or not contact.enabled:
-            done += keys
+            done += [(r["alert_id"], r["contact_id"]) for r in group]
             return 0
-        worst = max(group, key=lambda r: _SEV.get(r["severity"], 0))["severity"]
-        quiet = contact.quiet_start is not None and contact.quiet_end is not None
-        if quiet and worst != "critical" and _quiet(contact).holds(now):
+        if contact.quiet_start is not None and _quiet(contact).holds(now):
+            # Quiet hours: critical alerts page at once, the others when the hours end.
             until = _quiet(contact).ends_after(now)
-            later += [(*k, until, True, 0) for k in keys]
-            records += [(*k, contact.name, "-", first["reason"], 0, "held", "") for k in keys]
-            PAGING_PAGES.labels(first["reason"], "held").inc()
-            return 0
+            for r in group:
+                if r["severity"] != "critical":
+                    later.append((r["alert_id"], r["contact_id"], until, True, 0))
+                    records.append(
+                        (r["alert_id"], r["contact_id"], contact.name, "-", r["reason"], 0)
+                        + ("held", "")
+                    )
+                    PAGING_PAGES.labels(r["reason"], "held").inc()
+            group = [r for r in group if r["severity"] == "critical"]
+            if not group:
+                return 0
+        first = group[0]
+        worst = max(group, key=lambda r: _SEV.get(r["severity"], 0))["severity"]
         reason = "held" if first["held"] else ("repeat" if first["sent"] else first["reason"])
         page = self._page(group, reason, worst, contact)
         for name in contact.channels:
