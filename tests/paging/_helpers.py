@@ -10,7 +10,7 @@ from datetime import date
 
 from controlcenter.paging import Contact, Pager, PagingRepository, Schedule
 
-LINK_SECRET = "test-link-secret-0123456789abcdef"
+LINK_SECRET = "test-link-secret-0123456789abcdef"  # noqa: S105 - a test key
 PUBLIC = "https://cc.complex.example.kr"
 
 

@@ -197,8 +197,16 @@ class Pager:
                 if r["severity"] != "critical":
                     later.append((r["alert_id"], r["contact_id"], until, True, 0))
                     records.append(
-                        (r["alert_id"], r["contact_id"], contact.name, "-", r["reason"], 0)
-                        + ("held", "")
+                        (
+                            r["alert_id"],
+                            r["contact_id"],
+                            contact.name,
+                            "-",
+                            r["reason"],
+                            0,
+                            "held",
+                            "",
+                        )
                     )
                     PAGING_PAGES.labels(r["reason"], "held").inc()
             group = [r for r in group if r["severity"] == "critical"]
