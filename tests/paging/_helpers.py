@@ -58,7 +58,7 @@ def site_code() -> str:
 
 async def person(pool, **fields) -> Contact:
     base = {"name": f"p{uuid.uuid4().hex[:6]}"}
-    return await PagingRepository(pool).save(Contact.model_validate(base | fields))
+    return await PagingRepository(pool).save(Contact.model_validate(base | fields, strict=False))
 
 
 async def rota(pool, site: str | None, people: list[Contact], **fields) -> Schedule:
@@ -68,7 +68,7 @@ async def rota(pool, site: str | None, people: list[Contact], **fields) -> Sched
         "start_date": date(2027, 1, 4),  # a Monday before T0 (2027-01-15)
         "rotation": [p.id for p in people],
     }
-    return await PagingRepository(pool).save(Schedule.model_validate(base | fields))
+    return await PagingRepository(pool).save(Schedule.model_validate(base | fields, strict=False))
 
 
 @contextlib.asynccontextmanager

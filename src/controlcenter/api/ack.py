@@ -22,7 +22,14 @@ from controlcenter.paging import Contact, LinkError, PagingRepository, Ticket, v
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["paging"], include_in_schema=True)
+router = APIRouter(
+    tags=["paging"],
+    responses={
+        404: {"description": "the link is not valid, has expired, or its person is gone"},
+        409: {"description": "the alerts are already acknowledged or resolved"},
+        503: {"description": "alerts cannot be acknowledged in this process"},
+    },
+)
 _MAX_TOKEN: Final = 4_096
 _HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "

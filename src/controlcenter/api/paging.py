@@ -21,7 +21,14 @@ from controlcenter.paging import Contact, OverrideIn, PagingRepository, Rota, Sc
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["paging"], responses=ERRORS)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["paging"],
+    responses={
+        **ERRORS,
+        409: {"description": "the name is taken, or a rotation names no existing contact"},
+    },
+)
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -1,10 +1,10 @@
 """What an admin stores: contacts, on-call schedules and overrides (validated input).
 
 >>> c = Contact.model_validate({"name": "김민준", "email": "mj@example.kr",
-...     "channels": ["email"], "sites": ["namdong"]})
+...     "channels": ["email"], "sites": ["namdong"]}
 >>> c.language, c.covers("namdong", "f1"), c.covers("banwol", "f1")
 ('ko', True, False)
->>> Contact.model_validate({"name": "x", "channels": ["sms"]})  # doctest: +ELLIPSIS
+>>> Contact.model_validate({"name": "x", "channels": ["sms"]}  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 pydantic_core._pydantic_core.ValidationError: ...
@@ -13,9 +13,19 @@ pydantic_core._pydantic_core.ValidationError: ...
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    Strict,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 __all__ = ["CHANNELS", "Contact", "OverrideIn", "Schedule"]
 
@@ -25,6 +35,34 @@ Channel = Literal["email", "sms", "alimtalk", "http", "webhook"]
 _CODE = r"^[^/#+\s\x00]{1,64}$"
 _TEXT = r"^[^\x00]*$"
 _NEEDS = {"email": "email", "sms": "phone", "alimtalk": "phone", "http": "phone"}
+
+
+def _not_a_number(value: Any) -> Any:
+    # JSON numbers are not dates, times or booleans here (the schema says strings), though
+    # pydantic's lax mode would read them as such.
+    if isinstance(value, int | float):
+        raise PydanticCustomError("type_error", "a string in ISO 8601 / RFC 3339 form is needed")
+    return value
+
+
+def _local(value: time) -> time:
+    return value.replace(tzinfo=None)
+
+
+def _not_text(value: Any) -> Any:
+    # A JSON integer (1 or 1.0) is one; a string or a boolean is not.
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "an integer is needed")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_text)]
+Bool = Annotated[bool, Strict()]
+ContactId = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_not_text)]
+Date = Annotated[date, BeforeValidator(_not_a_number)]
+# Hand-overs and quiet hours are wall-clock times in CC_TIME_ZONE: an offset is dropped.
+Time = Annotated[time, BeforeValidator(_not_a_number), AfterValidator(_local)]
+DateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 class _Model(BaseModel):
@@ -39,7 +77,7 @@ class Contact(_Model):
     critical alerts page at once (others wait for the end).
     """
 
-    id: int | None = None
+    id: Int | None = None
     name: str = Field(min_length=1, max_length=100, pattern=_TEXT)
     email: str | None = Field(None, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
     phone: str | None = Field(None, pattern=r"^\+?[0-9][0-9-]{6,19}$")
@@ -48,9 +86,9 @@ class Contact(_Model):
     factories: tuple[str, ...] = Field((), max_length=500)
     channels: tuple[Channel, ...] = Field(("email",), min_length=1, max_length=5)
     webhook_url: HttpUrl | None = None
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    enabled: bool = True
+    quiet_start: Time | None = None
+    quiet_end: Time | None = None
+    enabled: Bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> Contact:
@@ -85,24 +123,24 @@ class Schedule(_Model):
     ``level`` 0 is paged when an alert opens; level n when the alert escalates to level n.
     """
 
-    id: int | None = None
+    id: Int | None = None
     name: str = Field(min_length=1, max_length=100, pattern=_TEXT)
     site: str | None = Field(None, pattern=_CODE)
-    level: int = Field(0, ge=0, le=20)
+    level: Int = Field(0, ge=0, le=20)
     min_severity: Literal["info", "warning", "critical"] = "info"
-    handover_day: int = Field(0, ge=0, le=6, description="0 = Monday")
-    handover_time: time = time(9, 0)
-    start_date: date
-    rotation: tuple[int, ...] = Field(min_length=1, max_length=100)
-    enabled: bool = True
+    handover_day: Int = Field(0, ge=0, le=6, description="0 = Monday")
+    handover_time: Time = time(9, 0)
+    start_date: Date
+    rotation: tuple[ContactId, ...] = Field(min_length=1, max_length=100)
+    enabled: Bool = True
 
 
 class OverrideIn(_Model):
     """Someone else on call for a while (a holiday, a swap)."""
 
-    contact_id: int = Field(ge=1, le=2**31 - 1)
-    starts_at: datetime
-    ends_at: datetime
+    contact_id: ContactId
+    starts_at: DateTime
+    ends_at: DateTime
     reason: str = Field("", max_length=500, pattern=_TEXT)
 
     @model_validator(mode="after")

@@ -47,7 +47,7 @@ def _columns(item: BaseModel) -> dict[str, Any]:
 def _row(model: type[M], r: asyncpg.Record, key: str) -> M:
     data = dict(r)
     data["id"] = data.pop(key)
-    return model.model_validate(data)
+    return model.model_validate(data, strict=False)
 
 
 class PagingRepository:
