@@ -1,10 +1,10 @@
 """What an admin stores: contacts, on-call schedules and overrides (validated input).
 
 >>> c = Contact.model_validate({"name": "김민준", "email": "mj@example.kr",
-...     "channels": ["email"], "sites": ["namdong"]}
+...     "channels": ["email"], "sites": ["namdong"]})
 >>> c.language, c.covers("namdong", "f1"), c.covers("banwol", "f1")
 ('ko', True, False)
->>> Contact.model_validate({"name": "x", "channels": ["sms"]}  # doctest: +ELLIPSIS
+>>> Contact.model_validate({"name": "x", "channels": ["sms"]})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 pydantic_core._pydantic_core.ValidationError: ...
