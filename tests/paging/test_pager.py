@@ -323,3 +323,28 @@ async def test_a_site_wide_event_pages_each_person_twice_not_forty_times(
             await pager.idle()
     assert [b["count"] for _, _, b in rx.got] == [1, 39]
     assert len(rx.got) == 2
+
+
+async def test_an_escalation_pages_the_next_level_on_call(pool, make_settings, database_url):
+    site = site_code()
+    catalog, ids = await register(pool, air_keys(site, 1, "temp"))
+    await _rule(pool, site, escalate_after_s=60)
+    async with Receiver() as rx:
+        settings = _settings(make_settings, database_url)
+        first = await person(pool, name="first", webhook_url=rx.url + "/1", channels=["webhook"])
+        second = await person(pool, name="second", webhook_url=rx.url + "/2", channels=["webhook"])
+        await rota(pool, site, [first])
+        await rota(pool, site, [second], level=1)
+        clock = Clock()
+        svc = make_service(settings, pool, catalog, clock)
+        pager = Pager(settings, pool, clock=clock)
+        svc.add_channel(pager.offer)
+        async with running(svc), pager_running(pager):
+            await feed(svc, batch([(ids[0], T0, 120.0)]))
+            await eventually(lambda: _n(rx.got, 1), timeout=15)
+            svc.book.contacts = await svc.repo.contacts()
+            clock.now += 61
+            assert await svc.book.escalate_due() == 1
+            await eventually(lambda: _n(rx.got, 2), timeout=15)
+            await pager.idle()
+    assert [(path, b["reason"]) for path, _, b in rx.got] == [("/1", "opened"), ("/2", "escalated")]
