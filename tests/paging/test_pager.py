@@ -9,6 +9,7 @@ import hmac
 import re
 from datetime import time
 
+from controlcenter.metrics import PAGING_DELIVERIES
 from controlcenter.paging import Pager, PagingRepository, verify
 from tests._support import eventually
 from tests.alerts._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
@@ -270,6 +271,7 @@ async def test_a_provider_outage_delays_pages_records_retries_and_never_blocks_a
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 1, "temp"))
     rule = await _rule(pool, site)
+    before = {o: _count("webhook", o) for o in ("retry", "sent")}
     async with Receiver([503, 503, 500]) as rx:
         settings = _settings(make_settings, database_url)
         p = await person(pool, name="outage", webhook_url=rx.url + "/o", channels=["webhook"])
@@ -295,6 +297,12 @@ async def test_a_provider_outage_delays_pages_records_retries_and_never_blocks_a
         (4, "sent"),
     ]
     assert "HTTP 503" in rows[0]["error"]
+    assert _count("webhook", "retry") - before["retry"] == 3
+    assert _count("webhook", "sent") - before["sent"] == 1
+
+
+def _count(channel, outcome):
+    return PAGING_DELIVERIES.labels(channel, outcome)._value.get()
 
 
 async def test_a_site_wide_event_pages_each_person_twice_not_forty_times(
