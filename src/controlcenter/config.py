@@ -279,7 +279,9 @@ class PagingSettings(BaseModel):
     )
     link_ttl_s: float = Field(86_400.0, gt=0, description="an acknowledge link works this long")
     tick_s: float = Field(2.0, gt=0, description="due pages are looked for this often")
-    queue_max_jobs: int = Field(1_000, ge=1, description="sends waiting for a sender")
+    queue_max_jobs: int = Field(
+        1_000, ge=5, description="sends waiting for a sender (and transitions for the planner)"
+    )
     senders: int = Field(4, ge=1, le=64, description="concurrent sends")
     max_attempts: int = Field(5, ge=1)
     retry_initial_s: float = Field(1.0, gt=0)

@@ -49,7 +49,7 @@ from controlcenter.metrics import (
 from controlcenter.paging.channel import Channel, PageRejectedError, build_channels
 from controlcenter.paging.link import sign
 from controlcenter.paging.message import Page
-from controlcenter.paging.model import Contact
+from controlcenter.paging.model import CHANNELS, Contact
 from controlcenter.paging.oncall import Rota
 from controlcenter.paging.repository import PagingRepository, Pending
 from controlcenter.paging.rota import Quiet
@@ -159,7 +159,8 @@ class Pager:
 
     async def dispatch_due(self) -> int:
         """Claim due pages and queue their sends; returns the number of pages queued."""
-        room = self._sends.maxsize - self._sends.qsize()
+        # A page takes one send per channel of its person: claim only what surely fits.
+        room = (self._sends.maxsize - self._sends.qsize()) // len(CHANNELS)
         if room <= 0:
             return 0
         now = self._now()
