@@ -326,6 +326,8 @@ class Pager:
     async def _loop(self) -> None:
         backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
         while True:
+            self._wake.clear()  # an offer from now on wakes the next round at once
+            self._busy += 1  # idle() waits for a dispatch between its claim and its sends
             try:
                 await self.plan_intake()
                 await self.dispatch_due()
@@ -334,8 +336,9 @@ class Pager:
                 logger.warning("pager: database error (%s); retry in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            finally:
+                self._busy -= 1
             backoff.reset()
-            self._wake.clear()
             try:
                 async with asyncio.timeout(self.cfg.tick_s):
                     await self._wake.wait()
