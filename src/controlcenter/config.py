@@ -27,8 +27,10 @@ __all__ = [
     "KindsSettings",
     "MqttEndpoint",
     "MqttSettings",
+    "PagingSettings",
     "RuntimeSettings",
     "Settings",
+    "SmtpSettings",
 ]
 
 #: Refused as passwords with CC_ENV=prod (compared case-insensitively, after URL decoding).
@@ -231,6 +233,80 @@ class AlertSettings(BaseModel):
     shutdown_timeout_s: float = Field(5.0, gt=0)
 
 
+class SmtpSettings(BaseModel):
+    """The mail server that e-mails pages and reports (``controlcenter.smtp``).
+
+    ``host`` unset: e-mail is off (pages go through the other channels).
+    """
+
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65_535)
+    # STARTTLS on a plain connection (port 587); use_tls: TLS from the first byte (465).
+    starttls: bool = True
+    use_tls: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str = Field("controlcenter@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    ca_file: Path | None = Field(None, description="CA bundle that signs the server (PEM)")
+    timeout_s: float = Field(10.0, gt=0, description="one message, connect to quit")
+
+
+class SolapiSettings(BaseModel):
+    """SOLAPI (Korean SMS and KakaoTalk AlimTalk provider): ``POST /messages/v4/send``."""
+
+    api_url: str = "https://api.solapi.com"
+    api_key: str | None = None
+    api_secret: SecretStr | None = None
+    sender: str | None = Field(None, description="registered sender number (digits)")
+    pf_id: str | None = Field(None, description="KakaoTalk channel id (AlimTalk)")
+    template_id: str | None = Field(None, description="approved AlimTalk template id")
+
+
+def _default_http_body() -> dict[str, object]:
+    return {"to": "{phone}", "text": "{text}"}
+
+
+class HttpTemplateSettings(BaseModel):
+    """A generic SMS gateway: a JSON body template POSTed to ``url``.
+
+    String values in ``body`` (and ``headers``) may name ``{phone}``, ``{text}``, ``{link}``,
+    ``{ack_link}``, ``{name}``, ``{severity}``, ``{site}``, ``{alert_id}``.
+    """
+
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, object] = Field(default_factory=_default_http_body)
+
+
+class PagingSettings(BaseModel):
+    """Paging: on-call routing, repeats, channels and the acknowledge links.
+
+    Pages wait in the database (``page_pending``) until due; a bounded queue
+    (``queue_max_jobs``) feeds the senders, and the dispatcher claims no more than it has
+    room for, so a provider outage delays pages and never blocks evaluation or ingest.
+    """
+
+    enabled: bool = True
+    # Where people open the dashboard; links in pages point here (no link when unset).
+    public_url: str | None = None
+    link_secret: SecretStr | None = Field(
+        None, description="HMAC key of the acknowledge links (no ack link when unset)"
+    )
+    link_ttl_s: float = Field(86_400.0, gt=0, description="an acknowledge link works this long")
+    tick_s: float = Field(2.0, gt=0, description="due pages are looked for this often")
+    queue_max_jobs: int = Field(
+        1_000, ge=5, description="sends waiting for a sender (and transitions for the planner)"
+    )
+    senders: int = Field(4, ge=1, le=64, description="concurrent sends")
+    max_attempts: int = Field(5, ge=1)
+    retry_initial_s: float = Field(1.0, gt=0)
+    retry_max_s: float = Field(60.0, gt=0)
+    http_timeout_s: float = Field(10.0, gt=0)
+    max_group_listed: int = Field(10, ge=1, description="alerts listed by name in one page")
+    solapi: SolapiSettings = SolapiSettings()
+    http: HttpTemplateSettings = HttpTemplateSettings()
+
+
 class MqttEndpoint(BaseModel):
     """A parsed ``mqtt://[user[:pass]@]host[:port]`` URL."""
 
@@ -292,6 +368,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     engine: EngineSettings = EngineSettings()
     alerts: AlertSettings = AlertSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    paging: PagingSettings = PagingSettings()
     runtime: RuntimeSettings = RuntimeSettings()
 
     @field_validator("time_zone")
@@ -328,6 +406,13 @@ class Settings(BaseSettings):
             given += [
                 (f"the password in CC_MQTT_URL{w}", p) for w, p in _url_passwords(self.mqtt_url)
             ]
+        for where, secret in (
+            ("CC_SMTP__PASSWORD", self.smtp.password),
+            ("CC_PAGING__LINK_SECRET", self.paging.link_secret),
+            ("CC_PAGING__SOLAPI__API_SECRET", self.paging.solapi.api_secret),
+        ):
+            if secret is not None:
+                given.append((where, secret.get_secret_value()))
         if self.database_url is not None:
             url = self.database_url.get_secret_value()
             given += [(f"the password in CC_DATABASE_URL{w}", p) for w, p in _url_passwords(url)]

@@ -7,9 +7,10 @@
     │   └── BrokerError        the MQTT broker is unreachable or refused us
     ├── StorageError           the database failed or is unreachable
     ├── AlertDeliveryError     a notifier could not deliver
-    └── ConflictError          a request the current state does not allow (HTTP 409)
-        ├── AlertStateError    a transition the alert's state does not allow
-        └── RuleConflictError  a rule name that is already taken
+    ├── ConflictError          a request the current state does not allow (HTTP 409)
+    │   ├── AlertStateError    a transition the alert's state does not allow
+    │   └── RuleConflictError  a rule name that is already taken
+    └── MailError              the mail server refused or could not be reached
 
 Third-party exceptions are mapped to these at the boundary, with ``raise X from exc``.
 The API maps the tree to HTTP answers in one table (``controlcenter.api.handlers``).
@@ -25,6 +26,7 @@ __all__ = [
     "ConflictError",
     "ControlCenterError",
     "IngestError",
+    "MailError",
     "PayloadError",
     "RuleConflictError",
     "StorageError",
@@ -83,3 +85,16 @@ class AlertStateError(ConflictError):
 
 class RuleConflictError(ConflictError):
     """A rule name that is already taken."""
+
+
+class MailError(ControlCenterError):
+    """An e-mail could not be sent (``controlcenter.smtp``).
+
+    Attributes:
+        permanent: True when retrying cannot help (authentication refused, recipient
+            refused, a bad message); False for timeouts and unreachable servers.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -37,6 +37,11 @@ __all__ = [
     "INGEST_RECONNECTS",
     "INGEST_WRITE_RETRIES",
     "INGEST_WRITE_SECONDS",
+    "PAGING_DELIVERIES",
+    "PAGING_DROPPED",
+    "PAGING_PAGES",
+    "PAGING_QUEUE",
+    "PAGING_SEND_SECONDS",
     "PROCESS_GC_FULL_SECONDS",
 ]
 
@@ -151,6 +156,29 @@ ALERTS_DEAD_LETTERS = Counter(
 )
 ALERTS_GROUPED = Counter(
     "controlcenter_alerts_grouped_total", "Alert notifications folded into grouped notifications"
+)
+
+PAGING_PAGES = Counter(
+    "controlcenter_paging_pages_total",
+    "Pages dispatched to people, by reason (opened, escalated, repeat, held) and result"
+    " (queued, held)",
+    ["reason", "result"],
+)
+PAGING_DELIVERIES = Counter(
+    "controlcenter_paging_deliveries_total",
+    "Page delivery attempts, by channel and outcome (sent, retry, failed)",
+    ["channel", "outcome"],
+)
+PAGING_SEND_SECONDS = Histogram(
+    "controlcenter_paging_send_seconds",
+    "Time of one delivery attempt, by channel",
+    ["channel"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+PAGING_QUEUE = Gauge("controlcenter_paging_queue_sends", "Sends waiting for a sender")
+PAGING_DROPPED = Counter(
+    "controlcenter_paging_dropped_total",
+    "Alert transitions the pager dropped from its full intake queue (oldest first)",
 )
 
 PROCESS_GC_FULL_SECONDS = Histogram(

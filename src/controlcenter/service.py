@@ -29,6 +29,7 @@ from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
 from controlcenter.gcpolicy import gc_policy
 from controlcenter.kinds import packaged
+from controlcenter.paging import Pager
 from controlcenter.pipeline import Pipeline
 from controlcenter.scoring import Scoring
 from controlcenter.store import (
@@ -136,11 +137,16 @@ async def run_service(
             stages.alerts,
             stages.api,
         )
+        pager = Pager(settings, pool) if alerts is not None and settings.paging.enabled else None
+        if pager is not None and alerts is not None:
+            alerts.add_channel(pager.offer)  # after storm grouping: one page per event
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             refresh_s = settings.kinds.refresh_interval_s
             tg.create_task(kinds.run(stop, refresh_s), name="kinds-refresh")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
+            paging_stop = asyncio.Event()
+            paging = tg.create_task(pager.run(paging_stop), name="pager") if pager else None
             if api is not None:
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set
             # Returns after the drain: everything committed was handed to the sinks.
@@ -149,6 +155,9 @@ async def run_service(
                 await scoring.drained()
                 if alerts is not None:
                     await alerts.drained()
+            paging_stop.set()
+            if paging is not None:
+                await paging
             if alerting is not None:
                 alerting.cancel()
             engine.cancel()

@@ -192,9 +192,13 @@ class AlertRepository:
     async def contacts(self) -> list[dict[str, Any]]:
         """Enabled escalation contacts, by level."""
         with map_storage_errors("cannot load alert contacts"):
+            # On-call schedules above level 0 are escalation levels too (the pager pages
+            # whoever is on call there); negative ids keep them apart from contacts.
             rows = await self.pool.fetch(
                 "SELECT contact_id, level, name, phone, email, webhook_url, site"
-                " FROM alert_contacts WHERE enabled ORDER BY level, contact_id"
+                " FROM alert_contacts WHERE enabled UNION ALL"
+                " SELECT -schedule_id, level, name, NULL, NULL, NULL, site"
+                " FROM paging_schedules WHERE enabled AND level >= 1 ORDER BY level, contact_id"
             )
         return [dict(r) for r in rows]
 

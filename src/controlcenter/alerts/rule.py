@@ -182,6 +182,8 @@ class Rule(_Model):
     raise_after_s: float = Field(0.0, ge=0, le=7 * 86_400)
     clear_after_s: float = Field(0.0, ge=0, le=7 * 86_400)
     escalate_after_s: float | None = Field(None, gt=0, le=7 * 86_400)
+    # Pages to the people on call repeat this often until the alert is acknowledged.
+    page_repeat_s: float | None = Field(None, ge=10, le=86_400)
 
     @model_validator(mode="before")
     @classmethod

@@ -111,6 +111,7 @@ class AlertService:
         self._http: httpx.AsyncClient | None = None
         self._queue: asyncio.Queue[_Work] = asyncio.Queue(self.cfg.queue_max_changes)
         self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
+        self._channels: list[Callable[[Notification], None]] = []
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._gateway_rules: list[Rule] = []
@@ -125,6 +126,13 @@ class AlertService:
         It must not block; the payload carries ``site`` and ``factory`` for scoping.
         """
         self._listeners.append(listener)
+
+    def add_channel(self, channel: Callable[[Notification], None]) -> None:
+        """Hand ``channel`` every notification after storm grouping (e.g. the pager).
+
+        It must not block.
+        """
+        self._channels.append(channel)
 
     async def start(self) -> None:
         """Load rules, references and the active alerts (restoring their rule state)."""
@@ -294,6 +302,8 @@ class AlertService:
                 hook.offer(note)
         for url in note.targets:
             self._webhook(url).offer(note)
+        for channel in self._channels:
+            channel(note)
 
     def _webhook(self, url: str, min_severity: int = 0) -> WebhookNotifier:
         hook = self.webhooks.get(url)

@@ -19,7 +19,18 @@ from typing import Any
 from fastapi import FastAPI
 
 from controlcenter import __version__
-from controlcenter.api import catalog, deadletters, keys, kinds, live, ops, readings, summary
+from controlcenter.api import (
+    ack,
+    catalog,
+    deadletters,
+    keys,
+    kinds,
+    live,
+    ops,
+    paging,
+    readings,
+    summary,
+)
 from controlcenter.api._params import apply_setting_bounds
 from controlcenter.api.handlers import HANDLERS
 from controlcenter.api.state import ApiState
@@ -99,7 +110,7 @@ def create_app(state: ApiState) -> FastAPI:
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
-    for module in (catalog, kinds, readings, summary, deadletters, keys, live, ops):
+    for module in (catalog, kinds, readings, summary, deadletters, keys, live, ops, paging, ack):
         app.include_router(module.router)
     if importlib.util.find_spec("controlcenter.api.alerts") is not None:
         # The alerts routes (acknowledge, resolve, rules) live with their engineer's module.

@@ -10,6 +10,7 @@ import { FactoryView } from "./factory.js";
 import { dateTime, setKinds, setTimeZone, timeZone } from "./format.js";
 import { applyI18n, currentLang, onLangChange, setLang, t } from "./i18n.js";
 import { Store } from "./model.js";
+import { ONCALL_REFRESH_MS, OnCall } from "./oncall.js";
 import { Overview } from "./overview.js";
 
 const KEY_STORAGE = "cc.key";
@@ -35,6 +36,7 @@ class Dashboard {
       new AlertList(ul, { role: me.role, act: (a, action, body) => this.act(a, action, body) });
     this.panel = makeAlertList($("#alert-list"));
     this.overview = new Overview($("#view-overview"), this.store, this.book);
+    this.onCall = new OnCall($("#oncall"), api);
     this.factoryView = new FactoryView($("#view-factory"), {
       api,
       store: this.store,
@@ -62,6 +64,17 @@ class Dashboard {
     this.loadSummaries(); // seeds tiles until live values arrive; not awaited
     this.loadLatest();
     setInterval(() => this.refreshCatalog(), CATALOG_REFRESH_MS);
+    this.loadOnCall();
+    setInterval(() => this.loadOnCall(), ONCALL_REFRESH_MS);
+  }
+
+  /** Who is on call now, per site (not awaited: the tiles do not wait for it). */
+  async loadOnCall() {
+    try {
+      await this.onCall.load();
+    } catch (err) {
+      this.error(err);
+    }
   }
 
   showWho() {
@@ -321,6 +334,7 @@ class Dashboard {
     this.overview.relabel();
     this.panel.invalidate();
     this.factoryView.relabel();
+    this.onCall.render();
     this.liveState("live", this.states?.live ?? "connecting");
     this.markDirty();
   }

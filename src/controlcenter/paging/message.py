@@ -1,0 +1,136 @@
+"""What a page says, in Korean or English: e-mail subject and body, short text for SMS.
+
+One page stands for one alert or for a group of them (storm grouping: one rule across a
+site, several alerts, one page).
+
+>>> p = Page(reason="opened", rule="pm10-grade", site="namdong", severity="critical",
+...     alerts=({"alert_id": 5, "factory": "f007", "sensor": "a1", "metric": "pm10",
+...     "peak_value": 180.0, "message": ""},), count=1, link="https://cc/#/f/namdong/f007",
+...     ack_link="https://cc/ack/t")
+>>> subject(p, "ko")
+'[심각] pm10-grade 발생 · namdong/f007'
+>>> subject(p, "en")
+'[CRITICAL] pm10-grade opened · namdong/f007'
+>>> short_text(p, "en")
+'[CRITICAL] pm10-grade opened namdong/f007/a1 pm10 180 Ack: https://cc/ack/t'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Page", "body", "short_text", "subject"]
+
+_SEV = {
+    "ko": {"info": "정보", "warning": "주의", "critical": "심각"},
+    "en": {"info": "INFO", "warning": "WARNING", "critical": "CRITICAL"},
+}
+_REASON = {
+    "ko": {
+        "opened": "발생",
+        "escalated": "상위 단계 호출",
+        "repeat": "미확인 재호출",
+        "held": "방해 금지 시간 후 호출",
+    },
+    "en": {
+        "opened": "opened",
+        "escalated": "escalated",
+        "repeat": "still unacknowledged",
+        "held": "held through quiet hours",
+    },
+}
+_WORDS = {
+    "ko": {
+        "alerts": "건의 경보",
+        "where": "위치",
+        "value": "값",
+        "open": "경보 보기",
+        "ack": "확인(응답)하기",
+        "ack_hint": "링크를 열고 확인 버튼을 누르면 호출이 멈춥니다.",
+        "no_link": "대시보드에서 확인하세요.",
+        "more": "외 {n}건",
+        "hello": "{name}님, 당번 호출입니다.",
+    },
+    "en": {
+        "alerts": "alerts",
+        "where": "Where",
+        "value": "Value",
+        "open": "Open the alert",
+        "ack": "Acknowledge",
+        "ack_hint": "Open the link and press the button to stop the pages.",
+        "no_link": "Acknowledge it on the dashboard.",
+        "more": "and {n} more",
+        "hello": "{name}, you are on call.",
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page's content (language-free); ``alerts`` lists at most a few of ``count``."""
+
+    reason: str
+    rule: str
+    site: str
+    severity: str
+    alerts: tuple[Mapping[str, Any], ...]
+    count: int
+    link: str | None = None
+    ack_link: str | None = None
+    alert_ids: tuple[int, ...] = field(default=())
+
+
+def _where(p: Page, a: Mapping[str, Any]) -> str:
+    return "/".join(str(x) for x in (p.site, a.get("factory"), a.get("sensor")) if x)
+
+
+def _value(a: Mapping[str, Any]) -> str:
+    v = a.get("peak_value") if a.get("peak_value") is not None else a.get("value")
+    metric = a.get("metric") or ""
+    return f"{metric} {v:g}".strip() if isinstance(v, int | float) else ""
+
+
+def _head(p: Page, lang: str) -> str:
+    sev = _SEV[lang].get(p.severity, p.severity)
+    return f"[{sev}] {p.rule} {_REASON[lang].get(p.reason, p.reason)}"
+
+
+def subject(p: Page, lang: str) -> str:
+    """The e-mail subject."""
+    if p.count > 1:
+        n = f"{p.count}{_WORDS[lang]['alerts']}" if lang == "ko" else f"{p.count} alerts"
+        return f"{_head(p, lang)} · {p.site} ({n})"
+    a = p.alerts[0] if p.alerts else {}
+    where = "/".join(str(x) for x in (p.site, a.get("factory")) if x)
+    return f"{_head(p, lang)} · {where}"
+
+
+def body(p: Page, lang: str, name: str) -> str:
+    """The e-mail's plain-text body."""
+    w = _WORDS[lang]
+    lines = [w["hello"].format(name=name), "", _head(p, lang)]
+    for a in p.alerts:
+        desc = f" ({a['message']})" if a.get("message") else ""
+        lines.append(f"- {w['where']}: {_where(p, a)}  {w['value']}: {_value(a)}{desc}")
+    if p.count > len(p.alerts):
+        lines.append("  " + w["more"].format(n=p.count - len(p.alerts)))
+    lines.append("")
+    if p.link:
+        lines.append(f"{w['open']}: {p.link}")
+    if p.ack_link:
+        lines += [f"{w['ack']}: {p.ack_link}", w["ack_hint"]]
+    else:
+        lines.append(w["no_link"])
+    return "\n".join(lines) + "\n"
+
+
+def short_text(p: Page, lang: str) -> str:
+    """One line for SMS and AlimTalk (the provider splits or upgrades long ones)."""
+    a = p.alerts[0] if p.alerts else {}
+    what = f"{_where(p, a)} {_value(a)}".strip() if p.count == 1 else ""
+    if p.count > 1:
+        what = f"{p.site} {p.count}{'건' if lang == 'ko' else ' alerts'}"
+    ack = f" {'확인' if lang == 'ko' else 'Ack'}: {p.ack_link}" if p.ack_link else ""
+    return f"{_head(p, lang)} {what}{ack}".strip()

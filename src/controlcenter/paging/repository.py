@@ -1,0 +1,285 @@
+"""The paging tables: contacts, schedules, overrides, pending pages and delivery attempts.
+
+Database errors surface as :class:`~controlcenter.errors.StorageError`. Column names in
+the dynamic statements are this module's constants, never input; values are parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+from pydantic import BaseModel
+
+from controlcenter.paging.model import Contact, OverrideIn, Schedule
+from controlcenter.store import map_storage_errors
+
+__all__ = ["PagingRepository", "Pending"]
+
+M = TypeVar("M", Contact, Schedule)
+_TABLES: dict[type[BaseModel], tuple[str, str]] = {
+    Contact: ("paging_contacts", "contact_id"),
+    Schedule: ("paging_schedules", "schedule_id"),
+}
+_ALERT = (
+    "a.rule_name, a.severity, a.state, a.site, a.factory, a.kind, a.sensor, a.metric,"
+    " a.message, a.value, a.peak_value, a.opened_at, a.escalation_level"
+)
+
+#: A claimed pending page: its row joined with its alert's columns.
+Pending = dict[str, Any]
+
+
+def _columns(item: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in item.model_dump(mode="python", exclude={"id"}).items():
+        if isinstance(value, tuple):
+            out[name] = [*value]
+        elif name == "webhook_url" and value is not None:
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _row(model: type[M], r: asyncpg.Record, key: str) -> M:
+    data = dict(r)
+    data["id"] = data.pop(key)
+    return model.model_validate(data, strict=False)
+
+
+class PagingRepository:
+    """SQL for paging over an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # -- contacts and schedules (one generic CRUD for both) --------------------------------
+
+    async def all(self, model: type[M]) -> list[M]:
+        """Every stored row of ``model``'s table."""
+        table, key = _TABLES[model]
+        with map_storage_errors(f"cannot load {table}"):
+            rows = await self.pool.fetch(f"SELECT * FROM {table} ORDER BY {key}")  # noqa: S608
+        return [_row(model, r, key) for r in rows]
+
+    async def get(self, model: type[M], item_id: int) -> M | None:
+        """One row, or None."""
+        table, key = _TABLES[model]
+        with map_storage_errors(f"cannot load {table}"):
+            r = await self.pool.fetchrow(
+                f"SELECT * FROM {table} WHERE {key} = $1",  # noqa: S608
+                item_id,
+            )
+        return None if r is None else _row(model, r, key)
+
+    async def save(self, item: M) -> M:
+        """Insert (``id`` None) or replace a row; returns it with its id.
+
+        Raises:
+            KeyError: replacing a row that does not exist.
+            ValueError: a schedule name that is taken, or a rotation naming no contact.
+        """
+        if isinstance(item, Schedule):
+            await self._check_rotation(item.rotation)
+        new_id = await self._store(type(item), item.id, _columns(item))
+        return item.model_copy(update={"id": new_id})
+
+    async def _store(
+        self, model: type[BaseModel], item_id: int | None, data: dict[str, Any]
+    ) -> int:
+        table, key = _TABLES[model]
+        cols = [*data]
+        if item_id is None:
+            sql = (
+                f"INSERT INTO {table} ({', '.join(cols)})"  # noqa: S608
+                f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))}) RETURNING {key}"
+            )
+            args: list[Any] = [*data.values()]
+        else:
+            sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+            sql = f"UPDATE {table} SET {sets} WHERE {key} = $1 RETURNING {key}"  # noqa: S608
+            args = [item_id, *data.values()]
+        try:
+            with map_storage_errors(f"cannot store into {table}"):
+                new_id = await self.pool.fetchval(sql, *args)
+        except Exception as exc:
+            if isinstance(exc.__cause__, asyncpg.UniqueViolationError):
+                raise ValueError(f"the name {data.get('name')!r} is taken") from exc  # noqa: TRY004
+            raise
+        if new_id is None:
+            raise KeyError(item_id)
+        return int(new_id)
+
+    async def _check_rotation(self, rotation: Sequence[int]) -> None:
+        with map_storage_errors("cannot check the rotation"):
+            known = await self.pool.fetchval(
+                "SELECT count(*) FROM paging_contacts WHERE contact_id = ANY($1::int[])",
+                list(set(rotation)),
+            )
+        if known != len(set(rotation)):
+            raise ValueError("the rotation names a contact that does not exist")
+
+    async def delete(self, model: type[M], item_id: int) -> bool:
+        """Delete a row; False when absent."""
+        table, key = _TABLES[model]
+        with map_storage_errors("cannot delete " + table):
+            status = await self.pool.execute(
+                f"DELETE FROM {table} WHERE {key} = $1",  # noqa: S608
+                item_id,
+            )
+        return bool(status.endswith(" 1"))
+
+    # -- overrides ------------------------------------------------------------------------
+
+    async def add_override(self, schedule_id: int, o: OverrideIn) -> dict[str, Any]:
+        """Add an override to a schedule.
+
+        Raises:
+            KeyError: no such schedule or contact.
+        """
+        try:
+            with map_storage_errors("cannot store the override"):
+                r = await self.pool.fetchrow(
+                    "INSERT INTO paging_overrides (schedule_id, contact_id, starts_at, ends_at,"
+                    " reason) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+                    schedule_id,
+                    o.contact_id,
+                    o.starts_at,
+                    o.ends_at,
+                    o.reason,
+                )
+        except Exception as exc:
+            if isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
+                raise KeyError("no such schedule or contact") from exc
+            raise
+        return dict(r) if r is not None else {}
+
+    async def overrides(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Overrides that end after ``since`` (all when None)."""
+        with map_storage_errors("cannot load overrides"):
+            rows = await self.pool.fetch(
+                "SELECT * FROM paging_overrides WHERE $1::timestamptz IS NULL OR ends_at > $1"
+                " ORDER BY schedule_id, starts_at",
+                since,
+            )
+        return [dict(r) for r in rows]
+
+    async def delete_override(self, schedule_id: int, override_id: int) -> bool:
+        """Delete an override; False when absent."""
+        with map_storage_errors("cannot delete the override"):
+            status = await self.pool.execute(
+                "DELETE FROM paging_overrides WHERE override_id = $1 AND schedule_id = $2",
+                override_id,
+                schedule_id,
+            )
+        return bool(status.endswith(" 1"))
+
+    # -- pending pages --------------------------------------------------------------------
+
+    async def plan(
+        self, rows: Sequence[tuple[int, int | None, str, datetime, float | None]]
+    ) -> None:
+        """Pages to send: (alert, contact, reason, due, repeat_s); an existing page for the
+        pair is brought forward and takes the new reason (an escalation re-pages)."""
+        if not rows:
+            return
+        with map_storage_errors("cannot plan pages"):
+            await self.pool.executemany(
+                "INSERT INTO page_pending (alert_id, contact_id, reason, next_at, repeat_s)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (alert_id, contact_id) DO UPDATE"
+                " SET reason = EXCLUDED.reason, held = false, repeat_s = EXCLUDED.repeat_s,"
+                " next_at = least(page_pending.next_at, EXCLUDED.next_at)",
+                rows,
+            )
+
+    async def forget(self, alert_ids: Sequence[int]) -> None:
+        """No more pages for these alerts (acknowledged or resolved)."""
+        with map_storage_errors("cannot drop pending pages"):
+            await self.pool.execute(
+                "DELETE FROM page_pending WHERE alert_id = ANY($1::bigint[])", list(alert_ids)
+            )
+
+    async def claim(self, now: datetime, limit: int, lease_s: float) -> list[Pending]:
+        """Due pages, at most ``limit``, leased for ``lease_s`` (another worker skips them).
+
+        Pages of alerts that are no longer open are deleted on the way.
+        """
+        with map_storage_errors("cannot claim due pages"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "DELETE FROM page_pending p USING alerts a WHERE a.alert_id = p.alert_id"
+                    " AND a.state <> 'open' AND p.next_at <= $1",
+                    now,
+                )
+                rows = await conn.fetch(
+                    f"SELECT p.*, {_ALERT} FROM page_pending p"  # noqa: S608
+                    " JOIN alerts a USING (alert_id) WHERE p.next_at <= $1"
+                    " ORDER BY p.next_at LIMIT $2 FOR UPDATE OF p SKIP LOCKED",
+                    now,
+                    limit,
+                )
+                await conn.executemany(
+                    "UPDATE page_pending SET next_at = $3 WHERE alert_id = $1 AND contact_id = $2",
+                    [
+                        (r["alert_id"], r["contact_id"], now + timedelta(seconds=lease_s))
+                        for r in rows
+                    ],
+                )
+        return [dict(r) for r in rows]
+
+    async def settle(
+        self,
+        later: Sequence[tuple[int, int, datetime, bool, int]],
+        done: Sequence[tuple[int, int]],
+    ) -> None:
+        """After a dispatch: ``later`` (alert, contact, next_at, held, sent+) and ``done``
+        (pages that do not repeat) are stored."""
+        with map_storage_errors("cannot settle pages"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(
+                    "UPDATE page_pending SET next_at = $3, held = $4, sent = sent + $5"
+                    " WHERE alert_id = $1 AND contact_id = $2",
+                    later,
+                )
+                await conn.executemany(
+                    "DELETE FROM page_pending WHERE alert_id = $1 AND contact_id = $2", done
+                )
+
+    async def pending(self, alert_id: int) -> list[dict[str, Any]]:
+        """An alert's pending pages."""
+        with map_storage_errors("cannot load pending pages"):
+            rows = await self.pool.fetch(
+                "SELECT p.*, c.name AS person FROM page_pending p"
+                " JOIN paging_contacts c USING (contact_id) WHERE alert_id = $1"
+                " ORDER BY contact_id",
+                alert_id,
+            )
+        return [dict(r) for r in rows]
+
+    # -- deliveries -----------------------------------------------------------------------
+
+    async def record(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Delivery attempts: (alert, contact, person, channel, reason, attempt, outcome,
+        error)."""
+        if not rows:
+            return
+        with map_storage_errors("cannot record deliveries"):
+            await self.pool.executemany(
+                "INSERT INTO page_deliveries (alert_id, contact_id, person, channel, reason,"
+                " attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                [(*r[:7], str(r[7])[:2000]) for r in rows],
+            )
+
+    async def deliveries(self, alert_id: int, limit: int = 1_000) -> list[dict[str, Any]]:
+        """An alert's delivery attempts, oldest first."""
+        with map_storage_errors("cannot load deliveries"):
+            rows = await self.pool.fetch(
+                "SELECT time, contact_id, person, channel, reason, attempt, outcome, error"
+                " FROM page_deliveries WHERE alert_id = $1 ORDER BY time, id LIMIT $2",
+                alert_id,
+                limit,
+            )
+        return [dict(r) for r in rows]
