@@ -26,6 +26,7 @@ __all__ = [
     "IngestSettings",
     "MqttEndpoint",
     "MqttSettings",
+    "ReportSettings",
     "RuntimeSettings",
     "Settings",
 ]
@@ -216,6 +217,32 @@ class AlertSettings(BaseModel):
     shutdown_timeout_s: float = Field(5.0, gt=0)
 
 
+class ReportSettings(BaseModel):
+    """Daily and monthly reports: the schedule, the e-mail that carries them, limits.
+
+    Scheduled reports are made for the complex's time zone (``CC_TIME_ZONE``): the daily
+    one for the day before at ``daily_at``, the monthly one for the month before on
+    ``monthly_day`` at the same time, for every site (and each subscriber's factory).
+    """
+
+    schedule_enabled: bool = Field(True, description="False: no scheduled reports")
+    daily_at: str = Field("06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    monthly_day: int = Field(1, ge=1, le=28, description="day of the month for the monthly")
+    check_interval_s: float = Field(60.0, gt=0, description="the schedule is checked this often")
+    default_lang: Literal["ko", "en"] = "ko"
+    default_format: Literal["pdf", "xlsx"] = "pdf"
+    keep_days: int = Field(400, ge=1, description="stored reports are deleted after this")
+    generate_timeout_s: float = Field(120.0, gt=0, description="one report, at most")
+    max_concurrent: int = Field(2, ge=1, description="reports generated at once per process")
+    smtp_host: str | None = Field(None, description="unset: scheduled reports are not mailed")
+    smtp_port: int = Field(587, ge=1, le=65_535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "controlcenter@localhost"
+    smtp_timeout_s: float = Field(30.0, gt=0)
+
+
 class MqttEndpoint(BaseModel):
     """A parsed ``mqtt://[user[:pass]@]host[:port]`` URL."""
 
@@ -277,6 +304,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     alerts: AlertSettings = AlertSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("time_zone")
     @classmethod

@@ -6,7 +6,8 @@
     │   ├── PayloadError       a message that cannot be decoded or validated (dead-lettered)
     │   └── BrokerError        the MQTT broker is unreachable or refused us
     ├── StorageError           the database failed or is unreachable
-    └── AlertDeliveryError     a notifier could not deliver
+    ├── AlertDeliveryError     a notifier could not deliver
+    └── ReportError            a report that cannot be made (unknown site or factory)
 
 Third-party exceptions are mapped to these at the boundary, with ``raise X from exc``.
 """
@@ -20,6 +21,7 @@ __all__ = [
     "ControlCenterError",
     "IngestError",
     "PayloadError",
+    "ReportError",
     "StorageError",
 ]
 
@@ -64,3 +66,7 @@ class StorageError(ControlCenterError):
 
 class AlertDeliveryError(ControlCenterError):
     """A notifier could not deliver an alert."""
+
+
+class ReportError(ControlCenterError):
+    """A report that cannot be made as asked (an unknown site or factory)."""
