@@ -21,9 +21,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    op.execute(
-        """
+_DDL = """
         CREATE TABLE reports (
             report_id    bigserial PRIMARY KEY,
             kind         text NOT NULL CHECK (kind IN ('daily', 'monthly')),
@@ -60,8 +58,13 @@ def upgrade() -> None:
             created_at    timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX report_subscribers_site ON report_subscribers (site)
-        """
-    )
+"""
+
+
+def upgrade() -> None:
+    # One statement per execute: the driver prepares each.
+    for statement in _DDL.split(";"):
+        op.execute(statement)
 
 
 def downgrade() -> None:
