@@ -11,7 +11,7 @@ Debian's ``fonts-nanum`` package (SIL Open Font License 1.1)::
 The characters kept: printable ASCII and Latin-1, the 2,350 Hangul syllables of KS X 1001
 (every syllable EUC-KR can write: what Korean names and words use), the compatibility
 jamo, every non-ASCII character of the reports' dictionary (``reports/_text.py``) and a
-few signs (µ ³ ° · dashes, quotes). The OFL reserves the name "NanumGothic" for the original, so
+few signs (μ ³ ° · dashes, quotes). The OFL reserves the name "NanumGothic" for the original, so
 the subset is renamed "CC Report Gothic". It writes ``src/controlcenter/reports/fonts/``
 (one TTF per weight, ``LICENSE`` from the package's copyright file, ``SOURCE.txt`` with the
 inputs' sha256 and this command). ``tests/reports/test_font.py`` fails when the dictionary
@@ -37,7 +37,7 @@ DEBIAN_FONTS = Path("/usr/share/fonts/truetype/nanum")
 DEBIAN_COPYRIGHT = Path("/usr/share/doc/fonts-nanum/copyright")
 FAMILY = "CC Report Gothic"
 WEIGHTS = {"Regular": "NanumGothic.ttf", "Bold": "NanumGothicBold.ttf"}
-SIGNS = "µ³²°·\u2013\u2014…\u2018\u2019“”→←↑↓%‰"  # dashes and quotes
+SIGNS = "μ³²°·\u2013\u2014…\u2018\u2019“”→←↑↓%‰"  # dashes and quotes
 
 
 def report_text() -> str:

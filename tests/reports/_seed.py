@@ -92,7 +92,7 @@ def _values(metric: str, n: int, hour: np.ndarray, rng) -> np.ndarray:
     if metric == "capacity":
         return np.full(len(hour), 40.0 + 10 * n)
     busy = np.clip(0.5 + 0.6 * wave, 0, 1)
-    return np.minimum(np.round(busy * (40 + 10 * n) + rng.normal(0, 2, len(hour))), 40 + 10 * n)
+    return np.clip(np.round(busy * (40 + 10 * n) + rng.normal(0, 2, len(hour))), 0, 40 + 10 * n)
 
 
 async def _alerts(pool, site, factories, days, rng) -> None:
@@ -101,9 +101,7 @@ async def _alerts(pool, site, factories, days, rng) -> None:
         base = local_midnight(day)
         for k in range(12):
             opened = base + timedelta(minutes=int(rng.integers(0, 1440)))
-            ack = (
-                opened + timedelta(seconds=int(rng.integers(30, 3600))) if k % 4 else None
-            )
+            ack = opened + timedelta(seconds=int(rng.integers(30, 3600))) if k % 4 else None
             res = opened + timedelta(seconds=int(rng.integers(600, 20_000))) if k % 3 else None
             rows.append(
                 (

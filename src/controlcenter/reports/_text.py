@@ -20,7 +20,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "time_zone": "시간대",
         "air": "대기질",
         "air_note": "측정소-시간: 측정소 한 곳의 한 시간 평균. 초과: 일평균이 24시간 환경기준"
-        "(PM10 100, PM2.5 35 µg/m³)을 넘은 측정소-일.",
+        "(PM10 100, PM2.5 35 μg/m³)을 넘은 측정소-일.",
         "grade_hours": "등급별 시간 (측정소-시간)",
         "metric": "항목",
         "good": "좋음",
@@ -30,8 +30,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "exceed_days": "기준 초과 (측정소-일)",
         "worst": "상위 측정소 (나쁨 이상 시간 순)",
         "station": "측정소",
-        "mean": "평균 (µg/m³)",
-        "peak_hour": "최고 시간평균 (µg/m³)",
+        "mean": "평균 (μg/m³)",
+        "peak_hour": "최고 시간평균 (μg/m³)",
         "bad_hours": "나쁨 이상 시간",
         "energy": "에너지",
         "energy_note": "kWh: 계량기 시간평균 kW의 합. 최대수요: 15분 평균 kW. "
@@ -43,6 +43,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "peak_share": "계약 대비",
         "load_factor": "부하율",
         "total": "합계",
+        "by_factory": "공장별",
+        "by_rule": "규칙·심각도별 건수",
+        "response_times": "확인·해결 시간",
         "parking": "주차",
         "parking_note": "점유율: 시간평균 주차 대수 / 주차면. 만차: 시간 중 최대 점유가 "
         "주차면에 이른 시간.",
@@ -87,7 +90,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "time_zone": "Time zone",
         "air": "Air quality",
         "air_note": "Station-hour: one station's hourly mean. Exceedance: a station-day whose "
-        "mean is above the 24-hour standard (PM10 100, PM2.5 35 µg/m³).",
+        "mean is above the 24-hour standard (PM10 100, PM2.5 35 μg/m³).",
         "grade_hours": "Hours in each grade (station-hours)",
         "metric": "Metric",
         "good": "Good",
@@ -97,8 +100,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "exceed_days": "Exceedances (station-days)",
         "worst": "Worst stations (by hours bad or worse)",
         "station": "Station",
-        "mean": "Mean (µg/m³)",
-        "peak_hour": "Highest hourly mean (µg/m³)",
+        "mean": "Mean (μg/m³)",
+        "peak_hour": "Highest hourly mean (μg/m³)",
         "bad_hours": "Hours bad or worse",
         "energy": "Energy",
         "energy_note": "kWh: the meters' hourly mean kW added up. Peak demand: 15-minute mean "
@@ -110,6 +113,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "peak_share": "Peak / contract",
         "load_factor": "Load factor",
         "total": "Total",
+        "by_factory": "By factory",
+        "by_rule": "Alerts by rule and severity",
+        "response_times": "Time to acknowledge and resolve",
         "parking": "Parking",
         "parking_note": "Occupancy: hourly mean of occupied spaces / capacity. Full: an hour "
         "in which the lot's highest occupancy reached its capacity.",

@@ -7,11 +7,13 @@ in the vendored Korean font. A section without data gets a chart saying so.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import math
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from controlcenter.reports._fonts import matplotlib_font
 from controlcenter.reports._text import Lang, text
@@ -77,16 +79,29 @@ def _tick_labels(stamps: list[str], ax: Axes, at: list[int]) -> None:
     ax.set_xticks(at[::step], stamps[::step], fontsize=7, family=matplotlib_font())
 
 
-def air_chart(d: AirData, lang: Lang) -> bytes:
+def _slots(period: Period) -> list[datetime]:
+    """The charts' time axis: every local hour of a day, or every local day of a month."""
+    if period.days == 1:
+        return [datetime.combine(period.first, time(h)) for h in range(24)]
+    return [datetime.combine(period.first + timedelta(days=k), time(0)) for k in range(period.days)]
+
+
+def _fmt(period: Period) -> str:
+    return "%H" if period.days == 1 else "%d"
+
+
+def air_chart(d: AirData, period: Period, lang: Lang) -> bytes:
     """Station-hours per grade, stacked, per hour (a day) or day (a month), PM10 and PM2.5."""
     fig, axes = _figure(2, 2.3)
     family = matplotlib_font()
+    slots = _slots(period)
     for ax, metric, name in zip(axes, ("pm10", "pm25"), ("PM10", "PM2.5"), strict=True):
-        points = d.timeline.get(metric, [])
+        found = dict(d.timeline.get(metric, []))
         _title(ax, f"{name} · {text(lang, 'grade_hours')}")
-        if not points:
+        if not found:
             _empty(ax, lang)
             continue
+        points = [(t, found.get(t, [0, 0, 0, 0])) for t in slots]
         x = list(range(len(points)))
         bottom = [0] * len(points)
         for g, colour in enumerate(GRADE_COLOURS):
@@ -100,15 +115,10 @@ def air_chart(d: AirData, lang: Lang) -> bytes:
                 label=text(lang, ("good", "normal", "bad", "very_bad")[g]),
             )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-        fmt = "%H" if len(points) <= 25 and _hourly(points) else "%m-%d"
-        _tick_labels([t.strftime(fmt) for t, _ in points], ax, x)
+        _tick_labels([t.strftime(_fmt(period)) for t, _ in points], ax, x)
         ax.legend(fontsize=7, ncols=4, loc="upper right", prop={"family": family, "size": 7})
         ax.set_ylim(0, max(bottom) * 1.35 + 1)
     return _png(fig)
-
-
-def _hourly(points: Sequence[tuple[object, list[int]]]) -> bool:
-    return len(points) < 2 or len({str(t)[:10] for t, _ in points}) == 1
 
 
 def energy_chart(d: EnergyData, period: Period, lang: Lang) -> bytes:
@@ -119,13 +129,15 @@ def energy_chart(d: EnergyData, period: Period, lang: Lang) -> bytes:
     if not d.timeline:
         _empty(ax, lang)
         return _png(fig)
-    x = list(range(len(d.timeline)))
-    ax.bar(x, [kwh for _, kwh, _ in d.timeline], color="#5c6bc0", label=text(lang, "kwh"))
+    found = {t: (kwh, kw) for t, kwh, kw in d.timeline}
+    timeline = [(t, *found.get(t, (0.0, math.nan))) for t in _slots(period)]  # gaps: no line
+    x = list(range(len(timeline)))
+    ax.bar(x, [kwh for _, kwh, _ in timeline], color="#5c6bc0", label=text(lang, "kwh"))
     ax.set_ylabel("kWh", fontsize=8, family=family)
     peak_ax = ax.twinx()
     peak_ax.plot(
         x,
-        [kw for _, _, kw in d.timeline],
+        [kw for _, _, kw in timeline],
         color="#d81b60",
         marker="o",
         markersize=3,
@@ -143,8 +155,7 @@ def energy_chart(d: EnergyData, period: Period, lang: Lang) -> bytes:
     peak_ax.tick_params(labelsize=8)
     top = max([kw for _, _, kw in d.timeline] + [d.total.contract_kw or 0.0])
     peak_ax.set_ylim(0, top * 1.3 + 1)
-    fmt = "%H" if period.days == 1 else "%d"
-    _tick_labels([t.strftime(fmt) for t, _, _ in d.timeline], ax, x)
+    _tick_labels([t.strftime(_fmt(period)) for t, _, _ in timeline], ax, x)
     handles = ax.get_legend_handles_labels()
     more = peak_ax.get_legend_handles_labels()
     ax.legend(
@@ -189,5 +200,7 @@ def alerts_chart(d: AlertData, lang: Lang) -> bytes:
     ax.set_yticks(range(len(rules)), rules, fontsize=8, family=family)
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(prop={"family": family, "size": 7}, loc="lower right")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # Outside the axes, right: it never hides a bar.
+    ax.legend(prop={"family": family, "size": 7}, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)

@@ -76,7 +76,7 @@ def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 60
 
 
-def _air(d: AirData, lang: Lang) -> Section:
+def _air(d: AirData, period: Period, lang: Lang) -> Section:
     t = partial(text, lang)
     grades = Table(
         t("grade_hours"),
@@ -93,7 +93,9 @@ def _air(d: AirData, lang: Lang) -> Section:
             for s in d.worst()
         ],
     )
-    return Section("air", t("air"), t("air_note"), [grades, worst], [charts.air_chart(d, lang)])
+    return Section(
+        "air", t("air"), t("air_note"), [grades, worst], [charts.air_chart(d, period, lang)]
+    )
 
 
 def _energy_row(f: FactoryEnergy, name: str, tz: str) -> list[Cell]:
@@ -106,7 +108,7 @@ def _energy(d: EnergyData, period: Period, lang: Lang) -> Section:
     rows = [_energy_row(f, f.factory or "", period.tz) for f in d.factories]
     rows.append(_energy_row(d.total, t("total"), period.tz))
     table = Table(
-        t("energy"),
+        t("by_factory"),
         [t(k) for k in ("factory", "kwh", "peak_kw", "peak_at", "contract_kw")]
         + [t(k) for k in ("peak_share", "load_factor")],
         ["text", "num", "num", "text", "num", "pct", "pct"],
@@ -158,13 +160,13 @@ def _timing_row(x: Timing, lang: Lang) -> list[Cell]:
 def _alerts(d: AlertData, lang: Lang) -> Section:
     t = partial(text, lang)
     counts = Table(
-        t("alerts"),
+        t("by_rule"),
         [t("rule"), t("severity"), t("count")],
         ["text", "text", "int"],
         [[rule, t(sev), n] for rule, sev, n in d.counts],
     )
     timing = Table(
-        t("alerts"),
+        t("response_times"),
         [t("factory"), t("count"), t("ack_p50"), t("ack_p90"), t("res_p50"), t("res_p90")],
         ["text", "int", "num", "num", "num", "num"],
         [_timing_row(x, lang) for x in d.timings],
@@ -186,7 +188,7 @@ def compose(data: ReportData, lang: Lang, now: datetime | None = None) -> Docume
         (t("generated"), made),
     ]
     sections = [
-        _air(data.air, lang),
+        _air(data.air, p, lang),
         _energy(data.energy, p, lang),
         _parking(data.parking, lang),
         _alerts(data.alerts, lang),

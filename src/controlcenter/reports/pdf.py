@@ -26,6 +26,7 @@ __all__ = ["write_pdf"]
 
 _MARGIN = 15 * mm
 _WIDTH = A4[0] - 2 * _MARGIN
+_FOLD_ROWS = 12
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -48,7 +49,22 @@ def _escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _folded(table: Table) -> Table:
+    """A long two-column table (a value by hour) set side by side in three pairs."""
+    if len(table.columns) != 2 or len(table.rows) <= _FOLD_ROWS:
+        return table
+    height = -(-len(table.rows) // 3)
+    parts = [table.rows[k : k + height] for k in range(0, len(table.rows), height)]
+    rows = [
+        [cell for part in parts for cell in (part[r] if r < len(part) else [None, None])]
+        for r in range(height)
+    ]
+    n = len(parts)
+    return Table(table.title, table.columns * n, table.fmts * n, rows)
+
+
 def _table(table: Table, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    table = _folded(table)
     head = [Paragraph(_escape(c), st["head"]) for c in table.columns]
     body = [
         [
@@ -84,12 +100,15 @@ def _chart(png: bytes) -> Image:
 
 
 def _section(section: Section, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    story: list[Flowable] = [
+    charts = [_chart(png) for png in section.charts]
+    head: list[Flowable] = [
         Paragraph(_escape(section.title), st["h1"]),
         Paragraph(_escape(section.note), st["note"]),
         Spacer(1, 2 * mm),
+        *charts[:1],
     ]
-    story += [_chart(png) for png in section.charts]
+    # The heading stays with its first chart (never alone at the foot of a page).
+    story: list[Flowable] = [KeepTogether(head), *charts[1:]]
     for table in section.tables:
         story += _table(table, st)
     return story
