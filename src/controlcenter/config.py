@@ -222,15 +222,13 @@ class ReportSettings(BaseModel):
 
     Scheduled reports are made for the complex's time zone (``CC_TIME_ZONE``): the daily
     one for the day before at ``daily_at``, the monthly one for the month before on
-    ``monthly_day`` at the same time, for every site (and each subscriber's factory).
+    ``monthly_day`` at the same time, for each site or factory that has subscribers.
     """
 
     schedule_enabled: bool = Field(True, description="False: no scheduled reports")
     daily_at: str = Field("06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     monthly_day: int = Field(1, ge=1, le=28, description="day of the month for the monthly")
     check_interval_s: float = Field(60.0, gt=0, description="the schedule is checked this often")
-    default_lang: Literal["ko", "en"] = "ko"
-    default_format: Literal["pdf", "xlsx"] = "pdf"
     keep_days: int = Field(400, ge=1, description="stored reports are deleted after this")
     generate_timeout_s: float = Field(120.0, gt=0, description="one report, at most")
     max_concurrent: int = Field(2, ge=1, description="reports generated at once per process")

@@ -92,9 +92,7 @@ async def test_the_workbook_holds_the_numbers_themselves(complex_):
     assert book["Summary"]["A1"].value.startswith("일간 보고서")
     energy = list(book["energy"].iter_rows(values_only=True))
     total = next(r for r in energy if r and r[0] == "합계")
-    kwh, peak, _ = await raw_energy(
-        pool, cx.series["kw"], request.period.start, request.period.end
-    )
+    kwh, peak, _ = await raw_energy(pool, cx.series["kw"], request.period.start, request.period.end)
     assert total[1] == pytest.approx(kwh, rel=1e-9)
     assert total[2] == pytest.approx(peak, rel=1e-9)
     assert total[4] == 1600

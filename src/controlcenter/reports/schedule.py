@@ -1,9 +1,9 @@
 """Scheduled reports: the day before at ``daily_at``, the month before on ``monthly_day``.
 
 :class:`ReportScheduler` runs in the service's TaskGroup. Every ``check_interval_s`` it
-looks at the latest due day and month (in the complex's time zone) and, for every site,
-makes each report its subscribers want (their factory, language and format; the site in
-the default language and format when nobody subscribed), stores it and mails it. A report
+looks at the latest due day and month (in the complex's time zone) and makes each report
+that subscribers want (their site or factory, language and format), stores it (for
+download) and mails it to them. A report
 already stored by the schedule is not made again, so a restart (or a second worker)
 neither repeats nor misses one; a period missed while the service was down is made at
 the next start, only the latest of each kind.
@@ -91,26 +91,21 @@ class ReportScheduler:
         made: list[int] = []
         subscribers = await self._archive.subscribers()
         for period in due_periods(self._settings, now):
-            for site in await self._archive.sites():
-                wanted = [s for s in subscribers if s["site"] == site and s[period.kind]]
-                for factory, lang, fmt in self._targets(wanted):
-                    to = [
-                        s["email"]
-                        for s in wanted
-                        if (s["factory"], s["lang"], s["format"]) == (factory, lang, fmt)
-                    ]
-                    request = ReportRequest(Scope(site, factory), period, lang, fmt)
+            targets: dict[tuple[str, str | None, Lang, Format], list[str]] = {}
+            for s in subscribers:
+                if s[period.kind]:
+                    key = (s["site"], s["factory"], s["lang"], s["format"])
+                    targets.setdefault(key, []).append(s["email"])
+            for (site, factory, lang, fmt), to in sorted(targets.items(), key=str):
+                request = ReportRequest(Scope(site, factory), period, lang, fmt)
+                try:
                     report_id = await self._one(request, to)
-                    if report_id is not None:
-                        made.append(report_id)
+                except ControlCenterError as exc:  # a site since removed: the others go on
+                    logger.warning("scheduled report %s: %s", request.filename, exc)
+                    continue
+                if report_id is not None:
+                    made.append(report_id)
         return made
-
-    def _targets(self, wanted: list[dict[str, object]]) -> list[tuple[str | None, Lang, Format]]:
-        if not wanted:
-            r = self._settings.reports
-            return [(None, r.default_lang, r.default_format)]
-        found = {(s["factory"], s["lang"], s["format"]) for s in wanted}
-        return sorted(found, key=str)  # type: ignore[arg-type]
 
     async def _one(self, request: ReportRequest, to: list[str]) -> int | None:
         p, scope = request.period, request.scope
