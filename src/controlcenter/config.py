@@ -231,7 +231,6 @@ class ReportSettings(BaseModel):
     check_interval_s: float = Field(60.0, gt=0, description="the schedule is checked this often")
     keep_days: int = Field(400, ge=1, description="stored reports are deleted after this")
     generate_timeout_s: float = Field(120.0, gt=0, description="one report, at most")
-    max_concurrent: int = Field(2, ge=1, description="reports generated at once per process")
     smtp_host: str | None = Field(None, description="unset: scheduled reports are not mailed")
     smtp_port: int = Field(587, ge=1, le=65_535)
     smtp_starttls: bool = True

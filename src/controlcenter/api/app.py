@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from controlcenter import __version__
-from controlcenter.api import catalog, deadletters, keys, live, ops, readings, summary
+from controlcenter.api import catalog, deadletters, keys, live, ops, readings, reports, summary
 from controlcenter.api._http import json_response
 from controlcenter.api._params import apply_setting_bounds
 from controlcenter.api.state import ApiState
@@ -104,7 +104,7 @@ def create_app(state: ApiState) -> FastAPI:
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
-    for module in (catalog, readings, summary, deadletters, keys, live, ops):
+    for module in (catalog, readings, summary, deadletters, keys, live, ops, reports):
         app.include_router(module.router)
     if importlib.util.find_spec("controlcenter.api.alerts") is not None:
         # The alerts routes (acknowledge, resolve, rules) live with their engineer's module.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -87,10 +88,16 @@ async def gather(pool: asyncpg.Pool, scope: Scope, period: Period) -> ReportData
         )
 
 
+#: One report renders at a time in a process: matplotlib's and ReportLab's caches are
+#: shared, and two cores are better left to ingest than to a second chart.
+_RENDERING = threading.Lock()
+
+
 def render(data: ReportData, lang: Lang, fmt: Format, now: datetime | None = None) -> bytes:
     """The file of ``data``: charts and layout are CPU work (run it in a thread)."""
-    doc = compose(data, lang, now)
-    return write_pdf(doc) if fmt == "pdf" else write_xlsx(doc)
+    with _RENDERING:
+        doc = compose(data, lang, now)
+        return write_pdf(doc) if fmt == "pdf" else write_xlsx(doc)
 
 
 async def make_report(pool: asyncpg.Pool, request: ReportRequest) -> Report:
