@@ -1,7 +1,7 @@
 """The service: resources entered in dependency order, workers in one TaskGroup.
 
 pool -> storage mode -> pipeline (consumer, writer, upkeep) -> scoring (anomaly engine)
--> listeners. If an essential task dies,
+-> listeners, and the report schedule. If an essential task dies,
 the TaskGroup cancels the rest and the error propagates, so the process exits non-zero.
 """
 
@@ -17,6 +17,7 @@ from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
 from controlcenter.gcpolicy import gc_policy
 from controlcenter.pipeline import Pipeline
+from controlcenter.reports.schedule import ReportScheduler
 from controlcenter.scoring import Scoring
 from controlcenter.store import migrate, open_pool, read_storage_mode
 
@@ -70,6 +71,11 @@ async def run_service(
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
+            reporting = (
+                tg.create_task(ReportScheduler(settings, pool).run(), name="reports")
+                if settings.reports.schedule_enabled
+                else None
+            )
             if api is not None:
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set
             # Returns after the drain: everything committed was handed to the sinks.
@@ -80,4 +86,6 @@ async def run_service(
                     await alerts.drained()
             if alerting is not None:
                 alerting.cancel()
+            if reporting is not None:
+                reporting.cancel()
             engine.cancel()

@@ -13,7 +13,6 @@ from email.message import Message
 
 import asyncpg
 import pytest
-from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -22,29 +21,6 @@ from controlcenter.embedded._port import free_port
 from controlcenter.reports.archive import ReportArchive, Subscriber
 from controlcenter.reports.schedule import ReportScheduler, due_periods
 from tests.reports._seed import seed
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], Message]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for rcpt, m in self.messages if address in rcpt]
-
-
-@pytest.fixture
-def inbox():
-    box = _Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
