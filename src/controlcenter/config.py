@@ -226,18 +226,24 @@ class ReportSettings(BaseModel):
     """
 
     schedule_enabled: bool = Field(True, description="False: no scheduled reports")
-    daily_at: str = Field("06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-    monthly_day: int = Field(1, ge=1, le=28, description="day of the month for the monthly")
+    daily_at: str = Field(
+        "06:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="HH:MM (CC_TIME_ZONE): the day before's report is made then",
+    )
+    monthly_day: int = Field(
+        1, ge=1, le=28, description="day of the month the month before's report is made"
+    )
     check_interval_s: float = Field(60.0, gt=0, description="the schedule is checked this often")
     keep_days: int = Field(400, ge=1, description="stored reports are deleted after this")
     generate_timeout_s: float = Field(120.0, gt=0, description="one report, at most")
     smtp_host: str | None = Field(None, description="unset: scheduled reports are not mailed")
-    smtp_port: int = Field(587, ge=1, le=65_535)
-    smtp_starttls: bool = True
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    mail_from: str = "controlcenter@localhost"
-    smtp_timeout_s: float = Field(30.0, gt=0)
+    smtp_port: int = Field(587, ge=1, le=65_535, description="the SMTP server's port")
+    smtp_starttls: bool = Field(True, description="upgrade the connection with STARTTLS")
+    smtp_username: str | None = Field(None, description="SMTP login (unset: none)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    mail_from: str = Field("controlcenter@localhost", description="the reports' From address")
+    smtp_timeout_s: float = Field(30.0, gt=0, description="one SMTP conversation, at most")
 
 
 class MqttEndpoint(BaseModel):
@@ -333,6 +339,10 @@ class Settings(BaseSettings):
             if (self.mqtt.password is not None)
             else []
         )
+        if self.reports.smtp_password is not None:
+            given.append(
+                ("CC_REPORTS__SMTP_PASSWORD", self.reports.smtp_password.get_secret_value())
+            )
         if self.mqtt_url:
             given += [
                 (f"the password in CC_MQTT_URL{w}", p) for w, p in _url_passwords(self.mqtt_url)

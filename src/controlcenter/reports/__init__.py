@@ -8,6 +8,7 @@ e-mail (:class:`ReportScheduler`).
 """
 
 from controlcenter.reports._scope import Scope
+from controlcenter.reports.archive import ReportArchive, Subscriber
 from controlcenter.reports.build import (
     MEDIA_TYPES,
     Format,
@@ -19,6 +20,7 @@ from controlcenter.reports.build import (
 )
 from controlcenter.reports.document import ReportData
 from controlcenter.reports.period import Kind, Period, PeriodError
+from controlcenter.reports.schedule import ReportScheduler, due_periods
 
 __all__ = [
     "MEDIA_TYPES",
@@ -27,9 +29,13 @@ __all__ = [
     "Period",
     "PeriodError",
     "Report",
+    "ReportArchive",
     "ReportData",
     "ReportRequest",
+    "ReportScheduler",
     "Scope",
+    "Subscriber",
+    "due_periods",
     "gather",
     "make_report",
     "render",

@@ -20,46 +20,46 @@ METRICS = ("pm10", "pm25")
 #: Korean 24-hour environmental standards, µg/m³ (a daily mean above it is an exceedance).
 DAILY_STANDARD = {"pm10": 100.0, "pm25": 35.0}
 
-# $1..$4 scope (see SCOPED_SERIES), $5 start, $6 end, $7 pm10 bounds, $8 pm25 bounds.
-_HOURS = f"""
+# One pass over the hours: per series (grades, mean, peak) and per (metric, chart bucket,
+# grade) through grouping sets. $1..$4 scope (see SCOPED_SERIES), $5 start, $6 end, $7 pm10
+# bounds, $8 pm25 bounds, $9 chart unit (hour or day), $10 time zone, $11 and $12 the pm10
+# and pm25 daily standards.
+_AIR = f"""
 WITH s AS ({SCOPED_SERIES}),
 h AS (
-    SELECT r.bucket, s.series_id, s.metric, s.sensor, s.factory, r.sum, r.count,
-           r.sum / r.count AS v,
+    SELECT r.bucket, s.series_id, s.metric, r.sum, r.count, r.sum / r.count AS v,
            CASE WHEN s.metric = 'pm10' THEN $7::float8[] ELSE $8::float8[] END AS b
     FROM readings_1h r JOIN s ON s.series_id = r.series_id
     WHERE r.bucket >= $5 AND r.bucket < $6
-)
-"""
-
-_STATIONS = (
-    _HOURS
-    + """,
-g AS (SELECT *, (v > b[1])::int + (v > b[2])::int + (v > b[3])::int AS grade FROM h),
+),
+g AS (
+    SELECT series_id, metric, sum, count, v,
+           (v > b[1])::int + (v > b[2])::int + (v > b[3])::int AS grade,
+           date_trunc($9, bucket AT TIME ZONE $10) AS t
+    FROM h
+),
 d AS (
-    SELECT series_id, sum(sum) / sum(count) AS mean
-    FROM h GROUP BY series_id, (bucket AT TIME ZONE $9)::date
+    SELECT series_id, metric, sum(sum) / sum(count) AS mean
+    FROM h GROUP BY series_id, metric, (bucket AT TIME ZONE $10)::date
+),
+ex AS (
+    SELECT series_id,
+           count(*) FILTER (
+               WHERE mean > CASE WHEN metric = 'pm10' THEN $11::float8 ELSE $12::float8 END
+           ) AS n
+    FROM d GROUP BY series_id
+),
+agg AS (
+    SELECT series_id, metric, t, grade, grouping(series_id) AS by_time, count(*) AS n,
+           count(*) FILTER (WHERE grade = 0) AS g0, count(*) FILTER (WHERE grade = 1) AS g1,
+           count(*) FILTER (WHERE grade = 2) AS g2, count(*) FILTER (WHERE grade = 3) AS g3,
+           sum(sum) / sum(count) AS mean, max(v) AS peak
+    FROM g GROUP BY GROUPING SETS ((series_id), (metric, t, grade))
 )
-SELECT g.metric, g.factory, g.sensor, g.series_id,
-       count(*) FILTER (WHERE grade = 0) AS g0, count(*) FILTER (WHERE grade = 1) AS g1,
-       count(*) FILTER (WHERE grade = 2) AS g2, count(*) FILTER (WHERE grade = 3) AS g3,
-       sum(g.sum) / sum(g.count) AS mean, max(g.v) AS peak,
-       (SELECT count(*) FROM d WHERE d.series_id = g.series_id
-          AND d.mean > CASE WHEN g.metric = 'pm10' THEN $10::float8 ELSE $11::float8 END)
-         AS exceed_days
-FROM g GROUP BY g.metric, g.factory, g.sensor, g.series_id
-ORDER BY g.metric, g.factory, g.sensor
+SELECT agg.*, s.metric AS series_metric, s.factory, s.sensor, coalesce(ex.n, 0) AS exceed_days
+FROM agg LEFT JOIN s ON s.series_id = agg.series_id LEFT JOIN ex ON ex.series_id = agg.series_id
+ORDER BY by_time, s.metric, s.factory, s.sensor, agg.metric, t, grade
 """
-)
-
-_TIMELINE = (
-    _HOURS
-    + """
-SELECT metric, date_trunc($9, bucket AT TIME ZONE $10) AS t,
-       (v > b[1])::int + (v > b[2])::int + (v > b[3])::int AS grade, count(*) AS n
-FROM h GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-"""
-)
 
 
 @dataclass(slots=True)
@@ -113,11 +113,16 @@ async def air_data(conn: Conn, scope: Scope, period: Period) -> AirData:
         list(GRADE_BOUNDS["pm25"]),
     )
     rows = await conn.fetch(
-        _STATIONS, *args, period.tz, DAILY_STANDARD["pm10"], DAILY_STANDARD["pm25"]
+        _AIR,
+        *args,
+        bucket_unit(period.days),
+        period.tz,
+        DAILY_STANDARD["pm10"],
+        DAILY_STANDARD["pm25"],
     )
     stations = [
         Station(
-            r["metric"],
+            r["series_metric"],
             r["factory"],
             r["sensor"],
             [r["g0"], r["g1"], r["g2"], r["g3"]],
@@ -126,11 +131,13 @@ async def air_data(conn: Conn, scope: Scope, period: Period) -> AirData:
             r["exceed_days"],
         )
         for r in rows
+        if not r["by_time"]
     ]
     timeline: dict[str, list[tuple[datetime, list[int]]]] = {m: [] for m in METRICS}
-    for r in await conn.fetch(_TIMELINE, *args, bucket_unit(period.days), period.tz):
-        points = timeline[r["metric"]]
-        if not points or points[-1][0] != r["t"]:
-            points.append((r["t"], [0, 0, 0, 0]))
-        points[-1][1][r["grade"]] = r["n"]
+    for r in rows:
+        if r["by_time"]:
+            points = timeline[r["metric"]]
+            if not points or points[-1][0] != r["t"]:
+                points.append((r["t"], [0, 0, 0, 0]))
+            points[-1][1][r["grade"]] = r["n"]
     return AirData(stations, timeline)

@@ -73,6 +73,9 @@ async def gather(pool: asyncpg.Pool, scope: Scope, period: Period) -> ReportData
         ReportError: for a site or factory the catalog does not know.
     """
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        # A month of a large site groups millions of rollup rows: keep the hash tables in
+        # memory (this transaction only).
+        await conn.execute("SET LOCAL work_mem = '64MB'")
         found = await conn.fetchrow(_SCOPE_EXISTS, scope.site, scope.factory)
         if found is None:
             raise ReportError(f"no such site: {scope.site}")

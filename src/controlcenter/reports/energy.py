@@ -20,17 +20,21 @@ from controlcenter.reports.period import Period
 __all__ = ["EnergyData", "FactoryEnergy", "energy_data"]
 
 _SERIES = f"WITH s AS ({SCOPED_SERIES})"
-# $5 start, $6 end in each query below.
+# $5 start, $6 end, $7 chart unit (hour or day), $8 time zone in both queries below.
+# kWh per factory, in all (factory and b NULL) and per chart bucket, in one pass.
 _KWH = (
     _SERIES
     + """
-SELECT s.factory, sum(r.sum / r.count) AS kwh
+SELECT s.factory, date_trunc($7, r.bucket AT TIME ZONE $8) AS b,
+       grouping(s.factory) AS all_factories, sum(r.sum / r.count) AS kwh
 FROM readings_1h r JOIN s ON s.series_id = r.series_id
 WHERE r.bucket >= $5 AND r.bucket < $6
-GROUP BY ROLLUP (s.factory)
+GROUP BY GROUPING SETS ((s.factory), (), (2))
 """
 )
-_QUARTERS = (
+# Quarter-hour demand once; then the peak of each factory and of all (factory NULL),
+# and the highest quarter hour of all in each chart bucket (b).
+_DEMAND = (
     _SERIES
     + """,
 m AS (
@@ -42,28 +46,13 @@ m AS (
     GROUP BY 1, 2, 3
 ),
 q AS (SELECT factory, t, sum(kw) AS kw FROM m GROUP BY GROUPING SETS ((factory, t), (t)))
-"""
-)
-_PEAKS = (
-    _QUARTERS
-    + """
-SELECT DISTINCT ON (factory) factory, t, kw FROM q ORDER BY factory, kw DESC, t
-"""
-)
-_TIMELINE_PEAKS = (
-    _QUARTERS
-    + """
-SELECT date_trunc($7, t AT TIME ZONE $8) AS b, max(kw) AS kw
-FROM q WHERE factory IS NULL GROUP BY 1 ORDER BY 1
-"""
-)
-_TIMELINE_KWH = (
-    _SERIES
-    + """
-SELECT date_trunc($7, r.bucket AT TIME ZONE $8) AS b, sum(r.sum / r.count) AS kwh
-FROM readings_1h r JOIN s ON s.series_id = r.series_id
-WHERE r.bucket >= $5 AND r.bucket < $6
-GROUP BY 1 ORDER BY 1
+SELECT * FROM (
+    SELECT DISTINCT ON (factory) factory, t, NULL::timestamp AS b, kw FROM q
+    ORDER BY factory, kw DESC, t
+) peaks
+UNION ALL
+SELECT NULL, NULL, date_trunc($7, t AT TIME ZONE $8), max(kw) FROM q
+WHERE factory IS NULL GROUP BY 3
 """
 )
 _CONTRACTS = """
@@ -104,8 +93,21 @@ class EnergyData:
 async def energy_data(conn: Conn, scope: Scope, period: Period) -> EnergyData:
     """The energy figures of ``scope`` over ``period`` from ``readings_1h`` and ``_5m``."""
     args = (scope.site, scope.factory, "power", ["kw"], period.start, period.end)
-    kwh = {r["factory"]: r["kwh"] for r in await conn.fetch(_KWH, *args)}
-    peaks = {r["factory"]: (r["kw"], r["t"]) for r in await conn.fetch(_PEAKS, *args)}
+    unit = (bucket_unit(period.days), period.tz)
+    kwh: dict[str | None, float] = {}
+    kwh_by: dict[datetime, float] = {}
+    for r in await conn.fetch(_KWH, *args, *unit):
+        if r["b"] is not None:
+            kwh_by[r["b"]] = r["kwh"]
+        elif r["factory"] is not None or r["all_factories"]:
+            kwh[r["factory"]] = r["kwh"]
+    peaks: dict[str | None, tuple[float, datetime]] = {}
+    peak_by: dict[datetime, float] = {}
+    for r in await conn.fetch(_DEMAND, *args, *unit):
+        if r["b"] is not None:
+            peak_by[r["b"]] = r["kw"]
+        else:
+            peaks[r["factory"]] = (r["kw"], r["t"])
     contracts = {
         r["factory"]: r["contract_kw"]
         for r in await conn.fetch(_CONTRACTS, scope.site, scope.factory)
@@ -120,10 +122,5 @@ async def energy_data(conn: Conn, scope: Scope, period: Period) -> EnergyData:
 
     factories = [one(f, contracts.get(f)) for f in sorted(k for k in kwh if k is not None)]
     total = one(None, sum(known) if known else None)
-    unit = (bucket_unit(period.days), period.tz)
-    peak_by = {r["b"]: r["kw"] for r in await conn.fetch(_TIMELINE_PEAKS, *args, *unit)}
-    timeline = [
-        (r["b"], r["kwh"], peak_by.get(r["b"], 0.0))
-        for r in await conn.fetch(_TIMELINE_KWH, *args, *unit)
-    ]
+    timeline = [(b, kwh_by[b], peak_by.get(b, 0.0)) for b in sorted(kwh_by)]
     return EnergyData(factories, total, timeline)

@@ -28,20 +28,16 @@ h AS (
 ),
 lh AS (SELECT * FROM h WHERE occ IS NOT NULL AND cap > 0)
 """
-_BY_HOUR = (
+# Per lot, and per local hour of the day, in one pass ($7 time zone).
+_PARKING = (
     _LOT_HOURS
     + """
-SELECT extract(hour FROM bucket AT TIME ZONE $7)::int AS hour, sum(occ) / sum(cap) AS share
-FROM lh GROUP BY 1 ORDER BY 1
-"""
-)
-_LOTS = (
-    _LOT_HOURS
-    + """
-SELECT factory, sensor, max(cap) AS capacity, count(*) AS hours,
+SELECT factory, sensor, extract(hour FROM bucket AT TIME ZONE $7)::int AS hour,
+       grouping(factory, sensor) AS by_hour, max(cap) AS capacity, count(*) AS hours,
        count(*) FILTER (WHERE occ_max >= cap) AS hours_full,
        sum(occ) / sum(cap) AS share, max(occ_max / cap) AS peak_share
-FROM lh GROUP BY 1, 2 ORDER BY 1, 2
+FROM lh GROUP BY GROUPING SETS ((factory, sensor), (3))
+ORDER BY by_hour, factory, sensor, hour
 """
 )
 
@@ -83,18 +79,20 @@ async def parking_data(conn: Conn, scope: Scope, period: Period) -> ParkingData:
         period.end,
     )
     by_hour: list[float | None] = [None] * 24
-    for r in await conn.fetch(_BY_HOUR, *args, period.tz):
-        by_hour[r["hour"]] = r["share"]
-    lots = [
-        Lot(
-            r["factory"],
-            r["sensor"],
-            r["capacity"],
-            r["hours"],
-            r["hours_full"],
-            r["share"],
-            r["peak_share"],
+    lots = []
+    for r in await conn.fetch(_PARKING, *args, period.tz):
+        if r["by_hour"]:
+            by_hour[r["hour"]] = r["share"]
+            continue
+        lots.append(
+            Lot(
+                r["factory"],
+                r["sensor"],
+                r["capacity"],
+                r["hours"],
+                r["hours_full"],
+                r["share"],
+                r["peak_share"],
+            )
         )
-        for r in await conn.fetch(_LOTS, *args)
-    ]
     return ParkingData(lots, by_hour)
