@@ -130,6 +130,8 @@ async def test_admins_manage_subscribers(api, cx):
     assert bad.status_code == 422
     bad = await admin.post("/api/v1/reports/subscribers", json={**body, "format": "doc"})
     assert bad.status_code == 422
+    bad = await admin.post("/api/v1/reports/subscribers", json={**body, "monthly": 0})
+    assert bad.status_code == 422  # not a boolean (schemathesis found it accepted)
     assert (await admin.delete(f"/api/v1/reports/subscribers/{sid}")).status_code == 204
     assert (await admin.delete(f"/api/v1/reports/subscribers/{sid}")).status_code == 404
     scoped = await api.client(Role.ADMIN, scope=(cx.site, "f01"))

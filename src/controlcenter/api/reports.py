@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from controlcenter.api._http import ERRORS
 from controlcenter.api.auth import Principal, Role, require_role
@@ -44,6 +44,9 @@ _TEXT = r"^[^\x00]*$"
 
 class SubscriberIn(BaseModel):
     """Someone who gets the scheduled reports of a site, or of one factory of it."""
+
+    # Strict: ``"monthly": 0`` is not a boolean (the schema says so, and so do we).
+    model_config = ConfigDict(strict=True)
 
     name: str = Field(min_length=1, max_length=200, pattern=_TEXT)
     email: str = Field(max_length=320, pattern=r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$")
