@@ -201,6 +201,8 @@ def make_settings(mqtt_url: str, topic_root: str, tmp_path: Path):
             "db": {"migrate_on_start": False, "rollup_interval_s": 0.5},
             # The API binds an ephemeral port: tests never collide on 8000.
             "api": {"port": 0},
+            # No scheduled reports beside a test's service (the report tests run their own).
+            "reports": {"schedule_enabled": False},
         }
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(base.get(key), dict):

@@ -7,7 +7,7 @@ changes them through the API. ``sensors.kind`` loses its CHECK of the three firs
 (revision 0001) and keeps only the name's shape; stored sensors keep their kinds.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

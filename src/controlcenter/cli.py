@@ -1,4 +1,4 @@
-"""``controlcenter`` command line: migrate, serve, create-key, demo, score-csv, evaluate.
+"""``controlcenter`` command line: migrate, serve, create-key, demo, score-csv, evaluate, report.
 
 Only this entry point configures logging handlers and calls ``asyncio.run``. What users read
 (``--help``) is ``_DESCRIPTION`` and ``_EXAMPLES``, not this docstring.
@@ -37,6 +37,7 @@ examples:
   controlcenter demo --port 8080          the same, dashboard at http://127.0.0.1:8080/
   controlcenter serve                     the service, with CC_DATABASE_URL and CC_MQTT_URL
   controlcenter create-key --role operator --name "control room wall"
+  controlcenter report daily --site namdong --date 2026-11-30 --out day.pdf
   controlcenter COMMAND --help            the options of one command"""
 
 
@@ -110,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     _port_option(demo)
     sub.add_parser("score-csv", help="score a univariate timestamp,value CSV (FILE or stdin)")
     sub.add_parser("evaluate", help="score the engine on labelled simulator output (DIR)")
+    sub.add_parser(
+        "report", help="make a daily or monthly report as PDF or Excel (report --help: options)"
+    )
     return p
 
 
@@ -130,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controlcenter.scorecsv import main as score_main
 
         return int(score_main(argv[1:]))
+    if argv[:1] == ["report"]:
+        from controlcenter.reports.cli import main as report_main
+
+        return report_main(argv[1:])
     if argv[:1] == ["evaluate"]:
         from controlcenter.anomaly_eval import main as eval_main
 

@@ -28,6 +28,7 @@ __all__ = [
     "MqttEndpoint",
     "MqttSettings",
     "PagingSettings",
+    "ReportSettings",
     "RuntimeSettings",
     "Settings",
     "SmtpSettings",
@@ -307,6 +308,28 @@ class PagingSettings(BaseModel):
     http: HttpTemplateSettings = HttpTemplateSettings()
 
 
+class ReportSettings(BaseModel):
+    """Daily and monthly reports: the schedule and its limits (mail goes through CC_SMTP__*).
+
+    Scheduled reports are made for the complex's time zone (``CC_TIME_ZONE``): the daily
+    one for the day before at ``daily_at``, the monthly one for the month before on
+    ``monthly_day`` at the same time, for each site or factory that has subscribers.
+    """
+
+    schedule_enabled: bool = Field(True, description="False: no scheduled reports")
+    daily_at: str = Field(
+        "06:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="HH:MM (CC_TIME_ZONE): the day before's report is made then",
+    )
+    monthly_day: int = Field(
+        1, ge=1, le=28, description="day of the month the month before's report is made"
+    )
+    check_interval_s: float = Field(60.0, gt=0, description="the schedule is checked this often")
+    keep_days: int = Field(400, ge=1, description="stored reports are deleted after this")
+    generate_timeout_s: float = Field(120.0, gt=0, description="one report, at most")
+
+
 class MqttEndpoint(BaseModel):
     """A parsed ``mqtt://[user[:pass]@]host[:port]`` URL."""
 
@@ -371,6 +394,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     paging: PagingSettings = PagingSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("time_zone")
     @classmethod
@@ -402,6 +426,8 @@ class Settings(BaseSettings):
             if (self.mqtt.password is not None)
             else []
         )
+        if self.smtp.password is not None:
+            given.append(("CC_SMTP__PASSWORD", self.smtp.password.get_secret_value()))
         if self.mqtt_url:
             given += [
                 (f"the password in CC_MQTT_URL{w}", p) for w, p in _url_passwords(self.mqtt_url)

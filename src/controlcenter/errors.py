@@ -10,7 +10,8 @@
     ├── ConflictError          a request the current state does not allow (HTTP 409)
     │   ├── AlertStateError    a transition the alert's state does not allow
     │   └── RuleConflictError  a rule name that is already taken
-    └── MailError              the mail server refused or could not be reached
+    ├── MailError              the mail server refused or could not be reached
+    └── ReportError            a report that cannot be made (unknown site or factory)
 
 Third-party exceptions are mapped to these at the boundary, with ``raise X from exc``.
 The API maps the tree to HTTP answers in one table (``controlcenter.api.handlers``).
@@ -28,6 +29,7 @@ __all__ = [
     "IngestError",
     "MailError",
     "PayloadError",
+    "ReportError",
     "RuleConflictError",
     "StorageError",
 ]
@@ -98,3 +100,7 @@ class MailError(ControlCenterError):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class ReportError(ControlCenterError):
+    """A report that cannot be made as asked (an unknown site or factory)."""

@@ -11,7 +11,7 @@ typed inputs:
     Scoring ─listener─> AlertService ─listener─> live hub's alert feed
 
 If an essential task dies, the TaskGroup cancels the rest and the error propagates, so
-the process exits non-zero.
+the process exits non-zero. Beside the stages run the pager and the report schedule.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from controlcenter.gcpolicy import gc_policy
 from controlcenter.kinds import packaged
 from controlcenter.paging import Pager
 from controlcenter.pipeline import Pipeline
+from controlcenter.reports.schedule import ReportScheduler
 from controlcenter.scoring import Scoring
 from controlcenter.store import (
     Catalog,
@@ -147,6 +148,11 @@ async def run_service(
             alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
             paging_stop = asyncio.Event()
             paging = tg.create_task(pager.run(paging_stop), name="pager") if pager else None
+            reporting = (
+                tg.create_task(ReportScheduler(settings, pool).run(), name="reports")
+                if settings.reports.schedule_enabled
+                else None
+            )
             if api is not None:
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set
             # Returns after the drain: everything committed was handed to the sinks.
@@ -160,4 +166,6 @@ async def run_service(
                 await paging
             if alerting is not None:
                 alerting.cancel()
+            if reporting is not None:
+                reporting.cancel()
             engine.cancel()

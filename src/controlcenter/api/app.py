@@ -29,6 +29,7 @@ from controlcenter.api import (
     ops,
     paging,
     readings,
+    reports,
     summary,
 )
 from controlcenter.api._params import apply_setting_bounds
@@ -110,7 +111,19 @@ def create_app(state: ApiState) -> FastAPI:
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
-    for module in (catalog, kinds, readings, summary, deadletters, keys, live, ops, paging, ack):
+    for module in (
+        catalog,
+        kinds,
+        readings,
+        summary,
+        deadletters,
+        keys,
+        live,
+        ops,
+        paging,
+        ack,
+        reports,
+    ):
         app.include_router(module.router)
     if importlib.util.find_spec("controlcenter.api.alerts") is not None:
         # The alerts routes (acknowledge, resolve, rules) live with their engineer's module.
