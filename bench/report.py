@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from controlcenter.config import Settings
-from controlcenter.domain import Kind, SensorKey, SeriesKey
+from controlcenter.domain import SensorKey, SeriesKey
 from controlcenter.reports import Period, Scope, gather, render
 from controlcenter.store import Catalog, migrate
 
@@ -47,11 +47,11 @@ def keys(factories: int) -> list[SeriesKey]:
     for f in range(factories):
         code = f"f{f:03d}"
         for k in range(AIR):
-            air = SensorKey(SITE, code, Kind.AIR, f"aq{k}")
+            air = SensorKey(SITE, code, "air", f"aq{k}")
             out += [SeriesKey(air, "pm10"), SeriesKey(air, "pm25")]
-        out += [SeriesKey(SensorKey(SITE, code, Kind.POWER, f"m{k}"), "kw") for k in range(METERS)]
+        out += [SeriesKey(SensorKey(SITE, code, "power", f"m{k}"), "kw") for k in range(METERS)]
         for k in range(LOTS):
-            lot = SensorKey(SITE, code, Kind.PARKING, f"p{k}")
+            lot = SensorKey(SITE, code, "parking", f"p{k}")
             out += [SeriesKey(lot, "occupied"), SeriesKey(lot, "capacity")]
     return out
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from controlcenter.domain import Batch, Kind, SensorKey, SeriesKey
+from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.grades import grade_codes
 from controlcenter.store import Catalog, Maintenance, ReadingWriter, read_storage_mode
 
@@ -41,10 +41,10 @@ async def seed(pool, days: list[date], *, alerts: bool = True) -> Complex:
     keys: list[SeriesKey] = []
     for f in factories:
         for k in range(2):
-            air = SensorKey(site, f, Kind.AIR, f"aq{k}")
+            air = SensorKey(site, f, "air", f"aq{k}")
             keys += [SeriesKey(air, "pm10"), SeriesKey(air, "pm25")]
-            keys.append(SeriesKey(SensorKey(site, f, Kind.POWER, f"pm{k}"), "kw"))
-        lot = SensorKey(site, f, Kind.PARKING, "lot")
+            keys.append(SeriesKey(SensorKey(site, f, "power", f"pm{k}"), "kw"))
+        lot = SensorKey(site, f, "parking", "lot")
         keys += [SeriesKey(lot, "occupied"), SeriesKey(lot, "capacity")]
     ids = await Catalog(pool).resolve(keys)
     series: dict[str, list[int]] = {}
