@@ -24,7 +24,12 @@ import aiosmtplib
 from controlcenter.config import SmtpSettings
 from controlcenter.errors import ConfigError, MailError
 
-__all__ = ["Attachment", "build_message", "send_mail"]
+__all__ = ["ADDRESS_PATTERN", "Attachment", "build_message", "send_mail"]
+
+# An e-mail address as the API accepts it: no control character, space or second "@".
+# Explicit ranges, not \s: Python's and JSON Schema's (ECMA) \s differ (\x1c-\x1f, \x85),
+# and the API's schema must mean what its validation does.
+ADDRESS_PATTERN = r"^[^@\x00-\x20\x7f-\x9f]{1,64}@[^@\x00-\x20\x7f-\x9f]{1,255}$"
 
 logger = logging.getLogger(__name__)
 

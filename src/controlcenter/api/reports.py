@@ -28,6 +28,7 @@ from controlcenter.reports import (
     make_report,
 )
 from controlcenter.reports.archive import ReportArchive, Subscriber
+from controlcenter.smtp import ADDRESS_PATTERN
 
 __all__ = ["router"]
 
@@ -47,7 +48,7 @@ class SubscriberIn(BaseModel):
     model_config = ConfigDict(strict=True)
 
     name: str = Field(min_length=1, max_length=200, pattern=_TEXT)
-    email: str = Field(max_length=320, pattern=r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$")
+    email: str = Field(max_length=320, pattern=ADDRESS_PATTERN)
     site: str = Field(pattern=_CODE)
     factory: str | None = Field(None, pattern=_CODE)
     daily: bool = True

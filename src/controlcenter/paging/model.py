@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from controlcenter.smtp import ADDRESS_PATTERN
+
 __all__ = ["CHANNELS", "Contact", "OverrideIn", "Schedule"]
 
 #: Every channel a person may prefer.
@@ -79,7 +81,7 @@ class Contact(_Model):
 
     id: Int | None = None
     name: str = Field(min_length=1, max_length=100, pattern=_TEXT)
-    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
+    email: str | None = Field(None, max_length=254, pattern=ADDRESS_PATTERN)
     phone: str | None = Field(None, pattern=r"^\+?[0-9][0-9-]{6,19}$")
     language: Literal["ko", "en"] = "ko"
     sites: tuple[str, ...] = Field((), max_length=100)
