@@ -9,9 +9,10 @@ typed inputs:
     catalog ──────────────┬──────────────┬───────────────┬───────────────┐
     Pipeline (consumer -> writer) ─sinks─> live hub (API), Scoring
     Scoring ─listener─> AlertService ─listener─> live hub's alert feed
+                                     ─channel──> Pager (on-call pages)
 
 If an essential task dies, the TaskGroup cancels the rest and the error propagates, so
-the process exits non-zero. Beside the stages run the pager and the report schedule.
+the process exits non-zero. Beside the stages runs the report schedule.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Stages:
     alerts: AlertService | None
     api: ApiRuntime | None
     kinds: KindBook
+    pager: Pager | None
 
 
 def ingest_catalog(
@@ -111,9 +113,13 @@ def compose(
         if alerts is not None and not api.takes_alerts_from_broker:
             alerts.add_listener(api.state.hub.publish_alert)  # to /api/v1/alerts/live
     pipeline.add_sink(scoring.submit)
+    pager = None
     if alerts is not None:
         scoring.add_listener(alerts.on_scored)
-    return Stages(pipeline, scoring, alerts, api, kinds)
+        if settings.paging.enabled:
+            pager = Pager(settings, pool)
+            alerts.add_channel(pager.offer)  # after storm grouping: one page per event
+    return Stages(pipeline, scoring, alerts, api, kinds, pager)
 
 
 async def run_service(
@@ -132,15 +138,13 @@ async def run_service(
         kinds = KindBook(pool)
         await kinds.load()  # the packaged kinds and their default rules, then the table
         stages = compose(settings, pool, mode, kinds)
-        pipeline, scoring, alerts, api = (
+        pipeline, scoring, alerts, api, pager = (
             stages.pipeline,
             stages.scoring,
             stages.alerts,
             stages.api,
+            stages.pager,
         )
-        pager = Pager(settings, pool) if alerts is not None and settings.paging.enabled else None
-        if pager is not None and alerts is not None:
-            alerts.add_channel(pager.offer)  # after storm grouping: one page per event
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             engine = tg.create_task(scoring.run(), name="scoring")
             refresh_s = settings.kinds.refresh_interval_s

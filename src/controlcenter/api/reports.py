@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlcenter.api.auth import Principal
-from controlcenter.api.deps import ERRORS, Admin, Operator
+from controlcenter.api.deps import ERRORS, Admin, Operator, narrow
 from controlcenter.api.state import State
 from controlcenter.errors import ReportError
 from controlcenter.reports import (
@@ -58,10 +58,8 @@ class SubscriberIn(BaseModel):
 
 
 def _scope(who: Principal, site: str, factory: str | None) -> Scope:
-    if who.scoped:
-        factory = factory if factory is not None else who.factory
-        who.check_factory(site, factory or "")
-    return Scope(site, factory)
+    """The report's scope narrowed to the key's factory (403 for another one)."""
+    return Scope(site, narrow(who, site, factory).factory)
 
 
 def _file(content: bytes, filename: str, media_type: str, report_id: int | None) -> Response:
@@ -133,10 +131,7 @@ async def list_reports(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """Stored reports, newest first (made through this API or by the schedule)."""
-    if who.scoped:
-        if site not in (None, who.site) or factory not in (None, who.factory):
-            raise HTTPException(403, "this key is scoped to another factory")
-        site, factory = who.site, who.factory
+    site, factory = narrow(who, site, factory)
     rows = await ReportArchive(state.pool).stored(site, factory, limit=limit, offset=offset)
     for row in rows:
         row["created_at"] = row["created_at"].isoformat()

@@ -3,7 +3,7 @@
 // Tiles are built once per catalog load and then updated in place, dirty ones only.
 
 import { t, num } from "./i18n.js";
-import { quantity } from "./format.js";
+import { quantity, si } from "./format.js";
 import { GRADES } from "./model.js";
 
 function el(tag, cls, text) {
@@ -171,8 +171,8 @@ export class Overview {
       if (chip) chip.textContent = num(byLevel[lvl + 1]);
     }
     s.querySelector('[data-stat="demand"]').textContent = contract
-      ? `${num(kw)} / ${quantity(contract, "kW")} (${pct(kw / contract)})`
-      : quantity(kw, "kW");
+      ? `${si(kw)} / ${si(contract)} kW (${pct(kw / contract)})`
+      : `${si(kw)} kW`;
     for (const [k, n] of Object.entries(sev)) s.querySelector(`[data-stat="alerts-${k}"]`).textContent = num(n);
   }
 }
