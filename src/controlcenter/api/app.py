@@ -28,10 +28,13 @@ from controlcenter.api import (
     live,
     ops,
     paging,
+    plan,
+    positions,
     readings,
     reports,
     summary,
 )
+from controlcenter.api import map as site_map
 from controlcenter.api._params import apply_setting_bounds
 from controlcenter.api.handlers import HANDLERS
 from controlcenter.api.state import ApiState
@@ -123,6 +126,9 @@ def create_app(state: ApiState) -> FastAPI:
         paging,
         ack,
         reports,
+        positions,
+        site_map,
+        plan,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec("controlcenter.api.alerts") is not None:
@@ -133,7 +139,11 @@ def create_app(state: ApiState) -> FastAPI:
     from controlcenter.web import mount_dashboard  # web imports api: import it here
 
     mount_dashboard(app)
-    app.add_middleware(ops.BodyLimitMiddleware, max_bytes=state.api.max_request_body_bytes)
+    app.add_middleware(
+        ops.BodyLimitMiddleware,
+        max_bytes=state.api.max_request_body_bytes,
+        wider=((plan.PLAN_PATH, state.api.max_plan_image_bytes),),
+    )
     app.add_middleware(ops.TimingMiddleware)
     for exc_type, handler in HANDLERS.items():
         app.add_exception_handler(exc_type, handler)

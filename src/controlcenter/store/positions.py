@@ -53,7 +53,8 @@ Pair = tuple[float, float]
 
 @dataclass(frozen=True, slots=True)
 class FactoryPosition:
-    """A factory and its position (any coordinate may be None)."""
+    """A factory and its position (any coordinate may be None), with its gateway's status
+    (``online``/``offline``, as the gateway last reported it) when read from the catalog."""
 
     factory: str
     name: str | None = None
@@ -62,6 +63,7 @@ class FactoryPosition:
     lon: float | None = None
     plan_x: float | None = None
     plan_y: float | None = None
+    gateway_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,8 @@ class SitePositions:
 
 
 _FACTORIES = """
-SELECT f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y
+SELECT f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y,
+       f.gateway_status
 FROM factories f JOIN sites si USING (site_id)
 WHERE si.code = $1 AND ($2::text IS NULL OR f.code = $2)
 ORDER BY f.code
@@ -198,7 +201,8 @@ _SET_FACTORY = (
     "UPDATE factories f"
     + _SET.format(t="f")
     + """FROM sites si WHERE si.site_id = f.site_id AND si.code = $7 AND f.code = $8
-RETURNING f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y"""
+RETURNING f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y,
+          f.gateway_status"""
 )
 _SET_SENSOR = (
     "UPDATE sensors s"
