@@ -117,11 +117,21 @@ async def import_document(pool: asyncpg.Pool, doc: PositionsFile) -> tuple[int, 
     total = (0, 0)
     for site in doc.sites:
         factories = [
-            FactoryPosition(f.factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y)
+            FactoryPosition(
+                f.factory,
+                f.name,
+                f.industry,
+                lat=f.lat,
+                lon=f.lon,
+                plan_x=f.plan_x,
+                plan_y=f.plan_y,
+            )
             for f in site.factories
         ]
         sensors = [
-            SensorPosition(s.factory, s.kind, s.sensor, s.lat, s.lon, s.plan_x, s.plan_y)
+            SensorPosition(
+                s.factory, s.kind, s.sensor, lat=s.lat, lon=s.lon, plan_x=s.plan_x, plan_y=s.plan_y
+            )
             for s in site.sensors
         ]
         n = await import_positions(pool, site.site, factories, sensors)

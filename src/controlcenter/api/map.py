@@ -87,23 +87,33 @@ class Wind(BaseModel):
 
 
 class SensorRef(BaseModel):
-    """A sensor an episode reached, and when (its onset there)."""
+    """A sensor an episode reached: its onset there and its peak (times its alarm level)."""
+
+    factory: str = Field(examples=["surf-0012"])
+    kind: str = Field(examples=["odor"])
+    sensor: str = Field(examples=["od1"])
+    onset: datetime | None = None
+    peak_ratio: float | None = Field(None, examples=[2.4])
+
+
+class Candidate(BaseModel):
+    """A candidate source and its probability."""
 
     factory: str
-    kind: str
-    sensor: str
-    at: datetime | None = None
+    probability: float = Field(ge=0, le=1)
 
 
 class MapEpisode(BaseModel):
-    """An active leak or odour episode: its estimated source and the sensors it reached."""
+    """An active leak or odour episode: its estimated source and the sensors it reached
+    (the shape of ``GET /api/v1/sites/{site}/episodes``'s items, fewer fields)."""
 
-    id: int | None = Field(None, description="the episode (GET /api/v1/episodes/{id})")
-    kind: str = Field(examples=["gas"])
-    metric: str | None = Field(None, examples=["h2s"])
+    id: int | None = Field(None, description="the episode's id")
+    kind: str = Field(examples=["odor"])
+    pollutant: str | None = Field(None, examples=["gas.h2s"])
     source_factory: str | None = Field(description="most likely source", examples=["surf-0012"])
     confidence: float = Field(ge=0, le=1, description="likelihood of that source")
     onset: datetime
+    candidates: list[Candidate] = Field(default_factory=list, description="best first")
     sensors_reached: list[SensorRef]
 
 

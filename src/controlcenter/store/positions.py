@@ -26,6 +26,7 @@ __all__ = [
     "FactoryPosition",
     "Keep",
     "Pair",
+    "Placed",
     "PlanImage",
     "PlanInfo",
     "SensorPosition",
@@ -51,32 +52,44 @@ KEEP: Final = Keep.KEEP
 Pair = tuple[float, float]
 
 
-@dataclass(frozen=True, slots=True)
-class FactoryPosition:
-    """A factory and its position (any coordinate may be None), with its gateway's status
-    (``online``/``offline``, as the gateway last reported it) when read from the catalog."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placed:
+    """WGS84 and plan coordinates (keyword arguments; any may be None)."""
 
-    factory: str
-    name: str | None = None
-    industry: str | None = None
     lat: float | None = None
     lon: float | None = None
     plan_x: float | None = None
     plan_y: float | None = None
+
+    @property
+    def geo(self) -> Pair | None:
+        """``(lat, lon)``, or None."""
+        return None if self.lat is None or self.lon is None else (self.lat, self.lon)
+
+    @property
+    def xy(self) -> Pair | None:
+        """``(plan_x, plan_y)``, or None."""
+        return None if self.plan_x is None or self.plan_y is None else (self.plan_x, self.plan_y)
+
+
+@dataclass(frozen=True, slots=True)
+class FactoryPosition(Placed):
+    """A factory and its position, with its gateway's status (``online``/``offline``, as the
+    gateway last reported it) when read from the catalog."""
+
+    factory: str
+    name: str | None = None
+    industry: str | None = None
     gateway_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class SensorPosition:
+class SensorPosition(Placed):
     """A sensor (``factory``/``kind``/``sensor``) and its own position (may be None)."""
 
     factory: str
     kind: str
     sensor: str
-    lat: float | None = None
-    lon: float | None = None
-    plan_x: float | None = None
-    plan_y: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,19 +137,13 @@ class SitePositions:
         >>> sp.sensor_geo(sp.sensors[0])
         (37.4, 126.7)
         """
-        if s.lat is not None and s.lon is not None:
-            return (s.lat, s.lon)
         f = self._by_factory.get(s.factory)
-        return (f.lat, f.lon) if f and f.lat is not None and f.lon is not None else None
+        return s.geo or (f.geo if f else None)
 
     def sensor_xy(self, s: SensorPosition) -> Pair | None:
         """``(plan_x, plan_y)`` of a sensor, else of its factory, else None."""
-        if s.plan_x is not None and s.plan_y is not None:
-            return (s.plan_x, s.plan_y)
         f = self._by_factory.get(s.factory)
-        if f and f.plan_x is not None and f.plan_y is not None:
-            return (f.plan_x, f.plan_y)
-        return None
+        return s.xy or (f.xy if f else None)
 
 
 _FACTORIES = """
