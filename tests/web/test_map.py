@@ -6,6 +6,7 @@ English. Screenshots go to ``test-artifacts/dashboard-map*.png``."""
 from __future__ import annotations
 
 import io
+import json
 import math
 from typing import Any
 
@@ -213,4 +214,45 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
         await page.wait_for_timeout(300)
         await page.screenshot(path=ARTIFACTS / "dashboard-map-plan.png")
         await page.context.close()
+    assert not cx.errors, cx.errors
+
+
+async def test_a_simulated_site_is_drawn_whole_from_its_positions(cx: Complex) -> None:
+    from controlcenter.layoutfile import import_document, parse_positions
+    from simulators.layout import build_layout
+    from simulators.placement import positions_document
+    from simulators.scenario import load_scenario
+
+    doc = positions_document(build_layout(load_scenario().with_overrides(factories=120)))
+    one = doc["sites"][0]
+    site = f"{cx.site}-sim"
+    one["site"] = site
+    await import_document(cx.pool, parse_positions(json.dumps({"sites": [one]}).encode()))
+    hot = one["factories"][0]["factory"]
+    await cx.pool.execute(
+        "INSERT INTO alerts (rule_name, subject, severity, site, factory, opened_at, state)"
+        " VALUES ('map-test', 'sim', 'critical', $1, $2, now(), 'open')",
+        site,
+        hot,
+    )
+    page = await cx.page(await cx.key(Role.VIEWER))
+    await page.evaluate("site => { location.hash = '#/map/' + encodeURIComponent(site); }", site)
+    await page.wait_for_selector(f'.m-factory[data-factory="{site}/{hot}"].lvl-3')
+    assert await page.locator(".m-factory").count() == len(one["factories"])
+    # Every factory inside the drawing, none on top of another.
+    boxes = await page.eval_on_selector_all(
+        ".m-factory circle",
+        "cs => cs.map(c => { const r = c.getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2, r.width]; })",
+    )
+    area = await page.locator("#map-svg").bounding_box()
+    assert area is not None
+    for x, y, _ in boxes:
+        assert area["x"] < x < area["x"] + area["width"]
+        assert area["y"] < y < area["y"] + area["height"]
+    gaps = [math.dist(a[:2], b[:2]) for i, a in enumerate(boxes) for b in boxes[i + 1 :]]
+    assert min(gaps) > boxes[0][2] * 0.9  # markers (one diameter across) do not overlap
+    await page.wait_for_timeout(300)
+    await page.screenshot(path=ARTIFACTS / "dashboard-map-simulated.png")
+    await page.context.close()
     assert not cx.errors, cx.errors
