@@ -218,10 +218,11 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
 
 
 async def test_a_simulated_site_is_drawn_whole_from_its_positions(cx: Complex) -> None:
-    from controlcenter.layoutfile import import_document, parse_positions
     from simulators.layout import build_layout
     from simulators.placement import positions_document
     from simulators.scenario import load_scenario
+
+    from controlcenter.layoutfile import import_document, parse_positions
 
     doc = positions_document(build_layout(load_scenario().with_overrides(factories=120)))
     one = doc["sites"][0]
