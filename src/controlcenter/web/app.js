@@ -324,7 +324,7 @@ class Dashboard {
 
   paint() {
     if (this.view === "overview") this.overview.paint();
-    else if (this.view.startsWith("map:")) this.mapView.paint();
+    else if (this.view?.startsWith("map:")) this.mapView.paint();
     else this.factoryView.paint();
     this.panel.render(this.book.sorted(), t("alerts.empty"));
     if (this.pendingFlash !== undefined) {
