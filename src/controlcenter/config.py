@@ -296,7 +296,7 @@ class PagingSettings(BaseModel):
     link_ttl_s: float = Field(86_400.0, gt=0, description="an acknowledge link works this long")
     tick_s: float = Field(2.0, gt=0, description="due pages are looked for this often")
     queue_max_jobs: int = Field(
-        1_000, ge=5, description="sends waiting for a sender (and transitions for the planner)"
+        1_000, ge=10, description="sends waiting for a sender (and transitions for the planner)"
     )
     senders: int = Field(4, ge=1, le=64, description="concurrent sends")
     max_attempts: int = Field(5, ge=1)
@@ -304,6 +304,12 @@ class PagingSettings(BaseModel):
     retry_max_s: float = Field(60.0, gt=0)
     http_timeout_s: float = Field(10.0, gt=0)
     max_group_listed: int = Field(10, ge=1, description="alerts listed by name in one page")
+    shutdown_grace_s: float = Field(
+        5.0, gt=0, description="at shutdown, sends queued or in flight get this long to finish"
+    )
+    live_queue_pages: int = Field(
+        100, ge=1, description="pages waiting for one dashboard's websocket (oldest dropped)"
+    )
     solapi: SolapiSettings = SolapiSettings()
     http: HttpTemplateSettings = HttpTemplateSettings()
 
