@@ -304,6 +304,11 @@ class PagingSettings(BaseModel):
     retry_max_s: float = Field(60.0, gt=0)
     http_timeout_s: float = Field(10.0, gt=0)
     max_group_listed: int = Field(10, ge=1, description="alerts listed by name in one page")
+    gather_s: float = Field(
+        2.0,
+        ge=0,
+        description="a new page waits this long for others of its rule (one page per event)",
+    )
     shutdown_grace_s: float = Field(
         5.0, gt=0, description="at shutdown, sends queued or in flight get this long to finish"
     )

@@ -117,6 +117,7 @@ def paging_settings(**over):
         "retry_max_s": 0.05,
         "max_attempts": 4,
         "http_timeout_s": 3,
+        "gather_s": 0,
     }
     return base | over
 

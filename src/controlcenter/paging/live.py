@@ -100,9 +100,19 @@ class PageStream:
         self._max = max_queued
         self._inboxes: dict[int, set[PageInbox]] = {}
 
-    def subscribe(self, contact_id: int) -> PageInbox:
-        """Open an inbox for a dashboard of ``contact_id``."""
-        inbox = PageInbox(contact_id)
+    def subscribe(
+        self,
+        contact_id: int,
+        frames: collections.deque[str] | None = None,
+        wakeup: asyncio.Event | None = None,
+    ) -> PageInbox:
+        """Open an inbox for a dashboard of ``contact_id`` (over the socket's own queue
+        and wake-up event when given)."""
+        inbox = PageInbox(
+            contact_id,
+            frames if frames is not None else collections.deque(),
+            wakeup or asyncio.Event(),
+        )
         self._inboxes.setdefault(contact_id, set()).add(inbox)
         return inbox
 

@@ -158,6 +158,9 @@ class Pager:
             await self.repo.forget([a["alert_id"] for a in alerts])
             return
         now = self._now()
+        # Due after a short gathering: the alerts of one event, on every site, that come
+        # within it are claimed together and make one page per person.
+        due = now + timedelta(seconds=self.cfg.gather_s)
         rows = []
         for a in alerts:
             if a.get("state", "open") != "open":
@@ -165,7 +168,7 @@ class Pager:
             level = int(a.get("escalation_level") or 0)
             people = rota.recipients(a["site"], a.get("factory"), a["severity"], level, now)
             repeat = self._repeat.get(a.get("rule_id") or 0)
-            rows += [(a["alert_id"], c.id, note.transition, now, repeat) for c in people]
+            rows += [(a["alert_id"], c.id, note.transition, due, repeat) for c in people]
         await self.repo.plan(rows)
         if rows:
             logger.debug("pager: %d page(s) planned for %s", len(rows), note.transition)

@@ -76,6 +76,14 @@ class PagingRepository:
             )
         return None if r is None else _row(model, r, key)
 
+    async def by_key(self, key_id: str) -> Contact | None:
+        """The contact bound to an API key, or None."""
+        with map_storage_errors("cannot load paging_contacts"):
+            r = await self.pool.fetchrow(
+                "SELECT * FROM paging_contacts WHERE key_id = $1 AND enabled", key_id
+            )
+        return None if r is None else _row(Contact, r, "contact_id")
+
     async def save(self, item: M) -> M:
         """Insert (``id`` None) or replace a row; returns it with its id.
 
@@ -107,8 +115,11 @@ class PagingRepository:
             with map_storage_errors(f"cannot store into {table}"):
                 new_id = await self.pool.fetchval(sql, *args)
         except Exception as exc:
-            if isinstance(exc.__cause__, asyncpg.UniqueViolationError):
-                raise ValueError(f"the name {data.get('name')!r} is taken") from exc  # noqa: TRY004
+            cause = exc.__cause__
+            if isinstance(cause, asyncpg.UniqueViolationError):
+                if cause.constraint_name == "paging_contacts_key":
+                    raise ValueError("this API key is bound to another contact") from exc
+                raise ValueError(f"the name {data.get('name')!r} is taken") from exc
             raise
         if new_id is None:
             raise KeyError(item_id)
