@@ -119,7 +119,7 @@ class PagingRepository:
             if isinstance(cause, asyncpg.UniqueViolationError):
                 if cause.constraint_name == "paging_contacts_key":
                     raise ValueError("this API key is bound to another contact") from exc
-                raise ValueError(f"the name {data.get('name')!r} is taken") from exc
+                raise ValueError(f"the name {data.get('name')!r} is taken") from exc  # noqa: TRY004
             raise
         if new_id is None:
             raise KeyError(item_id)
