@@ -339,6 +339,16 @@ class ReportSettings(BaseModel):
     check_interval_s: float = Field(60.0, gt=0, description="the schedule is checked this often")
     keep_days: int = Field(400, ge=1, description="stored reports are deleted after this")
     generate_timeout_s: float = Field(120.0, gt=0, description="one report, at most")
+    backfill_days: int = Field(
+        7,
+        ge=0,
+        description="at start, periods missed within this many days are made (oldest first)",
+    )
+    mail_max_attempts: int = Field(6, ge=1, description="tries to mail one scheduled report")
+    mail_retry_initial_s: float = Field(
+        60.0, gt=0, description="first wait before mailing a report again (doubles)"
+    )
+    mail_retry_max_s: float = Field(3_600.0, gt=0, description="longest wait between tries")
 
 
 class MqttEndpoint(BaseModel):
