@@ -9,7 +9,8 @@ import uuid
 from datetime import date
 
 from controlcenter.paging import Contact, Pager, PagingRepository, Schedule
-from tests.alerts._helpers import add_rules
+from tests.alerts._helpers import Clock, add_rules, running
+from tests.alerts._helpers import service as make_service
 
 LINK_SECRET = "test-link-secret-0123456789abcdef"  # noqa: S105 - a test key
 PUBLIC = "https://cc.complex.example.kr"
@@ -94,6 +95,18 @@ async def rota(pool, site: str | None, people: list[Contact], **fields) -> Sched
         "rotation": [p.id for p in people],
     }
     return await PagingRepository(pool).save(Schedule.model_validate(base | fields, strict=False))
+
+
+@contextlib.asynccontextmanager
+async def paging(settings, pool, catalog, **pager_options):
+    """An alert service and a pager wired as the service composes them, both running, on
+    a test clock: yields (service, pager, clock)."""
+    clock = Clock()
+    svc = make_service(settings, pool, catalog, clock)
+    pager = Pager(settings, pool, clock=clock, **pager_options)
+    svc.add_channel(pager.offer)
+    async with running(svc), pager_running(pager):
+        yield svc, pager, clock
 
 
 @contextlib.asynccontextmanager

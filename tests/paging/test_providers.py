@@ -6,16 +6,15 @@ from __future__ import annotations
 import pytest
 
 from controlcenter.metrics import PAGING_DELIVERIES
-from controlcenter.paging import Pager, PagingRepository
+from controlcenter.paging import PagingRepository
 from tests._support import eventually
-from tests.alerts._helpers import T0, Clock, air_keys, batch, feed, register, running
-from tests.alerts._helpers import service as make_service
+from tests.alerts._helpers import T0, air_keys, batch, feed, register
 
 from ._helpers import (
     SOLAPI_ACCEPTED,
     SOLAPI_SECRET,
     Receiver,
-    pager_running,
+    paging,
     person,
     rota,
     settings_for,
@@ -75,11 +74,7 @@ async def test_solapi_failures_reported_in_the_answer_are_retried_or_failed(
         settings = settings_for(make_settings, database_url, solapi=solapi)
         p = await person(pool, name="sms", phone="010-2222-3333", channels=["sms"])
         await rota(pool, site, [p])
-        clock = Clock()
-        svc = make_service(settings, pool, catalog, clock)
-        pager = Pager(settings, pool, clock=clock)
-        svc.add_channel(pager.offer)
-        async with running(svc), pager_running(pager):
+        async with paging(settings, pool, catalog) as (svc, pager, _clock):
             await feed(svc, batch([(ids[0], T0, 120.0)]))
             await eventually(lambda: _asked(rx, len(expected)), timeout=15)
             await pager.idle()

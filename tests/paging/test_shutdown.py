@@ -31,6 +31,15 @@ async def _setup(pool, make_settings, database_url, rx, **paging):
     return settings, svc, clock, ids, p
 
 
+async def _stop_mid_send(settings, pool, svc, clock, ids, rx):
+    """Page, and stop the pager once the receiver has the request (still answering)."""
+    pager = Pager(settings, pool, clock=clock)
+    svc.add_channel(pager.offer)
+    async with pager_running(pager):
+        await feed(svc, batch([(ids[0], T0, 120.0)]))
+        await eventually(lambda: _asked(rx, 1), timeout=15)
+
+
 async def test_a_send_in_flight_at_shutdown_finishes_within_the_grace_and_is_not_resent(
     pool, make_settings, database_url
 ):
@@ -39,11 +48,7 @@ async def test_a_send_in_flight_at_shutdown_finishes_within_the_grace_and_is_not
             pool, make_settings, database_url, rx, shutdown_grace_s=5
         )
         async with running(svc):
-            pager = Pager(settings, pool, clock=clock)
-            svc.add_channel(pager.offer)
-            async with pager_running(pager):
-                await feed(svc, batch([(ids[0], T0, 120.0)]))
-                await eventually(lambda: _asked(rx, 1), timeout=15)
+            await _stop_mid_send(settings, pool, svc, clock, ids, rx)
             # stopped while the receiver was still answering: the send finished first
             assert await _left(pool, p.id) == 0
             again = Pager(settings, pool, clock=clock)
@@ -64,11 +69,7 @@ async def test_a_send_cut_by_shutdown_is_recorded_and_sent_by_the_next_start(
             pool, make_settings, database_url, rx, shutdown_grace_s=0.2
         )
         async with running(svc):
-            pager = Pager(settings, pool, clock=clock)
-            svc.add_channel(pager.offer)
-            async with pager_running(pager):
-                await feed(svc, batch([(ids[0], T0, 120.0)]))
-                await eventually(lambda: _asked(rx, 1), timeout=15)
+            await _stop_mid_send(settings, pool, svc, clock, ids, rx)
             assert await _left(pool, p.id) == 1  # left for the next start, lease released
             rx.delay_s = 0
             restarted = Pager(settings, pool, clock=clock)

@@ -8,9 +8,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-import asyncpg
-import pytest
-
 from controlcenter.api.auth import Role
 from controlcenter.config import Settings
 from controlcenter.metrics import REPORTS_MAIL
@@ -19,15 +16,6 @@ from controlcenter.reports.schedule import ReportScheduler
 from tests.api._api import running_api
 from tests.paging._mail import MailServer
 from tests.reports._seed import seed
-
-
-@pytest.fixture
-async def pool(database_url):
-    p = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 def _count(outcome: str) -> float:
