@@ -31,7 +31,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -52,6 +52,7 @@ from controlcenter.metrics import (
     PAGING_QUEUE,
     PAGING_SEND_SECONDS,
 )
+from controlcenter.paging._routing import grouped, handed_over
 from controlcenter.paging.channel import Channel, PageRejectedError
 from controlcenter.paging.link import sign
 from controlcenter.paging.live import PageStream, build_channels
@@ -205,7 +206,8 @@ class Pager:
         done: list[tuple[int, int]] = []
         records: list[tuple[Any, ...]] = []
         pages: list[tuple[Page, Contact]] = []
-        for group in _grouped(rows):
+        rows, moved = handed_over(rows, rota, now, done, records)
+        for group in grouped(rows):
             out = self._dispatch(group, rota, now, later, done, records)
             if out is not None:
                 pages.append(out)
@@ -217,6 +219,7 @@ class Pager:
             now + timedelta(seconds=self._lease_s),
         )
         await self.repo.record(records)
+        await self.repo.plan(moved)
         for send_id, (p, c, name) in zip(ids, sends, strict=True):
             queued += self._queue(_Send(send_id, p, c, name))
         return queued
@@ -418,11 +421,3 @@ async def _send(channel: Channel | None, job: _Send) -> None:
     if channel is None:
         raise PageRejectedError(f"unknown channel {job.channel!r}")
     await channel.send(job.page, job.contact)
-
-
-def _grouped(rows: Iterable[Pending]) -> list[list[Pending]]:
-    # Per person and rule, across sites: one page for a complex-wide event.
-    groups: dict[tuple[int, str], list[Pending]] = {}
-    for r in rows:
-        groups.setdefault((r["contact_id"], r["rule_name"]), []).append(r)
-    return list(groups.values())
