@@ -105,10 +105,11 @@ function el(tag, cls, text) {
  * assign form survives repaints) and moved into order, at most `limit` shown.
  */
 export class AlertList {
-  constructor(ul, { role, act, limit = 200 }) {
+  constructor(ul, { role, act, history, limit = 200 }) {
     this.ul = ul;
     this.roleRank = ROLE_RANK[role] ?? 0;
     this.act = act; // async (alert, action, body) => void
+    this.history = history; // async (alert) => element: its pages (delivery record)
     this.limit = limit;
     this.items = new Map(); // id -> {li, sig}
     this.more = el("li", "alert-more");
@@ -178,9 +179,30 @@ export class AlertList {
       b.addEventListener("click", () => this.onAction(li, action));
       actions.append(b);
     }
+    if (this.history) {
+      const b = el("button", "btn btn-ghost btn-pages");
+      b.type = "button";
+      b.dataset.action = "pages";
+      b.addEventListener("click", () => this.togglePages(li, b));
+      actions.append(b);
+    }
     li.append(head, where, detail, assignee, actions);
     if (this.may("assign")) li.append(this.assignForm(li));
     return li;
+  }
+
+  async togglePages(li, button) {
+    const open = li.querySelector(".a-pages");
+    if (open) {
+      open.remove();
+      return;
+    }
+    button.disabled = true;
+    try {
+      li.append(await this.history(li._alert));
+    } finally {
+      button.disabled = false;
+    }
   }
 
   assignForm(li) {

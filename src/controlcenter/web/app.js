@@ -12,6 +12,7 @@ import { applyI18n, currentLang, onLangChange, setLang, t } from "./i18n.js";
 import { Store } from "./model.js";
 import { ONCALL_REFRESH_MS, OnCall } from "./oncall.js";
 import { Overview } from "./overview.js";
+import { MyPages, pageHistory } from "./pages.js";
 
 const KEY_STORAGE = "cc.key";
 const PAINT_INTERVAL_MS = 250;
@@ -33,10 +34,17 @@ class Dashboard {
     this.frameRequested = false;
     this.view = null;
     const makeAlertList = (ul) =>
-      new AlertList(ul, { role: me.role, act: (a, action, body) => this.act(a, action, body) });
+      new AlertList(ul, {
+        role: me.role,
+        act: (a, action, body) => this.act(a, action, body),
+        history: async (a) => pageHistory(await api.get(`/api/v1/alerts/${a.alert_id}/deliveries`)),
+      });
     this.panel = makeAlertList($("#alert-list"));
     this.overview = new Overview($("#view-overview"), this.store, this.book);
     this.onCall = new OnCall($("#oncall"), api);
+    this.myPages = new MyPages($("#mypages"), (page) => {
+      if (page.severity === "critical" && this.cue.enabled) this.cue.beep();
+    });
     this.factoryView = new FactoryView($("#view-factory"), {
       api,
       store: this.store,
@@ -61,6 +69,7 @@ class Dashboard {
     this.route();
     this.alertsSocket().start();
     this.liveSocket().start();
+    this.pagesSocket().start();
     this.loadSummaries(); // seeds tiles until live values arrive; not awaited
     this.loadLatest();
     setInterval(() => this.refreshCatalog(), CATALOG_REFRESH_MS);
@@ -196,6 +205,21 @@ class Dashboard {
       },
     });
     return this.alerts;
+  }
+
+  /** The signed-in person's pages (a key bound to nobody is refused once, quietly). */
+  pagesSocket() {
+    this.pages = new LiveSocket({
+      path: "api/v1/paging/live",
+      key: this.api.key,
+      onState: () => {},
+      onUnauthorized: () => signOut(),
+      onForbidden: () => {},
+      onMessage: (doc) => {
+        if (doc.type === "page") this.myPages.add(doc);
+      },
+    });
+    return this.pages;
   }
 
   async loadAlerts() {
@@ -335,6 +359,7 @@ class Dashboard {
     this.panel.invalidate();
     this.factoryView.relabel();
     this.onCall.render();
+    this.myPages.render();
     this.liveState("live", this.states?.live ?? "connecting");
     this.markDirty();
   }
