@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from datetime import time
 
 import aiomqtt
 import orjson
@@ -194,3 +195,48 @@ async def test_a_complex_wide_event_is_one_page_per_channel_not_one_per_alert_or
 
 async def _n(items, n):
     return len(items) >= n
+
+
+async def test_quiet_hours_hold_a_warning_on_every_channel_and_release_it_on_every_channel(
+    pool, make_settings, database_url
+):
+    site = site_code()
+    catalog, ids = await register(pool, air_keys(site, 1, "temp"))
+    await temp_rule(pool, site)
+    async with Receiver() as rx:
+        settings = settings_for(make_settings, database_url)
+        # T0 is 17:00 in Seoul: quiet from 16:00 to 18:00
+        p = await person(
+            pool,
+            name="quiet-all",
+            webhook_url=rx.url + "/q",
+            channels=["webhook", "mqtt"],
+            quiet_start=time(16, 0),
+            quiet_end=time(18, 0),
+        )
+        await rota(pool, site, [p])
+        got = []
+        async with make_client(settings, f"sub-{uuid.uuid4().hex[:8]}") as sub:
+            await sub.subscribe(page_topic(settings.mqtt.topic_root, p.id), qos=1)
+
+            async def collect():
+                with contextlib.suppress(aiomqtt.MqttError):
+                    async for m in sub.messages:
+                        got.append(orjson.loads(m.payload))
+
+            reader = asyncio.create_task(collect())
+            async with paging(settings, pool, catalog) as (svc, pager, clock):
+                await feed(svc, batch([(ids[0], T0, 120.0)]))  # a warning
+                await pager.idle()
+                await asyncio.sleep(0.5)
+                assert (rx.seen, got) == ([], [])  # held on both channels
+                clock.now += 3600 + 1  # 18:00:01
+                await eventually(lambda: _asked(rx, 1), timeout=15)
+                await eventually(lambda: _n(got, 1), timeout=15)
+                await pager.idle()
+            reader.cancel()
+    assert [b["reason"] for _, b in rx.seen] == ["held"]
+    assert [d["reason"] for d in got] == ["held"]
+    alert_id = got[0]["alert_ids"][0]
+    outcomes = sorted((c, o) for c, _, o in await _outcomes(pool, alert_id))
+    assert outcomes == [("-", "held"), ("mqtt", "sent"), ("webhook", "sent")]
