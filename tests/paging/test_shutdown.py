@@ -82,3 +82,32 @@ async def test_a_send_cut_by_shutdown_is_recorded_and_sent_by_the_next_start(
     assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "interrupted"), (2, "sent")]
     assert rows[0]["error"] == "cut by shutdown"
     assert [b["reason"] for _, b in rx.seen] == ["opened", "opened"]
+
+
+async def test_a_send_waiting_to_retry_at_shutdown_goes_on_at_the_next_attempt(
+    pool, make_settings, database_url
+):
+    async with Receiver([503]) as rx:
+        settings, svc, clock, ids, p = await _setup(
+            pool,
+            make_settings,
+            database_url,
+            rx,
+            shutdown_grace_s=0.2,
+            retry_initial_s=30,
+            retry_max_s=60,
+        )
+        async with running(svc):
+            await _stop_mid_send(settings, pool, svc, clock, ids, rx)  # then waits 15-30 s
+            assert (
+                await pool.fetchval("SELECT attempt FROM page_outbox WHERE contact_id = $1", p.id)
+                == 1
+            )
+            restarted = Pager(settings, pool, clock=clock)
+            async with pager_running(restarted):
+                await eventually(lambda: _asked(rx, 2), timeout=15)
+                await restarted.idle()
+    alert_id = rx.seen[1][1]["alert_ids"][0]
+    rows = await PagingRepository(pool).deliveries(alert_id)
+    # nothing was in flight when it stopped: no "interrupted" record
+    assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "retry"), (2, "sent")]

@@ -129,21 +129,21 @@ class Outbox:
         self,
         ids: Sequence[int],
         now: datetime,
-        cut: Sequence[int],
+        cut: Mapping[int, int],
         records: Sequence[tuple[Any, ...]],
     ) -> None:
         """At shutdown: the unfinished sends ``ids`` are due at once for the next pager;
-        ``cut`` were in flight (their attempt counts), ``records`` note them."""
+        ``cut`` (send -> attempt) were cut mid-attempt, which counts; ``records`` note them."""
         with map_storage_errors("cannot release sends"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await insert_deliveries(conn, records)
+                await conn.executemany(
+                    "UPDATE page_outbox SET attempt = $2 WHERE send_id = $1", [*cut.items()]
+                )
                 await conn.execute(
-                    "UPDATE page_outbox SET lease_until = $2,"
-                    " attempt = attempt + (send_id = ANY($3::bigint[]))::int"
-                    " WHERE send_id = ANY($1::bigint[])",
+                    "UPDATE page_outbox SET lease_until = $2 WHERE send_id = ANY($1::bigint[])",
                     list(ids),
                     now,
-                    list(cut),
                 )
 
     async def pending(self) -> int:

@@ -28,6 +28,7 @@ Flow and queues (with their full-queue policies):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -119,7 +120,9 @@ class Pager:
         self._lease_s = max(60.0, self.cfg.tick_s * 10)
         self._held: dict[int, _Send] = {}  # sends queued or in flight, by id
         self._inflight: set[int] = set()
+        self._trying: dict[int, int] = {}  # sends with an attempt in progress: its number
         self._stopping = False
+        self._halt = asyncio.Event()
         self._intake: deque[Notification] = deque()
         self._sends: asyncio.Queue[_Send] = asyncio.Queue(self.cfg.queue_max_jobs)
         self._wake = asyncio.Event()
@@ -308,22 +311,28 @@ class Pager:
         backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
         first = min(job.attempt + 1, self.cfg.max_attempts)
         for attempt in range(first, self.cfg.max_attempts + 1):
-            started = time.perf_counter()
-            try:
-                await _send(channel, job)
-            except PageRejectedError as exc:
-                await self._record(job, attempt, "failed", str(exc))
+            outcome, error = await self._try(channel, job, attempt)
+            if outcome == "retry" and attempt == self.cfg.max_attempts:
+                outcome = "failed"
+            await self._record(job, attempt, outcome, error)
+            if outcome != "retry":
                 return
-            except AlertDeliveryError as exc:
-                last = attempt == self.cfg.max_attempts
-                await self._record(job, attempt, "failed" if last else "retry", str(exc))
-                if not last:
-                    await asyncio.sleep(backoff.next())
-                continue
-            finally:
-                PAGING_SEND_SECONDS.labels(job.channel).observe(time.perf_counter() - started)
-            await self._record(job, attempt, "sent", "")
-            return
+            await asyncio.sleep(backoff.next())
+
+    async def _try(self, channel: Channel | None, job: _Send, attempt: int) -> tuple[str, str]:
+        """One attempt: ``sent``, ``retry`` (what a later attempt may fix) or ``failed``."""
+        started = time.perf_counter()
+        self._trying[job.send_id] = attempt  # cut by a shutdown now, it is "interrupted"
+        try:
+            await _send(channel, job)
+        except PageRejectedError as exc:
+            return "failed", str(exc)
+        except AlertDeliveryError as exc:
+            return "retry", str(exc)
+        finally:
+            self._trying.pop(job.send_id, None)
+            PAGING_SEND_SECONDS.labels(job.channel).observe(time.perf_counter() - started)
+        return "sent", ""
 
     def _rows(self, job: _Send, attempt: int, outcome: str, error: str) -> list[tuple[Any, ...]]:
         p, c = job.page, job.contact
@@ -358,6 +367,7 @@ class Pager:
             loop = tg.create_task(self._loop())
             await stop.wait()
             self._stopping = True
+            self._halt.set()
             self._wake.set()
             await loop  # the round in progress ends; its sends are queued
             try:
@@ -365,20 +375,20 @@ class Pager:
                     await self._sends.join()
             except TimeoutError:
                 logger.warning("pager: %d send(s) left for the next start", len(self._held))
-            cut = [*self._inflight]
+            cut = dict(self._trying)
             for task in senders:
                 task.cancel()
             await asyncio.wait(senders)
             await self._release(cut)
 
-    async def _release(self, cut: list[int]) -> None:
+    async def _release(self, cut: dict[int, int]) -> None:
         """Leave the unfinished sends to the next pager, due at once."""
         if not self._held:
             return
         records = []
-        for i in cut:
+        for i, attempt in cut.items():
             if (job := self._held.get(i)) is not None:
-                records += self._rows(job, job.attempt + 1, "interrupted", "cut by shutdown")
+                records += self._rows(job, attempt, "interrupted", "cut by shutdown")
                 PAGING_DELIVERIES.labels(job.channel, "interrupted").inc()
         try:
             async with asyncio.timeout(self.cfg.shutdown_grace_s):
@@ -401,7 +411,9 @@ class Pager:
             except StorageError as exc:
                 delay = backoff.next()
                 logger.warning("pager: database error (%s); retry in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):  # a stop ends the wait
+                    async with asyncio.timeout(delay):
+                        await self._halt.wait()
                 continue
             finally:
                 self._busy -= 1
