@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import json
 import uuid
-from datetime import date
+from datetime import date, time
+
+import aiomqtt
 
 from controlcenter.paging import Contact, Pager, PagingRepository, Schedule
 from tests.alerts._helpers import Clock, add_rules, running
@@ -80,6 +82,36 @@ class Receiver:
 
 def site_code() -> str:
     return f"site{uuid.uuid4().hex[:8]}"
+
+
+async def quiet_person(pool, site, rx, channels):
+    """A person on call for ``site``, quiet from 16:00 to 18:00 (T0 is 17:00 in Seoul)."""
+    p = await person(
+        pool,
+        name="quiet",
+        webhook_url=rx.url + "/q",
+        channels=channels,
+        quiet_start=time(16, 0),
+        quiet_end=time(18, 0),
+    )
+    await rota(pool, site, [p])
+    return p
+
+
+@contextlib.asynccontextmanager
+async def collecting(sub, got):
+    """Append every MQTT message ``sub`` receives (JSON) to ``got`` until the block ends."""
+
+    async def collect():
+        with contextlib.suppress(aiomqtt.MqttError):
+            async for m in sub.messages:
+                got.append(json.loads(m.payload))
+
+    reader = asyncio.create_task(collect())
+    try:
+        yield got
+    finally:
+        reader.cancel()
 
 
 async def person(pool, **fields) -> Contact:

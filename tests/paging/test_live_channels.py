@@ -5,11 +5,8 @@ grouping across every channel and site."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from datetime import time
 
-import aiomqtt
 import orjson
 from websockets.asyncio.client import connect
 
@@ -22,9 +19,11 @@ from tests.api._api import close_code, running_api
 from ._helpers import (
     PUBLIC,
     Receiver,
+    collecting,
     paging,
     paging_settings,
     person,
+    quiet_person,
     rota,
     settings_for,
     site_code,
@@ -161,13 +160,10 @@ async def test_a_complex_wide_event_is_one_page_per_channel_not_one_per_alert_or
             async with make_client(settings, f"sub-{uuid.uuid4().hex[:8]}") as sub:
                 await sub.subscribe(topic, qos=1)
 
-                async def collect():
-                    with contextlib.suppress(aiomqtt.MqttError):
-                        async for m in sub.messages:
-                            got.append(orjson.loads(m.payload))
-
-                reader = asyncio.create_task(collect())
-                async with paging(settings, pool, catalog) as (svc, pager, clock):
+                async with (
+                    collecting(sub, got),
+                    paging(settings, pool, catalog) as (svc, pager, clock),
+                ):
                     for n in range(3):  # the event reaches the sites one after the other
                         await feed(svc, batch([(i, T0, 120.0) for i in ids[n * 10 : n * 10 + 10]]))
                         await pager.idle()
@@ -182,7 +178,6 @@ async def test_a_complex_wide_event_is_one_page_per_channel_not_one_per_alert_or
                     await eventually(lambda: _asked(rx, 2), timeout=15)
                     await pager.idle()
                     await eventually(lambda: _n(got, 2), timeout=10)
-                reader.cancel()
         finally:
             await PagingRepository(pool).delete(Schedule, whole.id)
     hooks = [b for _, b in rx.seen]
@@ -205,27 +200,12 @@ async def test_quiet_hours_hold_a_warning_on_every_channel_and_release_it_on_eve
     await temp_rule(pool, site)
     async with Receiver() as rx:
         settings = settings_for(make_settings, database_url)
-        # T0 is 17:00 in Seoul: quiet from 16:00 to 18:00
-        p = await person(
-            pool,
-            name="quiet-all",
-            webhook_url=rx.url + "/q",
-            channels=["webhook", "mqtt"],
-            quiet_start=time(16, 0),
-            quiet_end=time(18, 0),
-        )
-        await rota(pool, site, [p])
+        p = await quiet_person(pool, site, rx, ["webhook", "mqtt"])
         got = []
         async with make_client(settings, f"sub-{uuid.uuid4().hex[:8]}") as sub:
             await sub.subscribe(page_topic(settings.mqtt.topic_root, p.id), qos=1)
 
-            async def collect():
-                with contextlib.suppress(aiomqtt.MqttError):
-                    async for m in sub.messages:
-                        got.append(orjson.loads(m.payload))
-
-            reader = asyncio.create_task(collect())
-            async with paging(settings, pool, catalog) as (svc, pager, clock):
+            async with collecting(sub, got), paging(settings, pool, catalog) as (svc, pager, clock):
                 await feed(svc, batch([(ids[0], T0, 120.0)]))  # a warning
                 await pager.idle()
                 await asyncio.sleep(0.5)
@@ -234,7 +214,6 @@ async def test_quiet_hours_hold_a_warning_on_every_channel_and_release_it_on_eve
                 await eventually(lambda: _asked(rx, 1), timeout=15)
                 await eventually(lambda: _n(got, 1), timeout=15)
                 await pager.idle()
-            reader.cancel()
     assert [b["reason"] for _, b in rx.seen] == ["held"]
     assert [d["reason"] for d in got] == ["held"]
     alert_id = got[0]["alert_ids"][0]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import time
 
 from controlcenter.metrics import PAGING_DELIVERIES
 from controlcenter.paging import Pager, PagingRepository, verify
@@ -24,6 +23,7 @@ from ._helpers import (
     pager_running,
     paging_settings,
     person,
+    quiet_person,
     rota,
     settings_for,
     site_code,
@@ -214,16 +214,7 @@ async def test_quiet_hours_hold_warnings_until_they_end_but_not_criticals(
     await temp_rule(pool, site)
     async with Receiver() as rx:
         settings = settings_for(make_settings, database_url)
-        # T0 is 17:00 in Seoul: quiet from 16:00 to 18:00
-        p = await person(
-            pool,
-            name="quiet",
-            webhook_url=rx.url + "/q",
-            channels=["webhook"],
-            quiet_start=time(16, 0),
-            quiet_end=time(18, 0),
-        )
-        await rota(pool, site, [p])
+        await quiet_person(pool, site, rx, ["webhook"])
         clock = Clock()
         svc = make_service(settings, pool, catalog, clock)
         pager = Pager(settings, pool, clock=clock)
