@@ -63,7 +63,7 @@ async def test_a_person_on_call_sees_their_page_live_and_each_alert_its_deliveri
         await page.screenshot(path=ARTIFACTS / f"dashboard-page-{lang}.png")
 
         item = f'#alert-list li.alert[data-severity="critical"]:has-text("{cx.site} / {factory}")'
-        button = f"{item} .btn-pages"
+        button = f"{item} .a-tools .btn-pages"
         assert await page.inner_text(button) == pages
         await page.click(button)
         row = await page.wait_for_selector(f"{item} .a-pages .a-page.outcome-sent")

@@ -179,14 +179,16 @@ export class AlertList {
       b.addEventListener("click", () => this.onAction(li, action));
       actions.append(b);
     }
+    li.append(head, where, detail, assignee, actions);
     if (this.history) {
+      // Not an action (viewers see it too): the alert's delivery record.
+      const tools = el("div", "a-tools");
       const b = el("button", "btn btn-ghost btn-pages");
       b.type = "button";
-      b.dataset.action = "pages";
       b.addEventListener("click", () => this.togglePages(li, b));
-      actions.append(b);
+      tools.append(b);
+      li.append(tools);
     }
-    li.append(head, where, detail, assignee, actions);
     if (this.may("assign")) li.append(this.assignForm(li));
     return li;
   }
@@ -259,6 +261,8 @@ export class AlertList {
       b.textContent = t(`alerts.${action}`);
       b.hidden = action === "acknowledge" && a.state !== "open";
     }
+    const pages = li.querySelector(".btn-pages");
+    if (pages) pages.textContent = t("alerts.pages");
     const form = li.querySelector(".a-assign");
     if (!form) return;
     form.querySelector("input").placeholder = t("alerts.assignee");
