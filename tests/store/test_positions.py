@@ -1,4 +1,4 @@
-"""Positions of factories and sensors, and the plan image, in the catalog (revision 0015)."""
+"""Positions of factories and sensors, and the plan image, in the catalog (revision 0016)."""
 
 from __future__ import annotations
 

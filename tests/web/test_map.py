@@ -145,6 +145,7 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
         await page.evaluate(
             """site => {
               const v = window.ccDashboard.mapView;
+              clearInterval(v.timer); // no reload replaces the fixture meanwhile
               v.doc = {...v.doc, episodes: [{id: 7, kind: "odor", pollutant: "odor",
                 source_factory: "f002", confidence: 0.82, onset: new Date().toISOString(),
                 sensors_reached: [{factory: "f002", kind: "odor", sensor: "od1", peak_ratio: 3.1},

@@ -1,4 +1,4 @@
-"""Positions of factories and sensors, and the site-plan image (revision 0015).
+"""Positions of factories and sensors, and the site-plan image (revision 0016).
 
 Each factory and sensor may have WGS84 ``lat``/``lon`` and plan coordinates
 ``plan_x``/``plan_y`` (metres on the site plan: origin at its top-left corner, ``x`` east,

@@ -130,16 +130,18 @@ export async function eachLimited(items, limit, fn) {
 /**
  * A websocket to the API that authenticates with its first message (the key never
  * appears in a URL or a log), sends `hello()`'s messages on every (re)connect, and
- * reconnects with capped, jittered backoff. 4401 (bad key) ends it and signs out.
+ * reconnects with capped, jittered backoff. 4401 (bad key) ends it and signs out; 4403
+ * (the key may not have this feed) ends it and calls `onForbidden`.
  */
 export class LiveSocket {
-  constructor({ path, key, hello, onMessage, onState, onUnauthorized }) {
+  constructor({ path, key, hello, onMessage, onState, onUnauthorized, onForbidden }) {
     this.path = path;
     this.key = key;
     this.hello = hello;
     this.onMessage = onMessage;
     this.onState = onState;
     this.onUnauthorized = onUnauthorized;
+    this.onForbidden = onForbidden;
     this.ws = null;
     this.stopped = false;
     this.delay = 500;
@@ -191,6 +193,11 @@ export class LiveSocket {
       if (this.stopped) return;
       if (ev.code === 4401) {
         this.onUnauthorized();
+        return;
+      }
+      if (ev.code === 4403 && this.onForbidden) {
+        this.stopped = true;
+        this.onForbidden();
         return;
       }
       this.onState("offline");

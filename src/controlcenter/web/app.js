@@ -13,6 +13,7 @@ import { MapView } from "./map.js";
 import { Store } from "./model.js";
 import { ONCALL_REFRESH_MS, OnCall } from "./oncall.js";
 import { Overview } from "./overview.js";
+import { MyPages, pageHistory } from "./pages.js";
 
 const KEY_STORAGE = "cc.key";
 const PAINT_INTERVAL_MS = 250;
@@ -34,7 +35,11 @@ class Dashboard {
     this.frameRequested = false;
     this.view = null;
     const makeAlertList = (ul) =>
-      new AlertList(ul, { role: me.role, act: (a, action, body) => this.act(a, action, body) });
+      new AlertList(ul, {
+        role: me.role,
+        act: (a, action, body) => this.act(a, action, body),
+        history: async (a) => pageHistory(await api.get(`/api/v1/alerts/${a.alert_id}/deliveries`)),
+      });
     this.panel = makeAlertList($("#alert-list"));
     this.overview = new Overview($("#view-overview"), this.store, this.book);
     this.onCall = new OnCall($("#oncall"), api);
@@ -44,6 +49,9 @@ class Dashboard {
       book: this.book,
       onError: (err) => this.error(err),
       onChange: () => this.markDirty(),
+    });
+    this.myPages = new MyPages($("#mypages"), (page) => {
+      if (page.severity === "critical" && this.cue.enabled) this.cue.beep();
     });
     this.factoryView = new FactoryView($("#view-factory"), {
       api,
@@ -69,6 +77,7 @@ class Dashboard {
     this.route();
     this.alertsSocket().start();
     this.liveSocket().start();
+    this.pagesSocket().start();
     this.loadSummaries(); // seeds tiles until live values arrive; not awaited
     this.loadLatest();
     setInterval(() => this.refreshCatalog(), CATALOG_REFRESH_MS);
@@ -204,6 +213,21 @@ class Dashboard {
       },
     });
     return this.alerts;
+  }
+
+  /** The signed-in person's pages (a key bound to nobody is refused once, quietly). */
+  pagesSocket() {
+    this.pages = new LiveSocket({
+      path: "api/v1/paging/live",
+      key: this.api.key,
+      onState: () => {},
+      onUnauthorized: () => signOut(),
+      onForbidden: () => {},
+      onMessage: (doc) => {
+        if (doc.type === "page") this.myPages.add(doc);
+      },
+    });
+    return this.pages;
   }
 
   async loadAlerts() {
@@ -348,6 +372,7 @@ class Dashboard {
     this.factoryView.relabel();
     this.mapView.relabel();
     this.onCall.render();
+    this.myPages.render();
     this.liveState("live", this.states?.live ?? "connecting");
     this.markDirty();
   }

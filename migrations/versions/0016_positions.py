@@ -9,8 +9,8 @@ Two coordinate systems, both optional and independent, on ``factories`` and ``se
 ``site_plans`` holds one uploaded plan image per site (PNG or JPEG) with the ground size it
 covers (``width_m`` x ``height_m``), so plan coordinates map onto its pixels.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
