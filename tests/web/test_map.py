@@ -88,10 +88,26 @@ async def _fill(page: Any, factory: str, site: str) -> str:
     )
 
 
+async def _box(page: Any, selector: str) -> dict[str, float]:
+    # A redraw (the 10 s reload) replaces the element: measure the new one.
+    for _ in range(20):
+        box = await page.locator(selector).first.bounding_box()
+        if box is not None:
+            return dict(box)
+        await page.wait_for_timeout(50)
+    raise AssertionError(f"{selector} is not drawn")
+
+
 async def _centre(page: Any, selector: str) -> tuple[float, float]:
-    box = await page.locator(selector).first.bounding_box()
-    assert box is not None, selector
+    box = await _box(page, selector)
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+# The map as drawn with every active alert (the alert book loaded): no repaint is pending.
+SETTLED = (
+    "() => { const d = window.ccDashboard; return d.book.complete && d.mapView.drawn"
+    " && d.mapView.drawn.version === d.book.version; }"
+)
 
 
 async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) -> None:
@@ -103,6 +119,7 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
                             cx.site)  # fmt: skip
         f = lambda code: f'.m-factory[data-factory="{cx.site}/{code}"] circle'  # noqa: E731
         await page.wait_for_selector(f("f003"))
+        await page.wait_for_function(SETTLED)
         assert await page.get_attribute("#map-svg", "data-frame") == "geo"
 
         # Colours: f001 critical (open), f002 warning (acknowledged), f003 ok.
@@ -206,8 +223,7 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
         assert href is not None
         assert href.startswith("data:image/png;base64,")
         px1, py1 = await _centre(page, f("f001"))
-        plan = await page.locator("image.m-plan").bounding_box()
-        assert plan is not None
+        plan = await _box(page, "image.m-plan")
         # f001 at (100 m, 80 m) on a 700 m x 500 m plan.
         assert px1 - plan["x"] == pytest.approx(plan["width"] * 100 / 700, abs=3)
         assert py1 - plan["y"] == pytest.approx(plan["height"] * 80 / 500, abs=3)
@@ -240,6 +256,7 @@ async def test_a_simulated_site_is_drawn_whole_from_its_positions(cx: Complex) -
     page = await cx.page(await cx.key(Role.VIEWER))
     await page.evaluate("site => { location.hash = '#/map/' + encodeURIComponent(site); }", site)
     await page.wait_for_selector(f'.m-factory[data-factory="{site}/{hot}"].lvl-3')
+    await page.wait_for_function(SETTLED)
     assert await page.locator(".m-factory").count() == len(one["factories"])
     # Every factory inside the drawing, none on top of another.
     boxes = await page.eval_on_selector_all(
@@ -260,8 +277,7 @@ async def test_a_simulated_site_is_drawn_whole_from_its_positions(cx: Complex) -
     # The wheel zooms around the pointer: the factory under it stays there, markers keep
     # their size on screen; a double click shows the whole site again.
     marker = f'.m-factory[data-factory="{site}/{hot}"] circle'
-    box = await page.locator(marker).bounding_box()
-    assert box is not None
+    box = await _box(page, marker)
     cx_, cy_ = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     full = await page.get_attribute("#map-svg", "viewBox")
     await page.mouse.move(cx_, cy_)
@@ -273,8 +289,7 @@ async def test_a_simulated_site_is_drawn_whole_from_its_positions(cx: Complex) -
     assert zoomed is not None
     ratio = float(zoomed.split()[2]) / float(full.split()[2])
     assert ratio == pytest.approx(0.8**4, rel=0.01)
-    after = await page.locator(marker).bounding_box()
-    assert after is not None
+    after = await _box(page, marker)
     assert after["x"] + after["width"] / 2 == pytest.approx(cx_, abs=2)
     assert after["y"] + after["height"] / 2 == pytest.approx(cy_, abs=2)
     assert after["width"] == pytest.approx(box["width"], rel=0.05)
