@@ -6,6 +6,7 @@ Examples::
     controlcenter-sim run --series 100000 --speed 0 --batch 50 --qos 0 --duration 30
     controlcenter-sim generate --out data/day1 --duration 86400
     controlcenter-sim replay data/day1 --url mqtt://127.0.0.1:1883 --speed 60
+    controlcenter-sim positions --factories 5 --out positions.json
 
 The summary of a command is one JSON line on stdout; progress goes to stderr (logging).
 """
@@ -31,6 +32,7 @@ from simulators.kinds import Kind
 from simulators.layout import build_layout
 from simulators.live import RunOptions, run_live
 from simulators.payload import PayloadEncoder
+from simulators.placement import positions_document
 from simulators.publisher import GatewayPool, LinkError
 from simulators.replay import ReplayOptions, replay
 from simulators.scenario import Scenario, ScenarioError, load_scenario
@@ -94,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     _mqtt_args(rep, speed=0.0)
     rep.add_argument("--shift-to-now", action="store_true", help="move timestamps to now")
     rep.add_argument("--log-level", default="INFO", help="logging level (stderr)")
+    pos = sub.add_parser("positions", help="write the factories' and sensors' positions (JSON)")
+    _scenario_args(pos)
+    pos.add_argument("--out", type=Path, help="output file (default: stdout)")
     return parser
 
 
@@ -258,6 +263,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_positions(args: argparse.Namespace) -> int:
+    document = msgspec.json.encode(positions_document(build_layout(_scenario(args))))
+    if args.out is None:
+        sys.stdout.write(document.decode() + "\n")
+        sys.stdout.flush()
+    else:
+        args.out.write_bytes(document + b"\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``controlcenter-sim`` and ``python -m simulators``."""
     args = build_parser().parse_args(argv)
@@ -266,7 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    commands = {"run": _cmd_run, "generate": _cmd_generate, "replay": _cmd_replay}
+    commands = {
+        "run": _cmd_run,
+        "generate": _cmd_generate,
+        "replay": _cmd_replay,
+        "positions": _cmd_positions,
+    }
     try:
         return commands[args.command](args)
     except (ScenarioError, ValueError) as exc:
