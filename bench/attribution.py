@@ -35,7 +35,7 @@ START_MS = 1_790_000_000_000
 def _alarm(kind: str, metric: str) -> float:
     """The first alarm level of ``kind.metric`` in the registry's default rules."""
     spec = packaged().kind(kind)
-    assert spec is not None  # noqa: S101 -- packaged kinds
+    assert spec is not None
     return float(spec.set_points()[metric][0][1][0])
 
 
@@ -107,7 +107,11 @@ def main() -> int:
     print("| episodes | scored | not detected | top-1 | top-3 | baseline top-1 | baseline top-3 |")
     print("|---|---|---|---|---|---|---|")
     everything = rows["gas_leak"] + rows["odor_episode"]
-    groups = [*rows.items(), ("all", everything), ("all, 2+ sensors", [r for r in everything if r[4] >= 2])]
+    groups = [
+        *rows.items(),
+        ("all", everything),
+        ("all, 2+ sensors", [r for r in everything if r[4] >= 2]),
+    ]
     for name, r in groups:
         a = np.array([x[:4] for x in r], dtype=np.float64).reshape(-1, 4)
         miss = missed.get(name, sum(missed.values()) if name == "all" else 0)

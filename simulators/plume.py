@@ -41,9 +41,9 @@ def downwind(direction_deg: FloatArray | float) -> FloatArray:
     return out
 
 
-def offsets(src: FloatArray, dst: FloatArray, direction_deg: FloatArray | float) -> tuple[
-    FloatArray, FloatArray
-]:
+def offsets(
+    src: FloatArray, dst: FloatArray, direction_deg: FloatArray | float
+) -> tuple[FloatArray, FloatArray]:
     """``(along, cross)`` metres of ``dst`` from ``src`` in the wind's frame (broadcast)."""
     d = np.asarray(dst, dtype=np.float64) - np.asarray(src, dtype=np.float64)
     u = downwind(direction_deg)

@@ -126,7 +126,9 @@ def build_plan(
     grid = np.stack([np.arange(factories) % cols, np.arange(factories) // cols], axis=-1)
     xy = grid * spacing_m + rng.uniform(-0.3, 0.3, (factories, 2)) * spacing_m
     industries = ("cast", "surf", "chem", "weld", "heat", "form")
-    ids = tuple(f"{industries[rng.integers(len(industries))]}-{i + 1:04d}" for i in range(factories))
+    ids = tuple(
+        f"{industries[rng.integers(len(industries))]}-{i + 1:04d}" for i in range(factories)
+    )
     owners: dict[str, IntArray] = {
         # Gas detectors at two factories in three; odour monitors at one in two.
         "gas": np.flatnonzero(rng.random(factories) < 0.67),

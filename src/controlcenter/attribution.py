@@ -108,8 +108,7 @@ class Attribution:
     def top(self, k: int = 3) -> list[dict[str, object]]:
         """The first ``k`` candidates as JSON objects."""
         return [
-            {"factory": c.factory, "probability": round(c.probability, 4)}
-            for c in self.ranked[:k]
+            {"factory": c.factory, "probability": round(c.probability, 4)} for c in self.ranked[:k]
         ]
 
 
@@ -166,12 +165,11 @@ def _log_likelihood(cands: F64, obs: Observations, dirs: F64, speed: float) -> F
     if (~hit).any():
         quiet = np.log(np.maximum(obs.alarm[~hit], 1e-12))[None, None, :]
         ll = ll + _log_cdf(quiet - ln_q - ln_d[:, :, ~hit]).sum(axis=-1)
-    return ll
+    out: F64 = ll
+    return out
 
 
-def attribute(
-    candidates: F64, obs: Observations, wind: Wind, ids: Sequence[str]
-) -> Attribution:
+def attribute(candidates: F64, obs: Observations, wind: Wind, ids: Sequence[str]) -> Attribution:
     """Rank ``candidates`` (``float64[F, 2]`` plan positions, named ``ids``) as the source.
 
     Candidates or sensors without a position are left out; with no candidate or no sensor
@@ -189,7 +187,7 @@ def attribute(
     n_hit = int(hit.sum())
     if not keep_c.any() or n_hit == 0:
         return Attribution((), 0.0, n_hit)
-    names = [n for n, k in zip(ids, keep_c, strict=True) if k]
+    names = [ids[i] for i in np.flatnonzero(keep_c).tolist()]
     dirs, log_w, speed = _directions(wind)
     ll = _log_likelihood(cands[keep_c], clean, dirs, speed) + log_w[None, :]
     top = ll.max(axis=1, keepdims=True)
