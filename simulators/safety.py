@@ -124,7 +124,8 @@ def build_plan(
     rng = np.random.default_rng([seed, 0x51E])
     cols = int(np.ceil(np.sqrt(factories * 1.5)))
     grid = np.stack([np.arange(factories) % cols, np.arange(factories) // cols], axis=-1)
-    xy = grid * spacing_m + rng.uniform(-0.3, 0.3, (factories, 2)) * spacing_m
+    # One spacing of margin: plan coordinates start at the plan's corner (never negative).
+    xy = (grid + 1.0) * spacing_m + rng.uniform(-0.3, 0.3, (factories, 2)) * spacing_m
     industries = ("cast", "surf", "chem", "weld", "heat", "form")
     ids = tuple(
         f"{industries[rng.integers(len(industries))]}-{i + 1:04d}" for i in range(factories)

@@ -56,9 +56,10 @@ _WIDTH0_M = 10.0
 _WIDEN = 0.1
 _UPWIND = 2.0
 _T_SCALE_S = 180.0
-_M_SCALE = 1.0
-_DIR_STEP_DEG = 7.5
-_DIR_SD_DEG = 15.0
+_M_SCALE = 0.5
+_DECAY = 2.0
+_DIR_STEP_DEG = 4.0
+_DIR_SD_DEG = 8.0
 _CALM_SPEED = 2.0
 _DOF = 3.0
 
@@ -151,7 +152,7 @@ def _log_likelihood(cands: F64, obs: Observations, dirs: F64, speed: float) -> F
     x = np.maximum(along, 0.0) + _R0_M
     lateral = cross + _UPWIND * np.maximum(-along, 0.0)
     z = lateral / (_WIDTH0_M + _WIDEN * x)
-    ln_d = -0.5 * z * z - 2.0 * np.log(x)
+    ln_d = -0.5 * z * z - _DECAY * np.log(x)
     hit = np.isfinite(obs.onset_s)
     # Timing: one release time for all, fitted robustly.
     a = x / speed
