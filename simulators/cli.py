@@ -26,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 import msgspec
+import numpy as np
 
 from simulators.engine import Simulation, parse_shard
 from simulators.files import generate
@@ -37,8 +38,8 @@ from simulators.live import RunOptions, run_live
 from simulators.payload import PayloadEncoder
 from simulators.placement import positions_document
 from simulators.publisher import GatewayPool, LinkError
-from simulators.safety import build_plan
 from simulators.replay import ReplayOptions, replay
+from simulators.safety import build_plan
 from simulators.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["build_parser", "main"]
@@ -123,8 +124,6 @@ def _incident_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_incident(args: argparse.Namespace) -> int:
-    import numpy as np  # noqa: PLC0415 -- only this command draws here
-
     plan = build_plan(args.seed, args.factories, args.site)
     if args.source is not None and args.source not in plan.factories:
         raise ValueError(f"no factory {args.source!r}; the site has {', '.join(plan.factories)}")

@@ -111,11 +111,11 @@ def write_run(run: Run, out: Path) -> int:
                 "metric": i.metric,
             }
             for i in run.incidents
-        ],  # fmt: skip
+        ],
         "wind": {
             "mean_speed_ms": round(float(run.wind.speed.mean()), 2),
             "start_direction_deg": round(float(run.wind.direction[0]), 1),
-        },  # fmt: skip
+        },
     }
     (out / "incident.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), "utf-8")
     return len(order)

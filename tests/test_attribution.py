@@ -37,7 +37,7 @@ def test_a_clear_plume_ranks_its_source_first_with_a_high_confidence():
         assert result.confidence > 0.5
         assert result.sensors_alarmed >= 3
         assert abs(sum(c.probability for c in result.ranked) - 1.0) < 1e-9
-        assert [c["factory"] for c in result.top(3)][0] == IDS[source]
+        assert result.top(3)[0]["factory"] == IDS[source]
 
 
 def test_the_ranking_follows_the_wind():
@@ -92,7 +92,8 @@ def test_missing_positions_or_alarms_give_an_empty_result_not_an_error():
     assert attribute(CANDS, alarmed, Wind(3.0, 270.0), IDS).ranked == ()
     obs = _episode(0)
     empty = attribute(np.full((6, 2), np.nan), obs, Wind(3.0, 270.0), IDS)
-    assert empty.ranked == () and empty.confidence == 0.0
+    assert empty.ranked == ()
+    assert empty.confidence == 0.0
     quiet = Observations(CANDS, np.full(6, np.nan), np.full(6, np.nan), np.ones(6))
     assert attribute(CANDS, quiet, Wind(3.0, 270.0), IDS).ranked == ()
     none = Observations(np.empty((0, 2)), np.empty(0), np.empty(0), np.empty(0))
@@ -102,7 +103,8 @@ def test_missing_positions_or_alarms_give_an_empty_result_not_an_error():
     partial[4] = np.nan
     obs_nopeak = Observations(obs.xy, obs.onset_s, np.full(len(obs.xy), np.nan), obs.alarm)
     result = attribute(partial, obs_nopeak, Wind(0.0, 270.0), IDS)
-    assert len(result.ranked) == 5 and "e" not in {c.factory for c in result.ranked}
+    assert len(result.ranked) == 5
+    assert "e" not in {c.factory for c in result.ranked}
 
 
 def test_baseline_ranks_by_distance_to_the_first_alarm():

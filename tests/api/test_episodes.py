@@ -66,9 +66,11 @@ async def test_episodes_name_the_source_upwind_of_the_sensors_that_alarmed(api: 
     by = {e["pollutant"]: e for e in body["episodes"]}
     assert set(by) == {"gas.nh3", "odor"}  # the resolved one of 3 days ago is not recent
     gas = by["gas.nh3"]
-    assert gas["kind"] == "gas" and gas["active"] is True and gas["end"] is None
+    assert gas["kind"] == "gas"
+    assert gas["active"] is True
+    assert gas["end"] is None
     assert gas["source_factory"] == "f1"
-    assert [c["factory"] for c in gas["candidates"]][0] == "f1"
+    assert gas["candidates"][0]["factory"] == "f1"
     assert len(gas["candidates"]) == 3
     assert 0.0 < gas["confidence"] <= 1.0
     assert [s["factory"] for s in gas["sensors_reached"]] == ["f2", "f3"]
@@ -79,7 +81,8 @@ async def test_episodes_name_the_source_upwind_of_the_sensors_that_alarmed(api: 
     # A longer window brings the old, resolved episode back, with its end.
     week = (await c.get(f"/api/v1/sites/{site}/episodes", params={"hours": 168})).json()
     ended = [e for e in week["episodes"] if e["end"] is not None]
-    assert len(ended) == 1 and ended[0]["active"] is False
+    assert len(ended) == 1
+    assert ended[0]["active"] is False
 
 
 async def test_factory_keys_see_only_episodes_their_factory_is_part_of(api: Api):
@@ -93,7 +96,8 @@ async def test_factory_keys_see_only_episodes_their_factory_is_part_of(api: Api)
     assert "gas.nh3" in [e["pollutant"] for e in eps]
     far = await api.client(Role.VIEWER, scope=(site, "f9"))
     r = await far.get(f"/api/v1/sites/{site}/episodes")
-    assert r.status_code == 200 and r.json()["episodes"] == []
+    assert r.status_code == 200
+    assert r.json()["episodes"] == []
     other = await api.client(Role.VIEWER, scope=(unique_site(), "f1"))
     assert (await other.get(f"/api/v1/sites/{site}/episodes")).status_code == 403
 
@@ -104,8 +108,10 @@ async def test_episodes_without_positions_are_listed_without_a_source(api: Api):
     c = await api.client()
     eps = (await c.get(f"/api/v1/sites/{site}/episodes")).json()["episodes"]
     gas = next(e for e in eps if e["pollutant"] == "gas.nh3")
-    assert gas["source_factory"] is None and gas["candidates"] == []
-    assert gas["confidence"] == 0.0 and len(gas["sensors_reached"]) == 2
+    assert gas["source_factory"] is None
+    assert gas["candidates"] == []
+    assert gas["confidence"] == 0.0
+    assert len(gas["sensors_reached"]) == 2
 
 
 async def test_episodes_need_a_key_and_a_known_site_and_valid_bounds(api: Api):

@@ -57,11 +57,13 @@ def test_plume_arrives_after_along_over_speed_and_dilutes_with_distance_and_angl
     delay, dil = arrival(src, pts, 4.0, 270.0)
     assert delay[0] == pytest.approx(50.0)
     assert delay[1] == pytest.approx(100.0)
-    assert np.isnan(delay[3]) and dil[3] == 0.0
+    assert np.isnan(delay[3])
+    assert dil[3] == 0.0
     assert dil[0] > dil[1] > dil[2] > 0.0
     # A faster wind arrives sooner and dilutes more; turning the wind turns the plume.
     d_fast, c_fast = arrival(src, pts[:1], 8.0, 270.0)
-    assert d_fast[0] == pytest.approx(25.0) and c_fast[0] < dil[0]
+    assert d_fast[0] == pytest.approx(25.0)
+    assert c_fast[0] < dil[0]
     _, turned = arrival(src, np.array([[0.0, 200.0]]), 4.0, 0.0)  # from north: goes south
     assert turned[0] == pytest.approx(dil[0])
 
@@ -93,7 +95,7 @@ def test_a_leak_reaches_downwind_sensors_in_order_of_distance_and_is_labelled_wi
 
 
 def test_a_fire_trips_smoke_before_heat_and_flame():
-    plan, inc, run = _run("fire", factory=3)
+    plan, _, run = _run("fire", factory=3)
     rows = {r[0].rsplit("/", 1)[1]: r for r in run.labels}
     assert set(rows) == {"smoke", "heat", "flame"} or set(rows) == {"smoke", "heat"}
     assert rows["smoke"][1] < rows["heat"][1]
@@ -105,7 +107,7 @@ def test_a_fire_trips_smoke_before_heat_and_flame():
 def test_an_effluent_excursion_moves_ph_and_multiplies_cod_at_the_source_only():
     plan = build_plan(5, 24)
     source = int(plan.sensor_factory["water"][0])
-    _, inc, run = _run("effluent_excursion", factory=source)
+    _, _, run = _run("effluent_excursion", factory=source)
     water = run.values["water"]
     assert abs(water[0, :, 0] - 7.2).max() > 1.5
     assert water[0, :, 1].max() > 2.5 * np.median(water[0, :10, 1])  # before it began
@@ -120,12 +122,15 @@ def test_incident_command_writes_files_evaluate_and_replay_read(tmp_path):
     assert code == 0
     with (out / "labels.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert rows and {r["source_factory"] for r in rows} == {build_plan(2, 24).factories[4]}
+    assert rows
+    assert {r["source_factory"] for r in rows} == {build_plan(2, 24).factories[4]}
     from controlcenter.anomaly_eval import load
 
     ds = load(out)
-    assert len(ds.labels) == len(rows) and ds.labels[0][3] == "fire"
+    assert len(ds.labels) == len(rows)
+    assert ds.labels[0][3] == "fire"
     doc = json.loads((out / "positions.json").read_text())
     site = doc["sites"][0]
-    assert len(site["factories"]) == 24 and all("plan_x" in s for s in site["sensors"])
+    assert len(site["factories"]) == 24
+    assert all("plan_x" in s for s in site["sensors"])
     assert main(["incident", "--out", str(out), "--source", "nope"]) == 2
