@@ -36,6 +36,9 @@ from simulators.safety import INTERVALS_S, SitePlan, Wind, background, rounded, 
 __all__ = ["DETECTABLE", "INCIDENT_TYPES", "Incident", "Run", "draw_incident", "simulate"]
 
 FloatArray = npt.NDArray[np.float64]
+Times = npt.NDArray[np.int64]
+Rng = np.random.Generator
+Hits = npt.NDArray[np.bool_]
 INCIDENT_TYPES = ("gas_leak", "odor_episode", "fire", "effluent_excursion")
 #: A plume reached a series where its own contribution is at least this (unit of the metric).
 DETECTABLE: Mapping[str, float] = {
@@ -183,13 +186,7 @@ def _plume(
     return out
 
 
-def _fire(
-    plan: SitePlan,
-    inc: Incident,
-    t: npt.NDArray[np.int64],
-    vals: FloatArray,
-    rng: np.random.Generator,
-) -> list[Label]:
+def _fire(plan: SitePlan, inc: Incident, t: Times, vals: FloatArray, rng: Rng) -> list[Label]:
     rows = np.flatnonzero(plan.sensor_factory["fire"] == inc.factory)
     since = (t - inc.start_ms) / 1000.0
     burning = (since >= 0.0) & (since <= inc.duration_s)
@@ -208,13 +205,7 @@ def _fire(
     return out
 
 
-def _effluent(
-    plan: SitePlan,
-    inc: Incident,
-    t: npt.NDArray[np.int64],
-    vals: FloatArray,
-    rng: np.random.Generator,
-) -> list[Label]:
+def _effluent(plan: SitePlan, inc: Incident, t: Times, vals: FloatArray, rng: Rng) -> list[Label]:
     rows = np.flatnonzero(plan.sensor_factory["water"] == inc.factory)
     since = (t - inc.start_ms) / 1000.0
     env = np.clip(np.minimum(since, inc.duration_s - since) / 600.0, 0.0, 1.0)
@@ -232,12 +223,7 @@ def _effluent(
 
 
 def _rows(
-    plan: SitePlan,
-    kind: str,
-    metric: str,
-    t: npt.NDArray[np.int64],
-    hit: npt.NDArray[np.bool_],
-    inc: Incident,
+    plan: SitePlan, kind: str, metric: str, t: Times, hit: Hits, inc: Incident
 ) -> list[Label]:
     """One label row per sensor with any hit: its first to last hit reading."""
     out: list[Label] = []

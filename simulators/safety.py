@@ -31,15 +31,7 @@ import numpy.typing as npt
 from simulators._calendar import ar1, decay
 from simulators.kinds import SAFETY_KINDS, SAFETY_METRICS
 
-__all__ = [
-    "INTERVALS_S",
-    "SitePlan",
-    "Wind",
-    "background",
-    "build_plan",
-    "rounded",
-    "wind_field",
-]
+__all__ = ["INTERVALS_S", "SitePlan", "Wind", "background", "build_plan", "rounded", "wind_field"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
