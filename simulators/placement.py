@@ -143,7 +143,7 @@ def place(layout: Layout) -> Placement:
 
 
 def positions_document(layout: Layout, placement: Placement | None = None) -> dict[str, Any]:
-    """The layout's positions as JSON-ready data, one entry per site (what
+    """The layout's positions as JSON-ready data, one entry per site with factories (what
     ``controlcenter import-positions`` reads)."""
     p = placement or place(layout)
     sites: list[dict[str, Any]] = []
@@ -174,6 +174,8 @@ def positions_document(layout: Layout, placement: Placement | None = None) -> di
                         "plan_y": round(float(p.sensor_xy[name][j, 1]), 2),
                     }
                 )
+        if not factories:
+            continue  # a site the scenario names but no factory landed in
         sites.append(
             {
                 "site": site,

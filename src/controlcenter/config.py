@@ -162,6 +162,10 @@ class ApiSettings(BaseModel):
     max_total_points: int = Field(200_000, ge=10, description="series x max_points per request")
     max_export_series: int = Field(1_000, ge=1, description="series per CSV export")
     max_request_body_bytes: int = Field(64 * 1024, ge=1_024)
+    max_plan_image_bytes: int = Field(
+        4 * 1024 * 1024, ge=1_024, description="a site-plan image (PNG or JPEG), at most"
+    )
+    max_map_sensors: int = Field(10_000, ge=1, description="sensors listed by a site's map")
     query_timeout_s: float = Field(10.0, gt=0)
     export_timeout_s: float = Field(600.0, gt=0, description="a whole CSV export, at most")
     ready_timeout_s: float = Field(2.0, gt=0)

@@ -126,3 +126,19 @@ async def test_episodes_need_a_key_and_a_known_site_and_valid_bounds(api: Api):
     r = await c.get(f"/api/v1/sites/{site}/episodes", params={"limit": 1000})
     assert r.status_code == 422
     assert (await c.get("/api/v1/sites/bad site!/episodes")).status_code == 422
+
+
+async def test_the_map_shows_the_active_episodes_with_their_source(api: Api):
+    site = unique_site()
+    await _seed(api, site)
+    c = await api.client()
+    r = await c.get(f"/api/v1/sites/{site}/map")
+    assert r.status_code == 200, r.text
+    eps = {e["pollutant"]: e for e in r.json()["episodes"]}
+    assert set(eps) == {"gas.nh3", "odor"}
+    gas = eps["gas.nh3"]
+    assert gas["source_factory"] == "f1"
+    assert len(gas["candidates"]) == 3
+    assert [s["sensor"] for s in gas["sensors_reached"]] == ["gd1", "gd1"]
+    far = await api.client(Role.VIEWER, scope=(site, "f9"))
+    assert (await far.get(f"/api/v1/sites/{site}/map")).json()["episodes"] == []

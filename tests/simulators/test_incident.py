@@ -133,4 +133,9 @@ def test_incident_command_writes_files_evaluate_and_replay_read(tmp_path):
     site = doc["sites"][0]
     assert len(site["factories"]) == 24
     assert all("plan_x" in s for s in site["sensors"])
+    # The service's import-positions reads it.
+    from controlcenter.layoutfile import parse_positions
+
+    parsed = parse_positions((out / "positions.json").read_bytes())
+    assert len(parsed.sites[0].sensors) == len(site["sensors"])
     assert main(["incident", "--out", str(out), "--source", "nope"]) == 2

@@ -45,7 +45,7 @@ async def test_positions_are_set_kept_and_cleared_pair_by_pair(pool):
     f = await set_factory_position(pool, site, "f1", geo=None)
     assert (f.lat, f.lon, f.plan_x, f.plan_y) == (None, None, 120.0, 80.5)
     s = await set_sensor_position(pool, site, "f2", "odor", "o1", geo=(37.4, 126.7))
-    assert s == SensorPosition("f2", "odor", "o1", 37.4, 126.7)
+    assert s == SensorPosition("f2", "odor", "o1", lat=37.4, lon=126.7)
     assert await set_factory_position(pool, site, "nope", geo=(1.0, 2.0)) is None
     assert await set_sensor_position(pool, site, "f1", "odor", "o1", geo=(1.0, 2.0)) is None
 
@@ -95,10 +95,14 @@ async def test_import_registers_missing_factories_and_sensors_and_keeps_names(po
         pool,
         site,
         [
-            FactoryPosition("f1", "New", "casting", 37.40, 126.69, 10.0, 20.0),
-            FactoryPosition("f9", "Nine", "welding", 37.41, 126.70, 30.0, 40.0),
+            FactoryPosition(
+                "f1", "New", "casting", lat=37.40, lon=126.69, plan_x=10.0, plan_y=20.0
+            ),
+            FactoryPosition(
+                "f9", "Nine", "welding", lat=37.41, lon=126.70, plan_x=30.0, plan_y=40.0
+            ),
         ],
-        [SensorPosition("f9", "gas", "g7", 37.411, 126.701, 31.0, 41.0)],
+        [SensorPosition("f9", "gas", "g7", lat=37.411, lon=126.701, plan_x=31.0, plan_y=41.0)],
     )
     assert written == (2, 1)
     got = await site_positions(pool, site)
@@ -108,7 +112,10 @@ async def test_import_registers_missing_factories_and_sensors_and_keeps_names(po
     assert f9 is not None
     assert (f1.name, f1.industry, f1.plan_x) == ("Kept", "casting", 10.0)
     assert (f9.name, f9.lat, f9.lon) == ("Nine", 37.41, 126.70)
-    assert SensorPosition("f9", "gas", "g7", 37.411, 126.701, 31.0, 41.0) in got.sensors
+    assert (
+        SensorPosition("f9", "gas", "g7", lat=37.411, lon=126.701, plan_x=31.0, plan_y=41.0)
+        in got.sensors
+    )
 
 
 async def test_plan_image_round_trips_and_replaces(pool):

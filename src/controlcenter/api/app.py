@@ -29,10 +29,13 @@ from controlcenter.api import (
     live,
     ops,
     paging,
+    plan,
+    positions,
     readings,
     reports,
     summary,
 )
+from controlcenter.api import map as site_map
 from controlcenter.api._params import apply_setting_bounds
 from controlcenter.api.handlers import HANDLERS
 from controlcenter.api.state import ApiState
@@ -124,6 +127,9 @@ def create_app(state: ApiState) -> FastAPI:
         paging,
         ack,
         reports,
+        positions,
+        site_map,
+        plan,
         episodes,
     ):
         app.include_router(module.router)
@@ -135,7 +141,11 @@ def create_app(state: ApiState) -> FastAPI:
     from controlcenter.web import mount_dashboard  # web imports api: import it here
 
     mount_dashboard(app)
-    app.add_middleware(ops.BodyLimitMiddleware, max_bytes=state.api.max_request_body_bytes)
+    app.add_middleware(
+        ops.BodyLimitMiddleware,
+        max_bytes=state.api.max_request_body_bytes,
+        wider=((plan.PLAN_PATH, state.api.max_plan_image_bytes),),
+    )
     app.add_middleware(ops.TimingMiddleware)
     for exc_type, handler in HANDLERS.items():
         app.add_exception_handler(exc_type, handler)

@@ -26,6 +26,7 @@ __all__ = [
     "FactoryPosition",
     "Keep",
     "Pair",
+    "Placed",
     "PlanImage",
     "PlanInfo",
     "SensorPosition",
@@ -51,30 +52,44 @@ KEEP: Final = Keep.KEEP
 Pair = tuple[float, float]
 
 
-@dataclass(frozen=True, slots=True)
-class FactoryPosition:
-    """A factory and its position (any coordinate may be None)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placed:
+    """WGS84 and plan coordinates (keyword arguments; any may be None)."""
 
-    factory: str
-    name: str | None = None
-    industry: str | None = None
     lat: float | None = None
     lon: float | None = None
     plan_x: float | None = None
     plan_y: float | None = None
 
+    @property
+    def geo(self) -> Pair | None:
+        """``(lat, lon)``, or None."""
+        return None if self.lat is None or self.lon is None else (self.lat, self.lon)
+
+    @property
+    def xy(self) -> Pair | None:
+        """``(plan_x, plan_y)``, or None."""
+        return None if self.plan_x is None or self.plan_y is None else (self.plan_x, self.plan_y)
+
 
 @dataclass(frozen=True, slots=True)
-class SensorPosition:
+class FactoryPosition(Placed):
+    """A factory and its position, with its gateway's status (``online``/``offline``, as the
+    gateway last reported it) when read from the catalog."""
+
+    factory: str
+    name: str | None = None
+    industry: str | None = None
+    gateway_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SensorPosition(Placed):
     """A sensor (``factory``/``kind``/``sensor``) and its own position (may be None)."""
 
     factory: str
     kind: str
     sensor: str
-    lat: float | None = None
-    lon: float | None = None
-    plan_x: float | None = None
-    plan_y: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,23 +137,18 @@ class SitePositions:
         >>> sp.sensor_geo(sp.sensors[0])
         (37.4, 126.7)
         """
-        if s.lat is not None and s.lon is not None:
-            return (s.lat, s.lon)
         f = self._by_factory.get(s.factory)
-        return (f.lat, f.lon) if f and f.lat is not None and f.lon is not None else None
+        return s.geo or (f.geo if f else None)
 
     def sensor_xy(self, s: SensorPosition) -> Pair | None:
         """``(plan_x, plan_y)`` of a sensor, else of its factory, else None."""
-        if s.plan_x is not None and s.plan_y is not None:
-            return (s.plan_x, s.plan_y)
         f = self._by_factory.get(s.factory)
-        if f and f.plan_x is not None and f.plan_y is not None:
-            return (f.plan_x, f.plan_y)
-        return None
+        return s.xy or (f.xy if f else None)
 
 
 _FACTORIES = """
-SELECT f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y
+SELECT f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y,
+       f.gateway_status
 FROM factories f JOIN sites si USING (site_id)
 WHERE si.code = $1 AND ($2::text IS NULL OR f.code = $2)
 ORDER BY f.code
@@ -198,7 +208,8 @@ _SET_FACTORY = (
     "UPDATE factories f"
     + _SET.format(t="f")
     + """FROM sites si WHERE si.site_id = f.site_id AND si.code = $7 AND f.code = $8
-RETURNING f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y"""
+RETURNING f.code AS factory, f.name, f.industry, f.lat, f.lon, f.plan_x, f.plan_y,
+          f.gateway_status"""
 )
 _SET_SENSOR = (
     "UPDATE sensors s"

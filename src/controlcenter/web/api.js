@@ -66,6 +66,34 @@ export class Api {
     return this.request("GET", path, { params });
   }
 
+  /** A binary resource (a site plan image) as a data: URL (the page's CSP allows those for
+   *  images; the key stays in a header, never in a URL). */
+  async dataUrl(path) {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
+    try {
+      const response = await fetch(apiUrl(path), {
+        headers: { "X-API-Key": this.key },
+        signal: ctrl.signal,
+        cache: "no-store",
+        credentials: "omit",
+      });
+      if (!response.ok) throw new ApiError(response.status, response.statusText);
+      const blob = await response.blob();
+      return await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(blob);
+      });
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(0, err.name === "AbortError" ? "timeout" : String(err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   post(path, body) {
     return this.request("POST", path, { body });
   }

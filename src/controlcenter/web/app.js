@@ -9,6 +9,7 @@ import { AlertBook, AlertList, Cue } from "./alerts.js";
 import { FactoryView } from "./factory.js";
 import { dateTime, setKinds, setTimeZone, timeZone } from "./format.js";
 import { applyI18n, currentLang, onLangChange, setLang, t } from "./i18n.js";
+import { MapView } from "./map.js";
 import { Store } from "./model.js";
 import { ONCALL_REFRESH_MS, OnCall } from "./oncall.js";
 import { Overview } from "./overview.js";
@@ -37,6 +38,13 @@ class Dashboard {
     this.panel = makeAlertList($("#alert-list"));
     this.overview = new Overview($("#view-overview"), this.store, this.book);
     this.onCall = new OnCall($("#oncall"), api);
+    this.mapView = new MapView($("#view-map"), {
+      api,
+      store: this.store,
+      book: this.book,
+      onError: (err) => this.error(err),
+      onChange: () => this.markDirty(),
+    });
     this.factoryView = new FactoryView($("#view-factory"), {
       api,
       store: this.store,
@@ -276,21 +284,24 @@ class Dashboard {
 
   route() {
     const m = location.hash.match(/^#\/f\/([^/]+)\/([^/]+)$/);
-    const next = m ? `f:${m[1]}/${m[2]}` : "overview";
+    const onMap = location.hash.match(/^#\/map(?:\/([^/]+))?$/);
+    const next = m ? `f:${m[1]}/${m[2]}` : onMap ? `map:${onMap[1] ?? ""}` : "overview";
     const crumb = $("#crumb-factory");
+    $("#view-overview").hidden = Boolean(m || onMap);
+    $("#view-factory").hidden = !m;
+    $("#view-map").hidden = !onMap;
+    crumb.hidden = !m;
+    if (this.view !== next && this.view?.startsWith("map:")) this.mapView.close();
     if (m) {
       const site = decodeURIComponent(m[1]);
       const factory = decodeURIComponent(m[2]);
-      $("#view-overview").hidden = true;
-      $("#view-factory").hidden = false;
-      crumb.hidden = false;
       crumb.textContent = `${site} / ${factory}`;
       if (this.view !== next) this.factoryView.open(site, factory);
     } else {
       if (this.view !== next) this.factoryView.close();
-      $("#view-overview").hidden = false;
-      $("#view-factory").hidden = true;
-      crumb.hidden = true;
+      if (onMap && this.view !== next) {
+        this.mapView.open(onMap[1] ? decodeURIComponent(onMap[1]) : null);
+      }
     }
     this.view = next;
     this.markDirty();
@@ -313,6 +324,7 @@ class Dashboard {
 
   paint() {
     if (this.view === "overview") this.overview.paint();
+    else if (this.view.startsWith("map:")) this.mapView.paint();
     else this.factoryView.paint();
     this.panel.render(this.book.sorted(), t("alerts.empty"));
     if (this.pendingFlash !== undefined) {
@@ -334,6 +346,7 @@ class Dashboard {
     this.overview.relabel();
     this.panel.invalidate();
     this.factoryView.relabel();
+    this.mapView.relabel();
     this.onCall.render();
     this.liveState("live", this.states?.live ?? "connecting");
     this.markDirty();
