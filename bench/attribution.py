@@ -51,8 +51,9 @@ def _observed_wind(run: object, before_ms: int) -> Wind:
     return Wind(float(np.mean(speed)), float(np.rad2deg(np.arctan2(east, north)) % 360.0))
 
 
-def trial(seed: int, type_: str) -> tuple[str, list[str], list[str], int] | None:
-    """``(true source, ranked ids, baseline ids, sensors alarmed)``, None when none alarmed."""
+def trial(seed: int, type_: str) -> tuple[str, list[str], list[str], int, float] | None:
+    """``(true source, ranked ids, baseline ids, sensors alarmed, confidence)``, None when
+    no sensor alarmed."""
     rng = np.random.default_rng([seed, 0xBE7C])
     plan = build_plan(seed, 24)
     inc = draw_incident(plan, rng, type_, START_MS + 600_000)
@@ -77,9 +78,11 @@ def trial(seed: int, type_: str) -> tuple[str, list[str], list[str], int] | None
     obs = Observations(plan.sensor_xy[kind], onset - START_MS / 1000.0, peak,
                        np.full(len(onset), level))  # fmt: skip
     wind = _observed_wind(run, int(np.nanmin(onset) * 1000))
-    ranked = [c.factory for c in attribute(plan.factory_xy, obs, wind, plan.factories).ranked]
+    result = attribute(plan.factory_xy, obs, wind, plan.factories)
+    ranked = [c.factory for c in result.ranked]
     base = nearest_first(plan.factory_xy, obs, plan.factories)
-    return plan.factories[inc.factory], ranked, base, int(np.isfinite(onset).sum())
+    alarmed = int(np.isfinite(onset).sum())
+    return plan.factories[inc.factory], ranked, base, alarmed, result.confidence
 
 
 def main() -> int:
@@ -88,6 +91,7 @@ def main() -> int:
     p.add_argument("--first-seed", type=int, default=0)
     args = p.parse_args()
     rows: dict[str, list[tuple[bool, bool, bool, bool, int]]] = {"gas_leak": [], "odor_episode": []}
+    confidence: list[tuple[float, bool]] = []
     missed = dict.fromkeys(rows, 0)
     t0 = time.perf_counter()
     for i in range(args.trials):
@@ -96,7 +100,8 @@ def main() -> int:
         if out is None:
             missed[type_] += 1
             continue
-        truth, ranked, base, n = out
+        truth, ranked, base, n, conf = out
+        confidence.append((conf, ranked[:1] == [truth]))
         rows[type_].append(
             (ranked[:1] == [truth], truth in ranked[:3], base[:1] == [truth], truth in base[:3], n)
         )
@@ -117,6 +122,12 @@ def main() -> int:
         miss = missed.get(name, sum(missed.values()) if name == "all" else 0)
         means = a.mean(axis=0) if len(a) else np.full(4, np.nan)
         print(f"| {name} | {len(a)} | {miss} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
+    print("\n| confidence | episodes | top-1 |\n|---|---|---|")
+    c = np.array(confidence, dtype=np.float64).reshape(-1, 2)
+    for lo, hi in ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 1.01)):
+        sel = (c[:, 0] >= lo) & (c[:, 0] < hi)
+        top1 = f"{c[sel, 1].mean():.2f}" if sel.any() else "-"
+        print(f"| {lo:.1f}-{min(hi, 1.0):.1f} | {int(sel.sum())} | {top1} |")
     return 0
 
 
