@@ -7,7 +7,10 @@ together) and particulate matter (``air.pm``: ``pm10`` and ``pm25``). Per sensor
 episode keeps its first opening (the onset) and its largest peak as a multiple of the
 alarm level (the kind's first set point, else the value that opened the alert), so metrics
 of one pollutant compare. Sensors of that pollutant which did not alarm count too: a quiet
-sensor downwind of a candidate is evidence against it.
+sensor downwind of a candidate is evidence against it. A sensor that did not alarm but where
+the anomaly engine saw a statistical rise (``robust_z``, ``ewma_z`` or ``shift`` events)
+reaching ``EVENT_MIN_RATIO`` (a fifth) of its alarm level, from ``GAP`` before the onset to
+``GAP`` after the last alert, joins the episode too (``via: "event"``: reached, below alarm).
 
 With the positions of the site's factories and sensors (plan metres, else WGS84 projected
 to local metres) and the wind its weather stations measured over the 10 minutes before the
@@ -31,7 +34,13 @@ import numpy.typing as npt
 from controlcenter.attribution import Observations, Wind, attribute
 from controlcenter.geo import local_metres
 from controlcenter.kinds import Registry
-from controlcenter.store.episodes import AlertRow, pollutant_alerts, wind_at
+from controlcenter.store.episodes import (
+    AlertRow,
+    EventRow,
+    engine_events,
+    pollutant_alerts,
+    wind_at,
+)
 from controlcenter.store.positions import SitePositions, site_positions
 
 __all__ = ["GAP", "KINDS", "Episode", "group_alerts", "pollutant", "site_episodes"]
@@ -40,8 +49,11 @@ __all__ = ["GAP", "KINDS", "Episode", "group_alerts", "pollutant", "site_episode
 KINDS = ("gas", "odor", "air")
 #: Largest gap between the openings of two alerts of one episode.
 GAP = timedelta(minutes=30)
-#: Most alerts read per request.
+#: Most alerts read per request, engine events per episode.
 MAX_ALERTS = 5000
+MAX_EVENTS = 2000
+#: An engine event joins an episode when its value reached this share of the alarm level.
+EVENT_MIN_RATIO = 0.2
 F64 = npt.NDArray[np.float64]
 
 
@@ -100,12 +112,43 @@ def group_alerts(alerts: Sequence[AlertRow], gap: timedelta = GAP) -> list[Episo
     return sorted(done, key=lambda e: (e.onset, e.alerts[0].alert_id), reverse=True)
 
 
-def _alarm_level(registry: Registry, a: AlertRow) -> float | None:
-    spec = registry.kind(a.kind)
-    for op, points in (spec.set_points() if spec else {}).get(a.metric, []):
+def _alarm_level(registry: Registry, kind: str, metric: str) -> float | None:
+    """The first ``above`` set point of ``kind.metric`` in the registry, or None."""
+    spec = registry.kind(kind)
+    for op, points in (spec.set_points() if spec else {}).get(metric, []):
         if op == "above" and points and points[0] > 0:
             return points[0]
-    return a.value if a.value is not None and a.value > 0 else None
+    return None
+
+
+def _reached(
+    ep: Episode, registry: Registry, events: Sequence[EventRow]
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per sensor: the first onset and the largest peak (times the alarm level) of the
+    episode's alerts, and of the engine's events at sensors that did not alarm."""
+    reached: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for a in ep.alerts:
+        level = _alarm_level(registry, a.kind, a.metric)
+        level = level or (a.value if a.value is not None and a.value > 0 else None)
+        top = a.peak_value if a.peak_value is not None else a.value
+        ratio = top / level if top is not None and level else 1.0
+        doc = reached.setdefault(
+            (a.factory, a.kind, a.sensor),
+            {"factory": a.factory, "kind": a.kind, "sensor": a.sensor, "onset": a.opened_at,
+             "peak_ratio": ratio, "via": "alert"},
+        )  # fmt: skip
+        doc["peak_ratio"] = max(doc["peak_ratio"], ratio)
+    for e in events:
+        key = (e.factory, e.kind, e.sensor)
+        level = _alarm_level(registry, e.kind, e.metric)
+        if key in reached or pollutant(e.kind, e.metric) != ep.pollutant or not level:
+            continue
+        # A rise the engine saw below the alarm level (a fall or noise is not a plume).
+        if e.value >= EVENT_MIN_RATIO * level:
+            doc = {"factory": e.factory, "kind": e.kind, "sensor": e.sensor}
+            reached[key] = doc | {"onset": e.started_at, "peak_ratio": e.value / level}
+            reached[key]["via"] = "event"
+    return reached
 
 
 def _frame(pos: SitePositions) -> tuple[dict[str, tuple[float, float]], Any]:
@@ -138,26 +181,12 @@ def _frame(pos: SitePositions) -> tuple[dict[str, tuple[float, float]], Any]:
 
 
 def _observations(
-    ep: Episode, registry: Registry, pos: SitePositions, sensor_xy: Any
+    ep: Episode,
+    reached: dict[tuple[str, str, str], dict[str, Any]],
+    pos: SitePositions,
+    sensor_xy: Any,
 ) -> tuple[Observations, list[dict[str, Any]]]:
     """The pollutant's sensors (reached ones with onset and peak) and the reached list."""
-    reached: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for a in ep.alerts:
-        level = _alarm_level(registry, a)
-        top = a.peak_value if a.peak_value is not None else a.value
-        ratio = top / level if top is not None and level else 1.0
-        key = (a.factory, a.kind, a.sensor)
-        doc = reached.setdefault(
-            key,
-            {
-                "factory": a.factory,
-                "kind": a.kind,
-                "sensor": a.sensor,
-                "onset": a.opened_at,
-                "peak_ratio": ratio,
-            },
-        )
-        doc["peak_ratio"] = max(doc["peak_ratio"], ratio)
     kinds = {k for (_, k, _) in reached}
     xy: list[tuple[float, float]] = []
     onset: list[float] = []
@@ -196,7 +225,7 @@ async def site_episodes(
 
     Each: ``{id, pollutant, kind, onset, end, active, source_factory, confidence,
     candidates: [{factory, probability}] (top 3), sensors_reached: [{factory, kind,
-    sensor, onset, peak_ratio}], wind: {speed_ms, direction_deg} | null}``.
+    sensor, onset, peak_ratio, via: alert|event}], wind: {speed_ms, direction_deg} | null}``.
     """
     pos = await site_positions(pool, site, kinds=KINDS)
     if pos is None:
@@ -207,7 +236,9 @@ async def site_episodes(
     cands = np.asarray([factories[n] for n in names], np.float64).reshape(-1, 2)
     out = []
     for ep in group_alerts(alerts)[:limit]:
-        obs, reached = _observations(ep, registry, pos, sensor_xy)
+        last = ep.alerts[-1].opened_at
+        events = await engine_events(pool, site, KINDS, ep.onset - GAP, last + GAP, MAX_EVENTS)
+        obs, reached = _observations(ep, _reached(ep, registry, events), pos, sensor_xy)
         w = await wind_at(pool, site, ep.onset)
         wind = Wind(w.speed_ms, w.direction_deg)
         # Up to tens of ms on a large site: off the event loop (STYLE: CPU work over ~2 ms).

@@ -142,3 +142,26 @@ async def test_the_map_shows_the_active_episodes_with_their_source(api: Api):
     assert [s["sensor"] for s in gas["sensors_reached"]] == ["gd1", "gd1"]
     far = await api.client(Role.VIEWER, scope=(site, "f9"))
     assert (await far.get(f"/api/v1/sites/{site}/map")).json()["episodes"] == []
+
+
+async def test_a_rise_the_engine_saw_below_alarm_joins_the_episode(api: Api):
+    site = unique_site()
+    await _seed(api, site)
+    f5 = (await api.series(site, "f5", "gas", "gd1", ["nh3"]))[0]
+    f4 = (await api.series(site, "f4", "gas", "gd1", ["nh3"]))[0]
+    await api.pool.execute(
+        "INSERT INTO anomaly_events (time, series_id, detector, value, score, started_at)"
+        " VALUES (now() - interval '1400 s', $1, 'robust_z', 10.0, 0.9, now() - interval '1500 s'),"
+        " (now() - interval '1400 s', $2, 'robust_z', 1.0, 0.9, now() - interval '1500 s'),"
+        " (now() - interval '1400 s', $2, 'limit', 100.0, 1.0, now() - interval '1400 s')",
+        f5,
+        f4,
+    )
+    c = await api.client()
+    eps = (await c.get(f"/api/v1/sites/{site}/episodes")).json()["episodes"]
+    gas = next(e for e in eps if e["pollutant"] == "gas.nh3")
+    via = {s["factory"]: s["via"] for s in gas["sensors_reached"]}
+    # f5 rose to 10 ppm (0.4 of the 25 ppm alarm); f4's 1 ppm is noise, its limit event no rise.
+    assert via == {"f2": "alert", "f3": "alert", "f5": "event"}
+    f5_doc = next(s for s in gas["sensors_reached"] if s["factory"] == "f5")
+    assert f5_doc["peak_ratio"] == 10.0 / 25.0

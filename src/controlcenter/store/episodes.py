@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-__all__ = ["AlertRow", "WindRow", "pollutant_alerts", "wind_at"]
+__all__ = ["AlertRow", "EventRow", "WindRow", "engine_events", "pollutant_alerts", "wind_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,18 @@ class AlertRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EventRow:
+    """The anomaly engine's first rise at one sensor's metric: episode start, largest value."""
+
+    factory: str
+    kind: str
+    sensor: str
+    metric: str
+    started_at: datetime
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
 class WindRow:
     """The wind over a window: mean speed, vector-mean direction, readings used."""
 
@@ -46,6 +58,22 @@ WHERE site = $1 AND kind = ANY($2::text[]) AND factory IS NOT NULL AND sensor IS
   AND metric IS NOT NULL AND (state <> 'resolved' OR opened_at >= $3)
 ORDER BY opened_at, alert_id
 LIMIT $4
+"""
+
+# Statistical detectors only (a limit, rate, stuck or silence event says nothing of a plume).
+_EVENTS = """
+SELECT f.code AS factory, s.kind, s.code AS sensor, se.metric,
+       min(coalesce(e.started_at, e.time)) AS started_at, max(e.value) AS value
+FROM anomaly_events e
+JOIN series se USING (series_id)
+JOIN sensors s USING (sensor_id)
+JOIN factories f USING (factory_id)
+JOIN sites si USING (site_id)
+WHERE si.code = $1 AND s.kind = ANY($2::text[]) AND e.time >= $3 AND e.time <= $4
+  AND e.detector IN ('robust_z', 'ewma_z', 'shift')
+GROUP BY f.code, s.kind, s.code, se.metric
+ORDER BY started_at
+LIMIT $5
 """
 
 # Speed and direction readings of one station at one instant make one wind vector.
@@ -76,6 +104,20 @@ async def pollutant_alerts(
         return []
     rows = await pool.fetch(_ALERTS, site, list(kinds), since, limit)
     return [AlertRow(**dict(r)) for r in rows]
+
+
+async def engine_events(
+    pool: asyncpg.Pool,
+    site: str,
+    kinds: Sequence[str],
+    start: datetime,
+    end: datetime,
+    limit: int,
+) -> list[EventRow]:
+    """Per sensor metric of ``kinds`` at ``site``, the engine's statistical events in
+    ``[start, end]``: the earliest episode start and the largest value."""
+    rows = await pool.fetch(_EVENTS, site, list(kinds), start, end, limit)
+    return [EventRow(**dict(r)) for r in rows]
 
 
 async def wind_at(
