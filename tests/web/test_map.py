@@ -255,5 +255,30 @@ async def test_a_simulated_site_is_drawn_whole_from_its_positions(cx: Complex) -
     assert min(gaps) > boxes[0][2] * 0.9  # markers (one diameter across) do not overlap
     await page.wait_for_timeout(300)
     await page.screenshot(path=ARTIFACTS / "dashboard-map-simulated.png")
+
+    # The wheel zooms around the pointer: the factory under it stays there, markers keep
+    # their size on screen; a double click shows the whole site again.
+    marker = f'.m-factory[data-factory="{site}/{hot}"] circle'
+    box = await page.locator(marker).bounding_box()
+    assert box is not None
+    cx_, cy_ = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    full = await page.get_attribute("#map-svg", "viewBox")
+    await page.mouse.move(cx_, cy_)
+    for _ in range(4):
+        await page.mouse.wheel(0, -200)
+        await page.wait_for_timeout(50)
+    zoomed = await page.get_attribute("#map-svg", "viewBox")
+    assert full is not None
+    assert zoomed is not None
+    ratio = float(zoomed.split()[2]) / float(full.split()[2])
+    assert ratio == pytest.approx(0.8**4, rel=0.01)
+    after = await page.locator(marker).bounding_box()
+    assert after is not None
+    assert after["x"] + after["width"] / 2 == pytest.approx(cx_, abs=2)
+    assert after["y"] + after["height"] / 2 == pytest.approx(cy_, abs=2)
+    assert after["width"] == pytest.approx(box["width"], rel=0.05)
+    await page.screenshot(path=ARTIFACTS / "dashboard-map-zoomed.png")
+    await page.dblclick("#map-svg", position={"x": 5, "y": 5})
+    assert await page.get_attribute("#map-svg", "viewBox") == full
     await page.context.close()
     assert not cx.errors, cx.errors

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from controlcenter import __version__
 from controlcenter.api import (
@@ -37,6 +37,7 @@ from controlcenter.api import (
 )
 from controlcenter.api import map as site_map
 from controlcenter.api._params import apply_setting_bounds
+from controlcenter.api._single import single_query_values
 from controlcenter.api.handlers import HANDLERS
 from controlcenter.api.state import ApiState
 from controlcenter.config import ApiSettings
@@ -114,6 +115,7 @@ def create_app(state: ApiState) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(single_query_values)],
     )
     for module in (
         catalog,

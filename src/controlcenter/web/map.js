@@ -6,7 +6,7 @@
 
 import { t, num } from "./i18n.js";
 import { dateTime } from "./format.js";
-import { POINT_KINDS, buildMap } from "./mapmodel.js";
+import { POINT_KINDS, buildMap, scaleLength } from "./mapmodel.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const REFRESH_MS = 10000;
@@ -54,6 +54,53 @@ export class MapView {
     this.select.addEventListener("change", () => {
       location.hash = `#/map/${encodeURIComponent(this.select.value)}`;
     });
+    this.zoom = null; // the visible part (SVG metres) when zoomed or panned; null: all
+    this.svg.addEventListener("wheel", (ev) => this.onWheel(ev), { passive: false });
+    this.svg.addEventListener("pointerdown", (ev) => this.onDrag(ev));
+    this.svg.addEventListener("dblclick", () => this.setZoom(null));
+  }
+
+  /** The SVG point (metres) under a pointer event. */
+  svgPoint(ev) {
+    const p = new DOMPoint(ev.clientX, ev.clientY).matrixTransform(this.svg.getScreenCTM().inverse());
+    return [p.x, p.y];
+  }
+
+  setZoom(view) {
+    this.zoom = view;
+    if (this.model) this.draw(this.model);
+  }
+
+  /** Wheel: zoom in or out around the pointer, between a twentieth of the site and all of it. */
+  onWheel(ev) {
+    if (!this.model) return;
+    ev.preventDefault();
+    const full = this.model.view;
+    const v = this.zoom ?? full;
+    const k = ev.deltaY < 0 ? 0.8 : 1.25;
+    const width = Math.min(Math.max(v.width * k, full.width / 20), full.width);
+    if (width === full.width && k > 1) return this.setZoom(null);
+    const f = width / v.width;
+    const [px, py] = this.svgPoint(ev);
+    this.setZoom({ x: px - (px - v.x) * f, y: py - (py - v.y) * f, width, height: v.height * f });
+  }
+
+  /** Drag: pan a zoomed map (a double click shows all of it again). */
+  onDrag(ev) {
+    if (!this.zoom || ev.button !== 0) return;
+    const start = { ...this.zoom };
+    const move = (e) => {
+      const ctm = this.svg.getScreenCTM();
+      const dx = (e.clientX - ev.clientX) / ctm.a;
+      const dy = (e.clientY - ev.clientY) / ctm.d;
+      this.setZoom({ ...start, x: start.x - dx, y: start.y - dy });
+    };
+    const up = () => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
   }
 
   /** The sites the key sees (from the catalog), in order. */
@@ -68,6 +115,7 @@ export class MapView {
     this.doc = null;
     this.model = null;
     this.drawn = null;
+    this.zoom = null;
     clearInterval(this.timer);
     this.timer = setInterval(() => this.load(), REFRESH_MS);
     return this.load();
@@ -135,18 +183,21 @@ export class MapView {
   }
 
   draw(m) {
-    const v = m.view;
+    const v = this.zoom ?? m.view;
     this.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.width} ${v.height}`);
     this.svg.dataset.frame = m.frame ?? "none";
-    const r = m.span / 60; // a factory's marker radius, metres
+    this.svg.classList.toggle("zoomed", Boolean(this.zoom));
+    const span = Math.max(v.width, v.height) / 1.16; // what is shown, without the margins
+    const r = span / 60; // a factory's marker radius, metres: the same on screen at any zoom
     const layers = [];
     if (m.plan && this.planUrl) {
       layers.push(svg("image", { class: "m-plan", href: this.planUrl, x: 0, y: 0,
         width: m.plan.width, height: m.plan.height, preserveAspectRatio: "none" }));
     } else {
-      layers.push(svg("rect", { class: "m-ground", x: v.x, y: v.y, width: v.width, height: v.height }));
+      const full = m.view;
+      layers.push(svg("rect", { class: "m-ground", x: full.x, y: full.y, width: full.width, height: full.height }));
     }
-    layers.push(this.scaleBar(m, r));
+    layers.push(this.scaleBar(v, span, r));
     const sensors = svg("g", { class: "m-sensors" });
     const ordered = [...m.sensors].sort((a, b) => POINT_KINDS.indexOf(a.kind) - POINT_KINDS.indexOf(b.kind));
     for (const s of ordered) {
@@ -169,23 +220,23 @@ export class MapView {
       });
       factories.append(g);
     }
-    layers.push(sensors, factories, this.episodeLayer(m, r));
+    layers.push(sensors, factories, this.episodeLayer(m, v, r));
     this.svg.replaceChildren(...layers);
     this.drawWind(m.wind);
     this.drawInfo(m);
   }
 
-  scaleBar(m, r) {
-    const { x, y, height } = m.view;
+  scaleBar(v, span, r) {
+    const length = scaleLength(span);
     const g = svg("g", { class: "m-scale",
-      transform: `translate(${x + m.span * 0.02} ${y + height - m.span * 0.02})` });
-    g.append(svg("line", { x1: 0, y1: 0, x2: m.scale, y2: 0 }));
+      transform: `translate(${v.x + span * 0.02} ${v.y + v.height - span * 0.02})` });
+    g.append(svg("line", { x1: 0, y1: 0, x2: length, y2: 0 }));
     g.append(svg("text", { x: 0, y: -r * 0.6, "font-size": r * 1.2 },
-      m.scale >= 1000 ? `${num(m.scale / 1000)} km` : `${m.scale} m`));
+      length >= 1000 ? `${num(length / 1000)} km` : `${length} m`));
     return g;
   }
 
-  episodeLayer(m, r) {
+  episodeLayer(m, v, r) {
     const layer = svg("g", { class: "m-episodes" });
     for (const e of m.episodes) {
       const g = svg("g", { class: "m-episode", "data-source": e.source_factory ?? "" });
@@ -195,7 +246,7 @@ export class MapView {
         }
         g.append(svg("circle", { class: "m-source", cx: e.source.x, cy: e.source.y, r: r * 2.6 }));
         // The label on the side with more room (the map's right half: to the left).
-        const left = e.source.x > m.view.x + m.view.width / 2;
+        const left = e.source.x > v.x + v.width / 2;
         g.append(svg("text", { class: "m-source-label", x: e.source.x + (left ? -r * 3 : r * 3),
           y: e.source.y + r * 3.4, "font-size": r * 1.4, "text-anchor": left ? "end" : "start" },
         `${t("map.source")} ${e.source_factory} ${num(e.confidence * 100)}%`));
