@@ -131,10 +131,9 @@ async def test_episodes_need_a_key_and_a_known_site_and_valid_bounds(api: Api):
 async def test_the_map_shows_the_active_episodes_with_their_source(api: Api):
     site = unique_site()
     await _seed(api, site)
-    c = await api.client()
-    r = await c.get(f"/api/v1/sites/{site}/map")
-    assert r.status_code == 200, r.text
-    eps = {e["pollutant"]: e for e in r.json()["episodes"]}
+    answer = await (await api.client()).get(f"/api/v1/sites/{site}/map")
+    assert answer.status_code == 200, answer.text
+    eps = {e["pollutant"]: e for e in answer.json()["episodes"]}
     assert set(eps) == {"gas.nh3", "odor"}
     gas = eps["gas.nh3"]
     assert gas["source_factory"] == "f1"
