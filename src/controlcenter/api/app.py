@@ -23,6 +23,7 @@ from controlcenter.api import (
     ack,
     catalog,
     deadletters,
+    episodes,
     keys,
     kinds,
     live,
@@ -131,6 +132,7 @@ def create_app(state: ApiState) -> FastAPI:
         positions,
         site_map,
         plan,
+        episodes,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec("controlcenter.api.alerts") is not None:

@@ -23,10 +23,12 @@ from pydantic import BaseModel, Field
 
 from controlcenter.api._http import query_timeout
 from controlcenter.api.deps import ERRORS, Viewer, narrow, problems
+from controlcenter.api.episodes import visible
 from controlcenter.api.index import Selection
 from controlcenter.api.positions import FactoryPositionOut, SensorPositionOut, SitePath
 from controlcenter.api.readings import latest_values
 from controlcenter.api.state import ApiState, State
+from controlcenter.episodes import site_episodes
 from controlcenter.kinds import KIND_PATTERN
 from controlcenter.store.positions import site_positions
 
@@ -131,9 +133,12 @@ class MapOut(BaseModel):
 
 async def map_episodes(state: ApiState, site: str, factory: str | None) -> list[dict[str, Any]]:
     """Active episodes of ``site`` (of ``factory``'s sensors only when given), shaped as
-    :class:`MapEpisode`. Source attribution (issue 15, item 5) fills this; until then a
-    site has none."""
-    return []
+    :class:`MapEpisode`: those of ``GET /api/v1/sites/{site}/episodes`` with an alert still
+    open, seen by a key scoped to ``factory`` as that route shows them."""
+    async with query_timeout(state):
+        # Since now: only alerts not resolved take part, so only active episodes form.
+        found = await site_episodes(state.pool, state.kinds.current, site, datetime.now(UTC))
+    return [e for e in found or [] if e["active"] and visible(e, factory)]
 
 
 async def _states(
