@@ -9,7 +9,7 @@ import asyncpg
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from controlcenter.alerts.repository import _LATEST_VALUES
+from controlcenter.alerts.storage.repository import _LATEST_VALUES
 from controlcenter.api.readings import _LATEST_DB
 from controlcenter.config import Settings
 from controlcenter.store import alembic_config, migrate, read_storage_mode

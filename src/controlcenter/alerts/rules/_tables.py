@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.alerts._index import CatalogIndex
-from controlcenter.alerts._vector import Csr
-from controlcenter.alerts.changes import Subject
-from controlcenter.alerts.rule import Rule, Severity
+from controlcenter.alerts.rules._index import CatalogIndex
+from controlcenter.alerts.rules._vector import Csr
+from controlcenter.alerts.rules.changes import Subject
+from controlcenter.alerts.rules.rule import Rule, Severity
 from controlcenter.anomaly import DETECTOR_NAMES
 from controlcenter.domain import US_PER_S, SensorKey, SeriesKey
 from controlcenter.store.columns import CatalogColumns
@@ -36,12 +36,39 @@ _MAX_STEPS = 4
 _REF = {None: 0, "contract_kw": 1, "capacity": 2}
 _I64 = npt.NDArray[np.int64]
 _B = npt.NDArray[np.bool_]
+#: a compiled rule's definition, subjects and first cell
+_Old = tuple[str, npt.NDArray[np.int64], int]
+
+
+class _Build:
+    """What :meth:`RuleTables._compile` gathers rule by rule: cells, subjects and pairs."""
+
+    def __init__(self) -> None:
+        self.reads: tuple[list[_I64], list[_I64], list[_I64]] = ([], [], [])
+        self.events: tuple[list[_I64], list[_I64], list[_I64]] = ([], [], [])
+        self.subjects: dict[int, tuple[str, _I64]] = {}
+        self.bases = [0]
+        self.locals: list[_I64] = []
+        self.slot = 0
+        self.sensor_series: list[_I64] = []  # series feeding per-sensor rules
+
+    def add(self, ids: _I64, cells: _I64, *, detector: bool) -> None:
+        """The next slot's (series, slot, cell) pairs; detector slots also see events."""
+        for dest in (self.reads, self.events) if detector else (self.reads,):
+            dest[0].append(ids)
+            dest[1].append(np.full(len(ids), self.slot, np.int64))
+            dest[2].append(cells)
+        self.slot += 1
+
+    @staticmethod
+    def pairs(parts: tuple[list[_I64], list[_I64], list[_I64]]) -> list[_I64]:
+        return [np.concatenate(p) if p else np.empty(0, np.int64) for p in parts]
 
 
 class RuleTables:
     """Compiled rules and the state of every cell (see the module docstring).
 
-    :class:`~controlcenter.alerts.evaluate.Evaluator` adds the per-batch evaluation.
+    :class:`~controlcenter.alerts.rules.evaluate.Evaluator` adds the per-batch evaluation.
     """
 
     def __init__(self, columns: CatalogColumns | None = None) -> None:
@@ -122,63 +149,81 @@ class RuleTables:
         return m
 
     def _compile(self) -> None:
-        ix = self.index
-        n = ix.size
+        """Rebuild cells, slots and tables for the current rules and catalog, carrying the
+        state of every rule whose definition did not change."""
+        n = self.index.size
         old = {
             rid: (definition, subj, int(self._base[self._by_id[rid]]))
             for rid, (definition, subj) in self._subjects.items()
             if rid in self._by_id
         }
         old_state = {name: getattr(self, name) for name in self._STATE}
-        parts: tuple[list[_I64], list[_I64], list[_I64]] = ([], [], [])
-        eparts: tuple[list[_I64], list[_I64], list[_I64]] = ([], [], [])
-        subjects: dict[int, tuple[str, npt.NDArray[np.int64]]] = {}
-        bases = [0]
-        locals_: list[npt.NDArray[np.int64]] = []
-        slot = 0
-        all_ids = np.arange(n, dtype=np.int64)
-        sensor_series: list[_I64] = []  # series feeding per-sensor rules
+        build = _Build()
         for rule in self.rules:
-            if rule.id is None:  # set_rules keeps stored rules only
-                continue
-            definition = rule.model_dump_json(exclude={"id", "name", "description"})
-            scope = self._scope_mask(rule)
-            glob = all_ids if rule.per == "series" else ix.sensor[:n].astype(np.int64)
-            masks = []
-            for c in rule.conditions:
-                mc = scope.copy()
-                if c.metric is not None:
-                    mc &= ix.metric[:n] == ix.metric_code(c.metric)
-                masks.append(mc)
-            anym = np.logical_or.reduce(masks) if masks else scope
-            if rule.per != "series":
-                sensor_series.append(np.flatnonzero(anym))
-            prev = old.get(rule.id)
-            kept = prev[1] if prev is not None and prev[0] == definition else np.empty(0, np.int64)
-            found = np.unique(glob[anym])
-            subj = np.concatenate([kept, found[~np.isin(found, kept)]])
-            subjects[rule.id] = (definition, subj)
-            local = np.full(int(glob.max(initial=0)) + 1, -1, np.int64)
-            local[subj] = np.arange(len(subj))
-            locals_.append(local)
-            base = bases[-1]
-            for c, mc in zip(rule.conditions, masks, strict=True):
-                ids = np.flatnonzero(mc)
-                cells = base + local[glob[ids]]
-                target = eparts if c.detector is not None else None
-                for dest in (parts, target) if target is not None else (parts,):
-                    dest[0].append(ids)
-                    dest[1].append(np.full(len(ids), slot, np.int64))
-                    dest[2].append(cells)
-                slot += 1
-            bases.append(base + len(subj))
-        total = bases[-1]
-        self._alloc(total)
-        self._base = np.asarray(bases, np.int64)
+            if rule.id is not None:  # set_rules keeps stored rules only
+                self._compile_rule(rule, rule.id, old.get(rule.id), build)
+        self._alloc(build.bases[-1])
+        self._base = np.asarray(build.bases, np.int64)
         self._by_id = {rule.id: r for r, rule in enumerate(self.rules) if rule.id is not None}
-        self._locals = locals_
+        self._locals = build.locals
         for r in range(len(self.rules)):
-            self.rule_of_cell[bases[r] : bases[r + 1]] = r
+            self.rule_of_cell[build.bases[r] : build.bases[r + 1]] = r
+        self._carry_state(old, old_state, build.subjects)
+        self._subjects = build.subjects
+        cat, ecat = build.pairs(build.reads), build.pairs(build.events)
+        self._reads = Csr(n, *cat)
+        self._events = Csr(n, *ecat)
+        self._compile_tables()
+        self._cell_single = self.rule_nconds[self.rule_of_cell] == 1  # one condition
+        self._sensor_wide = np.zeros(n + 1, np.bool_)
+        if build.sensor_series:
+            self._sensor_wide[np.concatenate(build.sensor_series)] = True
+        self._prefilter(n, *cat)
+        logger.info(
+            "alert rules compiled: %d rules, %d cells, %d slots",
+            len(self.rules),
+            build.bases[-1],
+            build.slot,
+        )
+
+    def _compile_rule(self, rule: Rule, rule_id: int, prev: _Old | None, build: _Build) -> None:
+        """Add one rule's cells (its subjects: kept ones first) and its slots' pairs."""
+        ix = self.index
+        n = ix.size
+        definition = rule.model_dump_json(exclude={"id", "name", "description"})
+        scope = self._scope_mask(rule)
+        glob = np.arange(n, dtype=np.int64) if rule.per == "series" else ix.sensor[:n]
+        glob = glob.astype(np.int64)
+        masks = []
+        for c in rule.conditions:
+            mc = scope.copy()
+            if c.metric is not None:
+                mc &= ix.metric[:n] == ix.metric_code(c.metric)
+            masks.append(mc)
+        anym = np.logical_or.reduce(masks) if masks else scope
+        if rule.per != "series":
+            build.sensor_series.append(np.flatnonzero(anym))
+        kept = prev[1] if prev is not None and prev[0] == definition else np.empty(0, np.int64)
+        found = np.unique(glob[anym])
+        subj = np.concatenate([kept, found[~np.isin(found, kept)]])
+        build.subjects[rule_id] = (definition, subj)
+        local = np.full(int(glob.max(initial=0)) + 1, -1, np.int64)
+        local[subj] = np.arange(len(subj))
+        build.locals.append(local)
+        base = build.bases[-1]
+        for c, mc in zip(rule.conditions, masks, strict=True):
+            ids = np.flatnonzero(mc)
+            build.add(ids, base + local[glob[ids]], detector=c.detector is not None)
+        build.bases.append(base + len(subj))
+
+    def _carry_state(
+        self,
+        old: dict[int, _Old],
+        old_state: dict[str, npt.NDArray[np.generic]],
+        subjects: dict[int, tuple[str, _I64]],
+    ) -> None:
+        """Copy the state of unchanged rules' cells (kept subjects come first) and forget
+        the detector state of rules that changed or went away."""
         for rid, (definition, _subj) in subjects.items():
             prev = old.get(rid)
             if prev is None or prev[0] != definition or not len(prev[1]):
@@ -190,20 +235,6 @@ class RuleTables:
             prev = old.get(key[0])
             if prev is None or key[0] not in subjects or subjects[key[0]][0] != prev[0]:
                 del self._det[key]
-        self._subjects = subjects
-        cat = [np.concatenate(p) if p else np.empty(0, np.int64) for p in parts]
-        ecat = [np.concatenate(p) if p else np.empty(0, np.int64) for p in eparts]
-        self._reads = Csr(n, cat[0], cat[1], cat[2])
-        self._events = Csr(n, ecat[0], ecat[1], ecat[2])
-        self._compile_tables()
-        self._cell_single = self.rule_nconds[self.rule_of_cell] == 1  # one condition
-        self._sensor_wide = np.zeros(n + 1, np.bool_)
-        if sensor_series:
-            self._sensor_wide[np.concatenate(sensor_series)] = True
-        self._prefilter(n, cat[0], cat[1], cat[2])
-        logger.info(
-            "alert rules compiled: %d rules, %d cells, %d slots", len(self.rules), total, slot
-        )
 
     def _prefilter(self, n: int, series: _I64, slot: _I64, cell: _I64) -> None:
         """Per series, the lowest "above" and highest "below" raise threshold of its slots.

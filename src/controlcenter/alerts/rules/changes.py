@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.alerts.rule import Rule
+from controlcenter.alerts.rules.rule import Rule
 from controlcenter.domain import SensorKey
 
 __all__ = ["Changes", "Subject"]

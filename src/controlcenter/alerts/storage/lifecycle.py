@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from controlcenter.alerts.notify import Notification
-from controlcenter.alerts.repository import AlertRepository, to_dt
-from controlcenter.alerts.rule import Rule, Severity
+from controlcenter.alerts.delivery.notify import Notification
+from controlcenter.alerts.rules.rule import Rule, Severity
+from controlcenter.alerts.storage.repository import AlertRepository, to_dt
 from controlcenter.domain import US_PER_S
 from controlcenter.errors import AlertStateError
 from controlcenter.metrics import ALERTS_ACTIVE, ALERTS_TRANSITIONS
 
-__all__ = ["AlertBook", "AlertStateError"]
+__all__ = ["AlertBook"]
 
 logger = logging.getLogger(__name__)
 SYSTEM = "system"

@@ -13,11 +13,11 @@ from typing import Any
 
 import asyncpg
 
-from controlcenter.alerts.rule import Rule
+from controlcenter.alerts.rules.rule import Rule
 from controlcenter.errors import RuleConflictError
 from controlcenter.store import map_storage_errors
 
-__all__ = ["AlertFilter", "AlertRepository", "RuleConflictError", "to_dt"]
+__all__ = ["AlertFilter", "AlertRepository", "to_dt"]
 
 _ALERT_COLUMNS = """
 alert_id, rule_id, rule_name, subject, state, severity, series_id, site, factory, kind, sensor,

@@ -1,6 +1,6 @@
 """Vectorised rule evaluation over scored batches: hysteresis and durations for every rule at once.
 
-The cells, slots and tables are compiled by :class:`~controlcenter.alerts._tables.RuleTables`
+The cells, slots and tables are compiled by :class:`~controlcenter.alerts.rules._tables.RuleTables`
 (see there). Per batch:
 
 1. expand readings into (reading, slot, cell) pairs with ``np.repeat`` and one gather;
@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.alerts._tables import NO_DETECTOR, RuleTables
-from controlcenter.alerts._vector import ffill, segments, shift
-from controlcenter.alerts.changes import Changes, Subject
+from controlcenter.alerts.rules._tables import NO_DETECTOR, RuleTables
+from controlcenter.alerts.rules._vector import ffill, segments, shift
+from controlcenter.alerts.rules.changes import Changes
 from controlcenter.anomaly import Events
 from controlcenter.domain import Batch
 
-__all__ = ["Changes", "Evaluator", "Subject"]  # Changes and Subject re-exported
+__all__ = ["Evaluator"]
 
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
@@ -184,71 +184,27 @@ class Evaluator(RuleTables):
         ref: _F64,
         series: npt.NDArray[np.int32],
     ) -> Changes:
-        # 1. each condition's hysteresis state, then the rule's combination, per row
-        new, start = segments(cell)
+        """Rows in (cell, time) order -> the cells' new state and the transitions."""
         det = self.slot_detector[slot] != NO_DETECTOR
         if det.any():
             self._detector_rows(cell, on, off, slot, series, det)
-        cond = self.slot_cond[slot]
         rule = self.rule_of_cell[cell]
-        nconds = self.rule_nconds[rule]
-        maxn = int(nconds.max())
-        maxc = int(cond.max()) + 1
-        states = []
-        if maxn == 1:  # the common case: one condition, no combination
-            states.append(ffill(start, on | off, on, self.cond_on[cell, 0]))
-            comb_rows = states[0]
-        else:
-            for k in range(maxc):
-                ev = (cond == k) & (on | off)
-                states.append(ffill(start, ev, on, self.cond_on[cell, k]))
-            any_on = np.zeros(len(cell), np.bool_)
-            all_on = np.ones(len(cell), np.bool_)
-            for k in range(maxn):
-                valid = k < nconds
-                st = states[k] if k < maxc else self.cond_on[cell, k]
-                any_on |= st & valid
-                all_on &= st | ~valid
-            comb_rows = np.where(self.rule_all[rule], all_on, any_on)
-        # 2. settle: only the last row of each (cell, time) group counts
+        comb, states = self._combined(cell, on, off, slot, rule)
+        # settle: only the last row of each (cell, time) group counts
         last = np.ones(len(cell), np.bool_)
         last[:-1] = (cell[1:] != cell[:-1]) | (t[1:] != t[:-1])
-        cell, t, v, slot, ref, rule = (
-            cell[last],
-            t[last],
-            v[last],
-            slot[last],
-            ref[last],
-            rule[last],
-        )
-        comb = comb_rows[last]
+        cell, t, v, slot, ref = cell[last], t[last], v[last], slot[last], ref[last]
+        rule, comb = rule[last], comb[last]
         states = [s[last] for s in states]
         new, start = segments(cell)
-        # 3. durations: when did the current on/off run start?
-        prev = shift(comb, new, self.comb[cell])
-        on_start = ffill(start, comb & ~prev, t, self.on_since[cell])
-        off_start = ffill(start, ~comb & prev, t, self.off_since[cell])
-        raise_ok = comb & (t - on_start >= self.rule_raise_us[rule])
-        clear_ok = ~comb & (t - off_start >= self.rule_clear_us[rule])
-        act = ffill(start, raise_ok | clear_ok, raise_ok, self.active[cell])
+        act, on_start, off_start = self._durations(cell, t, comb, rule, new, start)
         prev_act = shift(act, new, self.active[cell])
         opens = act & ~prev_act
         closes = ~act & prev_act
-        # 4. write back each touched cell's final state
         end = np.ones(len(cell), np.bool_)
         end[:-1] = new[1:]
         ce = cell[end]
-        self.comb[ce] = comb[end]
-        self.on_since[ce] = on_start[end]
-        self.off_since[ce] = off_start[end]
-        self.active[ce] = act[end]
-        for k in range(maxc):
-            self.cond_on[ce, k] = states[k][end]
-        hot = self.comb[ce] | self.active[ce] | self.cond_on[ce].any(axis=1)
-        flip = hot != self.hot[ce]
-        if flip.any():  # the gates change only with the hot set
-            self.hot[ce] = hot
-            self._hot_changed(ce[flip & hot], ce[flip & ~hot])
+        self._write_back(ce, comb[end], on_start[end], off_start[end], act[end], states, end)
         self._peaks(cell, v, slot, ref, rule, act, opens)
         trans = opens | closes
         order = np.argsort(t[trans], kind="stable")
@@ -266,6 +222,65 @@ class Evaluator(RuleTables):
             t[end][on_now],
             v[end][on_now],
         )
+
+    def _combined(
+        self, cell: _I64, on: _B, off: _B, slot: npt.NDArray[np.int32], rule: Any
+    ) -> tuple[_B, list[_B]]:
+        """Each condition's hysteresis state per row, and the rule's combination of them."""
+        _new, start = segments(cell)
+        cond = self.slot_cond[slot]
+        nconds = self.rule_nconds[rule]
+        maxn = int(nconds.max())
+        if maxn == 1:  # the common case: one condition, no combination
+            only = ffill(start, on | off, on, self.cond_on[cell, 0])
+            return only, [only]
+        maxc = int(cond.max()) + 1
+        states = [
+            ffill(start, (cond == k) & (on | off), on, self.cond_on[cell, k]) for k in range(maxc)
+        ]
+        any_on = np.zeros(len(cell), np.bool_)
+        all_on = np.ones(len(cell), np.bool_)
+        for k in range(maxn):
+            valid = k < nconds
+            st = states[k] if k < maxc else self.cond_on[cell, k]
+            any_on |= st & valid
+            all_on &= st | ~valid
+        return np.where(self.rule_all[rule], all_on, any_on), states
+
+    def _durations(
+        self, cell: _I64, t: _I64, comb: _B, rule: Any, new: _B, start: _I64
+    ) -> tuple[_B, _I64, _I64]:
+        """When each on/off run started, and whether the cell is active after each row."""
+        prev = shift(comb, new, self.comb[cell])
+        on_start = ffill(start, comb & ~prev, t, self.on_since[cell])
+        off_start = ffill(start, ~comb & prev, t, self.off_since[cell])
+        raise_ok = comb & (t - on_start >= self.rule_raise_us[rule])
+        clear_ok = ~comb & (t - off_start >= self.rule_clear_us[rule])
+        act = ffill(start, raise_ok | clear_ok, raise_ok, self.active[cell])
+        return act, on_start, off_start
+
+    def _write_back(
+        self,
+        ce: _I64,
+        comb: _B,
+        on_start: _I64,
+        off_start: _I64,
+        act: _B,
+        states: list[_B],
+        end: _B,
+    ) -> None:
+        """Store each touched cell's final state (``ce``: the cells, one per segment end)."""
+        self.comb[ce] = comb
+        self.on_since[ce] = on_start
+        self.off_since[ce] = off_start
+        self.active[ce] = act
+        for k, st in enumerate(states):
+            self.cond_on[ce, k] = st[end]
+        hot = self.comb[ce] | self.active[ce] | self.cond_on[ce].any(axis=1)
+        flip = hot != self.hot[ce]
+        if flip.any():  # the gates change only with the hot set
+            self.hot[ce] = hot
+            self._hot_changed(ce[flip & hot], ce[flip & ~hot])
 
     def _detector_rows(
         self,

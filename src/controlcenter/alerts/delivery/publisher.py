@@ -16,7 +16,7 @@ from collections import deque
 
 import aiomqtt
 
-from controlcenter.alerts.notify import Notification
+from controlcenter.alerts.delivery.notify import Notification
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.errors import BrokerError

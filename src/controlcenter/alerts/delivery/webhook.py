@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from controlcenter.alerts.notify import Notification
+from controlcenter.alerts.delivery.notify import Notification
 from controlcenter.backoff import Backoff
 from controlcenter.config import AlertSettings
 from controlcenter.errors import AlertDeliveryError
