@@ -139,8 +139,16 @@ class Scoring:
         if len(batch):
             await self._queue.put(batch)
 
-    async def run(self) -> None:
-        """Score queued batches forever; sweep for silent series every ``sweep_interval_s``."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Score queued batches and sweep for silent series every ``sweep_interval_s``
+        until ``stop`` is set; then score what is queued and return."""
+        async with asyncio.TaskGroup() as tg:
+            worker = tg.create_task(self._work(), name="scoring worker")
+            await stop.wait()
+            await self._queue.join()
+            worker.cancel()
+
+    async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + self._settings.sweep_interval_s
         while True:

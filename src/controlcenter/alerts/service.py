@@ -315,7 +315,7 @@ class AlertService:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Start, then run the lifecycle worker, timers and notifiers until ``stop``."""
         timeout = httpx.Timeout(self.cfg.webhook_timeout_s)
         async with httpx.AsyncClient(timeout=timeout) as http, asyncio.TaskGroup() as tg:
@@ -333,7 +333,7 @@ class AlertService:
             if self.publisher is not None:
                 self._tasks.append(tg.create_task(self.publisher.run(), name="alert publisher"))
             try:
-                await (stop.wait() if stop is not None else asyncio.Event().wait())
+                await stop.wait()
                 async with asyncio.timeout(self.cfg.shutdown_timeout_s):
                     await self._queue.join()
             finally:

@@ -33,7 +33,8 @@ from controlcenter.errors import PayloadError, StorageError
 from controlcenter.ingest import PayloadDecoder, TopicParser
 from controlcenter.ingest.topic import ALERTS_SEGMENT
 from controlcenter.kinds import Registry, packaged
-from controlcenter.mqtt import make_client, wait_or_stop
+from controlcenter.mqtt import make_client
+from controlcenter.stage import sleep_or_stop
 from controlcenter.store import Catalog
 
 __all__ = ["ReplicaFeed"]
@@ -79,7 +80,7 @@ class ReplicaFeed:
             except aiomqtt.MqttError as exc:
                 delay = backoff.next()
                 logger.warning("replica MQTT feed lost (%s); retrying in %.1f s", exc, delay)
-                await wait_or_stop(stop, delay)
+                await sleep_or_stop(stop, delay)
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         s = self._settings

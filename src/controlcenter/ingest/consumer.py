@@ -59,7 +59,8 @@ from controlcenter.metrics import (
     INGEST_MQTT_UNACKED,
     INGEST_RECONNECTS,
 )
-from controlcenter.mqtt import make_client, wait_or_stop
+from controlcenter.mqtt import make_client
+from controlcenter.stage import sleep_or_stop
 
 __all__ = ["Consumer"]
 
@@ -139,7 +140,7 @@ class Consumer:
                         INGEST_RECONNECTS.inc()
                         delay = backoff.next()
                         logger.warning("MQTT connection lost (%s); retrying in %.1f s", exc, delay)
-                        await wait_or_stop(self._stop, delay)
+                        await sleep_or_stop(self._stop, delay)
             finally:
                 timer.cancel()
 

@@ -27,6 +27,7 @@ from controlcenter.reports.archive import ReportArchive
 from controlcenter.reports.build import MEDIA_TYPES, Format, ReportRequest, make_report
 from controlcenter.reports.mail import send_mail
 from controlcenter.reports.period import Period
+from controlcenter.stage import sleep_or_stop
 
 __all__ = ["Mailer", "ReportScheduler", "due_periods"]
 
@@ -76,15 +77,15 @@ class ReportScheduler:
     ) -> None:
         await send_mail(self._settings.smtp, to, subject, body, attachment)
 
-    async def run(self) -> None:
-        """Check the schedule until cancelled; a failed pass is logged and retried."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check the schedule until ``stop`` is set; a failed pass is logged and retried."""
+        while not stop.is_set():
             try:
                 await self.run_due(datetime.now(UTC))
                 await self._archive.expire(self._settings.reports.keep_days)
             except (ControlCenterError, asyncpg.PostgresError, OSError) as exc:
                 logger.warning("scheduled reports: %s (retried)", exc)
-            await asyncio.sleep(self._settings.reports.check_interval_s)
+            await sleep_or_stop(stop, self._settings.reports.check_interval_s)
 
     async def run_due(self, now: datetime) -> list[int]:
         """Make what is due at ``now`` and not made yet; the new reports' ids."""

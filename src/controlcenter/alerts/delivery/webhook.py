@@ -59,6 +59,7 @@ class WebhookNotifier:
         self._queue: deque[Notification] = deque()
         self._overflow: deque[Notification] = deque(maxlen=settings.queue_max_notifications)
         self._wakeup = asyncio.Event()
+        self._quiet = asyncio.Event()  # set when a delivery ends with nothing left
         self.delivered = 0
         self.dead = 0
 
@@ -75,8 +76,9 @@ class WebhookNotifier:
 
     async def idle(self) -> None:
         """Wait until the queue is empty (for tests and shutdown)."""
-        while self._queue or self._overflow or self._busy:  # noqa: ASYNC110 (test helper)
-            await asyncio.sleep(0.01)
+        while self._queue or self._overflow or self._busy:
+            self._quiet.clear()
+            await self._quiet.wait()
 
     _busy = False
 
@@ -87,6 +89,7 @@ class WebhookNotifier:
                 note = self._overflow.popleft()
                 await self._bury(note, 0, "queue full: dropped before delivery")
             if not self._queue:
+                self._quiet.set()  # nothing queued, nothing in flight
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
