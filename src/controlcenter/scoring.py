@@ -13,7 +13,7 @@ Warm start: a series the engine has no window for (a restart, or another worker 
 gets its window filled from its most recent rows in the database before it is scored, so a
 restart does not raise a burst of false alarms. After a restart with a backlog that is every
 series at once (20,400 series: 5.2 M rows), so it goes ``engine.warm_start_chunk_series`` at
-a time: rows read as binary columns (``store/history.py``, no Python object per row) and
+a time: rows read as binary columns (``store/warmstart.py``, no Python object per row) and
 the engine primed in a worker thread. Before, the rows were decoded on the event loop and
 the whole history primed there in one call (33 s, the loop stalled for 23 s), which starved
 the MQTT connection until it dropped.
@@ -45,7 +45,7 @@ from controlcenter.metrics import (
     ENGINE_WARM_STARTS,
 )
 from controlcenter.store import Catalog, retry_transient
-from controlcenter.store.history import (
+from controlcenter.store.warmstart import (
     DAILY_COLUMNS,
     fetch_daily_history,
     fetch_history,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
@@ -14,45 +14,11 @@ from controlcenter.api.index import SeriesId
 from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
 from controlcenter.api.state import ApiState, State
 from controlcenter.kinds import KIND_PATTERN
+from controlcenter.store.listing import catalog_page
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=ERRORS)
-
-_SITES = """
-SELECT si.code AS site, si.name,
-       (SELECT count(*) FROM factories f
-        WHERE f.site_id = si.site_id AND ($4::text IS NULL OR f.code = $4)) AS factories
-FROM sites si
-WHERE ($3::text IS NULL OR si.code = $3)
-ORDER BY si.code LIMIT $1 OFFSET $2
-"""
-_FACTORIES = """
-SELECT si.code AS site, f.code AS factory, f.name, f.industry, f.contract_kw,
-       f.gateway_status, f.gateway_status_at
-FROM factories f JOIN sites si USING (site_id)
-WHERE ($3::text IS NULL OR si.code = $3) AND ($4::text IS NULL OR f.code = $4)
-ORDER BY si.code, f.code LIMIT $1 OFFSET $2
-"""
-_SENSORS = """
-SELECT si.code AS site, f.code AS factory, s.kind, s.code AS sensor, s.location,
-       s.metadata::text AS metadata
-FROM sensors s JOIN factories f USING (factory_id) JOIN sites si USING (site_id)
-WHERE ($3::text IS NULL OR si.code = $3) AND ($4::text IS NULL OR f.code = $4)
-  AND ($5::text IS NULL OR s.kind = $5) AND ($6::text IS NULL OR s.code = $6)
-ORDER BY si.code, f.code, s.kind, s.code LIMIT $1 OFFSET $2
-"""
-_SERIES = """
-SELECT se.series_id, si.code AS site, f.code AS factory, s.kind, s.code AS sensor,
-       se.metric, se.unit
-FROM series se JOIN sensors s USING (sensor_id) JOIN factories f USING (factory_id)
-JOIN sites si USING (site_id)
-WHERE ($3::text IS NULL OR si.code = $3) AND ($4::text IS NULL OR f.code = $4)
-  AND ($5::text IS NULL OR s.kind = $5) AND ($6::text IS NULL OR s.code = $6)
-  AND ($7::text IS NULL OR se.metric = $7)
-  AND ($8::int[] IS NULL OR se.series_id = ANY($8::int[]))
-ORDER BY se.series_id LIMIT $1 OFFSET $2
-"""
 
 
 def _page(state: ApiState, limit: int | None, offset: int) -> tuple[int, int]:
@@ -63,10 +29,14 @@ def _page(state: ApiState, limit: int | None, offset: int) -> tuple[int, int]:
 
 
 async def _fetch(
-    state: ApiState, sql: str, limit: int, offset: int, *args: Any
+    state: ApiState,
+    what: Literal["sites", "factories", "sensors", "series"],
+    limit: int,
+    offset: int,
+    *args: Any,
 ) -> tuple[list[dict[str, Any]], int | None]:
     async with query_timeout(state):
-        rows = await state.pool.fetch(sql, limit + 1, offset, *args)
+        rows = await catalog_page(state.pool, what, limit + 1, offset, *args)
     items = [dict(r) for r in rows[:limit]]
     return items, (offset + limit if len(rows) > limit else None)
 
@@ -85,7 +55,7 @@ async def sites(
     """Sites of the complex, with their factory count (a scoped key sees its own)."""
     lim, off = _page(state, limit, offset)
     site, factory = narrow(who)
-    items, nxt = await _fetch(state, _SITES, lim, off, site, factory)
+    items, nxt = await _fetch(state, "sites", lim, off, site, factory)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
 
 
@@ -99,7 +69,7 @@ async def factories(
 ) -> dict[str, Any]:
     """Factories, by site; with their contract power and gateway status."""
     lim, off = _page(state, limit, offset)
-    items, nxt = await _fetch(state, _FACTORIES, lim, off, *scope)
+    items, nxt = await _fetch(state, "factories", lim, off, *scope)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
 
 
@@ -119,7 +89,7 @@ async def sensors(
     """Sensors, by site, factory and kind."""
     lim, off = _page(state, limit, offset)
     kind_text = kind
-    items, nxt = await _fetch(state, _SENSORS, lim, off, *scope, kind_text, sensor)
+    items, nxt = await _fetch(state, "sensors", lim, off, *scope, kind_text, sensor)
     for item in items:
         item["metadata"] = orjson.loads(item["metadata"])
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}
@@ -143,5 +113,5 @@ async def series(
     metric or id."""
     lim, off = _page(state, limit, offset)
     args = (*scope, kind, sensor, metric, ids)
-    items, nxt = await _fetch(state, _SERIES, lim, off, *args)
+    items, nxt = await _fetch(state, "series", lim, off, *args)
     return {"items": items, "limit": lim, "offset": off, "next_offset": nxt}

@@ -13,29 +13,13 @@ from controlcenter.api._params import Instant, check_max, setting_max
 from controlcenter.api.deps import ERRORS, FactoryScope, Operator, Scope, problems
 from controlcenter.api.models import DeadLetterPage, ReasonCount
 from controlcenter.api.state import ApiState, State
+from controlcenter.store import listing
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["dead letters"], responses=ERRORS)
 _PREVIEW = 4_096
 _ERRORS = problems(400, 401, 403, 422, 503)
-
-# Topic prefixes are compared with starts_with (no LIKE patterns to escape).
-_LIST = """
-SELECT id, received_at, topic, reason, detail, substring(payload FROM 1 FOR $6) AS preview,
-       length(payload) AS payload_bytes
-FROM dead_letters
-WHERE ($1::text IS NULL OR starts_with(topic, $1)) AND ($2::text IS NULL OR reason = $2)
-  AND ($3::timestamptz IS NULL OR received_at >= $3) AND ($4::bigint IS NULL OR id < $4)
-ORDER BY id DESC LIMIT $5
-"""
-_REASONS = """
-SELECT reason, count(*) AS count, max(received_at) AS last_at
-FROM dead_letters
-WHERE ($1::text IS NULL OR starts_with(topic, $1))
-  AND ($2::timestamptz IS NULL OR received_at >= $2)
-GROUP BY reason ORDER BY count DESC, reason
-"""
 
 
 def _prefix(state: ApiState, scope: FactoryScope) -> str | None:
@@ -65,7 +49,9 @@ async def dead_letters(
     check_max(lim, state.api.max_page_size, ("query", "limit"))
     prefix = _prefix(state, scope)
     async with query_timeout(state):
-        rows = await state.pool.fetch(_LIST, prefix, reason, since, before_id, lim + 1, _PREVIEW)
+        rows = await listing.dead_letters(
+            state.pool, prefix, reason, since, before_id, lim + 1, _PREVIEW
+        )
     items = [
         {
             "id": r["id"],
@@ -93,5 +79,5 @@ async def dead_letter_reasons(
     prefix = _prefix(state, scope)
     start: datetime | None = since
     async with query_timeout(state):
-        rows = await state.pool.fetch(_REASONS, prefix, start)
+        rows = await listing.dead_letter_reasons(state.pool, prefix, start)
     return [dict(r) for r in rows]

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controlcenter.api.state import State
 from controlcenter.metrics import API_HTTP_SECONDS
+from controlcenter.store.reads import ping
 
 __all__ = ["BodyLimitMiddleware", "TimingMiddleware", "router"]
 
@@ -54,7 +55,7 @@ async def ready(state: State) -> Response:
     checks: dict[str, Any] = {"mode": state.mode}
     try:
         async with asyncio.timeout(state.api.ready_timeout_s):
-            await state.pool.fetchval("SELECT 1")
+            await ping(state.pool)
         checks["database"] = "ok"
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"

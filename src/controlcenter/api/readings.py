@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -25,11 +25,12 @@ from controlcenter.api._params import (
 )
 from controlcenter.api.auth import Principal
 from controlcenter.api.deps import CODE, ERRORS, Operator, Viewer, problems
-from controlcenter.api.history import fetch_history, plan
 from controlcenter.api.index import Selection, SeriesId
 from controlcenter.api.models import HistoryOut, LatestOut
 from controlcenter.api.state import ApiState, State
 from controlcenter.kinds import KIND_PATTERN
+from controlcenter.store.downsample import fetch_history, plan
+from controlcenter.store.reads import export_rows, latest_rows
 
 __all__ = ["latest_values", "router", "select_ids", "validation_errors"]
 
@@ -38,16 +39,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _DAY_US = 86_400_000_000
 _ERRORS = problems(400, 401, 403, 404, 422, 503, 504)
-
-# One index probe per series on readings (series_id, time DESC). No index may lead with time
-# alone: the planner then walks it newest first for every series (revision 0009).
-_LATEST_DB = """
-SELECT s.id AS series_id, r.time, r.value
-FROM unnest($1::int[]) AS s(id)
-CROSS JOIN LATERAL (
-    SELECT time, value FROM readings WHERE series_id = s.id ORDER BY time DESC LIMIT 1
-) AS r
-"""
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -114,7 +105,7 @@ async def latest_values(
     if missing.size == 0:
         return known, t, v, 0
     async with query_timeout(state):
-        rows = await state.pool.fetch(_LATEST_DB, ids[missing].tolist())
+        rows = await latest_rows(state.pool, ids[missing].tolist())
     if rows:
         pos = {int(ids[i]): int(i) for i in missing}
         for r in rows:
@@ -227,15 +218,6 @@ async def history(
     )
 
 
-_EXPORT_RAW = """
-SELECT time, series_id, value FROM readings
-WHERE series_id = ANY($1::int[]) AND time >= $2 AND time < $3 ORDER BY time, series_id
-"""
-_EXPORT_ROLLUP = """
-SELECT bucket AS time, series_id, avg, min, max, last, count FROM {table}
-WHERE series_id = ANY($1::int[]) AND bucket >= $2 AND bucket < $3 ORDER BY bucket, series_id
-"""
-_TABLES = {"1m": "readings_1m", "5m": "readings_5m", "1h": "readings_1h"}
 _CHUNK_ROWS = 5_000
 
 
@@ -260,14 +242,13 @@ async def export_csv(
     last,count`` instead of ``value``)."""
     start_us, end_us = _range(start, end)
     ids = select_ids(state, who, sel, state.api.max_export_series)
-    sql = _EXPORT_RAW if resolution == "raw" else _EXPORT_ROLLUP.format(table=_TABLES[resolution])
-    args = (ids.tolist(), _EPOCH + start_us * _ONE_US, _EPOCH + end_us * _ONE_US)
+    span = (_EPOCH + start_us * _ONE_US, _EPOCH + end_us * _ONE_US)
     names = {int(i): _names(state, int(i)) for i in ids}
     header = ["time", "series_id", "site", "factory", "kind", "sensor", "metric"]
     header += ["value"] if resolution == "raw" else ["avg", "min", "max", "last", "count"]
     filename = f"readings-{resolution}.csv"
     return StreamingResponse(
-        _csv_chunks(state, sql, args, names, header),
+        _csv_chunks(state, resolution, ids.tolist(), span, names, header),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -283,8 +264,9 @@ def _names(state: ApiState, sid: int) -> list[str]:
 
 async def _csv_chunks(
     state: ApiState,
-    sql: str,
-    args: tuple[Any, ...],
+    resolution: Literal["raw", "1m", "5m", "1h"],
+    ids: list[int],
+    span: tuple[datetime, datetime],
     names: dict[int, list[str]],
     header: list[str],
 ) -> AsyncIterator[str]:
@@ -292,27 +274,19 @@ async def _csv_chunks(
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(header)
     yield buf.getvalue()
-    timeout = state.api.query_timeout_s
-    async with asyncio.timeout(timeout):
-        conn = await state.pool.acquire()
-    try:
-        async with asyncio.timeout(timeout):
-            tr = conn.transaction()
-            await tr.start()
-            cursor = await conn.cursor(sql, *args)
-        while True:
-            async with asyncio.timeout(timeout):
-                rows = await cursor.fetch(_CHUNK_ROWS)
-            if not rows:
-                break
+    chunks = export_rows(
+        state.pool,
+        resolution,
+        ids,
+        *span,
+        timeout_s=state.api.query_timeout_s,
+        chunk_rows=_CHUNK_ROWS,
+    )
+    async with contextlib.aclosing(chunks):
+        async for rows in chunks:
             buf.seek(0)
             buf.truncate()
             for r in rows:
                 rest = list(r.values())[2:]
                 out.writerow([r["time"].isoformat(), r["series_id"], *names[r["series_id"]], *rest])
             yield buf.getvalue()
-        async with asyncio.timeout(timeout):
-            await tr.rollback()  # read-only; the cursor needed the transaction
-    finally:
-        async with asyncio.timeout(timeout):
-            await state.pool.release(conn)

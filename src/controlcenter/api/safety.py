@@ -14,19 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from controlcenter.alerts import AlertRepository
 from controlcenter.api._http import query_timeout
 from controlcenter.api.index import Selection
 from controlcenter.api.readings import latest_values
 from controlcenter.api.state import ApiState
 
 __all__ = ["judge", "safety_line"]
-
-_ALERTS = """
-SELECT kind, count(*) AS n FROM alerts
-WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
-  AND kind = ANY($3::text[])
-GROUP BY kind
-"""
 
 
 def judge(value: float, set_points: list[tuple[str, list[float]]]) -> tuple[int, float]:
@@ -53,10 +47,11 @@ async def safety_line(state: ApiState, site: str, factory: str | None) -> dict[s
     """The safety line of a factory (or of a site with ``factory=None``)."""
     registry = state.kinds.current
     kinds = [k for k in registry.names if (spec := registry.kind(k)) and spec.safety]
-    async with query_timeout(state):
-        exists = await state.pool.fetchval("SELECT to_regclass('alerts') IS NOT NULL")
-        rows = await state.pool.fetch(_ALERTS, site, factory, kinds) if exists and kinds else []
-    by_kind = dict.fromkeys(kinds, 0) | {r["kind"]: int(r["n"]) for r in rows}
+    counts: dict[str, int] | None = {}
+    if kinds:
+        async with query_timeout(state):
+            counts = await AlertRepository(state.pool).open_counts("kind", site, factory, kinds)
+    by_kind = dict.fromkeys(kinds, 0) | (counts or {})
     worst: dict[str, Any] | None = None
     best = (-1, -1.0)
     state.index.sync()

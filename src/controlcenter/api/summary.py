@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, HTTPException, Path
 
+from controlcenter.alerts import AlertRepository
 from controlcenter.api._http import query_timeout
 from controlcenter.api.deps import CODE, ERRORS, Viewer, problems
 from controlcenter.api.index import Selection
@@ -24,6 +25,7 @@ from controlcenter.api.readings import latest_values
 from controlcenter.api.safety import safety_line
 from controlcenter.api.state import ApiState, State
 from controlcenter.grades import Grade, grade_codes, worst
+from controlcenter.store.listing import factory_row, site_row
 
 __all__ = ["router"]
 
@@ -32,27 +34,12 @@ Code = Annotated[str, Path(pattern=CODE)]
 _GRADES = list(Grade)
 _ERRORS = problems(401, 403, 404, 503)
 
-_FACTORY = """
-SELECT f.name, f.contract_kw, f.gateway_status
-FROM factories f JOIN sites si USING (site_id) WHERE si.code = $1 AND f.code = $2
-"""
-_SITE = """
-SELECT count(*) AS factories, sum(f.contract_kw) AS contract_kw
-FROM factories f JOIN sites si USING (site_id) WHERE si.code = $1
-"""
-_ALERTS = """
-SELECT severity, count(*) AS n FROM alerts
-WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
-GROUP BY severity
-"""
-
 
 async def _alerts(state: ApiState, site: str, factory: str | None) -> dict[str, Any]:
     async with query_timeout(state):
-        exists = await state.pool.fetchval("SELECT to_regclass('alerts') IS NOT NULL")
-        rows = await state.pool.fetch(_ALERTS, site, factory) if exists else []
-    by = {r["severity"]: int(r["n"]) for r in rows}
-    return {"available": bool(exists), "by_severity": by, "total": sum(by.values())}
+        counts = await AlertRepository(state.pool).open_counts("severity", site, factory)
+    by = counts or {}
+    return {"available": counts is not None, "by_severity": by, "total": sum(by.values())}
 
 
 async def _readings(
@@ -116,7 +103,7 @@ async def factory_summary(state: State, who: Viewer, site: Code, factory: Code) 
     alerts by severity of one factory."""
     who.check_factory(site, factory)
     async with query_timeout(state):
-        row = await state.pool.fetchrow(_FACTORY, site, factory)
+        row = await factory_row(state.pool, site, factory)
     if row is None:
         raise HTTPException(404, f"no factory {site}/{factory}")
     values = await _readings(state, site, factory)
@@ -144,7 +131,7 @@ async def site_summary(state: State, who: Viewer, site: Code) -> dict[str, Any]:
     sum of contracts, parking occupancy and open alerts. Factory-scoped keys: 403."""
     who.check_unscoped("a site summary")
     async with query_timeout(state):
-        row = await state.pool.fetchrow(_SITE, site)
+        row = await site_row(state.pool, site)
     if row is None or not row["factories"]:
         raise HTTPException(404, f"no site {site} (or it has no factories)")
     values = await _readings(state, site, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -32,6 +32,18 @@ SELECT s.id AS series_id, r.value FROM unnest($1::int[]) AS s(id)
 CROSS JOIN LATERAL (
     SELECT value FROM readings WHERE series_id = s.id ORDER BY time DESC LIMIT 1
 ) r
+"""
+
+_OPEN_BY_SEVERITY = """
+SELECT severity, count(*) AS n FROM alerts
+WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
+GROUP BY severity
+"""
+_OPEN_BY_KIND = """
+SELECT kind, count(*) AS n FROM alerts
+WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
+  AND kind = ANY($3::text[])
+GROUP BY kind
 """
 
 
@@ -160,6 +172,25 @@ class AlertRepository:
         with map_storage_errors("cannot delete the alert rule"):
             status = await self.pool.execute("DELETE FROM alert_rules WHERE rule_id = $1", rule_id)
         return bool(status.endswith(" 1"))
+
+    # -- counts -----------------------------------------------------------------------------
+
+    async def open_counts(
+        self,
+        by: Literal["severity", "kind"],
+        site: str,
+        factory: str | None,
+        kinds: Sequence[str] = (),
+    ) -> dict[str, int] | None:
+        """Unresolved alerts of a site (or one factory) counted by severity or by kind (of
+        ``kinds``); None when the database has no alert table (alerting never migrated)."""
+        if not await self.pool.fetchval("SELECT to_regclass('alerts') IS NOT NULL"):
+            return None
+        if by == "severity":
+            rows = await self.pool.fetch(_OPEN_BY_SEVERITY, site, factory)
+        else:
+            rows = await self.pool.fetch(_OPEN_BY_KIND, site, factory, list(kinds))
+        return {r[by]: int(r["n"]) for r in rows}
 
     # -- references -----------------------------------------------------------------------
 
