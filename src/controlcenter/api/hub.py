@@ -153,8 +153,9 @@ class LiveHub:
         self._grow(top + 1)
         self.index.sync(top)
         if n > 1:
-            order = np.lexsort((t, s))
-            s, t, v = s[order], t[order], v[order]
+            if not batch.by_series:  # a committed batch is sorted already
+                order = np.lexsort((t, s))
+                s, t, v = s[order], t[order], v[order]
             last = np.ones(n, np.bool_)
             last[:-1] = s[1:] != s[:-1]
             s, t, v = s[last], t[last], v[last]

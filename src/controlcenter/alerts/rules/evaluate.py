@@ -63,7 +63,8 @@ class Evaluator(RuleTables):
             # Capacity rows are candidates, and so is every row of their car parks.
             cap = crow[self._is_cap[np.minimum(batch.series[crow], len(self._is_cap) - 1)]]
             if len(cap):
-                capb = batch.take(cap).sorted_by_time()
+                capb = batch.take(cap)  # the latest last per series: (series, time) order
+                capb = capb if batch.by_series else capb.sorted_by_time()
                 self._capacity_changed(ix.observe_capacity(capb.series, capb.value))
         row, slot, cell = self._reads.expand(batch.series[crow])
         row = crow[row]
