@@ -521,7 +521,7 @@ async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
 def test_refused_readings_make_one_dead_letter_per_message_with_its_payload():
     from controlcenter.domain import SensorKey
     from controlcenter.ingest import Batcher
-    from controlcenter.ingest.payload import Decoded
+    from controlcenter.wire.payload import Decoded
 
     batcher = Batcher()
     for i, metrics in enumerate((["pm10"], ["pm10", "pm25"], ["co2"])):

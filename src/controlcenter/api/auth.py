@@ -179,7 +179,7 @@ class ApiKeys:
     key id (:class:`~controlcenter.api._limit.FailureLimiter`, in this process): beyond
     the limit the answer is :class:`Denied` with a retry time, without a query. A revoked
     key keeps working for at most ``key_cache_ttl_s`` in a process that verified it just
-    before (open websockets: see ``controlcenter.api.sessions``).
+    before (open websockets: see ``controlcenter.api.live.sessions``).
     """
 
     def __init__(

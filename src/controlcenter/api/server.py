@@ -31,9 +31,9 @@ from fastapi import FastAPI
 from controlcenter.api._redact import RedactKeys
 from controlcenter.api.app import create_app
 from controlcenter.api.auth import ApiKeys
-from controlcenter.api.feed import ReplicaFeed
-from controlcenter.api.hub import LiveHub
-from controlcenter.api.index import SeriesIndex
+from controlcenter.api.live.feed import ReplicaFeed
+from controlcenter.api.live.hub import LiveHub
+from controlcenter.api.live.index import SeriesIndex
 from controlcenter.api.state import ApiState
 from controlcenter.config import Settings
 from controlcenter.domain import Batch

@@ -48,8 +48,6 @@ from controlcenter.domain import DeadLetter, GatewayStatus
 from controlcenter.errors import BrokerError, PayloadError
 from controlcenter.ingest import _paho
 from controlcenter.ingest.batch import Batcher, IngestBatch
-from controlcenter.ingest.payload import PayloadDecoder
-from controlcenter.ingest.topic import StatusTopic, TopicParser
 from controlcenter.kinds import Registry, packaged
 from controlcenter.metrics import (
     INGEST_MESSAGES,
@@ -61,6 +59,8 @@ from controlcenter.metrics import (
 )
 from controlcenter.mqtt import make_client
 from controlcenter.stage import sleep_or_stop
+from controlcenter.wire.payload import PayloadDecoder
+from controlcenter.wire.topic import StatusTopic, TopicParser
 
 __all__ = ["Consumer"]
 

@@ -1,7 +1,7 @@
 """Notifications: what a transition looks like on the wire, and grouping.
 
 The websocket fan-out of transitions is the API's live hub
-(``controlcenter.api.hub.LiveHub.publish_alert``, a listener of the alert service); it has
+(``controlcenter.api.live.hub.LiveHub.publish_alert``, a listener of the alert service); it has
 the one full-queue policy of every websocket client.
 
 Queues and their full-queue policy:

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from controlcenter.anomaly.profile import profile_from_knobs
 from controlcenter.config import IngestSettings
 from controlcenter.errors import PayloadError
-from controlcenter.ingest.payload import MAX_DEPTH, PayloadDecoder, nesting_depth
 from controlcenter.kinds import packaged
+from controlcenter.wire.payload import MAX_DEPTH, PayloadDecoder, nesting_depth
 
 NOW_US = 1_795_000_000_000_000  # 2026-11-18
 NOW_MS = NOW_US // 1000

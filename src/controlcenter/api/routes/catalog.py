@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from controlcenter.api._http import query_timeout
 from controlcenter.api._params import check_max, setting_max
 from controlcenter.api.deps import ERRORS, Code, Scope, Viewer, narrow
-from controlcenter.api.index import SeriesId
+from controlcenter.api.live.index import SeriesId
 from controlcenter.api.models import FactoryPage, SensorPage, SeriesPage, SitePage
 from controlcenter.api.state import ApiState, State
 from controlcenter.kinds import KIND_PATTERN

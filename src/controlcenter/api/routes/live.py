@@ -42,9 +42,9 @@ from pydantic import ConfigDict, Field, ValidationError
 from starlette.exceptions import WebSocketException
 
 from controlcenter.api.auth import Denied, Principal, client_address
-from controlcenter.api.hub import TOO_SLOW, AlertClient, LiveClient
-from controlcenter.api.index import Selection
-from controlcenter.api.readings import validation_errors
+from controlcenter.api.live.hub import TOO_SLOW, AlertClient, LiveClient
+from controlcenter.api.live.index import Selection
+from controlcenter.api.routes.readings import validation_errors
 from controlcenter.api.state import ApiState, state_of
 from controlcenter.errors import StorageError
 from controlcenter.metrics import API_LIVE_DROPS

@@ -25,7 +25,7 @@ from controlcenter.api._params import (
 )
 from controlcenter.api.auth import Principal
 from controlcenter.api.deps import CODE, ERRORS, Operator, Viewer, problems
-from controlcenter.api.index import Selection, SeriesId
+from controlcenter.api.live.index import Selection, SeriesId
 from controlcenter.api.models import HistoryOut, LatestOut
 from controlcenter.api.state import ApiState, State
 from controlcenter.kinds import KIND_PATTERN

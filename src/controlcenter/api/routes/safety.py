@@ -16,8 +16,8 @@ import numpy as np
 
 from controlcenter.alerts import AlertRepository
 from controlcenter.api._http import query_timeout
-from controlcenter.api.index import Selection
-from controlcenter.api.readings import latest_values
+from controlcenter.api.live.index import Selection
+from controlcenter.api.routes.readings import latest_values
 from controlcenter.api.state import ApiState
 
 __all__ = ["judge", "safety_line"]

@@ -37,7 +37,7 @@ import numpy.typing as npt
 import orjson
 
 from controlcenter.api.auth import Principal
-from controlcenter.api.index import Selection, SeriesIndex
+from controlcenter.api.live.index import Selection, SeriesIndex
 from controlcenter.config import ApiSettings
 from controlcenter.domain import Batch
 from controlcenter.metrics import (

@@ -25,17 +25,16 @@ from typing import Any
 import aiomqtt
 import orjson
 
-from controlcenter.api.hub import LiveHub
+from controlcenter.api.live.hub import LiveHub
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.errors import PayloadError, StorageError
-from controlcenter.ingest import PayloadDecoder, TopicParser
-from controlcenter.ingest.topic import ALERTS_SEGMENT
 from controlcenter.kinds import Registry, packaged
 from controlcenter.mqtt import make_client
 from controlcenter.stage import sleep_or_stop
 from controlcenter.store import Catalog
+from controlcenter.wire import ALERTS_SEGMENT, PayloadDecoder, TopicParser
 
 __all__ = ["ReplicaFeed"]
 

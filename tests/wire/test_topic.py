@@ -4,8 +4,8 @@ from hypothesis import strategies as st
 
 from controlcenter.domain import SensorKey
 from controlcenter.errors import PayloadError
-from controlcenter.ingest.topic import StatusTopic, TopicParser, reading_topic
 from controlcenter.kinds import packaged
+from controlcenter.wire.topic import StatusTopic, TopicParser, reading_topic
 
 _code = st.text(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", min_size=1, max_size=64

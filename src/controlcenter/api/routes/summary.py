@@ -19,10 +19,10 @@ from fastapi import APIRouter, HTTPException, Path
 from controlcenter.alerts import AlertRepository
 from controlcenter.api._http import query_timeout
 from controlcenter.api.deps import CODE, ERRORS, Viewer, problems
-from controlcenter.api.index import Selection
+from controlcenter.api.live.index import Selection
 from controlcenter.api.models import FactorySummary, SiteSummary
-from controlcenter.api.readings import latest_values
-from controlcenter.api.safety import safety_line
+from controlcenter.api.routes.readings import latest_values
+from controlcenter.api.routes.safety import safety_line
 from controlcenter.api.state import ApiState, State
 from controlcenter.grades import Grade, grade_codes, worst
 from controlcenter.store.listing import factory_row, site_row

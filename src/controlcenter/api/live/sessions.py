@@ -26,7 +26,7 @@ import contextlib
 import logging
 
 from controlcenter.api.auth import ApiKeys, Principal
-from controlcenter.api.hub import AlertClient, LiveClient
+from controlcenter.api.live.hub import AlertClient, LiveClient
 from controlcenter.config import ApiSettings
 from controlcenter.errors import StorageError
 
