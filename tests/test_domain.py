@@ -16,13 +16,16 @@ def _shuffled(n_series: int, n_times: int, seed: int) -> Batch:
     order = rng.permutation(len(s))
     raw = Batch.from_lists(s[order], t[order], v[order])
     dup = rng.integers(0, len(raw), 20)  # repeated (series, time) pairs, later values
-    return Batch.concat([raw, Batch.from_lists(raw.series[dup], raw.time[dup], np.full(len(dup), -1.0))])
+    return Batch.concat(
+        [raw, Batch.from_lists(raw.series[dup], raw.time[dup], np.full(len(dup), -1.0))]
+    )
 
 
 def test_deduplicated_is_sorted_flagged_and_keeps_the_first_arrival():
     b = _shuffled(7, 50, seed=1)
     d = b.deduplicated()
-    assert d.by_series and len(d) == 7 * 50
+    assert d.by_series
+    assert len(d) == 7 * 50
     key = d.series.astype(np.int64) * 10**12 + d.time
     assert (np.diff(key) > 0).all()
     assert (d.value != -1.0).all()  # the later duplicates lost
