@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
-__all__ = ["Stage", "all_set", "sleep_or_stop"]
+__all__ = ["Stage", "all_set", "any_set", "sleep_or_stop"]
 
 
 class Stage(Protocol):
@@ -48,11 +49,21 @@ async def all_set(stop: asyncio.Event, *events: asyncio.Event) -> bool:
         for e in events:
             await e.wait()
 
-    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(every())]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for fut in waits:
-            fut.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
+    await _first_of(stop.wait(), every())
     return all(e.is_set() for e in events)
+
+
+async def any_set(*events: asyncio.Event) -> None:
+    """Wait until one of ``events`` is set."""
+    await _first_of(*(e.wait() for e in events))
+
+
+async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Run ``waits`` until the first returns; cancel and reap the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

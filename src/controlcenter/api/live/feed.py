@@ -2,7 +2,7 @@
 
 Replicas are stateless: they do not consume for storage (ingest does, with its persistent
 session); they listen at QoS 0 with a clean session and a unique client id, decode with
-the same :class:`~controlcenter.ingest.PayloadDecoder`, resolve keys through the catalog
+the same :class:`~controlcenter.wire.PayloadDecoder`, resolve keys through the catalog
 read-only (unknown keys trigger a rate-limited reload; their readings are skipped until
 then) and feed the hub every ``_FLUSH_S``. Alert transitions published by the service on
 ``{root}/v1/alerts/...`` go to the alert clients.
@@ -32,7 +32,7 @@ from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.errors import PayloadError, StorageError
 from controlcenter.kinds import Registry, packaged
 from controlcenter.mqtt import make_client
-from controlcenter.stage import sleep_or_stop
+from controlcenter.stage import any_set, sleep_or_stop
 from controlcenter.store import Catalog
 from controlcenter.wire import ALERTS_SEGMENT, PayloadDecoder, TopicParser
 
@@ -169,7 +169,7 @@ class ReplicaFeed:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(every):
-                    await _first(self._reload, stop)
+                    await any_set(self._reload, stop)
             if stop.is_set():
                 return
             self._reload.clear()
@@ -179,13 +179,3 @@ class ReplicaFeed:
             except (StorageError, TimeoutError) as exc:  # keep serving with the cached catalog
                 logger.warning("cannot reload the catalog: %s", exc)
             await asyncio.sleep(min(_RELOAD_MIN_S, every))
-
-
-async def _first(a: asyncio.Event, b: asyncio.Event) -> None:
-    tasks = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
