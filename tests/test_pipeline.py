@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import sys
-import uuid
 
 import aiomqtt
 import numpy as np
@@ -24,28 +23,21 @@ from tests._support import (
     target_of,
     via_proxy,
 )
-
-
-def _site() -> str:
-    return f"site{uuid.uuid4().hex[:8]}"
-
-
-def _topic(root: str, site: str, i: int, kind: str = "air") -> str:
-    return f"{root}/v1/{site}/f{i % 5:03d}/{kind}/s{i % 7}"
+from tests.ingest._helpers import equals, new_site, topic
 
 
 async def test_published_readings_arrive_in_the_database(
     database_url, make_settings, pool, mqtt_url, topic_root
 ):
-    site = _site()
+    site = new_site()
     t0 = now_ms()
     messages = [
-        (_topic(topic_root, site, i), reading(t0 + i, pm10=40 + i % 9, pm25=21.5))
+        (topic(topic_root, site, i), reading(t0 + i, pm10=40 + i % 9, pm25=21.5))
         for i in range(300)
     ]
     async with running_service(make_settings(database_url)):
         await publish(mqtt_url, messages)
-        await eventually(lambda: _equals(count_readings(pool, site), 600))
+        await eventually(lambda: equals(count_readings(pool, site), 600))
     rows = await pool.fetch(
         "SELECT se.metric, se.unit, count(*) AS n FROM readings JOIN series se USING (series_id) "
         "JOIN sensors s USING (sensor_id) JOIN factories f USING (factory_id) "
@@ -61,7 +53,7 @@ async def test_published_readings_arrive_in_the_database(
 async def test_gateway_batches_are_stored_reading_by_reading(
     database_url, make_settings, pool, mqtt_url, topic_root
 ):
-    site = _site()
+    site = new_site()
     t0 = now_ms()
     batch = {
         "readings": [
@@ -72,20 +64,7 @@ async def test_gateway_batches_are_stored_reading_by_reading(
         await publish(
             mqtt_url, [(f"{topic_root}/v1/{site}/f1/power/m1", json.dumps(batch).encode())]
         )
-        await eventually(lambda: _equals(count_readings(pool, site), 200))
-
-
-async def test_redelivered_message_writes_no_duplicate(
-    database_url, make_settings, pool, mqtt_url, topic_root
-):
-    site = _site()
-    msg = (_topic(topic_root, site, 0), reading(now_ms(), co2=612))
-    async with running_service(make_settings(database_url)):
-        await publish(mqtt_url, [msg, msg, msg])
-        await publish(mqtt_url, [msg])
-        await eventually(lambda: _dead_or_rows(pool, site))
-        await asyncio.sleep(0.5)
-    assert await count_readings(pool, site) == 1
+        await eventually(lambda: equals(count_readings(pool, site), 200))
 
 
 BAD_INPUTS = [
@@ -130,7 +109,7 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
 
     reasons = sorted({reason for _, _, reason in BAD_INPUTS})
     counted = {r: INGEST_DEAD_LETTERS.labels(r)._value.get() for r in reasons}
-    site = _site()
+    site = new_site()
     t = now_ms()
     fill = {
         b"now": t,
@@ -147,7 +126,7 @@ async def test_every_bad_input_lands_in_dead_letters_and_the_consumer_survives(
     settings = make_settings(database_url, ingest={"max_payload_bytes": 4096})
     async with running_service(settings):
         await publish(mqtt_url, messages)
-        await eventually(lambda: _equals(count_readings(pool, site), 1))
+        await eventually(lambda: equals(count_readings(pool, site), 1))
 
         async def letters():
             rows = await pool.fetch(
@@ -183,14 +162,14 @@ async def test_consumer_killed_before_acking_loses_nothing(
     so that the kill lands while the stream goes on.
     """
     mqtt_url = real_broker
-    site = _site()
+    site = new_site()
     settings = make_settings(database_url, ingest={"batch_size": 100, "flush_interval_s": 0.2})
     env = _env(settings)
     t0 = now_ms()
     n = 800
 
     def power(i):  # topics of the power kind for this test
-        return _topic(topic_root, site, i, "power")
+        return topic(topic_root, site, i, "power")
 
     messages = [(power(i), reading(t0 - i, kw=float(i))) for i in range(n)]
 
@@ -211,7 +190,7 @@ async def test_consumer_killed_before_acking_loses_nothing(
         assert at_kill < n, "the kill came too late to test anything"
         proc = await _start(env)
         try:
-            await eventually(lambda: _equals(count_readings(pool, site), n), timeout=60)
+            await eventually(lambda: equals(count_readings(pool, site), n), timeout=60)
         except AssertionError:
             stored = await count_readings(pool, site)
             raise AssertionError(f"{stored} of {n} stored, {at_kill} at the kill") from None
@@ -224,7 +203,7 @@ async def test_consumer_killed_before_acking_loses_nothing(
 async def test_database_outage_loses_nothing(
     database_url, make_settings, pool, mqtt_url, topic_root
 ):
-    site = _site()
+    site = new_site()
     t0 = now_ms()
     async with TcpProxy(*target_of(database_url, 5432)) as proxy:
         settings = make_settings(
@@ -233,50 +212,25 @@ async def test_database_outage_loses_nothing(
         async with running_service(settings):
             await publish(
                 mqtt_url,
-                [(_topic(topic_root, site, i), reading(t0 + i, pm25=i)) for i in range(200)],
+                [(topic(topic_root, site, i), reading(t0 + i, pm25=i)) for i in range(200)],
             )
-            await eventually(lambda: _equals(count_readings(pool, site), 200))
+            await eventually(lambda: equals(count_readings(pool, site), 200))
             proxy.cut()
             await publish(
                 mqtt_url,
-                [(_topic(topic_root, site, i), reading(t0 + i, pm25=i)) for i in range(200, 1200)],
+                [(topic(topic_root, site, i), reading(t0 + i, pm25=i)) for i in range(200, 1200)],
             )
             await asyncio.sleep(2.0)
             assert await count_readings(pool, site) == 200
             proxy.restore()
-            await eventually(lambda: _equals(count_readings(pool, site), 1200), timeout=30)
-
-
-async def test_broker_outage_loses_nothing(
-    database_url, make_settings, pool, real_broker, topic_root
-):
-    mqtt_url = real_broker  # amqtt discards in-flight messages on a cut
-    site = _site()
-    t0 = now_ms()
-    async with TcpProxy(*target_of(mqtt_url, 1883)) as proxy:
-        settings = make_settings(database_url, mqtt_url=via_proxy(mqtt_url, proxy))
-        async with running_service(settings):
-            await publish(
-                mqtt_url,
-                [(_topic(topic_root, site, i), reading(t0 + i, temp=i)) for i in range(100)],
-            )
-            await eventually(lambda: _equals(count_readings(pool, site), 100))
-            proxy.cut()
-            # Published straight to the broker while we are cut off: kept in our session.
-            await publish(
-                mqtt_url,
-                [(_topic(topic_root, site, i), reading(t0 + i, temp=i)) for i in range(100, 900)],
-            )
-            await asyncio.sleep(1.0)
-            proxy.restore()
-            await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=30)
+            await eventually(lambda: equals(count_readings(pool, site), 1200), timeout=30)
 
 
 async def test_clean_shutdown_flushes_and_acknowledges(
     database_url, make_settings, pool, real_broker, topic_root
 ):
     mqtt_url = real_broker
-    site = _site()
+    site = new_site()
     settings = make_settings(
         database_url, ingest={"batch_size": 100_000, "flush_interval_s": 60, "flush_idle_s": 0}
     )
@@ -284,7 +238,7 @@ async def test_clean_shutdown_flushes_and_acknowledges(
     async with running_service(settings):
         await publish(
             mqtt_url,
-            [(_topic(topic_root, site, i), reading(t0 + i, humidity=50)) for i in range(150)],
+            [(topic(topic_root, site, i), reading(t0 + i, humidity=50)) for i in range(150)],
         )
         await asyncio.sleep(1.0)
         assert await count_readings(pool, site) == 0  # still batched: the interval is 60 s
@@ -310,26 +264,10 @@ async def test_clean_shutdown_flushes_and_acknowledges(
         assert redelivered == []
 
 
-async def test_a_pause_in_the_stream_flushes_the_batch_before_its_interval(
-    database_url, make_settings, pool, mqtt_url, topic_root
-):
-    site = _site()
-    settings = make_settings(
-        database_url, ingest={"batch_size": 100_000, "flush_interval_s": 60, "flush_idle_s": 0.05}
-    )
-    t0 = now_ms()
-    async with running_service(settings):
-        await publish(
-            mqtt_url, [(_topic(topic_root, site, i), reading(t0 + i, co2=500)) for i in range(40)]
-        )
-        # Far sooner than the 60 s interval: the burst ended, so the batch went.
-        await eventually(lambda: _equals(count_readings(pool, site), 40), timeout=5)
-
-
 async def test_gateway_last_will_marks_the_factory_offline(
     database_url, make_settings, pool, mqtt_url, topic_root
 ):
-    site = _site()
+    site = new_site()
     host, port = target_of(mqtt_url, 1883)
     status = f"{topic_root}/v1/{site}/gw1/status"
     async with running_service(make_settings(database_url)), TcpProxy(host, port) as proxy:
@@ -347,16 +285,8 @@ async def test_gateway_last_will_marks_the_factory_offline(
 # -- helpers -------------------------------------------------------------------------------
 
 
-async def _equals(awaitable, expected):
-    return (await awaitable) == expected
-
-
 async def _at_least(awaitable, expected):
     return (await awaitable) >= expected
-
-
-async def _dead_or_rows(pool, site):
-    return await count_readings(pool, site)
 
 
 async def _factory_status(pool, site, status):
@@ -392,7 +322,7 @@ async def _start(env):
 
 async def _wait_ingesting(pool, mqtt_url, root):
     """Publish a probe until the (subprocess) service has stored it: it is subscribed."""
-    site = _site()
+    site = new_site()
 
     async def probe():
         await publish(mqtt_url, [(f"{root}/v1/{site}/probe/air/p", reading(now_ms(), pm10=1))])
@@ -408,7 +338,7 @@ async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
     mqtt_url = real_broker
     from controlcenter.metrics import INGEST_MQTT_PAUSES
 
-    site = _site()
+    site = new_site()
     t0 = now_ms()
     pauses_before = INGEST_MQTT_PAUSES._value.get()
     settings = make_settings(database_url, ingest={"max_unacked_messages": 50, "batch_size": 20})
@@ -419,14 +349,14 @@ async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
             await conn.execute("LOCK TABLE readings IN EXCLUSIVE MODE")
             await publish(
                 mqtt_url,
-                [(_topic(topic_root, site, i), reading(t0 + i, voc=i)) for i in range(3000)],
+                [(topic(topic_root, site, i), reading(t0 + i, voc=i)) for i in range(3000)],
             )
 
             async def paused():
                 return INGEST_MQTT_PAUSES._value.get() > pauses_before
 
             await eventually(paused)
-        await eventually(lambda: _equals(count_readings(pool, site), 3000), timeout=60)
+        await eventually(lambda: equals(count_readings(pool, site), 3000), timeout=60)
 
 
 async def test_intake_stays_bounded_while_the_database_is_down(
@@ -436,7 +366,7 @@ async def test_intake_stays_bounded_while_the_database_is_down(
     mqtt_url = real_broker
     from controlcenter.metrics import INGEST_MQTT_PAUSES, INGEST_MQTT_UNACKED
 
-    site = _site()
+    site = new_site()
     t0 = now_ms()
     bound = 100
     pauses_before = INGEST_MQTT_PAUSES._value.get()
@@ -449,7 +379,7 @@ async def test_intake_stays_bounded_while_the_database_is_down(
         async with running_service(settings):
             proxy.cut()
             messages = [
-                (_topic(topic_root, site, i), reading(t0 + i, co2=400 + i)) for i in range(900)
+                (topic(topic_root, site, i), reading(t0 + i, co2=400 + i)) for i in range(900)
             ]
             await publish(mqtt_url, messages)
             await asyncio.sleep(1.5)
@@ -457,26 +387,7 @@ async def test_intake_stays_bounded_while_the_database_is_down(
             assert 0 < held <= bound, f"{held} messages held with a bound of {bound}"
             assert INGEST_MQTT_PAUSES._value.get() > pauses_before
             proxy.restore()
-            await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=60)
-
-
-async def test_a_backlog_waiting_in_the_session_is_drained_on_restart(
-    database_url, make_settings, pool, real_broker, topic_root
-):
-    """More than max_unacked messages queued while the service was away: it must still
-    subscribe (the SUBACK sits behind the backlog on the socket) and store them all.
-    900: this machine's Mosquitto keeps at most 1000 for an offline session."""
-    mqtt_url = real_broker
-    site = _site()
-    t0 = now_ms()
-    settings = make_settings(database_url, ingest={"max_unacked_messages": 50, "batch_size": 20})
-    async with running_service(settings):
-        pass  # subscribes: the persistent session exists from here on
-    await publish(
-        mqtt_url, [(_topic(topic_root, site, i), reading(t0 + i, voc=i)) for i in range(900)]
-    )
-    async with running_service(settings):
-        await eventually(lambda: _equals(count_readings(pool, site), 900), timeout=30)
+            await eventually(lambda: equals(count_readings(pool, site), 900), timeout=60)
 
 
 async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
@@ -485,7 +396,7 @@ async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
     """A gateway may not create series without bound under its own factory."""
     from controlcenter.metrics import INGEST_DEAD_LETTERS
 
-    site = _site()
+    site = new_site()
     t0 = now_ms()
     counted = INGEST_DEAD_LETTERS.labels("series_limit")._value.get()
     settings = make_settings(database_url, ingest={"max_new_series_per_factory_per_hour": 5})
@@ -503,7 +414,7 @@ async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
             return rows if len(rows) == 3 else None
 
         rows = await eventually(letters)
-        await eventually(lambda: _equals(count_readings(pool, site), 7))
+        await eventually(lambda: equals(count_readings(pool, site), 7))
     assert {r["topic"]: bytes(r["payload"]) for r in rows} == {
         t: p for t, p in flood if t in {r["topic"] for r in rows}
     }
@@ -521,7 +432,7 @@ async def test_new_series_beyond_a_factorys_hourly_cap_become_dead_letters(
 def test_refused_readings_make_one_dead_letter_per_message_with_its_payload():
     from controlcenter.domain import SensorKey
     from controlcenter.ingest import Batcher
-    from controlcenter.ingest.payload import Decoded
+    from controlcenter.wire.payload import Decoded
 
     batcher = Batcher()
     for i, metrics in enumerate((["pm10"], ["pm10", "pm25"], ["co2"])):

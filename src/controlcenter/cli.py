@@ -206,7 +206,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "serve":
         _run_loop(serve())
     elif args.command == "create-key":
-        from controlcenter.api.keys import create_key_cli
+        from controlcenter.api.routes.keys import create_key_cli
 
         asyncio.run(create_key_cli(settings, args.role, args.factory, args.name))
     elif args.command == "import-positions":

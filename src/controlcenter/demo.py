@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from controlcenter.config import Settings
 from controlcenter.service import run_service, stop_on_signals
+from controlcenter.store.reads import ingest_counts
 
 __all__ = ["run_demo"]
 
@@ -152,7 +153,7 @@ async def _report(settings: Settings, stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
                     await stop.wait()
-            row = await conn.fetchrow(_COUNTS, _RATE_WINDOW_S)
+            row = await ingest_counts(conn, _RATE_WINDOW_S)
             if row is not None:
                 logger.info(
                     "stored %d values of %d series (%d dead letters): %.0f readings/s ="
@@ -166,17 +167,3 @@ async def _report(settings: Settings, stop: asyncio.Event) -> None:
 
 
 _RATE_WINDOW_S = 5
-# A reading's metrics share its sensor and time: readings are the distinct pairs. The window
-# ends 2 s ago, so that readings still in flight do not lower the rate.
-_COUNTS = """
-WITH recent AS (
-    SELECT se.sensor_id, r.time FROM readings r JOIN series se USING (series_id)
-    WHERE r.time >= now() - make_interval(secs => $1 + 2) AND r.time < now() - interval '2 s'
-)
-SELECT (SELECT count(*) FROM readings) AS values,
-       (SELECT count(*) FROM recent) AS recent_values,
-       (SELECT count(*) FROM (SELECT DISTINCT sensor_id, time FROM recent) AS x)
-           AS recent_readings,
-       (SELECT count(*) FROM series) AS series,
-       (SELECT count(*) FROM dead_letters) AS dead
-"""

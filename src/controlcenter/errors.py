@@ -10,6 +10,7 @@
     ├── ConflictError          a request the current state does not allow (HTTP 409)
     │   ├── AlertStateError    a transition the alert's state does not allow
     │   └── RuleConflictError  a rule name that is already taken
+    ├── KindError              a sensor-kind entry that is malformed or contradicts itself
     ├── MailError              the mail server refused or could not be reached
     └── ReportError            a report that cannot be made (unknown site or factory)
 
@@ -27,6 +28,7 @@ __all__ = [
     "ConflictError",
     "ControlCenterError",
     "IngestError",
+    "KindError",
     "MailError",
     "PayloadError",
     "ReportError",
@@ -104,3 +106,7 @@ class MailError(ControlCenterError):
 
 class ReportError(ControlCenterError):
     """A report that cannot be made as asked (an unknown site or factory)."""
+
+
+class KindError(ControlCenterError, ValueError):
+    """A registry entry that is malformed or contradicts itself or the stored registry."""

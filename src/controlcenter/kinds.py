@@ -26,7 +26,6 @@ True
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +34,16 @@ from typing import Any, Literal
 
 import yaml
 
-from controlcenter.errors import ControlCenterError
+from controlcenter._kinds_checks import (
+    MAX_ABS,
+    check_compatible,
+    mapping,
+    number,
+    parse_rules,
+    parse_title,
+    unique_rule_names,
+)
+from controlcenter.errors import KindError
 
 __all__ = [
     "ENGINE_KNOBS",
@@ -58,11 +66,8 @@ _VALUE_TYPES = ("measurement", "counter", "state")
 #: The shape of a kind or metric name (``KIND_PATTERN`` for request parameters).
 KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _NAME = re.compile(KIND_PATTERN[1:-1])
-_RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _UNIT = re.compile(r"[^\x00-\x1f]{0,16}")
-_MAX_ABS = 1e15  # every sum a rollup or the engine takes stays finite
 _MAX_METRICS = 64
-_MAX_RULES = 32
 _MAX_STATE = 255
 
 #: Engine knobs a metric may set (``anomaly.profile.MetricProfile`` fields) and their type:
@@ -103,10 +108,6 @@ STATE_ENGINE: Mapping[str, Any] = {
     "stuck_k": 0,
     "cal_z": None,
 }
-
-
-class KindError(ControlCenterError, ValueError):
-    """A registry entry that is malformed or contradicts itself or the stored registry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,42 +264,42 @@ def parse_kind(
     >>> parse_kind("x", {"metrics": {"a": {"unit": "V", "limits": [1, 0]}}})
     Traceback (most recent call last):
     ...
-    controlcenter.kinds.KindError: x.a: limits must be [lo, hi] with lo < hi, got [1, 0]
+    controlcenter.errors.KindError: x.a: limits must be [lo, hi] with lo < hi, got [1, 0]
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise KindError(f"kind name {str(name)[:40]!r}: 1-32 of [a-z0-9_], starting with a letter")
-    doc = _mapping(doc, name, {"title", "interval_s", "safety", "metrics", "rules"})
+    doc = mapping(doc, name, {"title", "interval_s", "safety", "metrics", "rules"})
     safety = doc.get("safety", False)
     if not isinstance(safety, bool):
         raise KindError(f"{name}.safety: true or false")
-    metrics_doc = _mapping(doc.get("metrics"), f"{name}.metrics", None)
+    metrics_doc = mapping(doc.get("metrics"), f"{name}.metrics", None)
     if not metrics_doc:
         raise KindError(f"{name}: a kind needs at least one metric")
     if len(metrics_doc) > _MAX_METRICS:
         raise KindError(f"{name}: at most {_MAX_METRICS} metrics")
     metrics = {m: _parse_metric(f"{name}.{m}", m, d, presets or {}) for m, d in metrics_doc.items()}
     if previous is not None:
-        _check_compatible(previous, metrics)
-    rules = _parse_rules(name, doc.get("rules", []), metrics)
+        check_compatible(previous, metrics)
+    rules = parse_rules(name, doc.get("rules", []), metrics)
     return KindSpec(
         name,
         metrics,
         tuple(rules),
-        _parse_title(name, doc.get("title", {})),
-        _number(doc.get("interval_s", 10.0), f"{name}.interval_s", lo=0.1, hi=86_400.0),
+        parse_title(name, doc.get("title", {})),
+        number(doc.get("interval_s", 10.0), f"{name}.interval_s", lo=0.1, hi=86_400.0),
         safety,
     )
 
 
 def parse_registry(doc: Any) -> Registry:
     """The registry of a document ``{"presets": {...}, "kinds": {name: entry}}``."""
-    doc = _mapping(doc, "registry", {"presets", "kinds"})
-    presets = _mapping(doc.get("presets", {}), "presets", None)
+    doc = mapping(doc, "registry", {"presets", "kinds"})
+    presets = mapping(doc.get("presets", {}), "presets", None)
     for p, knobs in presets.items():
-        _engine(f"preset {p}", _mapping(knobs, f"preset {p}", None), {})
-    kinds = _mapping(doc.get("kinds"), "kinds", None)
+        _engine(f"preset {p}", mapping(knobs, f"preset {p}", None), {})
+    kinds = mapping(doc.get("kinds"), "kinds", None)
     parsed = {k: parse_kind(k, entry, presets) for k, entry in kinds.items()}
-    _check_rule_names(parsed.values())
+    unique_rule_names(parsed.values())
     return Registry(parsed)
 
 
@@ -311,7 +312,7 @@ def packaged() -> Registry:
 
 def check_rule_names(kinds: Mapping[str, KindSpec], spec: KindSpec) -> None:
     """Refuse ``spec`` when one of its rule names belongs to another kind's rules."""
-    _check_rule_names([*(k for n, k in kinds.items() if n != spec.name), spec])
+    unique_rule_names([*(k for n, k in kinds.items() if n != spec.name), spec])
 
 
 # -- parts ----------------------------------------------------------------------------------
@@ -322,7 +323,7 @@ def _parse_metric(
 ) -> MetricSpec:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise KindError(f"{where}: metric names are 1-32 of [a-z0-9_], starting with a letter")
-    doc = _mapping(doc, where, {"unit", "type", "limits", "engine"})
+    doc = mapping(doc, where, {"unit", "type", "limits", "engine"})
     unit = doc.get("unit")
     if not isinstance(unit, str) or not _UNIT.fullmatch(unit):
         raise KindError(f"{where}: unit must be text of at most 16 printable characters")
@@ -332,13 +333,13 @@ def _parse_metric(
     limits = doc.get("limits")
     if not isinstance(limits, list) or len(limits) != 2:
         raise KindError(f"{where}: limits must be [lo, hi]")
-    lo = _number(limits[0], f"{where}.limits", lo=-_MAX_ABS, hi=_MAX_ABS)
-    hi = _number(limits[1], f"{where}.limits", lo=-_MAX_ABS, hi=_MAX_ABS)
+    lo = number(limits[0], f"{where}.limits", lo=-MAX_ABS, hi=MAX_ABS)
+    hi = number(limits[1], f"{where}.limits", lo=-MAX_ABS, hi=MAX_ABS)
     if not lo < hi:
         raise KindError(f"{where}: limits must be [lo, hi] with lo < hi, got {limits}")
     if vtype == "state" and (lo != 0 or hi != int(hi) or hi > _MAX_STATE):
         raise KindError(f"{where}: a state takes limits [0, n], n a whole number <= {_MAX_STATE}")
-    engine = _engine(where, _mapping(doc.get("engine", {}), f"{where}.engine", None), presets)
+    engine = _engine(where, mapping(doc.get("engine", {}), f"{where}.engine", None), presets)
     if vtype == "state":
         for knob, off in STATE_ENGINE.items():
             if knob in engine and engine[knob] != off:
@@ -388,110 +389,9 @@ def _knob(where: str, kind: str, value: Any) -> Any:
         return value
     if value is None and kind == "off":
         return None
-    number = _number(value, where, lo=-_MAX_ABS, hi=_MAX_ABS)
-    if kind == "off" and where.rsplit(".", 1)[-1] not in ("lo", "hi") and number <= 0:
+    x = number(value, where, lo=-MAX_ABS, hi=MAX_ABS)
+    if kind == "off" and where.rsplit(".", 1)[-1] not in ("lo", "hi") and x <= 0:
         raise KindError(f"{where}: a threshold is positive (null turns it off)")
-    if kind == "float" and number < 0:
+    if kind == "float" and x < 0:
         raise KindError(f"{where}: must not be negative")
-    return number
-
-
-def _parse_rules(kind: str, doc: Any, metrics: Mapping[str, MetricSpec]) -> list[dict[str, Any]]:
-    if not isinstance(doc, list) or len(doc) > _MAX_RULES:
-        raise KindError(f"{kind}.rules: a list of at most {_MAX_RULES} rules")
-    rules = []
-    for i, rule in enumerate(doc):
-        where = f"{kind}.rules[{i}]"
-        if not isinstance(rule, dict):
-            raise KindError(f"{where}: a rule is an object")
-        name = rule.get("name")
-        if not isinstance(name, str) or not _RULE_NAME.fullmatch(name):
-            raise KindError(f"{where}: name is 1-63 of [a-z0-9_-]")
-        scope = rule.get("scope", {})
-        if not isinstance(scope, dict) or set(scope) - {"kind"} or scope.get("kind", kind) != kind:
-            raise KindError(f"{where} ({name}): a kind's rule applies to its kind only")
-        conditions = rule.get("conditions")
-        if not isinstance(conditions, list) or not conditions:
-            raise KindError(f"{where} ({name}): conditions must be a non-empty list")
-        for c in conditions:
-            _check_condition(f"{where} ({name})", c, metrics)
-        for step in rule.get("steps", []) or []:
-            first = conditions[0]
-            if isinstance(step, dict) and isinstance(first, dict) and first.get("metric"):
-                _within(f"{where} ({name}) step", step.get("at"), metrics[first["metric"]])
-        rules.append({**rule, "scope": {"kind": kind}})
-    return rules
-
-
-def _check_condition(where: str, cond: Any, metrics: Mapping[str, MetricSpec]) -> None:
-    if not isinstance(cond, dict):
-        raise KindError(f"{where}: a condition is an object")
-    metric = cond.get("metric")
-    if metric is None:
-        return  # a detector condition; the rule's own validation checks it
-    spec = metrics.get(metric) if isinstance(metric, str) else None
-    if spec is None:
-        raise KindError(f"{where}: {str(metric)[:40]!r} is not a metric of the kind")
-    if cond.get("relative_to") is None:
-        for key in ("raise_at", "clear_at"):
-            if cond.get(key) is not None:
-                _within(f"{where} {key}", cond[key], spec)
-
-
-def _within(where: str, value: Any, spec: MetricSpec) -> None:
-    v = _number(value, where, lo=-_MAX_ABS, hi=_MAX_ABS)
-    if not spec.lo <= v <= spec.hi:
-        raise KindError(
-            f"{where}: {v:g} lies outside the metric's limits [{spec.lo:g}, {spec.hi:g}]"
-            " and can never be reached"
-        )
-
-
-def _check_compatible(previous: KindSpec, metrics: Mapping[str, MetricSpec]) -> None:
-    for m, old in previous.metrics.items():
-        new = metrics.get(m)
-        where = f"{previous.name}.{m}"
-        if new is None:
-            raise KindError(f"{where}: a metric cannot be removed (stored readings use it)")
-        if new.unit != old.unit:
-            raise KindError(f"{where}: the unit stays {old.unit!r} (stored readings use it)")
-        if new.type != old.type:
-            raise KindError(f"{where}: the value type stays {old.type!r}")
-
-
-def _check_rule_names(kinds: Any) -> None:
-    seen: dict[str, str] = {}
-    for spec in kinds:
-        for rule in spec.rules:
-            owner = seen.setdefault(rule["name"], spec.name)
-            if owner != spec.name or sum(r["name"] == rule["name"] for r in spec.rules) > 1:
-                raise KindError(f"{spec.name}: rule name {rule['name']!r} is taken by {owner}")
-
-
-def _parse_title(kind: str, doc: Any) -> dict[str, str]:
-    doc = _mapping(doc, f"{kind}.title", None)
-    for lang, text in doc.items():
-        if not (isinstance(lang, str) and re.fullmatch(r"[a-z]{2}", lang)):
-            raise KindError(f"{kind}.title: keys are two-letter language codes")
-        if not isinstance(text, str) or not 0 < len(text) <= 64 or "\x00" in text:
-            raise KindError(f"{kind}.title.{lang}: 1-64 characters")
-    return dict(doc)
-
-
-def _mapping(doc: Any, where: str, keys: set[str] | None) -> dict[str, Any]:
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise KindError(f"{where}: expected an object")
-    if keys is not None and (extra := set(doc) - keys):
-        raise KindError(f"{where}: unknown field(s) {', '.join(sorted(map(str, extra)))}")
-    return doc
-
-
-def _number(value: Any, where: str, *, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise KindError(f"{where}: expected a number, got {str(value)[:40]!r}")
-    f = float(value)
-    if not math.isfinite(f) or not lo <= f <= hi:
-        raise KindError(f"{where}: {value!r} is not a finite number in [{lo:g}, {hi:g}]")
-    return f
+    return x

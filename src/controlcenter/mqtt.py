@@ -4,20 +4,18 @@ Every client of the service (ingest's consumer, the API's broker feed, the alert
 publisher) connects to the same broker with the same endpoint, credentials, TLS,
 protocol, keep-alive and connect timeout, from ``settings.mqtt``; each adds only its own
 options (session, queue bound). Each owner keeps its reconnect loop, backing off with
-:class:`controlcenter.backoff.Backoff` and waiting with :func:`wait_or_stop`.
+:class:`controlcenter.backoff.Backoff` and waiting with :func:`controlcenter.stage.sleep_or_stop`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import aiomqtt
 
 from controlcenter.config import Settings
 
-__all__ = ["make_client", "wait_or_stop"]
+__all__ = ["make_client"]
 
 
 def make_client(settings: Settings, identifier: str, **options: Any) -> aiomqtt.Client:
@@ -38,10 +36,3 @@ def make_client(settings: Settings, identifier: str, **options: Any) -> aiomqtt.
         tls_params=aiomqtt.TLSParameters() if ep.tls else None,
         **options,
     )
-
-
-async def wait_or_stop(stop: asyncio.Event, delay_s: float) -> None:
-    """Wait ``delay_s`` before a reconnect, or less if ``stop`` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(delay_s):
-            await stop.wait()

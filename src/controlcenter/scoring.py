@@ -13,7 +13,7 @@ Warm start: a series the engine has no window for (a restart, or another worker 
 gets its window filled from its most recent rows in the database before it is scored, so a
 restart does not raise a burst of false alarms. After a restart with a backlog that is every
 series at once (20,400 series: 5.2 M rows), so it goes ``engine.warm_start_chunk_series`` at
-a time: rows read as binary columns (``store.fetch_columns``, no Python object per row) and
+a time: rows read as binary columns (``store/warmstart.py``, no Python object per row) and
 the engine primed in a worker thread. Before, the rows were decoded on the event loop and
 the whole history primed there in one call (33 s, the loop stalled for 23 s), which starved
 the MQTT connection until it dropped.
@@ -26,7 +26,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 import asyncpg
 import numpy as np
@@ -36,7 +35,7 @@ from controlcenter.anomaly import DETECTOR_NAMES, Engine, EngineConfig, Events
 from controlcenter.anomaly.profile import MetricProfile, profile_from_knobs
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
-from controlcenter.domain import Batch, SensorKey, datetime_from_us
+from controlcenter.domain import Batch, SensorKey
 from controlcenter.kinds import STATE_ENGINE, Registry, packaged
 from controlcenter.metrics import (
     ENGINE_BATCH_SECONDS,
@@ -45,7 +44,13 @@ from controlcenter.metrics import (
     ENGINE_SERIES,
     ENGINE_WARM_STARTS,
 )
-from controlcenter.store import Catalog, fetch_columns, map_storage_errors, retry_transient
+from controlcenter.store import Catalog, retry_transient
+from controlcenter.store.warmstart import (
+    DAILY_COLUMNS,
+    fetch_daily_history,
+    fetch_history,
+    insert_anomaly_events,
+)
 
 __all__ = ["ScoredListener", "Scoring"]
 
@@ -53,42 +58,6 @@ logger = logging.getLogger(__name__)
 
 #: Called with (batch, scores, events) after every scored batch and silence sweep.
 ScoredListener = Callable[[Batch, npt.NDArray[np.float64], Events], Awaitable[None]]
-
-_HISTORY = """
-SELECT s.id, r.time, r.value
-FROM unnest($1::int[], $2::timestamptz[]) AS s(id, before)
-CROSS JOIN LATERAL (
-    SELECT time, value FROM readings
-    WHERE series_id = s.id AND time < s.before
-    ORDER BY time DESC LIMIT $3
-) r
-"""
-
-# Per (series, local day, slot of the day): what the daily baseline learns
-# (anomaly/_daily.py); $5 is the complex's offset from UTC in microseconds.
-_DAILY_HISTORY = """
-SELECT s.id, d.day, d.slot, d.n, d.total, d.total_sq
-FROM unnest($1::int[], $2::timestamptz[]) AS s(id, before)
-CROSS JOIN LATERAL (
-    SELECT r.us / 86400000000 AS day, (r.us % 86400000000) * $4::bigint / 86400000000 AS slot,
-           count(*)::float8 AS n, sum(r.value) AS total, sum(r.value * r.value) AS total_sq
-    FROM (
-        SELECT (extract(epoch FROM time) * 1000000)::bigint + $5::bigint AS us, value
-        FROM readings
-        WHERE series_id = s.id AND time < s.before AND time >= s.before - $3::interval
-    ) r
-    GROUP BY 1, 2
-) d
-"""
-_HISTORY_COLUMNS = (("series", "int4"), ("time", "timestamptz"), ("value", "float8"))
-_DAILY_COLUMNS = (
-    ("series", "int4"),
-    ("day", "int8"),
-    ("slot", "int8"),
-    ("n", "float8"),
-    ("total", "float8"),
-    ("total_sq", "float8"),
-)
 
 
 class Scoring:
@@ -139,8 +108,16 @@ class Scoring:
         if len(batch):
             await self._queue.put(batch)
 
-    async def run(self) -> None:
-        """Score queued batches forever; sweep for silent series every ``sweep_interval_s``."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Score queued batches and sweep for silent series every ``sweep_interval_s``
+        until ``stop`` is set; then score what is queued and return."""
+        async with asyncio.TaskGroup() as tg:
+            worker = tg.create_task(self._work(), name="scoring worker")
+            await stop.wait()
+            await self._queue.join()
+            worker.cancel()
+
+    async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + self._settings.sweep_interval_s
         while True:
@@ -197,28 +174,11 @@ class Scoring:
         await retry_transient(step, Backoff(*self._retry), "scoring")
 
     async def _store(self, events: Events, names: npt.NDArray[np.str_]) -> None:
-        times = [datetime_from_us(t) for t in events.time.tolist()]
-        starts = [datetime_from_us(t) for t in events.start.tolist()]
-        records = zip(
-            times,
-            events.series.tolist(),
-            names.tolist(),
-            events.value.tolist(),
-            events.score.tolist(),
-            starts,
-            strict=True,
-        )
-        with map_storage_errors("cannot store anomaly events"):
-            await self._pool.copy_records_to_table(
-                "anomaly_events",
-                records=list(records),
-                columns=("time", "series_id", "detector", "value", "score", "started_at"),
-            )
+        e = events
+        await insert_anomaly_events(self._pool, e.time, e.series, names, e.value, e.score, e.start)
 
     async def _prepare(self, ids: npt.NDArray[np.int32], before: Batch) -> None:
-        store = self.engine.store
-        inside = ids < store.capacity
-        new = ids[~inside | ~store.known[np.minimum(ids, store.capacity - 1)]]
+        new = ids[~self.engine.registered(ids)]
         if len(new):
             self._register(new)
         unknown = self.engine.unknown(ids)
@@ -243,7 +203,7 @@ class Scoring:
                 self._sensor_ids.setdefault(key.sensor, len(self._sensor_ids)) if key else -1
             )
         self.engine.add_series(ids, profiles, sensor=np.asarray(sensors, dtype=np.int64))
-        ENGINE_SERIES.set(int(self.engine.store.known.sum()))
+        ENGINE_SERIES.set(self.engine.series_count)
 
     async def _warm_start(self, ids: npt.NDArray[np.int32], batch: Batch) -> None:
         # Each series' history ends before its first reading in this batch.
@@ -257,27 +217,22 @@ class Scoring:
     ) -> None:
         """Prime ``ids`` from the database: their windows, then their daily baselines."""
         engine = self.engine
-        rows = await self._fetch(
-            _HISTORY, ids, first_time, (engine.config.window,), _HISTORY_COLUMNS
-        )
+        rows = await fetch_history(self._pool, ids, first_time, engine.config.window)
         history = Batch.from_lists(rows["series"], rows["time"], rows["value"])
         daily = None
         days = self._settings.daily_warm_start_days
-        has = engine.store.daily_row[ids] >= 0
+        has = engine.has_daily(ids)
         if days > 0 and has.any():
             # The days before the window (which prime loads from ``history``).
             oldest = _earliest(history, ids[has], default=np.iinfo(np.int64).max)
             before = np.minimum(first_time[has], oldest)
-            daily = await self._fetch(
-                _DAILY_HISTORY,
+            daily = await fetch_daily_history(
+                self._pool,
                 ids[has],
                 before,
-                (
-                    timedelta(days=days),
-                    engine.config.daily_slots,
-                    engine.config.day_offset_s * 1_000_000,
-                ),
-                _DAILY_COLUMNS,
+                days=days,
+                slots=engine.config.daily_slots,
+                offset_us=engine.config.day_offset_s * 1_000_000,
             )
         # Milliseconds to seconds of numpy per chunk: off the event loop, which meanwhile
         # keeps serving the MQTT link and the API. Nothing else touches the engine.
@@ -292,24 +247,10 @@ class Scoring:
         daily: dict[str, npt.NDArray[np.generic]] | None,
     ) -> None:
         if daily is not None and len(daily["series"]):
-            self.engine.prime_daily(*(daily[name] for name, _ in _DAILY_COLUMNS))
+            self.engine.prime_daily(*(daily[name] for name, _ in DAILY_COLUMNS))
         if len(history):
             self.engine.prime(history.sorted_by_time())
         self.engine.mark_primed(ids)
-
-    async def _fetch(
-        self,
-        sql: str,
-        ids: npt.NDArray[np.int32],
-        before_us: npt.NDArray[np.int64],
-        args: tuple[object, ...],
-        columns: tuple[tuple[str, str], ...],
-    ) -> dict[str, npt.NDArray[np.generic]]:
-        """Columns of ``sql($1 ids, $2 befores, *args)``."""
-        befores = [datetime_from_us(t) for t in before_us.tolist()]
-        return await fetch_columns(
-            self._pool, sql, ids.tolist(), befores, *args, columns=columns, what="warm-start rows"
-        )
 
     def _update_capacities(self, batch: Batch) -> None:
         # A car park's occupancy may not exceed its capacity: narrow the limit whenever a
@@ -320,10 +261,8 @@ class Scoring:
         hits = inside[partner[inside] >= 0]
         for sid in np.unique(hits).tolist():
             occupied = int(partner[sid])
-            if occupied >= self.engine.store.capacity:
-                continue
-            last = batch.value[batch.series == sid][-1]
-            if self.engine.store.known[occupied]:
+            if self.engine.registered([occupied])[0]:
+                last = batch.value[batch.series == sid][-1]
                 self.engine.set_limits([occupied], hi=[last])
 
 

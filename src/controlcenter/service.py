@@ -34,6 +34,7 @@ from controlcenter.paging import Pager, PageStream
 from controlcenter.pipeline import Pipeline
 from controlcenter.reports.schedule import ReportScheduler
 from controlcenter.scoring import Scoring
+from controlcenter.stage import Stage
 from controlcenter.store import (
     Catalog,
     KindBook,
@@ -138,7 +139,7 @@ async def run_service(
     async with open_pool(settings) as pool:
         mode = await read_storage_mode(pool)
         logger.info("storage mode: %s", mode.name)
-        kinds = KindBook(pool)
+        kinds = KindBook(pool, refresh_s=settings.kinds.refresh_interval_s)
         await kinds.load()  # the packaged kinds and their default rules, then the table
         stages = compose(settings, pool, mode, kinds)
         pipeline, scoring, alerts, api, pager = (
@@ -148,31 +149,27 @@ async def run_service(
             stages.api,
             stages.pager,
         )
+        # Every stage runs as run(stop) (controlcenter.stage); each downstream stage is
+        # stopped once the stage feeding it has returned, i.e. handed on all it accepted.
+        downstream: list[tuple[str, Stage]] = [("scoring", scoring)]
+        if alerts is not None:
+            downstream.append(("alerts", alerts))
+        if pager is not None:
+            downstream.append(("pager", pager))
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
-            engine = tg.create_task(scoring.run(), name="scoring")
-            refresh_s = settings.kinds.refresh_interval_s
-            tg.create_task(kinds.run(stop, refresh_s), name="kinds-refresh")
-            alerting = tg.create_task(alerts.run(), name="alerts") if alerts else None
-            paging_stop = asyncio.Event()
-            paging = tg.create_task(pager.run(paging_stop), name="pager") if pager else None
-            reporting = (
-                tg.create_task(ReportScheduler(settings, pool).run(), name="reports")
-                if settings.reports.schedule_enabled
-                else None
-            )
+            stops = [asyncio.Event() for _ in downstream]
+            tasks = [
+                tg.create_task(stage.run(s), name=name)
+                for (name, stage), s in zip(downstream, stops, strict=True)
+            ]
+            tg.create_task(kinds.run(stop), name="kinds-refresh")
+            if settings.reports.schedule_enabled:
+                tg.create_task(ReportScheduler(settings, pool).run(stop), name="reports")
             if api is not None:
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set
             # Returns after the drain: everything committed was handed to the sinks.
             await pipeline.run(stop, ready)
             async with asyncio.timeout(settings.ingest.shutdown_timeout_s):
-                await scoring.drained()
-                if alerts is not None:
-                    await alerts.drained()
-            paging_stop.set()
-            if paging is not None:
-                await paging
-            if alerting is not None:
-                alerting.cancel()
-            if reporting is not None:
-                reporting.cancel()
-            engine.cancel()
+                for s, task in zip(stops, tasks, strict=True):
+                    s.set()
+                    await task

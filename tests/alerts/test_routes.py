@@ -8,9 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from controlcenter.api.alerts import AlertAccess, alert_access, router
 from controlcenter.api.auth import Principal, Role, authenticate_request
 from controlcenter.api.handlers import HANDLERS
+from controlcenter.api.routes.alerts import AlertAccess, alert_access, router
 from controlcenter.errors import ConflictError
 
 from ._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running

@@ -17,8 +17,8 @@ import numpy as np
 
 from controlcenter.api.app import create_app
 from controlcenter.api.auth import ApiKeys, Role
-from controlcenter.api.hub import LiveHub
-from controlcenter.api.index import SeriesIndex
+from controlcenter.api.live.hub import LiveHub
+from controlcenter.api.live.index import SeriesIndex
 from controlcenter.api.server import serve
 from controlcenter.api.state import ApiState
 from controlcenter.config import Settings

@@ -126,15 +126,17 @@ async def test_the_schedule_runs_as_a_task_and_a_dead_mail_server_is_recorded(po
     archive = ReportArchive(pool)
     address = f"task-{uuid.uuid4().hex[:6]}@example.com"
     await archive.subscribe(Subscriber("task", address, cx.site, monthly=False, format="xlsx"))
-    task = asyncio.create_task(ReportScheduler(_settings(port, check_interval_s=0.2), pool).run())
+    stop = asyncio.Event()
+    scheduler = ReportScheduler(_settings(port, check_interval_s=0.2), pool)
+    task = asyncio.create_task(scheduler.run(stop))
     try:
         async with asyncio.timeout(60):
             while not box.to(address):  # noqa: ASYNC110 - aiosmtpd's thread fills it
                 await asyncio.sleep(0.1)
     finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        stop.set()
+        async with asyncio.timeout(30):
+            await task  # run(stop) returns once stop is set
     due_day = due_periods(Settings(), datetime.now(UTC))[0].label  # the latest due day
     assert _subject(box.to(address)[0]) == f"{cx.site} 일간 보고서 {due_day}"
 

@@ -24,7 +24,7 @@ from simulators.kinds import METRICS, Kind
 from simulators.publisher import GatewayPool
 
 from controlcenter.config import IngestSettings
-from controlcenter.ingest.payload import PayloadDecoder
+from controlcenter.wire.payload import PayloadDecoder
 from tests.simulators._helpers import Collector, small_scenario
 
 DECODER = PayloadDecoder(IngestSettings())

@@ -12,7 +12,7 @@ from tests._support import eventually
 
 
 async def test_a_kind_saved_by_one_process_reaches_the_others_at_their_refresh(pool):
-    here, there = KindBook(pool), KindBook(pool)
+    here, there = KindBook(pool), KindBook(pool, refresh_s=0.05)
     await here.load()
     await there.load()
     assert {"gas", "fire", "odor", "water", "weather"} <= set(there.current.names)
@@ -31,7 +31,7 @@ async def test_a_kind_saved_by_one_process_reaches_the_others_at_their_refresh(p
     stop = asyncio.Event()
     seen: list[int] = []
     there.add_listener(lambda reg: seen.append(len(reg)))
-    task = asyncio.create_task(there.run(stop, 0.05))
+    task = asyncio.create_task(there.run(stop))
     try:
         await eventually(lambda: asyncio.sleep(0, name in there.current))
     finally:

@@ -9,10 +9,10 @@ import asyncpg
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from controlcenter.alerts.repository import _LATEST_VALUES
-from controlcenter.api.readings import _LATEST_DB
+from controlcenter.alerts.storage.repository import _LATEST_VALUES
 from controlcenter.config import Settings
 from controlcenter.store import alembic_config, migrate, read_storage_mode
+from controlcenter.store.reads import LATEST as _LATEST_DB
 from tests.conftest import create_database, drop_database
 
 # Every index on readings and on its partitions (plain) or chunks (TimescaleDB), with its

@@ -12,7 +12,7 @@ Queues and their full-queue policy:
   transitions; ``on_scored`` awaits ``put``, so a stalled database slows scoring (and then
   ingest) rather than losing a transition. Evaluation itself is inline numpy.
 - notifications: websocket subscribers, the MQTT publisher and each webhook have their own
-  bounded queues that drop the oldest when full (see ``notify``, ``publisher``, ``webhook``);
+  bounded queues that drop the oldest when full (see ``delivery/``);
   delivery never waits on a receiver.
 """
 
@@ -30,13 +30,9 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.alerts.evaluate import Changes, Evaluator
-from controlcenter.alerts.lifecycle import AlertBook
-from controlcenter.alerts.notify import Grouper, Notification
-from controlcenter.alerts.publisher import AlertPublisher
-from controlcenter.alerts.repository import AlertRepository
-from controlcenter.alerts.rule import Rule, Severity
-from controlcenter.alerts.webhook import WebhookNotifier
+from controlcenter.alerts.delivery import AlertPublisher, Grouper, Notification, WebhookNotifier
+from controlcenter.alerts.rules import Changes, Evaluator, Rule, Severity
+from controlcenter.alerts.storage import AlertBook, AlertRepository
 from controlcenter.anomaly import Events
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
@@ -319,7 +315,7 @@ class AlertService:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Start, then run the lifecycle worker, timers and notifiers until ``stop``."""
         timeout = httpx.Timeout(self.cfg.webhook_timeout_s)
         async with httpx.AsyncClient(timeout=timeout) as http, asyncio.TaskGroup() as tg:
@@ -337,7 +333,7 @@ class AlertService:
             if self.publisher is not None:
                 self._tasks.append(tg.create_task(self.publisher.run(), name="alert publisher"))
             try:
-                await (stop.wait() if stop is not None else asyncio.Event().wait())
+                await stop.wait()
                 async with asyncio.timeout(self.cfg.shutdown_timeout_s):
                     await self._queue.join()
             finally:

@@ -57,6 +57,8 @@ def _order(batch: Batch) -> Idx:
     """
     t = batch.time
     n = len(t)
+    if batch.by_series:  # sorted (and deduplicated) once, by the writer
+        return np.arange(n, dtype=np.intp)
     by_time: Idx | None = None
     if n > 1 and not bool((t[1:] >= t[:-1]).all()):
         by_time = np.argsort(t, kind="stable")

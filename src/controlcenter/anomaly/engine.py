@@ -242,6 +242,25 @@ class Engine:
         phi = self.table[self.store.profile[ids], _COL["hi"]]
         self.store.hi[ids] = np.minimum(phi, np.asarray(hi, dtype=np.float64))
 
+    def registered(self, series: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """``bool[n]``: which of ``series`` were added (:meth:`add_series`)."""
+        ids = np.asarray(series, dtype=np.int64).reshape(-1)
+        inside = (ids >= 0) & (ids < self.store.capacity)
+        out = np.zeros(ids.size, dtype=np.bool_)
+        out[inside] = self.store.known[ids[inside]]
+        return out
+
+    def has_daily(self, series: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """``bool[n]``: which of ``series`` (registered ones) keep a daily baseline."""
+        ids = np.asarray(series, dtype=np.int64).reshape(-1)
+        out: npt.NDArray[np.bool_] = self.store.daily_row[ids] >= 0
+        return out
+
+    @property
+    def series_count(self) -> int:
+        """How many series were added."""
+        return int(self.store.known.sum())
+
     def unknown(self, series: npt.ArrayLike) -> npt.NDArray[np.int32]:
         """``int32[k]`` sorted unique ids among ``series`` that have no window yet.
 

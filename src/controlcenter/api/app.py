@@ -8,8 +8,6 @@ ticker, the replica's MQTT feed) belong to the service's TaskGroup, not to the l
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -19,26 +17,10 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from controlcenter import __version__
-from controlcenter.api import (
-    ack,
-    catalog,
-    deadletters,
-    episodes,
-    keys,
-    kinds,
-    live,
-    ops,
-    paging,
-    plan,
-    positions,
-    readings,
-    reports,
-    summary,
-)
-from controlcenter.api import map as site_map
 from controlcenter.api._params import apply_setting_bounds
 from controlcenter.api._single import single_query_values
 from controlcenter.api.handlers import HANDLERS
+from controlcenter.api.routes import ROUTERS, ops, plan
 from controlcenter.api.state import ApiState
 from controlcenter.config import ApiSettings
 
@@ -117,28 +99,8 @@ def create_app(state: ApiState) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(single_query_values)],
     )
-    for module in (
-        catalog,
-        kinds,
-        readings,
-        summary,
-        deadletters,
-        keys,
-        live,
-        ops,
-        paging,
-        ack,
-        reports,
-        positions,
-        site_map,
-        plan,
-        episodes,
-    ):
-        app.include_router(module.router)
-    if importlib.util.find_spec("controlcenter.api.alerts") is not None:
-        # The alerts routes (acknowledge, resolve, rules) live with their engineer's module.
-        alerts = importlib.import_module("controlcenter.api.alerts")
-        app.include_router(alerts.router)
+    for router in ROUTERS:
+        app.include_router(router)
     # The dashboard: / and /static without a key (no data in them), /api/v1/me with one.
     from controlcenter.web import mount_dashboard  # web imports api: import it here
 

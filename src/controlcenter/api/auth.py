@@ -42,7 +42,7 @@ from starlette.requests import HTTPConnection
 
 from controlcenter.api._limit import FailureLimiter
 from controlcenter.config import ApiSettings
-from controlcenter.store import map_storage_errors
+from controlcenter.store.apikeys import ApiKeyTable
 
 __all__ = [
     "ApiKeys",
@@ -179,7 +179,7 @@ class ApiKeys:
     key id (:class:`~controlcenter.api._limit.FailureLimiter`, in this process): beyond
     the limit the answer is :class:`Denied` with a retry time, without a query. A revoked
     key keeps working for at most ``key_cache_ttl_s`` in a process that verified it just
-    before (open websockets: see ``controlcenter.api.sessions``).
+    before (open websockets: see ``controlcenter.api.live.sessions``).
     """
 
     def __init__(
@@ -190,7 +190,7 @@ class ApiKeys:
         settings: ApiSettings | None = None,
     ) -> None:
         api = settings or ApiSettings()
-        self._pool = pool
+        self._table = ApiKeyTable(pool)
         self._ttl = api.key_cache_ttl_s if cache_ttl_s is None else cache_ttl_s
         self._bad_ttl = api.auth_bad_key_cache_s
         self._cache: dict[str, tuple[_Row, float]] = {}
@@ -217,29 +217,14 @@ class ApiKeys:
             raise ValueError("a factory scope needs both the site and the factory code")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        with map_storage_errors("cannot store the API key"):
-            await self._pool.execute(
-                "INSERT INTO api_keys (key_id, secret_sha256, name, role, site_code, factory_code)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                key_id,
-                _digest(secret),
-                name,
-                role.label,
-                site,
-                factory,
-            )
+        await self._table.insert(key_id, _digest(secret), name, role.label, site, factory)
         self._cache.pop(key_id, None)
         return Principal(key_id, name, role, site, factory), f"{_PREFIX}_{key_id}_{secret}"
 
     async def revoke(self, key_id: str) -> bool:
         """Revoke a key; False when there is no such active key."""
         self._cache.pop(key_id, None)
-        with map_storage_errors("cannot revoke the API key"):
-            result = await self._pool.execute(
-                "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
-                key_id,
-            )
-        return bool(result.endswith(" 1"))
+        return await self._table.revoke(key_id)
 
     def forget(self, key_id: str) -> None:
         """Drop a cached row (the key was found revoked or changed elsewhere)."""
@@ -247,12 +232,7 @@ class ApiKeys:
 
     async def list(self) -> list[dict[str, Any]]:
         """Every key's metadata (never a secret), newest first."""
-        with map_storage_errors("cannot list API keys"):
-            rows = await self._pool.fetch(
-                "SELECT key_id, name, role, site_code AS site, factory_code AS factory,"
-                " created_at, revoked_at FROM api_keys ORDER BY created_at DESC"
-            )
-        return [dict(r) for r in rows]
+        return await self._table.all()
 
     async def active(self, key_ids: Collection[str]) -> dict[str, Principal]:
         """The principals of those of ``key_ids`` that are active now, in one query.
@@ -260,12 +240,7 @@ class ApiKeys:
         Raises:
             StorageError: when the database fails.
         """
-        with map_storage_errors("cannot read API keys"):
-            rows = await self._pool.fetch(
-                "SELECT key_id, name, role, site_code, factory_code FROM api_keys"
-                " WHERE key_id = ANY($1::text[]) AND revoked_at IS NULL",
-                list(key_ids),
-            )
+        rows = await self._table.active(key_ids)
         return {r["key_id"]: _principal(r["key_id"], r) for r in rows}
 
     async def verify(self, key: str) -> Principal | None:
@@ -318,12 +293,7 @@ class ApiKeys:
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return hit[0]
-        with map_storage_errors("cannot verify the API key"):
-            rec = await self._pool.fetchrow(
-                "SELECT secret_sha256, name, role, site_code, factory_code FROM api_keys"
-                " WHERE key_id = $1 AND revoked_at IS NULL",
-                key_id,
-            )
+        rec = await self._table.active_row(key_id)
         row: _Row = None
         if rec is not None:
             row = (bytes(rec["secret_sha256"]), _principal(key_id, rec))

@@ -9,7 +9,7 @@
 ``StorageError``               503 (400 when caused by an ``asyncpg.DataError``)
 =============================  ===========================================================
 
-Websockets close with Starlette's ``WebSocketException`` (``controlcenter.api.live``).
+Websockets close with Starlette's ``WebSocketException`` (``controlcenter.api.routes.live``).
 """
 
 from __future__ import annotations

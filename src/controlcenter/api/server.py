@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,15 +31,16 @@ from fastapi import FastAPI
 from controlcenter.api._redact import RedactKeys
 from controlcenter.api.app import create_app
 from controlcenter.api.auth import ApiKeys
-from controlcenter.api.feed import ReplicaFeed
-from controlcenter.api.hub import LiveHub
-from controlcenter.api.index import SeriesIndex
+from controlcenter.api.live.feed import ReplicaFeed
+from controlcenter.api.live.hub import LiveHub
+from controlcenter.api.live.index import SeriesIndex
 from controlcenter.api.state import ApiState
 from controlcenter.config import Settings
 from controlcenter.domain import Batch
 from controlcenter.errors import ConfigError, ControlCenterError
 from controlcenter.gcpolicy import gc_policy
 from controlcenter.paging import PageStream
+from controlcenter.stage import all_set
 from controlcenter.store import Catalog, KindBook, migrate, open_pool
 
 if TYPE_CHECKING:
@@ -54,11 +56,21 @@ _REDACT = RedactKeys()
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
+    """uvicorn without its own signal handling (the service owns SIGINT/SIGTERM), with an
+    event set once it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
 
 
 async def serve(
@@ -94,12 +106,10 @@ async def serve(
     server = _Server(config)
 
     async def watch() -> None:
-        while not server.started and not server.should_exit:  # noqa: ASYNC110 - a flag, no event
-            await asyncio.sleep(0.05)
-        if server.started:
-            logger.info("API listening on http://%s:%d", api.host, _port(server, api.port))
-            if started is not None:
-                started.set()
+        await server.listening.wait()  # cancelled below if the server ends first
+        logger.info("API listening on http://%s:%d", api.host, _port(server, api.port))
+        if started is not None:
+            started.set()
         await stop.wait()
         server.should_exit = True
 
@@ -208,7 +218,7 @@ async def run_replica(
         await catalog.load()
         index = SeriesIndex(catalog)
         hub = LiveHub(settings.api, index)
-        kinds = KindBook(pool)
+        kinds = KindBook(pool, refresh_s=settings.kinds.refresh_interval_s)
         await kinds.refresh()
         feed = ReplicaFeed(settings, hub, catalog, lambda: kinds.current)
         keys = ApiKeys(pool, settings=settings.api)
@@ -218,8 +228,7 @@ async def run_replica(
         async with gc_policy(settings.runtime), asyncio.TaskGroup() as tg:
             tg.create_task(feed.run(stop), name="replica-feed")
             tg.create_task(feed.refresh_catalog(stop), name="catalog-refresh")
-            refresh_s = settings.kinds.refresh_interval_s
-            tg.create_task(state.kinds.run(stop, refresh_s), name="kinds-refresh")
+            tg.create_task(kinds.run(stop), name="kinds-refresh")
             runtime.start(tg, stop, started)
             if ready is not None:
                 tg.create_task(_both(started, feed.connected, ready, stop))
@@ -229,7 +238,5 @@ async def _both(
     a: asyncio.Event, b: asyncio.Event, target: asyncio.Event, stop: asyncio.Event
 ) -> None:
     """Set ``target`` once ``a`` and ``b`` are set (unless ``stop`` comes first)."""
-    while not stop.is_set() and not (a.is_set() and b.is_set()):  # noqa: ASYNC110 - two events
-        await asyncio.sleep(0.02)
-    if a.is_set() and b.is_set():
+    if await all_set(stop, a, b):
         target.set()

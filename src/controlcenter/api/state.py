@@ -11,9 +11,9 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from controlcenter.api.auth import ApiKeys
-from controlcenter.api.hub import LiveHub
-from controlcenter.api.index import SeriesIndex
-from controlcenter.api.sessions import Sessions
+from controlcenter.api.live.hub import LiveHub
+from controlcenter.api.live.index import SeriesIndex
+from controlcenter.api.live.sessions import Sessions
 from controlcenter.config import ApiSettings, Settings
 from controlcenter.store import KindBook
 

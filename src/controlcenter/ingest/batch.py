@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.domain import DeadLetter, GatewayStatus, SensorKey, SeriesKey
-from controlcenter.ingest.payload import Decoded
+from controlcenter.wire.payload import Decoded
 
 __all__ = ["Batcher", "IngestBatch", "Source"]
 

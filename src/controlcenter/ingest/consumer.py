@@ -48,8 +48,6 @@ from controlcenter.domain import DeadLetter, GatewayStatus
 from controlcenter.errors import BrokerError, PayloadError
 from controlcenter.ingest import _paho
 from controlcenter.ingest.batch import Batcher, IngestBatch
-from controlcenter.ingest.payload import PayloadDecoder
-from controlcenter.ingest.topic import StatusTopic, TopicParser
 from controlcenter.kinds import Registry, packaged
 from controlcenter.metrics import (
     INGEST_MESSAGES,
@@ -59,7 +57,10 @@ from controlcenter.metrics import (
     INGEST_MQTT_UNACKED,
     INGEST_RECONNECTS,
 )
-from controlcenter.mqtt import make_client, wait_or_stop
+from controlcenter.mqtt import make_client
+from controlcenter.stage import sleep_or_stop
+from controlcenter.wire.payload import PayloadDecoder
+from controlcenter.wire.topic import StatusTopic, TopicParser
 
 __all__ = ["Consumer"]
 
@@ -139,7 +140,7 @@ class Consumer:
                         INGEST_RECONNECTS.inc()
                         delay = backoff.next()
                         logger.warning("MQTT connection lost (%s); retrying in %.1f s", exc, delay)
-                        await wait_or_stop(self._stop, delay)
+                        await sleep_or_stop(self._stop, delay)
             finally:
                 timer.cancel()
 

@@ -128,6 +128,7 @@ class Pager:
         self._wake = asyncio.Event()
         self._repeat: dict[int, float | None] = {}
         self._busy = 0
+        self._quiet = asyncio.Event()  # set when work ends with nothing left (see idle)
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -305,6 +306,7 @@ class Pager:
                 self._inflight.discard(job.send_id)
                 self._sends.task_done()
                 PAGING_QUEUE.set(self._sends.qsize())
+                self._settle()
 
     async def _deliver(self, job: _Send) -> None:
         channel = (self.channels or {}).get(job.channel)
@@ -353,8 +355,17 @@ class Pager:
 
     async def idle(self) -> None:
         """Wait until every transition is planned and every queued send is done (tests)."""
-        while self._intake or self._sends.qsize() or self._busy or self._inflight:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+        while not self._is_idle():
+            self._quiet.clear()
+            await self._quiet.wait()
+
+    def _is_idle(self) -> bool:
+        return not (self._intake or self._sends.qsize() or self._busy or self._inflight)
+
+    def _settle(self) -> None:
+        """Wake :meth:`idle` when a piece of work ended with nothing left to do."""
+        if self._is_idle():
+            self._quiet.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Plan, dispatch and send until ``stop`` is set; then shut down as the module
@@ -417,6 +428,7 @@ class Pager:
                 continue
             finally:
                 self._busy -= 1
+                self._settle()
             backoff.reset()
             try:
                 async with asyncio.timeout(self.cfg.tick_s):

@@ -37,6 +37,7 @@ from controlcenter.reports.archive import ReportArchive
 from controlcenter.reports.build import MEDIA_TYPES, Format, ReportRequest, make_report
 from controlcenter.reports.mail import send_mail
 from controlcenter.reports.period import Period
+from controlcenter.stage import sleep_or_stop
 
 __all__ = ["Mailer", "ReportScheduler", "due_periods", "missed_periods"]
 
@@ -122,11 +123,11 @@ class ReportScheduler:
     ) -> None:
         await send_mail(self._settings.smtp, to, subject, body, attachment)
 
-    async def run(self) -> None:
-        """Check the schedule until cancelled (the first pass makes what was missed); a
-        failed pass is logged and retried."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check the schedule until ``stop`` is set (the first pass makes what was missed);
+        a failed pass is logged and retried."""
         backfill = True
-        while True:
+        while not stop.is_set():
             try:
                 now = datetime.now(UTC)
                 await self.run_due(now, backfill=backfill)
@@ -135,7 +136,7 @@ class ReportScheduler:
                 await self._archive.expire(self._settings.reports.keep_days)
             except (ControlCenterError, asyncpg.PostgresError, OSError) as exc:
                 logger.warning("scheduled reports: %s (retried)", exc)
-            await asyncio.sleep(self._settings.reports.check_interval_s)
+            await sleep_or_stop(stop, self._settings.reports.check_interval_s)
 
     async def run_due(self, now: datetime, *, backfill: bool = False) -> list[int]:
         """Make what is due at ``now`` and not made yet (with ``backfill``, also the

@@ -29,6 +29,7 @@ from controlcenter.kinds import (
     packaged,
     parse_kind,
 )
+from controlcenter.stage import sleep_or_stop
 from controlcenter.store.pool import map_storage_errors
 
 __all__ = ["KindBook"]
@@ -65,8 +66,11 @@ class KindBook:
         base: the packaged registry (default ``controlcenter.kinds.packaged()``).
     """
 
-    def __init__(self, pool: asyncpg.Pool, base: Registry | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, base: Registry | None = None, *, refresh_s: float = 30.0
+    ) -> None:
         self._pool = pool
+        self._refresh_s = refresh_s
         self._base = packaged() if base is None else base
         #: The current snapshot; the packaged kinds until :meth:`load`.
         self.current: Registry = self._base
@@ -135,16 +139,9 @@ class KindBook:
             logger.info("sensor kind %s %s", name, "added" if previous is None else "changed")
             return spec
 
-    async def run(self, stop: asyncio.Event, interval_s: float) -> None:
-        """Refresh every ``interval_s`` until ``stop`` is set (a failed read is retried)."""
-        while not stop.is_set():
-            try:
-                async with asyncio.timeout(interval_s):
-                    await stop.wait()
-            except TimeoutError:
-                pass
-            else:
-                return
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh every ``refresh_s`` until ``stop`` is set (a failed read is retried)."""
+        while not await sleep_or_stop(stop, self._refresh_s):
             try:
                 await self.refresh()
             except Exception:  # the database may be away for a while: keep the last snapshot

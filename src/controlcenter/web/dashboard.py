@@ -22,9 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from controlcenter import __version__
-from controlcenter.api.auth import Principal, authenticate_request
-from controlcenter.api.deps import ERRORS
-from controlcenter.api.state import State
+from controlcenter.api import ERRORS, Principal, State, authenticate_request
 
 __all__ = ["DASHBOARD_DIR", "DashboardFiles", "DisplayConfig", "Me", "mount_dashboard", "router"]
 

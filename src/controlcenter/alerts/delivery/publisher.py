@@ -1,0 +1,137 @@
+"""MQTT delivery: every transition as JSON on ``{root}/v1/alerts/{site}/{factory}/{rule}``.
+
+QoS 1 (``alerts.mqtt_qos``), not retained. A grouped notification uses ``_site`` for the
+factory level. The publisher has its own client (not the ingest consumer's) and its own
+bounded queue; full-queue policy: drop the oldest and count it (crews' devices can always
+read the current state over REST). Connection losses are retried with capped, jittered
+backoff; the notification being published when the link dropped is retried first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+import aiomqtt
+
+from controlcenter.alerts.delivery.notify import Notification
+from controlcenter.backoff import Backoff
+from controlcenter.config import Settings
+from controlcenter.errors import BrokerError
+from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
+from controlcenter.mqtt import make_client
+
+__all__ = ["AlertPublisher", "alert_topic"]
+
+logger = logging.getLogger(__name__)
+
+_PERMANENT_RC = {4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
+
+
+def alert_topic(root: str, note: Notification) -> str:
+    """The topic of ``note``.
+
+    >>> alert_topic("cc", Notification("opened", "namdong", "f7", "pm10-grade", "warning", {}))
+    'cc/v1/alerts/namdong/f7/pm10-grade'
+    """
+    return f"{root}/v1/alerts/{note.site}/{note.factory or '_site'}/{note.rule}"
+
+
+class AlertPublisher:
+    """Publishes notifications to the broker from a bounded queue; run :meth:`run`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._queue: deque[Notification] = deque()
+        self._max = settings.alerts.queue_max_notifications
+        self._wakeup = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.published = 0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Leave the broker (gracefully) and make :meth:`run` return.
+
+        The service calls it before cancelling: aiomqtt's exit path can turn a
+        cancellation into an MqttError, so shutdown does not rely on cancellation alone.
+        """
+        self._stopping = True
+        self._wakeup.set()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def offer(self, note: Notification) -> None:
+        """Queue ``note`` (never blocks; drops the oldest when full)."""
+        if len(self._queue) >= self._max:
+            self._queue.popleft()
+            ALERTS_DROPPED.labels("mqtt").inc()
+        self._queue.append(note)
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Connect, publish, reconnect, forever.
+
+        Raises:
+            BrokerError: when the broker refuses our credentials for good.
+        """
+        mq = self._settings.mqtt
+        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
+        while not self._stopping:
+            try:
+                await self._session(backoff)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                task = asyncio.current_task()
+                if self._stopping:
+                    return
+                if task is not None and task.cancelling():
+                    # aiomqtt's __aexit__ may turn our cancellation into an MqttError
+                    # (an unclean disconnect): never swallow it.
+                    raise asyncio.CancelledError from exc
+                rc = getattr(exc, "rc", None)
+                if isinstance(rc, int) and rc in _PERMANENT_RC:
+                    raise BrokerError(f"broker refused the alert publisher: {exc}") from exc
+                delay = backoff.next()
+                logger.warning("alert publisher lost the broker (%s); retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+            finally:
+                self.connected.clear()
+
+    def _check(self, lost: asyncio.Future[None]) -> None:
+        """Raise MqttError if the link is lost (and retrieve the future's exception)."""
+        if lost.done():
+            exc = None if lost.cancelled() else lost.exception()
+            raise aiomqtt.MqttError(f"alert publisher disconnected: {exc}")
+
+    def _client(self) -> aiomqtt.Client:
+        return make_client(self._settings, f"{self._settings.mqtt.client_id}-alerts")
+
+    async def _session(self, backoff: Backoff) -> None:
+        root = self._settings.mqtt.topic_root
+        a = self._settings.alerts
+        async with self._client() as client:
+            self.connected.set()
+            backoff.reset()
+            logger.info("alert publisher connected")
+            # aiomqtt has no public signal for a lost link; its own message iterator waits
+            # on this future too. Waiting on it while idle notices the loss at once (and
+            # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
+            lost: asyncio.Future[None] = client._disconnected
+            lost.add_done_callback(lambda _: self._wakeup.set())
+            while not self._stopping:
+                self._check(lost)
+                if not self._queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                note = self._queue[0]
+                async with asyncio.timeout(a.mqtt_timeout_s):
+                    await client.publish(alert_topic(root, note), note.encoded(), qos=a.mqtt_qos)
+                # Removed only once the broker has it: a lost link retries it first.
+                with contextlib.suppress(IndexError):
+                    if self._queue[0] is note:
+                        self._queue.popleft()
+                self.published += 1
+                ALERTS_DELIVERIES.labels("mqtt", "ok").inc()

@@ -1,0 +1,150 @@
+"""Webhook delivery: JSON POSTs that Slack/Teams-style incoming webhooks accept.
+
+Each endpoint has its own worker and bounded queue. Full-queue policy: the oldest waiting
+notification is dropped, counted and recorded as a dead letter (nothing disappears without
+a trace). A delivery is retried with capped, jittered backoff on network errors, timeouts,
+408/429 and 5xx; after ``webhook_max_attempts`` (or at once on another 4xx) it becomes a
+dead letter in ``alert_dead_letters``. A dead receiver only ever delays its own queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from controlcenter.alerts.delivery.notify import Notification
+from controlcenter.backoff import Backoff
+from controlcenter.config import AlertSettings
+from controlcenter.errors import AlertDeliveryError
+from controlcenter.metrics import ALERTS_DEAD_LETTERS, ALERTS_DELIVERIES, ALERTS_DROPPED
+
+__all__ = ["DeadLetterSink", "WebhookNotifier"]
+
+logger = logging.getLogger(__name__)
+
+#: Records an undeliverable notification: (channel, target, payload, attempts, error).
+DeadLetterSink = Callable[[str, str, dict[str, Any], int, str], Awaitable[None]]
+
+_RETRY_STATUS = {408, 425, 429}
+
+
+class _RejectedError(AlertDeliveryError):
+    """The receiver refused the notification for good (a 4xx other than 408/425/429)."""
+
+
+class WebhookNotifier:
+    """Delivers notifications to one URL from its own bounded queue; run :meth:`run`."""
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.AsyncClient,
+        settings: AlertSettings,
+        dead_letter: DeadLetterSink,
+        *,
+        min_severity: int = 0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.url = url
+        self._client = client
+        self._settings = settings
+        self._dead_letter = dead_letter
+        self._sleep = sleep
+        self.min_severity = min_severity
+        self._queue: deque[Notification] = deque()
+        self._overflow: deque[Notification] = deque(maxlen=settings.queue_max_notifications)
+        self._wakeup = asyncio.Event()
+        self._quiet = asyncio.Event()  # set when a delivery ends with nothing left
+        self.delivered = 0
+        self.dead = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def offer(self, note: Notification) -> None:
+        """Queue ``note`` (never blocks; see the module docstring for a full queue)."""
+        if len(self._queue) >= self._settings.queue_max_notifications:
+            self._overflow.append(self._queue.popleft())
+            ALERTS_DROPPED.labels("webhook").inc()
+        self._queue.append(note)
+        self._wakeup.set()
+
+    async def idle(self) -> None:
+        """Wait until the queue is empty (for tests and shutdown)."""
+        while self._queue or self._overflow or self._busy:
+            self._quiet.clear()
+            await self._quiet.wait()
+
+    _busy = False
+
+    async def run(self) -> None:
+        """Deliver forever."""
+        while True:
+            while self._overflow:
+                note = self._overflow.popleft()
+                await self._bury(note, 0, "queue full: dropped before delivery")
+            if not self._queue:
+                self._quiet.set()  # nothing queued, nothing in flight
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            note = self._queue.popleft()
+            self._busy = True
+            try:
+                await self._deliver(note)
+            finally:
+                self._busy = False
+
+    async def _deliver(self, note: Notification) -> None:
+        s = self._settings
+        backoff = Backoff(s.retry_initial_s, s.retry_max_s)
+        error = ""
+        for attempt in range(1, s.webhook_max_attempts + 1):
+            try:
+                await self._post(note)
+            except _RejectedError as exc:
+                await self._bury(note, attempt, str(exc))
+                return
+            except AlertDeliveryError as exc:
+                error = str(exc)
+                ALERTS_DELIVERIES.labels("webhook", "retry").inc()
+                if attempt < s.webhook_max_attempts:
+                    delay = backoff.next()
+                    logger.debug("webhook %s failed (%s); retry in %.2f s", self.url, exc, delay)
+                    await self._sleep(delay)
+                continue
+            ALERTS_DELIVERIES.labels("webhook", "ok").inc()
+            self.delivered += 1
+            return
+        await self._bury(note, s.webhook_max_attempts, error)
+
+    async def _post(self, note: Notification) -> None:
+        body = note.encoded()
+        try:
+            async with asyncio.timeout(self._settings.webhook_timeout_s):
+                resp = await self._client.post(
+                    self.url, content=body, headers={"content-type": "application/json"}
+                )
+        except (httpx.HTTPError, TimeoutError, OSError) as exc:
+            raise AlertDeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code < 300:
+            return
+        if resp.status_code >= 500 or resp.status_code in _RETRY_STATUS:
+            raise AlertDeliveryError(f"HTTP {resp.status_code}")
+        raise _RejectedError(f"HTTP {resp.status_code}")
+
+    async def _bury(self, note: Notification, attempts: int, error: str) -> None:
+        ALERTS_DELIVERIES.labels("webhook", "failed").inc()
+        ALERTS_DEAD_LETTERS.labels("webhook").inc()
+        self.dead += 1
+        logger.warning("webhook %s: notification dead-lettered (%s)", self.url, error)
+        try:
+            await self._dead_letter("webhook", self.url, note.payload, attempts, error)
+        except Exception:
+            # The database is down too: the log line above is the last trace.
+            logger.exception("cannot record the webhook dead letter")

@@ -1,0 +1,181 @@
+"""A replica's live feed: its own non-persistent MQTT subscription to ``{root}/v1/#``.
+
+Replicas are stateless: they do not consume for storage (ingest does, with its persistent
+session); they listen at QoS 0 with a clean session and a unique client id, decode with
+the same :class:`~controlcenter.wire.PayloadDecoder`, resolve keys through the catalog
+read-only (unknown keys trigger a rate-limited reload; their readings are skipped until
+then) and feed the hub every ``_FLUSH_S``. Alert transitions published by the service on
+``{root}/v1/alerts/...`` go to the alert clients.
+
+Full-queue policy: aiomqtt's incoming queue is bounded (``_MAX_QUEUED``); when a replica
+cannot keep up, the client drops the newest messages. Live views lose intermediate values
+only: the next reading of a series restores its latest value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+import orjson
+
+from controlcenter.api.live.hub import LiveHub
+from controlcenter.backoff import Backoff
+from controlcenter.config import Settings
+from controlcenter.domain import Batch, SensorKey, SeriesKey
+from controlcenter.errors import PayloadError, StorageError
+from controlcenter.kinds import Registry, packaged
+from controlcenter.mqtt import make_client
+from controlcenter.stage import any_set, sleep_or_stop
+from controlcenter.store import Catalog
+from controlcenter.wire import ALERTS_SEGMENT, PayloadDecoder, TopicParser
+
+__all__ = ["ReplicaFeed"]
+
+logger = logging.getLogger(__name__)
+
+_FLUSH_S = 0.02
+_MAX_QUEUED = 100_000
+_RELOAD_MIN_S = 5.0
+
+
+class ReplicaFeed:
+    """Feeds a replica's hub from the broker until stopped; ``connected`` while subscribed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hub: LiveHub,
+        catalog: Catalog,
+        registry: Callable[[], Registry] = packaged,
+    ) -> None:
+        self._settings = settings
+        self._hub = hub
+        self._catalog = catalog
+        # The current sensor-kind registry (the process's KindBook): kinds added at run time.
+        self._parser = TopicParser(settings.mqtt.topic_root, registry)
+        self._decoder = PayloadDecoder(settings.ingest, registry)
+        self._alerts_prefix = f"{settings.mqtt.topic_root}/v1/{ALERTS_SEGMENT}/"
+        self._series: list[int] = []
+        self._time: list[int] = []
+        self._value: list[float] = []
+        self._unknown = False
+        self._reload = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Subscribe and feed until ``stop``, reconnecting with capped, jittered backoff."""
+        mq = self._settings.mqtt
+        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
+        while not stop.is_set():
+            try:
+                await self._session(stop, backoff)
+            except aiomqtt.MqttError as exc:
+                delay = backoff.next()
+                logger.warning("replica MQTT feed lost (%s); retrying in %.1f s", exc, delay)
+                await sleep_or_stop(stop, delay)
+
+    async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
+        s = self._settings
+        identifier = f"{s.mqtt.client_id}-api-{uuid.uuid4().hex[:8]}"
+        client = make_client(s, identifier, max_queued_incoming_messages=_MAX_QUEUED)
+        async with client:
+            async with asyncio.timeout(s.mqtt.connect_timeout_s):
+                await client.subscribe(self._parser.subscription, qos=0)
+            logger.info("replica feed subscribed to %s", self._parser.subscription)
+            self.connected.set()
+            backoff.reset()
+            # Owned here: all three are cancelled and awaited before leaving.
+            tasks = [
+                asyncio.create_task(self._read(client)),
+                asyncio.create_task(stop.wait()),
+                asyncio.create_task(self._flush_loop()),
+            ]
+            try:
+                await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self.connected.clear()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            reader = tasks[0]
+            if not reader.cancelled() and (exc := reader.exception()) is not None:
+                raise exc
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            raw = payload if isinstance(payload, bytes) else str(payload).encode()
+            self.handle(message.topic.value, raw)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_S)
+            self.flush()
+
+    def handle(self, topic: str, raw: bytes) -> None:
+        """Decode one message into the pending batch (or pass an alert on)."""
+        if topic.startswith(self._alerts_prefix):
+            self._alert(raw)
+            return
+        try:
+            target = self._parser.parse(topic)
+            if not isinstance(target, SensorKey):
+                return
+            decoded = self._decoder.decode(target.kind, raw, time.time_ns() // 1000)
+        except PayloadError:
+            return  # ingest records it as a dead letter; live feeds skip it
+        except Exception:  # a decoder bug must not stop the live feed
+            logger.exception("cannot decode a message on %s; skipped", topic)
+            return
+        id_of = self._catalog.id_of
+        for metric, t, v in zip(decoded.metrics, decoded.times, decoded.values, strict=True):
+            sid = id_of(SeriesKey(target, metric))
+            if sid is None:
+                self._unknown = True
+                continue
+            self._series.append(sid)
+            self._time.append(t)
+            self._value.append(v)
+
+    def flush(self) -> None:
+        """Hand the pending readings to the hub."""
+        if self._unknown:
+            self._unknown = False
+            self._reload.set()
+        if not self._series:
+            return
+        batch = Batch.from_lists(self._series, self._time, self._value)
+        self._series, self._time, self._value = [], [], []
+        self._hub.update(batch)
+
+    def _alert(self, raw: bytes) -> None:
+        try:
+            doc: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(doc, dict):
+            self._hub.publish_alert(doc)
+
+    async def refresh_catalog(self, stop: asyncio.Event) -> None:
+        """Reload the catalog every ``api.catalog_refresh_s``, or soon after unknown keys."""
+        every = self._settings.api.catalog_refresh_s
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await any_set(self._reload, stop)
+            if stop.is_set():
+                return
+            self._reload.clear()
+            try:
+                async with asyncio.timeout(self._settings.api.query_timeout_s):
+                    await self._catalog.load()
+            except (StorageError, TimeoutError) as exc:  # keep serving with the cached catalog
+                logger.warning("cannot reload the catalog: %s", exc)
+            await asyncio.sleep(min(_RELOAD_MIN_S, every))
