@@ -34,6 +34,11 @@ CROSS JOIN LATERAL (
 ) r
 """
 
+_OPEN_BY_SENSOR = """
+SELECT factory, kind, sensor, severity, count(*) AS n FROM alerts
+WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
+GROUP BY factory, kind, sensor, severity
+"""
 _OPEN_BY_SEVERITY = """
 SELECT severity, count(*) AS n FROM alerts
 WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
@@ -191,6 +196,11 @@ class AlertRepository:
         else:
             rows = await self.pool.fetch(_OPEN_BY_KIND, site, factory, list(kinds))
         return {r[by]: int(r["n"]) for r in rows}
+
+    async def open_by_sensor(self, site: str, factory: str | None) -> list[asyncpg.Record]:
+        """Unresolved alerts of a site (or one factory) counted per (factory, kind, sensor,
+        severity): the map's colours."""
+        return list(await self.pool.fetch(_OPEN_BY_SENSOR, site, factory))
 
     # -- references -----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
+from controlcenter.alerts import AlertRepository
 from controlcenter.api._http import query_timeout
 from controlcenter.api.deps import ERRORS, Viewer, narrow, problems
 from controlcenter.api.live.index import Selection
@@ -38,12 +39,6 @@ router = APIRouter(prefix="/api/v1", tags=["map"], responses=ERRORS)
 _ERRORS = problems(401, 403, 404, 422, 503, 504)
 _SEVERITIES = ("critical", "warning", "info")
 MapState = Literal["critical", "warning", "info", "ok"]
-
-_ALERTS = """
-SELECT factory, kind, sensor, severity, count(*) AS n FROM alerts
-WHERE state <> 'resolved' AND site = $1 AND ($2::text IS NULL OR factory = $2)
-GROUP BY factory, kind, sensor, severity
-"""
 
 
 class AlertCounts(BaseModel):
@@ -145,7 +140,7 @@ async def _states(
     state: ApiState, site: str, factory: str | None
 ) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str, str], str]]:
     async with query_timeout(state):
-        rows = await state.pool.fetch(_ALERTS, site, factory)
+        rows = await AlertRepository(state.pool).open_by_sensor(site, factory)
     by_factory: dict[str, dict[str, int]] = {}
     by_sensor: dict[tuple[str, str, str], str] = {}
     for r in rows:
