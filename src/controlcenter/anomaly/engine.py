@@ -489,6 +489,7 @@ class Engine:
         st.last_value[gs] = prep.xa[last]
         st.ewm_mean[gs] = sev.ewm_mean[last]
         st.ewm_var[gs] = sev.ewm_var[last]
+        st.ewm_level[gs] = sev.ewm_level[last]
         st.cusum_pos[gs] = sev.cusum_pos[last]
         st.cusum_neg[gs] = sev.cusum_neg[last]
         st.run[gs] = sev.run[last]

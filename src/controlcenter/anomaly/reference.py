@@ -56,6 +56,7 @@ class _Series:
     last_value: float = 0.0
     ewm_mean: float = 0.0
     ewm_var: float = 0.0
+    ewm_level: float = math.nan  # EWMA of the daily profile's mean (NaN: none)
     cusum: list[float] = field(default_factory=lambda: [0.0, 0.0])
     run: int = 0
     changes: int = 0
@@ -94,6 +95,7 @@ _SCALARS = (
     "last_value",
     "ewm_mean",
     "ewm_var",
+    "ewm_level",
     "run",
     "changes",
     "median",
@@ -361,15 +363,18 @@ class ReferenceEngine:
                 rate = max(rate, LIMIT_SEVERITY)
         out.append((Detector.RATE, rate, t))
         # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
-        sev_ewma, dev = self._ewma(st, x, n)
+        factor, level = self._daily(st, t, x)  # learns the time of day in any case
+        factor = factor if st.seasonal else 1.0
+        level = level if st.seasonal else math.nan
+        sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level, st.seasonal and factor == 0.0)
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
-        st.last_r = (robust_ok, zdev)
+        st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
-        factor = self._daily(st, t, x)  # learns the time of day in any case
-        factor = factor if st.seasonal else 1.0
-        own = abs(z) * p["inv_robust_z"] if robust_ok else 0.0  # before the daily baseline
-        robust = own * factor
+        robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        # What the metric shows before the daily baseline explains it (relation's gate).
+        z_raw = z if p["robust_median"] > 0 else raw / st.sigma
+        own = max(abs(z_raw) * p["inv_robust_z"] if robust_ok else 0.0, ewma_raw)
         y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
@@ -390,27 +395,45 @@ class ReferenceEngine:
         st.last_time, st.last_value, st.silent = t, x, False
         return out
 
-    def _ewma(self, st: _Series, x: float, n: int) -> tuple[float, float]:
-        """EWMA z severity of ``x`` (0 during warm-up) and its deviation; then learn ``x``."""
+    def _ewma(
+        self, st: _Series, x: float, n: int, level: float, usual: bool
+    ) -> tuple[float, float, float, float]:
+        """EWMA z severity of ``x`` (0 during warm-up), its deviation as it was and less the seasonal
+        step (``level``: the daily profile's mean ``x`` is judged by, NaN: none); then learn
+        ``x`` (as it is when ``usual`` for the time of day, else winsorized)."""
         p = st.par
         al = p["alpha"]
+        adj = 0.0
+        if math.isnan(level):
+            st.ewm_level = math.nan
+        elif math.isnan(st.ewm_level):
+            st.ewm_level = level  # (re)start: no step yet
+        else:
+            adj = level - st.ewm_level
+            if abs(adj) <= ROUNDING * (abs(level) + abs(st.ewm_level)):
+                adj = 0.0
+            st.ewm_level = (1.0 - al) * st.ewm_level + al * level
         if n == 0:
             st.ewm_mean, st.ewm_var = x, 0.0
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         d = x - st.ewm_mean
-        if abs(d) <= ROUNDING * (abs(x) + abs(st.ewm_mean)):
-            d = 0.0  # float rounding, not a deviation
+        scale = ROUNDING * (abs(x) + abs(st.ewm_mean))
+        d = raw = 0.0 if abs(d) <= scale else d  # float rounding, not a deviation
+        d -= min(max(adj, min(d, 0.0)), max(d, 0.0))  # the seasonal step explains, never adds
+        if abs(d) <= scale:
+            d = 0.0
         rel = p["min_rel_std"] * st.ewm_mean
         floor2 = st.resolution**2 / 12.0
         spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + floor2 + TINY)
-        sev = abs(d) * p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
+        scale = p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
+        sev, sev_raw = abs(d) * scale, abs(raw) * scale
         learn = x
-        if st.robust_ok:
+        if st.robust_ok and not usual:
             band = p["ewma_clip"] * st.sigma
             learn = min(max(x, st.median - band), st.median + band)
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
-        return sev, d
+        return sev, d, raw, sev_raw
 
     def _folded(self, rec: list[float], day: int) -> tuple[float, float]:
         """A key's profile as of ``day``: its accumulator of an earlier day folded in."""
@@ -424,12 +447,12 @@ class ReferenceEngine:
             return pm + w * d, (1 - w) * pv + w * v + w * (1 - w) * d * d
         return pm, pv
 
-    def _daily(self, st: _Series, t: int, x: float) -> float:
+    def _daily(self, st: _Series, t: int, x: float) -> tuple[float, float]:
         """0 when ``x`` is usual for this slot on earlier days of its class (working day or
-        weekend; a weekend slot without a profile yet: the working days'), else 1; then
-        learn ``x``."""
+        weekend; a weekend slot without a profile yet: the working days'), else 1, and the
+        profile's mean it was judged by (NaN: none); then learn ``x``."""
         if st.daily is None:
-            return 1.0
+            return 1.0, math.nan
         p, k, w = st.par, self.config.daily_slots, self.config.daily_weight
         local = t + self.config.day_offset_s * 1_000_000
         day = local // US_PER_DAY
@@ -459,7 +482,7 @@ class ReferenceEngine:
         rec[2] += 1.0
         rec[3] += x
         rec[4] += x * x
-        return factor
+        return factor, pm
 
     def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
         p = st.par

@@ -46,6 +46,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "wsumsq": (np.float64, 0.0),  # sum over the window of (x - shift)**2
     "ewm_mean": (np.float64, 0.0),
     "ewm_var": (np.float64, 0.0),
+    "ewm_level": (np.float64, np.nan),  # EWMA of the daily profile's mean (NaN: none)
     "cusum_pos": (np.float64, 0.0),
     "cusum_neg": (np.float64, 0.0),
     "run": (np.int64, 0),  # readings equal to their predecessor, ending at the last one
@@ -109,6 +110,7 @@ class WindowStore:
     wsumsq: npt.NDArray[np.float64]
     ewm_mean: npt.NDArray[np.float64]
     ewm_var: npt.NDArray[np.float64]
+    ewm_level: npt.NDArray[np.float64]
     cusum_pos: npt.NDArray[np.float64]
     cusum_neg: npt.NDArray[np.float64]
     run: npt.NDArray[np.int64]
