@@ -163,9 +163,10 @@ def _ewma(
     floor2: F64,
     adj: F64,
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    """EWMA z severity (and before ``adj`` is taken out), deviation ``x - mean_before`` less ``adj`` (``adj``: the seasonal part,
-    :func:`_seasonal_step`), the deviation as it was, and mean and variance after each reading; the statistics learn
-    ``learn`` (``x`` winsorized), the score uses ``x``."""
+    """EWMA z severity (with ``adj`` taken out of the deviation, and as it was), deviation
+    ``x - mean_before`` less ``adj`` (the seasonal part, :func:`_seasonal_step`) and as it
+    was, and mean and variance after each reading; the statistics learn ``learn`` (``x``
+    winsorized), the score uses ``x``."""
     alpha = par["alpha"]
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
@@ -193,9 +194,7 @@ def _ewma(
     return np.abs(d) * scale, np.abs(raw) * scale, d, raw, mean, var
 
 
-def _seasonal_step(
-    prep: Prepared, store: WindowStore, par: _Params, level: F64
-) -> tuple[F64, F64]:
+def _seasonal_step(prep: Prepared, store: WindowStore, par: _Params, level: F64) -> tuple[F64, F64]:
     """The seasonal part of each reading's EWMA deviation, and the seasonal EWMA after it.
 
     ``level`` is the daily profile's mean a reading is judged by (NaN where the series shows

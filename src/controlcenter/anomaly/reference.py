@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._daily import CLASSES, GATE_TIE, US_PER_DAY
 from controlcenter.anomaly._detect import NAME_TIE, ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
+from controlcenter.anomaly._reference_daily import daily_step, seasonal
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
-from controlcenter.anomaly._relation import MAX_SLOTS
+from controlcenter.anomaly._relation_store import MAX_SLOTS
 from controlcenter.anomaly._robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
 from controlcenter.anomaly.engine import Engine, EngineConfig
 from controlcenter.anomaly.events import Detector, Events
@@ -310,28 +310,7 @@ class ReferenceEngine:
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = _median(gaps) if gaps else math.nan
-        st.seasonal = self._seasonal(st, t)
-
-    def _seasonal(self, st: _Series, t: int) -> bool:
-        """Whether the slots' profiles show a daily pattern (``_daily.seasonal_gate``), a
-        slot's finished day counted as folded in."""
-        k = CLASSES * self.config.daily_slots
-        if st.daily is None or k < 2:
-            return False
-        day = (t + self.config.day_offset_s * 1_000_000) // US_PER_DAY
-        prof = []
-        for rec in st.daily.values():
-            pm, pv = self._folded(rec, day)
-            if not math.isnan(pm):
-                prof.append((pm, pv))
-        n = len(prof)
-        if n * 4 < k or n < 2:
-            return False
-        mean = sum(m for m, _ in prof) / n
-        between = sum((m - mean) ** 2 for m, _ in prof) / n
-        within = sum(v for _, v in prof) / n
-        s = self.config.season_strength
-        return between > 0 and between * (1.0 - s) >= s * within * (1.0 + GATE_TIE)
+        st.seasonal = seasonal(st.daily, self.config, t)
 
     def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
         """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
@@ -363,7 +342,8 @@ class ReferenceEngine:
                 rate = max(rate, LIMIT_SEVERITY)
         out.append((Detector.RATE, rate, t))
         # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
-        factor, level = self._daily(st, t, x)  # learns the time of day in any case
+        # learns the time of day in any case
+        factor, level = daily_step(st.daily, p, cfg, t, x)
         factor = factor if st.seasonal else 1.0
         level = level if st.seasonal else math.nan
         sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level, st.seasonal and factor == 0.0)
@@ -398,9 +378,10 @@ class ReferenceEngine:
     def _ewma(
         self, st: _Series, x: float, n: int, level: float, usual: bool
     ) -> tuple[float, float, float, float]:
-        """EWMA z severity of ``x`` (0 during warm-up), its deviation as it was and less the seasonal
-        step (``level``: the daily profile's mean ``x`` is judged by, NaN: none); then learn
-        ``x`` (as it is when ``usual`` for the time of day, else winsorized)."""
+        """EWMA z severity of ``x`` (0 during warm-up), its deviation less the seasonal step
+        (``level``: the daily profile's mean ``x`` is judged by, NaN: none); the deviation
+        as it was, and the severity of that; then learn ``x`` (as it is when ``usual`` for
+        the time of day, else winsorized)."""
         p = st.par
         al = p["alpha"]
         adj = 0.0
@@ -434,55 +415,6 @@ class ReferenceEngine:
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         return sev, d, raw, sev_raw
-
-    def _folded(self, rec: list[float], day: int) -> tuple[float, float]:
-        """A key's profile as of ``day``: its accumulator of an earlier day folded in."""
-        pm, pv, w = rec[0], rec[1], self.config.daily_weight
-        if rec[5] < day and rec[2] > 0:
-            m = rec[3] / rec[2]
-            v = max(rec[4] / rec[2] - m * m, 0.0)
-            if math.isnan(pm):
-                return m, v
-            d = m - pm
-            return pm + w * d, (1 - w) * pv + w * v + w * (1 - w) * d * d
-        return pm, pv
-
-    def _daily(self, st: _Series, t: int, x: float) -> tuple[float, float]:
-        """0 when ``x`` is usual for this slot on earlier days of its class (working day or
-        weekend; a weekend slot without a profile yet: the working days'), else 1, and the
-        profile's mean it was judged by (NaN: none); then learn ``x``."""
-        if st.daily is None:
-            return 1.0, math.nan
-        p, k, w = st.par, self.config.daily_slots, self.config.daily_weight
-        local = t + self.config.day_offset_s * 1_000_000
-        day = local // US_PER_DAY
-        slot = (local - day * US_PER_DAY) * k // US_PER_DAY
-        weekend = (day + 3) % 7 >= 5
-        key = slot + k if weekend else slot
-        rec = st.daily.setdefault(key, [math.nan, 0.0, 0.0, 0.0, 0.0, -math.inf])
-        if rec[5] != day:
-            if rec[2] > 0:  # a later day: fold the day's visit into the profile
-                m = rec[3] / rec[2]
-                v = max(rec[4] / rec[2] - m * m, 0.0)
-                if math.isnan(rec[0]):
-                    rec[0], rec[1] = m, v
-                else:
-                    d = m - rec[0]
-                    rec[0], rec[1] = rec[0] + w * d, (1 - w) * rec[1] + w * v + w * (1 - w) * d * d
-            rec[2] = rec[3] = rec[4] = 0.0
-            rec[5] = day
-        pm, pv = rec[0], rec[1]
-        if weekend and math.isnan(pm) and slot in st.daily:
-            pm, pv = self._folded(st.daily[slot], day)
-        factor = 1.0
-        if p["inv_daily_z"] > 0 and not math.isnan(pm):
-            rel = p["min_rel_std"] * pm
-            z = abs(x - pm) / math.sqrt(pv + p["min_std2"] + rel * rel + 1e-24)
-            factor = 0.0 if z * p["inv_daily_z"] < 1.0 else 1.0
-        rec[2] += 1.0
-        rec[3] += x
-        rec[4] += x * x
-        return factor, pm
 
     def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
         p = st.par
