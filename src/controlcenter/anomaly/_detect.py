@@ -277,21 +277,18 @@ def detect(
     ref = refresh_rows(prep, store, table, cfg, seen)
     force = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
     med, sigma, ok = force.median, force.sigma, force.ok
-    # For a series with a daily pattern, the EWMA deviation (and with it the robust z,
-    # the CUSUM and the relation detector's residual) is taken relative to the daily
+    # For a series with a daily pattern, the EWMA deviation (and with it the robust z and
+    # the CUSUM; the relation detector sees the metric as it was) is taken relative to the daily
     # baseline: the step the time of day explains is no evidence.
-    usual = np.zeros(x.size, dtype=np.bool_)
     if factor is not None and level is not None:
         level = np.where(force.seasonal, level, np.nan)
-        usual = force.seasonal & (factor == 0.0)
         adj, ewm_level = _seasonal_step(prep, store, par, level)
     else:
         adj, ewm_level = np.zeros(x.size), np.full(x.size, np.nan)
     # The EWMA learns values winsorized to the robust band, so a spike does not drag its
-    # mean (and echo as a deviation of the readings after it); a value usual for the time
-    # of day is no spike and is learnt as it is.
+    # mean (and echo as a deviation of the readings after it).
     band = par["ewma_clip"] * sigma
-    learn = np.where(ok & ~usual, np.clip(x, med - band, med + band), x)
+    learn = np.where(ok, np.clip(x, med - band, med + band), x)
     quant2 = force.res * force.res / 12.0
     ewma, ewma_raw, dev, raw, mean, var = _ewma(
         prep, store, par, x, learn, n_life, cfg.min_history, quant2, adj

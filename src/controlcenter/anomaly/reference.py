@@ -346,7 +346,7 @@ class ReferenceEngine:
         factor, level = daily_step(st.daily, p, cfg, t, x)
         factor = factor if st.seasonal else 1.0
         level = level if st.seasonal else math.nan
-        sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level, st.seasonal and factor == 0.0)
+        sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level)
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
@@ -376,12 +376,11 @@ class ReferenceEngine:
         return out
 
     def _ewma(
-        self, st: _Series, x: float, n: int, level: float, usual: bool
+        self, st: _Series, x: float, n: int, level: float
     ) -> tuple[float, float, float, float]:
         """EWMA z severity of ``x`` (0 during warm-up), its deviation less the seasonal step
         (``level``: the daily profile's mean ``x`` is judged by, NaN: none); the deviation
-        as it was, and the severity of that; then learn ``x`` (as it is when ``usual`` for
-        the time of day, else winsorized)."""
+        as it was, and the severity of that; then learn ``x`` (winsorized)."""
         p = st.par
         al = p["alpha"]
         adj = 0.0
@@ -409,7 +408,7 @@ class ReferenceEngine:
         scale = p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
         sev, sev_raw = abs(d) * scale, abs(raw) * scale
         learn = x
-        if st.robust_ok and not usual:
+        if st.robust_ok:
             band = p["ewma_clip"] * st.sigma
             learn = min(max(x, st.median - band), st.median + band)
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
