@@ -85,3 +85,24 @@ def test_weekly_baseline_matches_reference_for_any_batch_split(seed, n_batches, 
     for e in (eng, ref):
         e.add_series([0, 1], "generic")
     ingest_both(eng, ref, split(rng, stream, n_batches, shuffle))
+
+
+def _local_day_hour(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    local = t + OFFSET_S * 1_000_000
+    first = (MONDAY + OFFSET_S * 1_000_000) // (24 * US_H)
+    return local // (24 * US_H) - first, (local % (24 * US_H)) / US_H
+
+
+def test_a_known_shift_start_raises_no_statistical_alarm():
+    # Every day the same sharp step at 08:00 and back at 18:00: from the third day on
+    # the daily baseline explains the step, so neither the EWMA z nor the robust z (of
+    # the deviation less the seasonal step) alarm at the shift starts (they did when only
+    # the robust z and CUSUM were damped).
+    stream, _ = weeks_of_shifts(np.random.default_rng(11), 1)
+    every_day = stream.take(np.flatnonzero(stream.series == 1))
+    eng = Engine(EngineConfig(day_offset_s=OFFSET_S))
+    eng.add_series([1], "generic")
+    _, ev = eng.ingest(every_day)
+    day, hour = _local_day_hour(ev.time)
+    stat = np.isin(ev.names(), ["ewma_z", "robust_z", "shift"])
+    assert not ((day >= 2) & np.isin(np.floor(hour), [8, 18]) & stat).any()
