@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.anomaly.window import JUDGED_COLUMNS
+
 __all__ = ["MAX_SLOTS", "NO_TIME", "RelationStore"]
 
 F64 = npt.NDArray[np.float64]
@@ -18,24 +20,14 @@ MAX_SLOTS = 8
 #: Pending time of a sensor with no pending vector.
 NO_TIME = np.iinfo(np.int64).min
 
-_SCALARS: dict[str, tuple[type, object]] = {
+_SCALARS: dict[str, tuple[type[Any], float | int | bool]] = {
     "d": (np.int64, 0),  # metrics in the sensor's vector
     "count": (np.int64, 0),  # complete vectors seen
     "pend_t": (np.int64, NO_TIME),  # time of the pending (latest) vector
     "pend_mask": (np.int64, 0),  # slots present in it
     "pend_e": (np.float64, 0.0),  # largest evidence of its metrics' own detectors
     "has_inv": (np.bool_, False),
-    "cal_mean": (np.float64, 0.0),
-    "cal_var": (np.float64, 0.0),
-    "cal_blocks": (np.int64, 0),
-    "cal_bn": (np.float64, 0.0),
-    "cal_bsum": (np.float64, 0.0),
-    "cal_bsumsq": (np.float64, 0.0),
-    "cal_hi": (np.float64, np.inf),
-    "ep_on": (np.bool_, False),
-    "ep_below": (np.int64, 0),
-    "ep_peak": (np.float64, 0.0),
-    "ep_start": (np.int64, 0),
+    **JUDGED_COLUMNS,
 }
 _VECTORS = ("pend_r", "pend_x", "z", "mean")
 _MATRICES = ("cov", "inv")

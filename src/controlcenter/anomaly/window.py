@@ -31,6 +31,23 @@ __all__ = ["WindowStore"]
 
 F64 = npt.NDArray[np.float64]
 
+#: Calibration (``_calibrate.py``: distribution of log1p(evidence) and the open block) and
+#: episode (``_episode.py``) state, kept per series here and per sensor by the relation
+#: detector (``_relation_store.py``).
+JUDGED_COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
+    "cal_mean": (np.float64, 0.0),
+    "cal_var": (np.float64, 0.0),
+    "cal_blocks": (np.int64, 0),
+    "cal_bn": (np.float64, 0.0),
+    "cal_bsum": (np.float64, 0.0),
+    "cal_bsumsq": (np.float64, 0.0),
+    "cal_hi": (np.float64, np.inf),  # learning winsorises log1p(evidence) here
+    "ep_on": (np.bool_, False),
+    "ep_below": (np.int64, 0),  # low readings in a row
+    "ep_peak": (np.float64, 0.0),
+    "ep_start": (np.int64, 0),  # onset time of the open episode
+}
+
 #: Per-series scalar columns: name -> (dtype, initial value).
 _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "known": (np.bool_, False),  # registered with a profile
@@ -62,19 +79,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "rel_slot": (np.int64, -1),  # this metric's place in the sensor's vector
     "seasonal": (np.bool_, False),  # showed a daily pattern at the last refresh
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
-    # Calibration (``_calibrate.py``): distribution of log1p(evidence) and the open block.
-    "cal_mean": (np.float64, 0.0),
-    "cal_var": (np.float64, 0.0),
-    "cal_blocks": (np.int64, 0),
-    "cal_bn": (np.float64, 0.0),
-    "cal_bsum": (np.float64, 0.0),
-    "cal_bsumsq": (np.float64, 0.0),
-    "cal_hi": (np.float64, np.inf),  # learning winsorises log1p(evidence) here
-    # Episodes (``_episode.py``).
-    "ep_on": (np.bool_, False),
-    "ep_below": (np.int64, 0),  # low readings in a row
-    "ep_peak": (np.float64, 0.0),
-    "ep_start": (np.int64, 0),  # onset time of the open episode
+    **JUDGED_COLUMNS,
 }
 #: Columns of the daily-baseline state, ``daily[row, slot, column]`` (``_daily.py``): the
 #: profile of earlier days (mean, variance), then the accumulator of the current day's
