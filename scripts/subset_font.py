@@ -39,8 +39,10 @@ EXTRA = "오전오후년월일시분초"
 def page_text() -> str:
     """Every character the page may show from its own files, plus ASCII and ``EXTRA``."""
     chars = {chr(c) for c in range(0x20, 0x7F)} | set(EXTRA)
-    # kinds.yaml: the sensor kinds' titles (GET /api/v1/kinds) the page shows.
-    for path in sorted([*WEB.glob("*.js"), *WEB.glob("*.html"), WEB.parent / "kinds.yaml"]):
+    # kinds.yaml: the sensor kinds' titles (GET /api/v1/kinds) the page shows; the page
+    # texts of paging/message.py: a person's pages, shown live on their dashboard.
+    served = [WEB.parent / "kinds.yaml", WEB.parent / "paging" / "message.py"]
+    for path in sorted([*WEB.glob("*.js"), *WEB.glob("*.html"), *served]):
         chars |= {c for c in path.read_text(encoding="utf-8") if ord(c) > 0x7E}
     return "".join(sorted(c for c in chars if c.isprintable()))
 

@@ -6,6 +6,8 @@ Examples::
     controlcenter-sim run --series 100000 --speed 0 --batch 50 --qos 0 --duration 30
     controlcenter-sim generate --out data/day1 --duration 86400
     controlcenter-sim replay data/day1 --url mqtt://127.0.0.1:1883 --speed 60
+    controlcenter-sim positions --factories 5 --out positions.json
+    controlcenter-sim incident --type gas_leak --out data/leak --seed 7 --wind-dir 250
 
 The summary of a command is one JSON line on stdout; progress goes to stderr (logging).
 """
@@ -24,15 +26,20 @@ from pathlib import Path
 from types import FrameType
 
 import msgspec
+import numpy as np
 
 from simulators.engine import Simulation, parse_shard
 from simulators.files import generate
+from simulators.incident import INCIDENT_TYPES, draw_incident, simulate
+from simulators.incident_files import start_ms, write_run
 from simulators.kinds import Kind
 from simulators.layout import build_layout
 from simulators.live import RunOptions, run_live
 from simulators.payload import PayloadEncoder
+from simulators.placement import positions_document
 from simulators.publisher import GatewayPool, LinkError
 from simulators.replay import ReplayOptions, replay
+from simulators.safety import build_plan
 from simulators.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["build_parser", "main"]
@@ -94,7 +101,51 @@ def build_parser() -> argparse.ArgumentParser:
     _mqtt_args(rep, speed=0.0)
     rep.add_argument("--shift-to-now", action="store_true", help="move timestamps to now")
     rep.add_argument("--log-level", default="INFO", help="logging level (stderr)")
+    pos = sub.add_parser("positions", help="write the factories' and sensors' positions (JSON)")
+    _scenario_args(pos)
+    pos.add_argument("--out", type=Path, help="output file (default: stdout)")
+    _incident_args(sub.add_parser("incident", help="write a labelled safety incident at a site"))
     return parser
+
+
+def _incident_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--type", choices=INCIDENT_TYPES, default="gas_leak", help="what happens")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--seed", type=int, default=1, help="site plan, signals and incident")
+    p.add_argument("--factories", type=int, default=24, help="factories of the site")
+    p.add_argument("--site", default="namdong-1", help="site id")
+    p.add_argument("--source", help="source factory id (default: drawn)")
+    p.add_argument("--start", help="first instant, RFC 3339 (default 2026-03-16T01:00:00Z)")
+    p.add_argument("--duration", type=float, default=7200.0, help="simulated seconds")
+    p.add_argument("--delay", type=float, default=600.0, help="seconds before the incident")
+    p.add_argument("--wind-speed", type=float, default=3.0, help="mean wind, m/s")
+    p.add_argument("--wind-dir", type=float, default=270.0, help="degrees from north, from")
+    p.add_argument("--log-level", default="INFO", help="logging level (stderr)")
+
+
+def _cmd_incident(args: argparse.Namespace) -> int:
+    plan = build_plan(args.seed, args.factories, args.site)
+    if args.source is not None and args.source not in plan.factories:
+        raise ValueError(f"no factory {args.source!r}; the site has {', '.join(plan.factories)}")
+    source = None if args.source is None else plan.factories.index(args.source)
+    t0 = start_ms(args.start, 1_773_622_800_000)
+    rng = np.random.default_rng([args.seed, 0x1C2])
+    inc = draw_incident(plan, rng, args.type, t0 + int(args.delay * 1000), source)
+    run = simulate(plan, t0, args.duration, [inc], args.seed,
+                   wind_speed=args.wind_speed, wind_dir=args.wind_dir)  # fmt: skip
+    rows = write_run(run, args.out)
+    _emit(
+        {
+            "command": "incident",
+            "out": str(args.out),
+            "type": inc.type,
+            "source_factory": plan.factories[inc.factory],
+            "metric": inc.metric,
+            "rows": rows,
+            "labels": len(run.labels),
+        }
+    )
+    return 0
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
@@ -258,6 +309,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_positions(args: argparse.Namespace) -> int:
+    document = msgspec.json.encode(positions_document(build_layout(_scenario(args))))
+    if args.out is None:
+        sys.stdout.write(document.decode() + "\n")
+        sys.stdout.flush()
+    else:
+        args.out.write_bytes(document + b"\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``controlcenter-sim`` and ``python -m simulators``."""
     args = build_parser().parse_args(argv)
@@ -266,7 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    commands = {"run": _cmd_run, "generate": _cmd_generate, "replay": _cmd_replay}
+    commands = {
+        "run": _cmd_run,
+        "generate": _cmd_generate,
+        "replay": _cmd_replay,
+        "positions": _cmd_positions,
+        "incident": _cmd_incident,
+    }
     try:
         return commands[args.command](args)
     except (ScenarioError, ValueError) as exc:

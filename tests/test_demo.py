@@ -46,6 +46,13 @@ async def test_demo_runs_on_embedded_services_and_stops_on_ctrl_c(tmp_path: Path
             r = await c.get("/api/v1/latest", headers={"X-API-Key": key})
             assert r.status_code == 200, r.text
             assert len(r.json()["series"]) > 0
+            # The simulated complex is on the map: every factory and sensor has a position.
+            sites = (await c.get("/api/v1/sites", headers={"X-API-Key": key})).json()["items"]
+            for site in sites:
+                m = await c.get(f"/api/v1/sites/{site['site']}/map", headers={"X-API-Key": key})
+                placed = m.json()["factories"] + m.json()["sensors"]
+                assert placed, m.text
+                assert all(p["lat"] and p["lon"] and p["plan_x"] is not None for p in placed)
             # The key command finds the demo's embedded database with the URL it printed.
             assert database_url is not None, "".join(log)
             made = await asyncio.create_subprocess_exec(

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from controlcenter import __version__
 from controlcenter.config import ApiSettings, Settings
@@ -38,6 +39,8 @@ examples:
   controlcenter serve                     the service, with CC_DATABASE_URL and CC_MQTT_URL
   controlcenter create-key --role operator --name "control room wall"
   controlcenter report daily --site namdong --date 2026-11-30 --out day.pdf
+  controlcenter-sim positions | controlcenter import-positions -
+                                          positions of the simulated complex for the map
   controlcenter COMMAND --help            the options of one command"""
 
 
@@ -96,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--factory", metavar="SITE/FACTORY", help="scope the key to one factory")
     key.add_argument("--name", default="", help="what the key is for")
+    imp = sub.add_parser(
+        "import-positions",
+        help="set factories' and sensors' positions from a JSON file (controlcenter-sim positions)",
+    )
+    imp.add_argument("file", type=Path, help="the positions file, or - for standard input")
     demo = sub.add_parser(
         "demo",
         help="run everything on this machine with a simulated complex (embedded database and"
@@ -201,6 +209,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         from controlcenter.api.keys import create_key_cli
 
         asyncio.run(create_key_cli(settings, args.role, args.factory, args.name))
+    elif args.command == "import-positions":
+        from controlcenter.layoutfile import import_file
+        from controlcenter.store import open_pool
+
+        async def load() -> None:
+            async with open_pool(settings) as pool:
+                await import_file(pool, args.file)
+
+        asyncio.run(load())
     elif args.command == "demo":
         from controlcenter.demo import run_demo
 

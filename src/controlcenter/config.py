@@ -162,6 +162,10 @@ class ApiSettings(BaseModel):
     max_total_points: int = Field(200_000, ge=10, description="series x max_points per request")
     max_export_series: int = Field(1_000, ge=1, description="series per CSV export")
     max_request_body_bytes: int = Field(64 * 1024, ge=1_024)
+    max_plan_image_bytes: int = Field(
+        4 * 1024 * 1024, ge=1_024, description="a site-plan image (PNG or JPEG), at most"
+    )
+    max_map_sensors: int = Field(10_000, ge=1, description="sensors listed by a site's map")
     query_timeout_s: float = Field(10.0, gt=0)
     export_timeout_s: float = Field(600.0, gt=0, description="a whole CSV export, at most")
     ready_timeout_s: float = Field(2.0, gt=0)
@@ -296,7 +300,7 @@ class PagingSettings(BaseModel):
     link_ttl_s: float = Field(86_400.0, gt=0, description="an acknowledge link works this long")
     tick_s: float = Field(2.0, gt=0, description="due pages are looked for this often")
     queue_max_jobs: int = Field(
-        1_000, ge=5, description="sends waiting for a sender (and transitions for the planner)"
+        1_000, ge=10, description="sends waiting for a sender (and transitions for the planner)"
     )
     senders: int = Field(4, ge=1, le=64, description="concurrent sends")
     max_attempts: int = Field(5, ge=1)
@@ -304,6 +308,17 @@ class PagingSettings(BaseModel):
     retry_max_s: float = Field(60.0, gt=0)
     http_timeout_s: float = Field(10.0, gt=0)
     max_group_listed: int = Field(10, ge=1, description="alerts listed by name in one page")
+    gather_s: float = Field(
+        2.0,
+        ge=0,
+        description="a new page waits this long for others of its rule (one page per event)",
+    )
+    shutdown_grace_s: float = Field(
+        5.0, gt=0, description="at shutdown, sends queued or in flight get this long to finish"
+    )
+    live_queue_pages: int = Field(
+        100, ge=1, description="pages waiting for one dashboard's websocket (oldest dropped)"
+    )
     solapi: SolapiSettings = SolapiSettings()
     http: HttpTemplateSettings = HttpTemplateSettings()
 
@@ -328,6 +343,16 @@ class ReportSettings(BaseModel):
     check_interval_s: float = Field(60.0, gt=0, description="the schedule is checked this often")
     keep_days: int = Field(400, ge=1, description="stored reports are deleted after this")
     generate_timeout_s: float = Field(120.0, gt=0, description="one report, at most")
+    backfill_days: int = Field(
+        7,
+        ge=0,
+        description="at start, periods missed within this many days are made (oldest first)",
+    )
+    mail_max_attempts: int = Field(6, ge=1, description="tries to mail one scheduled report")
+    mail_retry_initial_s: float = Field(
+        60.0, gt=0, description="first wait before mailing a report again (doubles)"
+    )
+    mail_retry_max_s: float = Field(3_600.0, gt=0, description="longest wait between tries")
 
 
 class MqttEndpoint(BaseModel):

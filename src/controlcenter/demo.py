@@ -43,6 +43,7 @@ async def run_demo(settings: Settings, *, factories: int, rate: float) -> None:
             if service.done():
                 return  # it failed; the TaskGroup raises its error
             await _announce_api(settings, embedded_db)
+            await _import_positions(settings, factories)
             async with _simulator(settings, factories, rate):
                 tg.create_task(_report(settings, stop))
                 await stop.wait()
@@ -90,6 +91,27 @@ async def _with_services(settings: Settings, stack: contextlib.AsyncExitStack) -
         mqtt = settings.mqtt.model_copy(update={"protocol": "3.1.1"})
         settings = settings.model_copy(update={"mqtt_url": url, "mqtt": mqtt})
     return settings
+
+
+async def _import_positions(settings: Settings, factories: int) -> None:
+    """Place the simulated complex on the map: the simulator writes its factories' and
+    sensors' positions (``controlcenter-sim positions``), the catalog takes them."""
+    from controlcenter.layoutfile import import_document, parse_positions
+
+    args = [sys.executable, "-m", "simulators", "positions", "--factories", str(factories),
+            "--log-level", "WARNING"]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    async with asyncio.timeout(60):
+        out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        logger.warning("no positions for the map: the simulator exited with %s", proc.returncode)
+        return
+    pool = await asyncpg.create_pool(settings.dsn(), min_size=1, max_size=1)
+    try:
+        async with asyncio.timeout(60):
+            await import_document(pool, parse_positions(out))
+    finally:
+        await pool.close()
 
 
 @contextlib.asynccontextmanager

@@ -43,6 +43,7 @@ __all__ = [
     "PAGING_QUEUE",
     "PAGING_SEND_SECONDS",
     "PROCESS_GC_FULL_SECONDS",
+    "REPORTS_MAIL",
 ]
 
 INGEST_MESSAGES = Counter(
@@ -174,6 +175,11 @@ PAGING_SEND_SECONDS = Histogram(
     "Time of one delivery attempt, by channel",
     ["channel"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+REPORTS_MAIL = Counter(
+    "controlcenter_reports_mail_total",
+    "Attempts to mail a scheduled report, by outcome (sent, retry, failed)",
+    ["outcome"],
 )
 PAGING_QUEUE = Gauge("controlcenter_paging_queue_sends", "Sends waiting for a sender")
 PAGING_DROPPED = Counter(

@@ -30,7 +30,7 @@ from controlcenter.api.server import ApiRuntime
 from controlcenter.config import Settings
 from controlcenter.gcpolicy import gc_policy
 from controlcenter.kinds import packaged
-from controlcenter.paging import Pager
+from controlcenter.paging import Pager, PageStream
 from controlcenter.pipeline import Pipeline
 from controlcenter.reports.schedule import ReportScheduler
 from controlcenter.scoring import Scoring
@@ -98,6 +98,9 @@ def compose(
     scoring = Scoring(settings, pool, catalog, kinds.current)
     kinds.add_listener(scoring.use_kinds)  # engine settings of kinds added later
     alerts = AlertService(settings, pool, catalog) if settings.alerts.enabled else None
+    paging = alerts is not None and settings.paging.enabled
+    # The pager's websocket channel, read by the API's /api/v1/paging/live.
+    stream = PageStream(settings.paging.live_queue_pages) if paging else None
     api = None
     if settings.api.enabled:
         # A worker that shares the stream and publishes alerts takes every worker's
@@ -105,7 +108,7 @@ def compose(
         from_broker = bool(settings.mqtt.shared_group) and settings.alerts.publish_mqtt
         connected = pipeline.consumer.connected
         api = ApiRuntime.in_process(
-            settings, pool, catalog, connected, None if from_broker else alerts, kinds
+            settings, pool, catalog, connected, None if from_broker else alerts, kinds, stream
         )
         if api.sink is not None:
             # The live hub is the first sink: it never waits, so live feeds don't queue.
@@ -116,8 +119,8 @@ def compose(
     pager = None
     if alerts is not None:
         scoring.add_listener(alerts.on_scored)
-        if settings.paging.enabled:
-            pager = Pager(settings, pool)
+        if paging:
+            pager = Pager(settings, pool, stream=stream)
             alerts.add_channel(pager.offer)  # after storm grouping: one page per event
     return Stages(pipeline, scoring, alerts, api, kinds, pager)
 

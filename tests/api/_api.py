@@ -68,7 +68,9 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def running_api(settings: Settings, *, alerts: bool = False) -> AsyncIterator[Api]:
+async def running_api(
+    settings: Settings, *, alerts: bool = False, pages=None
+) -> AsyncIterator[Api]:
     """Serve the API (no ingest) until the block ends; the broker link counts as up.
 
     With ``alerts`` an alert service runs beside it, as in a worker (the alert routes act).
@@ -94,7 +96,7 @@ async def running_api(settings: Settings, *, alerts: bool = False) -> AsyncItera
 
             service = AlertService(settings, pool, catalog)
             service.add_listener(hub.publish_alert)
-        state = ApiState(settings, pool, index, hub, keys, connected, alerts=service)
+        state = ApiState(settings, pool, index, hub, keys, connected, alerts=service, pages=pages)
         writer = ReadingWriter(
             pool, partitioned=not mode.timescale, partition_width_us=mode.partition_width_us
         )

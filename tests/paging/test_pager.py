@@ -7,51 +7,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import time
 
 from controlcenter.metrics import PAGING_DELIVERIES
 from controlcenter.paging import Pager, PagingRepository, verify
 from tests._support import eventually
-from tests.alerts._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
+from tests.alerts._helpers import T0, Clock, air_keys, batch, feed, register, running
 from tests.alerts._helpers import service as make_service
 
 from ._helpers import (
     LINK_SECRET,
     PUBLIC,
+    SOLAPI_ACCEPTED,
+    SOLAPI_SECRET,
     Receiver,
     pager_running,
     paging_settings,
     person,
+    quiet_person,
     rota,
+    settings_for,
     site_code,
+    temp_rule,
 )
 from ._mail import PASSWORD, MailServer
-
-SOLAPI_SECRET = "solapi-secret-for-tests"  # noqa: S105 - a test key
-
-
-def _settings(make_settings, database_url, *, smtp=None, **paging):
-    return make_settings(
-        database_url,
-        alerts={"publish_mqtt": False, "group_window_s": 0, "escalation_check_s": 3600},
-        paging=paging_settings(**paging),
-        smtp=smtp or {},
-    )
-
-
-async def _rule(pool, site, **extra):
-    name = f"r{site[-8:]}"
-    (rule,) = await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "conditions": [{"metric": "temp", "raise_at": 80, "clear_at": 70}],
-            "steps": [{"at": 150, "severity": "critical"}],
-        }
-        | extra,
-    )
-    return rule
 
 
 async def _deliveries(pool, alert_id):
@@ -63,7 +41,7 @@ async def test_on_call_people_get_an_email_in_their_language_with_alert_and_ack_
 ):
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 1, "temp", factory="f007"))
-    rule = await _rule(pool, site)
+    rule = await temp_rule(pool, site)
     ko = await person(pool, name="김민준", email="mj@example.kr", language="ko")
     en = await person(pool, name="Alex Kim", email="alex@example.kr", language="en")
     off = await person(pool, name="off duty", email="off@example.kr")
@@ -71,7 +49,7 @@ async def test_on_call_people_get_an_email_in_their_language_with_alert_and_ack_
     await rota(pool, site, [off, ko])
     await rota(pool, site, [en])
     async with MailServer(tmp_path) as mail:
-        settings = _settings(
+        settings = settings_for(
             make_settings,
             database_url,
             smtp=mail.settings().model_dump(mode="json") | {"password": PASSWORD},
@@ -120,9 +98,9 @@ async def test_sms_alimtalk_and_http_template_use_the_documented_requests(
 ):
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 1, "temp"))
-    await _rule(pool, site)
-    async with Receiver() as rx:
-        settings = _settings(
+    await temp_rule(pool, site)
+    async with Receiver(body=SOLAPI_ACCEPTED) as rx:
+        settings = settings_for(
             make_settings,
             database_url,
             solapi={
@@ -188,9 +166,9 @@ async def test_pages_repeat_until_acknowledged_and_survive_a_restart(
 ):
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 1, "temp"))
-    await _rule(pool, site, page_repeat_s=60)
+    await temp_rule(pool, site, page_repeat_s=60)
     async with Receiver() as rx:
-        settings = _settings(make_settings, database_url)
+        settings = settings_for(make_settings, database_url)
         p = await person(pool, name="repeat", webhook_url=rx.url + "/me", channels=["webhook"])
         await rota(pool, site, [p])
         clock = Clock()
@@ -233,19 +211,10 @@ async def test_quiet_hours_hold_warnings_until_they_end_but_not_criticals(
 ):
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 2, "temp"))
-    await _rule(pool, site)
+    await temp_rule(pool, site)
     async with Receiver() as rx:
-        settings = _settings(make_settings, database_url)
-        # T0 is 17:00 in Seoul: quiet from 16:00 to 18:00
-        p = await person(
-            pool,
-            name="quiet",
-            webhook_url=rx.url + "/q",
-            channels=["webhook"],
-            quiet_start=time(16, 0),
-            quiet_end=time(18, 0),
-        )
-        await rota(pool, site, [p])
+        settings = settings_for(make_settings, database_url)
+        await quiet_person(pool, site, rx, ["webhook"])
         clock = Clock()
         svc = make_service(settings, pool, catalog, clock)
         pager = Pager(settings, pool, clock=clock)
@@ -271,10 +240,10 @@ async def test_a_provider_outage_delays_pages_records_retries_and_never_blocks_a
 ):
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 1, "temp"))
-    rule = await _rule(pool, site)
+    rule = await temp_rule(pool, site)
     before = {o: _count("webhook", o) for o in ("retry", "sent")}
     async with Receiver([503, 503, 500]) as rx:
-        settings = _settings(make_settings, database_url)
+        settings = settings_for(make_settings, database_url)
         p = await person(pool, name="outage", webhook_url=rx.url + "/o", channels=["webhook"])
         await rota(pool, site, [p])
         clock = Clock()
@@ -311,7 +280,7 @@ async def test_a_site_wide_event_pages_each_person_twice_not_forty_times(
 ):
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 40, "temp"))
-    await _rule(pool, site)
+    await temp_rule(pool, site)
     async with Receiver() as rx:
         settings = make_settings(
             database_url,
@@ -337,9 +306,9 @@ async def test_a_site_wide_event_pages_each_person_twice_not_forty_times(
 async def test_an_escalation_pages_the_next_level_on_call(pool, make_settings, database_url):
     site = site_code()
     catalog, ids = await register(pool, air_keys(site, 1, "temp"))
-    await _rule(pool, site, escalate_after_s=60)
+    await temp_rule(pool, site, escalate_after_s=60)
     async with Receiver() as rx:
-        settings = _settings(make_settings, database_url)
+        settings = settings_for(make_settings, database_url)
         first = await person(pool, name="first", webhook_url=rx.url + "/1", channels=["webhook"])
         second = await person(pool, name="second", webhook_url=rx.url + "/2", channels=["webhook"])
         await rota(pool, site, [first])

@@ -59,6 +59,23 @@ async def test_only_admins_manage_contacts_and_bad_contacts_get_a_clear_4xx(api)
     assert (await admin.get(f"/api/v1/paging/contacts/{cid}")).status_code == 404
 
 
+async def test_a_contact_is_bound_to_one_api_key_for_its_dashboard_pages(api):
+    admin = await api.client(Role.ADMIN)
+    key_id = (await api.key()).split("_")[1]
+    r = await admin.post("/api/v1/paging/contacts", json=_contact(channels=["websocket"]))
+    assert r.status_code == 400
+    assert "needs key_id" in r.text
+    r = await admin.post("/api/v1/paging/contacts", json=_contact(key_id="cc_not_an_id"))
+    assert r.status_code == 422
+    body = _contact(channels=["websocket", "mqtt"], key_id=key_id)
+    r = await admin.post("/api/v1/paging/contacts", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["key_id"] == key_id
+    r = await admin.post("/api/v1/paging/contacts", json=body | {"name": "someone else"})
+    assert r.status_code == 409
+    assert "bound to another contact" in r.text
+
+
 async def test_on_call_now_follows_the_rotation_and_an_override(api):
     admin = await api.client(Role.ADMIN)
     site = site_code()

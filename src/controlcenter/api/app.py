@@ -16,23 +16,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from controlcenter import __version__
 from controlcenter.api import (
     ack,
     catalog,
     deadletters,
+    episodes,
     keys,
     kinds,
     live,
     ops,
     paging,
+    plan,
+    positions,
     readings,
     reports,
     summary,
 )
+from controlcenter.api import map as site_map
 from controlcenter.api._params import apply_setting_bounds
+from controlcenter.api._single import single_query_values
 from controlcenter.api.handlers import HANDLERS
 from controlcenter.api.state import ApiState
 from controlcenter.config import ApiSettings
@@ -110,6 +115,7 @@ def create_app(state: ApiState) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(single_query_values)],
     )
     for module in (
         catalog,
@@ -123,6 +129,10 @@ def create_app(state: ApiState) -> FastAPI:
         paging,
         ack,
         reports,
+        positions,
+        site_map,
+        plan,
+        episodes,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec("controlcenter.api.alerts") is not None:
@@ -133,7 +143,11 @@ def create_app(state: ApiState) -> FastAPI:
     from controlcenter.web import mount_dashboard  # web imports api: import it here
 
     mount_dashboard(app)
-    app.add_middleware(ops.BodyLimitMiddleware, max_bytes=state.api.max_request_body_bytes)
+    app.add_middleware(
+        ops.BodyLimitMiddleware,
+        max_bytes=state.api.max_request_body_bytes,
+        wider=((plan.PLAN_PATH, state.api.max_plan_image_bytes),),
+    )
     app.add_middleware(ops.TimingMiddleware)
     for exc_type, handler in HANDLERS.items():
         app.add_exception_handler(exc_type, handler)

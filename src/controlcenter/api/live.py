@@ -49,7 +49,15 @@ from controlcenter.api.state import ApiState, state_of
 from controlcenter.errors import StorageError
 from controlcenter.metrics import API_LIVE_DROPS
 
-__all__ = ["SubscribeMessage", "router"]
+__all__ = [
+    "FORBIDDEN",
+    "TRY_LATER",
+    "SubscribeMessage",
+    "close_socket",
+    "open_socket",
+    "router",
+    "serve_socket",
+]
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
@@ -257,3 +265,9 @@ async def alerts_live(ws: WebSocket) -> None:
     finally:
         state.hub.disconnect_alerts(client)
         state.sessions.release(client)
+
+
+#: The socket steps other websocket routes share (``/api/v1/paging/live``).
+open_socket = _open
+close_socket = _close
+serve_socket = _serve

@@ -3,7 +3,8 @@
 - :class:`TimingMiddleware` observes every request's latency by method, route template
   (never the raw path: bounded labels) and status class.
 - :class:`BodyLimitMiddleware` answers 413 to a request body over
-  ``api.max_request_body_bytes``, whether it declares its length or streams it.
+  ``api.max_request_body_bytes`` (or the larger limit of a path it lists, such as the
+  site-plan upload's), whether it declares its length or streams it.
 
 ``/metrics``, ``/health`` and ``/ready`` need no key (for Prometheus and load balancers);
 expose them on an internal network only.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from typing import Any
 
@@ -103,17 +105,23 @@ class _TooLargeError(Exception):
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, wider: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # (path regex, limit): bodies of those paths may reach their own limit.
+        self.wider = tuple((re.compile(p), n) for p, n in wider)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = str(scope.get("path", ""))
+        max_bytes = next((n for p, n in self.wider if p.fullmatch(path)), self.max_bytes)
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await self._refuse(send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
+                await self._refuse(send, max_bytes)
                 return
         seen = 0
         started = refused = False
@@ -123,12 +131,12 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     # Answer now: the app may catch the error below and try its own answer,
                     # which track() then drops.
                     if not started and not refused:
                         refused = True
-                        await self._refuse(send)
+                        await self._refuse(send, max_bytes)
                     raise _TooLargeError
             return message
 
@@ -142,8 +150,8 @@ class BodyLimitMiddleware:
         with contextlib.suppress(_TooLargeError):
             await self.app(scope, limited, track)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps({"detail": f"request body over {self.max_bytes} bytes"})
+    async def _refuse(self, send: Send, max_bytes: int) -> None:
+        body = orjson.dumps({"detail": f"request body over {max_bytes} bytes"})
         await send(
             {
                 "type": "http.response.start",

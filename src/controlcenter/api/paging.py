@@ -1,5 +1,12 @@
 """Paging routes: contacts, on-call schedules and overrides (admin), who is on call now
-(viewer), an alert's deliveries (viewer, within the key's factory scope).
+(viewer), an alert's deliveries (viewer, within the key's factory scope), and the
+websocket ``/api/v1/paging/live`` that carries a person's pages to their dashboard.
+
+``/api/v1/paging/live``: authenticate as ``/api/v1/live`` does; the key must be bound to a
+contact (``Contact.key_id``, else 4403) whose preferred channels include ``websocket``.
+Frames: ``{"type": "page", ...}`` (the document a webhook gets: reason, rule, site,
+severity, count, alert_ids, text, link, ack_link), plus heartbeats; ``{"type": "ping"}``
+answers ``{"type": "pong"}``. Only a worker that runs the pager serves it (1013 elsewhere).
 
 Contacts hold personal data (e-mail, phone): only admins read them whole; the on-call view
 shows each person's name and phone, which the control room needs to call them.
@@ -11,12 +18,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Response, WebSocket
 
 from controlcenter.alerts import AlertRepository
 from controlcenter.api.auth import Principal
 from controlcenter.api.deps import ERRORS, Admin, Viewer
-from controlcenter.api.state import State
+from controlcenter.api.hub import AlertClient
+from controlcenter.api.live import FORBIDDEN, TRY_LATER, close_socket, open_socket, serve_socket
+from controlcenter.api.state import State, state_of
+from controlcenter.errors import StorageError
 from controlcenter.paging import Contact, OverrideIn, PagingRepository, Rota, Schedule
 
 __all__ = ["router"]
@@ -209,3 +219,34 @@ async def alert_deliveries(state: State, who: Viewer, alert_id: AlertId) -> dict
         "deliveries": await repo.deliveries(alert_id),
         "pending": await repo.pending(alert_id),
     }
+
+
+@router.websocket("/paging/live")
+async def paging_live(ws: WebSocket) -> None:
+    """This person's pages as the pager sends them (see the module docstring)."""
+    state = state_of(ws)
+    who = await open_socket(ws, state)
+    if who is None:
+        return
+    if state.pages is None:
+        await close_socket(ws, TRY_LATER, "pages are served by the worker that runs the pager")
+        return
+    try:
+        contact = await _repo(state).by_key(who.key_id)
+    except StorageError:
+        await close_socket(ws, TRY_LATER, "the database is unavailable")
+        return
+    if contact is None or contact.id is None:
+        await close_socket(ws, FORBIDDEN, "this key is not bound to a contact (key_id)")
+        return
+    client = AlertClient(who)  # its queue is the person's inbox; sessions see it as one
+    refused = state.sessions.admit(client)
+    if refused is not None:
+        await close_socket(ws, TRY_LATER, refused)
+        return
+    inbox = state.pages.subscribe(contact.id, client.frames, client.wakeup)
+    try:
+        await serve_socket(ws, state, client)
+    finally:
+        state.pages.unsubscribe(inbox)
+        state.sessions.release(client)

@@ -135,6 +135,7 @@ async def list_reports(
     rows = await ReportArchive(state.pool).stored(site, factory, limit=limit, offset=offset)
     for row in rows:
         row["created_at"] = row["created_at"].isoformat()
+        row["mail_next_at"] = row["mail_next_at"] and row["mail_next_at"].isoformat()
         row["url"] = f"/api/v1/reports/{row['report_id']}"
     return {"reports": rows, "limit": limit, "offset": offset}
 
@@ -171,16 +172,37 @@ async def remove_subscriber(
     return Response(status_code=204)
 
 
-@router.get("/{report_id}", responses=_FILE, response_class=Response)
-async def download_report(
-    state: State,
-    who: Operator,
-    report_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-) -> Response:
-    """A stored report's file."""
+ReportId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+async def _visible(state: State, who: Principal, report_id: int) -> dict[str, Any]:
     row = await ReportArchive(state.pool).get(report_id)
     if row is None or not who.allows(row["site"], row["factory"] or ""):
         raise HTTPException(404, "no such report")
     if who.scoped and row["factory"] is None:  # a whole-site report spans factories
         raise HTTPException(404, "no such report")
+    return row
+
+
+@router.get("/{report_id}", responses=_FILE, response_class=Response)
+async def download_report(state: State, who: Operator, report_id: ReportId) -> Response:
+    """A stored report's file."""
+    row = await _visible(state, who, report_id)
     return _file(row["content"], row["filename"], MEDIA_TYPES[row["format"]], report_id)
+
+
+@router.get("/{report_id}/mail")
+async def report_mail(state: State, who: Operator, report_id: ReportId) -> dict[str, Any]:
+    """Every attempt to mail a scheduled report to its subscribers, and the next one."""
+    row = await _visible(state, who, report_id)
+    attempts = await ReportArchive(state.pool).mail_attempts(report_id)
+    for a in attempts:
+        a["time"] = a["time"].isoformat()
+    next_at = row["mail_next_at"]
+    return {
+        "report_id": report_id,
+        "mailed_to": row["mailed_to"],
+        "mail_error": row["mail_error"],
+        "next_attempt_at": next_at.isoformat() if next_at is not None else None,
+        "attempts": attempts,
+    }

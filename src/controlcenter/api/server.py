@@ -38,6 +38,7 @@ from controlcenter.config import Settings
 from controlcenter.domain import Batch
 from controlcenter.errors import ConfigError, ControlCenterError
 from controlcenter.gcpolicy import gc_policy
+from controlcenter.paging import PageStream
 from controlcenter.store import Catalog, KindBook, migrate, open_pool
 
 if TYPE_CHECKING:
@@ -146,10 +147,12 @@ class ApiRuntime:
         connected: asyncio.Event,
         alerts: AlertService | None = None,
         kinds: KindBook | None = None,
+        pages: PageStream | None = None,
     ) -> ApiRuntime:
         """The API beside ingest, over the worker's ``catalog``; ``connected`` is the
         consumer's broker link, ``alerts`` the worker's alert service (if the routes act
-        through it). The caller feeds :attr:`sink` with every committed batch.
+        through it), ``pages`` the pager's page stream (``/api/v1/paging/live``). The
+        caller feeds :attr:`sink` with every committed batch.
 
         A worker of a shared subscription (``mqtt.shared_group``) stores only its share of
         the stream, so its hub takes every reading, and every worker's alert transitions,
@@ -160,7 +163,9 @@ class ApiRuntime:
         hub = LiveHub(settings.api, index)
         keys = ApiKeys(pool, settings=settings.api)
         book = KindBook(pool) if kinds is None else kinds
-        state = ApiState(settings, pool, index, hub, keys, connected, alerts=alerts, kinds=book)
+        state = ApiState(
+            settings, pool, index, hub, keys, connected, alerts=alerts, kinds=book, pages=pages
+        )
         feed = None
         if settings.mqtt.shared_group:
             feed = ReplicaFeed(settings, hub, catalog, lambda: state.kinds.current)

@@ -19,6 +19,7 @@ from controlcenter.store import KindBook
 
 if TYPE_CHECKING:
     from controlcenter.alerts import AlertService
+    from controlcenter.paging import PageStream
 
 __all__ = ["ApiState", "State", "state_of"]
 
@@ -42,6 +43,8 @@ class ApiState:
             ``/api/v1/alerts/live``.
         kinds: the sensor-kind registry's owner (the worker's in-process, so that a kind
             an admin adds is taken by ingest at once; a replica's own otherwise).
+        pages: the worker's page stream (the pager's ``websocket`` channel) when the pager
+            runs in this process; ``/api/v1/paging/live`` reads it (replicas have none).
         sessions: the open websockets by key (admission limits, revocation); built here
             from ``settings.api`` and ``keys``; its ``run`` belongs to the service's
             TaskGroup.
@@ -56,6 +59,7 @@ class ApiState:
     mode: Literal["in-process", "replica"] = "in-process"
     alerts: AlertService | None = None
     kinds: KindBook = None  # type: ignore[assignment]  # built from the pool when not given
+    pages: PageStream | None = None
     sessions: Sessions = field(init=False)
 
     def __post_init__(self) -> None:

@@ -5,7 +5,8 @@ and ``pager.run(stop)``), :class:`Contact`, :class:`Schedule` and :class:`Overri
 (what admins store), :class:`Rota` and :class:`Duty` (who is on call),
 :class:`PagingRepository` (the tables), :class:`Page` (what a page says), the channels
 (:class:`EmailChannel`, :class:`SolapiChannel`, :class:`HttpTemplateChannel`,
-:class:`WebhookChannel`) and the acknowledge links (:func:`sign`, :func:`verify`).
+:class:`WebhookChannel`, :class:`MqttChannel`, :class:`PageStream` for the dashboards), the
+send outbox (:class:`Outbox`) and the acknowledge links (:func:`sign`, :func:`verify`).
 """
 
 from controlcenter.paging.channel import (
@@ -15,13 +16,15 @@ from controlcenter.paging.channel import (
     PageRejectedError,
     SolapiChannel,
     WebhookChannel,
-    build_channels,
     solapi_authorization,
+    solapi_outcome,
 )
 from controlcenter.paging.link import LinkError, Ticket, sign, verify
-from controlcenter.paging.message import Page
+from controlcenter.paging.live import MqttChannel, PageInbox, PageStream, build_channels, page_topic
+from controlcenter.paging.message import Page, page_json
 from controlcenter.paging.model import CHANNELS, Contact, OverrideIn, Schedule
 from controlcenter.paging.oncall import Duty, Rota
+from controlcenter.paging.outbox import Outbox
 from controlcenter.paging.pager import Pager
 from controlcenter.paging.repository import PagingRepository
 
@@ -33,9 +36,13 @@ __all__ = [
     "EmailChannel",
     "HttpTemplateChannel",
     "LinkError",
+    "MqttChannel",
+    "Outbox",
     "OverrideIn",
     "Page",
+    "PageInbox",
     "PageRejectedError",
+    "PageStream",
     "Pager",
     "PagingRepository",
     "Rota",
@@ -44,7 +51,10 @@ __all__ = [
     "Ticket",
     "WebhookChannel",
     "build_channels",
+    "page_json",
+    "page_topic",
     "sign",
     "solapi_authorization",
+    "solapi_outcome",
     "verify",
 ]

@@ -9,7 +9,14 @@ that is not configured). No channel logs a secret or a full phone number.
 SOLAPI's documented request (``POST /messages/v4/send``): a JSON body ``{"message": {"to",
 "from", "text", "type", "kakaoOptions": {"pfId", "templateId", "variables",
 "disableSms"}}}`` and the header ``Authorization: HMAC-SHA256 apiKey=<key>, date=<ISO
-8601>, salt=<random>, signature=<hex HMAC-SHA256(secret, date + salt)>``.
+8601>, salt=<random>, signature=<hex HMAC-SHA256(secret, date + salt)>``. Its documented
+answer is a JSON object whose ``statusCode`` (four digits) says what became of the
+message: ``2000`` accepted (``3000``/``4000`` later stages), anything else a failure named
+by ``statusMessage`` (1xxx refused at intake, 2xxx refused by the platform, 3xxx by the
+carrier). A failure is a failure even under HTTP 200: server errors, busy or unreachable
+handsets and full queues are retried, the rest (a blocked number, no balance, a template
+mismatch) go straight to ``failed``; an answer without a ``statusCode`` is retried too. An
+HTTP error's body (``errorCode``, ``errorMessage``) is kept in the error text.
 """
 
 from __future__ import annotations
@@ -25,9 +32,9 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from controlcenter.config import HttpTemplateSettings, PagingSettings, SmtpSettings, SolapiSettings
+from controlcenter.config import HttpTemplateSettings, SmtpSettings, SolapiSettings
 from controlcenter.errors import AlertDeliveryError, ConfigError, MailError
-from controlcenter.paging.message import Page, body, short_text, subject
+from controlcenter.paging.message import Page, body, page_json, short_text, subject
 from controlcenter.paging.model import Contact
 from controlcenter.smtp import send_mail
 
@@ -38,11 +45,16 @@ __all__ = [
     "PageRejectedError",
     "SolapiChannel",
     "WebhookChannel",
-    "build_channels",
     "solapi_authorization",
+    "solapi_outcome",
 ]
 
 _RETRY_STATUS = {408, 425, 429}
+#: SOLAPI's accepted states, and the failures a later attempt may get through.
+_SOLAPI_OK = frozenset({"2000", "3000", "4000"})
+_SOLAPI_TRANSIENT = frozenset(
+    {"1024", "2024", "3012", "3024", "3040", "3041", "3042", "3043", "3044", "3053"}
+)
 
 
 class PageRejectedError(AlertDeliveryError):
@@ -91,10 +103,21 @@ async def _post(
         raise AlertDeliveryError(f"{type(exc).__name__}: {exc}") from exc
     if resp.status_code < 300:
         return resp
-    detail = resp.text[:200]
+    detail = _detail(resp)
     if resp.status_code >= 500 or resp.status_code in _RETRY_STATUS:
         raise AlertDeliveryError(f"HTTP {resp.status_code} {detail}")
     raise PageRejectedError(f"HTTP {resp.status_code} {detail}")
+
+
+def _detail(resp: httpx.Response) -> str:
+    # A provider's JSON error (SOLAPI: errorCode, errorMessage) says more than the status.
+    try:
+        doc = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return resp.text[:200]
+    if isinstance(doc, dict) and ("errorCode" in doc or "errorMessage" in doc):
+        return f"{doc.get('errorCode', '')}: {doc.get('errorMessage', '')}"[:200]
+    return resp.text[:200]
 
 
 def solapi_authorization(key: str, secret: str, *, date: str, salt: str) -> str:
@@ -157,9 +180,38 @@ class SolapiChannel:
         )
         headers = {"authorization": auth, "content-type": "application/json"}
         url = c.api_url.rstrip("/") + "/messages/v4/send"
-        await _post(
+        resp = await _post(
             self._http, url, orjson.dumps(self.request(page, contact)), headers, self._timeout_s
         )
+        solapi_outcome(resp.content)
+
+
+def solapi_outcome(content: bytes) -> str:
+    """The ``statusCode`` of an accepted SOLAPI answer; raises for a reported failure.
+
+    >>> solapi_outcome(b'{"statusCode": "2000", "statusMessage": "ok"}')
+    '2000'
+    >>> solapi_outcome(b'{"statusCode": "1062", "statusMessage": "no sender"}')
+    Traceback (most recent call last):
+    ...
+    controlcenter.paging.channel.PageRejectedError: SOLAPI 1062: no sender
+    >>> solapi_outcome(b'{"statusCode": "3041", "statusMessage": "busy"}')
+    Traceback (most recent call last):
+    ...
+    controlcenter.errors.AlertDeliveryError: SOLAPI 3041: busy
+    """
+    try:
+        doc = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        doc = None
+    code = doc.get("statusCode") if isinstance(doc, dict) else None
+    if not isinstance(code, str | int):
+        raise AlertDeliveryError(f"SOLAPI answered without a statusCode: {content[:200]!r}")
+    code = str(code)
+    if code in _SOLAPI_OK:
+        return code
+    text = f"SOLAPI {code}: {str(doc.get('statusMessage', ''))[:200]}".strip()
+    raise (AlertDeliveryError if code in _SOLAPI_TRANSIENT else PageRejectedError)(text)
 
 
 def _fill(template: Any, values: Mapping[str, str]) -> Any:
@@ -219,34 +271,8 @@ class WebhookChannel:
     async def send(self, page: Page, contact: Contact) -> None:
         if contact.webhook_url is None:
             raise PageRejectedError("no webhook_url")
-        payload = {
-            "type": "page",
-            "reason": page.reason,
-            "rule": page.rule,
-            "site": page.site,
-            "severity": page.severity,
-            "count": page.count,
-            "alert_ids": list(page.alert_ids),
-            "person": contact.name,
-            "text": short_text(page, contact.language),
-            "link": page.link,
-            "ack_link": page.ack_link,
-        }
+        payload = page_json(page, contact)
         headers = {"content-type": "application/json"}
         await _post(
             self._http, str(contact.webhook_url), orjson.dumps(payload), headers, self._timeout_s
         )
-
-
-def build_channels(
-    paging: PagingSettings, smtp: SmtpSettings, http: httpx.AsyncClient
-) -> dict[str, Channel]:
-    """Every channel, by name."""
-    t = paging.http_timeout_s
-    return {
-        "email": EmailChannel(smtp),
-        "sms": SolapiChannel("sms", paging.solapi, http, t),
-        "alimtalk": SolapiChannel("alimtalk", paging.solapi, http, t),
-        "http": HttpTemplateChannel(paging.http, http, t),
-        "webhook": WebhookChannel(http, t),
-    }

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Page", "body", "short_text", "subject"]
+if TYPE_CHECKING:
+    from controlcenter.paging.model import Contact
+
+__all__ = ["Page", "body", "page_json", "short_text", "subject"]
 
 _SEV = {
     "ko": {"info": "정보", "warning": "주의", "critical": "심각"},
@@ -134,3 +137,21 @@ def short_text(p: Page, lang: str) -> str:
         what = f"{p.site} {p.count}{'건' if lang == 'ko' else ' alerts'}"
     ack = f" {'확인' if lang == 'ko' else 'Ack'}: {p.ack_link}" if p.ack_link else ""
     return f"{_head(p, lang)} {what}{ack}".strip()
+
+
+def page_json(page: Page, contact: Contact) -> dict[str, Any]:
+    """The page as the person's webhook, MQTT topic and dashboard receive it."""
+    return {
+        "type": "page",
+        "reason": page.reason,
+        "rule": page.rule,
+        "site": page.site,
+        "severity": page.severity,
+        "count": page.count,
+        "alert_ids": list(page.alert_ids),
+        "person": contact.name,
+        "contact_id": contact.id,
+        "text": short_text(page, contact.language),
+        "link": page.link,
+        "ack_link": page.ack_link,
+    }

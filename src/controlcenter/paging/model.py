@@ -32,11 +32,18 @@ from controlcenter.smtp import ADDRESS_PATTERN
 __all__ = ["CHANNELS", "Contact", "OverrideIn", "Schedule"]
 
 #: Every channel a person may prefer.
-CHANNELS = ("email", "sms", "alimtalk", "http", "webhook")
-Channel = Literal["email", "sms", "alimtalk", "http", "webhook"]
+CHANNELS = ("email", "sms", "alimtalk", "http", "webhook", "mqtt", "websocket")
+Channel = Literal["email", "sms", "alimtalk", "http", "webhook", "mqtt", "websocket"]
 _CODE = r"^[^/#+\s\x00]{1,64}$"
 _TEXT = r"^[^\x00]*$"
-_NEEDS = {"email": "email", "sms": "phone", "alimtalk": "phone", "http": "phone"}
+_NEEDS = {
+    "email": "email",
+    "sms": "phone",
+    "alimtalk": "phone",
+    "http": "phone",
+    "webhook": "webhook_url",
+    "websocket": "key_id",
+}
 
 
 def _not_a_number(value: Any) -> Any:
@@ -74,9 +81,13 @@ class _Model(BaseModel):
 class Contact(_Model):
     """A person who can be paged.
 
-    ``sites`` empty: every site; ``factories`` (``site/factory``) empty: every factory of
-    the covered sites. ``quiet_start``/``quiet_end``: local quiet hours in which only
-    critical alerts page at once (others wait for the end).
+    Channels: ``email``, ``sms`` and ``alimtalk`` (SOLAPI), ``http`` (the generic gateway)
+    need the address they name; ``webhook`` posts to ``webhook_url``; ``mqtt`` publishes on
+    ``{root}/v1/pages/{id}``; ``websocket`` reaches the dashboards open with the API key
+    ``key_id`` (``/api/v1/paging/live``). ``sites`` empty: every site; ``factories``
+    (``site/factory``) empty: every factory of the covered sites.
+    ``quiet_start``/``quiet_end``: local quiet hours in which only critical alerts page at
+    once (others wait for the end).
     """
 
     id: Int | None = None
@@ -86,8 +97,13 @@ class Contact(_Model):
     language: Literal["ko", "en"] = "ko"
     sites: tuple[str, ...] = Field((), max_length=100)
     factories: tuple[str, ...] = Field((), max_length=500)
-    channels: tuple[Channel, ...] = Field(("email",), min_length=1, max_length=5)
+    channels: tuple[Channel, ...] = Field(("email",), min_length=1, max_length=len(CHANNELS))
     webhook_url: HttpUrl | None = None
+    key_id: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{12}$",
+        description="the API key (its 12-hex id) whose websocket receives this person's pages",
+    )
     quiet_start: Time | None = None
     quiet_end: Time | None = None
     enabled: Bool = True
@@ -98,8 +114,6 @@ class Contact(_Model):
             field = _NEEDS.get(ch)
             if field is not None and getattr(self, field) is None:
                 raise ValueError(f"channel {ch!r} needs {field}")
-        if "webhook" in self.channels and self.webhook_url is None:
-            raise ValueError("channel 'webhook' needs webhook_url")
         if (self.quiet_start is None) != (self.quiet_end is None):
             raise ValueError("quiet hours need both quiet_start and quiet_end")
         if self.quiet_start is not None and self.quiet_start == self.quiet_end:

@@ -93,3 +93,13 @@ class Rota:
             if d is not None and d.contact.covers(site, factory) and d.contact.id is not None:
                 out[d.contact.id] = d.contact
         return list(out.values())
+
+    def responders(
+        self, site: str, factory: str | None, severity: str, level: int, at: datetime
+    ) -> list[Contact]:
+        """Everyone on call at ``at`` for an alert escalated to ``level``: the recipients
+        of each level up to it (an escalation adds people, it does not release them)."""
+        out: dict[int | None, Contact] = {}
+        for n in range(level + 1):
+            out |= {c.id: c for c in self.recipients(site, factory, severity, n, at)}
+        return list(out.values())

@@ -14,6 +14,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from controlcenter.paging.model import Contact, OverrideIn, Schedule
+from controlcenter.paging.outbox import Outbox, insert_deliveries
 from controlcenter.store import map_storage_errors
 
 __all__ = ["PagingRepository", "Pending"]
@@ -75,6 +76,14 @@ class PagingRepository:
             )
         return None if r is None else _row(model, r, key)
 
+    async def by_key(self, key_id: str) -> Contact | None:
+        """The contact bound to an API key, or None."""
+        with map_storage_errors("cannot load paging_contacts"):
+            r = await self.pool.fetchrow(
+                "SELECT * FROM paging_contacts WHERE key_id = $1 AND enabled", key_id
+            )
+        return None if r is None else _row(Contact, r, "contact_id")
+
     async def save(self, item: M) -> M:
         """Insert (``id`` None) or replace a row; returns it with its id.
 
@@ -106,7 +115,10 @@ class PagingRepository:
             with map_storage_errors(f"cannot store into {table}"):
                 new_id = await self.pool.fetchval(sql, *args)
         except Exception as exc:
-            if isinstance(exc.__cause__, asyncpg.UniqueViolationError):
+            cause = exc.__cause__
+            if isinstance(cause, asyncpg.UniqueViolationError):
+                if cause.constraint_name == "paging_contacts_key":
+                    raise ValueError("this API key is bound to another contact") from exc
                 raise ValueError(f"the name {data.get('name')!r} is taken") from exc  # noqa: TRY004
             raise
         if new_id is None:
@@ -234,9 +246,12 @@ class PagingRepository:
         self,
         later: Sequence[tuple[int, int, datetime, bool, int]],
         done: Sequence[tuple[int, int]],
-    ) -> None:
+        sends: Sequence[tuple[int, str, str]] = (),
+        lease_until: datetime | None = None,
+    ) -> list[int]:
         """After a dispatch: ``later`` (alert, contact, next_at, held, sent+) and ``done``
-        (pages that do not repeat) are stored."""
+        (pages that do not repeat) are stored, and ``sends`` (contact, channel, page JSON)
+        go to the outbox leased until ``lease_until``, in one transaction; the sends' ids."""
         with map_storage_errors("cannot settle pages"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.executemany(
@@ -247,6 +262,9 @@ class PagingRepository:
                 await conn.executemany(
                     "DELETE FROM page_pending WHERE alert_id = $1 AND contact_id = $2", done
                 )
+                if not sends or lease_until is None:
+                    return []
+                return await Outbox.add(conn, sends, lease_until)
 
     async def pending(self, alert_id: int) -> list[dict[str, Any]]:
         """An alert's pending pages."""
@@ -267,11 +285,8 @@ class PagingRepository:
         if not rows:
             return
         with map_storage_errors("cannot record deliveries"):
-            await self.pool.executemany(
-                "INSERT INTO page_deliveries (alert_id, contact_id, person, channel, reason,"
-                " attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                [(*r[:7], str(r[7])[:2000]) for r in rows],
-            )
+            async with self.pool.acquire() as conn:
+                await insert_deliveries(conn, rows)
 
     async def deliveries(self, alert_id: int, limit: int = 1_000) -> list[dict[str, Any]]:
         """An alert's delivery attempts, oldest first."""

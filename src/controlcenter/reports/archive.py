@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -13,7 +14,7 @@ __all__ = ["ReportArchive", "Subscriber"]
 
 _LIST_COLUMNS = (
     "report_id, kind, site, factory, period, lang, format, filename, size_bytes, scheduled, "
-    "created_by, created_at, mailed_to, mail_error"
+    "created_by, created_at, mailed_to, mail_error, mail_attempts, mail_next_at"
 )
 
 
@@ -74,14 +75,70 @@ class ReportArchive:
         )
         return found is not None
 
-    async def mailed(self, report_id: int, count: int, error: str | None) -> None:
-        """Record to how many subscribers a report went, and the last failure."""
-        await self._pool.execute(
-            "UPDATE reports SET mailed_to = $2, mail_error = $3 WHERE report_id = $1",
-            report_id,
-            count,
-            error,
+    async def mail_attempt(
+        self,
+        report_id: int,
+        attempt: int,
+        outcome: str,
+        to: list[str],
+        error: str | None,
+        next_at: datetime | None,
+    ) -> None:
+        """Record one attempt to mail a report (and when the next one is due, if any)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO report_mail_attempts (report_id, attempt, outcome, recipients,"
+                " error) VALUES ($1, $2, $3, $4, $5)",
+                report_id,
+                attempt,
+                outcome,
+                len(to),
+                (error or "")[:2000],
+            )
+            await conn.execute(
+                "UPDATE reports SET mailed_to = $2, mail_error = $3, mail_attempts = $4,"
+                " mail_next_at = $5, mail_recipients = $6 WHERE report_id = $1",
+                report_id,
+                len(to) if outcome == "sent" else 0,
+                error,
+                attempt,
+                next_at,
+                to,
+            )
+
+    async def mail_due(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+        """Reports whose next mail attempt is due, with their files."""
+        rows = await self._pool.fetch(
+            f"SELECT {_LIST_COLUMNS}, content, mail_recipients FROM reports"  # noqa: S608
+            " WHERE mail_next_at <= $1 ORDER BY mail_next_at LIMIT $2",
+            now,
+            limit,
         )
+        return [dict(r) for r in rows]
+
+    async def mail_attempts(self, report_id: int) -> list[dict[str, Any]]:
+        """Every attempt to mail a report, oldest first."""
+        rows = await self._pool.fetch(
+            "SELECT time, attempt, outcome, recipients, error FROM report_mail_attempts"
+            " WHERE report_id = $1 ORDER BY time, id",
+            report_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def last_scheduled(
+        self, kind: str, site: str, factory: str | None, lang: str, fmt: str
+    ) -> str | None:
+        """The latest period the schedule made for this target (None: never)."""
+        label = await self._pool.fetchval(
+            "SELECT max(period) FROM reports WHERE scheduled AND kind = $1 AND site = $2"
+            " AND coalesce(factory, '') = coalesce($3, '') AND lang = $4 AND format = $5",
+            kind,
+            site,
+            factory,
+            lang,
+            fmt,
+        )
+        return None if label is None else str(label)
 
     async def stored(
         self, site: str | None, factory: str | None, *, limit: int, offset: int

@@ -105,10 +105,11 @@ function el(tag, cls, text) {
  * assign form survives repaints) and moved into order, at most `limit` shown.
  */
 export class AlertList {
-  constructor(ul, { role, act, limit = 200 }) {
+  constructor(ul, { role, act, history, limit = 200 }) {
     this.ul = ul;
     this.roleRank = ROLE_RANK[role] ?? 0;
     this.act = act; // async (alert, action, body) => void
+    this.history = history; // async (alert) => element: its pages (delivery record)
     this.limit = limit;
     this.items = new Map(); // id -> {li, sig}
     this.more = el("li", "alert-more");
@@ -179,8 +180,31 @@ export class AlertList {
       actions.append(b);
     }
     li.append(head, where, detail, assignee, actions);
+    if (this.history) {
+      // Not an action (viewers see it too): the alert's delivery record.
+      const tools = el("div", "a-tools");
+      const b = el("button", "btn btn-ghost btn-pages");
+      b.type = "button";
+      b.addEventListener("click", () => this.togglePages(li, b));
+      tools.append(b);
+      li.append(tools);
+    }
     if (this.may("assign")) li.append(this.assignForm(li));
     return li;
+  }
+
+  async togglePages(li, button) {
+    const open = li.querySelector(".a-pages");
+    if (open) {
+      open.remove();
+      return;
+    }
+    button.disabled = true;
+    try {
+      li.append(await this.history(li._alert));
+    } finally {
+      button.disabled = false;
+    }
   }
 
   assignForm(li) {
@@ -237,6 +261,8 @@ export class AlertList {
       b.textContent = t(`alerts.${action}`);
       b.hidden = action === "acknowledge" && a.state !== "open";
     }
+    const pages = li.querySelector(".btn-pages");
+    if (pages) pages.textContent = t("alerts.pages");
     const form = li.querySelector(".a-assign");
     if (!form) return;
     form.querySelector("input").placeholder = t("alerts.assignee");

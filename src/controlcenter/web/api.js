@@ -66,6 +66,34 @@ export class Api {
     return this.request("GET", path, { params });
   }
 
+  /** A binary resource (a site plan image) as a data: URL (the page's CSP allows those for
+   *  images; the key stays in a header, never in a URL). */
+  async dataUrl(path) {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
+    try {
+      const response = await fetch(apiUrl(path), {
+        headers: { "X-API-Key": this.key },
+        signal: ctrl.signal,
+        cache: "no-store",
+        credentials: "omit",
+      });
+      if (!response.ok) throw new ApiError(response.status, response.statusText);
+      const blob = await response.blob();
+      return await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(blob);
+      });
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(0, err.name === "AbortError" ? "timeout" : String(err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   post(path, body) {
     return this.request("POST", path, { body });
   }
@@ -102,16 +130,18 @@ export async function eachLimited(items, limit, fn) {
 /**
  * A websocket to the API that authenticates with its first message (the key never
  * appears in a URL or a log), sends `hello()`'s messages on every (re)connect, and
- * reconnects with capped, jittered backoff. 4401 (bad key) ends it and signs out.
+ * reconnects with capped, jittered backoff. 4401 (bad key) ends it and signs out; 4403
+ * (the key may not have this feed) ends it and calls `onForbidden`.
  */
 export class LiveSocket {
-  constructor({ path, key, hello, onMessage, onState, onUnauthorized }) {
+  constructor({ path, key, hello, onMessage, onState, onUnauthorized, onForbidden }) {
     this.path = path;
     this.key = key;
     this.hello = hello;
     this.onMessage = onMessage;
     this.onState = onState;
     this.onUnauthorized = onUnauthorized;
+    this.onForbidden = onForbidden;
     this.ws = null;
     this.stopped = false;
     this.delay = 500;
@@ -163,6 +193,11 @@ export class LiveSocket {
       if (this.stopped) return;
       if (ev.code === 4401) {
         this.onUnauthorized();
+        return;
+      }
+      if (ev.code === 4403 && this.onForbidden) {
+        this.stopped = true;
+        this.onForbidden();
         return;
       }
       this.onState("offline");

@@ -9,9 +9,11 @@ import { AlertBook, AlertList, Cue } from "./alerts.js";
 import { FactoryView } from "./factory.js";
 import { dateTime, setKinds, setTimeZone, timeZone } from "./format.js";
 import { applyI18n, currentLang, onLangChange, setLang, t } from "./i18n.js";
+import { MapView } from "./map.js";
 import { Store } from "./model.js";
 import { ONCALL_REFRESH_MS, OnCall } from "./oncall.js";
 import { Overview } from "./overview.js";
+import { MyPages, pageHistory } from "./pages.js";
 
 const KEY_STORAGE = "cc.key";
 const PAINT_INTERVAL_MS = 250;
@@ -33,10 +35,24 @@ class Dashboard {
     this.frameRequested = false;
     this.view = null;
     const makeAlertList = (ul) =>
-      new AlertList(ul, { role: me.role, act: (a, action, body) => this.act(a, action, body) });
+      new AlertList(ul, {
+        role: me.role,
+        act: (a, action, body) => this.act(a, action, body),
+        history: async (a) => pageHistory(await api.get(`/api/v1/alerts/${a.alert_id}/deliveries`)),
+      });
     this.panel = makeAlertList($("#alert-list"));
     this.overview = new Overview($("#view-overview"), this.store, this.book);
     this.onCall = new OnCall($("#oncall"), api);
+    this.mapView = new MapView($("#view-map"), {
+      api,
+      store: this.store,
+      book: this.book,
+      onError: (err) => this.error(err),
+      onChange: () => this.markDirty(),
+    });
+    this.myPages = new MyPages($("#mypages"), (page) => {
+      if (page.severity === "critical" && this.cue.enabled) this.cue.beep();
+    });
     this.factoryView = new FactoryView($("#view-factory"), {
       api,
       store: this.store,
@@ -61,6 +77,7 @@ class Dashboard {
     this.route();
     this.alertsSocket().start();
     this.liveSocket().start();
+    this.pagesSocket().start();
     this.loadSummaries(); // seeds tiles until live values arrive; not awaited
     this.loadLatest();
     setInterval(() => this.refreshCatalog(), CATALOG_REFRESH_MS);
@@ -198,6 +215,21 @@ class Dashboard {
     return this.alerts;
   }
 
+  /** The signed-in person's pages (a key bound to nobody is refused once, quietly). */
+  pagesSocket() {
+    this.pages = new LiveSocket({
+      path: "api/v1/paging/live",
+      key: this.api.key,
+      onState: () => {},
+      onUnauthorized: () => signOut(),
+      onForbidden: () => {},
+      onMessage: (doc) => {
+        if (doc.type === "page") this.myPages.add(doc);
+      },
+    });
+    return this.pages;
+  }
+
   async loadAlerts() {
     this.book.loading = true;
     const all = [];
@@ -276,21 +308,24 @@ class Dashboard {
 
   route() {
     const m = location.hash.match(/^#\/f\/([^/]+)\/([^/]+)$/);
-    const next = m ? `f:${m[1]}/${m[2]}` : "overview";
+    const onMap = location.hash.match(/^#\/map(?:\/([^/]+))?$/);
+    const next = m ? `f:${m[1]}/${m[2]}` : onMap ? `map:${onMap[1] ?? ""}` : "overview";
     const crumb = $("#crumb-factory");
+    $("#view-overview").hidden = Boolean(m || onMap);
+    $("#view-factory").hidden = !m;
+    $("#view-map").hidden = !onMap;
+    crumb.hidden = !m;
+    if (this.view !== next && this.view?.startsWith("map:")) this.mapView.close();
     if (m) {
       const site = decodeURIComponent(m[1]);
       const factory = decodeURIComponent(m[2]);
-      $("#view-overview").hidden = true;
-      $("#view-factory").hidden = false;
-      crumb.hidden = false;
       crumb.textContent = `${site} / ${factory}`;
       if (this.view !== next) this.factoryView.open(site, factory);
     } else {
       if (this.view !== next) this.factoryView.close();
-      $("#view-overview").hidden = false;
-      $("#view-factory").hidden = true;
-      crumb.hidden = true;
+      if (onMap && this.view !== next) {
+        this.mapView.open(onMap[1] ? decodeURIComponent(onMap[1]) : null);
+      }
     }
     this.view = next;
     this.markDirty();
@@ -313,6 +348,7 @@ class Dashboard {
 
   paint() {
     if (this.view === "overview") this.overview.paint();
+    else if (this.view?.startsWith("map:")) this.mapView.paint();
     else this.factoryView.paint();
     this.panel.render(this.book.sorted(), t("alerts.empty"));
     if (this.pendingFlash !== undefined) {
@@ -334,7 +370,9 @@ class Dashboard {
     this.overview.relabel();
     this.panel.invalidate();
     this.factoryView.relabel();
+    this.mapView.relabel();
     this.onCall.render();
+    this.myPages.render();
     this.liveState("live", this.states?.live ?? "connecting");
     this.markDirty();
   }
