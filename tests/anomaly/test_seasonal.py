@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlcenter.anomaly import Engine, EngineConfig, ReferenceEngine
+from controlcenter.anomaly import Engine, EngineConfig, Events, ReferenceEngine
 from controlcenter.anomaly._daily import day_and_slot
 from controlcenter.domain import Batch
 from tests.anomaly._streams import split
@@ -33,6 +33,15 @@ def weeks_of_shifts(rng: np.random.Generator, weeks: int) -> tuple[Batch, np.nda
     every_day = work + rng.normal(0, 2, n)
     b = Batch.from_lists(np.r_[np.zeros(n), np.ones(n)], np.r_[t, t], np.r_[weekly, every_day])
     return b.take(np.argsort(b.time, kind="stable")), t
+
+
+def every_day_events(seed: int) -> Events:
+    """The events of a week of the series that works 08-18 every day."""
+    stream, _ = weeks_of_shifts(np.random.default_rng(seed), 1)
+    every_day = stream.take(np.flatnonzero(stream.series == 1))
+    eng = Engine(EngineConfig(day_offset_s=OFFSET_S))
+    eng.add_series([1], "generic")
+    return eng.ingest(every_day)[1]
 
 
 def test_slot_keys_put_weekends_in_a_class_of_their_own_in_local_time():
@@ -62,11 +71,7 @@ def test_weekends_learn_profiles_of_their_own_and_working_days_stay_clean():
 def test_a_first_weekend_is_judged_by_the_working_days_profile():
     # Every day alike: the first Saturday has no weekend profile yet, yet its shift is
     # known from the working days (no robust z or CUSUM alarm at the weekend).
-    stream, _ = weeks_of_shifts(np.random.default_rng(5), 1)
-    every_day = stream.take(np.flatnonzero(stream.series == 1))
-    eng = Engine(EngineConfig(day_offset_s=OFFSET_S))
-    eng.add_series([1], "generic")
-    _, ev = eng.ingest(every_day)
+    ev = every_day_events(5)
     local_day = (ev.time + OFFSET_S * 1_000_000) // (24 * US_H)
     weekend = (local_day + 3) % 7 >= 5
     assert not (weekend & np.isin(ev.names(), ["robust_z", "shift"])).any()
@@ -85,3 +90,20 @@ def test_weekly_baseline_matches_reference_for_any_batch_split(seed, n_batches, 
     for e in (eng, ref):
         e.add_series([0, 1], "generic")
     ingest_both(eng, ref, split(rng, stream, n_batches, shuffle))
+
+
+def _local_day_hour(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    local = t + OFFSET_S * 1_000_000
+    first = (MONDAY + OFFSET_S * 1_000_000) // (24 * US_H)
+    return local // (24 * US_H) - first, (local % (24 * US_H)) / US_H
+
+
+def test_a_known_shift_start_raises_no_statistical_alarm():
+    # Every day the same sharp step at 08:00 and back at 18:00: from the third day on
+    # the daily baseline explains the step, so neither the EWMA z nor the robust z (of
+    # the deviation less the seasonal step) alarm at the shift starts (they did when only
+    # the robust z and CUSUM were damped).
+    ev = every_day_events(11)
+    day, hour = _local_day_hour(ev.time)
+    stat = np.isin(ev.names(), ["ewma_z", "robust_z", "shift"])
+    assert not ((day >= 2) & np.isin(np.floor(hour), [8, 18]) & stat).any()

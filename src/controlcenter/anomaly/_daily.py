@@ -280,9 +280,11 @@ def daily_factor(
     slots: int,
     weight: float,
     offset_us: int = 0,
-) -> tuple[F64 | None, DailyUpdate | None, SeenVisits | None]:
-    """``float64[m]`` factor (0: usual for the time of day, 1: not), the state update and
-    the visits (for :func:`seasonal_gate`).
+) -> tuple[F64 | None, F64 | None, DailyUpdate | None, SeenVisits | None]:
+    """``float64[m]`` factor (0: usual for the time of day, 1: not), ``float64[m]`` the
+    profile mean each reading is judged by (NaN: none; the seasonal part that
+    :func:`~._detect.detect` takes out of the EWMA deviation), the state update and the
+    visits (for :func:`seasonal_gate`).
 
     Args:
         sa, xa, ta: accepted readings in (series, time) order.
@@ -294,7 +296,7 @@ def daily_factor(
     rows = rows_of_series[sa]
     on = np.flatnonzero(rows >= 0)
     if on.size == 0:
-        return None, None, None
+        return None, None, None, None
     x, t = xa[on], ta[on]
     day, slot = day_and_slot(t, slots, offset_us)
     key = rows[on].astype(np.intp) * (CLASSES * slots) + slot.astype(np.intp)
@@ -327,5 +329,7 @@ def daily_factor(
         usual = (inv_z > 0) & (z * inv_z < 1.0)  # False where there is no profile (NaN)
     factor = np.ones(xa.size, dtype=np.float64)
     factor[sel] = np.where(usual, 0.0, 1.0)
+    level = np.full(xa.size, np.nan)
+    level[sel] = pm
     seen = SeenVisits(visits.key, ts[vstart], used_m, used_v, acc)
-    return factor, upd, seen
+    return factor, level, upd, seen

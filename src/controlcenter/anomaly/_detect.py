@@ -52,6 +52,7 @@ class Severities:
     stuck: F64
     ewm_mean: F64
     ewm_var: F64
+    ewm_level: F64
     cusum_pos: F64
     cusum_neg: F64
     run: I64
@@ -160,9 +161,12 @@ def _ewma(
     n_life: I64,
     min_history: int,
     floor2: F64,
-) -> tuple[F64, F64, F64, F64]:
-    """EWMA z severity, deviation ``x - mean_before``, and mean and variance after each
-    reading; the statistics learn ``learn`` (``x`` winsorized), the score uses ``x``."""
+    adj: F64,
+) -> tuple[F64, F64, F64, F64, F64, F64]:
+    """EWMA z severity (with ``adj`` taken out of the deviation, and as it was), deviation
+    ``x - mean_before`` less ``adj`` (the seasonal part, :func:`_seasonal_step`) and as it
+    was, and mean and variance after each reading; the statistics learn ``learn`` (``x``
+    winsorized), the score uses ``x``."""
     alpha = par["alpha"]
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
@@ -173,15 +177,49 @@ def _ewma(
     d = x - mean_prev
     # A deviation at the level of float rounding (the scans round differently from a
     # loop) is no deviation: a flat series must not see evidence in its last bits.
-    d = np.where(fresh | (np.abs(d) <= ROUNDING * (np.abs(x) + np.abs(mean_prev))), 0.0, d)
+    scale = ROUNDING * (np.abs(x) + np.abs(mean_prev))
+    d = np.where(fresh | (np.abs(d) <= scale), 0.0, d)
+    raw = d
+    # The seasonal step explains (part of) a deviation in its own direction; it never adds
+    # one (a profile's step between slots is not a step of a smooth daily curve).
+    d = d - np.clip(adj, np.minimum(d, 0.0), np.maximum(d, 0.0))
+    d = np.where(np.abs(d) <= scale, 0.0, d)
     va, vb = affine_scan(a, a * alpha * d * d, prep.rank)
     v0 = store.ewm_var[prep.gs]
     var = va * v0[prep.gid] + vb
     var_prev = _shift_prev(var, v0, prep)
     rel = par["min_rel_std"] * mean_prev
     spread = np.sqrt(var_prev + par["min_std2"] + rel * rel + floor2 + TINY)
-    sev = np.where(n_life >= min_history, np.abs(d) * par["inv_ewma_z"] / spread, 0.0)
-    return sev, d, mean, var
+    scale = np.where(n_life >= min_history, par["inv_ewma_z"] / spread, 0.0)
+    return np.abs(d) * scale, np.abs(raw) * scale, d, raw, mean, var
+
+
+def _seasonal_step(prep: Prepared, store: WindowStore, par: _Params, level: F64) -> tuple[F64, F64]:
+    """The seasonal part of each reading's EWMA deviation, and the seasonal EWMA after it.
+
+    ``level`` is the daily profile's mean a reading is judged by (NaN where the series shows
+    no daily pattern or the slot has no profile). An EWMA of it, with the EWMA mean's
+    ``alpha``, restarts at the first reading with a level after one without; the seasonal
+    step ``level - (its EWMA before)`` is what the time of day alone moved the value by
+    relative to the EWMA mean (a shift start's ramp), taken out of the deviation. A drift
+    inside the daily range leaves the level alone and keeps its deviation.
+    """
+    alpha = par["alpha"]
+    avail = ~np.isnan(level)
+    l0 = store.ewm_level[prep.gs]
+    had0 = ~np.isnan(l0)
+    prev_avail = _shift_prev(avail.astype(np.float64), had0.astype(np.float64), prep) > 0
+    restart = avail & ~prev_avail
+    a = np.where(avail & ~restart, 1.0 - alpha, 0.0)
+    lv = np.where(avail, level, 0.0)
+    la, lb = affine_scan(a, np.where(restart, lv, alpha * lv), prep.rank)
+    base = np.where(had0, l0, 0.0)
+    after = la * base[prep.gid] + lb
+    before = _shift_prev(after, base, prep)
+    both = avail & prev_avail
+    adj = np.where(both, lv - before, 0.0)
+    adj = np.where(np.abs(adj) <= ROUNDING * (np.abs(lv) + np.abs(before)), 0.0, adj)
+    return adj, np.where(avail, after, np.nan)
 
 
 def _cusum(
@@ -220,11 +258,12 @@ def detect(
     rate = _rate(par, x, t, xp, tp, has_prev)
     stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
     factor: F64 | None = None
+    level: F64 | None = None
     daily: DailyUpdate | None = None
     seen: SeenVisits | None = None
     if store.daily_used:
         floors = (par["min_std2"], par["min_rel_std"], par["inv_daily_z"])
-        factor, daily, seen = daily_factor(
+        factor, level, daily, seen = daily_factor(
             prep.sa,
             x,
             t,
@@ -238,12 +277,22 @@ def detect(
     ref = refresh_rows(prep, store, table, cfg, seen)
     force = stats_per_reading(prep, store, ref, n_life, cfg.refresh)
     med, sigma, ok = force.median, force.sigma, force.ok
+    # For a series with a daily pattern, the EWMA deviation (and with it the robust z and
+    # the CUSUM; the relation detector sees the metric as it was) is taken relative to the daily
+    # baseline: the step the time of day explains is no evidence.
+    if factor is not None and level is not None:
+        level = np.where(force.seasonal, level, np.nan)
+        adj, ewm_level = _seasonal_step(prep, store, par, level)
+    else:
+        adj, ewm_level = np.zeros(x.size), np.full(x.size, np.nan)
     # The EWMA learns values winsorized to the robust band, so a spike does not drag its
     # mean (and echo as a deviation of the readings after it).
     band = par["ewma_clip"] * sigma
     learn = np.where(ok, np.clip(x, med - band, med + band), x)
     quant2 = force.res * force.res / 12.0
-    ewma, dev, mean, var = _ewma(prep, store, par, x, learn, n_life, cfg.min_history, quant2)
+    ewma, ewma_raw, dev, raw, mean, var = _ewma(
+        prep, store, par, x, learn, n_life, cfg.min_history, quant2, adj
+    )
     # Deviation from the EWMA mean (follows trends) in robust sigmas (which a spike or a
     # shift does not inflate the way it inflates the EWMA variance); or from the median.
     zdev = dev / sigma
@@ -255,7 +304,10 @@ def detect(
     # explains it away. A shift start moves metrics by a usual-for-the-hour step but out of
     # their all-day relation (kW up, power factor not with it); the baseline, not the
     # relation detector, is the judge of that.
-    own = robust
+    # Both as they were before the seasonal step was taken out of the deviation.
+    z_raw = np.where(par["robust_median"] > 0, z, raw / sigma)
+    hist = ok & (n_life >= cfg.min_history)
+    own = np.maximum(np.where(hist, np.abs(z_raw) * par["inv_robust_z"], 0.0), ewma_raw)
     if factor is not None:
         # What this time of day usually shows is no anomaly (a shift start's ramp), for a
         # series that has a daily pattern. The EWMA z keeps its say: it is what sees slow
@@ -306,7 +358,7 @@ def detect(
         prep.sa,
         t,
         x,
-        zdev,
+        raw / sigma,
         np.minimum(np.maximum(e, own), SEVERITY_CAP),
         ok & valid,
         cfg,
@@ -321,6 +373,7 @@ def detect(
         stuck=stuck,
         ewm_mean=mean,
         ewm_var=var,
+        ewm_level=ewm_level,
         cusum_pos=cpos,
         cusum_neg=cneg,
         run=run,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._relation import MAX_SLOTS, RESIDUAL_CLIP
+from controlcenter.anomaly._relation import RESIDUAL_CLIP
+from controlcenter.anomaly._relation_store import MAX_SLOTS
 
 if TYPE_CHECKING:
     from controlcenter.anomaly.engine import EngineConfig

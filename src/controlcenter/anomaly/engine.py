@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._batch import Prepared, prepare
+from controlcenter.anomaly._batch import prepare
 from controlcenter.anomaly._daily import CLASSES, DailyUpdate, Visits, run_visits, weekend
-from controlcenter.anomaly._detect import Severities, detect
-from controlcenter.anomaly._relation import MAX_SLOTS, RelationStore
+from controlcenter.anomaly._detect import detect
+from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
+from controlcenter.anomaly._results import batch_events, write_back
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
 from controlcenter.anomaly.profile import (
     COLUMNS,
@@ -442,8 +443,8 @@ class Engine:
         # The score of each reading is that of its worst detector.
         scores[prep.order] = severity_to_score(sev.worst(prep))
         if commit:
-            self._commit(prep, sev)
-        events = _events(prep, sev) if emit else Events.empty()
+            write_back(self.store, prep, sev)
+        events = batch_events(prep, sev) if emit else Events.empty()
         return scores, events
 
     def _register_new(self, series: npt.NDArray[np.int32]) -> None:
@@ -460,134 +461,3 @@ class Engine:
 
     def _write_daily(self, d: DailyUpdate) -> None:
         self.store.daily_state()[d.key] = d.values
-
-    def _commit(self, prep: Prepared, sev: Severities) -> None:
-        st, w = self.store, self.config.window
-        a = prep.acc
-        if a.size == 0:
-            return
-        s, n_life = prep.sa, sev.n_life
-        gs = prep.gs
-        # One reading per series (the usual batch): each is its series' last, no gather.
-        single = prep.gstart.size == a.size
-        last: slice | npt.NDArray[np.intp] = slice(None) if single else prep.glast
-        # Running window sums lose what the ring overwrites (read before writing).
-        old = n_life >= w
-        # Flat positions in the (S, W) rings: 1-D fancy indexing is cheaper than 2-D.
-        flat = s.astype(np.intp) * w + n_life % w
-        ring_v, ring_t = st.values.reshape(-1), st.times.reshape(-1)
-        first = st.count[gs] == 0
-        if single:
-            shift = np.where(first, prep.xa, st.shift[gs])
-            xs = prep.xa - shift
-            es = np.where(old, ring_v[flat] - shift, 0.0)
-            st.shift[gs] = shift
-            st.wsum[gs] += xs - es
-            st.wsumsq[gs] += xs * xs - es * es
-            ring_v[flat] = prep.xa
-            ring_t[flat] = prep.ta
-        else:
-            evicted = np.zeros(a.size, dtype=np.float64)
-            in_ring = old & (prep.rank < w)
-            evicted[in_ring] = ring_v[flat[in_ring]]
-            in_batch = old & ~in_ring
-            evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
-            shift = np.where(first, prep.xa[prep.gstart], st.shift[gs])
-            sh = shift[prep.gid]
-            xs = prep.xa - sh
-            es = np.where(old, evicted - sh, 0.0)
-            st.shift[gs] = shift
-            st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
-            st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
-            # Ring: only each series' last W readings of the batch survive.
-            keep = prep.rank >= (prep.gsize[prep.gid] - w)
-            ring_v[flat[keep]] = prep.xa[keep]
-            ring_t[flat[keep]] = prep.ta[keep]
-        st.count[gs] += prep.gsize
-        st.last_time[gs] = prep.ta[last]
-        st.last_value[gs] = prep.xa[last]
-        st.ewm_mean[gs] = sev.ewm_mean[last]
-        st.ewm_var[gs] = sev.ewm_var[last]
-        st.cusum_pos[gs] = sev.cusum_pos[last]
-        st.cusum_neg[gs] = sev.cusum_neg[last]
-        st.run[gs] = sev.run[last]
-        st.changes[gs] = sev.changes[last]
-        st.silent[gs] = False
-        if sev.daily is not None:
-            self._write_daily(sev.daily)
-        cal, ep = sev.cal, sev.ep
-        st.cal_mean[gs], st.cal_var[gs], st.cal_blocks[gs] = cal.mean, cal.var, cal.blocks
-        st.cal_bn[gs], st.cal_bsum[gs], st.cal_bsumsq[gs] = cal.bn, cal.bsum, cal.bsumsq
-        st.cal_hi[gs] = cal.hi
-        st.ep_on[gs], st.ep_below[gs], st.ep_peak[gs], st.ep_start[gs] = (
-            ep.on,
-            ep.below,
-            ep.peak,
-            ep.started,
-        )
-        ref = sev.refresh
-        if ref.group.size:
-            # Rows are in (group, time) order, so the last write per group wins.
-            g = gs[ref.group]
-            st.median[g] = ref.median
-            st.sigma[g] = ref.sigma
-            st.robust_ok[g] = ref.ok
-            st.interval_us[g] = ref.interval_us
-            st.resolution[g] = ref.res
-            st.seasonal[g] = ref.seasonal
-
-
-def _events(prep: Prepared, sev: Severities) -> Events:
-    parts = []
-    rej = prep.rejected_bad
-    if rej.size:
-        parts.append(_event_rows(prep, rej, Detector.LIMIT, np.full(rej.size, sev.limit_severity)))
-    for det, x in sev.per_detector():
-        hit = np.flatnonzero(x >= 1.0)
-        if hit.size:
-            parts.append(_event_rows(prep, prep.acc[hit], det, x[hit]))
-    rel = sev.rel
-    if rel.ev_series.size:
-        parts.append(
-            Events(
-                rel.ev_series,
-                rel.ev_time,
-                np.full(rel.ev_series.size, Detector.RELATION, dtype=np.uint8),
-                rel.ev_value,
-                severity_to_score(rel.ev_x),
-                rel.ev_start,
-            )
-        )
-    # Statistical detectors: one event where an episode opens (or grows), named after the
-    # detector with the strongest evidence, carrying the episode's onset time.
-    ep = sev.ep
-    hit = np.flatnonzero(ep.onset | ep.grow)
-    if hit.size:
-        idx = prep.acc[hit]
-        parts.append(
-            Events(
-                prep.s[idx],
-                prep.t[idx],
-                sev.stat_detector[hit],
-                prep.x[idx],
-                severity_to_score(ep.x[hit]),
-                ep.start[hit],
-            )
-        )
-    if not parts:
-        return Events.empty()
-    return Events.concat(parts).sorted()
-
-
-def _event_rows(
-    prep: Prepared, idx: npt.NDArray[np.intp], det: Detector, x: npt.NDArray[np.float64]
-) -> Events:
-    t = prep.t[idx]
-    return Events(
-        prep.s[idx],
-        t,
-        np.full(idx.size, det, dtype=np.uint8),
-        prep.x[idx],
-        severity_to_score(x),
-        t,
-    )

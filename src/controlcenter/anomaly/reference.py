@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._daily import CLASSES, GATE_TIE, US_PER_DAY
 from controlcenter.anomaly._detect import NAME_TIE, ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
+from controlcenter.anomaly._reference_daily import daily_step, seasonal
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
-from controlcenter.anomaly._relation import MAX_SLOTS
+from controlcenter.anomaly._relation_store import MAX_SLOTS
 from controlcenter.anomaly._robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
 from controlcenter.anomaly.engine import Engine, EngineConfig
 from controlcenter.anomaly.events import Detector, Events
@@ -56,6 +56,7 @@ class _Series:
     last_value: float = 0.0
     ewm_mean: float = 0.0
     ewm_var: float = 0.0
+    ewm_level: float = math.nan  # EWMA of the daily profile's mean (NaN: none)
     cusum: list[float] = field(default_factory=lambda: [0.0, 0.0])
     run: int = 0
     changes: int = 0
@@ -94,6 +95,7 @@ _SCALARS = (
     "last_value",
     "ewm_mean",
     "ewm_var",
+    "ewm_level",
     "run",
     "changes",
     "median",
@@ -308,28 +310,7 @@ class ReferenceEngine:
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = _median(gaps) if gaps else math.nan
-        st.seasonal = self._seasonal(st, t)
-
-    def _seasonal(self, st: _Series, t: int) -> bool:
-        """Whether the slots' profiles show a daily pattern (``_daily.seasonal_gate``), a
-        slot's finished day counted as folded in."""
-        k = CLASSES * self.config.daily_slots
-        if st.daily is None or k < 2:
-            return False
-        day = (t + self.config.day_offset_s * 1_000_000) // US_PER_DAY
-        prof = []
-        for rec in st.daily.values():
-            pm, pv = self._folded(rec, day)
-            if not math.isnan(pm):
-                prof.append((pm, pv))
-        n = len(prof)
-        if n * 4 < k or n < 2:
-            return False
-        mean = sum(m for m, _ in prof) / n
-        between = sum((m - mean) ** 2 for m, _ in prof) / n
-        within = sum(v for _, v in prof) / n
-        s = self.config.season_strength
-        return between > 0 and between * (1.0 - s) >= s * within * (1.0 + GATE_TIE)
+        st.seasonal = seasonal(st.daily, self.config, t)
 
     def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
         """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
@@ -361,15 +342,19 @@ class ReferenceEngine:
                 rate = max(rate, LIMIT_SEVERITY)
         out.append((Detector.RATE, rate, t))
         # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
-        sev_ewma, dev = self._ewma(st, x, n)
+        # learns the time of day in any case
+        factor, level = daily_step(st.daily, p, cfg, t, x)
+        factor = factor if st.seasonal else 1.0
+        level = level if st.seasonal else math.nan
+        sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level)
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
-        st.last_r = (robust_ok, zdev)
+        st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
-        factor = self._daily(st, t, x)  # learns the time of day in any case
-        factor = factor if st.seasonal else 1.0
-        own = abs(z) * p["inv_robust_z"] if robust_ok else 0.0  # before the daily baseline
-        robust = own * factor
+        robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        # What the metric shows before the daily baseline explains it (relation's gate).
+        z_raw = z if p["robust_median"] > 0 else raw / st.sigma
+        own = max(abs(z_raw) * p["inv_robust_z"] if robust_ok else 0.0, ewma_raw)
         y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
@@ -390,76 +375,45 @@ class ReferenceEngine:
         st.last_time, st.last_value, st.silent = t, x, False
         return out
 
-    def _ewma(self, st: _Series, x: float, n: int) -> tuple[float, float]:
-        """EWMA z severity of ``x`` (0 during warm-up) and its deviation; then learn ``x``."""
+    def _ewma(
+        self, st: _Series, x: float, n: int, level: float
+    ) -> tuple[float, float, float, float]:
+        """EWMA z severity of ``x`` (0 during warm-up), its deviation less the seasonal step
+        (``level``: the daily profile's mean ``x`` is judged by, NaN: none); the deviation
+        as it was, and the severity of that; then learn ``x`` (winsorized)."""
         p = st.par
         al = p["alpha"]
+        adj = 0.0
+        if math.isnan(level):
+            st.ewm_level = math.nan
+        elif math.isnan(st.ewm_level):
+            st.ewm_level = level  # (re)start: no step yet
+        else:
+            adj = level - st.ewm_level
+            if abs(adj) <= ROUNDING * (abs(level) + abs(st.ewm_level)):
+                adj = 0.0
+            st.ewm_level = (1.0 - al) * st.ewm_level + al * level
         if n == 0:
             st.ewm_mean, st.ewm_var = x, 0.0
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         d = x - st.ewm_mean
-        if abs(d) <= ROUNDING * (abs(x) + abs(st.ewm_mean)):
-            d = 0.0  # float rounding, not a deviation
+        scale = ROUNDING * (abs(x) + abs(st.ewm_mean))
+        d = raw = 0.0 if abs(d) <= scale else d  # float rounding, not a deviation
+        d -= min(max(adj, min(d, 0.0)), max(d, 0.0))  # the seasonal step explains, never adds
+        if abs(d) <= scale:
+            d = 0.0
         rel = p["min_rel_std"] * st.ewm_mean
         floor2 = st.resolution**2 / 12.0
         spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + floor2 + TINY)
-        sev = abs(d) * p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
+        scale = p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
+        sev, sev_raw = abs(d) * scale, abs(raw) * scale
         learn = x
         if st.robust_ok:
             band = p["ewma_clip"] * st.sigma
             learn = min(max(x, st.median - band), st.median + band)
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
-        return sev, d
-
-    def _folded(self, rec: list[float], day: int) -> tuple[float, float]:
-        """A key's profile as of ``day``: its accumulator of an earlier day folded in."""
-        pm, pv, w = rec[0], rec[1], self.config.daily_weight
-        if rec[5] < day and rec[2] > 0:
-            m = rec[3] / rec[2]
-            v = max(rec[4] / rec[2] - m * m, 0.0)
-            if math.isnan(pm):
-                return m, v
-            d = m - pm
-            return pm + w * d, (1 - w) * pv + w * v + w * (1 - w) * d * d
-        return pm, pv
-
-    def _daily(self, st: _Series, t: int, x: float) -> float:
-        """0 when ``x`` is usual for this slot on earlier days of its class (working day or
-        weekend; a weekend slot without a profile yet: the working days'), else 1; then
-        learn ``x``."""
-        if st.daily is None:
-            return 1.0
-        p, k, w = st.par, self.config.daily_slots, self.config.daily_weight
-        local = t + self.config.day_offset_s * 1_000_000
-        day = local // US_PER_DAY
-        slot = (local - day * US_PER_DAY) * k // US_PER_DAY
-        weekend = (day + 3) % 7 >= 5
-        key = slot + k if weekend else slot
-        rec = st.daily.setdefault(key, [math.nan, 0.0, 0.0, 0.0, 0.0, -math.inf])
-        if rec[5] != day:
-            if rec[2] > 0:  # a later day: fold the day's visit into the profile
-                m = rec[3] / rec[2]
-                v = max(rec[4] / rec[2] - m * m, 0.0)
-                if math.isnan(rec[0]):
-                    rec[0], rec[1] = m, v
-                else:
-                    d = m - rec[0]
-                    rec[0], rec[1] = rec[0] + w * d, (1 - w) * rec[1] + w * v + w * (1 - w) * d * d
-            rec[2] = rec[3] = rec[4] = 0.0
-            rec[5] = day
-        pm, pv = rec[0], rec[1]
-        if weekend and math.isnan(pm) and slot in st.daily:
-            pm, pv = self._folded(st.daily[slot], day)
-        factor = 1.0
-        if p["inv_daily_z"] > 0 and not math.isnan(pm):
-            rel = p["min_rel_std"] * pm
-            z = abs(x - pm) / math.sqrt(pv + p["min_std2"] + rel * rel + 1e-24)
-            factor = 0.0 if z * p["inv_daily_z"] < 1.0 else 1.0
-        rec[2] += 1.0
-        rec[3] += x
-        rec[4] += x * x
-        return factor
+        return sev, d, raw, sev_raw
 
     def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
         p = st.par

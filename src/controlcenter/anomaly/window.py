@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``) plus
-:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,356 bytes at ``W = 256``. A series whose
+:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,364 bytes at ``W = 256``. A series whose
 metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2,304 at
 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-324
+332
 """
 
 from __future__ import annotations
@@ -30,6 +30,23 @@ import numpy.typing as npt
 __all__ = ["WindowStore"]
 
 F64 = npt.NDArray[np.float64]
+
+#: Calibration (``_calibrate.py``: distribution of log1p(evidence) and the open block) and
+#: episode (``_episode.py``) state, kept per series here and per sensor by the relation
+#: detector (``_relation_store.py``).
+JUDGED_COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
+    "cal_mean": (np.float64, 0.0),
+    "cal_var": (np.float64, 0.0),
+    "cal_blocks": (np.int64, 0),
+    "cal_bn": (np.float64, 0.0),
+    "cal_bsum": (np.float64, 0.0),
+    "cal_bsumsq": (np.float64, 0.0),
+    "cal_hi": (np.float64, np.inf),  # learning winsorises log1p(evidence) here
+    "ep_on": (np.bool_, False),
+    "ep_below": (np.int64, 0),  # low readings in a row
+    "ep_peak": (np.float64, 0.0),
+    "ep_start": (np.int64, 0),  # onset time of the open episode
+}
 
 #: Per-series scalar columns: name -> (dtype, initial value).
 _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
@@ -46,6 +63,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "wsumsq": (np.float64, 0.0),  # sum over the window of (x - shift)**2
     "ewm_mean": (np.float64, 0.0),
     "ewm_var": (np.float64, 0.0),
+    "ewm_level": (np.float64, np.nan),  # EWMA of the daily profile's mean (NaN: none)
     "cusum_pos": (np.float64, 0.0),
     "cusum_neg": (np.float64, 0.0),
     "run": (np.int64, 0),  # readings equal to their predecessor, ending at the last one
@@ -61,19 +79,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "rel_slot": (np.int64, -1),  # this metric's place in the sensor's vector
     "seasonal": (np.bool_, False),  # showed a daily pattern at the last refresh
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
-    # Calibration (``_calibrate.py``): distribution of log1p(evidence) and the open block.
-    "cal_mean": (np.float64, 0.0),
-    "cal_var": (np.float64, 0.0),
-    "cal_blocks": (np.int64, 0),
-    "cal_bn": (np.float64, 0.0),
-    "cal_bsum": (np.float64, 0.0),
-    "cal_bsumsq": (np.float64, 0.0),
-    "cal_hi": (np.float64, np.inf),  # learning winsorises log1p(evidence) here
-    # Episodes (``_episode.py``).
-    "ep_on": (np.bool_, False),
-    "ep_below": (np.int64, 0),  # low readings in a row
-    "ep_peak": (np.float64, 0.0),
-    "ep_start": (np.int64, 0),  # onset time of the open episode
+    **JUDGED_COLUMNS,
 }
 #: Columns of the daily-baseline state, ``daily[row, slot, column]`` (``_daily.py``): the
 #: profile of earlier days (mean, variance), then the accumulator of the current day's
@@ -109,6 +115,7 @@ class WindowStore:
     wsumsq: npt.NDArray[np.float64]
     ewm_mean: npt.NDArray[np.float64]
     ewm_var: npt.NDArray[np.float64]
+    ewm_level: npt.NDArray[np.float64]
     cusum_pos: npt.NDArray[np.float64]
     cusum_neg: npt.NDArray[np.float64]
     run: npt.NDArray[np.int64]
