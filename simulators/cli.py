@@ -40,6 +40,7 @@ from simulators.placement import positions_document
 from simulators.publisher import GatewayPool, LinkError
 from simulators.replay import ReplayOptions, replay
 from simulators.safety import build_plan
+from simulators.safety_live import SafetyFeed
 from simulators.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["build_parser", "main"]
@@ -164,13 +165,22 @@ def _with_rate(scenario: Scenario, shard: tuple[int, int], rate: float, speed: f
     layout = build_layout(scenario)
     in_shard = set(layout.shard_factories(*shard).tolist())
     natural = 0.0
+    intervals = {}
     for kind in Kind:
         table = layout.tables[kind]
         sensors = sum(1 for f in table.factory.tolist() if f in in_shard)
         natural += sensors / (table.interval_ms / 1000.0)
+        intervals[kind.value] = table.interval_ms / 1000.0
+    if scenario.data.get("safety"):
+        mask = np.zeros(layout.n_factories, dtype=np.bool_)
+        mask[list(in_shard)] = True
+        feed = SafetyFeed(layout, 0, mask)
+        for name, dt in feed.intervals.items():
+            natural += feed.sensors(name) / (dt / 1000.0)
+            intervals[name] = dt / 1000.0
     natural *= speed if speed > 0 else 1.0
     factor = natural / rate
-    intervals = {k.value: scenario.interval_ms(k) / 1000.0 * factor for k in Kind}
+    intervals = {k: v * factor for k, v in intervals.items()}
     if min(intervals.values()) < 0.001:
         raise ScenarioError(f"--rate {rate:g} needs sample intervals under 1 ms; lower it")
     logger.info("sample intervals for %g readings/s: %s", rate, intervals)
@@ -244,6 +254,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "readings_per_s": round(stats.readings_per_s, 1),
             "lost": stats.lost,
             "labels": stats.labels,
+            "incident_labels": stats.incident_labels,
             "qos": args.qos,
             "batch": args.batch,
         }

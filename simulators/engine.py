@@ -17,6 +17,7 @@ from simulators.anomaly import Anomaly, AnomalyPlanner, Injector, Label
 from simulators.frame import Frame
 from simulators.kinds import Kind
 from simulators.layout import Layout, build_layout
+from simulators.safety_live import SafetyFeed
 from simulators.scenario import Scenario
 from simulators.signal import KindStream, make_stream
 
@@ -79,6 +80,10 @@ class Simulation:
         # Ids already labelled; an anomaly spanning many frames is seen again and again.
         self._labelled: set[int] = set()
         self._gateway_plan: dict[int, list[Anomaly]] = {}
+        #: The safety sensors of the scenario's ``safety`` section (None without one).
+        self.safety = (
+            SafetyFeed(self.layout, start_ms, in_shard) if scenario.data.get("safety") else None
+        )
 
     def interval_ms(self, kind: Kind) -> int:
         """Sampling interval of ``kind``."""

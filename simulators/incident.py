@@ -33,7 +33,15 @@ from simulators.kinds import SAFETY_KINDS, SAFETY_METRICS
 from simulators.plume import arrival
 from simulators.safety import INTERVALS_S, SitePlan, Wind, background, rounded, wind_field
 
-__all__ = ["DETECTABLE", "INCIDENT_TYPES", "Incident", "Run", "draw_incident", "simulate"]
+__all__ = [
+    "DETECTABLE",
+    "INCIDENT_TYPES",
+    "Incident",
+    "Run",
+    "draw_incident",
+    "inject",
+    "simulate",
+]
 
 FloatArray = npt.NDArray[np.float64]
 Times = npt.NDArray[np.int64]
@@ -139,16 +147,27 @@ def simulate(
         values[kind] = background(plan, kind, times[kind], wind, rng)
     labels: list[Label] = []
     for inc in incidents:
-        if inc.type in ("gas_leak", "odor_episode"):
-            labels += _plume(plan, wind, inc, times, values, rng)
-        elif inc.type == "fire":
-            labels += _fire(plan, inc, times["fire"], values["fire"], rng)
-        else:
-            labels += _effluent(plan, inc, times["water"], values["water"], rng)
+        labels += inject(plan, wind, inc, times, values, rng)
     for kind in SAFETY_KINDS:
         rounded(kind, values[kind])
     labels.sort(key=lambda r: (r[1], r[0]))
     return Run(plan, wind, times, values, labels, tuple(incidents))
+
+
+def inject(
+    plan: SitePlan,
+    wind: Wind,
+    inc: Incident,
+    times: Mapping[str, npt.NDArray[np.int64]],
+    values: Mapping[str, FloatArray],
+    rng: np.random.Generator,
+) -> list[Label]:
+    """Add ``inc`` to the clean ``values`` read at ``times`` (per kind); its label rows."""
+    if inc.type in ("gas_leak", "odor_episode"):
+        return _plume(plan, wind, inc, times, values, rng)
+    if inc.type == "fire":
+        return _fire(plan, inc, times["fire"], values["fire"], rng)
+    return _effluent(plan, inc, times["water"], values["water"], rng)
 
 
 def _plume(

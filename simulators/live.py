@@ -14,17 +14,29 @@ import csv
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulators.anomaly import Anomaly
 from simulators.engine import Simulation
 from simulators.frame import Frame
+from simulators.incident_files import LABEL_HEADER
 from simulators.kinds import Kind
-from simulators.payload import PayloadEncoder
+from simulators.payload import Message, PayloadEncoder
 from simulators.publisher import GatewayPool
+from simulators.safety_live import SafetyCursor
 
-__all__ = ["RunOptions", "RunStats", "run_live"]
+__all__ = ["LIVE_HEADER", "RunOptions", "RunStats", "incident_labels_path", "run_live"]
+
+LIVE_HEADER = ("series", "start_ms", "end_ms", "type")
+
+
+def incident_labels_path(labels: Path | None) -> Path | None:
+    """Where a live run writes its safety incidents' labels (with their source factory):
+    beside ``labels``, ``labels-incidents.csv`` for ``labels.csv``."""
+    return None if labels is None else labels.with_name(f"{labels.stem}-incidents.csv")
+
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +75,7 @@ class RunStats:
         seconds: Wall seconds from the first publish to the end of the final flush.
         lost: Messages paho could not deliver.
         labels: Label rows written.
+        incident_labels: Label rows of safety incidents written (``incident_labels_path``).
         sim_end_ms: Simulated time reached.
         offline: Gateway-offline anomalies in progress, by id (the run's own bookkeeping).
     """
@@ -74,6 +87,7 @@ class RunStats:
     seconds: float = 0.0
     lost: int = 0
     labels: int = 0
+    incident_labels: int = 0
     sim_end_ms: int = 0
     offline: dict[int, Anomaly] = field(default_factory=dict)
 
@@ -105,6 +119,10 @@ class _Cursor:
             self.frame, self.pos = self.sim.next_frame(self.kind), 0
         return group
 
+    def messages(self, encoder: PayloadEncoder, remaining: int | None) -> list[Message]:
+        """The next group's messages (at most ``remaining`` readings)."""
+        return encoder.messages(self.take(), remaining)
+
 
 def run_live(
     sim: Simulation,
@@ -123,8 +141,15 @@ def run_live(
         stop: Set from a signal handler or another thread to end the run cleanly.
     """
     stats = RunStats()
-    cursors = [_Cursor(sim, kind, encoder.batch) for kind in sim.kinds]
-    label_writer = _LabelFile(options.labels_path)
+    cursors: list[_Cursor | SafetyCursor] = [
+        _Cursor(sim, kind, encoder.batch) for kind in sim.kinds
+    ]
+    if sim.safety is not None:
+        cursors += [
+            SafetyCursor(sim.safety, k, encoder.batch, sim.gateway_events) for k in sim.safety.kinds
+        ]
+    label_writer = _LabelFile(options.labels_path, LIVE_HEADER)
+    incident_writer = _LabelFile(incident_labels_path(options.labels_path), LABEL_HEADER)
     clock0 = sim.start_ms if options.clock_ms is None else options.clock_ms
     wall0 = time.monotonic()
     next_report = wall0 + options.report_every_s
@@ -150,7 +175,7 @@ def run_live(
             _gateways_online(pool, stats, due)
             remaining = None if options.count is None else options.count - stats.readings
             deadline = None if options.duration_s is None else wall0 + options.duration_s
-            for i, message in enumerate(encoder.messages(cursor.take(), remaining)):
+            for i, message in enumerate(cursor.messages(encoder, remaining)):
                 # A group of a large complex takes seconds: stop within it when asked to.
                 if i % 1000 == 999 and (
                     stop.is_set() or (deadline is not None and time.monotonic() > deadline)
@@ -167,6 +192,8 @@ def run_live(
                     "readings more than a few minutes in its future (see --start)"
                 )
             stats.labels += label_writer.write(sim.take_labels(due))
+            if sim.safety is not None:
+                stats.incident_labels += incident_writer.write(sim.safety.take_labels(due))
             if options.count is not None and stats.readings >= options.count:
                 break
             if now >= next_report:
@@ -178,8 +205,11 @@ def run_live(
                 )
                 next_report = now + options.report_every_s
         pool.flush()
+        if sim.safety is not None:
+            stats.incident_labels += incident_writer.write(sim.safety.take_labels(None))
     finally:
         label_writer.close()
+        incident_writer.close()
     stats.seconds = time.monotonic() - wall0
     stats.messages, stats.bytes, stats.lost = pool.messages, pool.bytes, pool.lost
     return stats
@@ -205,16 +235,16 @@ def _gateways_online(pool: GatewayPool, stats: RunStats, now_ms: int) -> None:
 class _LabelFile:
     """Appends label rows to a CSV file as they come (nothing when no path is given)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, header: Sequence[str]) -> None:
         self._fh = None
         if path is not None:
             new = not path.exists() or path.stat().st_size == 0
             self._fh = path.open("a", newline="", encoding="utf-8")
             self._writer = csv.writer(self._fh, lineterminator="\n")
             if new:
-                self._writer.writerow(("series", "start_ms", "end_ms", "type"))
+                self._writer.writerow(header)
 
-    def write(self, rows: list[tuple[str, int, int, str]]) -> int:
+    def write(self, rows: Sequence[Sequence[object]]) -> int:
         if self._fh is None or not rows:
             return len(rows)
         self._writer.writerows(rows)

@@ -72,6 +72,7 @@ class PayloadEncoder:
     ) -> None:
         self.batch = max(1, batch)
         self.ts_format = ts_format
+        self.root = root
         self._encode = msgspec.json.Encoder().encode
         self._topics = {
             kind: [f"{root}/v1/{layout.sensor_path(kind, i)}" for i in range(len(table))]
@@ -139,3 +140,28 @@ class PayloadEncoder:
                 payload = encode(_Batch(readings))
                 out.append(Message(factories[s], topics[s], payload, len(readings)))
         return out
+
+    def sensor_messages(
+        self,
+        factory: int,
+        topic: str,
+        time_ms: np.ndarray,
+        seq: list[int],
+        values: list[dict[str, float]],
+    ) -> list[Message]:
+        """Messages of one sensor's readings (``batch`` readings per message), for kinds
+        outside the layout's tables (the safety sensors)."""
+        stamps: list[Any]
+        if self.ts_format == "rfc3339":
+            stamps = np.datetime_as_string(
+                time_ms.astype("datetime64[ms]"), unit="ms", timezone="UTC"
+            ).tolist()
+        else:
+            stamps = time_ms.tolist()
+        readings = [_Reading(t, q, v) for t, q, v in zip(stamps, seq, values, strict=True)]
+        if self.batch == 1:
+            return [Message(factory, topic, self._encode(r), 1) for r in readings]
+        return [
+            Message(factory, topic, self._encode(_Batch(part)), len(part))
+            for part in (readings[i : i + self.batch] for i in range(0, len(readings), self.batch))
+        ]

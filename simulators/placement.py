@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,10 @@ import numpy.typing as npt
 from controlcenter.geo import local_metres
 from simulators.layout import Layout
 
-__all__ = ["Area", "Placement", "place", "positions_document"]
+if TYPE_CHECKING:
+    from simulators.safety import SitePlan
+
+__all__ = ["Area", "Placement", "fence_offsets", "lot_grid", "place", "positions_document"]
 
 FloatArray = npt.NDArray[np.float64]
 # Namdong national industrial complex, Incheon: the corner sites without an area start from.
@@ -89,9 +92,8 @@ def _areas(sites: list[dict[str, Any]]) -> tuple[Area, ...]:
     return tuple(out)
 
 
-def _lots(rng: np.random.Generator, n: int, area: Area) -> tuple[FloatArray, FloatArray]:
-    """Plan (x, y) of ``n`` factories on a jittered grid of lots over ``area``."""
-    w, h = area.width_m, area.height_m
+def lot_grid(rng: np.random.Generator, n: int, w: float, h: float) -> tuple[FloatArray, FloatArray]:
+    """Plan (x, y) of ``n`` factories on a jittered grid of lots over a ``w`` x ``h`` m area."""
     cols = max(1, math.ceil(math.sqrt(n * w / h)))
     rows = max(1, math.ceil(n / cols))
     cell = rng.permutation(cols * rows)[:n]
@@ -118,7 +120,7 @@ def place(layout: Layout) -> Placement:
     for s, area in enumerate(areas):
         members = np.flatnonzero(layout.factory_site == s)
         rng = np.random.default_rng([seed, 7, s])
-        x, y = _lots(rng, len(members), area)
+        x, y = lot_grid(rng, len(members), area.width_m, area.height_m)
         f_xy[members, 0], f_xy[members, 1] = x, y
         f_lat[members], f_lon[members] = _to_degrees(x, y, area)
     s_lat: dict[str, FloatArray] = {}
@@ -127,25 +129,45 @@ def place(layout: Layout) -> Placement:
     for kind, table in layout.tables.items():
         name = str(getattr(kind, "value", kind))
         rng = np.random.default_rng([seed, 7, 1000, zlib.crc32(name.encode())])
-        n = len(table)
-        radius = rng.uniform(*_SENSOR_RADIUS_M, n)
-        angle = rng.uniform(0.0, 2 * np.pi, n)
         owner = np.asarray(table.factory)
-        xy = f_xy[owner] + np.column_stack((radius * np.sin(angle), -radius * np.cos(angle)))
-        lat, lon = np.zeros(n), np.zeros(n)
-        for s, area in enumerate(areas):
-            here = np.flatnonzero(layout.factory_site[owner] == s)
-            xy[here, 0] = np.clip(xy[here, 0], 0.0, area.width_m)
-            xy[here, 1] = np.clip(xy[here, 1], 0.0, area.height_m)
-            lat[here], lon[here] = _to_degrees(xy[here, 0], xy[here, 1], area)
-        s_lat[name], s_lon[name], s_xy[name] = lat, lon, xy
+        xy = f_xy[owner] + fence_offsets(rng, len(table))
+        s_lat[name], s_lon[name], s_xy[name] = _in_areas(xy, layout.factory_site[owner], areas)
     return Placement(areas, f_lat, f_lon, f_xy, s_lat, s_lon, s_xy)
 
 
-def positions_document(layout: Layout, placement: Placement | None = None) -> dict[str, Any]:
+def fence_offsets(rng: np.random.Generator, n: int) -> FloatArray:
+    """``float64[n, 2]`` plan offsets of ``n`` sensors from their factory's centre: 15-60 m
+    in a direction drawn per sensor (fence-line and stack monitors)."""
+    radius = rng.uniform(*_SENSOR_RADIUS_M, n)
+    angle = rng.uniform(0.0, 2 * np.pi, n)
+    out: FloatArray = np.column_stack((radius * np.sin(angle), -radius * np.cos(angle)))
+    return out
+
+
+def _in_areas(
+    xy: FloatArray, site: npt.NDArray[np.intp], areas: tuple[Area, ...]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(lat, lon, xy)`` of plan points, each clipped to its site's area (in place)."""
+    lat, lon = np.zeros(len(xy)), np.zeros(len(xy))
+    for s, area in enumerate(areas):
+        here = np.flatnonzero(site == s)
+        xy[here, 0] = np.clip(xy[here, 0], 0.0, area.width_m)
+        xy[here, 1] = np.clip(xy[here, 1], 0.0, area.height_m)
+        lat[here], lon[here] = _to_degrees(xy[here, 0], xy[here, 1], area)
+    return lat, lon, xy
+
+
+def positions_document(
+    layout: Layout, placement: Placement | None = None, plans: Sequence[SitePlan] | None = None
+) -> dict[str, Any]:
     """The layout's positions as JSON-ready data, one entry per site with factories (what
-    ``controlcenter import-positions`` reads)."""
+    ``controlcenter import-positions`` reads), with the safety sensors of ``plans`` (by
+    default those of the scenario's ``safety`` section)."""
     p = placement or place(layout)
+    if plans is None:
+        from simulators.safety import site_plans
+
+        plans = site_plans(layout, p)
     sites: list[dict[str, Any]] = []
     for s, (site, area) in enumerate(zip(layout.sites, p.areas, strict=True)):
         factories = [
@@ -174,6 +196,8 @@ def positions_document(layout: Layout, placement: Placement | None = None) -> di
                         "plan_y": round(float(p.sensor_xy[name][j, 1]), 2),
                     }
                 )
+        for plan in (q for q in plans if q.site == site):
+            sensors += _plan_sensors(plan, area)
         if not factories:
             continue  # a site the scenario names but no factory landed in
         sites.append(
@@ -187,3 +211,23 @@ def positions_document(layout: Layout, placement: Placement | None = None) -> di
             }
         )
     return {"sites": sites}
+
+
+def _plan_sensors(plan: SitePlan, area: Area) -> list[dict[str, Any]]:
+    out = []
+    for kind, names in plan.sensors.items():
+        xy = plan.sensor_xy[kind]
+        lat, lon = _to_degrees(xy[:, 0], xy[:, 1], area)
+        for j, name in enumerate(names):
+            out.append(
+                {
+                    "factory": plan.factories[int(plan.sensor_factory[kind][j])],
+                    "kind": kind,
+                    "sensor": name,
+                    "lat": round(float(lat[j]), 7),
+                    "lon": round(float(lon[j]), 7),
+                    "plan_x": round(float(xy[j, 0]), 2),
+                    "plan_y": round(float(xy[j, 1]), 2),
+                }
+            )
+    return out

@@ -30,8 +30,19 @@ import numpy.typing as npt
 
 from simulators._calendar import ar1, decay
 from simulators.kinds import SAFETY_KINDS, SAFETY_METRICS
+from simulators.layout import Layout
+from simulators.placement import Placement, fence_offsets, lot_grid
 
-__all__ = ["INTERVALS_S", "SitePlan", "Wind", "background", "build_plan", "rounded", "wind_field"]
+__all__ = [
+    "INTERVALS_S",
+    "SitePlan",
+    "Wind",
+    "background",
+    "build_plan",
+    "rounded",
+    "site_plans",
+    "wind_field",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -110,37 +121,79 @@ def build_plan(
     spacing_m: float = 300.0,
     stations: int = 2,
 ) -> SitePlan:
-    """Draw a site of ``factories`` factories about ``spacing_m`` apart, with its sensors."""
+    """Draw a site of ``factories`` factories about ``spacing_m`` apart, with its sensors.
+
+    Factories stand on lots as ``placement.py`` lays out a scenario's sites (one source of
+    truth), over an area of ``spacing_m`` per lot with one lot of margin around it.
+    """
     if factories < 2 or stations < 1:
         raise ValueError("a site plan needs at least 2 factories and 1 weather station")
     rng = np.random.default_rng([seed, 0x51E])
     cols = int(np.ceil(np.sqrt(factories * 1.5)))
-    grid = np.stack([np.arange(factories) % cols, np.arange(factories) // cols], axis=-1)
-    # One spacing of margin: plan coordinates start at the plan's corner (never negative).
-    xy = (grid + 1.0) * spacing_m + rng.uniform(-0.3, 0.3, (factories, 2)) * spacing_m
+    rows = int(np.ceil(factories / cols))
+    x, y = lot_grid(rng, factories, cols * spacing_m, rows * spacing_m)
+    xy = np.column_stack((x, y)) + spacing_m  # the margin: plan coordinates stay positive
     industries = ("cast", "surf", "chem", "weld", "heat", "form")
     ids = tuple(
         f"{industries[rng.integers(len(industries))]}-{i + 1:04d}" for i in range(factories)
     )
+    return _equip(rng, site, ids, xy, _DEFAULT_SHARES, stations)
+
+
+#: Share of factories with each safety kind (gas detectors at two in three, odour and
+#: effluent monitors at one in two, a fire detector everywhere).
+_DEFAULT_SHARES: Mapping[str, float] = {"gas": 0.67, "fire": 1.0, "odor": 0.5, "water": 0.5}
+
+
+def _equip(
+    rng: np.random.Generator,
+    site: str,
+    ids: tuple[str, ...],
+    xy: FloatArray,
+    shares: Mapping[str, float],
+    stations: int,
+) -> SitePlan:
+    """The site's factories with safety sensors drawn by ``shares``, at their fences."""
+    n = len(ids)
     owners: dict[str, IntArray] = {
-        # Gas detectors at two factories in three; odour monitors at one in two.
-        "gas": np.flatnonzero(rng.random(factories) < 0.67),
-        "fire": np.arange(factories, dtype=np.intp),
-        "odor": np.flatnonzero(rng.random(factories) < 0.5),
-        "water": np.flatnonzero(rng.random(factories) < 0.5),
-        "weather": np.sort(rng.choice(factories, size=min(stations, factories), replace=False)),
+        kind: np.flatnonzero(rng.random(n) < float(shares.get(kind, 0.0))).astype(np.intp)
+        for kind in SAFETY_KINDS
+        if kind != "weather"
     }
+    pick = rng.choice(n, size=min(stations, n), replace=False) if n else np.zeros(0)
+    owners["weather"] = np.sort(pick).astype(np.intp)
     positions: dict[str, FloatArray] = {}
     names: dict[str, tuple[str, ...]] = {}
     for kind in SAFETY_KINDS:
-        own = owners[kind].astype(np.intp)
-        # At the fence, 20-80 m from the stack in any direction.
-        angle = rng.uniform(0.0, 2.0 * np.pi, len(own))
-        dist = rng.uniform(20.0, 80.0, len(own))
-        positions[kind] = xy[own] + np.stack([np.cos(angle), np.sin(angle)], -1) * dist[:, None]
+        own = owners[kind]
+        positions[kind] = xy[own] + fence_offsets(rng, len(own))
         names[kind] = tuple(f"{_PREFIX[kind]}1" for _ in own)
-        owners[kind] = own
     return SitePlan(site, ids, xy, names, owners, positions)
+
+
+def site_plans(layout: Layout, placement: Placement) -> tuple[SitePlan, ...]:
+    """The safety sensors of a scenario's complex, one plan per site with factories.
+
+    The scenario's ``safety`` section gives the share of factories with each kind and the
+    weather stations per site; factories keep the places ``placement.py`` gave them.
+    """
+    spec = dict(layout.scenario.data.get("safety") or {})
+    shares = dict(spec.get("share") or {})
+    stations = int(spec.get("weather_stations", 1))
+    out = []
+    for s, site in enumerate(layout.sites):
+        members = np.flatnonzero(layout.factory_site == s)
+        if not len(members) or not shares:
+            continue
+        rng = np.random.default_rng([layout.scenario.seed, 7, 2000, s])
+        ids = tuple(layout.factory_ids[int(i)] for i in members)
+        plan = _equip(rng, site, ids, placement.factory_xy[members], shares, stations)
+        area = placement.areas[s]
+        for xy in plan.sensor_xy.values():
+            np.clip(xy[:, 0], 0.0, area.width_m, out=xy[:, 0])
+            np.clip(xy[:, 1], 0.0, area.height_m, out=xy[:, 1])
+        out.append(plan)
+    return tuple(out)
 
 
 def wind_field(

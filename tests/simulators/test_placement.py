@@ -8,6 +8,7 @@ import numpy as np
 from simulators.cli import main
 from simulators.layout import build_layout
 from simulators.placement import place, positions_document
+from simulators.safety import site_plans
 from simulators.scenario import load_scenario
 
 from controlcenter.geo import local_metres, plan_xy
@@ -62,6 +63,10 @@ def test_placement_follows_the_seed_and_the_document_lists_everything(capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(json.dumps(positions_document(layout)))
     assert sum(len(s["factories"]) for s in printed["sites"]) == 12
-    assert sum(len(s["sensors"]) for s in printed["sites"]) == sum(
+    plans = site_plans(layout, place(layout))
+    safety = sum(len(names) for plan in plans for names in plan.sensors.values())
+    assert safety >= 4  # the default scenario's gas, fire, odour, water and weather sensors
+    assert {s["kind"] for site in printed["sites"] for s in site["sensors"]} >= {"gas", "weather"}
+    assert sum(len(s["sensors"]) for s in printed["sites"]) == safety + sum(
         len(t) for t in layout.tables.values()
     )

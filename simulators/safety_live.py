@@ -1,0 +1,252 @@
+"""The safety and environment sensors of a scenario in the live run, with labelled incidents.
+
+The scenario's ``safety`` section equips a share of each site's factories with gas, fire,
+odour and effluent sensors and gives each site weather stations (``safety.site_plans``, on
+the places ``placement.py`` gives the factories). ``SafetyFeed`` generates their readings
+an hour of simulated time at a time per site (``safety.background``: the wind is one field
+per site and day, so it meanders without jumps inside a day), and injects incidents
+(``incident.py``: leak, odour episode, fire, effluent excursion) drawn per site and day at
+the rates of ``safety.incidents_per_day`` (scaled by ``--anomaly-scale``). Each incident's
+label rows name its source factory. ``SafetyCursor`` publishes one kind in groups of
+``batch`` steps, paced by ``live.run_live`` like the complex's own kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from simulators.anomaly import Anomaly
+from simulators.incident import INCIDENT_TYPES, Incident, draw_incident, inject
+from simulators.kinds import SAFETY_KINDS, SAFETY_METRICS
+from simulators.layout import Layout
+from simulators.payload import Message, PayloadEncoder
+from simulators.placement import place
+from simulators.safety import (
+    INTERVALS_S,
+    SitePlan,
+    Wind,
+    background,
+    rounded,
+    site_plans,
+    wind_field,
+)
+
+__all__ = ["IncidentLabel", "SafetyCursor", "SafetyFeed", "safety_intervals_ms"]
+
+FloatArray = npt.NDArray[np.float64]
+Times = npt.NDArray[np.int64]
+IncidentLabel = tuple[str, int, int, str, str]
+_HOUR_MS = 3_600_000
+_DAY_MS = 86_400_000
+_TAIL_MS = 3_600_000  # a plume still arrives this long after its release ends
+
+
+def safety_intervals_ms(layout: Layout) -> dict[str, int]:
+    """Sampling interval per safety kind: the scenario's ``intervals_s`` or the registry's."""
+    given = layout.scenario.data.get("intervals_s") or {}
+    return {k: max(1, round(float(given.get(k, INTERVALS_S[k])) * 1000)) for k in SAFETY_KINDS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Hour:
+    times: Mapping[str, Times]
+    values: Mapping[str, FloatArray]
+
+
+class SafetyFeed:
+    """Readings and incident labels of the safety sensors of the factories ``in_shard``.
+
+    Args:
+        layout: The complex.
+        start_ms: First simulated instant (step 0 of every kind).
+        in_shard: ``bool[f]`` which of the layout's factories this run publishes.
+    """
+
+    def __init__(self, layout: Layout, start_ms: int, in_shard: npt.NDArray[np.bool_]) -> None:
+        scenario = layout.scenario
+        self.start_ms = start_ms
+        self.seed = scenario.seed
+        self.plans: tuple[SitePlan, ...] = site_plans(layout, place(layout))
+        self.intervals = safety_intervals_ms(layout)
+        spec = dict(scenario.data.get("safety") or {})
+        scale = float(scenario.data.get("anomaly_scale", 1.0))
+        rates = dict(spec.get("incidents_per_day") or {})
+        self._rates = {t: float(rates.get(t, 0.0)) * scale for t in INCIDENT_TYPES}
+        wind = dict(spec.get("wind") or {})
+        low, high = (float(v) for v in wind.get("speed", (1.5, 5.0)))
+        self._speed = low, high
+        self._dir = float(wind.get("dir", 270.0)), float(wind.get("spread_deg", 60.0))
+        index = {f: i for i, f in enumerate(layout.factory_ids)}
+        self._gateway = [np.array([index[f] for f in p.factories], np.intp) for p in self.plans]
+        # Rows of each plan's sensors of each kind that this shard publishes.
+        self._rows = [
+            {
+                k: np.flatnonzero(in_shard[self._gateway[s][p.sensor_factory[k]]])
+                for k in SAFETY_KINDS
+            }
+            for s, p in enumerate(self.plans)
+        ]
+        self._shard_ids = {layout.factory_ids[i] for i in np.flatnonzero(in_shard)}
+        self.kinds = tuple(k for k in SAFETY_KINDS if any(len(rows[k]) for rows in self._rows))
+        self._hours: dict[tuple[int, int], _Hour] = {}
+        self._winds: dict[tuple[int, int], Wind] = {}
+        self._incidents: dict[tuple[int, int], list[Incident]] = {}
+        self._labels: dict[tuple[int, int, int], dict[str, list[int]]] = {}
+        self._label_type: dict[tuple[int, int, int], tuple[str, str, int]] = {}
+
+    def sensors(self, kind: str) -> int:
+        """Sensors of ``kind`` this shard publishes."""
+        return sum(len(rows[kind]) for rows in self._rows)
+
+    def incidents(self, site: int, day: int) -> list[Incident]:
+        """The incidents of plan ``site`` on simulated day ``day`` (from the run's start)."""
+        key = (site, day)
+        if key not in self._incidents:
+            rng = np.random.default_rng([self.seed, 0x1C3, site, day])
+            plan, t0 = self.plans[site], self.start_ms + day * _DAY_MS
+            out = []
+            for type_ in INCIDENT_TYPES:
+                for _ in range(int(rng.poisson(self._rates[type_]))):
+                    start = t0 + int(rng.integers(0, _DAY_MS))
+                    out.append(draw_incident(plan, rng, type_, start))
+            self._incidents[key] = out
+        return self._incidents[key]
+
+    def _wind(self, site: int, day: int) -> Wind:
+        key = (site, day)
+        if key not in self._winds:
+            rng = np.random.default_rng([self.seed, 0x3D, site, day])
+            t0 = self.start_ms + day * _DAY_MS
+            grid = t0 + np.arange(0, _DAY_MS + 1, 10_000, dtype=np.int64)
+            speed = float(rng.uniform(self._speed[0], self._speed[1]))
+            direction = self._dir[0] + float(rng.uniform(-1.0, 1.0)) * self._dir[1]
+            self._winds[key] = wind_field(grid, rng, speed, direction % 360.0)
+        return self._winds[key]
+
+    def _hour(self, site: int, hour: int) -> _Hour:
+        key = (site, hour)
+        if key in self._hours:
+            return self._hours[key]
+        plan = self.plans[site]
+        t0, t1 = hour * _HOUR_MS, (hour + 1) * _HOUR_MS
+        times = {
+            k: self.start_ms + np.arange(-(-t0 // dt), -(-t1 // dt), dtype=np.int64) * dt
+            for k, dt in self.intervals.items()
+        }
+        day = hour * _HOUR_MS // _DAY_MS
+        wind = self._wind(site, day)
+        rng = np.random.default_rng([self.seed, 0x5AF, site, hour])
+        values = {k: background(plan, k, times[k], wind, rng) for k in SAFETY_KINDS}
+        lo, hi = self.start_ms + t0, self.start_ms + t1
+        for d in (day - 1, day):
+            for n, inc in enumerate(self.incidents(site, d) if d >= 0 else ()):
+                if inc.start_ms >= hi or inc.start_ms + inc.duration_s * 1000 + _TAIL_MS < lo:
+                    continue
+                inc_rng = np.random.default_rng([self.seed, 0x1C4, site, d, n, hour])
+                rows = inject(plan, wind, inc, times, values, inc_rng)
+                self._note((site, d, n), inc, rows)
+        for k in SAFETY_KINDS:
+            rounded(k, values[k])
+        # Cursors of all kinds move together: an hour two behind the newest is done with.
+        for old in [h for h in self._hours if h[0] == site and h[1] < hour - 1]:
+            del self._hours[old]
+        self._hours[key] = _Hour(times, values)
+        return self._hours[key]
+
+    def _note(self, key: tuple[int, int, int], inc: Incident, rows: list[IncidentLabel]) -> None:
+        spans = self._labels.setdefault(key, {})
+        self._label_type[key] = (inc.type, self.plans[key[0]].factories[inc.factory], inc.start_ms)
+        for series, start, end, _, _ in rows:
+            if series.split("/")[1] not in self._shard_ids:
+                continue
+            span = spans.setdefault(series, [start, end])
+            span[0], span[1] = min(span[0], start), max(span[1], end)
+
+    def take_labels(self, until_ms: int | None) -> list[IncidentLabel]:
+        """Label rows of the incidents that began before ``until_ms`` less two hours (all
+        with None), each series once per incident, as far as readings were generated."""
+        out: list[IncidentLabel] = []
+        for key, spans in list(self._labels.items()):
+            type_, source, start = self._label_type[key]
+            if until_ms is not None and start > until_ms - 2 * _HOUR_MS:
+                continue
+            out += [(s, a, b, type_, source) for s, (a, b) in spans.items()]
+            del self._labels[key]
+        return sorted(out, key=lambda r: (r[1], r[0]))
+
+    def readings(
+        self, kind: str, k0: int, k1: int
+    ) -> list[tuple[int, str, Times, list[int], list[dict[str, float]]]]:
+        """Steps ``[k0, k1)`` of every published sensor of ``kind``: ``(gateway factory,
+        path, times, seq, values)`` per sensor."""
+        dt = self.intervals[kind]
+        seq = np.arange(k0, k1, dtype=np.int64)
+        hours = (seq * dt) // _HOUR_MS
+        metrics = SAFETY_METRICS[kind]
+        out = []
+        for s, plan in enumerate(self.plans):
+            rows = self._rows[s][kind]
+            if not len(rows):
+                continue
+            vals = np.empty((len(rows), len(seq), len(metrics)))
+            for h in np.unique(hours).tolist():
+                hour = self._hour(s, h)
+                pos = np.searchsorted(hour.times[kind], self.start_ms + seq[hours == h] * dt)
+                vals[:, hours == h] = hour.values[kind][rows][:, pos]
+            times = self.start_ms + seq * dt
+            for i, r in enumerate(rows.tolist()):
+                gateway = int(self._gateway[s][plan.sensor_factory[kind][r]])
+                values = [dict(zip(metrics, v, strict=True)) for v in vals[i].tolist()]
+                out.append((gateway, plan.path(kind, r), times, seq.tolist(), values))
+        return out
+
+
+class SafetyCursor:
+    """The next group of ``width`` steps of one safety kind (the live run's cursor).
+
+    ``outages(t0, t1)`` lists the gateway-offline anomalies meeting ``[t0, t1]``: a
+    gateway that is offline sends nothing from its safety sensors either.
+    """
+
+    def __init__(
+        self,
+        feed: SafetyFeed,
+        kind: str,
+        width: int,
+        outages: Callable[[int, int], list[Anomaly]],
+    ) -> None:
+        self.feed, self.kind, self.width = feed, kind, width
+        self.dt = feed.intervals[kind]
+        self.pos = 0
+        self._outages = outages
+
+    @property
+    def due_ms(self) -> int:
+        """Simulated time at which every reading of the next group exists."""
+        return self.feed.start_ms + (self.pos + self.width) * self.dt
+
+    def messages(self, encoder: PayloadEncoder, remaining: int | None) -> list[Message]:
+        """The next group's messages (at most ``remaining`` readings)."""
+        k0, self.pos = self.pos, self.pos + self.width
+        t0 = self.feed.start_ms + k0 * self.dt
+        down = self._outages(t0, t0 + self.width * self.dt)
+        out: list[Message] = []
+        for gateway, path, times, seq, values in self.feed.readings(self.kind, k0, self.pos):
+            topic = f"{encoder.root}/v1/{path}"
+            off = [a for a in down if a.factory == gateway]
+            if off:
+                keep = [
+                    i for i, t in enumerate(times.tolist())
+                    if not any(a.start_ms <= t <= a.end_ms for a in off)
+                ]  # fmt: skip
+                times, seq, values = times[keep], [seq[i] for i in keep], [values[i] for i in keep]
+            for m in encoder.sensor_messages(gateway, topic, times, seq, values):
+                if remaining is not None and remaining < m.readings:
+                    return out
+                out.append(m)
+                remaining = None if remaining is None else remaining - m.readings
+        return out
