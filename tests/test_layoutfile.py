@@ -25,7 +25,9 @@ async def test_the_simulated_complex_is_imported_with_every_position(pool, tmp_p
     path.write_text(json.dumps(doc))
     factories, sensors = await import_file(pool, path)
     assert factories == 8
-    assert sensors == sum(len(t) for t in layout.tables.values())
+    # The complex's own sensors and the safety sensors of the default scenario.
+    assert sensors == sum(len(s["sensors"]) for s in doc["sites"])
+    assert sensors > sum(len(t) for t in layout.tables.values())
     for site in doc["sites"]:
         got = await site_positions(pool, site["site"])
         assert got is not None
