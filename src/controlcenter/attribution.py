@@ -19,6 +19,9 @@ the 30 m for the size of a plant):
 * sees the plume ``a = x / speed`` seconds after the release: onsets are ``t0 + a`` for one
   release time ``t0`` (the median of ``onset - a``), residuals scored with a Student-t of
   scale ``180 s + 0.3 a`` (the meander decides when an edge sensor is first swept);
+* the release's size has a weak prior ``Q^0.3`` (per candidate, the fitted ``Q``): a lone
+  alarm is otherwise explained as well by a tiny release at the factory beside the sensor as
+  by a real one upwind, and the factory beside it wins every such tie;
 * if it stayed quiet, adds ``ln(1 - p_in * P(Q x^-2 > alarm level))``: a quiet sensor in the
   cone, close enough to have alarmed, is evidence against the candidate (bounded: one
   quiet sensor cannot veto).
@@ -67,6 +70,7 @@ _DIR_STEP_DEG = 4.0
 _DIR_SD_DEG = 8.0
 _CALM_SPEED = 2.0
 _DOF = 3.0
+_SIZE_PRIOR = -0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,9 @@ def _log_likelihood(cands: F64, obs: Observations, dirs: F64, speed: float) -> F
     resid = np.log(np.maximum(obs.peak[hit], 1e-12))[None, None, :] - ln_d[:, :, hit]
     ln_q = np.median(resid, axis=-1, keepdims=True)
     ll = ll + _robust(resid - ln_q, _M_SCALE).sum(axis=-1) + ln_in[:, :, hit].sum(axis=-1)
+    # Prior on the release's size, ``Q^-_SIZE_PRIOR``: leaning to larger releases keeps a tiny
+    # release right beside the one sensor that alarmed from explaining every lone alarm.
+    ll = ll - _SIZE_PRIOR * ln_q[:, :, 0]
     if (~hit).any():
         quiet = np.log(np.maximum(obs.alarm[~hit], 1e-12))[None, None, :]
         p_over = np.exp(_log_cdf((ln_q + ln_d[:, :, ~hit] - quiet) / _M_SCALE))
