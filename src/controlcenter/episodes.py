@@ -37,13 +37,22 @@ from controlcenter.kinds import Registry
 from controlcenter.store.episodes import (
     AlertRow,
     EventRow,
+    alert_opened,
     engine_events,
     pollutant_alerts,
     wind_at,
 )
 from controlcenter.store.positions import SitePositions, site_positions
 
-__all__ = ["GAP", "KINDS", "Episode", "group_alerts", "pollutant", "site_episodes"]
+__all__ = [
+    "GAP",
+    "KINDS",
+    "Episode",
+    "group_alerts",
+    "pollutant",
+    "site_episode",
+    "site_episodes",
+]
 
 #: Kinds whose alerts can make an episode.
 KINDS = ("gas", "odor", "air")
@@ -217,11 +226,34 @@ def _observations(
     return obs, sorted(reached.values(), key=lambda d: d["onset"])
 
 
+async def site_episode(
+    pool: asyncpg.Pool, registry: Registry, site: str, episode_id: int
+) -> dict[str, Any] | None:
+    """Episode ``episode_id`` of ``site`` (the id of its first alert) as ``site_episodes``
+    shows it; None when the site, the alert or an episode beginning with it does not exist.
+
+    The alerts are read from ``GAP`` before that alert's opening: an alert of the same
+    pollutant in that window would have made it join an earlier episode.
+    """
+    opened = await alert_opened(pool, site, KINDS, episode_id)
+    if opened is None:
+        return None
+    found = await site_episodes(pool, registry, site, opened - GAP, only=episode_id)
+    return found[0] if found else None
+
+
 async def site_episodes(
-    pool: asyncpg.Pool, registry: Registry, site: str, since: datetime, limit: int = 50
+    pool: asyncpg.Pool,
+    registry: Registry,
+    site: str,
+    since: datetime,
+    limit: int = 50,
+    *,
+    only: int | None = None,
 ) -> list[dict[str, Any]] | None:
     """The episodes of ``site`` still active or begun since ``since``, newest first, each
-    with its attributed source; None when the site does not exist.
+    with its attributed source (only the one whose first alert is ``only``, if given); None
+    when the site does not exist.
 
     Each: ``{id, pollutant, kind, onset, end, active, source_factory, confidence,
     candidates: [{factory, probability}] (top 3), sensors_reached: [{factory, kind,
@@ -235,7 +267,10 @@ async def site_episodes(
     names = list(factories)
     cands = np.asarray([factories[n] for n in names], np.float64).reshape(-1, 2)
     out = []
-    for ep in group_alerts(alerts)[:limit]:
+    groups = group_alerts(alerts)
+    if only is not None:
+        groups = [ep for ep in groups if ep.alerts[0].alert_id == only]
+    for ep in groups[:limit]:
         last = ep.alerts[-1].opened_at
         events = await engine_events(pool, site, KINDS, ep.onset - GAP, last + GAP, MAX_EVENTS)
         obs, reached = _observations(ep, _reached(ep, registry, events), pos, sensor_xy)

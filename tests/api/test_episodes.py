@@ -164,3 +164,33 @@ async def test_a_rise_the_engine_saw_below_alarm_joins_the_episode(api: Api):
     assert via == {"f2": "alert", "f3": "alert", "f5": "event"}
     f5_doc = next(s for s in gas["sensors_reached"] if s["factory"] == "f5")
     assert f5_doc["peak_ratio"] == 10.0 / 25.0
+
+
+async def test_one_episode_by_id_with_the_same_object_and_scope(api: Api):
+    site = unique_site()
+    await _seed(api, site)
+    c = await api.client()
+    listed = (await c.get(f"/api/v1/sites/{site}/episodes")).json()["episodes"]
+    gas = next(e for e in listed if e["pollutant"] == "gas.nh3")
+    r = await c.get(f"/api/v1/sites/{site}/episodes/{gas['id']}")
+    assert r.status_code == 200, r.text
+    one = r.json()
+    assert one["site"] == site
+    assert {k: v for k, v in one.items() if k != "site"} == gas
+    # The episode's second alert is no episode of its own; another site has none of it.
+    second = await api.pool.fetchval(
+        "SELECT max(alert_id) FROM alerts WHERE site = $1 AND metric = 'nh3'"
+        " AND state <> 'resolved'",
+        site,
+    )
+    assert second != gas["id"]
+    assert (await c.get(f"/api/v1/sites/{site}/episodes/{second}")).status_code == 404
+    other = unique_site()
+    await _seed(api, other)
+    assert (await c.get(f"/api/v1/sites/{other}/episodes/{gas['id']}")).status_code == 404
+    # A factory key sees it when its factory is part of it, else gets 404.
+    assert (await (await api.client(Role.VIEWER, scope=(site, "f3"))).get(
+        f"/api/v1/sites/{site}/episodes/{gas['id']}")).status_code == 200  # fmt: skip
+    far = await api.client(Role.VIEWER, scope=(site, "f9"))
+    assert (await far.get(f"/api/v1/sites/{site}/episodes/{gas['id']}")).status_code == 404
+    assert (await c.get(f"/api/v1/sites/{site}/episodes/0")).status_code == 422

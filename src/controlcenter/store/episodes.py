@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-__all__ = ["AlertRow", "EventRow", "WindRow", "engine_events", "pollutant_alerts", "wind_at"]
+__all__ = [
+    "AlertRow",
+    "EventRow",
+    "WindRow",
+    "alert_opened",
+    "engine_events",
+    "pollutant_alerts",
+    "wind_at",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +112,21 @@ async def pollutant_alerts(
         return []
     rows = await pool.fetch(_ALERTS, site, list(kinds), since, limit)
     return [AlertRow(**dict(r)) for r in rows]
+
+
+async def alert_opened(
+    pool: asyncpg.Pool, site: str, kinds: Sequence[str], alert_id: int
+) -> datetime | None:
+    """When alert ``alert_id`` of ``kinds`` at ``site`` opened (None: no such alert)."""
+    if await pool.fetchval("SELECT to_regclass('alerts') IS NULL"):
+        return None
+    opened: datetime | None = await pool.fetchval(
+        "SELECT opened_at FROM alerts WHERE alert_id = $1 AND site = $2 AND kind = ANY($3::text[])",
+        alert_id,
+        site,
+        list(kinds),
+    )
+    return opened
 
 
 async def engine_events(

@@ -6,6 +6,9 @@ each with the factory it most likely came from, the confidence, the top three ca
 and the sensors it reached. Viewer and up; a key scoped to a factory sees the site's
 episodes its factory is part of (one of its sensors was reached, or it is among the
 candidates) and gets 403 for another site.
+
+``GET /api/v1/sites/{site}/episodes/{id}``: one episode (``id``: its first alert), same
+object and scope rules; 404 when the site has no episode of that id or the key may not see it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from controlcenter.api._http import query_timeout
 from controlcenter.api.deps import CODE, ERRORS, Viewer, narrow, problems
 from controlcenter.api.state import State
-from controlcenter.episodes import site_episodes
+from controlcenter.episodes import site_episode, site_episodes
 
 __all__ = ["router", "visible"]
 
@@ -59,3 +62,23 @@ async def episodes(
     if found is None:
         raise HTTPException(404, f"no site {site!r}")
     return {"site": site, "episodes": [e for e in found if visible(e, scope.factory)]}
+
+
+@router.get(
+    "/sites/{site}/episodes/{episode_id}",
+    summary="One pollution episode of a site and its likely source",
+    responses=problems(401, 403, 404, 503, 504),
+)
+async def episode(
+    state: State,
+    who: Viewer,
+    site: Code,
+    episode_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="its first alert's id")],
+) -> dict[str, Any]:
+    """Episode ``episode_id`` of ``site`` (see the module documentation)."""
+    scope = narrow(who, site)
+    async with query_timeout(state):
+        found = await site_episode(state.pool, state.kinds.current, site, episode_id)
+    if found is None or not visible(found, scope.factory):
+        raise HTTPException(404, f"no episode {episode_id} at site {site!r}")
+    return {"site": site, **found}
