@@ -48,6 +48,7 @@ __all__ = [
     "GAP",
     "KINDS",
     "Episode",
+    "alert_episode",
     "group_alerts",
     "pollutant",
     "site_episode",
@@ -60,6 +61,8 @@ KINDS = ("gas", "odor", "air")
 GAP = timedelta(minutes=30)
 #: Most alerts read per request, engine events per episode.
 MAX_ALERTS = 5000
+#: How far before an alert's opening its episode is looked for (``alert_episode``).
+ALERT_LOOKBACK = timedelta(hours=6)
 MAX_EVENTS = 2000
 #: An engine event joins an episode when its value reached this share of the alarm level.
 EVENT_MIN_RATIO = 0.2
@@ -242,6 +245,25 @@ async def site_episode(
     return found[0] if found else None
 
 
+async def alert_episode(
+    pool: asyncpg.Pool, registry: Registry, alert: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The episode ``alert`` (an alert's API object) belongs to, in brief: ``{id,
+    pollutant, source_factory, confidence, candidates}``; None for an alert of no
+    pollutant. Alerts are read from ``ALERT_LOOKBACK`` before its opening (an episode that
+    began earlier is seen from there on)."""
+    if alert.get("kind") not in KINDS or alert.get("factory") is None:
+        return None
+    if pollutant(str(alert["kind"]), str(alert.get("metric") or "")) is None:
+        return None
+    since = alert["opened_at"] - ALERT_LOOKBACK
+    found = await site_episodes(pool, registry, alert["site"], since, containing=alert["alert_id"])
+    if not found:
+        return None
+    keys = ("id", "pollutant", "source_factory", "confidence", "candidates")
+    return {k: found[0][k] for k in keys}
+
+
 async def site_episodes(
     pool: asyncpg.Pool,
     registry: Registry,
@@ -250,10 +272,11 @@ async def site_episodes(
     limit: int = 50,
     *,
     only: int | None = None,
+    containing: int | None = None,
 ) -> list[dict[str, Any]] | None:
     """The episodes of ``site`` still active or begun since ``since``, newest first, each
-    with its attributed source (only the one whose first alert is ``only``, if given); None
-    when the site does not exist.
+    with its attributed source (only the one whose first alert is ``only``, or the one
+    holding alert ``containing``, if given); None when the site does not exist.
 
     Each: ``{id, pollutant, kind, onset, end, active, source_factory, confidence,
     candidates: [{factory, probability}] (top 3), sensors_reached: [{factory, kind,
@@ -270,6 +293,8 @@ async def site_episodes(
     groups = group_alerts(alerts)
     if only is not None:
         groups = [ep for ep in groups if ep.alerts[0].alert_id == only]
+    if containing is not None:
+        groups = [ep for ep in groups if any(a.alert_id == containing for a in ep.alerts)]
     for ep in groups[:limit]:
         last = ep.alerts[-1].opened_at
         events = await engine_events(pool, site, KINDS, ep.onset - GAP, last + GAP, MAX_EVENTS)

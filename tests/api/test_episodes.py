@@ -194,3 +194,35 @@ async def test_one_episode_by_id_with_the_same_object_and_scope(api: Api):
     far = await api.client(Role.VIEWER, scope=(site, "f9"))
     assert (await far.get(f"/api/v1/sites/{site}/episodes/{gas['id']}")).status_code == 404
     assert (await c.get(f"/api/v1/sites/{site}/episodes/0")).status_code == 422
+
+
+async def test_an_alert_of_an_episode_carries_its_id_and_candidates(api: Api):
+    site = unique_site()
+    await _seed(api, site)
+    c = await api.client()
+    listed = (await c.get(f"/api/v1/sites/{site}/episodes")).json()["episodes"]
+    gas = next(e for e in listed if e["pollutant"] == "gas.nh3")
+    ids = await api.pool.fetch(
+        "SELECT alert_id FROM alerts WHERE site = $1 AND metric = 'nh3'"
+        " AND state <> 'resolved' ORDER BY alert_id",
+        site,
+    )
+    for row in ids:  # the first alert and the one that joined it
+        r = await c.get(f"/api/v1/alerts/{row['alert_id']}")
+        assert r.status_code == 200, r.text
+        assert r.json()["episode"] == {
+            "id": gas["id"],
+            "pollutant": "gas.nh3",
+            "source_factory": "f1",
+            "confidence": gas["confidence"],
+            "candidates": gas["candidates"],
+        }
+    # An alert of no pollutant has none.
+    await api.pool.execute(
+        _ALERT, "power-kw", "f1/mtr1", site, "f1", "power", "mtr1", "kw", 1.0, 1.0, 60.0, None,
+        "open",
+    )  # fmt: skip
+    power = await api.pool.fetchval(
+        "SELECT alert_id FROM alerts WHERE site = $1 AND kind = 'power'", site
+    )
+    assert (await c.get(f"/api/v1/alerts/{power}")).json()["episode"] is None

@@ -28,6 +28,7 @@ from controlcenter.api._params import Instant
 from controlcenter.api.auth import Principal
 from controlcenter.api.deps import ERRORS, Admin, Maintenance, Operator, Scope, Viewer
 from controlcenter.api.state import state_of
+from controlcenter.episodes import alert_episode
 from controlcenter.kinds import Registry, packaged
 
 __all__ = ["AlertAccess", "alert_access", "router"]
@@ -134,9 +135,11 @@ async def list_alerts(
 
 @router.get("/alerts/{alert_id}")
 async def get_alert(access: Access, who: Viewer, alert_id: AlertId) -> dict[str, Any]:
-    """One alert with its audit history."""
+    """One alert with its audit history and, for a pollutant's alert, its episode (id,
+    likely source factory, confidence, top candidates; see *Source attribution*)."""
     alert = await _visible(access, who, alert_id)
     alert["history"] = await access.repo.history(alert_id)
+    alert["episode"] = await alert_episode(access.repo.pool, access.kinds, alert)
     return alert
 
 
