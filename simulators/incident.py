@@ -164,22 +164,17 @@ def inject(
 ) -> list[Label]:
     """Add ``inc`` to the clean ``values`` read at ``times`` (per kind); its label rows."""
     if inc.type in ("gas_leak", "odor_episode"):
-        return _plume(plan, wind, inc, times, values, rng)
+        kind = "gas" if inc.type == "gas_leak" else "odor"
+        return _plume(plan, wind, inc, (kind, times[kind], values[kind]), rng)
     if inc.type == "fire":
         return _fire(plan, inc, times["fire"], values["fire"], rng)
     return _effluent(plan, inc, times["water"], values["water"], rng)
 
 
 def _plume(
-    plan: SitePlan,
-    wind: Wind,
-    inc: Incident,
-    times: Mapping[str, npt.NDArray[np.int64]],
-    values: Mapping[str, FloatArray],
-    rng: np.random.Generator,
+    plan: SitePlan, wind: Wind, inc: Incident, read: tuple[str, Times, FloatArray], rng: Rng
 ) -> list[Label]:
-    kind = "gas" if inc.type == "gas_leak" else "odor"
-    t = times[kind]
+    kind, t, vals = read
     speed, direction = wind.at(t)
     # [n, T]: delay and dilution with the wind of each instant (the plume follows it).
     delay, dil = arrival(inc.release_xy, plan.sensor_xy[kind][:, None, :], speed, direction)
@@ -188,7 +183,6 @@ def _plume(
     puffs = np.exp(rng.normal(0.0, 0.35, dil.shape))
     conc = inc.magnitude * dil * envelope * puffs
     metrics = SAFETY_METRICS[kind]
-    vals = values[kind]
     if inc.type == "gas_leak":
         parts = {inc.metric: conc}
         if inc.metric == "lel":  # a combustible cloud displaces a little oxygen

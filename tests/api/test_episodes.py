@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from controlcenter.api.auth import Role
 from controlcenter.store.positions import FactoryPosition, SensorPosition, import_positions
@@ -166,12 +167,17 @@ async def test_a_rise_the_engine_saw_below_alarm_joins_the_episode(api: Api):
     assert f5_doc["peak_ratio"] == 10.0 / 25.0
 
 
-async def test_one_episode_by_id_with_the_same_object_and_scope(api: Api):
+async def _gas_episode(api: Api) -> tuple[str, Any, dict[str, Any]]:
+    """A seeded site, an admin client and the site's gas episode as the list shows it."""
     site = unique_site()
     await _seed(api, site)
     c = await api.client()
     listed = (await c.get(f"/api/v1/sites/{site}/episodes")).json()["episodes"]
-    gas = next(e for e in listed if e["pollutant"] == "gas.nh3")
+    return site, c, next(e for e in listed if e["pollutant"] == "gas.nh3")
+
+
+async def test_one_episode_by_id_with_the_same_object_and_scope(api: Api):
+    site, c, gas = await _gas_episode(api)
     r = await c.get(f"/api/v1/sites/{site}/episodes/{gas['id']}")
     assert r.status_code == 200, r.text
     one = r.json()
@@ -197,11 +203,7 @@ async def test_one_episode_by_id_with_the_same_object_and_scope(api: Api):
 
 
 async def test_an_alert_of_an_episode_carries_its_id_and_candidates(api: Api):
-    site = unique_site()
-    await _seed(api, site)
-    c = await api.client()
-    listed = (await c.get(f"/api/v1/sites/{site}/episodes")).json()["episodes"]
-    gas = next(e for e in listed if e["pollutant"] == "gas.nh3")
+    site, c, gas = await _gas_episode(api)
     ids = await api.pool.fetch(
         "SELECT alert_id FROM alerts WHERE site = $1 AND metric = 'nh3'"
         " AND state <> 'resolved' ORDER BY alert_id",

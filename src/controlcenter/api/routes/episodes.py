@@ -27,6 +27,7 @@ __all__ = ["router", "visible"]
 
 router = APIRouter(prefix="/api/v1", tags=["episodes"], responses=ERRORS)
 Code = Annotated[str, Path(pattern=CODE)]
+_PROBLEMS = problems(401, 403, 404, 503, 504)
 
 
 def visible(episode: dict[str, Any], factory: str | None) -> bool:
@@ -45,7 +46,7 @@ def visible(episode: dict[str, Any], factory: str | None) -> bool:
 @router.get(
     "/sites/{site}/episodes",
     summary="Pollution episodes of a site and their likely source",
-    responses=problems(401, 403, 404, 503, 504),
+    responses=_PROBLEMS,
 )
 async def episodes(
     state: State,
@@ -64,17 +65,12 @@ async def episodes(
     return {"site": site, "episodes": [e for e in found if visible(e, scope.factory)]}
 
 
-@router.get(
-    "/sites/{site}/episodes/{episode_id}",
-    summary="One pollution episode of a site and its likely source",
-    responses=problems(401, 403, 404, 503, 504),
-)
-async def episode(
-    state: State,
-    who: Viewer,
-    site: Code,
-    episode_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="its first alert's id")],
-) -> dict[str, Any]:
+EpisodeId = Annotated[int, Path(ge=1, le=2**63 - 1, description="its first alert's id")]
+_ONE = "One pollution episode of a site and its likely source"
+
+
+@router.get("/sites/{site}/episodes/{episode_id}", summary=_ONE, responses=_PROBLEMS)
+async def episode(state: State, who: Viewer, site: Code, episode_id: EpisodeId) -> dict[str, Any]:
     """Episode ``episode_id`` of ``site`` (see the module documentation)."""
     scope = narrow(who, site)
     async with query_timeout(state):
