@@ -97,6 +97,7 @@ class SafetyFeed:
         self._incidents: dict[tuple[int, int], list[Incident]] = {}
         self._labels: dict[tuple[int, int, int], dict[str, list[int]]] = {}
         self._label_type: dict[tuple[int, int, int], tuple[str, str, int]] = {}
+        self._emitted: set[tuple[int, int, int]] = set()
 
     def sensors(self, kind: str) -> int:
         """Sensors of ``kind`` this shard publishes."""
@@ -158,8 +159,11 @@ class SafetyFeed:
         return self._hours[key]
 
     def _note(self, key: tuple[int, int, int], inc: Incident, rows: list[IncidentLabel]) -> None:
+        if key in self._emitted:
+            return  # an hour generated again (dropped while another kind still needed it)
         spans = self._labels.setdefault(key, {})
-        self._label_type[key] = (inc.type, self.plans[key[0]].factories[inc.factory], inc.start_ms)
+        ends = inc.start_ms + int(inc.duration_s * 1000) + _TAIL_MS
+        self._label_type[key] = (inc.type, self.plans[key[0]].factories[inc.factory], ends)
         for series, start, end, _, _ in rows:
             if series.split("/")[1] not in self._shard_ids:
                 continue
@@ -167,15 +171,16 @@ class SafetyFeed:
             span[0], span[1] = min(span[0], start), max(span[1], end)
 
     def take_labels(self, until_ms: int | None) -> list[IncidentLabel]:
-        """Label rows of the incidents that began before ``until_ms`` less two hours (all
-        with None), each series once per incident, as far as readings were generated."""
+        """Label rows of the incidents whose plumes ended (an hour after the release) an
+        hour before ``until_ms`` (all with None), each series once per incident."""
         out: list[IncidentLabel] = []
         for key, spans in list(self._labels.items()):
-            type_, source, start = self._label_type[key]
-            if until_ms is not None and start > until_ms - 2 * _HOUR_MS:
+            type_, source, ends = self._label_type[key]
+            if until_ms is not None and ends > until_ms - _HOUR_MS:
                 continue
             out += [(s, a, b, type_, source) for s, (a, b) in spans.items()]
             del self._labels[key]
+            self._emitted.add(key)
         return sorted(out, key=lambda r: (r[1], r[0]))
 
     def readings(
