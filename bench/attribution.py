@@ -6,13 +6,15 @@ meandering), a source factory and a gas leak or an odour episode there
 (``simulators.incident``), and simulates two hours of readings. The service's view is then
 rebuilt from the readings only: each sensor's onset is its first reading at or above the
 kind's first alarm level (the registry's default rule), its peak the largest reading, and
-the wind the vector mean of the weather stations over the 10 minutes before the first onset.
+the wind the vector mean of the weather stations over the 10 minutes before the first onset
+(and, per sensor, over the 5 minutes before its own onset, as the service reads it).
 ``controlcenter.attribution.attribute`` ranks the 24 factories; the baseline ranks them by
 distance to the first sensor that alarmed. Trials where no sensor alarmed are counted but not
 scored (the service would see no episode).
 
     .venv/bin/python bench/attribution.py                  # 200 trials, seeds 0..199
     .venv/bin/python bench/attribution.py --trials 500 --first-seed 1000
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 10000 --previous
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from simulators.incident import draw_incident, simulate
 from simulators.kinds import SAFETY_METRICS
 from simulators.safety import build_plan
 
+from controlcenter import attribution
 from controlcenter.attribution import Observations, Wind, attribute, nearest_first
 from controlcenter.kinds import packaged
 
@@ -39,11 +42,11 @@ def _alarm(kind: str, metric: str) -> float:
     return float(spec.set_points()[metric][0][1][0])
 
 
-def _observed_wind(run: object, before_ms: int) -> Wind:
-    """Vector mean of the stations' wind over the 10 minutes before ``before_ms``."""
+def _observed_wind(run: object, before_ms: int, window_ms: int = 600_000) -> Wind:
+    """Vector mean of the stations' wind over ``window_ms`` (10 min) before ``before_ms``."""
     t = run.times["weather"]  # type: ignore[attr-defined]
     v = run.values["weather"]  # type: ignore[attr-defined]
-    sel = (t <= before_ms) & (t >= before_ms - 600_000)
+    sel = (t <= before_ms) & (t >= before_ms - window_ms)
     if not sel.any():
         sel = t <= t[0]
     speed, direction = v[:, sel, 0], np.deg2rad(v[:, sel, 1])
@@ -75,9 +78,16 @@ def trial(seed: int, type_: str) -> tuple[str, list[str], list[str], int, float]
     peak = np.where(over.any(axis=1), values.max(axis=1), np.nan)
     if not np.isfinite(onset).any():
         return None
-    obs = Observations(plan.sensor_xy[kind], onset - START_MS / 1000.0, peak,
-                       np.full(len(onset), level))  # fmt: skip
     wind = _observed_wind(run, int(np.nanmin(onset) * 1000))
+    # The wind at each sensor's onset (the 5 minutes before it), where it alarmed.
+    turns = np.array(
+        [
+            _observed_wind(run, int(o * 1000), 300_000).direction_deg if np.isfinite(o) else np.nan
+            for o in onset
+        ]
+    )
+    obs = Observations(plan.sensor_xy[kind], onset - START_MS / 1000.0, peak,
+                       np.full(len(onset), level), turns)  # fmt: skip
     result = attribute(plan.factory_xy, obs, wind, plan.factories)
     ranked = [c.factory for c in result.ranked]
     base = nearest_first(plan.factory_xy, obs, plan.factories)
@@ -89,7 +99,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=200, help="episodes (half leaks, half odours)")
     p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument(
+        "--previous",
+        action="store_true",
+        help="the model before the release-size prior and the wind drift, for comparison",
+    )
     args = p.parse_args()
+    if args.previous:
+        attribution._SIZE_PRIOR = 0.0
+        attribution._DRIFT = False
+
     rows: dict[str, list[tuple[bool, bool, bool, bool, int]]] = {"gas_leak": [], "odor_episode": []}
     confidence: list[tuple[float, bool]] = []
     missed = dict.fromkeys(rows, 0)
@@ -107,7 +126,7 @@ def main() -> int:
         )
     took = time.perf_counter() - t0
     cmd = f".venv/bin/python bench/attribution.py --trials {args.trials}"
-    cmd += f" --first-seed {args.first_seed}"
+    cmd += f" --first-seed {args.first_seed}" + (" --previous" if args.previous else "")
     print(f"# source attribution, {args.trials} trials ({took:.0f} s): {cmd}")
     print("| episodes | scored | not detected | top-1 | top-3 | baseline top-1 | baseline top-3 |")
     print("|---|---|---|---|---|---|---|")

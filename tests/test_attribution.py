@@ -113,3 +113,25 @@ def test_baseline_ranks_by_distance_to_the_first_alarm():
     assert nearest_first(CANDS, obs, IDS)[:2] == ["c", "f"]
     none = Observations(xy, np.full(2, np.nan), np.full(2, np.nan), np.ones(2))
     assert nearest_first(CANDS, none, IDS) == []
+
+
+def test_sensors_reached_after_the_wind_turned_are_scored_in_their_own_wind():
+    # A releases; the wind first blows from the west (s1 east of A), then turns to blow from
+    # the north-west, carrying the plume south-east onto s2, which is due east of B.
+    cands = np.array([[0.0, 0.0], [0.0, 300.0], [600.0, 600.0]])
+    sensors = np.array([[300.0, 0.0], [300.0, 300.0], [-300.0, 0.0]])
+    onset = np.array([100.0, 1500.0, np.nan])
+    peak = np.array([30.0, 12.0, np.nan])
+    level = np.full(3, 10.0)
+    ids = ("A", "B", "C")
+    wind = Wind(3.0, 270.0)
+    fixed = attribute(cands, Observations(sensors, onset, peak, level), wind, ids)
+    turned = attribute(
+        cands,
+        Observations(sensors, onset, peak, level, np.array([270.0, 315.0, np.nan])),
+        wind,
+        ids,
+    )
+    assert turned.ranked[0].factory == "A"
+    prob = {c.factory: c.probability for c in fixed.ranked}
+    assert turned.ranked[0].probability > prob["A"] + 0.2

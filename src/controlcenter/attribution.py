@@ -71,6 +71,7 @@ _DIR_SD_DEG = 8.0
 _CALM_SPEED = 2.0
 _DOF = 3.0
 _SIZE_PRIOR = -0.3
+_DRIFT = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +83,16 @@ class Observations:
         onset_s: ``float64[S]`` onset times (any common origin), NaN where no alarm.
         peak: ``float64[S]`` peak values, NaN where no alarm.
         alarm: ``float64[S]`` alarm level of each sensor (same unit as ``peak``).
+        wind_dir: ``float64[S]`` wind direction at each sensor's onset (NaN: unknown), or
+            None; where known, that sensor is scored in the frame of the wind that carried
+            the plume to it, turned from the episode's wind by the measured drift.
     """
 
     xy: F64
     onset_s: F64
     peak: F64
     alarm: F64
+    wind_dir: F64 | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +152,20 @@ def _directions(wind: Wind) -> tuple[F64, F64, float]:
     return wind.direction_deg + k * _DIR_STEP_DEG, w, max(speed or _CALM_SPEED, 0.5)
 
 
-def _log_likelihood(cands: F64, obs: Observations, dirs: F64, speed: float) -> F64:
+def _log_likelihood(
+    cands: F64, obs: Observations, dirs: F64, speed: float, base: float | None
+) -> F64:
     """``float64[F, K]``: log-likelihood of the observations per candidate and direction."""
-    rad = np.deg2rad(dirs)
+    drift = np.zeros(len(obs.xy))
+    if obs.wind_dir is not None and base is not None and _DRIFT:
+        turn = (np.asarray(obs.wind_dir, np.float64) - base + 180.0) % 360.0 - 180.0
+        drift = np.where(np.isfinite(turn), turn, 0.0)
+    rad = np.deg2rad(dirs[:, None] + drift[None, :])  # [K, S]
     ux, uy = -np.sin(rad), np.cos(rad)  # where the air goes, x east / y south
     dx = obs.xy[None, None, :, 0] - cands[:, None, None, 0]
     dy = obs.xy[None, None, :, 1] - cands[:, None, None, 1]
-    along = dx * ux[None, :, None] + dy * uy[None, :, None]
-    cross = np.abs(dx * uy[None, :, None] - dy * ux[None, :, None])
+    along = dx * ux[None] + dy * uy[None]
+    cross = np.abs(dx * uy[None] - dy * ux[None])
     x = np.maximum(along, 0.0) + _R0_M
     lateral = cross + _UPWIND * np.maximum(-along, 0.0)
     z = lateral / (_WIDTH0_M + _WIDEN * x)
@@ -195,13 +206,17 @@ def attribute(candidates: F64, obs: Observations, wind: Wind, ids: Sequence[str]
     peak = np.asarray(obs.peak, dtype=np.float64)[keep_s]
     hit = np.isfinite(onset)
     peak = np.where(hit & ~np.isfinite(peak), np.asarray(obs.alarm, np.float64)[keep_s], peak)
-    clean = Observations(xy[keep_s], onset, peak, np.asarray(obs.alarm, np.float64)[keep_s])
+    turns = None if obs.wind_dir is None else np.asarray(obs.wind_dir, np.float64)[keep_s]
+    clean = Observations(xy[keep_s], onset, peak, np.asarray(obs.alarm, np.float64)[keep_s], turns)
     n_hit = int(hit.sum())
     if not keep_c.any() or n_hit == 0:
         return Attribution((), 0.0, n_hit)
     names = [ids[i] for i in np.flatnonzero(keep_c).tolist()]
     dirs, log_w, speed = _directions(wind)
-    ll = _log_likelihood(cands[keep_c], clean, dirs, speed) + log_w[None, :]
+    base = wind.direction_deg if wind.direction_deg is not None else None
+    if base is not None and not np.isfinite(base):
+        base = None
+    ll = _log_likelihood(cands[keep_c], clean, dirs, speed, base) + log_w[None, :]
     top = ll.max(axis=1, keepdims=True)
     per = (top + np.log(np.exp(ll - top).sum(axis=1, keepdims=True)))[:, 0]
     post = np.exp(per - per.max())

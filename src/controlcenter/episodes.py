@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +61,9 @@ KINDS = ("gas", "odor", "air")
 GAP = timedelta(minutes=30)
 #: Most alerts read per request, engine events per episode.
 MAX_ALERTS = 5000
+#: Sensors reached this long after an episode's onset are scored in the wind of their onset.
+DRIFT_AFTER = timedelta(minutes=5)
+MAX_TURNS = 12
 #: How far before an alert's opening its episode is looked for (``alert_episode``).
 ALERT_LOOKBACK = timedelta(hours=6)
 MAX_EVENTS = 2000
@@ -229,6 +232,26 @@ def _observations(
     return obs, sorted(reached.values(), key=lambda d: d["onset"])
 
 
+async def _with_drift(
+    pool: asyncpg.Pool, site: str, onset: datetime, obs: Observations
+) -> Observations:
+    """``obs`` with the wind direction at the onsets of sensors reached ``DRIFT_AFTER`` or
+    more after the episode's onset (the 5 minutes before each; at most ``MAX_TURNS``
+    distinct minutes, later ones keep the episode's wind): a long odour episode reaches its
+    last sensors with a wind turned from the first one's."""
+    turns = np.full(len(obs.onset_s), np.nan)
+    minutes: dict[int, float] = {}
+    for i, t in enumerate(obs.onset_s.tolist()):
+        if not np.isfinite(t) or t < DRIFT_AFTER.total_seconds():
+            continue
+        m = int(t // 60)
+        if m not in minutes and len(minutes) < MAX_TURNS:
+            w = await wind_at(pool, site, onset + timedelta(minutes=m + 1), timedelta(minutes=5))
+            minutes[m] = np.nan if w.direction_deg is None else w.direction_deg
+        turns[i] = minutes.get(m, np.nan)
+    return replace(obs, wind_dir=turns)
+
+
 async def site_episode(
     pool: asyncpg.Pool, registry: Registry, site: str, episode_id: int
 ) -> dict[str, Any] | None:
@@ -301,6 +324,8 @@ async def site_episodes(
         obs, reached = _observations(ep, _reached(ep, registry, events), pos, sensor_xy)
         w = await wind_at(pool, site, ep.onset)
         wind = Wind(w.speed_ms, w.direction_deg)
+        if w.direction_deg is not None:
+            obs = await _with_drift(pool, site, ep.onset, obs)
         # Up to tens of ms on a large site: off the event loop (STYLE: CPU work over ~2 ms).
         result = await asyncio.to_thread(attribute, cands, obs, wind, names)
         top = result.top(3)
