@@ -33,8 +33,8 @@ off the axis rule a candidate out. The measured direction is uncertain (stations
 meander): the likelihood is averaged over ``theta + k * 4 deg`` (``k = -4..4``, Gaussian
 weights of 8 deg); with no wind measured, over 24 directions all round, with a 2 m/s
 speed and a halved confidence. Everything is one numpy expression over ``[candidates,
-directions, sensors]``. The figures were chosen on simulated episodes (seeds 0-599 of ``bench/attribution.py``) and measured on others
-(README, *Source attribution*).
+directions, sensors]``. The figures were chosen on simulated episodes (seeds 0-599 of
+``bench/attribution.py``) and measured on others (README, *Source attribution*).
 
 ``confidence`` is the top candidate's posterior probability, scaled down when fewer than
 three sensors alarmed and halved without wind.
