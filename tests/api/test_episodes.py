@@ -202,6 +202,20 @@ async def test_one_episode_by_id_with_the_same_object_and_scope(api: Api):
     assert (await c.get(f"/api/v1/sites/{site}/episodes/0")).status_code == 422
 
 
+async def test_one_episode_by_its_id_alone_is_the_sites_episode(api: Api):
+    site, c, gas = await _gas_episode(api)
+    r = await c.get(f"/api/v1/episodes/{gas['id']}")
+    assert r.status_code == 200, r.text
+    assert r.json() == (await c.get(f"/api/v1/sites/{site}/episodes/{gas['id']}")).json()
+    # A key of another site's factory, an id that is no alert: 404 alike.
+    other = unique_site()
+    await _seed(api, other)
+    stranger = await api.client(Role.VIEWER, scope=(other, "f3"))
+    assert (await stranger.get(f"/api/v1/episodes/{gas['id']}")).status_code == 404
+    assert (await c.get("/api/v1/episodes/2147483000")).status_code == 404
+    assert (await c.get("/api/v1/episodes/0")).status_code == 422
+
+
 async def test_an_alert_of_an_episode_carries_its_id_and_candidates(api: Api):
     site, c, gas = await _gas_episode(api)
     ids = await api.pool.fetch(

@@ -9,6 +9,8 @@ candidates) and gets 403 for another site.
 
 ``GET /api/v1/sites/{site}/episodes/{id}``: one episode (``id``: its first alert), same
 object and scope rules; 404 when the site has no episode of that id or the key may not see it.
+``GET /api/v1/episodes/{id}``: the same, found by its id alone (the site is its first
+alert's); 404 also for an episode of a site the key may not see.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from controlcenter.alerts import AlertRepository
 from controlcenter.api._http import query_timeout
 from controlcenter.api.deps import CODE, ERRORS, Viewer, narrow, problems
 from controlcenter.api.state import State
@@ -78,3 +81,13 @@ async def episode(state: State, who: Viewer, site: Code, episode_id: EpisodeId) 
     if found is None or not visible(found, scope.factory):
         raise HTTPException(404, f"no episode {episode_id} at site {site!r}")
     return {"site": site, **found}
+
+
+@router.get("/episodes/{episode_id}", summary=_ONE, responses=_PROBLEMS)
+async def episode_by_id(state: State, who: Viewer, episode_id: EpisodeId) -> dict[str, Any]:
+    """Episode ``episode_id`` wherever it is (see the module documentation)."""
+    async with query_timeout(state):
+        first = await AlertRepository(state.pool).alert(episode_id)
+    if first is None or (who.site is not None and who.site != first["site"]):
+        raise HTTPException(404, f"no episode {episode_id}")
+    return await episode(state, who, first["site"], episode_id)
