@@ -166,7 +166,8 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
               v.doc = {...v.doc, episodes: [{id: 7, kind: "odor", pollutant: "odor",
                 source_factory: "f002", confidence: 0.82, onset: new Date().toISOString(),
                 sensors_reached: [{factory: "f002", kind: "odor", sensor: "od1", peak_ratio: 3.1},
-                                  {factory: "f003", kind: "odor", sensor: "od1"}]}]};
+                                  {factory: "f003", kind: "odor", sensor: "od1"},
+                                  {factory: "f002", kind: "air", sensor: "aqs1"}]}]};
               window.ccDashboard.markDirty();
             }""",
             cx.site,
@@ -178,6 +179,8 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
         sx, sy = await _centre(page, f"{ep} .m-source")
         assert (abs(sx - x2), abs(sy - y2)) < (2, 2)  # ringed around f002
         assert "82%" in await page.inner_text("#map-episodes")
+        # Every sensor the episode reached is counted, drawn as a point or not (air).
+        assert "3 sensors reached" in await page.inner_text("#map-episodes")
         await page.wait_for_timeout(300)
         await page.screenshot(path=ARTIFACTS / "dashboard-map-episode.png")
 

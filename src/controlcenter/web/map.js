@@ -289,7 +289,7 @@ export class MapView {
       li.className = "m-episode-item";
       li.textContent = t("map.episode", {
         kind: t(`kind.${e.kind}`), source: e.source_factory ?? "?",
-        pct: num(e.confidence * 100), n: e.reached.length, at: dateTime(Date.parse(e.onset)),
+        pct: num(e.confidence * 100), n: e.nReached, at: dateTime(Date.parse(e.onset)),
       });
       return li;
     });

@@ -125,7 +125,8 @@ export function buildMap(doc, counts = null) {
       .filter(Boolean);
     return { id: e.id ?? null, kind: e.kind, pollutant: e.pollutant ?? null,
       source_factory: e.source_factory, confidence: e.confidence, onset: e.onset,
-      source, reached };
+      // reached: the drawn ones (point kinds); nReached: all, as the episode lists them
+      source, reached, nReached: (e.sensors_reached ?? []).length };
   });
   const wind = doc.wind
     ? { ...doc.wind, rotation: windRotation(doc.wind.dir), compass: compass(doc.wind.dir) }
