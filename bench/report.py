@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
 
 import asyncpg
 
@@ -37,6 +34,9 @@ from controlcenter.config import Settings
 from controlcenter.domain import SensorKey, SeriesKey
 from controlcenter.reports import Period, Scope, gather, render
 from controlcenter.store import Catalog, migrate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from query import fresh_database  # the sibling benchmark's scratch database
 
 SITE, TZ = "bench", "Asia/Seoul"
 AIR, METERS, LOTS = 25, 10, 20
@@ -154,20 +154,6 @@ async def measure(url: str, period: Period, rounds: int) -> None:
             )
     finally:
         await pool.close()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(server: str) -> AsyncIterator[str]:
-    name = f"cc_bench_report_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(server)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    try:
-        yield urlunsplit(urlsplit(server)._replace(path="/" + name))
-    finally:
-        conn = await asyncpg.connect(server)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 async def main() -> None:
