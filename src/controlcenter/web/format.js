@@ -105,6 +105,8 @@ export function digitsFor(v) {
 export function si(v, digits) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
   const a = Math.abs(v);
+  // Beyond a thousand of the largest prefix: a mantissa and exponent, never a run of digits.
+  if (a >= 1e15) return v.toExponential(2);
   if (a >= 1e4) {
     for (const [scale, prefix] of SI) {
       if (a >= scale) {
