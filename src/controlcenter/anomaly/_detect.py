@@ -276,9 +276,10 @@ def detect(
     level: F64 | None = None
     daily: DailyUpdate | None = None
     seen: SeenVisits | None = None
+    unsure: npt.NDArray[np.bool_] | None = None
     if store.daily_used:
         floors = (par["min_std2"], par["min_rel_std"], par["inv_daily_z"])
-        factor, level, daily, seen = daily_factor(
+        factor, level, daily, seen, unsure = daily_factor(
             prep.sa,
             x,
             t,
@@ -330,6 +331,8 @@ def detect(
         factor = np.where(force.seasonal, factor, 1.0)
         robust = robust * factor
         y = y * factor
+    if unsure is not None:
+        robust = robust * _unsure_damp(unsure, n_life, force.interval_us, cfg)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     parts = (robust, ewma, shift)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
@@ -402,6 +405,18 @@ def detect(
         rel=rel,
         daily=daily,
     )
+
+
+def _unsure_damp(
+    unsure: npt.NDArray[np.bool_], n_life: I64, interval_us: F64, cfg: EngineConfig
+) -> F64:
+    """``1 / unsure_scale`` for a reading whose slot of the day has no profile of its day
+    class yet, of a series seen for ``unsure_after_s`` (else 1): with no earlier day to
+    tell, a change might be the time of day's (a shift starting), so only a clearer one
+    alarms."""
+    with np.errstate(invalid="ignore"):
+        aged = n_life * interval_us >= cfg.unsure_after_s * 1e6  # NaN interval: not yet
+    return np.where(unsure & aged, 1.0 / cfg.unsure_scale, 1.0)
 
 
 def _cal_state(store: WindowStore, gs: npt.NDArray[np.intp]) -> CalState:

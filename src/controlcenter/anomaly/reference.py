@@ -345,7 +345,7 @@ class ReferenceEngine:
         out.append((Detector.RATE, rate, t))
         # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
         # learns the time of day in any case
-        factor, level = daily_step(st.daily, p, cfg, t, x)
+        factor, level, unsure = daily_step(st.daily, p, cfg, t, x)
         factor = factor if st.seasonal else 1.0
         level = level if st.seasonal else math.nan
         sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level)
@@ -354,6 +354,8 @@ class ReferenceEngine:
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        if unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6:
+            robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
         # What the metric shows before the daily baseline explains it (relation's gate).
         z_raw = z if p["robust_median"] > 0 else raw / st.sigma
         own = max(abs(z_raw) * p["inv_robust_z"] if robust_ok else 0.0, ewma_raw)
