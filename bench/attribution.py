@@ -1,8 +1,9 @@
 """Benchmark of source attribution: top-1 and top-3 accuracy on simulated leaks and odours.
 
 Each trial draws a site (24 factories about 300 m apart, gas detectors at two in three,
-odour monitors at one in two, two weather stations), a wind (1-7 m/s from any direction,
-meandering), a source factory and a gas leak or an odour episode there
+odour monitors at one in two, two weather stations), a time of day (the air's stability
+class, so the plume's width, follows the wind speed and the sun), a wind (1-7 m/s from any
+direction, meandering), a source factory and a gas leak or an odour episode there
 (``simulators.incident``), and simulates two hours of readings. The service's view is then
 rebuilt from the readings only: each sensor's onset is its first reading at or above the
 kind's first alarm level (the registry's default rule), its peak the largest reading, and
@@ -14,7 +15,9 @@ scored (the service would see no episode).
 
     .venv/bin/python bench/attribution.py                  # 200 trials, seeds 0..199
     .venv/bin/python bench/attribution.py --trials 500 --first-seed 1000
-    .venv/bin/python bench/attribution.py --trials 600 --first-seed 10000 --previous
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 50000   # unseen seeds
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 50000 --no-drift
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 10000 --neutral
 """
 
 from __future__ import annotations
