@@ -57,6 +57,7 @@ class Severities:
     cusum_neg: F64
     run: I64
     changes: I64
+    run_start: I64
     refresh: Refresh
     res: F64
     cal: CalState
@@ -124,24 +125,36 @@ def _stuck(
     store: WindowStore,
     par: _Params,
     x: F64,
+    t: I64,
     xp: F64,
     has_prev: npt.NDArray[np.bool_],
     min_changes: int,
-) -> tuple[F64, I64, I64]:
+) -> tuple[F64, I64, I64, I64]:
     m = x.size
     moved = has_prev & (x != xp)
     changed = ~has_prev | moved
     pos = np.arange(m, dtype=np.int64)
     last_change = np.maximum.accumulate(np.where(changed, pos, -1)) if m else pos
     start = prep.gstart[prep.gid]
+    inside = last_change >= start
     run0 = store.run[prep.gs][prep.gid]
-    run = np.where(last_change >= start, pos - last_change, run0 + prep.rank + 1)
+    run = np.where(inside, pos - last_change, run0 + prep.rank + 1)
+    # Time of the run's first reading: the change in this batch, or the stored one.
+    since = np.where(
+        inside, t[np.maximum(last_change, 0)] if m else t, store.run_start[prep.gs][prep.gid]
+    )
     cm = np.cumsum(moved)
     before = (cm[prep.gstart] - moved[prep.gstart])[prep.gid]
     changes = store.changes[prep.gs][prep.gid] + cm - before
     ok = (changes >= min_changes) & ~((par["stuck_zero_ok"] > 0) & (x == 0.0))
     sev = np.where(ok, (run + 1) * par["inv_stuck_k"], 0.0)
-    return sev, run, changes
+    # A minimum duration caps the severity below 1 until the run has lasted it (exactly:
+    # once it has, the count alone decides).
+    lim = par["stuck_min_us"]
+    dur = np.maximum(t - since, 0).astype(np.float64)
+    short = (lim > 0) & (dur < lim)
+    sev = np.where(short, np.minimum(sev, dur / np.where(short, lim, 1.0)), sev)
+    return sev, run, changes, since
 
 
 def _shift_prev(after: F64, start_value: F64, prep: Prepared) -> F64:
@@ -256,7 +269,9 @@ def detect(
     has_prev = n_life > 0
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)
-    stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
+    stuck, run, changes, run_start = _stuck(
+        prep, store, par, x, t, xp, has_prev, cfg.stuck_min_changes
+    )
     factor: F64 | None = None
     level: F64 | None = None
     daily: DailyUpdate | None = None
@@ -378,6 +393,7 @@ def detect(
         cusum_neg=cneg,
         run=run,
         changes=changes,
+        run_start=run_start,
         refresh=ref,
         res=force.res,
         cal=cal.state,

@@ -59,6 +59,7 @@ class _Series:
     ewm_level: float = math.nan  # EWMA of the daily profile's mean (NaN: none)
     cusum: list[float] = field(default_factory=lambda: [0.0, 0.0])
     run: int = 0
+    run_start: int = 0
     changes: int = 0
     median: float = 0.0
     sigma: float = 1.0
@@ -97,6 +98,7 @@ _SCALARS = (
     "ewm_var",
     "ewm_level",
     "run",
+    "run_start",
     "changes",
     "median",
     "sigma",
@@ -368,7 +370,7 @@ class ReferenceEngine:
         top = max(parts) * (1.0 - NAME_TIE)
         strongest = STATISTICAL[next(i for i, v in enumerate(parts) if v >= top)]
         out.append((strongest if event else None, sev, st.ep_start))
-        out.append((Detector.STUCK, self._stuck(st, x, has_prev), t))
+        out.append((Detector.STUCK, self._stuck(st, x, t, has_prev), t))
         st.values.append(x)
         st.times.append(t)
         st.count += 1
@@ -415,14 +417,16 @@ class ReferenceEngine:
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         return sev, d, raw, sev_raw
 
-    def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
+    def _stuck(self, st: _Series, x: float, t: int, has_prev: bool) -> float:
         p = st.par
         moved = has_prev and x != st.last_value
         st.run = st.run + 1 if has_prev and not moved else 0
+        st.run_start = st.run_start if st.run else t  # the run's first reading
         st.changes += int(moved)
         if st.changes < self.config.stuck_min_changes or (p["stuck_zero_ok"] > 0 and x == 0.0):
             return 0.0
-        return (st.run + 1) * p["inv_stuck_k"]
+        sev, lim, dur = (st.run + 1) * p["inv_stuck_k"], p["stuck_min_us"], t - st.run_start
+        return min(sev, max(dur, 0) / lim) if lim > 0 and dur < lim else sev
 
     def sweep(self, now_us: int) -> Events:
         """Silence events, as :meth:`Engine.sweep`."""
