@@ -1,8 +1,9 @@
 """Benchmark of source attribution: top-1 and top-3 accuracy on simulated leaks and odours.
 
 Each trial draws a site (24 factories about 300 m apart, gas detectors at two in three,
-odour monitors at one in two, two weather stations), a wind (1-7 m/s from any direction,
-meandering), a source factory and a gas leak or an odour episode there
+odour monitors at one in two, two weather stations), a time of day (the air's stability
+class, so the plume's width, follows the wind speed and the sun), a wind (1-7 m/s from any
+direction, meandering), a source factory and a gas leak or an odour episode there
 (``simulators.incident``), and simulates two hours of readings. The service's view is then
 rebuilt from the readings only: each sensor's onset is its first reading at or above the
 kind's first alarm level (the registry's default rule), its peak the largest reading, and
@@ -14,7 +15,9 @@ scored (the service would see no episode).
 
     .venv/bin/python bench/attribution.py                  # 200 trials, seeds 0..199
     .venv/bin/python bench/attribution.py --trials 500 --first-seed 1000
-    .venv/bin/python bench/attribution.py --trials 600 --first-seed 10000 --previous
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 50000   # unseen seeds
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 50000 --no-drift
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 10000 --neutral
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from controlcenter.attribution import Observations, Wind, attribute, nearest_fir
 from controlcenter.kinds import packaged
 
 START_MS = 1_790_000_000_000
+#: ``--neutral``: the air always neutral (class D) and every trial at 23:13 KST, as the
+#: benchmark was before the stability classes.
+NEUTRAL = False
 
 
 def _alarm(kind: str, metric: str) -> float:
@@ -59,15 +65,20 @@ def trial(seed: int, type_: str) -> tuple[str, list[str], list[str], int, float]
     no sensor alarmed."""
     rng = np.random.default_rng([seed, 0xBE7C])
     plan = build_plan(seed, 24)
-    inc = draw_incident(plan, rng, type_, START_MS + 600_000)
+    # Any time of day (the air's stability follows the sun), on a 10 s grid.
+    start_ms = START_MS + int(np.random.default_rng([seed, 0x7D]).integers(8640)) * 10_000
+    if NEUTRAL:
+        start_ms = START_MS
+    inc = draw_incident(plan, rng, type_, start_ms + 600_000)
     run = simulate(
         plan,
-        START_MS,
+        start_ms,
         7200,
         [inc],
         seed,
         wind_speed=float(rng.uniform(1.0, 7.0)),
         wind_dir=float(rng.uniform(0.0, 360.0)),
+        stability=3.0 if NEUTRAL else None,
     )
     kind = "gas" if type_ == "gas_leak" else "odor"
     j = SAFETY_METRICS[kind].index(inc.metric)
@@ -86,7 +97,7 @@ def trial(seed: int, type_: str) -> tuple[str, list[str], list[str], int, float]
             for o in onset
         ]
     )
-    obs = Observations(plan.sensor_xy[kind], onset - START_MS / 1000.0, peak,
+    obs = Observations(plan.sensor_xy[kind], onset - start_ms / 1000.0, peak,
                        np.full(len(onset), level), turns)  # fmt: skip
     result = attribute(plan.factory_xy, obs, wind, plan.factories)
     ranked = [c.factory for c in result.ranked]
@@ -100,14 +111,19 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=200, help="episodes (half leaks, half odours)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument(
-        "--previous",
+        "--no-drift",
         action="store_true",
-        help="the model before the release-size prior and the wind drift, for comparison",
+        help="score every sensor in the wind of the episode's onset (no per-sensor wind)",
+    )
+    p.add_argument(
+        "--neutral",
+        action="store_true",
+        help="the benchmark before stability classes: neutral air (D), every trial at night",
     )
     args = p.parse_args()
-    if args.previous:
-        attribution._SIZE_PRIOR = 0.0
-        attribution._DRIFT = False
+    global NEUTRAL
+    NEUTRAL = args.neutral
+    attribution._DRIFT = not args.no_drift
 
     rows: dict[str, list[tuple[bool, bool, bool, bool, int]]] = {"gas_leak": [], "odor_episode": []}
     confidence: list[tuple[float, bool]] = []
@@ -126,7 +142,8 @@ def main() -> int:
         )
     took = time.perf_counter() - t0
     cmd = f".venv/bin/python bench/attribution.py --trials {args.trials}"
-    cmd += f" --first-seed {args.first_seed}" + (" --previous" if args.previous else "")
+    cmd += f" --first-seed {args.first_seed}"
+    cmd += " --no-drift" * args.no_drift + " --neutral" * args.neutral
     print(f"# source attribution, {args.trials} trials ({took:.0f} s): {cmd}")
     print("| episodes | scored | not detected | top-1 | top-3 | baseline top-1 | baseline top-3 |")
     print("|---|---|---|---|---|---|---|")

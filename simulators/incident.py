@@ -6,7 +6,10 @@ An incident happens at one *source factory* and every label row it produces name
 ``gas_leak``           a toxic or combustible gas escapes at the source (``metric`` of the
                        gas kind) for ``duration_s``; the plume reaches the detectors
                        downwind after ``along / wind speed`` seconds, diluted as a Gaussian
-                       plume around the wind's (meandering) axis (``plume.py``)
+                       plume around the wind's (meandering) axis (``plume.py``), as wide
+                       as the air's stability class at that instant (Pasquill's, from the
+                       wind speed and the time of day: wide in light daytime winds,
+                       narrow and concentrated in light night winds)
 ``odor_episode``       the same transport for odour (``ou``, with NH3 and H2S in a ratio
                        drawn per episode), at odour monitors, for an hour or more
 ``fire``               the source's smoke detector trips first, its heat rises 1-3 minutes
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.dispersion import pasquill_class
 from simulators.kinds import SAFETY_KINDS, SAFETY_METRICS
 from simulators.plume import arrival
 from simulators.safety import INTERVALS_S, SitePlan, Wind, background, rounded, wind_field
@@ -135,8 +139,13 @@ def simulate(
     *,
     wind_speed: float = 3.0,
     wind_dir: float = 270.0,
+    stability: float | None = None,
 ) -> Run:
-    """Readings of every safety sensor of ``plan`` with ``incidents`` in them, and labels."""
+    """Readings of every safety sensor of ``plan`` with ``incidents`` in them, and labels.
+
+    ``stability``: the Pasquill class of the air (0 = A .. 5 = F) throughout; None reads it
+    at each instant from the wind speed and the time of day.
+    """
     rng = np.random.default_rng([seed, 0x1C1])
     grid = start_ms + np.arange(0, int(duration_s * 1000) + 1, 10_000, dtype=np.int64)
     wind = wind_field(grid, rng, wind_speed, wind_dir)
@@ -147,7 +156,7 @@ def simulate(
         values[kind] = background(plan, kind, times[kind], wind, rng)
     labels: list[Label] = []
     for inc in incidents:
-        labels += inject(plan, wind, inc, times, values, rng)
+        labels += inject(plan, wind, inc, times, values, rng, stability)
     for kind in SAFETY_KINDS:
         rounded(kind, values[kind])
     labels.sort(key=lambda r: (r[1], r[0]))
@@ -161,23 +170,35 @@ def inject(
     times: Mapping[str, npt.NDArray[np.int64]],
     values: Mapping[str, FloatArray],
     rng: np.random.Generator,
+    stability: float | None = None,
 ) -> list[Label]:
-    """Add ``inc`` to the clean ``values`` read at ``times`` (per kind); its label rows."""
+    """Add ``inc`` to the clean ``values`` read at ``times`` (per kind); its label rows.
+
+    ``stability``: the air's Pasquill class for a plume (None: from the wind and the hour).
+    """
     if inc.type in ("gas_leak", "odor_episode"):
         kind = "gas" if inc.type == "gas_leak" else "odor"
-        return _plume(plan, wind, inc, (kind, times[kind], values[kind]), rng)
+        return _plume(plan, wind, inc, (kind, times[kind], values[kind]), rng, stability)
     if inc.type == "fire":
         return _fire(plan, inc, times["fire"], values["fire"], rng)
     return _effluent(plan, inc, times["water"], values["water"], rng)
 
 
 def _plume(
-    plan: SitePlan, wind: Wind, inc: Incident, read: tuple[str, Times, FloatArray], rng: Rng
+    plan: SitePlan,
+    wind: Wind,
+    inc: Incident,
+    read: tuple[str, Times, FloatArray],
+    rng: Rng,
+    fixed: float | None,
 ) -> list[Label]:
     kind, t, vals = read
     speed, direction = wind.at(t)
+    hour = (t / 3_600_000.0 + 9.0) % 24.0  # local time (KST); the sun is up 7-19 h
+    stability = pasquill_class(speed, (hour >= 7.0) & (hour < 19.0)) if fixed is None else fixed
     # [n, T]: delay and dilution with the wind of each instant (the plume follows it).
-    delay, dil = arrival(inc.release_xy, plan.sensor_xy[kind][:, None, :], speed, direction)
+    xy = plan.sensor_xy[kind][:, None, :]
+    delay, dil = arrival(inc.release_xy, xy, speed, direction, stability)
     since = (t[None, :] - inc.start_ms) / 1000.0 - np.nan_to_num(delay, nan=np.inf)
     envelope = np.clip(since / 60.0, 0.0, 1.0) * (since <= inc.duration_s)
     puffs = np.exp(rng.normal(0.0, 0.35, dil.shape))

@@ -10,8 +10,9 @@ For a release at ``src`` and a receptor at ``p``, with the downwind unit vector 
 * the plume arrives after ``along / speed`` seconds (advection at the wind speed);
 * the ground-level concentration per unit emission rate is the Gaussian plume
   ``exp(-cross^2 / (2 sy^2)) / (pi * speed * sy * sz)`` with Briggs' open-country
-  dispersion widths for neutral air (class D), ``sy = 0.08 x / sqrt(1 + 0.0001 x)`` and
-  ``sz = 0.06 x / sqrt(1 + 0.0015 x)``; upwind receptors (``along <= 0``) get nothing.
+  dispersion widths of the air's Pasquill stability class (``controlcenter.dispersion``:
+  neutral air, class D, unless given; the incident simulator reads the class from the wind
+  speed and the time of day); upwind receptors (``along <= 0``) get nothing.
 
 Everything is vectorised over sources, receptors and wind samples by broadcasting.
 
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
+from controlcenter.dispersion import sigmas
 
 __all__ = ["MIN_ALONG_M", "arrival", "downwind", "offsets"]
 
@@ -57,6 +60,7 @@ def arrival(
     dst: FloatArray,
     speed_ms: FloatArray | float,
     direction_deg: FloatArray | float,
+    stability: FloatArray | float = 3.0,
 ) -> tuple[FloatArray, FloatArray]:
     """Delay (s, NaN upwind) and dilution (concentration per unit emission rate, s/m^3).
 
@@ -65,12 +69,12 @@ def arrival(
         dst: ``[..., 2]`` receptor positions, broadcast against ``src``.
         speed_ms: Wind speed, m/s (clipped to at least 0.3: calm air still drifts).
         direction_deg: Wind direction, degrees from north it blows from.
+        stability: Pasquill class, 0 (A) .. 5 (F); 3 (D, neutral) by default.
     """
     along, cross = offsets(src, dst, direction_deg)
     speed = np.maximum(np.asarray(speed_ms, dtype=np.float64), 0.3)
     x = np.maximum(along, MIN_ALONG_M)
-    sy = 0.08 * x / np.sqrt(1.0 + 0.0001 * x)
-    sz = 0.06 * x / np.sqrt(1.0 + 0.0015 * x)
+    sy, sz = sigmas(x, stability)
     dil = np.exp(-0.5 * (cross / sy) ** 2) / (np.pi * speed * sy * sz)
     reached = along > 0.0
     delay = np.where(reached, x / speed, np.nan)

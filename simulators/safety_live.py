@@ -6,7 +6,10 @@ the places ``placement.py`` gives the factories). ``SafetyFeed`` generates their
 an hour of simulated time at a time per site (``safety.background``: the wind is one field
 per site and day, so it meanders without jumps inside a day), and injects incidents
 (``incident.py``: leak, odour episode, fire, effluent excursion) drawn per site and day at
-the rates of ``safety.incidents_per_day`` (scaled by ``--anomaly-scale``). Each incident's
+the rates of ``safety.incidents_per_day`` (scaled by ``--anomaly-scale``), and the
+scenario's ``safety.showcase`` incidents (``showcase.py``: a leak or odour episode the
+sensors surely see, a couple of minutes after the start and then periodically; none with
+``--anomaly-scale 0``). Each incident's
 label rows name its source factory. ``SafetyCursor`` publishes one kind in groups of
 ``batch`` steps, paced by ``live.run_live`` like the complex's own kinds.
 """
@@ -34,6 +37,7 @@ from simulators.safety import (
     site_plans,
     wind_field,
 )
+from simulators.showcase import Showcase, showcase_incidents
 
 __all__ = ["IncidentLabel", "SafetyCursor", "SafetyFeed", "safety_intervals_ms"]
 
@@ -80,6 +84,8 @@ class SafetyFeed:
         low, high = (float(v) for v in wind.get("speed", (1.5, 5.0)))
         self._speed = low, high
         self._dir = float(wind.get("dir", 270.0)), float(wind.get("spread_deg", 60.0))
+        self._showcase = Showcase.parse(spec.get("showcase")) if scale > 0 else None
+        self._shown: dict[int, dict[int, list[Incident]]] = {}
         index = {f: i for i, f in enumerate(layout.factory_ids)}
         self._gateway = [np.array([index[f] for f in p.factories], np.intp) for p in self.plans]
         # Rows of each plan's sensors of each kind that this shard publishes.
@@ -114,6 +120,14 @@ class SafetyFeed:
                 for _ in range(int(rng.poisson(self._rates[type_]))):
                     start = t0 + int(rng.integers(0, _DAY_MS))
                     out.append(draw_incident(plan, rng, type_, start))
+            if self._showcase is not None:
+                if day not in self._shown:  # every site's at once: the best site is chosen
+                    self._shown = {
+                        day: showcase_incidents(
+                            self._showcase, self.plans, self._wind, self.start_ms, day, self.seed
+                        )
+                    }
+                out += self._shown[day].get(site, [])
             self._incidents[key] = out
         return self._incidents[key]
 

@@ -5,26 +5,31 @@ Input: the sensors of one pollutant at a site (positions on the plan, metres, ``
 alarm) and its alarm level, the wind measured by the site's weather stations, and the
 candidate factories' positions. Output: the candidates ranked by posterior probability.
 
-The score is an inverse plume. For candidate ``f`` and a wind direction ``theta``, a sensor
-at ``along`` metres downwind and ``cross`` metres off the axis (``x = max(along, 0) + 30 m``,
-the 30 m for the size of a plant):
+The score is an inverse Gaussian plume. For candidate ``f`` and a wind direction ``theta``,
+a sensor at ``along`` metres downwind and ``cross`` metres off the axis (``x = max(along,
+0) + 30 m``, the 30 m for the size of a plant), in air of Pasquill stability class ``c``
+(``controlcenter.dispersion``: Briggs' widths ``sy``, ``sz``; the classes of the measured
+wind speed by day and by night, averaged, as the time of day is not used):
 
-* is inside the plume's cone with probability ``p_in = exp(-z^2 / 2)``,
-  ``z = (cross + 2 * max(-along, 0)) / (10 m + 0.3 x)``: a narrow plume meandering some
-  15 degrees either way sweeps over sensors near its axis at different times, never upwind;
-* when swept, reads the plume's axis concentration ``Q * x^-2`` (a Gaussian plume's
-  ``1 / (sy sz)`` with both widths growing about linearly): ``ln Q`` is fitted as the median
-  of ``ln peak + 2 ln x`` over the sensors that alarmed, their residuals scored with a
-  Student-t (3 dof) of scale 0.5;
-* sees the plume ``a = x / speed`` seconds after the release: onsets are ``t0 + a`` for one
+* is swept by the meandering plume with probability ``p_in = exp(-z^2 / 2)``,
+  ``z = (cross + 2 max(-along, 0)) / sqrt(sy^2 + (x tan 10 deg)^2 + (10 m)^2)``: the plume's
+  own width, its meander over the release (10 degrees, a typical spread of the wind's
+  direction over a quarter of an hour) and the release's scatter around the factory's
+  marker; never upwind;
+* when swept, reads the axis concentration ``Q / (pi u sy sz)`` of a ground-level release:
+  ``ln Q`` is fitted as the median of ``ln peak - ln(1 / (pi u sy sz))`` over the sensors
+  that alarmed, their residuals scored with a Student-t (3 dof) of scale 0.5 (puffs, the
+  moment the meander crosses the sensor);
+* sees the plume ``a = x / u`` seconds after the release: onsets are ``t0 + a`` for one
   release time ``t0`` (the median of ``onset - a``), residuals scored with a Student-t of
   scale ``180 s + 0.3 a`` (the meander decides when an edge sensor is first swept);
-* the release's size has a weak prior ``Q^0.3`` (per candidate, the fitted ``Q``): a lone
-  alarm is otherwise explained as well by a tiny release at the factory beside the sensor as
-  by a real one upwind, and the factory beside it wins every such tie;
-* if it stayed quiet, adds ``ln(1 - p_in * P(Q x^-2 > alarm level))``: a quiet sensor in the
-  cone, close enough to have alarmed, is evidence against the candidate (bounded: one
-  quiet sensor cannot veto).
+* if it stayed quiet, adds ``ln(1 - p_in * P(Q / (pi u sy sz) > alarm level))``: a quiet
+  sensor in the cone, close enough to have alarmed, is evidence against the candidate
+  (bounded: one quiet sensor cannot veto).
+
+No prior on the release's size is needed (the model before the dispersion classes leaned on
+one, ``Q^0.3``, to break the tie of a lone alarm between the factory beside the sensor and
+one upwind; the physical widths, narrow near a source, settle it as well or better).
 
 Where ``Observations.wind_dir`` gives the wind at a sensor's onset, that sensor's frame is
 turned by the drift from the episode's wind (a long odour episode reaches its late sensors
@@ -33,8 +38,10 @@ off the axis rule a candidate out. The measured direction is uncertain (stations
 meander): the likelihood is averaged over ``theta + k * 4 deg`` (``k = -4..4``, Gaussian
 weights of 8 deg); with no wind measured, over 24 directions all round, with a 2 m/s
 speed and a halved confidence. Everything is one numpy expression over ``[candidates,
-directions, sensors]``. The figures were chosen on simulated episodes (seeds 0-599 of
-``bench/attribution.py``) and measured on others (README, *Source attribution*).
+directions, classes, sensors]``. The figures were chosen on simulated episodes (seeds
+0-599 of ``bench/attribution.py`` for the earlier model, 10000-10599 for the widths and
+the dropped size prior) and measured on others (seeds 50000-50599: README, *Source
+attribution*).
 
 ``confidence`` is the top candidate's posterior probability, scaled down when fewer than
 three sensors alarmed and halved without wind.
@@ -57,22 +64,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.dispersion import pasquill_class, sigmas
+
 __all__ = ["Attribution", "Candidate", "Observations", "Wind", "attribute", "nearest_first"]
 
 F64 = npt.NDArray[np.float64]
 
 _R0_M = 30.0
 _WIDTH0_M = 10.0
-_WIDEN = 0.3
+_MEANDER = float(np.tan(np.deg2rad(10.0)))
 _UPWIND = 2.0
 _T_SCALE_S = 180.0
 _M_SCALE = 0.5
-_DECAY = 2.0
 _DIR_STEP_DEG = 4.0
 _DIR_SD_DEG = 8.0
 _CALM_SPEED = 2.0
 _DOF = 3.0
-_SIZE_PRIOR = -0.3
 _DRIFT = True
 
 
@@ -99,10 +106,12 @@ class Observations:
 
 @dataclass(frozen=True, slots=True)
 class Wind:
-    """The wind at the episode's onset (None: not measured)."""
+    """The wind at the episode's onset (None: not measured), and whether the sun was up
+    (None: unknown, both stability classes are averaged)."""
 
     speed_ms: float | None
     direction_deg: float | None
+    daytime: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,43 +163,59 @@ def _directions(wind: Wind) -> tuple[F64, F64, float]:
     return wind.direction_deg + k * _DIR_STEP_DEG, w, max(speed or _CALM_SPEED, 0.5)
 
 
+def _classes(speed: float, daytime: bool | None) -> F64:
+    """Stability classes to average over: the day's and the night's for ``speed``, or one."""
+    if daytime is None:
+        return np.unique(np.array([pasquill_class(speed, True), pasquill_class(speed, False)]))
+    return np.atleast_1d(pasquill_class(speed, daytime))
+
+
 def _log_likelihood(
-    cands: F64, obs: Observations, dirs: F64, speed: float, base: float | None
+    cands: F64, obs: Observations, dirs: F64, wind: tuple[float, bool | None], base: float | None
 ) -> F64:
     """``float64[F, K]``: log-likelihood of the observations per candidate and direction."""
+    speed, daytime = wind
     drift = np.zeros(len(obs.xy))
     if obs.wind_dir is not None and base is not None and _DRIFT:
         turn = (np.asarray(obs.wind_dir, np.float64) - base + 180.0) % 360.0 - 180.0
         drift = np.where(np.isfinite(turn), turn, 0.0)
     rad = np.deg2rad(dirs[:, None] + drift[None, :])  # [K, S]
     ux, uy = -np.sin(rad), np.cos(rad)  # where the air goes, x east / y south
-    dx = obs.xy[None, None, :, 0] - cands[:, None, None, 0]
-    dy = obs.xy[None, None, :, 1] - cands[:, None, None, 1]
-    along = dx * ux[None] + dy * uy[None]
-    cross = np.abs(dx * uy[None] - dy * ux[None])
+    # [F, K, 1, S]: geometry; the third axis is the stability class.
+    dx = obs.xy[None, None, None, :, 0] - cands[:, None, None, None, 0]
+    dy = obs.xy[None, None, None, :, 1] - cands[:, None, None, None, 1]
+    along = dx * ux[None, :, None] + dy * uy[None, :, None]
+    cross = np.abs(dx * uy[None, :, None] - dy * ux[None, :, None])
     x = np.maximum(along, 0.0) + _R0_M
+    classes = _classes(speed, daytime)
+    sy, sz = sigmas(x, classes[None, None, :, None])  # [F, K, C, S]
+    # The plume's instantaneous width, its meander over the release and the positions'
+    # own uncertainty (a release is not at the factory's marker, nor a sensor exactly where
+    # the plan says) make the band a sensor is swept in.
+    width = np.sqrt(sy * sy + (x * _MEANDER) ** 2 + _WIDTH0_M**2)
     lateral = cross + _UPWIND * np.maximum(-along, 0.0)
-    z = lateral / (_WIDTH0_M + _WIDEN * x)
-    ln_in = -0.5 * z * z  # log of p_in, the chance the meandering plume sweeps the sensor
-    ln_d = -_DECAY * np.log(x)
+    ln_in = -0.5 * (lateral / width) ** 2  # log of p_in, the chance the plume sweeps it
+    # Swept, a sensor reads the axis concentration Q / (pi u sy sz) of the Gaussian plume.
+    ln_d = -np.log(np.pi * max(speed, 0.3) * sy * sz)
     hit = np.isfinite(obs.onset_s)
-    # Timing: one release time for all, fitted robustly.
-    a = x / speed
-    lag = obs.onset_s[None, None, hit] - a[:, :, hit]
+    # Timing: the plume arrives x / u after one release time for all, fitted robustly.
+    a = np.broadcast_to(x / speed, ln_d.shape)
+    lag = obs.onset_s[hit] - a[..., hit]
     t0 = np.median(lag, axis=-1, keepdims=True)
-    ll = _robust(lag - t0, _T_SCALE_S + 0.3 * a[:, :, hit]).sum(axis=-1)
+    ll = _robust(lag - t0, _T_SCALE_S + 0.3 * a[..., hit]).sum(axis=-1)
     # Magnitudes: one source strength, alarmed sensors as values, quiet ones as censored.
-    resid = np.log(np.maximum(obs.peak[hit], 1e-12))[None, None, :] - ln_d[:, :, hit]
+    resid = np.log(np.maximum(obs.peak[hit], 1e-12)) - ln_d[..., hit]
     ln_q = np.median(resid, axis=-1, keepdims=True)
-    ll = ll + _robust(resid - ln_q, _M_SCALE).sum(axis=-1) + ln_in[:, :, hit].sum(axis=-1)
-    # Prior on the release's size, ``Q^-_SIZE_PRIOR``: leaning to larger releases keeps a tiny
-    # release right beside the one sensor that alarmed from explaining every lone alarm.
-    ll = ll - _SIZE_PRIOR * ln_q[:, :, 0]
+    ll = ll + _robust(resid - ln_q, _M_SCALE).sum(axis=-1)
+    ll = ll + np.broadcast_to(ln_in, ln_d.shape)[..., hit].sum(axis=-1)
     if (~hit).any():
-        quiet = np.log(np.maximum(obs.alarm[~hit], 1e-12))[None, None, :]
-        p_over = np.exp(_log_cdf((ln_q + ln_d[:, :, ~hit] - quiet) / _M_SCALE))
-        ll = ll + np.log1p(-np.exp(ln_in[:, :, ~hit]) * p_over * 0.999).sum(axis=-1)
-    out: F64 = ll
+        quiet = np.log(np.maximum(obs.alarm[~hit], 1e-12))
+        p_over = np.exp(_log_cdf((ln_q + ln_d[..., ~hit] - quiet) / _M_SCALE))
+        p_in = np.broadcast_to(np.exp(ln_in), ln_d.shape)[..., ~hit]
+        ll = ll + np.log1p(-p_in * p_over * 0.999).sum(axis=-1)
+    # The classes are equally likely a priori: average them.
+    top = ll.max(axis=-1, keepdims=True)
+    out: F64 = (top + np.log(np.exp(ll - top).mean(axis=-1, keepdims=True)))[..., 0]
     return out
 
 
@@ -218,7 +243,8 @@ def attribute(candidates: F64, obs: Observations, wind: Wind, ids: Sequence[str]
     base = wind.direction_deg if wind.direction_deg is not None else None
     if base is not None and not np.isfinite(base):
         base = None
-    ll = _log_likelihood(cands[keep_c], clean, dirs, speed, base) + log_w[None, :]
+    ll = _log_likelihood(cands[keep_c], clean, dirs, (speed, wind.daytime), base)
+    ll = ll + log_w[None, :]
     top = ll.max(axis=1, keepdims=True)
     per = (top + np.log(np.exp(ll - top).sum(axis=1, keepdims=True)))[:, 0]
     post = np.exp(per - per.max())

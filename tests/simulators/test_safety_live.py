@@ -54,3 +54,40 @@ def test_incidents_raise_their_plume_and_labels_name_the_source():
     hit = {r[0].rsplit("/", 1)[0] for r in mine if r[4] == source}
     peak = max(max(v[leak.metric] for v in values) for _, path, _, _, values in rows if path in hit)
     assert peak >= 2.0
+
+
+def test_showcase_leak_and_odour_reach_their_alarm_within_minutes_and_then_periodically():
+    # The demo's complex (5 factories): the rare random incidents aside, a leak two minutes
+    # in and an odour episode half an hour later, each raising an alarm at a detector.
+    layout = build_layout(load_scenario().with_overrides(factories=5))
+    feed = SafetyFeed(layout, START, np.ones(layout.n_factories, dtype=np.bool_))
+    shown = sorted(
+        (i.start_ms - START, s, i)
+        for s in range(len(feed.plans))
+        for i in feed.incidents(s, 0)
+        if i.duration_s == 900.0 and i.start_ms - START < 2 * 3600_000
+    )
+    assert [(t, i.type) for t, _, i in shown[:2]] == [
+        (120_000, "gas_leak"),
+        (1_920_000, "odor_episode"),
+    ]
+    assert len(shown) == 4  # every 30 minutes
+    for t, site, inc in shown[:2]:
+        kind, alarm = ("gas", 10.0) if inc.type == "gas_leak" else ("odor", 20.0)
+        dt = feed.intervals[kind]
+        rows = feed.readings(kind, t // dt, (t + 900_000) // dt)
+        site_id = feed.plans[site].site
+        peak = max(
+            max(v[inc.metric] for v in values)
+            for _, path, _, _, values in rows
+            if path.startswith(site_id + "/")
+        )
+        assert peak >= alarm, (inc.type, peak)
+    labels = feed.take_labels(None)
+    source = feed.plans[shown[0][1]].factories[shown[0][2].factory]
+    assert any(r[3] == "gas_leak" and r[4] == source and r[1] >= START + 120_000 for r in labels)
+
+
+def test_no_showcase_without_anomalies():
+    feed = _feed(scale=0.0)
+    assert [i for s in range(len(feed.plans)) for i in feed.incidents(s, 0)] == []

@@ -235,6 +235,12 @@ class _WorstReading(BaseModel):
     value: float = Field(examples=[12.0])
     unit: str = Field(examples=["ppm"])
     set_points: list[_SetPoint]
+    rules: list[str] = Field(
+        default_factory=list,
+        description="the alert rules the set points come from (the narrowest scope covering"
+        " the sensor); empty: the registry's default rules, no stored rule covers it",
+        examples=[["gas-h2s"]],
+    )
     level: int = Field(description="alarms passed: 0 none, 1 alarm 1, 2 alarm 2", examples=[1])
     ratio: float | None = Field(None, description="value against alarm 1", examples=[1.2])
 

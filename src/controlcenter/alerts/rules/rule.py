@@ -40,6 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controlcenter.anomaly import DETECTOR_NAMES
+from controlcenter.domain import SensorKey
 from controlcenter.kinds import Registry
 
 __all__ = ["Condition", "Rule", "Scope", "Severity", "Step"]
@@ -90,6 +91,26 @@ class Scope(_Model):
         if self.sensor is not None and (self.factory is None or self.kind is None):
             raise ValueError("scope.sensor needs scope.factory and scope.kind")
         return self
+
+    def covers(self, key: SensorKey) -> bool:
+        """True when the rule applies to the sensor ``key`` (every set field matches it)."""
+        return (
+            self.site in (None, key.site)
+            and self.factory in (None, key.factory)
+            and self.kind in (None, key.kind)
+            and self.sensor in (None, key.sensor)
+        )
+
+    @property
+    def specificity(self) -> tuple[bool, bool, bool, bool]:
+        """How narrow the scope is: a sensor's beats a factory's, a site's, a kind's, the
+        complex's (compare as tuples)."""
+        return (
+            self.sensor is not None,
+            self.factory is not None,
+            self.site is not None,
+            self.kind is not None,
+        )
 
 
 class Condition(_Model):
@@ -242,6 +263,20 @@ class Rule(_Model):
             if sign * step.at <= sign * prev_at or sev <= prev_sev:
                 raise ValueError("steps must go further than raise_at and up in severity, in order")
             prev_at, prev_sev = step.at, sev
+
+    def set_point(self, metric: str) -> tuple[str, list[float]] | None:
+        """``(op, [raise_at, step, ...])`` when the rule's first condition is a fixed
+        threshold on ``metric`` (as the registry's ``KindSpec.set_points`` reads a default
+        rule), else None.
+
+        >>> Rule(name="h2s", conditions=[{"metric": "h2s", "raise_at": 5}], severity="warning",
+        ...      steps=[{"at": 8, "severity": "critical"}]).set_point("h2s")
+        ('above', [5.0, 8.0])
+        """
+        first = self.conditions[0]
+        if first.metric != metric or first.raise_at is None or first.relative_to is not None:
+            return None
+        return first.op, [float(first.raise_at), *(float(s.at) for s in self.steps)]
 
     @property
     def base_severity(self) -> Severity:
