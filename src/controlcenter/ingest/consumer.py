@@ -78,7 +78,8 @@ _MSG_IGNORED = INGEST_MESSAGES.labels("ignored")
 
 
 class Consumer:
-    """Consumes the broker into ``sink`` until :meth:`stop`; then drains and acknowledges.
+    """Consumes the broker into ``sink`` until ``stop`` is set (``run(stop)``, the stage
+    protocol of :mod:`controlcenter.stage`); then drains and acknowledges.
 
     Args:
         settings: the service settings.
@@ -107,7 +108,6 @@ class Consumer:
         self._batch_started = 0.0
         self._last_message = 0.0
         self._flush_idle = settings.ingest.flush_idle_s
-        self._stop = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._generation = 0
         self._unacked = 0
@@ -116,12 +116,9 @@ class Consumer:
         #: Set while subscribed; for readiness checks and tests.
         self.connected = asyncio.Event()
 
-    def stop(self) -> None:
-        """Stop intake; :meth:`run` then flushes, waits for the commits, acks and returns."""
-        self._stop.set()
-
-    async def run(self) -> None:
-        """Consume until stopped, reconnecting with capped, jittered backoff.
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, reconnecting with capped, jittered backoff; then
+        stop intake, flush, wait for the commits, acknowledge and return.
 
         Raises:
             BrokerError: on a permanent refusal (credentials, authorisation, client id).
@@ -131,16 +128,16 @@ class Consumer:
         async with asyncio.TaskGroup() as tg:
             timer = tg.create_task(self._flush_timer())
             try:
-                while not self._stop.is_set():
+                while not stop.is_set():
                     try:
-                        await self._session(backoff)
+                        await self._session(stop, backoff)
                     except aiomqtt.MqttError as exc:
                         if _is_permanent(exc):
                             raise BrokerError(f"broker refused us: {exc}", permanent=True) from exc
                         INGEST_RECONNECTS.inc()
                         delay = backoff.next()
                         logger.warning("MQTT connection lost (%s); retrying in %.1f s", exc, delay)
-                        await sleep_or_stop(self._stop, delay)
+                        await sleep_or_stop(stop, delay)
             finally:
                 timer.cancel()
 
@@ -200,7 +197,7 @@ class Consumer:
 
         paho.loop_misc = misc  # type: ignore[method-assign]
 
-    async def _session(self, backoff: Backoff) -> None:
+    async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         client = self._make_client()
         async with client:
             self._client = client
@@ -226,7 +223,7 @@ class Consumer:
             client._disconnected.add_done_callback(self._link_lost)
             backoff.reset()
             try:
-                await self._consume_until_stopped(reader)
+                await self._consume_until_stopped(stop, reader)
                 # Stop requested: hand over what we hold and wait for its commit, so the
                 # acks go out on this connection before we leave it.
                 await self._flush()
@@ -271,9 +268,9 @@ class Consumer:
         self.connected.clear()
         INGEST_MQTT_CONNECTED.set(0)
 
-    async def _consume_until_stopped(self, reader: asyncio.Task[None]) -> None:
+    async def _consume_until_stopped(self, stop: asyncio.Event, reader: asyncio.Task[None]) -> None:
         # Owned here: both tasks are cancelled and awaited before this returns.
-        stopper = asyncio.create_task(self._stop.wait())
+        stopper = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:

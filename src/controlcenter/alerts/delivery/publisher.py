@@ -22,6 +22,7 @@ from controlcenter.config import Settings
 from controlcenter.errors import BrokerError
 from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
 from controlcenter.mqtt import make_client
+from controlcenter.stage import any_set, sleep_or_stop
 
 __all__ = ["AlertPublisher", "alert_topic"]
 
@@ -40,7 +41,11 @@ def alert_topic(root: str, note: Notification) -> str:
 
 
 class AlertPublisher:
-    """Publishes notifications to the broker from a bounded queue; run :meth:`run`."""
+    """Publishes notifications to the broker from a bounded queue; ``run(stop)``.
+
+    Once ``stop`` is set it leaves the broker gracefully and returns (the service sets it
+    rather than cancelling: aiomqtt's exit path can turn a cancellation into an MqttError).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -49,16 +54,6 @@ class AlertPublisher:
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.published = 0
-        self._stopping = False
-
-    def stop(self) -> None:
-        """Leave the broker (gracefully) and make :meth:`run` return.
-
-        The service calls it before cancelling: aiomqtt's exit path can turn a
-        cancellation into an MqttError, so shutdown does not rely on cancellation alone.
-        """
-        self._stopping = True
-        self._wakeup.set()
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -71,20 +66,20 @@ class AlertPublisher:
         self._queue.append(note)
         self._wakeup.set()
 
-    async def run(self) -> None:
-        """Connect, publish, reconnect, forever.
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, publish, reconnect, until ``stop`` is set.
 
         Raises:
             BrokerError: when the broker refuses our credentials for good.
         """
         mq = self._settings.mqtt
         backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
-        while not self._stopping:
+        while not stop.is_set():
             try:
-                await self._session(backoff)
+                await self._session(stop, backoff)
             except (aiomqtt.MqttError, TimeoutError) as exc:
                 task = asyncio.current_task()
-                if self._stopping:
+                if stop.is_set():
                     return
                 if task is not None and task.cancelling():
                     # aiomqtt's __aexit__ may turn our cancellation into an MqttError
@@ -95,7 +90,7 @@ class AlertPublisher:
                     raise BrokerError(f"broker refused the alert publisher: {exc}") from exc
                 delay = backoff.next()
                 logger.warning("alert publisher lost the broker (%s); retry in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+                await sleep_or_stop(stop, delay)
             finally:
                 self.connected.clear()
 
@@ -108,7 +103,7 @@ class AlertPublisher:
     def _client(self) -> aiomqtt.Client:
         return make_client(self._settings, f"{self._settings.mqtt.client_id}-alerts")
 
-    async def _session(self, backoff: Backoff) -> None:
+    async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         root = self._settings.mqtt.topic_root
         a = self._settings.alerts
         async with self._client() as client:
@@ -120,11 +115,11 @@ class AlertPublisher:
             # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
             lost: asyncio.Future[None] = client._disconnected
             lost.add_done_callback(lambda _: self._wakeup.set())
-            while not self._stopping:
+            while not stop.is_set():
                 self._check(lost)
                 if not self._queue:
                     self._wakeup.clear()
-                    await self._wakeup.wait()
+                    await any_set(self._wakeup, stop)
                     continue
                 note = self._queue[0]
                 async with asyncio.timeout(a.mqtt_timeout_s):
