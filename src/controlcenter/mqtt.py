@@ -1,7 +1,7 @@
 """The one place that builds MQTT clients (as aiomqtt keeps its paho wiring in one module).
 
-Every client of the service (ingest's consumer, the API's broker feed, the alert
-publisher) connects to the same broker with the same endpoint, credentials, TLS,
+Every client of the service (ingest's consumer, the live relay, the API's broker feed,
+the alert publisher) connects to the same broker with the same endpoint, credentials, TLS,
 protocol, keep-alive and connect timeout, from ``settings.mqtt``; each adds only its own
 options (session, queue bound). Each owner keeps its reconnect loop, backing off with
 :class:`controlcenter.backoff.Backoff` and waiting with :func:`controlcenter.stage.sleep_or_stop`.

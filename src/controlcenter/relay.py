@@ -28,7 +28,7 @@ from controlcenter.domain import Batch
 from controlcenter.metrics import INGEST_RELAY_DROPPED
 from controlcenter.mqtt import make_client
 from controlcenter.stage import any_set, sleep_or_stop
-from controlcenter.wire.relay import encode_batch, relay_topic
+from controlcenter.wire import encode_batch, relay_topic
 
 __all__ = ["LiveRelay"]
 

@@ -42,8 +42,14 @@ from controlcenter.kinds import Registry, packaged
 from controlcenter.mqtt import make_client
 from controlcenter.stage import any_set, sleep_or_stop
 from controlcenter.store import Catalog
-from controlcenter.wire import ALERTS_SEGMENT, PayloadDecoder, TopicParser
-from controlcenter.wire.relay import decode_batch, relay_subscription, relay_topic
+from controlcenter.wire import (
+    ALERTS_SEGMENT,
+    PayloadDecoder,
+    TopicParser,
+    decode_batch,
+    relay_subscription,
+    relay_topic,
+)
 
 __all__ = ["ReplicaFeed"]
 
