@@ -26,8 +26,8 @@ from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import Batch
 from controlcenter.metrics import INGEST_RELAY_DROPPED
-from controlcenter.mqtt import make_client
-from controlcenter.stage import any_set, sleep_or_stop
+from controlcenter.mqtt import make_client, reconnecting
+from controlcenter.stage import any_set
 from controlcenter.wire import encode_batch, relay_topic
 
 __all__ = ["LiveRelay"]
@@ -67,19 +67,7 @@ class LiveRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Connect and publish until ``stop`` is set, reconnecting with capped, jittered
         backoff; what is pending when ``stop`` comes is published first (if connected)."""
-        mq = self._settings.mqtt
-        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
-        while not stop.is_set():
-            try:
-                await self._session(stop, backoff)
-            except (aiomqtt.MqttError, TimeoutError) as exc:
-                if stop.is_set():
-                    return
-                delay = backoff.next()
-                logger.warning("live relay lost the broker (%s); retrying in %.1f s", exc, delay)
-                await sleep_or_stop(stop, delay)
-            finally:
-                self.connected.clear()
+        await reconnecting(self._settings, stop, lambda b: self._session(stop, b), "live relay")
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         s = self._settings
@@ -87,20 +75,27 @@ class LiveRelay:
             self.connected.set()
             backoff.reset()
             logger.info("live relay publishing on %s", self.topic)
-            lost: asyncio.Future[None] = client._disconnected  # no public signal in aiomqtt
-            lost.add_done_callback(lambda _: self._wakeup.set())
-            while True:
-                if lost.done():
-                    why = None if lost.cancelled() else lost.exception()
-                    raise aiomqtt.MqttError(f"live relay disconnected: {why}")
-                if not self._pending:
-                    if stop.is_set():
-                        return
-                    self._wakeup.clear()
-                    await any_set(self._wakeup, stop)
-                    continue
-                batch = self._pending.popleft()
-                async with asyncio.timeout(s.mqtt.connect_timeout_s):
-                    for message in encode_batch(batch):
-                        await client.publish(self.topic, message, qos=0)
-                self.published += 1
+            try:
+                await self._publish(client, stop)
+            finally:
+                self.connected.clear()
+
+    async def _publish(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        timeout = self._settings.mqtt.connect_timeout_s
+        lost: asyncio.Future[None] = client._disconnected  # no public signal in aiomqtt
+        lost.add_done_callback(lambda _: self._wakeup.set())
+        while True:
+            if lost.done():
+                why = None if lost.cancelled() else lost.exception()
+                raise aiomqtt.MqttError(f"live relay disconnected: {why}")
+            if not self._pending:
+                if stop.is_set():
+                    return
+                self._wakeup.clear()
+                await any_set(self._wakeup, stop)
+                continue
+            batch = self._pending.popleft()
+            async with asyncio.timeout(timeout):
+                for message in encode_batch(batch):
+                    await client.publish(self.topic, message, qos=0)
+            self.published += 1

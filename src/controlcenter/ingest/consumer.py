@@ -57,8 +57,7 @@ from controlcenter.metrics import (
     INGEST_MQTT_UNACKED,
     INGEST_RECONNECTS,
 )
-from controlcenter.mqtt import make_client
-from controlcenter.stage import sleep_or_stop
+from controlcenter.mqtt import make_client, reconnecting
 from controlcenter.wire.payload import PayloadDecoder
 from controlcenter.wire.topic import StatusTopic, TopicParser
 
@@ -123,21 +122,17 @@ class Consumer:
         Raises:
             BrokerError: on a permanent refusal (credentials, authorisation, client id).
         """
-        mq = self._settings.mqtt
-        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
         async with asyncio.TaskGroup() as tg:
             timer = tg.create_task(self._flush_timer())
             try:
-                while not stop.is_set():
-                    try:
-                        await self._session(stop, backoff)
-                    except aiomqtt.MqttError as exc:
-                        if _is_permanent(exc):
-                            raise BrokerError(f"broker refused us: {exc}", permanent=True) from exc
-                        INGEST_RECONNECTS.inc()
-                        delay = backoff.next()
-                        logger.warning("MQTT connection lost (%s); retrying in %.1f s", exc, delay)
-                        await sleep_or_stop(stop, delay)
+                await reconnecting(
+                    self._settings,
+                    stop,
+                    lambda backoff: self._session(stop, backoff),
+                    "ingest",
+                    lost=_lost,
+                    errors=(aiomqtt.MqttError,),  # a drain that takes too long is an error
+                )
             finally:
                 timer.cancel()
 
@@ -418,7 +413,10 @@ def _partial_letter(
     return DeadLetter(topic, raw, reason, f"{detail}{more}; {kept} values kept")
 
 
-def _is_permanent(exc: aiomqtt.MqttError) -> bool:
+def _lost(exc: Exception) -> None:
+    """Count a lost link; raise for a refusal that no retry fixes."""
     rc = getattr(exc, "rc", None)
     value = getattr(rc, "value", rc)
-    return isinstance(exc, MqttConnectError) and value in _PERMANENT_RC
+    if isinstance(exc, MqttConnectError) and value in _PERMANENT_RC:
+        raise BrokerError(f"broker refused us: {exc}", permanent=True) from exc
+    INGEST_RECONNECTS.inc()

@@ -21,8 +21,8 @@ from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.errors import BrokerError
 from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
-from controlcenter.mqtt import make_client
-from controlcenter.stage import any_set, sleep_or_stop
+from controlcenter.mqtt import make_client, reconnecting
+from controlcenter.stage import any_set
 
 __all__ = ["AlertPublisher", "alert_topic"]
 
@@ -72,27 +72,9 @@ class AlertPublisher:
         Raises:
             BrokerError: when the broker refuses our credentials for good.
         """
-        mq = self._settings.mqtt
-        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
-        while not stop.is_set():
-            try:
-                await self._session(stop, backoff)
-            except (aiomqtt.MqttError, TimeoutError) as exc:
-                task = asyncio.current_task()
-                if stop.is_set():
-                    return
-                if task is not None and task.cancelling():
-                    # aiomqtt's __aexit__ may turn our cancellation into an MqttError
-                    # (an unclean disconnect): never swallow it.
-                    raise asyncio.CancelledError from exc
-                rc = getattr(exc, "rc", None)
-                if isinstance(rc, int) and rc in _PERMANENT_RC:
-                    raise BrokerError(f"broker refused the alert publisher: {exc}") from exc
-                delay = backoff.next()
-                logger.warning("alert publisher lost the broker (%s); retry in %.1f s", exc, delay)
-                await sleep_or_stop(stop, delay)
-            finally:
-                self.connected.clear()
+        await reconnecting(
+            self._settings, stop, lambda b: self._session(stop, b), "alert publisher", lost=_refused
+        )
 
     def _check(self, lost: asyncio.Future[None]) -> None:
         """Raise MqttError if the link is lost (and retrieve the future's exception)."""
@@ -104,29 +86,42 @@ class AlertPublisher:
         return make_client(self._settings, f"{self._settings.mqtt.client_id}-alerts")
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
-        root = self._settings.mqtt.topic_root
-        a = self._settings.alerts
         async with self._client() as client:
             self.connected.set()
             backoff.reset()
             logger.info("alert publisher connected")
-            # aiomqtt has no public signal for a lost link; its own message iterator waits
-            # on this future too. Waiting on it while idle notices the loss at once (and
-            # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
-            lost: asyncio.Future[None] = client._disconnected
-            lost.add_done_callback(lambda _: self._wakeup.set())
-            while not stop.is_set():
-                self._check(lost)
-                if not self._queue:
-                    self._wakeup.clear()
-                    await any_set(self._wakeup, stop)
-                    continue
-                note = self._queue[0]
-                async with asyncio.timeout(a.mqtt_timeout_s):
-                    await client.publish(alert_topic(root, note), note.encoded(), qos=a.mqtt_qos)
-                # Removed only once the broker has it: a lost link retries it first.
-                with contextlib.suppress(IndexError):
-                    if self._queue[0] is note:
-                        self._queue.popleft()
-                self.published += 1
-                ALERTS_DELIVERIES.labels("mqtt", "ok").inc()
+            try:
+                await self._publish(client, stop)
+            finally:
+                self.connected.clear()
+
+    async def _publish(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        root = self._settings.mqtt.topic_root
+        a = self._settings.alerts
+        # aiomqtt has no public signal for a lost link; its own message iterator waits
+        # on this future too. Waiting on it while idle notices the loss at once (and
+        # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
+        lost: asyncio.Future[None] = client._disconnected
+        lost.add_done_callback(lambda _: self._wakeup.set())
+        while not stop.is_set():
+            self._check(lost)
+            if not self._queue:
+                self._wakeup.clear()
+                await any_set(self._wakeup, stop)
+                continue
+            note = self._queue[0]
+            async with asyncio.timeout(a.mqtt_timeout_s):
+                await client.publish(alert_topic(root, note), note.encoded(), qos=a.mqtt_qos)
+            # Removed only once the broker has it: a lost link retries it first.
+            with contextlib.suppress(IndexError):
+                if self._queue[0] is note:
+                    self._queue.popleft()
+            self.published += 1
+            ALERTS_DELIVERIES.labels("mqtt", "ok").inc()
+
+
+def _refused(exc: Exception) -> None:
+    """Raise when the broker refused us for good (no retry fixes credentials)."""
+    rc = getattr(exc, "rc", None)
+    if isinstance(rc, int) and rc in _PERMANENT_RC:
+        raise BrokerError(f"broker refused the alert publisher: {exc}") from exc

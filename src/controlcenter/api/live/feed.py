@@ -39,8 +39,8 @@ from controlcenter.config import Settings
 from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.errors import PayloadError, StorageError
 from controlcenter.kinds import Registry, packaged
-from controlcenter.mqtt import make_client
-from controlcenter.stage import any_set, sleep_or_stop
+from controlcenter.mqtt import make_client, reconnecting
+from controlcenter.stage import any_set
 from controlcenter.store import Catalog
 from controlcenter.wire import (
     ALERTS_SEGMENT,
@@ -98,15 +98,13 @@ class ReplicaFeed:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Subscribe and feed until ``stop``, reconnecting with capped, jittered backoff."""
-        mq = self._settings.mqtt
-        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
-        while not stop.is_set():
-            try:
-                await self._session(stop, backoff)
-            except aiomqtt.MqttError as exc:
-                delay = backoff.next()
-                logger.warning("replica MQTT feed lost (%s); retrying in %.1f s", exc, delay)
-                await sleep_or_stop(stop, delay)
+        await reconnecting(
+            self._settings,
+            stop,
+            lambda backoff: self._session(stop, backoff),
+            "live feed",
+            errors=(aiomqtt.MqttError,),
+        )
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         s = self._settings
