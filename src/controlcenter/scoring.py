@@ -133,13 +133,9 @@ class Scoring:
             finally:
                 self._queue.task_done()
 
-    async def drained(self) -> None:
-        """Return once every submitted batch has been scored."""
-        await self._queue.join()
-
     async def score(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
         """Score one batch now (registering and warm-starting its new series first)."""
-        await self._retrying(lambda: self._prepare(np.unique(batch.series), before=batch))
+        await self._retrying(lambda: self._prepare(batch.series_ids(), before=batch))
         started = time.perf_counter()
         if len(batch) > self._settings.inline_max_readings:
             scores, events = await asyncio.to_thread(self.engine.ingest, batch)
