@@ -12,6 +12,9 @@ the registry's physical limits:
 * weather: one wind field for the site (speed around its mean with gusts, direction
   meandering around the prevailing one), seen by every station with instrument noise;
   temperature and humidity with a daily cycle, pressure drifting slowly, showers of rain;
+* every slow measurement (temperatures, humidity, pressure, the effluent's pH, COD, SS and
+  flow) carries instrument noise as well, so its rounded readings flicker between
+  neighbouring values as a real transmitter's do, however densely ``--rate`` samples it;
 * gas: detectors near zero (a few ppm of CO from traffic, traces of the others), oxygen at
   20.9 %vol;
 * fire: no smoke, no flame, heat at the indoor temperature;
@@ -232,8 +235,8 @@ def background(
         cols = [
             np.maximum(speed[None, :] + noise(0.2), 0.0),
             (direction[None, :] + noise(3.0)) % 360.0,
-            12.0 + 5.0 * day + slow(0.5, 3600),
-            np.clip(65.0 - 15.0 * day + slow(3.0, 3600), 5.0, 100.0),
+            12.0 + 5.0 * day + slow(0.5, 3600) + noise(0.05),
+            np.clip(65.0 - 15.0 * day + slow(3.0, 3600) + noise(0.3), 5.0, 100.0),
             1013.0 + slow(1.5, 6 * 3600) + noise(0.1),
             np.where((wet := slow(1.0, 3600)) > 1.6, 4.0 * (wet - 1.6), 0.0),
         ]
@@ -248,19 +251,23 @@ def background(
             20.9 + noise(0.04),
         ]
     elif kind == "fire":
-        cols = [np.zeros((n, k)), np.zeros((n, k)), 22.0 + 3.0 * day + slow(0.8, 1800)]
+        cols = [
+            np.zeros((n, k)),
+            np.zeros((n, k)),
+            22.0 + 3.0 * day + slow(0.8, 1800) + noise(0.05),
+        ]
     elif kind == "odor":
         ou = np.exp(np.log(4.0) + slow(0.35, 1800))
         cols = [ou, np.abs(0.05 + 0.01 * ou + noise(0.01)), np.abs(0.002 + noise(0.0008))]
     elif kind == "water":
-        cod = 60.0 + 25.0 * work + slow(6.0, 3600)
-        ss = 30.0 + 15.0 * work + slow(4.0, 3600)
+        cod = 60.0 + 25.0 * work + slow(6.0, 3600) + noise(0.3)
+        ss = 30.0 + 15.0 * work + slow(4.0, 3600) + noise(0.2)
         cols = [
-            7.2 + slow(0.12, 3600),
+            7.2 + slow(0.12, 3600) + noise(0.01),
             np.maximum(cod, 5.0),
             np.maximum(ss, 2.0),
             np.maximum(0.4 * ss + noise(0.5), 0.1),
-            np.maximum(12.0 + 28.0 * work + slow(2.0, 1800), 0.0),
+            np.maximum(12.0 + 28.0 * work + slow(2.0, 1800) + noise(0.1), 0.0),
         ]
     else:
         raise ValueError(f"no signal model for kind {kind!r}")

@@ -88,6 +88,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "cusum_h": "off",
     "cusum_clip": "float",
     "stuck_k": "int",
+    "stuck_min_s": "float",
     "stuck_zero_ok": "bool",
     "silence_factor": "float",
     "min_silence_s": "float",

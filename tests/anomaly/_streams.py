@@ -27,6 +27,7 @@ TEST_PROFILES = {
     "counter": MetricProfile(lo=0.0, max_rate=3.0, monotonic=True, robust_z=float("inf")),
     "idle": MetricProfile(
         stuck_k=4,
+        stuck_min_s=3.0,
         stuck_zero_ok=True,
         min_std=0.0,
         min_rel_std=0.0,

@@ -107,3 +107,37 @@ def test_a_known_shift_start_raises_no_statistical_alarm():
     day, hour = _local_day_hour(ev.time)
     stat = np.isin(ev.names(), ["ewma_z", "robust_z", "shift"])
     assert not ((day >= 2) & np.isin(np.floor(hour), [8, 18]) & stat).any()
+
+
+def _first_day_step(step: float, at_min: int, unsure_scale: float, after_s: float = 3600.0) -> bool:
+    """Whether a step of ``step`` at minute ``at_min`` of a series' first day (readings
+    every minute from local midnight, noise sd 20) alarms at once, on a metric that
+    judges steps by its robust z (``air.voc``: no EWMA z)."""
+    rng = np.random.default_rng(7)
+    n = at_min + 30
+    t = MONDAY + np.arange(n, dtype=np.int64) * 60_000_000
+    x = 500.0 + rng.normal(0.0, 20.0, n) + np.where(np.arange(n) >= at_min, step, 0.0)
+    cfg = EngineConfig(
+        window=64, refresh=16, min_history=16, day_offset_s=OFFSET_S,
+        unsure_scale=unsure_scale, unsure_after_s=after_s,
+    )  # fmt: skip
+    eng = Engine(cfg)
+    eng.add_series([0], "air.voc")
+    scores = eng.ingest(Batch.from_lists(np.zeros(n), t, x))[0]
+    return bool(scores[at_min] >= 0.5)
+
+
+def test_an_unsure_baseline_needs_a_clearer_step_on_a_first_day():
+    # At 05:00 of its first day a series' slot has no profile of an earlier day: a step
+    # might be the time of day's (a shift starting), so its robust z needs a clearer one.
+    # A series seen for less than ``unsure_after_s`` is judged as before.
+    steps = np.linspace(50.0, 1000.0, 39)
+    sure = np.array([_first_day_step(s, 300, 1.0) for s in steps])
+    unsure = np.array([_first_day_step(s, 300, 2.0) for s in steps])
+    assert unsure.any()
+    assert not (unsure & ~sure).any()
+    assert (sure & ~unsure).any()
+    young = [(_first_day_step(s, 300, 1.0, 6 * 3600.0), _first_day_step(s, 300, 2.0, 6 * 3600.0))
+             for s in steps[::4]]  # fmt: skip
+    assert all(a == b for a, b in young)
+    assert any(a for a, _ in young)

@@ -280,11 +280,15 @@ def daily_factor(
     slots: int,
     weight: float,
     offset_us: int = 0,
-) -> tuple[F64 | None, F64 | None, DailyUpdate | None, SeenVisits | None]:
+) -> tuple[
+    F64 | None, F64 | None, DailyUpdate | None, SeenVisits | None, npt.NDArray[np.bool_] | None
+]:
     """``float64[m]`` factor (0: usual for the time of day, 1: not), ``float64[m]`` the
     profile mean each reading is judged by (NaN: none; the seasonal part that
-    :func:`~._detect.detect` takes out of the EWMA deviation), the state update and the
-    visits (for :func:`seasonal_gate`).
+    :func:`~._detect.detect` takes out of the EWMA deviation), the state update, the
+    visits (for :func:`seasonal_gate`) and ``bool[m]`` *unsure*: the series keeps a
+    baseline but the reading's slot has no profile of its own day class yet (its first
+    day, its first weekend: the time of day may explain what it shows, no one knows yet).
 
     Args:
         sa, xa, ta: accepted readings in (series, time) order.
@@ -296,7 +300,7 @@ def daily_factor(
     rows = rows_of_series[sa]
     on = np.flatnonzero(rows >= 0)
     if on.size == 0:
-        return None, None, None, None
+        return None, None, None, None, None
     x, t = xa[on], ta[on]
     day, slot = day_and_slot(t, slots, offset_us)
     key = rows[on].astype(np.intp) * (CLASSES * slots) + slot.astype(np.intp)
@@ -331,5 +335,7 @@ def daily_factor(
     factor[sel] = np.where(usual, 0.0, 1.0)
     level = np.full(xa.size, np.nan)
     level[sel] = pm
+    unsure = np.zeros(xa.size, dtype=np.bool_)
+    unsure[sel] = np.isnan(used_m)[vid]
     seen = SeenVisits(visits.key, ts[vstart], used_m, used_v, acc)
-    return factor, level, upd, seen
+    return factor, level, upd, seen, unsure

@@ -57,6 +57,7 @@ class Severities:
     cusum_neg: F64
     run: I64
     changes: I64
+    run_start: I64
     refresh: Refresh
     res: F64
     cal: CalState
@@ -124,24 +125,36 @@ def _stuck(
     store: WindowStore,
     par: _Params,
     x: F64,
+    t: I64,
     xp: F64,
     has_prev: npt.NDArray[np.bool_],
     min_changes: int,
-) -> tuple[F64, I64, I64]:
+) -> tuple[F64, I64, I64, I64]:
     m = x.size
     moved = has_prev & (x != xp)
     changed = ~has_prev | moved
     pos = np.arange(m, dtype=np.int64)
     last_change = np.maximum.accumulate(np.where(changed, pos, -1)) if m else pos
     start = prep.gstart[prep.gid]
+    inside = last_change >= start
     run0 = store.run[prep.gs][prep.gid]
-    run = np.where(last_change >= start, pos - last_change, run0 + prep.rank + 1)
+    run = np.where(inside, pos - last_change, run0 + prep.rank + 1)
+    # Time of the run's first reading: the change in this batch, or the stored one.
+    since = np.where(
+        inside, t[np.maximum(last_change, 0)] if m else t, store.run_start[prep.gs][prep.gid]
+    )
     cm = np.cumsum(moved)
     before = (cm[prep.gstart] - moved[prep.gstart])[prep.gid]
     changes = store.changes[prep.gs][prep.gid] + cm - before
     ok = (changes >= min_changes) & ~((par["stuck_zero_ok"] > 0) & (x == 0.0))
     sev = np.where(ok, (run + 1) * par["inv_stuck_k"], 0.0)
-    return sev, run, changes
+    # A minimum duration caps the severity below 1 until the run has lasted it (exactly:
+    # once it has, the count alone decides).
+    lim = par["stuck_min_us"]
+    dur = np.maximum(t - since, 0).astype(np.float64)
+    short = (lim > 0) & (dur < lim)
+    sev = np.where(short, np.minimum(sev, dur / np.where(short, lim, 1.0)), sev)
+    return sev, run, changes, since
 
 
 def _shift_prev(after: F64, start_value: F64, prep: Prepared) -> F64:
@@ -256,14 +269,17 @@ def detect(
     has_prev = n_life > 0
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)
-    stuck, run, changes = _stuck(prep, store, par, x, xp, has_prev, cfg.stuck_min_changes)
+    stuck, run, changes, run_start = _stuck(
+        prep, store, par, x, t, xp, has_prev, cfg.stuck_min_changes
+    )
     factor: F64 | None = None
     level: F64 | None = None
     daily: DailyUpdate | None = None
     seen: SeenVisits | None = None
+    unsure: npt.NDArray[np.bool_] | None = None
     if store.daily_used:
         floors = (par["min_std2"], par["min_rel_std"], par["inv_daily_z"])
-        factor, level, daily, seen = daily_factor(
+        factor, level, daily, seen, unsure = daily_factor(
             prep.sa,
             x,
             t,
@@ -315,6 +331,8 @@ def detect(
         factor = np.where(force.seasonal, factor, 1.0)
         robust = robust * factor
         y = y * factor
+    if unsure is not None:
+        robust = robust * _unsure_damp(unsure, n_life, force.interval_us, cfg)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     parts = (robust, ewma, shift)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
@@ -378,6 +396,7 @@ def detect(
         cusum_neg=cneg,
         run=run,
         changes=changes,
+        run_start=run_start,
         refresh=ref,
         res=force.res,
         cal=cal.state,
@@ -386,6 +405,18 @@ def detect(
         rel=rel,
         daily=daily,
     )
+
+
+def _unsure_damp(
+    unsure: npt.NDArray[np.bool_], n_life: I64, interval_us: F64, cfg: EngineConfig
+) -> F64:
+    """``1 / unsure_scale`` for a reading whose slot of the day has no profile of its day
+    class yet, of a series seen for ``unsure_after_s`` (else 1): with no earlier day to
+    tell, a change might be the time of day's (a shift starting), so only a clearer one
+    alarms."""
+    with np.errstate(invalid="ignore"):
+        aged = n_life * interval_us >= cfg.unsure_after_s * 1e6  # NaN interval: not yet
+    return np.where(unsure & aged, 1.0 / cfg.unsure_scale, 1.0)
 
 
 def _cal_state(store: WindowStore, gs: npt.NDArray[np.intp]) -> CalState:

@@ -57,12 +57,13 @@ def seasonal(daily: Baseline | None, cfg: EngineConfig, t: int) -> bool:
 
 def daily_step(
     daily: Baseline | None, p: dict[str, float], cfg: EngineConfig, t: int, x: float
-) -> tuple[float, float]:
+) -> tuple[float, float, bool]:
     """0 when ``x`` is usual for this slot on earlier days of its class (working day or
-    weekend; a weekend slot without a profile yet: the working days'), else 1, and the
-    profile's mean it was judged by (NaN: none); then learn ``x``."""
+    weekend; a weekend slot without a profile yet: the working days'), else 1, the
+    profile's mean it was judged by (NaN: none), and whether the slot has no profile of
+    its own class yet (*unsure*); then learn ``x``."""
     if daily is None:
-        return 1.0, math.nan
+        return 1.0, math.nan, False
     k, w = cfg.daily_slots, cfg.daily_weight
     local = t + cfg.day_offset_s * 1_000_000
     day = local // US_PER_DAY
@@ -75,6 +76,7 @@ def daily_step(
         rec[2] = rec[3] = rec[4] = 0.0
         rec[5] = day
     pm, pv = rec[0], rec[1]
+    unsure = math.isnan(pm)
     if weekend and math.isnan(pm) and slot in daily:
         pm, pv = folded(daily[slot], day, w)
     factor = 1.0
@@ -85,4 +87,4 @@ def daily_step(
     rec[2] += 1.0
     rec[3] += x
     rec[4] += x * x
-    return factor, pm
+    return factor, pm, unsure

@@ -160,7 +160,7 @@ def relation_step(
         fold(sen, cfg)
     lam = cfg.relation_lambda
     sen.z = (1.0 - lam) * sen.z + lam * sen.pend_r
-    alpha = max(1.0 / (k + 1.0), 1.0 / cfg.window)
+    alpha = max(1.0 / (k + 1.0), 1.0 / cfg.relation_memory)
     dev = sen.z - sen.mean
     sen.mean = (1.0 - alpha) * sen.mean + alpha * sen.z
     sen.cov = (1.0 - alpha) * sen.cov + (1.0 - alpha) * alpha * np.outer(dev, dev)

@@ -216,7 +216,7 @@ def _score_vectors(
     lam = cfg.relation_lambda
     za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, rank)
     z = za[:, None] * rs.z.take(vrow, axis=0) + zb
-    alpha = np.maximum(1.0 / (k + 1.0), 1.0 / cfg.window)
+    alpha = np.maximum(1.0 / (k + 1.0), 1.0 / cfg.relation_memory)
     ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, rank)
     mean = ma[:, None] * rs.mean.take(vrow, axis=0) + mb
     mean_prev = np.empty_like(mean)

@@ -67,6 +67,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     st.cusum_neg[gs] = sev.cusum_neg[last]
     st.run[gs] = sev.run[last]
     st.changes[gs] = sev.changes[last]
+    st.run_start[gs] = sev.run_start[last]
     st.silent[gs] = False
     if sev.daily is not None:
         st.daily_state()[sev.daily.key] = sev.daily.values

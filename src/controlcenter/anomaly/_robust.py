@@ -224,6 +224,7 @@ class InForce:
     res: F64
     gen: I64
     seasonal: npt.NDArray[np.bool_]
+    interval_us: F64
 
 
 def stats_per_reading(
@@ -238,6 +239,7 @@ def stats_per_reading(
     ok = store.robust_ok[prep.gs][gid]
     res = store.resolution[prep.gs][gid]
     seasonal = store.seasonal[prep.gs][gid]
+    interval = store.interval_us[prep.gs][gid]
     gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)
@@ -248,5 +250,6 @@ def stats_per_reading(
         ok[idx] = ref.ok[row]
         res[idx] = ref.res[row]
         seasonal[idx] = ref.seasonal[row]
+        interval[idx] = ref.interval_us[row]
         gen[idx] = k + 1
-    return InForce(med, sigma, ok, res, gen, seasonal)
+    return InForce(med, sigma, ok, res, gen, seasonal, interval)

@@ -80,6 +80,13 @@ class EngineConfig:
         relation_z: its absolute threshold (a metric's z-score given the other metrics).
         relation_cal_z: its calibration threshold (as ``cal_z`` for a series).
         relation_ridge: ridge added to the covariance's diagonal (times the diagonal).
+        relation_memory: vectors the relation detector's mean and covariance remember
+            (weights ``max(1 / k, 1 / relation_memory)``): enough to span a day's regimes.
+        unsure_scale: a reading of a series that keeps a daily baseline, in a slot of the
+            day with no profile of its day class yet (the series' first day, its first
+            weekend), needs ``unsure_scale`` times the usual severity to alarm, once the
+            series has been seen for ``unsure_after_s`` (readings x usual interval; before
+            that the time of day has hardly moved since its first reading).
         season_strength: a series judges readings by the time of day (its daily baseline)
             only while the share of its variance between the day's slots is at least this
             (``_daily.seasonal_gate``).
@@ -108,6 +115,9 @@ class EngineConfig:
     relation_z: float = 6.0
     relation_cal_z: float = 6.0
     relation_ridge: float = 0.01
+    relation_memory: int = 2048
+    unsure_scale: float = 2.0
+    unsure_after_s: float = 3600.0
     season_strength: float = 0.5
     day_offset_s: int = 0
 

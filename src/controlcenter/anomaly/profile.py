@@ -69,6 +69,10 @@ class MetricProfile:
             (slack ``k``, decision level ``h``, capped at ``2h``, restarted every ``refresh``
             readings): level shifts and drifts.
         stuck_k: readings in a row with exactly the same value that make a stuck sensor.
+        stuck_min_s: and the run of equal readings must also have lasted this long (reading
+            time from its first reading to the current one), so a series sampled faster than
+            its signal changes is not stuck after ``stuck_k`` quick readings; ``0``: the
+            count alone decides.
         stuck_zero_ok: a run of zeros is normal (idle machine, empty car park).
         silence_factor, min_silence_s: silence when no reading came for longer than
             ``max(silence_factor * usual interval, min_silence_s)``.
@@ -102,6 +106,7 @@ class MetricProfile:
     cusum_h: float = 30.0
     cusum_clip: float = 4.0
     stuck_k: int = 0
+    stuck_min_s: float = 0.0
     stuck_zero_ok: bool = False
     silence_factor: float = 10.0
     min_silence_s: float = 60.0
@@ -201,6 +206,7 @@ COLUMNS = (
     "inv_cusum_h",
     "cusum_clip",
     "inv_stuck_k",
+    "stuck_min_us",
     "stuck_zero_ok",
     "silence_factor",
     "min_silence_us",
@@ -237,6 +243,7 @@ def profile_row(p: MetricProfile) -> list[float]:
         _inv(p.cusum_h),
         p.cusum_clip,
         _inv(float(p.stuck_k)),
+        max(p.stuck_min_s, 0.0) * 1e6,
         float(p.stuck_zero_ok),
         p.silence_factor,
         p.min_silence_s * 1e6,

@@ -59,6 +59,7 @@ class _Series:
     ewm_level: float = math.nan  # EWMA of the daily profile's mean (NaN: none)
     cusum: list[float] = field(default_factory=lambda: [0.0, 0.0])
     run: int = 0
+    run_start: int = 0
     changes: int = 0
     median: float = 0.0
     sigma: float = 1.0
@@ -97,6 +98,7 @@ _SCALARS = (
     "ewm_var",
     "ewm_level",
     "run",
+    "run_start",
     "changes",
     "median",
     "sigma",
@@ -343,7 +345,7 @@ class ReferenceEngine:
         out.append((Detector.RATE, rate, t))
         # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
         # learns the time of day in any case
-        factor, level = daily_step(st.daily, p, cfg, t, x)
+        factor, level, unsure = daily_step(st.daily, p, cfg, t, x)
         factor = factor if st.seasonal else 1.0
         level = level if st.seasonal else math.nan
         sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level)
@@ -352,6 +354,8 @@ class ReferenceEngine:
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        if unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6:
+            robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
         # What the metric shows before the daily baseline explains it (relation's gate).
         z_raw = z if p["robust_median"] > 0 else raw / st.sigma
         own = max(abs(z_raw) * p["inv_robust_z"] if robust_ok else 0.0, ewma_raw)
@@ -368,7 +372,7 @@ class ReferenceEngine:
         top = max(parts) * (1.0 - NAME_TIE)
         strongest = STATISTICAL[next(i for i, v in enumerate(parts) if v >= top)]
         out.append((strongest if event else None, sev, st.ep_start))
-        out.append((Detector.STUCK, self._stuck(st, x, has_prev), t))
+        out.append((Detector.STUCK, self._stuck(st, x, t, has_prev), t))
         st.values.append(x)
         st.times.append(t)
         st.count += 1
@@ -415,14 +419,16 @@ class ReferenceEngine:
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         return sev, d, raw, sev_raw
 
-    def _stuck(self, st: _Series, x: float, has_prev: bool) -> float:
+    def _stuck(self, st: _Series, x: float, t: int, has_prev: bool) -> float:
         p = st.par
         moved = has_prev and x != st.last_value
         st.run = st.run + 1 if has_prev and not moved else 0
+        st.run_start = st.run_start if st.run else t  # the run's first reading
         st.changes += int(moved)
         if st.changes < self.config.stuck_min_changes or (p["stuck_zero_ok"] > 0 and x == 0.0):
             return 0.0
-        return (st.run + 1) * p["inv_stuck_k"]
+        sev, lim, dur = (st.run + 1) * p["inv_stuck_k"], p["stuck_min_us"], t - st.run_start
+        return min(sev, max(dur, 0) / lim) if lim > 0 and dur < lim else sev
 
     def sweep(self, now_us: int) -> Events:
         """Silence events, as :meth:`Engine.sweep`."""

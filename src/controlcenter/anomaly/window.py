@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``) plus
-:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,364 bytes at ``W = 256``. A series whose
+:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,372 bytes at ``W = 256``. A series whose
 metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2,304 at
 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-332
+340
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "cusum_neg": (np.float64, 0.0),
     "run": (np.int64, 0),  # readings equal to their predecessor, ending at the last one
     "changes": (np.int64, 0),  # readings that differed from their predecessor
+    "run_start": (np.int64, 0),  # time of the first reading of that run of equal readings
     "median": (np.float64, 0.0),  # robust statistics of the last refresh
     "sigma": (np.float64, 1.0),  # sqrt((1.4826 MAD)**2 + noise floor**2)
     "robust_ok": (np.bool_, False),  # the last refresh saw enough readings
@@ -120,6 +121,7 @@ class WindowStore:
     cusum_neg: npt.NDArray[np.float64]
     run: npt.NDArray[np.int64]
     changes: npt.NDArray[np.int64]
+    run_start: npt.NDArray[np.int64]
     median: npt.NDArray[np.float64]
     sigma: npt.NDArray[np.float64]
     robust_ok: npt.NDArray[np.bool_]
