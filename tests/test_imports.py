@@ -12,6 +12,7 @@ import controlcenter
 SRC = Path(controlcenter.__file__).parent
 STAGES = (
     "controlcenter.pipeline",
+    "controlcenter.relay",
     "controlcenter.scoring",
     "controlcenter.alerts",
     "controlcenter.paging",
@@ -28,7 +29,12 @@ RULES = {
     "wire": (*STAGES, "controlcenter.ingest", "controlcenter.store"),
     "ingest": (*STAGES, "controlcenter.store"),
     "store": STAGES,
-    "api": ("controlcenter.pipeline", "controlcenter.ingest", "controlcenter.service"),
+    "api": (
+        "controlcenter.pipeline",
+        "controlcenter.relay",
+        "controlcenter.ingest",
+        "controlcenter.service",
+    ),
 }
 
 

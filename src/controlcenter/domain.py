@@ -133,6 +133,20 @@ class Batch:
         keep = order if first.all() else order[first]
         return Batch(self.series[keep], self.time[keep], self.value[keep], by_series=True)
 
+    def series_ids(self) -> npt.NDArray[np.int32]:
+        """The distinct series ids, ascending; without a sort when :attr:`by_series`.
+
+        >>> b = Batch.from_lists([4, 2, 4], [1, 2, 3], [0.0, 0.0, 0.0])
+        >>> b.series_ids().tolist(), b.deduplicated().series_ids().tolist()
+        ([2, 4], [2, 4])
+        """
+        s = self.series
+        if not self.by_series:
+            return np.unique(s)
+        first = np.ones(len(s), dtype=np.bool_)
+        first[1:] = s[1:] != s[:-1]
+        return s[first]
+
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:
         """Join batches end to end."""

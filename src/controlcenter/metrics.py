@@ -35,6 +35,7 @@ __all__ = [
     "INGEST_QUEUE_DEPTH",
     "INGEST_READINGS",
     "INGEST_RECONNECTS",
+    "INGEST_RELAY_DROPPED",
     "INGEST_WRITE_RETRIES",
     "INGEST_WRITE_SECONDS",
     "PAGING_DELIVERIES",
@@ -89,6 +90,10 @@ INGEST_MQTT_PAUSES = Counter(
 )
 INGEST_RECONNECTS = Counter(
     "controlcenter_ingest_mqtt_reconnects_total", "Broker connections lost and retried"
+)
+INGEST_RELAY_DROPPED = Counter(
+    "controlcenter_ingest_relay_dropped_batches_total",
+    "Committed batches the live relay dropped (the broker was away or slow; live views only)",
 )
 
 ENGINE_READINGS = Counter("controlcenter_engine_readings_total", "Readings scored")

@@ -96,7 +96,7 @@ class Pipeline:
         """
         await self.catalog.load()
         async with asyncio.TaskGroup() as tg:
-            consumer = tg.create_task(self.consumer.run(), name="consumer")
+            consumer = tg.create_task(self.consumer.run(stop), name="consumer")
             writer = tg.create_task(self._write_loop(), name="writer")
             upkeep = tg.create_task(self.maintenance.run(), name="maintenance")
             if ready is not None:
@@ -104,7 +104,6 @@ class Pipeline:
             await stop.wait()
             logger.info("stopping intake")
             deadline = asyncio.get_running_loop().time() + self.settings.ingest.shutdown_timeout_s
-            self.consumer.stop()
             async with asyncio.timeout_at(deadline):
                 await consumer
             writer.cancel()

@@ -133,13 +133,9 @@ class Scoring:
             finally:
                 self._queue.task_done()
 
-    async def drained(self) -> None:
-        """Return once every submitted batch has been scored."""
-        await self._queue.join()
-
     async def score(self, batch: Batch) -> tuple[npt.NDArray[np.float64], Events]:
         """Score one batch now (registering and warm-starting its new series first)."""
-        await self._retrying(lambda: self._prepare(np.unique(batch.series), before=batch))
+        await self._retrying(lambda: self._prepare(batch.series_ids(), before=batch))
         started = time.perf_counter()
         if len(batch) > self._settings.inline_max_readings:
             scores, events = await asyncio.to_thread(self.engine.ingest, batch)
@@ -285,9 +281,14 @@ def _earliest(batch: Batch, ids: npt.NDArray[np.int32], default: int) -> npt.NDA
     out = np.full(len(ids), default, dtype=np.int64)
     if len(batch) == 0 or len(ids) == 0:
         return out
-    order = np.argsort(batch.series, kind="stable")
-    uniq, start = np.unique(batch.series[order], return_index=True)
-    earliest = np.minimum.reduceat(batch.time[order], start)
+    if batch.by_series:  # a committed batch is sorted already (by the writer)
+        series, times = batch.series, batch.time
+    else:
+        order = np.argsort(batch.series, kind="stable")
+        series, times = batch.series[order], batch.time[order]
+    start = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])  # sorted: no np.unique
+    uniq = series[start]
+    earliest = np.minimum.reduceat(times, start)
     at = np.minimum(np.searchsorted(uniq, ids), uniq.size - 1)
     found = uniq[at] == ids
     out[found] = earliest[at[found]]

@@ -7,7 +7,7 @@ typed inputs:
     sensor kinds ─> ingest (topics, metrics, limits), catalog (units), Scoring (engine
     profiles), API (kinds routes, rule checks, summaries)
     catalog ──────────────┬──────────────┬───────────────┬───────────────┐
-    Pipeline (consumer -> writer) ─sinks─> live hub (API), Scoring
+    Pipeline (consumer -> writer) ─sinks─> live hub (API), live relay (shared stream), Scoring
     Scoring ─listener─> AlertService ─listener─> live hub's alert feed
                                      ─channel──> Pager (on-call pages)
 
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import uuid
 from dataclasses import dataclass
 
 import asyncpg
@@ -32,6 +33,7 @@ from controlcenter.gcpolicy import gc_policy
 from controlcenter.kinds import packaged
 from controlcenter.paging import Pager, PageStream
 from controlcenter.pipeline import Pipeline
+from controlcenter.relay import LiveRelay
 from controlcenter.reports.schedule import ReportScheduler
 from controlcenter.scoring import Scoring
 from controlcenter.stage import Stage
@@ -75,6 +77,7 @@ class Stages:
     api: ApiRuntime | None
     kinds: KindBook
     pager: Pager | None
+    relay: LiveRelay | None = None
 
 
 def ingest_catalog(
@@ -102,6 +105,11 @@ def compose(
     paging = alerts is not None and settings.paging.enabled
     # The pager's websocket channel, read by the API's /api/v1/paging/live.
     stream = PageStream(settings.paging.live_queue_pages) if paging else None
+    # Workers sharing the stream relay their committed batches to each other's live hubs
+    # (a payload is decoded once, by the worker that stores it: controlcenter.relay).
+    relay = None
+    if settings.mqtt.shared_group:
+        relay = LiveRelay(settings, uuid.uuid4().hex[:12])
     api = None
     if settings.api.enabled:
         # A worker that shares the stream and publishes alerts takes every worker's
@@ -109,13 +117,22 @@ def compose(
         from_broker = bool(settings.mqtt.shared_group) and settings.alerts.publish_mqtt
         connected = pipeline.consumer.connected
         api = ApiRuntime.in_process(
-            settings, pool, catalog, connected, None if from_broker else alerts, kinds, stream
+            settings,
+            pool,
+            catalog,
+            connected,
+            None if from_broker else alerts,
+            kinds,
+            stream,
+            relay_origin=None if relay is None else relay.origin,
         )
         if api.sink is not None:
             # The live hub is the first sink: it never waits, so live feeds don't queue.
             pipeline.add_sink(api.sink)
         if alerts is not None and not api.takes_alerts_from_broker:
             alerts.add_listener(api.state.hub.publish_alert)  # to /api/v1/alerts/live
+    if relay is not None:
+        pipeline.add_sink(relay.offer)  # never waits either
     pipeline.add_sink(scoring.submit)
     pager = None
     if alerts is not None:
@@ -123,7 +140,7 @@ def compose(
         if paging:
             pager = Pager(settings, pool, stream=stream)
             alerts.add_channel(pager.offer)  # after storm grouping: one page per event
-    return Stages(pipeline, scoring, alerts, api, kinds, pager)
+    return Stages(pipeline, scoring, alerts, api, kinds, pager, relay)
 
 
 async def run_service(
@@ -152,6 +169,8 @@ async def run_service(
         # Every stage runs as run(stop) (controlcenter.stage); each downstream stage is
         # stopped once the stage feeding it has returned, i.e. handed on all it accepted.
         downstream: list[tuple[str, Stage]] = [("scoring", scoring)]
+        if stages.relay is not None:
+            downstream.insert(0, ("live-relay", stages.relay))
         if alerts is not None:
             downstream.append(("alerts", alerts))
         if pager is not None:

@@ -1,7 +1,8 @@
 """The deployment's Mosquitto ACLs and password files, enforced by the Mosquitto that runs here.
 
 A gateway (account ``<site>/<factory>``, on the gateways' listener) publishes under its own
-factory only; the service (on its own listener) reads everything and writes alerts only;
+factory only; the service (on its own listener) reads everything and writes alerts (and
+its workers' live relay) only;
 anonymous clients and wrong passwords are refused. Client ids: test_mosquitto_client_ids.py.
 """
 
@@ -158,6 +159,29 @@ def test_service_reads_everything_and_writes_alerts_only(broker: Broker, service
         svc.close()
     received = service.wait_for(end)
     assert [t for t, p in received if p == b"forged-by-service"] == []
+
+
+def test_only_the_service_writes_and_reads_the_live_relay(broker: Broker) -> None:
+    # The relay carries catalog ids that hubs trust: no gateway or simulator may forge it.
+    relay = "cc/relay/v1/worker-a"
+    reader = service_probe(broker)
+    spy = probe(broker, "namdong-1/f0001")
+    writer = service_probe(broker)
+    try:
+        assert reader.subscribe("cc/relay/v1/+") == 1
+        spy.subscribe("cc/relay/v1/+")
+        for user in ("namdong-1/f0001", "simulator"):
+            assert forge(broker, user, [relay], b"forged-relay", v5=True) == [NOT_AUTHORIZED]
+        end = marker()
+        assert writer.publish(relay, end) == 0
+        received = reader.wait_for(end)
+        spy.linger(0.5)
+        assert spy.messages == []
+    finally:
+        for p in (reader, spy, writer):
+            p.close()
+    assert [t for t, p in received if p == b"forged-relay"] == []
+    assert (relay, end) in received
 
 
 def test_simulator_account_publishes_any_factory_but_no_alerts(

@@ -14,8 +14,10 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
+import pytest
 
 from controlcenter.config import Settings
 from controlcenter.domain import Batch
@@ -195,15 +197,28 @@ async def test_a_sharing_workers_live_feed_shows_every_workers_readings(
     real_broker: str,
     topic_root: str,
     make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each worker stores its share; the API beside one of them still shows all of them."""
+    """Each worker stores its share; the API beside one of them still shows all of them,
+    and every payload is decoded once: by the worker that stores it (the other workers'
+    readings reach the hub already decoded, on the live relay)."""
     mqtt_url = real_broker
     import orjson
     from websockets.asyncio.client import connect
 
     from controlcenter.api.auth import ApiKeys, Role
     from controlcenter.embedded._port import free_port
+    from controlcenter.wire import PayloadDecoder
     from tests._support import running_service
+
+    decode = PayloadDecoder.decode
+    decoded_by: list[int] = []  # the decoder of every call, both workers (one process)
+
+    def counting(self: PayloadDecoder, *args: Any, **kwargs: Any) -> Any:
+        decoded_by.append(id(self))
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(PayloadDecoder, "decode", counting)
 
     site = f"site{uuid.uuid4().hex[:8]}"
     group = f"ingest{uuid.uuid4().hex[:6]}"
@@ -245,3 +260,5 @@ async def test_a_sharing_workers_live_feed_shows_every_workers_readings(
 
             await eventually(complete, timeout=30)
         assert await count_readings(pool, site) == len(messages)
+    assert len(decoded_by) == len(messages)  # once each: no second decoding for live views
+    assert len(set(decoded_by)) == 2  # both workers' consumers took a share

@@ -330,15 +330,16 @@ class AlertService:
                 tg.create_task(self._every(self.cfg.refresh_interval_s, self._refresh)),
                 tg.create_task(self._every(0.25, self._flush_groups)),
             ]
+            # The publisher runs until its own stop; it leaves the broker then (not cancelled).
+            publisher_stop = asyncio.Event()
             if self.publisher is not None:
-                self._tasks.append(tg.create_task(self.publisher.run(), name="alert publisher"))
+                tg.create_task(self.publisher.run(publisher_stop), name="alert publisher")
             try:
                 await stop.wait()
                 async with asyncio.timeout(self.cfg.shutdown_timeout_s):
                     await self._queue.join()
             finally:
-                if self.publisher is not None:
-                    self.publisher.stop()
+                publisher_stop.set()
                 for task in self._tasks:
                     task.cancel()
                 self._tasks.clear()

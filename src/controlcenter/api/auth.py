@@ -117,6 +117,19 @@ class Principal:
         """Whether this key may see ``site``/``factory``."""
         return self.factory is None or (self.site == site and self.factory == factory)
 
+    def outside(self, site: str | None, factory: str | None) -> bool:
+        """True when a factory-scoped key names another site or factory (None: its own).
+
+        >>> who = Principal("k", "", Role.VIEWER, "s1", "f1")
+        >>> who.outside(None, "f1"), who.outside("s2", None), who.outside("s1", None)
+        (False, True, False)
+        """
+        if self.factory is None:
+            return False
+        return (site is not None and site != self.site) or (
+            factory is not None and factory != self.factory
+        )
+
     def check_factory(self, site: str, factory: str) -> None:
         """Raise 403 unless this key may see ``site``/``factory``."""
         if not self.allows(site, factory):

@@ -87,7 +87,7 @@ def narrow(who: Principal, site: str | None = None, factory: str | None = None) 
     """
     if who.factory is None:
         return FactoryScope(site, factory)
-    if (site is not None and site != who.site) or (factory is not None and factory != who.factory):
+    if who.outside(site, factory):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is scoped to another factory")
     return FactoryScope(who.site, who.factory)
 

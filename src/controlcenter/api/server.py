@@ -158,6 +158,7 @@ class ApiRuntime:
         alerts: AlertService | None = None,
         kinds: KindBook | None = None,
         pages: PageStream | None = None,
+        relay_origin: str | None = None,
     ) -> ApiRuntime:
         """The API beside ingest, over the worker's ``catalog``; ``connected`` is the
         consumer's broker link, ``alerts`` the worker's alert service (if the routes act
@@ -165,8 +166,10 @@ class ApiRuntime:
         caller feeds :attr:`sink` with every committed batch.
 
         A worker of a shared subscription (``mqtt.shared_group``) stores only its share of
-        the stream, so its hub takes every reading, and every worker's alert transitions,
-        from its own broker subscription instead, as a replica's does (:attr:`sink` is
+        the stream, so its hub also takes the other workers' committed batches from the
+        live relay (``relay_origin``: this worker's name there; see
+        :mod:`controlcenter.relay`), and every worker's alert transitions from the broker.
+        Without a relay it reads the gateways' topics as a replica does (:attr:`sink` is
         None then).
         """
         index = SeriesIndex(catalog)
@@ -178,13 +181,18 @@ class ApiRuntime:
         )
         feed = None
         if settings.mqtt.shared_group:
-            feed = ReplicaFeed(settings, hub, catalog, lambda: state.kinds.current)
+            feed = ReplicaFeed(
+                settings, hub, catalog, lambda: state.kinds.current, relay_origin=relay_origin
+            )
         return cls(state, create_app(state), feed)
 
     @property
     def sink(self) -> Callable[[Batch], Awaitable[None]] | None:
-        """The live hub's input for committed batches; None when it reads the broker."""
-        return self.state.hub.on_batch if self.feed is None else None
+        """The live hub's input for committed batches; None when it reads the gateways'
+        topics instead."""
+        if self.feed is not None and not self.feed.relayed:
+            return None
+        return self.state.hub.on_batch
 
     @property
     def takes_alerts_from_broker(self) -> bool:

@@ -57,8 +57,7 @@ from controlcenter.metrics import (
     INGEST_MQTT_UNACKED,
     INGEST_RECONNECTS,
 )
-from controlcenter.mqtt import make_client
-from controlcenter.stage import sleep_or_stop
+from controlcenter.mqtt import make_client, reconnecting
 from controlcenter.wire.payload import PayloadDecoder
 from controlcenter.wire.topic import StatusTopic, TopicParser
 
@@ -78,7 +77,8 @@ _MSG_IGNORED = INGEST_MESSAGES.labels("ignored")
 
 
 class Consumer:
-    """Consumes the broker into ``sink`` until :meth:`stop`; then drains and acknowledges.
+    """Consumes the broker into ``sink`` until ``stop`` is set (``run(stop)``, the stage
+    protocol of :mod:`controlcenter.stage`); then drains and acknowledges.
 
     Args:
         settings: the service settings.
@@ -107,7 +107,6 @@ class Consumer:
         self._batch_started = 0.0
         self._last_message = 0.0
         self._flush_idle = settings.ingest.flush_idle_s
-        self._stop = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._generation = 0
         self._unacked = 0
@@ -116,31 +115,24 @@ class Consumer:
         #: Set while subscribed; for readiness checks and tests.
         self.connected = asyncio.Event()
 
-    def stop(self) -> None:
-        """Stop intake; :meth:`run` then flushes, waits for the commits, acks and returns."""
-        self._stop.set()
-
-    async def run(self) -> None:
-        """Consume until stopped, reconnecting with capped, jittered backoff.
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, reconnecting with capped, jittered backoff; then
+        stop intake, flush, wait for the commits, acknowledge and return.
 
         Raises:
             BrokerError: on a permanent refusal (credentials, authorisation, client id).
         """
-        mq = self._settings.mqtt
-        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
         async with asyncio.TaskGroup() as tg:
             timer = tg.create_task(self._flush_timer())
             try:
-                while not self._stop.is_set():
-                    try:
-                        await self._session(backoff)
-                    except aiomqtt.MqttError as exc:
-                        if _is_permanent(exc):
-                            raise BrokerError(f"broker refused us: {exc}", permanent=True) from exc
-                        INGEST_RECONNECTS.inc()
-                        delay = backoff.next()
-                        logger.warning("MQTT connection lost (%s); retrying in %.1f s", exc, delay)
-                        await sleep_or_stop(self._stop, delay)
+                await reconnecting(
+                    self._settings,
+                    stop,
+                    lambda backoff: self._session(stop, backoff),
+                    "ingest",
+                    lost=_lost,
+                    errors=(aiomqtt.MqttError,),  # a drain that takes too long is an error
+                )
             finally:
                 timer.cancel()
 
@@ -200,7 +192,7 @@ class Consumer:
 
         paho.loop_misc = misc  # type: ignore[method-assign]
 
-    async def _session(self, backoff: Backoff) -> None:
+    async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         client = self._make_client()
         async with client:
             self._client = client
@@ -226,7 +218,7 @@ class Consumer:
             client._disconnected.add_done_callback(self._link_lost)
             backoff.reset()
             try:
-                await self._consume_until_stopped(reader)
+                await self._consume_until_stopped(stop, reader)
                 # Stop requested: hand over what we hold and wait for its commit, so the
                 # acks go out on this connection before we leave it.
                 await self._flush()
@@ -271,9 +263,9 @@ class Consumer:
         self.connected.clear()
         INGEST_MQTT_CONNECTED.set(0)
 
-    async def _consume_until_stopped(self, reader: asyncio.Task[None]) -> None:
+    async def _consume_until_stopped(self, stop: asyncio.Event, reader: asyncio.Task[None]) -> None:
         # Owned here: both tasks are cancelled and awaited before this returns.
-        stopper = asyncio.create_task(self._stop.wait())
+        stopper = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -421,7 +413,10 @@ def _partial_letter(
     return DeadLetter(topic, raw, reason, f"{detail}{more}; {kept} values kept")
 
 
-def _is_permanent(exc: aiomqtt.MqttError) -> bool:
+def _lost(exc: Exception) -> None:
+    """Count a lost link; raise for a refusal that no retry fixes."""
     rc = getattr(exc, "rc", None)
     value = getattr(rc, "value", rc)
-    return isinstance(exc, MqttConnectError) and value in _PERMANENT_RC
+    if isinstance(exc, MqttConnectError) and value in _PERMANENT_RC:
+        raise BrokerError(f"broker refused us: {exc}", permanent=True) from exc
+    INGEST_RECONNECTS.inc()

@@ -1,11 +1,19 @@
 """The MQTT contract v1 on the wire: topics (:class:`TopicParser`, :func:`reading_topic`,
-:func:`status_topic`) and payload decoding (:class:`PayloadDecoder`).
+:func:`status_topic`) and payload decoding (:class:`PayloadDecoder`); the live relay
+between workers of a shared subscription (:mod:`controlcenter.wire.relay`).
 
-Ingest stores what it decodes; the API's live feed decodes the same messages for the hub.
-Both use this package, so neither imports the other.
+Ingest stores what it decodes; a replica's live feed decodes the same messages for its
+hub, and the hub beside a sharing worker reads the other workers' relayed batches. All
+use this package, so none imports another.
 """
 
 from controlcenter.wire.payload import Decoded, PayloadDecoder
+from controlcenter.wire.relay import (
+    decode_batch,
+    encode_batch,
+    relay_subscription,
+    relay_topic,
+)
 from controlcenter.wire.topic import (
     ALERTS_SEGMENT,
     StatusTopic,
@@ -20,6 +28,10 @@ __all__ = [
     "PayloadDecoder",
     "StatusTopic",
     "TopicParser",
+    "decode_batch",
+    "encode_batch",
     "reading_topic",
+    "relay_subscription",
+    "relay_topic",
     "status_topic",
 ]

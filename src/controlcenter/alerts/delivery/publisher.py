@@ -21,7 +21,8 @@ from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.errors import BrokerError
 from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
-from controlcenter.mqtt import make_client
+from controlcenter.mqtt import make_client, reconnecting
+from controlcenter.stage import any_set
 
 __all__ = ["AlertPublisher", "alert_topic"]
 
@@ -40,7 +41,11 @@ def alert_topic(root: str, note: Notification) -> str:
 
 
 class AlertPublisher:
-    """Publishes notifications to the broker from a bounded queue; run :meth:`run`."""
+    """Publishes notifications to the broker from a bounded queue; ``run(stop)``.
+
+    Once ``stop`` is set it leaves the broker gracefully and returns (the service sets it
+    rather than cancelling: aiomqtt's exit path can turn a cancellation into an MqttError).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -49,16 +54,6 @@ class AlertPublisher:
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.published = 0
-        self._stopping = False
-
-    def stop(self) -> None:
-        """Leave the broker (gracefully) and make :meth:`run` return.
-
-        The service calls it before cancelling: aiomqtt's exit path can turn a
-        cancellation into an MqttError, so shutdown does not rely on cancellation alone.
-        """
-        self._stopping = True
-        self._wakeup.set()
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -71,33 +66,15 @@ class AlertPublisher:
         self._queue.append(note)
         self._wakeup.set()
 
-    async def run(self) -> None:
-        """Connect, publish, reconnect, forever.
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, publish, reconnect, until ``stop`` is set.
 
         Raises:
             BrokerError: when the broker refuses our credentials for good.
         """
-        mq = self._settings.mqtt
-        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
-        while not self._stopping:
-            try:
-                await self._session(backoff)
-            except (aiomqtt.MqttError, TimeoutError) as exc:
-                task = asyncio.current_task()
-                if self._stopping:
-                    return
-                if task is not None and task.cancelling():
-                    # aiomqtt's __aexit__ may turn our cancellation into an MqttError
-                    # (an unclean disconnect): never swallow it.
-                    raise asyncio.CancelledError from exc
-                rc = getattr(exc, "rc", None)
-                if isinstance(rc, int) and rc in _PERMANENT_RC:
-                    raise BrokerError(f"broker refused the alert publisher: {exc}") from exc
-                delay = backoff.next()
-                logger.warning("alert publisher lost the broker (%s); retry in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-            finally:
-                self.connected.clear()
+        await reconnecting(
+            self._settings, stop, lambda b: self._session(stop, b), "alert publisher", lost=_refused
+        )
 
     def _check(self, lost: asyncio.Future[None]) -> None:
         """Raise MqttError if the link is lost (and retrieve the future's exception)."""
@@ -108,30 +85,43 @@ class AlertPublisher:
     def _client(self) -> aiomqtt.Client:
         return make_client(self._settings, f"{self._settings.mqtt.client_id}-alerts")
 
-    async def _session(self, backoff: Backoff) -> None:
-        root = self._settings.mqtt.topic_root
-        a = self._settings.alerts
+    async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         async with self._client() as client:
             self.connected.set()
             backoff.reset()
             logger.info("alert publisher connected")
-            # aiomqtt has no public signal for a lost link; its own message iterator waits
-            # on this future too. Waiting on it while idle notices the loss at once (and
-            # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
-            lost: asyncio.Future[None] = client._disconnected
-            lost.add_done_callback(lambda _: self._wakeup.set())
-            while not self._stopping:
-                self._check(lost)
-                if not self._queue:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
-                note = self._queue[0]
-                async with asyncio.timeout(a.mqtt_timeout_s):
-                    await client.publish(alert_topic(root, note), note.encoded(), qos=a.mqtt_qos)
-                # Removed only once the broker has it: a lost link retries it first.
-                with contextlib.suppress(IndexError):
-                    if self._queue[0] is note:
-                        self._queue.popleft()
-                self.published += 1
-                ALERTS_DELIVERIES.labels("mqtt", "ok").inc()
+            try:
+                await self._publish(client, stop)
+            finally:
+                self.connected.clear()
+
+    async def _publish(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        root = self._settings.mqtt.topic_root
+        a = self._settings.alerts
+        # aiomqtt has no public signal for a lost link; its own message iterator waits
+        # on this future too. Waiting on it while idle notices the loss at once (and
+        # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
+        lost: asyncio.Future[None] = client._disconnected
+        lost.add_done_callback(lambda _: self._wakeup.set())
+        while not stop.is_set():
+            self._check(lost)
+            if not self._queue:
+                self._wakeup.clear()
+                await any_set(self._wakeup, stop)
+                continue
+            note = self._queue[0]
+            async with asyncio.timeout(a.mqtt_timeout_s):
+                await client.publish(alert_topic(root, note), note.encoded(), qos=a.mqtt_qos)
+            # Removed only once the broker has it: a lost link retries it first.
+            with contextlib.suppress(IndexError):
+                if self._queue[0] is note:
+                    self._queue.popleft()
+            self.published += 1
+            ALERTS_DELIVERIES.labels("mqtt", "ok").inc()
+
+
+def _refused(exc: Exception) -> None:
+    """Raise when the broker refused us for good (no retry fixes credentials)."""
+    rc = getattr(exc, "rc", None)
+    if isinstance(rc, int) and rc in _PERMANENT_RC:
+        raise BrokerError(f"broker refused the alert publisher: {exc}") from exc

@@ -1,4 +1,4 @@
-"""A replica's live feed: its own non-persistent MQTT subscription to ``{root}/v1/#``.
+"""The live hub's broker feed: replicas, and the API beside a worker that shares the stream.
 
 Replicas are stateless: they do not consume for storage (ingest does, with its persistent
 session); they listen at QoS 0 with a clean session and a unique client id, decode with
@@ -6,6 +6,14 @@ the same :class:`~controlcenter.wire.PayloadDecoder`, resolve keys through the c
 read-only (unknown keys trigger a rate-limited reload; their readings are skipped until
 then) and feed the hub every ``_FLUSH_S``. Alert transitions published by the service on
 ``{root}/v1/alerts/...`` go to the alert clients.
+
+Beside a worker of a shared subscription (``relay_origin`` given) the feed decodes no
+gateway payload: the worker's own share reaches the hub from its pipeline, and the other
+workers' committed batches arrive already decoded on the live relay
+(:mod:`controlcenter.wire.relay`; the feed skips its own ``origin``). So each payload is
+decoded once per process, by the consumer that stores it. Series ids the catalog does not
+know yet (another worker registered them) trigger the same reload; the hub keeps their
+readings meanwhile.
 
 Full-queue policy: aiomqtt's incoming queue is bounded (``_MAX_QUEUED``); when a replica
 cannot keep up, the client drops the newest messages. Live views lose intermediate values
@@ -31,10 +39,17 @@ from controlcenter.config import Settings
 from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.errors import PayloadError, StorageError
 from controlcenter.kinds import Registry, packaged
-from controlcenter.mqtt import make_client
-from controlcenter.stage import any_set, sleep_or_stop
+from controlcenter.mqtt import make_client, reconnecting
+from controlcenter.stage import any_set
 from controlcenter.store import Catalog
-from controlcenter.wire import ALERTS_SEGMENT, PayloadDecoder, TopicParser
+from controlcenter.wire import (
+    ALERTS_SEGMENT,
+    PayloadDecoder,
+    TopicParser,
+    decode_batch,
+    relay_subscription,
+    relay_topic,
+)
 
 __all__ = ["ReplicaFeed"]
 
@@ -46,7 +61,11 @@ _RELOAD_MIN_S = 5.0
 
 
 class ReplicaFeed:
-    """Feeds a replica's hub from the broker until stopped; ``connected`` while subscribed."""
+    """Feeds a hub from the broker until stopped; ``connected`` while subscribed.
+
+    ``relay_origin``: the live relay's name of this process (a sharing worker's); the feed
+    then reads the relay and the alert transitions instead of the gateways' topics.
+    """
 
     def __init__(
         self,
@@ -54,6 +73,7 @@ class ReplicaFeed:
         hub: LiveHub,
         catalog: Catalog,
         registry: Callable[[], Registry] = packaged,
+        relay_origin: str | None = None,
     ) -> None:
         self._settings = settings
         self._hub = hub
@@ -61,7 +81,14 @@ class ReplicaFeed:
         # The current sensor-kind registry (the process's KindBook): kinds added at run time.
         self._parser = TopicParser(settings.mqtt.topic_root, registry)
         self._decoder = PayloadDecoder(settings.ingest, registry)
-        self._alerts_prefix = f"{settings.mqtt.topic_root}/v1/{ALERTS_SEGMENT}/"
+        root = settings.mqtt.topic_root
+        self._alerts_prefix = f"{root}/v1/{ALERTS_SEGMENT}/"
+        self.relayed = relay_origin is not None
+        self._own_relay = relay_topic(root, relay_origin or "")
+        if self.relayed:
+            self.subscriptions = [relay_subscription(root), f"{self._alerts_prefix}#"]
+        else:
+            self.subscriptions = [self._parser.subscription]
         self._series: list[int] = []
         self._time: list[int] = []
         self._value: list[float] = []
@@ -71,15 +98,13 @@ class ReplicaFeed:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Subscribe and feed until ``stop``, reconnecting with capped, jittered backoff."""
-        mq = self._settings.mqtt
-        backoff = Backoff(mq.reconnect_initial_s, mq.reconnect_max_s)
-        while not stop.is_set():
-            try:
-                await self._session(stop, backoff)
-            except aiomqtt.MqttError as exc:
-                delay = backoff.next()
-                logger.warning("replica MQTT feed lost (%s); retrying in %.1f s", exc, delay)
-                await sleep_or_stop(stop, delay)
+        await reconnecting(
+            self._settings,
+            stop,
+            lambda backoff: self._session(stop, backoff),
+            "live feed",
+            errors=(aiomqtt.MqttError,),
+        )
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         s = self._settings
@@ -87,8 +112,9 @@ class ReplicaFeed:
         client = make_client(s, identifier, max_queued_incoming_messages=_MAX_QUEUED)
         async with client:
             async with asyncio.timeout(s.mqtt.connect_timeout_s):
-                await client.subscribe(self._parser.subscription, qos=0)
-            logger.info("replica feed subscribed to %s", self._parser.subscription)
+                for topic in self.subscriptions:
+                    await client.subscribe(topic, qos=0)
+            logger.info("live feed subscribed to %s", ", ".join(self.subscriptions))
             self.connected.set()
             backoff.reset()
             # Owned here: all three are cancelled and awaited before leaving.
@@ -124,6 +150,10 @@ class ReplicaFeed:
         if topic.startswith(self._alerts_prefix):
             self._alert(raw)
             return
+        if self.relayed:
+            if topic != self._own_relay:  # our own share came from our pipeline
+                self._relay(topic, raw)
+            return
         try:
             target = self._parser.parse(topic)
             if not isinstance(target, SensorKey):
@@ -143,6 +173,21 @@ class ReplicaFeed:
             self._series.append(sid)
             self._time.append(t)
             self._value.append(v)
+
+    def _relay(self, topic: str, raw: bytes) -> None:
+        try:
+            batch = decode_batch(raw)
+        except PayloadError as exc:
+            logger.warning("skipped a message on %s: %s", topic, exc)
+            return
+        if not len(batch):
+            return
+        valid = self._catalog.columns.valid
+        s = batch.series
+        inside = s < len(valid)
+        if not (inside.all() and valid[s].all()):
+            self._unknown = True  # series another worker registered: reload the catalog
+        self._hub.update(batch)
 
     def flush(self) -> None:
         """Hand the pending readings to the hub."""

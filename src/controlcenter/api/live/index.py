@@ -46,9 +46,7 @@ class Selection(BaseModel):
         """This selection narrowed to what ``who`` may see; None when it names another factory."""
         if who.factory is None:
             return self
-        if (self.site is not None and self.site != who.site) or (
-            self.factory is not None and self.factory != who.factory
-        ):
+        if who.outside(self.site, self.factory):
             return None
         return self.model_copy(update={"site": who.site, "factory": who.factory})
 

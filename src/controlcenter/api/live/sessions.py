@@ -94,9 +94,14 @@ class Sessions:
         """
         if not self._by_key:
             return 0
-        active = await self._keys.active(list(self._by_key))
+        asked = list(self._by_key)
+        active = await self._keys.active(asked)
         closed = 0
-        for key_id, clients in list(self._by_key.items()):
+        # Only the keys asked about: a socket that opened during the query is not revoked.
+        for key_id in asked:
+            clients = self._by_key.get(key_id)
+            if not clients:
+                continue
             now: Principal | None = active.get(key_id)
             if now is None:
                 closed += self.close_key(key_id, "API key revoked")

@@ -249,9 +249,7 @@ async def alerts_live(ws: WebSocket) -> None:
     if who is None:
         return
     site, factory = ws.query_params.get("site"), ws.query_params.get("factory")
-    if who.factory is not None and (
-        (site or who.site) != who.site or (factory or who.factory) != who.factory
-    ):
+    if who.outside(site or None, factory or None):  # an empty parameter: its own
         await _close(ws, FORBIDDEN, "this key is scoped to another factory")
         return
     client = AlertClient(who, site, factory)

@@ -12,9 +12,8 @@ from controlcenter.api.auth import Principal, Role, authenticate_request
 from controlcenter.api.handlers import HANDLERS
 from controlcenter.api.routes.alerts import AlertAccess, alert_access, router
 from controlcenter.errors import ConflictError
-
-from ._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
-from ._helpers import service as make_service
+from tests.alerts._helpers import T0, Clock, add_rules, air_keys, batch, feed, register, running
+from tests.alerts._helpers import service as make_service
 
 
 @pytest.fixture

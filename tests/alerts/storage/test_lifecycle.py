@@ -7,9 +7,18 @@ import uuid
 import pytest
 
 from controlcenter.alerts import AlertStateError
-
-from ._helpers import T0, Clock, add_rules, air_keys, alerts_of, batch, feed, register, running
-from ._helpers import service as make_service
+from tests.alerts._helpers import (
+    T0,
+    Clock,
+    add_rules,
+    air_keys,
+    alerts_of,
+    batch,
+    feed,
+    register,
+    running,
+)
+from tests.alerts._helpers import service as make_service
 
 S = 1_000_000
 

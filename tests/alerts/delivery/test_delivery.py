@@ -20,9 +20,18 @@ from tests._support import (
     target_of,
     via_proxy,
 )
-
-from ._helpers import T0, Clock, add_rules, air_keys, alerts_of, batch, feed, register, running
-from ._helpers import service as make_service
+from tests.alerts._helpers import (
+    T0,
+    Clock,
+    add_rules,
+    air_keys,
+    alerts_of,
+    batch,
+    feed,
+    register,
+    running,
+)
+from tests.alerts._helpers import service as make_service
 
 
 class Receiver:
