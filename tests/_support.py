@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -206,3 +208,42 @@ async def count_readings(pool: asyncpg.Pool, site: str) -> int:
             site,
         )
     )
+
+
+def serve_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``controlcenter serve`` subprocess on ``settings``' database,
+    broker, topic root and client id (and ``extra`` ``CC_`` variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
+    env.update(
+        CC_DATABASE_URL=settings.dsn(),
+        CC_MQTT_URL=settings.mqtt_url or "",
+        CC_MQTT__TOPIC_ROOT=settings.mqtt.topic_root,
+        CC_MQTT__CLIENT_ID=settings.mqtt.client_id,
+        CC_MQTT__SESSION_EXPIRY_S=str(settings.mqtt.session_expiry_s),
+        CC_INGEST__BATCH_SIZE=str(settings.ingest.batch_size),
+        CC_INGEST__FLUSH_INTERVAL_S=str(settings.ingest.flush_interval_s),
+        CC_DB__MIGRATE_ON_START="false",
+        CC_API__PORT="0",  # a free port: never collide with another service on 8000
+        CC_LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+async def start_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``controlcenter serve`` as a subprocess with ``env`` (see :func:`serve_env`)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlcenter", "serve", env=env
+    )
+
+
+async def wait_ingesting(pool: asyncpg.Pool, mqtt_url: str, root: str) -> None:
+    """Publish a probe until the (subprocess) service has stored it: it is subscribed."""
+    site = f"probe{uuid.uuid4().hex[:8]}"
+
+    async def probe() -> int:
+        await publish(mqtt_url, [(f"{root}/v1/{site}/probe/air/p", reading(now_ms(), pm10=1))])
+        await asyncio.sleep(0.2)
+        return await count_readings(pool, site)
+
+    await eventually(probe, timeout=30)
