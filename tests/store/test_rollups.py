@@ -215,12 +215,13 @@ async def test_retention_runs_even_when_the_refresh_fails(pg_server_url, mqtt_ur
             await db.execute("DROP TABLE readings_5m")  # every refresh fails from now on
             upkeep = await _upkeep(db)
             upkeep.touched(np.array([time.time_ns() // 1000], np.int64))
-            task = asyncio.create_task(upkeep.run())
+            stop = asyncio.Event()
+            task = asyncio.create_task(upkeep.run(stop))
             try:
                 await eventually(lambda: _gone(db, part), timeout=10)
             finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                stop.set()
+                await asyncio.wait_for(task, 10)  # run(stop) returns: no cancellation
             assert upkeep.dirty_ranges  # the refresh failed, and will be tried again
         finally:
             await db.close()

@@ -17,6 +17,7 @@ was interrupted is simply replayed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from controlcenter.alerts.rules import Rule, Severity
 from controlcenter.alerts.storage import AlertBacklog, AlertBook
 from controlcenter.config import AlertSettings
 from controlcenter.errors import StorageError
-from controlcenter.stage import any_set
+from controlcenter.stage import Inbox
 
 __all__ = ["LifecycleWorker", "Transition", "Work"]
 
@@ -115,8 +116,7 @@ class LifecycleWorker:
         self._backlog = backlog
         self._cfg = settings
         self._retrying = retrying
-        self._queue: asyncio.Queue[Work] = asyncio.Queue(settings.queue_max_changes)
-        self._queued = asyncio.Event()
+        self._inbox: Inbox[Work] = Inbox(settings.queue_max_changes)
         self._in_hand = 0
         # Bounds each step once stop is set (rescheduled to the shutdown deadline).
         self._timeout: asyncio.Timeout | None = None
@@ -125,12 +125,11 @@ class LifecycleWorker:
     @property
     def pending(self) -> int:
         """Evaluated batches not yet applied (queued, or being applied)."""
-        return self._queue.qsize() + self._in_hand
+        return self._inbox.qsize() + self._in_hand
 
     async def put(self, work: Work) -> None:
         """Queue ``work`` (waits while the queue is full)."""
-        await self._queue.put(work)
-        self._queued.set()
+        await self._inbox.put(work)
 
     async def replay(self) -> int:
         """Apply what the last shutdown left in the backlog; returns the batches applied."""
@@ -178,25 +177,21 @@ class LifecycleWorker:
     async def _drain(self, stop: asyncio.Event) -> list[Work]:
         """Apply work until stop and an empty queue (returns []), or until the deadline
         (returns what is left, the interrupted batch first)."""
-        while True:
-            while self._queue.empty():
-                if stop.is_set():
-                    return []
-                self._queued.clear()
-                await any_set(self._queued, stop)
-            work = self._queue.get_nowait()
+        while (work := await self._inbox.next(stop)) is not None:
             self._in_hand = 1
             try:
                 rest = await self._bounded(work)
             finally:
                 self._in_hand = 0
+                self._inbox.task_done()
             if rest is not None:
-                return [rest, *self._take_all()]
+                return [rest, *self._inbox.take_all()]
+        return []
 
     async def _bounded(self, work: Work) -> Work | None:
         """Apply ``work``; past the deadline, return what of it is left (None: all done)."""
         for i, tr in enumerate(work.transitions):
-            if not await self._step(lambda tr=tr: self._one(tr)):  # type: ignore[misc]
+            if not await self._step(functools.partial(self._one, tr)):
                 return Work(work.transitions[i:], work.updates)
         if work.updates and not await self._step(lambda: self._book.touch(work.updates)):
             return Work([], work.updates)
@@ -219,12 +214,6 @@ class LifecycleWorker:
         finally:
             self._timeout = None
         return True
-
-    def _take_all(self) -> list[Work]:
-        works = []
-        while not self._queue.empty():
-            works.append(self._queue.get_nowait())
-        return works
 
     async def _record(self, left: list[Work]) -> None:
         n = sum(len(w.transitions) + len(w.updates) for w in left)
