@@ -62,7 +62,6 @@ class WebhookNotifier:
         self._queue: deque[Notification] = deque()
         self._overflow: deque[Notification] = deque(maxlen=settings.queue_max_notifications)
         self._wakeup = asyncio.Event()
-        self._quiet = asyncio.Event()  # set when a delivery ends with nothing left
         self._deadline: float | None = None  # loop time: the end of the shutdown budget
         self.delivered = 0
         self.dead = 0
@@ -78,14 +77,6 @@ class WebhookNotifier:
         self._queue.append(note)
         self._wakeup.set()
 
-    async def idle(self) -> None:
-        """Wait until nothing is queued or in flight."""
-        while self._queue or self._overflow or self._busy:
-            self._quiet.clear()
-            await self._quiet.wait()
-
-    _busy = False
-
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then what is queued; return when none is left.
 
@@ -97,39 +88,30 @@ class WebhookNotifier:
             while self._overflow:
                 note = self._overflow.popleft()
                 await self._bury(note, 0, "queue full: dropped before delivery")
-            if stop.is_set():
-                self._arm()
             if not self._queue:
-                self._quiet.set()  # nothing queued, nothing in flight
                 if stop.is_set():
                     return
                 self._wakeup.clear()
                 await any_set(self._wakeup, stop)
                 continue
-            note = self._queue.popleft()
-            self._busy = True
-            try:
-                await self._deliver(note, stop)
-            finally:
-                self._busy = False
+            await self._deliver(self._queue.popleft(), stop)
 
-    def _arm(self) -> None:
-        """Start the shutdown budget (once)."""
+    def _out_of_time(self, stop: asyncio.Event, delay: float = 0.0) -> bool:
+        """Whether ``delay`` from now ends past the shutdown budget (which starts at the
+        first call after ``stop``; before it, never)."""
+        if not stop.is_set():
+            return False
+        now = asyncio.get_running_loop().time()
         if self._deadline is None:
-            self._deadline = self._loop_time() + self._settings.shutdown_timeout_s
-
-    def _loop_time(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def _out_of_time(self, delay: float = 0.0) -> bool:
-        return self._deadline is not None and self._loop_time() + delay >= self._deadline
+            self._deadline = now + self._settings.shutdown_timeout_s
+        return now + delay >= self._deadline
 
     async def _deliver(self, note: Notification, stop: asyncio.Event) -> None:
         s = self._settings
         backoff = Backoff(s.retry_initial_s, s.retry_max_s)
         error = ""
         for attempt in range(1, s.webhook_max_attempts + 1):
-            if self._out_of_time():
+            if self._out_of_time(stop):
                 await self._bury(note, attempt - 1, f"shutdown before delivery {error}".strip())
                 return
             try:
@@ -154,10 +136,8 @@ class WebhookNotifier:
         """The retry delay; once ``stop`` is set, only while it fits the shutdown budget
         (a stop during the delay ends it: the retry comes at once)."""
         if not stop.is_set():
-            if await sleep_or_stop(stop, delay):
-                self._arm()
-            return
-        if not self._out_of_time(delay):
+            await sleep_or_stop(stop, delay)
+        elif not self._out_of_time(stop, delay):
             await asyncio.sleep(delay)
 
     async def _post(self, note: Notification) -> None:
