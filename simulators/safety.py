@@ -7,7 +7,9 @@ smoke/flame/heat detector in every factory, an effluent monitor where there is
 wastewater, and one or more weather stations. Everything is drawn from the seed.
 
 Clean signals, vectorised over the sensors of a kind (``[n, T, M]`` per kind), stay inside
-the registry's physical limits:
+the registry's physical limits (``rounded`` clips every reading, incidents included, at
+them, so none is a dead letter); their slow processes can continue from one stretch to
+the next (``background``'s ``carry``, ``wind_track``'s state), as the live run does:
 
 * weather: one wind field for the site (speed around its mean with gusts, direction
   meandering around the prevailing one), seen by every station with instrument noise;
@@ -20,7 +22,8 @@ the registry's physical limits:
 * fire: no smoke, no flame, heat at the indoor temperature;
 * odor: a background of a few dilution units, with traces of NH3 and H2S;
 * water: effluent pH near 7.2, COD and SS with the working day, turbidity following SS,
-  flow following the shifts.
+  flow following the shifts (the working day ramps up and down over about 26 minutes
+  around 8 and 18 h, as CO from traffic does).
 """
 
 from __future__ import annotations

@@ -3,8 +3,11 @@
 The scenario's ``safety`` section equips a share of each site's factories with gas, fire,
 odour and effluent sensors and gives each site weather stations (``safety.site_plans``, on
 the places ``placement.py`` gives the factories). ``SafetyFeed`` generates their readings
-an hour of simulated time at a time per site (``safety.background``: the wind is one field
-per site and day, so it meanders without jumps inside a day), and injects incidents
+per site and kind in blocks of ``BLOCK_STEPS`` sampling steps, each continuing the slow
+processes of the block before (``safety.background``'s ``carry``), and a wind per site that
+continues across midnight, so no reading jumps at an hour, a day or a block boundary and the
+readings do not depend on how (or by which shard) a run asks for them; only the blocks a run
+reaches are generated. It injects incidents
 (``incident.py``: leak, odour episode, fire, effluent excursion) drawn per site and day at
 the rates of ``safety.incidents_per_day`` (scaled by ``--anomaly-scale``), and the
 scenario's ``safety.showcase`` incidents (``showcase.py``: a leak or odour episode the
