@@ -54,6 +54,7 @@ _TAIL_MS = 3_600_000  # a plume still arrives this long after its release ends
 BLOCK_STEPS = 64
 # The slow processes' state is kept at every 64th block, to generate an old block again.
 _CHECKPOINT_BLOCKS = 64
+_KEPT_CHECKPOINTS = 16 * _CHECKPOINT_BLOCKS
 _WIND_FIELDS = tuple(f.name for f in fields(Wind))
 
 
@@ -193,13 +194,16 @@ class SafetyFeed:
         track = self._tracks.setdefault((site, kind), _Track())
         if b in track.blocks:
             return track.blocks[b]
-        if b < track.next:  # asked again for a block no longer kept: from its checkpoint
-            track.next = b - b % _CHECKPOINT_BLOCKS
+        if b < track.next:  # asked again for a block no longer kept: from a checkpoint
+            track.next = max(c for c in track.checkpoints if c <= b)
             track.carry = {k: v.copy() for k, v in track.checkpoints[track.next].items()}
         while track.next <= b:
             i = track.next
             if i % _CHECKPOINT_BLOCKS == 0:
                 track.checkpoints[i] = {k: v.copy() for k, v in track.carry.items()}
+                # A forever run keeps the first and the last few (older: from block 0).
+                for old in [c for c in track.checkpoints if 0 < c < i - _KEPT_CHECKPOINTS]:
+                    del track.checkpoints[old]
             track.blocks[i] = self._generate(site, kind, i, track.carry)
             track.next += 1
             for old in [x for x in track.blocks if x < i - 2]:
