@@ -159,7 +159,9 @@ class SafetyFeed:
             grid = t0 + np.arange(0, _DAY_MS, 10_000, dtype=np.int64)
             w = (grid - t0) / _DAY_MS
             w = w * w * (3.0 - 2.0 * w)  # smooth: no kink at midnight either
-            (s0, d0), (s1, d1) = self._wind_mean(site, d), self._wind_mean(site, d + 1)
+            # The day's means come first from the day's stream (the next day's from its).
+            s0, d0 = self._wind_mean(rng)
+            s1, d1 = self._wind_mean(np.random.default_rng([self.seed, 0x3D, site, d + 1]))
             state = self._wind_state.get((site, d))
             wind, end = wind_track(grid, rng, s0 + (s1 - s0) * w, d0 + (d1 - d0) * w, state)
             self._wind_state[(site, d + 1)] = end
@@ -171,9 +173,8 @@ class SafetyFeed:
             del self._winds[old]
         return self._winds[(site, day)]
 
-    def _wind_mean(self, site: int, day: int) -> tuple[float, float]:
-        """The mean wind speed and direction of ``day`` (the value at its midnight)."""
-        rng = np.random.default_rng([self.seed, 0x3E, site, day])
+    def _wind_mean(self, rng: np.random.Generator) -> tuple[float, float]:
+        """A day's mean wind speed and direction (its value at the day's midnight)."""
         speed = float(rng.uniform(self._speed[0], self._speed[1]))
         return speed, self._dir[0] + float(rng.uniform(-1.0, 1.0)) * self._dir[1]
 
