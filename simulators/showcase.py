@@ -8,7 +8,9 @@ and then every ``every_s`` simulated seconds, one incident that the sensors do s
 alternately a gas leak and an odour episode, at the site and source factory whose plume,
 in the wind of that moment, reaches the most detectors of its kind (the source's own fence
 detector counts), sized so the second-best reached one reads about three times its alarm
-level (a lone one four times). They are labelled like every incident.
+level (a lone one four times); a detector counts as reached from ``_FLOOR`` (1 % of the
+plume's dilution 150 m downwind on its axis in a 3 m/s wind), and a moment when no site has
+one has no showcase. They are labelled like every incident.
 """
 
 from __future__ import annotations
