@@ -61,6 +61,8 @@ async def test_stopped_mid_storm_the_worker_records_the_rest_and_the_next_start_
 
     # The next start replays the backlog before it evaluates anything.
     svc2 = make_service(settings, pool, catalog, Clock())
+    notified: list = []
+    svc2.add_listener(notified.append)  # as the API's live hub listens
     await svc2.start()
     rows = await alerts_of(pool, name)
     assert len(rows) == n
@@ -73,6 +75,9 @@ async def test_stopped_mid_storm_the_worker_records_the_rest_and_the_next_start_
     )
     assert opened == n
     assert await _backlog(pool) == 0
+    # Each replayed open is notified once; those stored before the stop are not again.
+    replayed = [p for p in notified if p["rule"] == name and p["transition"] == "opened"]
+    assert len(replayed) == n - opened_at_stop
     # The replayed alerts are active in the new service's rule state too: no second open.
     assert sum(1 for rule_id, _ in svc2.book.active if rule_id == rule.id) == n
 

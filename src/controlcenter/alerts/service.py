@@ -309,9 +309,10 @@ class AlertService:
             self._http, self._tg = http, tg
             self._delivery_stop.clear()
             try:
-                await self._start_when_possible()
                 for url in self.cfg.webhook_urls:
                     self._webhook(url)
+                # Notifiers first: the start replays the backlog, which notifies.
+                await self._start_when_possible()
                 if self.publisher is not None:
                     tg.create_task(self.publisher.run(self._delivery_stop), name="alert publisher")
                 c = self.cfg
@@ -336,9 +337,9 @@ class AlertService:
     async def _start_when_possible(self) -> None:
         # A database that is away at start-up (a restart, a network blip) is waited for.
         async def start() -> None:
-            await self.start()
             for hook in await self.repo.webhooks():
                 self._webhook(hook["url"], Severity.parse(hook["min_severity"]))
+            await self.start()
 
         await self._until_stored(start, "starting")
 
