@@ -325,6 +325,51 @@ async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
         await eventually(lambda: equals(count_readings(pool, site), 3000), timeout=60)
 
 
+async def test_stop_while_the_writer_holds_queued_batches_writes_them_all_first(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    """The writer waits on a lock with batches queued behind it when the service is told to
+    stop: it must write every queued batch before it returns (it is stopped once the
+    consumer has drained, never cancelled), and the service stops cleanly."""
+    site = new_site()
+    t0 = now_ms()
+    from controlcenter.metrics import INGEST_MQTT_UNACKED
+
+    # Room for every batch in the writer's inbox: all 200 messages are received and held.
+    settings = make_settings(database_url, ingest={"batch_size": 20, "queue_max_batches": 20})
+    conn = await pool.acquire()
+    released = asyncio.Event()
+
+    async def release_later():
+        await asyncio.sleep(1.0)
+        await lock.rollback()
+        released.set()
+
+    try:
+        async with running_service(settings):
+            lock = conn.transaction()
+            await lock.start()
+            await conn.execute("LOCK TABLE readings IN EXCLUSIVE MODE")
+            await publish(
+                mqtt_url,
+                [(topic(topic_root, site, i), reading(t0 + i, humidity=i)) for i in range(200)],
+            )
+
+            async def all_held():  # received, batched, queued for the writer: not acked
+                return INGEST_MQTT_UNACKED._value.get() >= 200
+
+            await eventually(all_held, timeout=20)
+            await asyncio.sleep(0.3)  # the last partial batch is flushed to the inbox
+            assert await count_readings(pool, site) == 0
+            releaser = asyncio.create_task(release_later())
+        # The block's end set stop and awaited the service: it returned without an error.
+        await releaser
+        assert released.is_set()
+        assert await count_readings(pool, site) == 200
+    finally:
+        await pool.release(conn)
+
+
 async def test_intake_stays_bounded_while_the_database_is_down(
     database_url, make_settings, pool, real_broker, topic_root
 ):
