@@ -4,10 +4,15 @@ apply in ``alert_backlog``, and the next start applies it; nothing lost, nothing
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import uuid
 
 import pytest
 
+from controlcenter.alerts import Rule
+from controlcenter.alerts._worker import Transition, Work
+from controlcenter.alerts.rules import Severity
 from controlcenter.anomaly import Events
 from tests.alerts._helpers import T0, Clock, add_rules, air_keys, alerts_of, batch, register
 from tests.alerts._helpers import service as make_service
@@ -84,3 +89,25 @@ async def test_stopped_mid_storm_the_worker_records_the_rest_and_the_next_start_
 
 def _no_events():
     return Events.empty()
+
+
+def test_a_backlog_document_round_trips_through_json_even_with_nan_and_infinity():
+    """jsonb refuses NaN and infinity: a reading's NaN must not make the backlog's record
+    fail (and lose the shutdown's transitions)."""
+    rule = Rule.model_validate(
+        {"id": 7, "name": "r", "conditions": [{"metric": "pm10", "raise_at": 80}]}
+    )
+    where = {"site": "s", "factory": "f", "kind": "air", "sensor": "a", "metric": "pm10"}
+    work = Work(
+        [Transition(rule, "s/f/air/a/pm10", where, 5, math.nan, True, Severity.parse("warning"))],
+        [(7, "s/f/air/a/pm10", math.inf, 1.5, 6, Severity.parse("critical"))],
+    )
+    text = json.dumps(work.encoded(), allow_nan=False)  # what jsonb accepts
+    back = Work.decoded(json.loads(text), {7: rule})
+    (tr,) = back.transitions
+    assert tr.rule is rule
+    assert (tr.where, tr.at_us, tr.opened) == (where, 5, True)
+    assert math.isnan(tr.value)
+    assert tr.severity == Severity.parse("warning")
+    assert back.updates == [(7, "s/f/air/a/pm10", math.inf, 1.5, 6, Severity.parse("critical"))]
+    assert Work.decoded(json.loads(text), {}).transitions == []  # the rule was deleted since

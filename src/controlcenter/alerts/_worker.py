@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,7 @@ class Transition:
             "subject": self.subject,
             "where": self.where,
             "at_us": self.at_us,
-            "value": self.value,
+            "value": _number(self.value),
             "opened": self.opened,
             "severity": self.severity.label,
         }
@@ -72,7 +73,9 @@ class Work:
         """The JSON document of the backlog."""
         return {
             "transitions": [t.encoded() for t in self.transitions],
-            "updates": [[r, s, p, v, t, sev.label] for r, s, p, v, t, sev in self.updates],
+            "updates": [
+                [r, s, _number(p), _number(v), t, sev.label] for r, s, p, v, t, sev in self.updates
+            ],
         }
 
     @classmethod
@@ -84,15 +87,24 @@ class Work:
                 t["subject"],
                 t["where"],
                 t["at_us"],
-                t["value"],
+                float(t["value"]),
                 t["opened"],
                 Severity.parse(t["severity"]),
             )
             for t in doc["transitions"]
             if t["rule_id"] in rules
         ]
-        updates = [(r, s, p, v, t, Severity.parse(sev)) for r, s, p, v, t, sev in doc["updates"]]
+        updates = [
+            (r, s, float(p), float(v), t, Severity.parse(sev))
+            for r, s, p, v, t, sev in doc["updates"]
+        ]
         return cls(transitions, updates)
+
+
+def _number(x: float) -> float | str:
+    """``x`` for JSON: PostgreSQL's jsonb has no NaN or infinity ("nan", "inf": ``float``
+    reads them back)."""
+    return x if math.isfinite(x) else str(x)
 
 
 class LifecycleWorker:
@@ -134,19 +146,18 @@ class LifecycleWorker:
     async def replay(self) -> int:
         """Apply what the last shutdown left in the backlog; returns the batches applied."""
         done = await self._backlog.replay(
-            lambda doc: self.apply(Work.decoded(doc, self._book.rules))
+            lambda doc: self._apply(Work.decoded(doc, self._book.rules))
         )
         if done:
             logger.info("alerts: %d evaluated batch(es) left by the last run applied", done)
         return done
 
-    async def apply(self, work: Work) -> None:
+    async def _apply(self, work: Work) -> None:
         """Apply ``work`` to the book (safe to repeat)."""
-        book = self._book
         for tr in work.transitions:
             await self._one(tr)
         if work.updates:
-            await book.touch(work.updates)
+            await self._book.touch(work.updates)
 
     async def _one(self, tr: Transition) -> None:
         if tr.opened:
@@ -207,6 +218,8 @@ class LifecycleWorker:
             async with asyncio.timeout_at(self._deadline) as self._timeout:
                 await self._retrying(step, "storing transitions")
         except TimeoutError:
+            if self._timeout is None or not self._timeout.expired():
+                raise  # not the shutdown deadline's
             return False
         except StorageError:
             # Retrying cannot fix it (a constraint, a bad value): log it and go on.
