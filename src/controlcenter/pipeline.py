@@ -1,7 +1,7 @@
 """Composes the stages: consumer -> writer (catalog, readings, dead letters) -> sinks.
 
 Queues and their full-queue policy:
-- consumer -> writer: ``asyncio.Queue(maxsize=ingest.queue_max_batches)``; the consumer
+- consumer -> writer: ``stage.Inbox(ingest.queue_max_batches)``; the consumer
   awaits ``put``, so a slow database stops intake, the MQTT window fills and the broker
   holds the rest (backpressure, nothing dropped).
 - writer -> sinks (anomaly engine, live hub, ...): each sink is awaited after the commit;

@@ -1,7 +1,7 @@
 """The lifecycle worker: evaluated transitions into the alert book, and what a shutdown
 leaves into the backlog.
 
-Queue and its full-queue policy: ``asyncio.Queue(alerts.queue_max_changes)`` of evaluated
+Queue and its full-queue policy: ``stage.Inbox(alerts.queue_max_changes)`` of evaluated
 batches' transitions; :meth:`LifecycleWorker.put` is awaited, so a stalled database slows
 scoring (and then ingest) rather than losing a transition.
 

@@ -8,7 +8,7 @@ Wiring (in ``controlcenter.service``)::
 
 Queues and their full-queue policy:
 
-- evaluation -> lifecycle worker: ``asyncio.Queue(alerts.queue_max_changes)`` of evaluated
+- evaluation -> lifecycle worker: ``stage.Inbox(alerts.queue_max_changes)`` of evaluated
   transitions; ``on_scored`` awaits ``put``, so a stalled database slows scoring (and then
   ingest) rather than losing a transition (``_worker.py``). Evaluation itself is inline numpy.
 - notifications: websocket subscribers, the MQTT publisher and each webhook have their own
