@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from urllib.parse import urlsplit
@@ -456,3 +457,47 @@ async def test_at_shutdown_a_webhook_that_stays_down_dead_letters_what_it_holds(
 
 async def _at_least_requests(rx, n):
     return rx.requests >= n
+
+
+async def test_at_shutdown_the_mqtt_publisher_publishes_what_it_holds_before_leaving(
+    pool, make_settings, database_url, site, mqtt_url, topic_root
+):
+    """Twenty sensors breach together; nineteen wait in the grouper's window when the
+    service stops. The publisher must publish the group before it leaves the broker."""
+    catalog, ids = await register(pool, air_keys(site, 20))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    settings = fast(make_settings, database_url, publish_mqtt=True, group_window_s=30)
+    parts = urlsplit(mqtt_url)
+    got = []
+    async with aiomqtt.Client(parts.hostname, parts.port or 1883) as sub:
+        await sub.subscribe(f"{topic_root}/v1/alerts/#", qos=1)
+        svc = make_service(settings, pool, catalog, Clock())
+        async with running(svc):
+            await eventually(_connected(svc), timeout=10)
+            await feed(svc, batch([(i, T0, 150.0) for i in ids]))
+        # run(stop) has returned; what it published is on its way to us.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                async for msg in sub.messages:
+                    body = json.loads(msg.payload)
+                    if body.get("rule", body.get("alert", {}).get("rule_name")) == name:
+                        got.append(body)
+                    if len(got) == 2:
+                        break
+    assert [b["type"] for b in got] == ["alert", "alert_group"]
+    assert got[1]["count"] == 19
+
+
+def _connected(svc):
+    async def check():
+        return svc.publisher.connected.is_set()
+
+    return check
