@@ -10,7 +10,7 @@ A broker's refusal is permanent when no retry can fix it (:data:`PERMANENT_REFUS
 protocol version, the client id, the credentials, the authorisation, the authentication
 method: configuration), and every client treats it alike (:func:`refusal`): the reconnect
 loop raises :class:`~controlcenter.errors.BrokerError` (``permanent``) at once, the pager's
-MQTT channel records the page as rejected. Every other loss (a refused connection, a
+MQTT channel records the page as rejected. Every other loss (a TCP connection refused, a
 timeout, a server unavailable or busy, a quota) is transient: retried with backoff.
 """
 
