@@ -7,7 +7,8 @@ the dynamic statements are this module's constants, never input; values are para
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -35,6 +36,14 @@ _ALERT = (
 
 #: A claimed pending page: its row joined with its alert's columns.
 Pending = dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def _transaction(pool: asyncpg.Pool, failure: str) -> AsyncIterator[Conn]:
+    """A connection in a transaction; database errors become StorageError(``failure``)."""
+    with map_storage_errors(failure):
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
 
 
 def _columns(item: BaseModel) -> dict[str, Any]:
@@ -223,27 +232,23 @@ class PagingRepository:
 
         Pages of alerts that are no longer open are deleted on the way.
         """
-        with map_storage_errors("cannot claim due pages"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "DELETE FROM page_pending p USING alerts a WHERE a.alert_id = p.alert_id"
-                    " AND a.state <> 'open' AND p.next_at <= $1",
-                    now,
-                )
-                rows = await conn.fetch(
-                    f"SELECT p.*, {_ALERT} FROM page_pending p"  # noqa: S608
-                    " JOIN alerts a USING (alert_id) WHERE p.next_at <= $1"
-                    " ORDER BY p.next_at LIMIT $2 FOR UPDATE OF p SKIP LOCKED",
-                    now,
-                    limit,
-                )
-                await conn.executemany(
-                    "UPDATE page_pending SET next_at = $3 WHERE alert_id = $1 AND contact_id = $2",
-                    [
-                        (r["alert_id"], r["contact_id"], now + timedelta(seconds=lease_s))
-                        for r in rows
-                    ],
-                )
+        async with _transaction(self.pool, "cannot claim due pages") as conn:
+            await conn.execute(
+                "DELETE FROM page_pending p USING alerts a WHERE a.alert_id = p.alert_id"
+                " AND a.state <> 'open' AND p.next_at <= $1",
+                now,
+            )
+            rows = await conn.fetch(
+                f"SELECT p.*, {_ALERT} FROM page_pending p"  # noqa: S608
+                " JOIN alerts a USING (alert_id) WHERE p.next_at <= $1"
+                " ORDER BY p.next_at LIMIT $2 FOR UPDATE OF p SKIP LOCKED",
+                now,
+                limit,
+            )
+            await conn.executemany(
+                "UPDATE page_pending SET next_at = $3 WHERE alert_id = $1 AND contact_id = $2",
+                [(r["alert_id"], r["contact_id"], now + timedelta(seconds=lease_s)) for r in rows],
+            )
         return [dict(r) for r in rows]
 
     async def settle(
@@ -256,19 +261,18 @@ class PagingRepository:
         """After a dispatch: ``later`` (alert, contact, next_at, held, sent+) and ``done``
         (pages that do not repeat) are stored, and ``sends`` (contact, channel, page JSON)
         go to the outbox leased until ``lease_until``, in one transaction; the sends' ids."""
-        with map_storage_errors("cannot settle pages"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.executemany(
-                    "UPDATE page_pending SET next_at = $3, held = $4, sent = sent + $5"
-                    " WHERE alert_id = $1 AND contact_id = $2",
-                    later,
-                )
-                await conn.executemany(
-                    "DELETE FROM page_pending WHERE alert_id = $1 AND contact_id = $2", done
-                )
-                if not sends or lease_until is None:
-                    return []
-                return await _store_sends(conn, sends, lease_until)
+        async with _transaction(self.pool, "cannot settle pages") as conn:
+            await conn.executemany(
+                "UPDATE page_pending SET next_at = $3, held = $4, sent = sent + $5"
+                " WHERE alert_id = $1 AND contact_id = $2",
+                later,
+            )
+            await conn.executemany(
+                "DELETE FROM page_pending WHERE alert_id = $1 AND contact_id = $2", done
+            )
+            if not sends or lease_until is None:
+                return []
+            return await _store_sends(conn, sends, lease_until)
 
     async def pending(self, alert_id: int) -> list[dict[str, Any]]:
         """An alert's pending pages."""
@@ -355,17 +359,16 @@ class Outbox:
     ) -> None:
         """Record an attempt (``records``: delivery rows) and, when ``final``, forget the
         send; one transaction."""
-        with map_storage_errors("cannot record deliveries"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _insert_deliveries(conn, records)
-                if final:
-                    await conn.execute("DELETE FROM page_outbox WHERE send_id = $1", send_id)
-                else:
-                    await conn.execute(
-                        "UPDATE page_outbox SET attempt = $2 WHERE send_id = $1",
-                        send_id,
-                        attempt,
-                    )
+        async with _transaction(self.pool, "cannot record deliveries") as conn:
+            await _insert_deliveries(conn, records)
+            if final:
+                await conn.execute("DELETE FROM page_outbox WHERE send_id = $1", send_id)
+            else:
+                await conn.execute(
+                    "UPDATE page_outbox SET attempt = $2 WHERE send_id = $1",
+                    send_id,
+                    attempt,
+                )
 
     async def release(
         self,
@@ -376,17 +379,16 @@ class Outbox:
     ) -> None:
         """At shutdown: the unfinished sends ``ids`` are due at once for the next pager;
         ``cut`` (send -> attempt) were cut mid-attempt, which counts; ``records`` note them."""
-        with map_storage_errors("cannot release sends"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _insert_deliveries(conn, records)
-                await conn.executemany(
-                    "UPDATE page_outbox SET attempt = $2 WHERE send_id = $1", [*cut.items()]
-                )
-                await conn.execute(
-                    "UPDATE page_outbox SET lease_until = $2 WHERE send_id = ANY($1::bigint[])",
-                    list(ids),
-                    now,
-                )
+        async with _transaction(self.pool, "cannot release sends") as conn:
+            await _insert_deliveries(conn, records)
+            await conn.executemany(
+                "UPDATE page_outbox SET attempt = $2 WHERE send_id = $1", [*cut.items()]
+            )
+            await conn.execute(
+                "UPDATE page_outbox SET lease_until = $2 WHERE send_id = ANY($1::bigint[])",
+                list(ids),
+                now,
+            )
 
     async def pending(self) -> int:
         """How many sends are unfinished (all pagers)."""
