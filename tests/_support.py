@@ -26,11 +26,19 @@ EMBEDDED_MQTT: list[bool] = []
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; :meth:`cut` drops every link and refuses
-    new ones until :meth:`restore` (like asyncpg's adversity tests)."""
+    new ones until :meth:`restore` (like asyncpg's adversity tests).
+
+    ``replies``: when set, each link opened from then on forwards only that many reads of
+    the target's answers and swallows the rest, link kept open (with 1, an MQTT broker's
+    CONNACK comes through and then nothing: a broker that stops answering); each link that
+    swallowed something is counted in ``stalled``.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.port = 0
+        self.replies: int | None = None
+        self.stalled = 0
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -70,14 +78,21 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._links.update((writer, up_writer))
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
+        for src, dst, limit in ((reader, up_writer, None), (up_reader, writer, self.replies)):
+            task = asyncio.create_task(self._pipe(src, dst, limit))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None = None
+    ) -> None:
+        reads = 0
         try:
             while data := await src.read(65536):
+                reads += 1
+                if limit is not None and reads > limit:
+                    self.stalled += reads == limit + 1
+                    continue  # swallowed: the link stays open, silent
                 dst.write(data)
                 await dst.drain()
         except (OSError, asyncio.IncompleteReadError):

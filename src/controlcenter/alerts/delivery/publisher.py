@@ -23,7 +23,6 @@ import aiomqtt
 from controlcenter.alerts.delivery.notify import Notification
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
-from controlcenter.errors import BrokerError
 from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
 from controlcenter.mqtt import make_client, reconnecting
 from controlcenter.stage import any_set
@@ -31,8 +30,6 @@ from controlcenter.stage import any_set
 __all__ = ["AlertPublisher", "alert_topic"]
 
 logger = logging.getLogger(__name__)
-
-_PERMANENT_RC = {4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
 
 
 def alert_topic(root: str, note: Notification) -> str:
@@ -78,7 +75,7 @@ class AlertPublisher:
             BrokerError: when the broker refuses our credentials for good.
         """
         await reconnecting(
-            self._settings, stop, lambda b: self._session(stop, b), "alert publisher", lost=_refused
+            self._settings, stop, lambda b: self._session(stop, b), "alert publisher"
         )
         if self._queue:
             ALERTS_DROPPED.labels("mqtt").inc(len(self._queue))
@@ -137,10 +134,3 @@ class AlertPublisher:
                     self._queue.popleft()
             self.published += 1
             ALERTS_DELIVERIES.labels("mqtt", "ok").inc()
-
-
-def _refused(exc: Exception) -> None:
-    """Raise when the broker refused us for good (no retry fixes credentials)."""
-    rc = getattr(exc, "rc", None)
-    if isinstance(rc, int) and rc in _PERMANENT_RC:
-        raise BrokerError(f"broker refused the alert publisher: {exc}") from exc
