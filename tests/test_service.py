@@ -65,7 +65,6 @@ async def test_sigterm_during_an_alert_storm_exits_0_and_the_restart_loses_no_tr
         (f"{topic_root}/v1/{site}/f{i // 100:02d}/air/a{i}", reading(t0, **BREACH))
         for i in range(n)
     ]
-    assert await _backlog(pool) == 0
     proc = await start_serve(env)
     try:
         await wait_ingesting(pool, mqtt_url, topic_root)
