@@ -6,10 +6,13 @@ import asyncio
 import signal
 import uuid
 
+import asyncpg
+
 from tests._support import (
     count_readings,
     eventually,
     now_ms,
+    own_database,
     publish,
     reading,
     serve_env,
@@ -43,7 +46,7 @@ async def _backlog(pool) -> int:
 
 
 async def test_sigterm_during_an_alert_storm_exits_0_and_the_restart_loses_no_transition(
-    database_url, make_settings, pool, real_broker, topic_root
+    pg_server_url, make_settings, real_broker, topic_root
 ):
     """900 air sensors breach four limits at once: 3,600 alerts to open, a transaction
     each, so the lifecycle lags far behind ingest. SIGTERM lands mid-stream and mid-storm.
@@ -54,8 +57,18 @@ async def test_sigterm_during_an_alert_storm_exits_0_and_the_restart_loses_no_tr
 
     ``alerts.shutdown_timeout_s`` is 1 s so that the storm outlasts the alert stage's drain
     on any machine. 900 messages: Mosquitto keeps at most 1000 for an offline session.
+    Its own database: 3,600 open alerts in the run's shared one would be in every later
+    test's header counts.
     """
     mqtt_url = real_broker
+    async with (
+        own_database(pg_server_url, mqtt_url) as database_url,
+        asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool,
+    ):
+        await _storm(database_url, pool, make_settings, mqtt_url, topic_root)
+
+
+async def _storm(database_url, pool, make_settings, mqtt_url, topic_root) -> None:
     site = f"storm{uuid.uuid4().hex[:8]}"
     n = 900
     settings = make_settings(database_url, ingest={"batch_size": 300, "flush_interval_s": 0.1})

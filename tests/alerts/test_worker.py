@@ -84,6 +84,18 @@ async def test_stopped_mid_storm_the_worker_records_the_rest_and_the_next_start_
     assert len(replayed) == n - opened_at_stop
     # The replayed alerts are active in the new service's rule state too: no second open.
     assert sum(1 for rule_id, _ in svc2.book.active if rule_id == rule.id) == n
+    await _tidy(pool, name)
+
+
+async def _tidy(pool, rule_name: str) -> None:
+    """Resolve the storm's 1,500 alerts and disable its rule: the run's shared database
+    would otherwise carry them into every later service's start and the dashboard's counts."""
+    await pool.execute(
+        "UPDATE alerts SET state = 'resolved', resolved_at = now(), resolved_by = 'test'"
+        " WHERE rule_name = $1",
+        rule_name,
+    )
+    await pool.execute("UPDATE alert_rules SET enabled = false WHERE name = $1", rule_name)
 
 
 def _no_events():
