@@ -21,7 +21,7 @@ from controlcenter.anomaly.profile import COLUMNS, LIMIT_SEVERITY
 from controlcenter.anomaly.window import WindowStore
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = ["NAME_TIE", "ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "detect"]
 

@@ -18,7 +18,7 @@ from controlcenter.anomaly._relation import RESIDUAL_CLIP
 from controlcenter.anomaly._relation_store import MAX_SLOTS
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = ["Judged", "SensorRef", "fold", "judge", "relation_step"]
 

@@ -42,7 +42,7 @@ from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
 from controlcenter.anomaly._scan import affine_scan
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = ["MAX_SLOTS", "RelationResult", "RelationStore", "conditional_z", "relation"]
 
