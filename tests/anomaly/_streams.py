@@ -81,7 +81,7 @@ def split(rng: np.random.Generator, batch: Batch, n_batches: int, shuffle: bool)
 
 
 def random_config(rng: np.random.Generator) -> EngineConfig:
-    """A small window with random refresh period and warm-up."""
+    """A small window with random refresh period, warm-up and calibration memory."""
     w = int(rng.integers(2, 24))
     return EngineConfig(
         window=w,
@@ -92,6 +92,7 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         daily_slots=int(rng.choice([0, 1, 5, 48])),
         daily_weight=float(rng.choice([0.2, 0.5, 1.0])),
         day_offset_s=int(rng.choice([0, 9 * 3600, -5 * 3600])),
+        cal_beta=float(rng.choice([1 / 4, 1 / 16, 1 / 64])),
     )
 
 

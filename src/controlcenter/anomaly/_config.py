@@ -26,7 +26,7 @@ class EngineConfig:
             daily baseline off.
         daily_weight: weight of the latest day in a slot's profile of earlier days.
         cal_beta: weight of the latest block in the calibration of a series' evidence
-            (``_calibrate.py``; 1/16: about the last 1,024 readings at ``refresh`` 64).
+            (``_calibrate.py``; 1/64: about the last 4,096 readings at ``refresh`` 64).
         cal_wins: evidence above ``mean + cal_wins * spread`` is learnt as that bound.
         cal_floor: smallest spread of the log-evidence (a series whose evidence never
             varied is not infinitely surprised by the first wobble).
@@ -63,7 +63,7 @@ class EngineConfig:
     capacity: int = 1024
     daily_slots: int = 48
     daily_weight: float = 0.5
-    cal_beta: float = 1.0 / 16.0
+    cal_beta: float = 1.0 / 64.0
     cal_wins: float = 3.0
     cal_floor: float = 0.05
     cal_min_blocks: int = 2
