@@ -56,6 +56,7 @@ class SeriesRef:
     slot: int = -1
     last_r: tuple[bool, float] = (False, 0.0)  # the last reading's residual for the relation
     last_e: float = 0.0  # and its own statistical evidence
+    last_u: bool = False  # and whether its slot of the day had no profile yet
     # Daily baseline, when the series has one: slot -> [mean, var, n, sum, sumsq, day].
     daily: dict[int, list[float]] | None = None
 

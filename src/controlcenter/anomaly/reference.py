@@ -111,6 +111,7 @@ class ReferenceEngine:
                 "ep_below",
                 "ep_start",
                 "ep_on",
+                "pend_u",
             ):
                 setattr(sen, name, getattr(rs, name)[row].item())
             for name in (
@@ -195,7 +196,8 @@ class ReferenceEngine:
             if st.sensor >= 0 and st.last_r[0]:
                 sen = self.sensors[st.sensor]
                 members.setdefault((sen.row, t), []).append(i)
-                done = relation_step(sen, self.config, t, st.slot, st.last_r[1], x, st.last_e)
+                reading = (st.last_r[1], x, st.last_e, st.last_u)
+                done = relation_step(sen, self.config, t, st.slot, reading)
                 if done is not None:
                     sev, top, event = done
                     for j in members[(sen.row, t)]:  # the top metric's reading, if here
@@ -272,7 +274,8 @@ class ReferenceEngine:
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
-        if unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6:
+        st.last_u = unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6
+        if st.last_u:
             robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
         # What the metric shows before the daily baseline explains it (relation's gate).
         z_raw = z if p["robust_median"] > 0 else raw / st.sigma
