@@ -8,16 +8,20 @@ direction, meandering), a source factory and a gas leak or an odour episode ther
 rebuilt from the readings only: each sensor's onset is its first reading at or above the
 kind's first alarm level (the registry's default rule), its peak the largest reading, and
 the wind the vector mean of the weather stations over the 10 minutes before the first onset
-(and, per sensor, over the 5 minutes before its own onset, as the service reads it).
-``controlcenter.attribution.attribute`` ranks the 24 factories; the baseline ranks them by
-distance to the first sensor that alarmed. Trials where no sensor alarmed are counted but not
-scored (the service would see no episode).
+(and, per sensor, over the 5 minutes before its own onset, as the service reads it), and
+whether the sun was up at the first onset (07-19 h Korean time, as the service reads it in
+its time zone). ``controlcenter.attribution.attribute`` ranks the 24 factories; the
+baseline ranks them by distance to the first sensor that alarmed. Trials where no sensor
+alarmed are counted but not scored (the service would see no episode). The last table is
+the calibration of the reported confidence: per band, how often the first candidate was
+the source.
 
     .venv/bin/python bench/attribution.py                  # 200 trials, seeds 0..199
     .venv/bin/python bench/attribution.py --trials 500 --first-seed 1000
     .venv/bin/python bench/attribution.py --trials 600 --first-seed 50000   # unseen seeds
     .venv/bin/python bench/attribution.py --trials 600 --first-seed 50000 --no-drift
     .venv/bin/python bench/attribution.py --trials 600 --first-seed 10000 --neutral
+    .venv/bin/python bench/attribution.py --trials 600 --first-seed 50000 --no-daytime
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 from simulators.incident import draw_incident, simulate
@@ -33,12 +38,15 @@ from simulators.safety import build_plan
 
 from controlcenter import attribution
 from controlcenter.attribution import Observations, Wind, attribute, nearest_first
+from controlcenter.dispersion import daytime
 from controlcenter.kinds import packaged
 
 START_MS = 1_790_000_000_000
 #: ``--neutral``: the air always neutral (class D) and every trial at 23:13 KST, as the
 #: benchmark was before the stability classes.
 NEUTRAL = False
+#: ``--no-daytime``: the model is not told whether the sun was up (both classes averaged).
+DAYTIME = True
 
 
 def _alarm(kind: str, metric: str) -> float:
@@ -90,6 +98,9 @@ def trial(seed: int, type_: str) -> tuple[str, list[str], list[str], int, float]
     if not np.isfinite(onset).any():
         return None
     wind = _observed_wind(run, int(np.nanmin(onset) * 1000))
+    if DAYTIME:  # the simulator's clock is Korean time, as the service's default zone
+        first = datetime.fromtimestamp(float(np.nanmin(onset)), UTC)
+        wind = Wind(wind.speed_ms, wind.direction_deg, daytime(first, "Asia/Seoul"))
     # The wind at each sensor's onset (the 5 minutes before it), where it alarmed.
     turns = np.array(
         [
@@ -120,9 +131,15 @@ def main() -> int:
         action="store_true",
         help="the benchmark before stability classes: neutral air (D), every trial at night",
     )
+    p.add_argument(
+        "--no-daytime",
+        action="store_true",
+        help="do not tell the model the time of day (the day's and night's classes averaged)",
+    )
     args = p.parse_args()
-    global NEUTRAL
+    global NEUTRAL, DAYTIME
     NEUTRAL = args.neutral
+    DAYTIME = not args.no_daytime
     attribution._DRIFT = not args.no_drift
 
     rows: dict[str, list[tuple[bool, bool, bool, bool, int]]] = {"gas_leak": [], "odor_episode": []}
@@ -144,6 +161,7 @@ def main() -> int:
     cmd = f".venv/bin/python bench/attribution.py --trials {args.trials}"
     cmd += f" --first-seed {args.first_seed}"
     cmd += " --no-drift" * args.no_drift + " --neutral" * args.neutral
+    cmd += " --no-daytime" * args.no_daytime
     print(f"# source attribution, {args.trials} trials ({took:.0f} s): {cmd}")
     print("| episodes | scored | not detected | top-1 | top-3 | baseline top-1 | baseline top-3 |")
     print("|---|---|---|---|---|---|---|")
@@ -158,12 +176,19 @@ def main() -> int:
         miss = missed.get(name, sum(missed.values()) if name == "all" else 0)
         means = a.mean(axis=0) if len(a) else np.full(4, np.nan)
         print(f"| {name} | {len(a)} | {miss} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
-    print("\n| confidence | episodes | top-1 |\n|---|---|---|")
+    print("\n| confidence | episodes | mean confidence | top-1 right |\n|---|---|---|---|")
     c = np.array(confidence, dtype=np.float64).reshape(-1, 2)
-    for lo, hi in ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 1.01)):
+    for lo, hi in ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)):
         sel = (c[:, 0] >= lo) & (c[:, 0] < hi)
+        mean = f"{c[sel, 0].mean():.2f}" if sel.any() else "-"
         top1 = f"{c[sel, 1].mean():.2f}" if sel.any() else "-"
-        print(f"| {lo:.1f}-{min(hi, 1.0):.1f} | {int(sel.sum())} | {top1} |")
+        print(f"| {lo:.1f}-{min(hi, 1.0):.1f} | {int(sel.sum())} | {mean} | {top1} |")
+    if len(c):
+        gap = np.abs(c[:, 0] - c[:, 1]).mean()
+        print(
+            f"\nmean confidence {c[:, 0].mean():.2f}, top-1 right {c[:, 1].mean():.2f}, "
+            f"Brier score {((c[:, 0] - c[:, 1]) ** 2).mean():.3f} (mean |c - right| {gap:.2f})"
+        )
     return 0
 
 

@@ -39,6 +39,7 @@ from simulators.safety import INTERVALS_S, SitePlan, Wind, background, rounded, 
 
 __all__ = [
     "DETECTABLE",
+    "INCIDENT_KIND",
     "INCIDENT_TYPES",
     "Incident",
     "Run",
@@ -52,6 +53,10 @@ Times = npt.NDArray[np.int64]
 Rng = np.random.Generator
 Hits = npt.NDArray[np.bool_]
 INCIDENT_TYPES = ("gas_leak", "odor_episode", "fire", "effluent_excursion")
+#: The safety kind each incident type shows in.
+INCIDENT_KIND: Mapping[str, str] = {
+    "gas_leak": "gas", "odor_episode": "odor", "fire": "fire", "effluent_excursion": "water",
+}  # fmt: skip
 #: A plume reached a series where its own contribution is at least this (unit of the metric).
 DETECTABLE: Mapping[str, float] = {
     "lel": 2.0, "h2s": 1.0, "nh3": 2.0, "co": 5.0, "cl2": 0.1, "hcl": 0.2, "ou": 5.0,
@@ -171,17 +176,24 @@ def inject(
     values: Mapping[str, FloatArray],
     rng: np.random.Generator,
     stability: float | None = None,
+    *,
+    params: np.random.Generator | None = None,
 ) -> list[Label]:
     """Add ``inc`` to the clean ``values`` read at ``times`` (per kind); its label rows.
 
+    Only the incident's own kind (``INCIDENT_KIND``) is read from ``times`` and ``values``.
     ``stability``: the air's Pasquill class for a plume (None: from the wind and the hour).
+    ``params``: where the incident's own constants come from (odour's NH3 and H2S ratios,
+    the fire's heat lag, the effluent's pH); a stretch injected piece by piece passes a
+    generator seeded per incident, so every piece has the same. None: from ``rng``.
     """
+    fixed = rng if params is None else params
     if inc.type in ("gas_leak", "odor_episode"):
-        kind = "gas" if inc.type == "gas_leak" else "odor"
-        return _plume(plan, wind, inc, (kind, times[kind], values[kind]), rng, stability)
+        kind = INCIDENT_KIND[inc.type]
+        return _plume(plan, wind, inc, (kind, times[kind], values[kind]), (rng, fixed), stability)
     if inc.type == "fire":
-        return _fire(plan, inc, times["fire"], values["fire"], rng)
-    return _effluent(plan, inc, times["water"], values["water"], rng)
+        return _fire(plan, inc, times["fire"], values["fire"], fixed)
+    return _effluent(plan, inc, times["water"], values["water"], fixed)
 
 
 def _plume(
@@ -189,10 +201,11 @@ def _plume(
     wind: Wind,
     inc: Incident,
     read: tuple[str, Times, FloatArray],
-    rng: Rng,
+    rngs: tuple[Rng, Rng],
     fixed: float | None,
 ) -> list[Label]:
     kind, t, vals = read
+    rng, params = rngs
     speed, direction = wind.at(t)
     hour = (t / 3_600_000.0 + 9.0) % 24.0  # local time (KST); the sun is up 7-19 h
     stability = pasquill_class(speed, (hour >= 7.0) & (hour < 19.0)) if fixed is None else fixed
@@ -209,7 +222,7 @@ def _plume(
         if inc.metric == "lel":  # a combustible cloud displaces a little oxygen
             vals[:, :, metrics.index("o2")] -= 0.0021 * conc
     else:
-        ratio = rng.uniform(0.02, 0.1), rng.uniform(0.0005, 0.004)
+        ratio = params.uniform(0.02, 0.1), params.uniform(0.0005, 0.004)
         parts = {"ou": conc, "nh3": conc * ratio[0], "h2s": conc * ratio[1]}
     # Reached: where the main metric's own contribution is detectable (all parts alike).
     hit = conc >= DETECTABLE[inc.metric]

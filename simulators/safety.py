@@ -7,7 +7,9 @@ smoke/flame/heat detector in every factory, an effluent monitor where there is
 wastewater, and one or more weather stations. Everything is drawn from the seed.
 
 Clean signals, vectorised over the sensors of a kind (``[n, T, M]`` per kind), stay inside
-the registry's physical limits:
+the registry's physical limits (``rounded`` clips every reading, incidents included, at
+them, so none is a dead letter); their slow processes can continue from one stretch to
+the next (``background``'s ``carry``, ``wind_track``'s state), as the live run does:
 
 * weather: one wind field for the site (speed around its mean with gusts, direction
   meandering around the prevailing one), seen by every station with instrument noise;
@@ -20,7 +22,8 @@ the registry's physical limits:
 * fire: no smoke, no flame, heat at the indoor temperature;
 * odor: a background of a few dilution units, with traces of NH3 and H2S;
 * water: effluent pH near 7.2, COD and SS with the working day, turbidity following SS,
-  flow following the shifts.
+  flow following the shifts (the working day ramps up and down over about 26 minutes
+  around 8 and 18 h, as CO from traffic does).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulators._calendar import ar1, decay
-from simulators.kinds import SAFETY_KINDS, SAFETY_METRICS
+from simulators.kinds import SAFETY_KINDS, SAFETY_LIMITS, SAFETY_METRICS
 from simulators.layout import Layout
 from simulators.placement import Placement, fence_offsets, lot_grid
 
@@ -45,6 +48,7 @@ __all__ = [
     "rounded",
     "site_plans",
     "wind_field",
+    "wind_track",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -207,28 +211,64 @@ def wind_field(
     meander_deg: float = 10.0,
 ) -> Wind:
     """Wind on the grid ``time_ms``: gusts around ``mean_speed``, meander around ``direction``."""
+    return wind_track(time_ms, rng, mean_speed, direction, None, meander_deg)[0]
+
+
+def wind_track(
+    time_ms: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+    mean_speed: float | FloatArray,
+    direction: float | FloatArray,
+    state: FloatArray | None,
+    meander_deg: float = 10.0,
+) -> tuple[Wind, FloatArray]:
+    """``wind_field`` continued from ``state`` (``float64[2]``: gust and turn of the step
+    before ``time_ms[0]``; None: a fresh start), with means per step or constant; returns
+    the wind and the state after its last step, to continue the next stretch without a jump.
+    """
     dt = float(np.median(np.diff(time_ms))) if len(time_ms) > 1 else 60_000.0
-    gust, _ = ar1(np.zeros(1), decay(dt, 300), 0.2, rng, len(time_ms))
-    turn, _ = ar1(rng.normal(0.0, meander_deg, 1), decay(dt, 1200), meander_deg, rng, len(time_ms))
+    gust0 = np.zeros(1) if state is None else state[:1]
+    gust, gust1 = ar1(gust0, decay(dt, 300), 0.2, rng, len(time_ms))
+    turn0 = rng.normal(0.0, meander_deg, 1) if state is None else state[1:]
+    turn, turn1 = ar1(turn0, decay(dt, 1200), meander_deg, rng, len(time_ms))
     speed = np.maximum(mean_speed * np.exp(gust[0] - 0.02), 0.2)
-    return Wind(time_ms, speed, (direction + turn[0]) % 360.0)
+    wind = Wind(time_ms, speed, (direction + turn[0]) % 360.0)
+    return wind, np.concatenate([gust1, turn1])
 
 
 def background(
-    plan: SitePlan, kind: str, time_ms: npt.NDArray[np.int64], wind: Wind, rng: np.random.Generator
+    plan: SitePlan,
+    kind: str,
+    time_ms: npt.NDArray[np.int64],
+    wind: Wind,
+    rng: np.random.Generator,
+    carry: dict[str, FloatArray] | None = None,
 ) -> FloatArray:
-    """Clean readings of every sensor of ``kind`` at ``time_ms``, ``float64[n, T, M]``."""
+    """Clean readings of every sensor of ``kind`` at ``time_ms``, ``float64[n, T, M]``.
+
+    ``carry`` holds the slow processes' state between consecutive stretches (updated in
+    place; empty: they start from their stationary distribution, as without it), so
+    stretches generated one after another join without a jump.
+    """
     n, k = len(plan.sensors[kind]), len(time_ms)
     hour = (time_ms / 3_600_000.0 + 9.0) % 24.0  # local time (KST)
     day = np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)[None, :]
-    work = ((hour >= 8.0) & (hour < 18.0)).astype(np.float64)[None, :]
+    work = _working(hour)[None, :]
     dt = float(np.median(np.diff(time_ms))) if k > 1 else 60_000.0
+    slots = iter(range(16))
 
     def noise(sd: float) -> FloatArray:
         return rng.normal(0.0, sd, (n, k))
 
     def slow(sd: float, tau_s: float) -> FloatArray:
-        return ar1(rng.normal(0.0, sd, n), decay(dt, tau_s), sd, rng, k)[0]
+        key = f"{kind}.{next(slots)}"  # the processes of a kind are drawn in a fixed order
+        start = None if carry is None else carry.get(key)
+        if start is None:
+            start = rng.normal(0.0, sd, n)
+        out, last = ar1(start, decay(dt, tau_s), sd, rng, k)
+        if carry is not None:
+            carry[key] = last
+        return out
 
     if kind == "weather":
         speed, direction = wind.at(time_ms)
@@ -274,8 +314,20 @@ def background(
     return np.stack(cols, axis=-1)
 
 
+def _working(hour: FloatArray) -> FloatArray:
+    """The working day, 8-18 h local, in [0, 1]: ramps (10-90 %) of 26 minutes around 8 and
+    18 h (a shift starts over minutes, and a hard step would be a jump at the hour)."""
+    rise = 0.5 * (1.0 + np.tanh((hour - 8.0) / 0.2))
+    fall = 0.5 * (1.0 + np.tanh((18.0 - hour) / 0.2))
+    out: FloatArray = rise * fall
+    return out
+
+
 def rounded(kind: str, values: FloatArray) -> FloatArray:
-    """``values`` rounded per metric as a detector reports them (in place)."""
-    for j, d in enumerate(_DECIMALS[kind]):
-        values[:, :, j] = np.round(values[:, :, j], d)
+    """``values`` rounded per metric as a detector reports them, and kept inside the
+    registry's physical limits (``SAFETY_LIMITS``: what ingest accepts), in place."""
+    limits = SAFETY_LIMITS[kind]
+    for j, (metric, d) in enumerate(zip(SAFETY_METRICS[kind], _DECIMALS[kind], strict=True)):
+        lo, hi = limits[metric]
+        np.clip(np.round(values[:, :, j], d), lo, hi, out=values[:, :, j])
     return values

@@ -3,8 +3,11 @@
 The scenario's ``safety`` section equips a share of each site's factories with gas, fire,
 odour and effluent sensors and gives each site weather stations (``safety.site_plans``, on
 the places ``placement.py`` gives the factories). ``SafetyFeed`` generates their readings
-an hour of simulated time at a time per site (``safety.background``: the wind is one field
-per site and day, so it meanders without jumps inside a day), and injects incidents
+per site and kind in blocks of ``BLOCK_STEPS`` sampling steps, each continuing the slow
+processes of the block before (``safety.background``'s ``carry``), and a wind per site that
+continues across midnight, so no reading jumps at an hour, a day or a block boundary and the
+readings do not depend on how (or by which shard) a run asks for them; only the blocks a run
+reaches are generated. It injects incidents
 (``incident.py``: leak, odour episode, fire, effluent excursion) drawn per site and day at
 the rates of ``safety.incidents_per_day`` (scaled by ``--anomaly-scale``), and the
 scenario's ``safety.showcase`` incidents (``showcase.py``: a leak or odour episode the
@@ -16,14 +19,14 @@ label rows name its source factory. ``SafetyCursor`` publishes one kind in group
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
 
 from simulators.anomaly import Anomaly
-from simulators.incident import INCIDENT_TYPES, Incident, draw_incident, inject
+from simulators.incident import INCIDENT_KIND, INCIDENT_TYPES, Incident, draw_incident, inject
 from simulators.kinds import SAFETY_KINDS, SAFETY_METRICS
 from simulators.layout import Layout
 from simulators.payload import Message, PayloadEncoder
@@ -35,11 +38,11 @@ from simulators.safety import (
     background,
     rounded,
     site_plans,
-    wind_field,
+    wind_track,
 )
 from simulators.showcase import Showcase, showcase_incidents
 
-__all__ = ["IncidentLabel", "SafetyCursor", "SafetyFeed", "safety_intervals_ms"]
+__all__ = ["BLOCK_STEPS", "IncidentLabel", "SafetyCursor", "SafetyFeed", "safety_intervals_ms"]
 
 FloatArray = npt.NDArray[np.float64]
 Times = npt.NDArray[np.int64]
@@ -47,6 +50,12 @@ IncidentLabel = tuple[str, int, int, str, str]
 _HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000
 _TAIL_MS = 3_600_000  # a plume still arrives this long after its release ends
+#: Steps of one kind generated together (``SafetyFeed._block``), as ``engine.py``'s frames.
+BLOCK_STEPS = 64
+# The slow processes' state is kept at every 64th block, to generate an old block again.
+_CHECKPOINT_BLOCKS = 64
+_KEPT_CHECKPOINTS = 16 * _CHECKPOINT_BLOCKS
+_WIND_FIELDS = tuple(f.name for f in fields(Wind))
 
 
 def safety_intervals_ms(layout: Layout) -> dict[str, int]:
@@ -55,10 +64,15 @@ def safety_intervals_ms(layout: Layout) -> dict[str, int]:
     return {k: max(1, round(float(given.get(k, INTERVALS_S[k])) * 1000)) for k in SAFETY_KINDS}
 
 
-@dataclass(frozen=True, slots=True)
-class _Hour:
-    times: Mapping[str, Times]
-    values: Mapping[str, FloatArray]
+@dataclass(slots=True)
+class _Track:
+    """The blocks of one kind at one site: the next to generate, the slow processes' state
+    before it, the state before every ``_CHECKPOINT_BLOCKS``-th block, the newest blocks."""
+
+    next: int = 0
+    carry: dict[str, FloatArray] = field(default_factory=dict)
+    checkpoints: dict[int, dict[str, FloatArray]] = field(default_factory=dict)
+    blocks: dict[int, FloatArray] = field(default_factory=dict)
 
 
 class SafetyFeed:
@@ -98,8 +112,10 @@ class SafetyFeed:
         ]
         self._shard_ids = {layout.factory_ids[i] for i in np.flatnonzero(in_shard)}
         self.kinds = tuple(k for k in SAFETY_KINDS if any(len(rows[k]) for rows in self._rows))
-        self._hours: dict[tuple[int, int], _Hour] = {}
+        self._tracks: dict[tuple[int, str], _Track] = {}
         self._winds: dict[tuple[int, int], Wind] = {}
+        # Gust and meander at each site's midnights (day 0's: none, a fresh start).
+        self._wind_state: dict[tuple[int, int], FloatArray] = {}
         self._incidents: dict[tuple[int, int], list[Incident]] = {}
         self._labels: dict[tuple[int, int, int], dict[str, list[int]]] = {}
         self._label_type: dict[tuple[int, int, int], tuple[str, str, int]] = {}
@@ -132,45 +148,89 @@ class SafetyFeed:
         return self._incidents[key]
 
     def _wind(self, site: int, day: int) -> Wind:
-        key = (site, day)
-        if key not in self._winds:
-            rng = np.random.default_rng([self.seed, 0x3D, site, day])
-            t0 = self.start_ms + day * _DAY_MS
-            grid = t0 + np.arange(0, _DAY_MS + 1, 10_000, dtype=np.int64)
-            speed = float(rng.uniform(self._speed[0], self._speed[1]))
-            direction = self._dir[0] + float(rng.uniform(-1.0, 1.0)) * self._dir[1]
-            self._winds[key] = wind_field(grid, rng, speed, direction % 360.0)
-        return self._winds[key]
+        """The site's wind on simulated ``day``: every 10 s, continued from the day before
+        (gusts and meander carry their state; the mean speed and direction move from
+        this day's towards the next day's over the day), so it never jumps at midnight."""
+        for d in range(day + 1):  # the days before first, for the state they end with
+            if (site, d) in self._winds or (site, d + 1) in self._wind_state:
+                continue
+            rng = np.random.default_rng([self.seed, 0x3D, site, d])
+            t0 = self.start_ms + d * _DAY_MS
+            grid = t0 + np.arange(0, _DAY_MS, 10_000, dtype=np.int64)
+            w = (grid - t0) / _DAY_MS
+            w = w * w * (3.0 - 2.0 * w)  # smooth: no kink at midnight either
+            # The day's means come first from the day's stream (the next day's from its).
+            s0, d0 = self._wind_mean(rng)
+            s1, d1 = self._wind_mean(np.random.default_rng([self.seed, 0x3D, site, d + 1]))
+            state = self._wind_state.get((site, d))
+            wind, end = wind_track(grid, rng, s0 + (s1 - s0) * w, d0 + (d1 - d0) * w, state)
+            self._wind_state[(site, d + 1)] = end
+            self._winds[(site, d)] = wind
+        if (site, day) not in self._winds:  # dropped as old: again from the state it began with
+            del self._wind_state[(site, day + 1)]
+            return self._wind(site, day)
+        for old in [k for k in self._winds if k[0] == site and k[1] < day - 2]:
+            del self._winds[old]
+        return self._winds[(site, day)]
 
-    def _hour(self, site: int, hour: int) -> _Hour:
-        key = (site, hour)
-        if key in self._hours:
-            return self._hours[key]
-        plan = self.plans[site]
-        t0, t1 = hour * _HOUR_MS, (hour + 1) * _HOUR_MS
-        times = {
-            k: self.start_ms + np.arange(-(-t0 // dt), -(-t1 // dt), dtype=np.int64) * dt
-            for k, dt in self.intervals.items()
-        }
-        day = hour * _HOUR_MS // _DAY_MS
-        wind = self._wind(site, day)
-        rng = np.random.default_rng([self.seed, 0x5AF, site, hour])
-        values = {k: background(plan, k, times[k], wind, rng) for k in SAFETY_KINDS}
-        lo, hi = self.start_ms + t0, self.start_ms + t1
-        for d in (day - 1, day):
-            for n, inc in enumerate(self.incidents(site, d) if d >= 0 else ()):
-                if inc.start_ms >= hi or inc.start_ms + inc.duration_s * 1000 + _TAIL_MS < lo:
+    def _wind_mean(self, rng: np.random.Generator) -> tuple[float, float]:
+        """A day's mean wind speed and direction (its value at the day's midnight)."""
+        speed = float(rng.uniform(self._speed[0], self._speed[1]))
+        return speed, self._dir[0] + float(rng.uniform(-1.0, 1.0)) * self._dir[1]
+
+    def _wind_over(self, site: int, t0: int, t1: int) -> Wind:
+        """The site's wind from ``t0`` to ``t1`` (one day's field, or two joined)."""
+        first, last = ((t - self.start_ms) // _DAY_MS for t in (t0, t1))
+        days = [self._wind(site, d) for d in range(first, last + 1)]
+        if len(days) == 1:
+            return days[0]
+        return Wind(*(np.concatenate([getattr(w, f) for w in days]) for f in _WIND_FIELDS))
+
+    def _block(self, site: int, kind: str, b: int) -> FloatArray:
+        """Block ``b`` (steps ``[b * BLOCK_STEPS, (b + 1) * BLOCK_STEPS)``) of every sensor
+        of ``kind`` at plan ``site``, incidents in, rounded: ``float64[n, BLOCK_STEPS, M]``.
+
+        Blocks are generated in order, each continuing the slow processes of the one before,
+        so the readings do not depend on how a run asks for them (hours, batches)."""
+        track = self._tracks.setdefault((site, kind), _Track())
+        if b in track.blocks:
+            return track.blocks[b]
+        if b < track.next:  # asked again for a block no longer kept: from a checkpoint
+            track.next = max(c for c in track.checkpoints if c <= b)
+            track.carry = {k: v.copy() for k, v in track.checkpoints[track.next].items()}
+        while track.next <= b:
+            i = track.next
+            if i % _CHECKPOINT_BLOCKS == 0:
+                track.checkpoints[i] = {k: v.copy() for k, v in track.carry.items()}
+                # A forever run keeps the first and the last few (older: from block 0).
+                for old in [c for c in track.checkpoints if 0 < c < i - _KEPT_CHECKPOINTS]:
+                    del track.checkpoints[old]
+            track.blocks[i] = self._generate(site, kind, i, track.carry)
+            track.next += 1
+            for old in [x for x in track.blocks if x < i - 2]:
+                del track.blocks[old]
+        return track.blocks[b]
+
+    def _generate(self, site: int, kind: str, b: int, carry: dict[str, FloatArray]) -> FloatArray:
+        plan, dt = self.plans[site], self.intervals[kind]
+        seq = np.arange(b * BLOCK_STEPS, (b + 1) * BLOCK_STEPS, dtype=np.int64)
+        times = self.start_ms + seq * dt
+        lo, hi = int(times[0]), int(times[-1])
+        wind = self._wind_over(site, lo, hi)
+        code = SAFETY_KINDS.index(kind)
+        rng = np.random.default_rng([self.seed, 0x5B0, site, code, b])
+        values = {kind: background(plan, kind, times, wind, rng, carry)}
+        first = (lo - self.start_ms) // _DAY_MS
+        for d in range(max(first - 1, 0), (hi - self.start_ms) // _DAY_MS + 1):
+            for n, inc in enumerate(self.incidents(site, d)):
+                ends = inc.start_ms + inc.duration_s * 1000 + _TAIL_MS
+                if INCIDENT_KIND[inc.type] != kind or inc.start_ms > hi or ends < lo:
                     continue
-                inc_rng = np.random.default_rng([self.seed, 0x1C4, site, d, n, hour])
-                rows = inject(plan, wind, inc, times, values, inc_rng)
+                noise = np.random.default_rng([self.seed, 0x1C4, site, d, n, b])
+                params = np.random.default_rng([self.seed, 0x1C5, site, d, n])
+                rows = inject(plan, wind, inc, {kind: times}, values, noise, params=params)
                 self._note((site, d, n), inc, rows)
-        for k in SAFETY_KINDS:
-            rounded(k, values[k])
-        # Cursors of all kinds move together: an hour two behind the newest is done with.
-        for old in [h for h in self._hours if h[0] == site and h[1] < hour - 1]:
-            del self._hours[old]
-        self._hours[key] = _Hour(times, values)
-        return self._hours[key]
+        return rounded(kind, values[kind])
 
     def _note(self, key: tuple[int, int, int], inc: Incident, rows: list[IncidentLabel]) -> None:
         if key in self._emitted:
@@ -204,7 +264,6 @@ class SafetyFeed:
         path, times, seq, values)`` per sensor."""
         dt = self.intervals[kind]
         seq = np.arange(k0, k1, dtype=np.int64)
-        hours = (seq * dt) // _HOUR_MS
         metrics = SAFETY_METRICS[kind]
         out = []
         for s, plan in enumerate(self.plans):
@@ -212,10 +271,12 @@ class SafetyFeed:
             if not len(rows):
                 continue
             vals = np.empty((len(rows), len(seq), len(metrics)))
-            for h in np.unique(hours).tolist():
-                hour = self._hour(s, h)
-                pos = np.searchsorted(hour.times[kind], self.start_ms + seq[hours == h] * dt)
-                vals[:, hours == h] = hour.values[kind][rows][:, pos]
+            for b in range(k0 // BLOCK_STEPS, -(-k1 // BLOCK_STEPS)):
+                lo, hi = max(k0, b * BLOCK_STEPS), min(k1, (b + 1) * BLOCK_STEPS)
+                block = self._block(s, kind, b)
+                vals[:, lo - k0 : hi - k0] = block[
+                    rows, lo - b * BLOCK_STEPS : hi - b * BLOCK_STEPS
+                ]
             times = self.start_ms + seq * dt
             for i, r in enumerate(rows.tolist()):
                 gateway = int(self._gateway[s][plan.sensor_factory[kind][r]])

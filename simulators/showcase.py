@@ -8,7 +8,9 @@ and then every ``every_s`` simulated seconds, one incident that the sensors do s
 alternately a gas leak and an odour episode, at the site and source factory whose plume,
 in the wind of that moment, reaches the most detectors of its kind (the source's own fence
 detector counts), sized so the second-best reached one reads about three times its alarm
-level (a lone one four times). They are labelled like every incident.
+level (a lone one four times); a detector counts as reached from ``_FLOOR`` (1 % of the
+plume's dilution 150 m downwind on its axis in a 3 m/s wind), and a moment when no site has
+one has no showcase. They are labelled like every incident.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ __all__ = ["Showcase", "showcase_incidents"]
 # The first alarm level of each showcased metric (the registry's default rules).
 _ALARM = {"h2s": 10.0, "nh3": 25.0, "ou": 20.0}
 _TYPES = (("gas_leak", "gas", "h2s"), ("odor_episode", "odor", "ou"))
+# A sensor counts as reached from a dilution of 1 % of the plume's 150 m downwind on its
+# axis in a 3 m/s wind: the far tail of a Gaussian (1e-80 and less) would size the release
+# to infinity, and its readings would overflow to inf and NaN.
+_FLOOR = 0.01 * float(arrival(np.zeros(2), np.array([150.0, 0.0]), 3.0, 270.0)[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +102,11 @@ def showcase_incidents(
             peaks = _peaks(plan, kind, wind_of(s, day), start, showcase.duration_s)
             ranked = -np.sort(-peaks, axis=1)
             # Sensors a plume reaches within a tenth of its best one, then how well.
-            reach = (ranked >= 0.1 * ranked[:, :1]) & (ranked > 0)
+            reach = (ranked >= 0.1 * ranked[:, :1]) & (ranked >= _FLOOR)
             count = reach.sum(axis=1)
             f = int(np.lexsort((-ranked[:, 0], -count))[0])
             score = (int(count[f]), float(ranked[f, 0]))
-            if ranked[f, 0] > 0 and (best is None or score > (best[2], best[1])):
+            if ranked[f, 0] >= _FLOOR and (best is None or score > (best[2], best[1])):
                 second = float(ranked[f, 1]) if ranked.shape[1] > 1 else 0.0
                 best = (s, float(ranked[f, 0]), int(count[f]), f, second)
         if best is not None:

@@ -8,6 +8,7 @@ from simulators.kinds import SAFETY_METRICS
 from simulators.plume import arrival
 from simulators.safety import build_plan
 
+from controlcenter import attribution
 from controlcenter.attribution import Observations, Wind, attribute, nearest_first
 
 # Six factories on a 300 m grid; wind from the west (270 deg) carries air to +x.
@@ -77,13 +78,53 @@ def test_no_wind_still_ranks_candidates_with_less_confidence():
     assert attribute(CANDS, obs, Wind(float("nan"), float("nan")), IDS).confidence <= 0.5
 
 
-def test_one_sensor_gives_candidates_with_a_low_confidence():
+def test_a_lone_alarm_is_placed_by_its_peak_between_its_neighbour_and_the_factory_upwind():
+    # One sensor 50 m downwind of b and 350 m downwind of a: a modest peak needs a release
+    # of a usual size at a, a huge one needs b (a tiny release at b would read too little
+    # 350 m away, a huge one at a would have been seen elsewhere).
+    xy = np.array([[350.0, 10.0], [900.0, 900.0]])
+
+    def lone(peak: float):
+        obs = Observations(xy, np.array([60.0, np.nan]), np.array([peak, np.nan]), np.ones(2))
+        return attribute(CANDS, obs, Wind(3.0, 270.0), IDS)
+
+    modest, huge = lone(2.0), lone(300.0)
+    assert [c.factory for c in modest.ranked[:2]] == ["a", "b"]
+    assert [c.factory for c in huge.ranked[:2]] == ["b", "a"]
+    for result in (modest, huge):
+        assert len(result.ranked) == len(IDS)
+        assert result.sensors_alarmed == 1
+        # The confidence is the first candidate's posterior probability.
+        assert result.confidence == round(result.ranked[0].probability, 4)
+
+
+def test_the_time_of_day_sets_the_stability_and_so_the_ranking():
+    # A peak of 5 alarm levels 350 m downwind of a, 50 m of b: at night (a narrow,
+    # concentrated plume) a usual release at a explains it, by day (wide, diluted) a
+    # release at b; not told the time, the two are averaged.
     xy = np.array([[350.0, 10.0], [900.0, 900.0]])
     obs = Observations(xy, np.array([60.0, np.nan]), np.array([5.0, np.nan]), np.ones(2))
-    result = attribute(CANDS, obs, Wind(3.0, 270.0), IDS)
-    assert len(result.ranked) == len(IDS)
-    assert result.sensors_alarmed == 1
-    assert result.confidence <= 1.0 / 3.0
+    night = attribute(CANDS, obs, Wind(3.0, 270.0, False), IDS)
+    day = attribute(CANDS, obs, Wind(3.0, 270.0, True), IDS)
+    assert night.ranked[0].factory == "a"
+    assert day.ranked[0].factory == "b"
+
+
+def test_a_large_site_is_scored_in_blocks_with_the_same_result(monkeypatch):
+    rng = np.random.default_rng(3)
+    cands = rng.uniform(0.0, 3000.0, (70, 2))
+    cands[:6] = CANDS
+    ids = tuple(f"f{i}" for i in range(70))
+    obs = _episode(1)
+    full = attribute(cands, obs, Wind(3.0, 270.0), ids)
+    assert full.ranked[0].factory == "f1"
+    assert abs(sum(c.probability for c in full.ranked) - 1.0) < 1e-9
+    # The same candidates in one block, none pruned, give the same posterior.
+    monkeypatch.setattr(attribution, "_BLOCK", 1000)
+    monkeypatch.setattr(attribution, "_PRUNE", 1e9)
+    one = attribute(cands, obs, Wind(3.0, 270.0), ids)
+    assert [c.factory for c in one.ranked[:5]] == [c.factory for c in full.ranked[:5]]
+    assert abs(one.confidence - full.confidence) < 1e-6
 
 
 def test_missing_positions_or_alarms_give_an_empty_result_not_an_error():

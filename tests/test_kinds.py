@@ -17,7 +17,14 @@ from controlcenter.api import Role
 from controlcenter.api.auth import ApiKeys
 from controlcenter.embedded._port import free_port
 from controlcenter.kinds import KindError, packaged, parse_kind, parse_registry
-from tests._support import eventually, now_ms, publish, reading, running_service
+from tests._support import (
+    count_readings,
+    eventually,
+    now_ms,
+    publish,
+    reading,
+    running_service,
+)
 
 
 def test_the_first_kinds_keep_their_engine_profiles_exactly():
@@ -304,3 +311,42 @@ def test_the_engine_does_not_score_a_state_change_that_z_scores_would_flag():
         events[name] = ev.names().tolist()
     assert events["fire.smoke"] == []
     assert events["generic"] != []
+
+
+async def test_a_gas_reading_chattering_across_its_set_point_opens_one_alert(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    """A plume's concentration crosses alarm 1 many times a minute: the default gas rule
+    keeps one alert open through it (a 5-minute off-delay) and resolves it once the gas
+    has stayed under the clear level that long. The demo's first leak, before, opened and
+    resolved 129 alerts on one detector in five minutes."""
+    site = _site()
+    t0 = now_ms() - 900_000  # reading time drives the off-delay: 15 minutes of history
+    settings = make_settings(
+        database_url, api={"port": free_port()}, alerts={"publish_mqtt": False}
+    )
+    topic = f"{topic_root}/v1/{site}/f1/gas/gd1"
+    async with running_service(settings):
+        # Each reading in a batch of its own, as readings a few seconds apart arrive.
+        for i, h2s in enumerate([12.0, 5.0, 13.0, 4.0, 12.5, 5.0]):
+            await publish(mqtt_url, [(topic, reading(t0 + i * 5000, h2s=h2s, o2=20.9, lel=0.0))])
+
+            async def stored(n=i + 1):
+                return await count_readings(pool, site) >= n * 3
+
+            await eventually(stored)
+        # Then under the clear level (8 ppm) for 350 s of reading time.
+        await publish(
+            mqtt_url,
+            [
+                (topic, reading(t0 + 30_000 + i * 5000, h2s=3.0, o2=20.9, lel=0.0))
+                for i in range(70)
+            ],
+        )
+
+        async def resolved():
+            rows = await _alerts(pool, site, "gas-h2s")
+            return rows if rows and rows[-1]["state"] == "resolved" else None
+
+        rows = await eventually(resolved, timeout=30)
+        assert [(r["state"], r["value"]) for r in rows] == [("resolved", 12.0)]

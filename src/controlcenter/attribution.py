@@ -8,28 +8,30 @@ candidate factories' positions. Output: the candidates ranked by posterior proba
 The score is an inverse Gaussian plume. For candidate ``f`` and a wind direction ``theta``,
 a sensor at ``along`` metres downwind and ``cross`` metres off the axis (``x = max(along,
 0) + 30 m``, the 30 m for the size of a plant), in air of Pasquill stability class ``c``
-(``controlcenter.dispersion``: Briggs' widths ``sy``, ``sz``; the classes of the measured
-wind speed by day and by night, averaged, as the time of day is not used):
+(``controlcenter.dispersion``: Briggs' widths ``sy``, ``sz``; the class of the measured
+wind speed by day or by night as ``Wind.daytime`` says, else the two averaged):
 
 * is swept by the meandering plume with probability ``p_in = exp(-z^2 / 2)``,
   ``z = (cross + 2 max(-along, 0)) / sqrt(sy^2 + (x tan 10 deg)^2 + (10 m)^2)``: the plume's
   own width, its meander over the release (10 degrees, a typical spread of the wind's
   direction over a quarter of an hour) and the release's scatter around the factory's
   marker; never upwind;
-* when swept, reads the axis concentration ``Q / (pi u sy sz)`` of a ground-level release:
-  ``ln Q`` is fitted as the median of ``ln peak - ln(1 / (pi u sy sz))`` over the sensors
-  that alarmed, their residuals scored with a Student-t (3 dof) of scale 0.5 (puffs, the
-  moment the meander crosses the sensor);
+* when swept, its peak reads the plume's mean axis concentration ``Q / (pi u sy sz)`` of
+  a ground-level release times a peak-to-mean factor of 2 (short readings of a
+  fluctuating plume; the median on the tuning seeds was 2.1), residuals in ``ln`` scored
+  with a Student-t (3 dof) of scale 0.5 (puffs, the moment the meander crosses the sensor);
+* the source strength ``Q`` is not fitted but marginalised: a grid of 33 values of ``ln Q``
+  under a normal prior on the axis concentration 150 m downwind (3 m/s, neutral air) in
+  alarm levels, centred on 7.7 (the middle of the 3-20 alarm levels incidents are drawn
+  with), sd 1.5 in ``ln`` (0.4 to 150 alarm levels at 95 %). So an alarm beside a factory
+  that would need a tiny release to read what it read counts against that factory, and a
+  distant one that would need a huge release against the distant one;
 * sees the plume ``a = x / u`` seconds after the release: onsets are ``t0 + a`` for one
   release time ``t0`` (the median of ``onset - a``), residuals scored with a Student-t of
   scale ``180 s + 0.3 a`` (the meander decides when an edge sensor is first swept);
-* if it stayed quiet, adds ``ln(1 - p_in * P(Q / (pi u sy sz) > alarm level))``: a quiet
-  sensor in the cone, close enough to have alarmed, is evidence against the candidate
-  (bounded: one quiet sensor cannot veto).
-
-No prior on the release's size is needed (the model before the dispersion classes leaned on
-one, ``Q^0.3``, to break the tie of a lone alarm between the factory beside the sensor and
-one upwind; the physical widths, narrow near a source, settle it as well or better).
+* if it stayed quiet, adds ``ln(1 - p_in * P(peak > alarm level | Q))`` inside the
+  integral over ``Q``: a quiet sensor in the cone, close enough to have alarmed, is evidence
+  against the candidate (bounded: one quiet sensor cannot veto), and it bounds ``Q``.
 
 Where ``Observations.wind_dir`` gives the wind at a sensor's onset, that sensor's frame is
 turned by the drift from the episode's wind (a long odour episode reaches its late sensors
@@ -37,14 +39,15 @@ in a wind that turned since). Alarmed sensors add ``ln p_in``, so sensors upwind
 off the axis rule a candidate out. The measured direction is uncertain (stations,
 meander): the likelihood is averaged over ``theta + k * 4 deg`` (``k = -4..4``, Gaussian
 weights of 8 deg); with no wind measured, over 24 directions all round, with a 2 m/s
-speed and a halved confidence. Everything is one numpy expression over ``[candidates,
-directions, classes, sensors]``. The figures were chosen on simulated episodes (seeds
-0-599 of ``bench/attribution.py`` for the earlier model, 10000-10599 for the widths and
-the dropped size prior) and measured on others (seeds 50000-50599: README, *Source
-attribution*).
+speed and a halved confidence. Everything is numpy over ``[candidates,
+directions, classes, sizes, sensors]``, in blocks of candidates; a candidate whose upper
+bound (geometry and onsets alone) is 40 nats below the best is not integrated. The
+figures were chosen on simulated episodes (seeds 0-599 of ``bench/attribution.py`` for
+the earlier model, 10000-12399 and 20000-21199 for the size prior and the peak-to-mean
+factor) and measured on others (README, *Source attribution*).
 
-``confidence`` is the top candidate's posterior probability, scaled down when fewer than
-three sensors alarmed and halved without wind.
+``confidence`` is the top candidate's posterior probability (the benchmark shows how it is
+calibrated), halved without wind.
 
 >>> import numpy as np
 >>> cands = np.array([[0.0, 0.0], [0.0, 400.0], [400.0, 0.0]])
@@ -64,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.dispersion import pasquill_class, sigmas
+from controlcenter.dispersion import axis_dilution, pasquill_class, sigmas
 
 __all__ = ["Attribution", "Candidate", "Observations", "Wind", "attribute", "nearest_first"]
 
@@ -81,6 +84,15 @@ _DIR_SD_DEG = 8.0
 _CALM_SPEED = 2.0
 _DOF = 3.0
 _DRIFT = True
+_PEAK_TO_MEAN = 2.0
+_SIZE_MEAN = float(np.log(np.sqrt(3.0 * 20.0)))
+_SIZE_SD = 1.5
+_SIZE_GRID = np.linspace(np.log(0.05), np.log(2000.0), 33)
+_REF_DILUTION = float(axis_dilution(150.0, 3.0, 3.0))
+#: Nats below the likelihood of the best-bounded candidate beyond which one is not scored.
+_PRUNE = 40.0
+#: Candidates scored per block: bounds the ``[F, K, C, G, S]`` arrays on a large site.
+_BLOCK = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +182,32 @@ def _classes(speed: float, daytime: bool | None) -> F64:
     return np.atleast_1d(pasquill_class(speed, daytime))
 
 
+def _size_grid(alarm: F64) -> tuple[F64, F64]:
+    """``ln Q`` grid points (Q: emission rate, metric unit x m^3/s) and their log prior weights.
+
+    The prior is on ``s = ln(Q / (alarm / REF))``, the release's mean concentration on the
+    axis 150 m downwind in a 3 m/s neutral wind, in alarm levels (``REF``: that dilution):
+    normal, centred on ``ln 7.7`` (the geometric middle of 3-20 alarm levels, the releases an
+    incident is drawn from), sd 1.5 (a 95 % range of 0.4 to 150 alarm levels).
+    """
+    level = float(np.median(alarm)) if len(alarm) else 1.0
+    ln_w = -0.5 * ((_SIZE_GRID - _SIZE_MEAN) / _SIZE_SD) ** 2
+    ln_w -= np.log(np.exp(ln_w).sum())
+    out: F64 = _SIZE_GRID + np.log(max(level, 1e-12) / _REF_DILUTION)
+    return out, ln_w
+
+
 def _log_likelihood(
-    cands: F64, obs: Observations, dirs: F64, wind: tuple[float, bool | None], base: float | None
+    cands: F64,
+    obs: Observations,
+    dirs: F64,
+    wind: tuple[float, bool | None],
+    base: float | None,
+    exact: bool = True,
 ) -> F64:
-    """``float64[F, K]``: log-likelihood of the observations per candidate and direction."""
+    """``float64[F, K]``: log-likelihood of the observations per candidate and direction
+    (``exact=False``: an upper bound, without the magnitudes, which cannot add more than
+    ``-ln(scale)`` per alarmed sensor, nor the quiet sensors, which only subtract)."""
     speed, daytime = wind
     drift = np.zeros(len(obs.xy))
     if obs.wind_dir is not None and base is not None and _DRIFT:
@@ -195,28 +229,94 @@ def _log_likelihood(
     width = np.sqrt(sy * sy + (x * _MEANDER) ** 2 + _WIDTH0_M**2)
     lateral = cross + _UPWIND * np.maximum(-along, 0.0)
     ln_in = -0.5 * (lateral / width) ** 2  # log of p_in, the chance the plume sweeps it
-    # Swept, a sensor reads the axis concentration Q / (pi u sy sz) of the Gaussian plume.
-    ln_d = -np.log(np.pi * max(speed, 0.3) * sy * sz)
+    # Swept, a sensor's peak is the plume's mean axis concentration Q / (pi u sy sz) times
+    # the peak-to-mean factor of short readings.
+    ln_d = np.log(_PEAK_TO_MEAN / (np.pi * max(speed, 0.3) * sy * sz))
     hit = np.isfinite(obs.onset_s)
     # Timing: the plume arrives x / u after one release time for all, fitted robustly.
     a = np.broadcast_to(x / speed, ln_d.shape)
     lag = obs.onset_s[hit] - a[..., hit]
     t0 = np.median(lag, axis=-1, keepdims=True)
     ll = _robust(lag - t0, _T_SCALE_S + 0.3 * a[..., hit]).sum(axis=-1)
-    # Magnitudes: one source strength, alarmed sensors as values, quiet ones as censored.
-    resid = np.log(np.maximum(obs.peak[hit], 1e-12)) - ln_d[..., hit]
-    ln_q = np.median(resid, axis=-1, keepdims=True)
-    ll = ll + _robust(resid - ln_q, _M_SCALE).sum(axis=-1)
     ll = ll + np.broadcast_to(ln_in, ln_d.shape)[..., hit].sum(axis=-1)
+    n_classes = float(np.log(ll.shape[-1]))
+    if not exact:
+        bound: F64 = _logsumexp(ll - hit.sum() * np.log(_M_SCALE)) - n_classes
+        return bound
+    # Magnitudes, marginalised over the source strength Q (a grid, last axis G): alarmed
+    # sensors as values, quiet ones as censored (below their alarm level, or not swept).
+    ln_q, ln_prior = _size_grid(obs.alarm)
+    resid = np.log(np.maximum(obs.peak[hit], 1e-12)) - ln_d[..., None, hit] - ln_q[:, None]
+    lq = ln_prior + _robust(resid, _M_SCALE).sum(axis=-1)  # [F, K, C, G]
     if (~hit).any():
-        quiet = np.log(np.maximum(obs.alarm[~hit], 1e-12))
-        p_over = np.exp(_log_cdf((ln_q + ln_d[..., ~hit] - quiet) / _M_SCALE))
-        p_in = np.broadcast_to(np.exp(ln_in), ln_d.shape)[..., ~hit]
-        ll = ll + np.log1p(-p_in * p_over * 0.999).sum(axis=-1)
+        lq = lq + _quiet(ln_in, ln_d, ln_q, np.log(np.maximum(obs.alarm[~hit], 1e-12)), ~hit)
+    ll = ll + _logsumexp(lq)
     # The classes are equally likely a priori: average them.
-    top = ll.max(axis=-1, keepdims=True)
-    out: F64 = (top + np.log(np.exp(ll - top).mean(axis=-1, keepdims=True)))[..., 0]
+    out: F64 = _logsumexp(ll) - n_classes
     return out
+
+
+def _quiet(ln_in: F64, ln_d: F64, ln_q: F64, level: F64, quiet: npt.NDArray[np.bool_]) -> F64:
+    """``float64[F, K, C, G]``: the quiet sensors' ``sum ln(1 - p_in P(peak > alarm | Q))``.
+
+    Only the (candidate, direction, class, sensor) cells where the plume could have raised
+    the sensor to its alarm level with the largest ``Q`` of the grid are evaluated (on a
+    large site most quiet sensors lie outside every candidate's cone).
+    """
+    shape = np.broadcast_shapes(ln_in.shape, ln_d.shape)
+    lin = np.broadcast_to(ln_in, shape)[..., quiet]  # [F, K, C, Sq]
+    ld = np.broadcast_to(ln_d, shape)[..., quiet] - level
+    cells = np.flatnonzero((lin + np.minimum((ln_q[-1] + ld) * 1.702 / _M_SCALE, 0.0)) > -14.0)
+    out = np.zeros((*shape[:-1], len(ln_q)))
+    if not len(cells):
+        return out
+    # P(peak > alarm) by the logistic approximation of the normal CDF, cell by grid point.
+    z = (ln_q[None, :] + ld.reshape(-1)[cells, None]) * (1.702 / _M_SCALE)
+    p = np.exp(lin.reshape(-1)[cells, None]) / (1.0 + np.exp(-z))
+    terms = np.log1p(-0.999 * p)  # [cells, G]
+    owner = cells // lin.shape[-1]  # the (F, K, C) cell of each
+    flat = (owner[:, None] * len(ln_q) + np.arange(len(ln_q))[None, :]).reshape(-1)
+    out.reshape(-1)[:] = np.bincount(flat, terms.reshape(-1), out.size)
+    return out
+
+
+def _logsumexp(v: F64) -> F64:
+    """``ln sum exp`` over the last axis."""
+    top = v.max(axis=-1, keepdims=True)
+    out: F64 = (top + np.log(np.exp(v - top).sum(axis=-1, keepdims=True)))[..., 0]
+    return out
+
+
+def _scores(
+    cands: F64,
+    obs: Observations,
+    directions: tuple[F64, F64],
+    wind: tuple[float, bool | None],
+    base: float | None,
+) -> F64:
+    """``float64[F]``: each candidate's log-likelihood, the wind directions averaged.
+
+    A candidate whose upper bound (the geometry and onsets alone) falls ``_PRUNE`` below
+    the likelihood of the one with the best bound is not scored exactly: its posterior
+    would be below ``e^-_PRUNE``; it keeps its bound, which still ranks it among such.
+    """
+    dirs, log_w = directions
+
+    def score(block: F64, exact: bool) -> F64:
+        ll = np.concatenate(
+            [
+                _log_likelihood(block[i : i + _BLOCK], obs, dirs, wind, base, exact)
+                for i in range(0, len(block), _BLOCK)
+            ]
+        )
+        return _logsumexp(ll + log_w[None, :])
+
+    per = score(cands, False)
+    first = int(np.argmax(per))
+    floor = float(score(cands[first : first + 1], True)[0]) - _PRUNE
+    close = np.flatnonzero(per >= floor)
+    per[close] = score(cands[close], True)
+    return per
 
 
 def attribute(candidates: F64, obs: Observations, wind: Wind, ids: Sequence[str]) -> Attribution:
@@ -243,15 +343,12 @@ def attribute(candidates: F64, obs: Observations, wind: Wind, ids: Sequence[str]
     base = wind.direction_deg if wind.direction_deg is not None else None
     if base is not None and not np.isfinite(base):
         base = None
-    ll = _log_likelihood(cands[keep_c], clean, dirs, (speed, wind.daytime), base)
-    ll = ll + log_w[None, :]
-    top = ll.max(axis=1, keepdims=True)
-    per = (top + np.log(np.exp(ll - top).sum(axis=1, keepdims=True)))[:, 0]
+    per = _scores(cands[keep_c], clean, (dirs, log_w), (speed, wind.daytime), base)
     post = np.exp(per - per.max())
     post /= post.sum()
     order = np.argsort(-post, kind="stable")
     ranked = tuple(Candidate(names[i], float(post[i]), float(per[i])) for i in order)
-    confidence = float(post[order[0]]) * min(1.0, n_hit / 3.0)
+    confidence = float(post[order[0]])
     if wind.direction_deg is None or not np.isfinite(wind.direction_deg):
         confidence *= 0.5
     return Attribution(ranked, round(confidence, 4), n_hit)

@@ -30,10 +30,13 @@ cloud): light daytime winds mix the air (A-B, wide plumes), light night winds do
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CLASSES", "axis_dilution", "pasquill_class", "sigmas"]
+__all__ = ["CLASSES", "axis_dilution", "daytime", "pasquill_class", "sigmas"]
 
 F64 = npt.NDArray[np.float64]
 CLASSES = "ABCDEF"
@@ -47,6 +50,8 @@ _SZ = np.array(
 _SPEED_EDGES = np.array([2.0, 3.0, 5.0, 6.0])
 _DAY = np.array([0.5, 1.0, 1.5, 2.5, 3.0])
 _NIGHT = np.array([5.0, 5.0, 4.0, 3.0, 3.0])
+#: Turner's day, in local hours: the sun up (fixed hours, as the simulator's incidents).
+_DAY_HOURS = (7, 19)
 
 
 def _one(x: F64, c: npt.NDArray[np.intp]) -> tuple[F64, F64]:
@@ -89,3 +94,17 @@ def pasquill_class(speed_ms: F64 | float, daytime: bool | npt.NDArray[np.bool_])
     i = np.searchsorted(_SPEED_EDGES, np.asarray(speed_ms, dtype=np.float64), side="right")
     out: F64 = np.where(daytime, _DAY[i], _NIGHT[i])
     return out
+
+
+def daytime(when: datetime, time_zone: str) -> bool:
+    """Whether ``when`` (timezone-aware) falls in the day of ``pasquill_class``: from 07:00
+    to 19:00 local time in ``time_zone`` (an IANA name).
+
+    >>> from datetime import UTC
+    >>> daytime(datetime(2026, 9, 21, 3, 0, tzinfo=UTC), "Asia/Seoul")  # 12:00 KST
+    True
+    >>> daytime(datetime(2026, 9, 21, 11, 0, tzinfo=UTC), "Asia/Seoul")  # 20:00 KST
+    False
+    """
+    hour = when.astimezone(ZoneInfo(time_zone)).hour
+    return _DAY_HOURS[0] <= hour < _DAY_HOURS[1]

@@ -14,9 +14,10 @@ reaching ``EVENT_MIN_RATIO`` (a fifth) of its alarm level, from ``GAP`` before t
 
 With the positions of the site's factories and sensors (plan metres, else WGS84 projected
 to local metres) and the wind its weather stations measured over the 10 minutes before the
-onset, :func:`controlcenter.attribution.attribute` ranks every factory of the site as the
-source. Without positions or wind an episode is still listed, with an empty or a less
-confident ranking.
+onset (and, given the complex's time zone, whether the sun was up: the air's stability),
+:func:`controlcenter.attribution.attribute` ranks every factory of the site as the source.
+Without positions or wind an episode is still listed, with an empty or a less confident
+ranking.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.attribution import Observations, Wind, attribute
+from controlcenter.dispersion import daytime
 from controlcenter.geo import local_metres
 from controlcenter.kinds import Registry
 from controlcenter.store.episodes import (
@@ -253,7 +255,12 @@ async def _with_drift(
 
 
 async def site_episode(
-    pool: asyncpg.Pool, registry: Registry, site: str, episode_id: int
+    pool: asyncpg.Pool,
+    registry: Registry,
+    site: str,
+    episode_id: int,
+    *,
+    time_zone: str | None = None,
 ) -> dict[str, Any] | None:
     """Episode ``episode_id`` of ``site`` (the id of its first alert) as ``site_episodes``
     shows it; None when the site, the alert or an episode beginning with it does not exist.
@@ -264,12 +271,14 @@ async def site_episode(
     opened = await alert_opened(pool, site, KINDS, episode_id)
     if opened is None:
         return None
-    found = await site_episodes(pool, registry, site, opened - GAP, only=episode_id)
+    found = await site_episodes(
+        pool, registry, site, opened - GAP, only=episode_id, time_zone=time_zone
+    )
     return found[0] if found else None
 
 
 async def alert_episode(
-    pool: asyncpg.Pool, registry: Registry, alert: dict[str, Any]
+    pool: asyncpg.Pool, registry: Registry, alert: dict[str, Any], *, time_zone: str | None = None
 ) -> dict[str, Any] | None:
     """The episode ``alert`` (an alert's API object) belongs to, in brief: ``{id,
     pollutant, source_factory, confidence, candidates}``; None for an alert of no
@@ -280,7 +289,9 @@ async def alert_episode(
     if pollutant(str(alert["kind"]), str(alert.get("metric") or "")) is None:
         return None
     since = alert["opened_at"] - ALERT_LOOKBACK
-    found = await site_episodes(pool, registry, alert["site"], since, containing=alert["alert_id"])
+    found = await site_episodes(
+        pool, registry, alert["site"], since, containing=alert["alert_id"], time_zone=time_zone
+    )
     if not found:
         return None
     keys = ("id", "pollutant", "source_factory", "confidence", "candidates")
@@ -296,6 +307,7 @@ async def site_episodes(
     *,
     only: int | None = None,
     containing: int | None = None,
+    time_zone: str | None = None,
 ) -> list[dict[str, Any]] | None:
     """The episodes of ``site`` still active or begun since ``since``, newest first, each
     with its attributed source (only the one whose first alert is ``only``, or the one
@@ -304,6 +316,8 @@ async def site_episodes(
     Each: ``{id, pollutant, kind, onset, end, active, source_factory, confidence,
     candidates: [{factory, probability}] (top 3), sensors_reached: [{factory, kind,
     sensor, onset, peak_ratio, via: alert|event}], wind: {speed_ms, direction_deg} | null}``.
+    ``time_zone`` (the complex's, an IANA name) tells day from night at the onset, so the
+    air's stability class; None averages the day's and the night's.
     """
     pos = await site_positions(pool, site, kinds=KINDS)
     if pos is None:
@@ -323,7 +337,8 @@ async def site_episodes(
         events = await engine_events(pool, site, KINDS, ep.onset - GAP, last + GAP, MAX_EVENTS)
         obs, reached = _observations(ep, _reached(ep, registry, events), pos, sensor_xy)
         w = await wind_at(pool, site, ep.onset)
-        wind = Wind(w.speed_ms, w.direction_deg)
+        sun = None if time_zone is None else daytime(ep.onset, time_zone)
+        wind = Wind(w.speed_ms, w.direction_deg, sun)
         if w.direction_deg is not None:
             obs = await _with_drift(pool, site, ep.onset, obs)
         # Up to tens of ms on a large site: off the event loop (STYLE: CPU work over ~2 ms).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from simulators.incident import DETECTABLE
 from simulators.layout import build_layout
 from simulators.safety_live import SafetyFeed
 from simulators.scenario import load_scenario
@@ -38,22 +39,32 @@ def test_incidents_raise_their_plume_and_labels_name_the_source():
     leaks = [(s, i) for s in range(len(feed.plans)) for i in feed.incidents(s, 0)
              if i.type == "gas_leak"]  # fmt: skip
     assert leaks
-    site, leak = leaks[0]
     dt = feed.intervals["gas"]
-    k0 = (leak.start_ms - START) // dt
-    k1 = k0 + int(leak.duration_s * 1000 // dt)
-    rows = feed.readings("gas", int(k0), int(k1))
+    # A day of readings and the plumes' tails: labels cover what was generated.
+    rows = feed.readings("gas", 0, 25 * 3_600_000 // dt)
     labels = feed.take_labels(None)
-    mine = [r for r in labels if r[1] >= leak.start_ms and r[3] == "gas_leak"]
-    source = feed.plans[site].factories[leak.factory]
     every_factory = {f for plan in feed.plans for f in plan.factories}
-    assert mine
-    assert all(r[4] in every_factory for r in mine)
-    assert any(r[4] == source for r in mine)
-    # The labelled series read far above their background while the leak lasts.
-    hit = {r[0].rsplit("/", 1)[0] for r in mine if r[4] == source}
-    peak = max(max(v[leak.metric] for v in values) for _, path, _, _, values in rows if path in hit)
-    assert peak >= 2.0
+    assert all(r[4] in every_factory for r in labels)
+    # A random plume often passes between the detectors: many leaks reach one, not all.
+    reached = [
+        (site, leak, [r for r in labels if r[3] == "gas_leak" and r[1] >= leak.start_ms
+                      and r[4] == feed.plans[site].factories[leak.factory]])
+        for site, leak in leaks
+    ]  # fmt: skip
+    reached = [x for x in reached if x[2]]
+    assert len(reached) >= len(leaks) // 3, (len(reached), len(leaks))
+    for _, leak, mine in reached[:5]:
+        # The labelled series read at least the detectable level while the plume passes.
+        hit = {r[0].rsplit("/", 1)[0] for r in mine}
+        lo, hi = leak.start_ms, leak.start_ms + leak.duration_s * 1000 + 3_600_000
+        peak = max(
+            v[leak.metric]
+            for _, path, times, _, values in rows
+            if path in hit
+            for t, v in zip(times.tolist(), values, strict=True)
+            if lo <= t <= hi
+        )
+        assert peak >= DETECTABLE[leak.metric], (leak, peak)
 
 
 def test_showcase_leak_and_odour_reach_their_alarm_within_minutes_and_then_periodically():

@@ -72,6 +72,8 @@ class AlertAccess:
     repo: AlertRepository
     #: the sensor-kind registry a rule's kinds and metrics are checked against
     kinds: Registry = field(default_factory=packaged)
+    #: the complex's time zone (an IANA name): the air's day or night for an episode
+    time_zone: str | None = None
 
     def acting(self) -> AlertService:
         """The service, for a change; 503 in a replica."""
@@ -85,7 +87,7 @@ def alert_access(conn: HTTPConnection) -> AlertAccess:
     state = state_of(conn)
     svc = state.alerts
     repo = svc.repo if svc is not None else AlertRepository(state.pool)
-    return AlertAccess(svc, repo, state.kinds.current)
+    return AlertAccess(svc, repo, state.kinds.current, state.settings.time_zone)
 
 
 Access = Annotated[AlertAccess, Depends(alert_access)]
@@ -139,7 +141,9 @@ async def get_alert(access: Access, who: Viewer, alert_id: AlertId) -> dict[str,
     likely source factory, confidence, top candidates; see *Source attribution*)."""
     alert = await _visible(access, who, alert_id)
     alert["history"] = await access.repo.history(alert_id)
-    alert["episode"] = await alert_episode(access.repo.pool, access.kinds, alert)
+    alert["episode"] = await alert_episode(
+        access.repo.pool, access.kinds, alert, time_zone=access.time_zone
+    )
     return alert
 
 

@@ -62,7 +62,9 @@ async def episodes(
     scope = narrow(who, site)
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with query_timeout(state):
-        found = await site_episodes(state.pool, state.kinds.current, site, since, limit)
+        found = await site_episodes(
+            state.pool, state.kinds.current, site, since, limit, time_zone=state.settings.time_zone
+        )
     if found is None:
         raise HTTPException(404, f"no site {site!r}")
     return {"site": site, "episodes": [e for e in found if visible(e, scope.factory)]}
@@ -77,7 +79,9 @@ async def episode(state: State, who: Viewer, site: Code, episode_id: EpisodeId) 
     """Episode ``episode_id`` of ``site`` (see the module documentation)."""
     scope = narrow(who, site)
     async with query_timeout(state):
-        found = await site_episode(state.pool, state.kinds.current, site, episode_id)
+        found = await site_episode(
+            state.pool, state.kinds.current, site, episode_id, time_zone=state.settings.time_zone
+        )
     if found is None or not visible(found, scope.factory):
         raise HTTPException(404, f"no episode {episode_id} at site {site!r}")
     return {"site": site, **found}

@@ -132,7 +132,13 @@ async def map_episodes(state: ApiState, site: str, factory: str | None) -> list[
     open, seen by a key scoped to ``factory`` as that route shows them."""
     async with query_timeout(state):
         # Since now: only alerts not resolved take part, so only active episodes form.
-        found = await site_episodes(state.pool, state.kinds.current, site, datetime.now(UTC))
+        found = await site_episodes(
+            state.pool,
+            state.kinds.current,
+            site,
+            datetime.now(UTC),
+            time_zone=state.settings.time_zone,
+        )
     return [e for e in found or [] if e["active"] and visible(e, factory)]
 
 
