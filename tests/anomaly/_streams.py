@@ -81,7 +81,7 @@ def split(rng: np.random.Generator, batch: Batch, n_batches: int, shuffle: bool)
 
 
 def random_config(rng: np.random.Generator) -> EngineConfig:
-    """A small window with random refresh period and warm-up."""
+    """A small window with random refresh period, warm-up and calibration memory."""
     w = int(rng.integers(2, 24))
     return EngineConfig(
         window=w,
@@ -92,20 +92,22 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         daily_slots=int(rng.choice([0, 1, 5, 48])),
         daily_weight=float(rng.choice([0.2, 0.5, 1.0])),
         day_offset_s=int(rng.choice([0, 9 * 3600, -5 * 3600])),
+        cal_beta=float(rng.choice([1 / 4, 1 / 16, 1 / 64])),
     )
 
 
 def sensor_stream(
-    rng: np.random.Generator, n_sensors: int, d: int, steps: int
+    rng: np.random.Generator, n_sensors: int, d: int, steps: int, step_us: int = 1_000_000
 ) -> tuple[Batch, np.ndarray]:
     """Sensors of ``d`` correlated metrics reporting together (some readings missing, some
     late, one metric of a sensor breaking the relation halfway); returns the stream and
-    the sensor of each series (series ``s * d + j`` is metric ``j`` of sensor ``s``)."""
+    the sensor of each series (series ``s * d + j`` is metric ``j`` of sensor ``s``);
+    readings ``step_us`` apart (minutes: days, with first days and unsure slots)."""
     base = np.cumsum(rng.normal(0, 0.3, (n_sensors, steps)), axis=1)
     gains = rng.uniform(0.5, 2.0, (n_sensors, d))
     v = gains[:, :, None] * base[:, None, :] + rng.normal(0, 0.2, (n_sensors, d, steps))
     v[:, 0, steps // 2 :] += rng.choice([0.0, 3.0])  # the relation breaks
-    t = (np.arange(steps) * 1_000_000 + 1_700_000_000_000_000)[None, None, :]
+    t = (np.arange(steps) * step_us + 1_700_000_000_000_000)[None, None, :]
     s = np.arange(n_sensors * d).reshape(n_sensors, d)[:, :, None]
     s, t = np.broadcast_to(s, v.shape), np.broadcast_to(t, v.shape)
     keep = rng.random(v.shape) > 0.05

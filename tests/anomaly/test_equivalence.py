@@ -153,6 +153,35 @@ def test_relation_detector_matches_reference_for_any_batch_split(
         assert_same_events(got_events, want_events)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    d=st.integers(2, 4),
+    steps=st.integers(0, 400),
+    n_batches=st.integers(1, 8),
+    shuffle=st.booleans(),
+)
+def test_relation_detector_over_days_matches_reference(seed, d, steps, n_batches, shuffle):
+    # Readings 15 minutes apart: first days whose slots have no profile yet (unsure), then
+    # days with one; the relation detector takes the unsure flag of its vector's metrics.
+    rng = np.random.default_rng(seed)
+    cfg = random_config(rng)
+    stream, sensors = sensor_stream(rng, 2, d, steps, step_us=900_000_000)
+    eng, ref = Engine(cfg, TEST_PROFILES), ReferenceEngine(cfg, TEST_PROFILES)
+    for e in (eng, ref):
+        e.add_series(np.arange(2 * d), "daily", sensor=sensors)
+    ingest_both(eng, ref, split(rng, stream, n_batches, shuffle))
+
+
+def test_a_first_days_vector_is_unsure_for_the_relation_detector():
+    rng = np.random.default_rng(3)
+    stream, sensors = sensor_stream(rng, 1, 3, 60, step_us=900_000_000)  # 15 hours
+    eng = Engine(EngineConfig(window=32, refresh=8, min_history=8))
+    eng.add_series(np.arange(3), "power.kw", sensor=sensors)
+    eng.ingest(stream)
+    assert eng.relations.pend_u[eng.relations.row_of(0)]
+
+
 def test_sensor_streams_do_raise_relation_events_for_the_equivalence_test():
     # The hypothesis test above compares something: relation events occur in such streams.
     found = 0

@@ -21,7 +21,7 @@ from controlcenter.anomaly.profile import COLUMNS, LIMIT_SEVERITY
 from controlcenter.anomaly.window import WindowStore
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = ["NAME_TIE", "ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "detect"]
 
@@ -331,8 +331,10 @@ def detect(
         factor = np.where(force.seasonal, factor, 1.0)
         robust = robust * factor
         y = y * factor
+    doubt = np.zeros(x.size, dtype=np.bool_)
     if unsure is not None:
-        robust = robust * _unsure_damp(unsure, n_life, force.interval_us, cfg)
+        doubt = _unsure(unsure, n_life, force.interval_us, cfg)
+        robust = np.where(doubt, robust / cfg.unsure_scale, robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     parts = (robust, ewma, shift)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
@@ -378,6 +380,7 @@ def detect(
         x,
         raw / sigma,
         np.minimum(np.maximum(e, own), SEVERITY_CAP),
+        doubt,
         ok & valid,
         cfg,
         commit=commit,
@@ -407,16 +410,16 @@ def detect(
     )
 
 
-def _unsure_damp(
+def _unsure(
     unsure: npt.NDArray[np.bool_], n_life: I64, interval_us: F64, cfg: EngineConfig
-) -> F64:
-    """``1 / unsure_scale`` for a reading whose slot of the day has no profile of its day
-    class yet, of a series seen for ``unsure_after_s`` (else 1): with no earlier day to
-    tell, a change might be the time of day's (a shift starting), so only a clearer one
-    alarms."""
+) -> npt.NDArray[np.bool_]:
+    """Readings whose slot of the day has no profile of its day class yet, of a series
+    seen for ``unsure_after_s``: with no earlier day to tell, a change might be the time
+    of day's (a shift starting), so only a clearer one (``unsure_scale``) alarms."""
     with np.errstate(invalid="ignore"):
         aged = n_life * interval_us >= cfg.unsure_after_s * 1e6  # NaN interval: not yet
-    return np.where(unsure & aged, 1.0 / cfg.unsure_scale, 1.0)
+    out: npt.NDArray[np.bool_] = unsure & aged
+    return out
 
 
 def _cal_state(store: WindowStore, gs: npt.NDArray[np.intp]) -> CalState:

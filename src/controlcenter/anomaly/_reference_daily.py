@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from controlcenter.anomaly._daily import CLASSES, GATE_TIE, US_PER_DAY
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = ["daily_step", "folded", "seasonal"]
 

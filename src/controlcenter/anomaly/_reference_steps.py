@@ -18,7 +18,7 @@ from controlcenter.anomaly._relation import RESIDUAL_CLIP
 from controlcenter.anomaly._relation_store import MAX_SLOTS
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = ["Judged", "SensorRef", "fold", "judge", "relation_step"]
 
@@ -59,10 +59,17 @@ def fold(st: Judged, cfg: EngineConfig) -> None:
 
 
 def judge(
-    st: Judged, cfg: EngineConfig, t: int, e: float, valid: bool, inv_cal_z: float
+    st: Judged,
+    cfg: EngineConfig,
+    t: int,
+    e: float,
+    valid: bool,
+    inv_cal_z: float,
+    damp: float = 1.0,
 ) -> tuple[float, bool]:
     """Calibrated, episode-judged severity of evidence ``e`` (capped by the caller), and
-    whether it opened or grew an episode (an event)."""
+    whether it opened or grew an episode (an event); the severity is divided by ``damp``
+    after calibration, before episodes."""
     g = math.log1p(e)
     s = 0.0
     if valid:
@@ -70,7 +77,7 @@ def judge(
         if st.cal_blocks >= cfg.cal_min_blocks:
             z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
             c = max(z, 0.0) * inv_cal_z
-        s = min(e, c) if inv_cal_z > 0 else e
+        s = (min(e, c) if inv_cal_z > 0 else e) / damp
         gl = min(g, st.cal_hi) - st.cal_mean
         st.cal_bn += 1.0
         st.cal_bsum += gl
@@ -103,6 +110,7 @@ class SensorRef:
     pend_t: int = -(2**63)
     pend_mask: int = 0
     pend_e: float = 0.0
+    pend_u: bool = False
     pend_r: npt.NDArray[np.float64] = field(default_factory=_zeros)
     pend_x: npt.NDArray[np.float64] = field(default_factory=_zeros)
     z: npt.NDArray[np.float64] = field(default_factory=_zeros)
@@ -138,16 +146,23 @@ def _inverse(cov: npt.NDArray[np.float64], d: int, ridge: float) -> npt.NDArray[
 
 
 def relation_step(
-    sen: SensorRef, cfg: EngineConfig, t: int, slot: int, r: float, x: float, own: float
+    sen: SensorRef,
+    cfg: EngineConfig,
+    t: int,
+    slot: int,
+    reading: tuple[float, float, float, bool],
 ) -> tuple[float, int, bool] | None:
-    """Add one valid reading of the sensor's ``slot``; when it completes the vector of time
-    ``t``, score that vector: ``(severity, slot that contributes most, event)``."""
+    """Add one valid reading of the sensor's ``slot`` (``(residual, value, own evidence,
+    unsure)``); when it completes the vector of time ``t``, score that vector:
+    ``(severity, slot that contributes most, event)``."""
+    r, x, own, unsure = reading
     if t < sen.pend_t:
         return None
     if t > sen.pend_t:
-        sen.pend_t, sen.pend_mask, sen.pend_e = t, 0, 0.0
+        sen.pend_t, sen.pend_mask, sen.pend_e, sen.pend_u = t, 0, 0.0, False
         sen.pend_r, sen.pend_x = _zeros(), _zeros()
     sen.pend_e = max(sen.pend_e, own)
+    sen.pend_u = sen.pend_u or unsure
     sen.pend_r[slot] = min(max(r, -RESIDUAL_CLIP), RESIDUAL_CLIP)
     sen.pend_x[slot] = x
     sen.pend_mask |= 1 << slot
@@ -173,5 +188,6 @@ def relation_step(
     ]
     top = int(np.argmax(cz))
     e = min(cz[top] / cfg.relation_z, 1e6) if warm else 0.0
-    sev, event = judge(sen, cfg, t, e, warm, 1.0 / cfg.relation_cal_z)
+    damp = cfg.unsure_scale if sen.pend_u else 1.0  # calibration learns e as it is
+    sev, event = judge(sen, cfg, t, e, warm, 1.0 / cfg.relation_cal_z, damp)
     return sev, top, event

@@ -42,7 +42,7 @@ from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
 from controlcenter.anomaly._scan import affine_scan
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = ["MAX_SLOTS", "RelationResult", "RelationStore", "conditional_z", "relation"]
 
@@ -112,6 +112,7 @@ class _Groups:
     r: F64  # [q, width] residuals (pending ones merged in)
     x: F64  # [q, width] values
     e: F64  # [q] largest evidence of the metrics' own detectors
+    u: npt.NDArray[np.bool_]  # [q] one of them is in a slot with no profile yet
     mask: I64
     start: Idx  # first position of each group in ``order``
     order: Idx  # reading positions sorted by (row, time)
@@ -119,7 +120,15 @@ class _Groups:
 
 
 def _groups(
-    rs: RelationStore, row: I64, slot: I64, t: I64, r: F64, x: F64, e: F64, idx: Idx
+    rs: RelationStore,
+    row: I64,
+    slot: I64,
+    t: I64,
+    r: F64,
+    x: F64,
+    e: F64,
+    u: npt.NDArray[np.bool_],
+    idx: Idx,
 ) -> _Groups | None:
     if idx.size == 0:
         return None
@@ -150,12 +159,14 @@ def _groups(
     mask[pend] = rs.pend_mask[grow[pend]]
     ge = np.maximum.reduceat(e[order], start) if q else np.zeros(0)
     ge[pend] = np.maximum(ge[pend], rs.pend_e[grow[pend]])
+    gu = np.logical_or.reduceat(u[order], start) if q else np.zeros(0, dtype=np.bool_)
+    gu[pend] |= rs.pend_u[grow[pend]]
     gr[gid, sslot] = r[order]
     gx[gid, sslot] = x[order]
     mask |= np.bitwise_or.reduceat(np.left_shift(1, sslot), start) if q else mask
     # Groups older than the sensor's pending time can never complete.
     live = gt >= rs.pend_t[grow]
-    return _Groups(grow, gt, gr, gx, ge, np.where(live, mask, 0), start, order, sslot)
+    return _Groups(grow, gt, gr, gx, ge, gu, np.where(live, mask, 0), start, order, sslot)
 
 
 def relation(
@@ -167,17 +178,19 @@ def relation(
     x: F64,
     zdev: F64,
     own: F64,
+    unsure: npt.NDArray[np.bool_],
     valid: npt.NDArray[np.bool_],
     cfg: EngineConfig,
     *,
     commit: bool,
 ) -> RelationResult:
     """Run the detector over the accepted readings (``sa`` series, ``t``, ``x``, ``zdev``;
-    ``own``: each reading's evidence from its own statistical detectors)."""
+    ``own``: each reading's evidence from its own statistical detectors; ``unsure``: its
+    slot of the day has no profile of its day class yet)."""
     row, slot = series_row[sa], series_slot[sa]
     idx = np.flatnonzero((row >= 0) & valid)
     r = np.clip(zdev, -RESIDUAL_CLIP, RESIDUAL_CLIP)
-    g = _groups(rs, row, slot, t, r, x, own, idx)
+    g = _groups(rs, row, slot, t, r, x, own, unsure, idx)
     if g is None:
         return RelationResult.empty()
     full = np.left_shift(1, rs.d[g.row]) - 1
@@ -193,6 +206,7 @@ def relation(
         sel = np.flatnonzero(last)[newer]
         rs.pend_t[lr], rs.pend_mask[lr] = g.time[sel], g.mask[sel]
         rs.pend_r[lr], rs.pend_x[lr], rs.pend_e[lr] = g.r[sel], g.x[sel], g.e[sel]
+        rs.pend_u[lr] = g.u[sel]
     vec = np.flatnonzero(done)
     if vec.size == 0:
         return RelationResult.empty()
@@ -277,6 +291,10 @@ def _score_vectors(
         min_blocks=cfg.cal_min_blocks,
     )
     s = np.where(warm, np.minimum(e, cal.c), 0.0)
+    # A first day's new regime (a shift starting) may move the metrics' relation as well:
+    # with no earlier day of its kind behind a metric, only a clearer break counts (the
+    # calibration still learns the evidence as it is).
+    s = np.where(g.u[vec], s / cfg.unsure_scale, s)
     ep = episodes(
         s,
         vt,

@@ -26,6 +26,7 @@ _SCALARS: dict[str, tuple[type[Any], float | int | bool]] = {
     "pend_t": (np.int64, NO_TIME),  # time of the pending (latest) vector
     "pend_mask": (np.int64, 0),  # slots present in it
     "pend_e": (np.float64, 0.0),  # largest evidence of its metrics' own detectors
+    "pend_u": (np.bool_, False),  # one of its metrics is in a slot with no profile yet
     "has_inv": (np.bool_, False),
     **JUDGED_COLUMNS,
 }
@@ -49,6 +50,7 @@ class RelationStore:
     pend_t: I64
     pend_mask: I64
     pend_e: F64
+    pend_u: npt.NDArray[np.bool_]
     has_inv: npt.NDArray[np.bool_]
     cal_mean: F64
     cal_var: F64

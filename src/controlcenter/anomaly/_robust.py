@@ -23,7 +23,7 @@ from controlcenter.anomaly.profile import COLUMNS
 from controlcenter.anomaly.window import WindowStore
 
 if TYPE_CHECKING:
-    from controlcenter.anomaly.engine import EngineConfig
+    from controlcenter.anomaly._config import EngineConfig
 
 __all__ = [
     "MAD_TO_SIGMA",

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import prepare
+from controlcenter.anomaly._config import EngineConfig
 from controlcenter.anomaly._daily import CLASSES, DailyUpdate, Visits, run_visits, weekend
 from controlcenter.anomaly._detect import detect
 from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
@@ -50,76 +50,6 @@ __all__ = ["Engine", "EngineConfig"]
 logger = logging.getLogger(__name__)
 
 _COL = {name: i for i, name in enumerate(COLUMNS)}
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Engine-wide settings.
-
-    Attributes:
-        window: ``W``, readings kept per series (ring length).
-        refresh: ``R``, robust statistics are recomputed every ``R`` readings of a series.
-        min_history: readings a series needs before z-scores and CUSUM count.
-        stuck_min_changes: value changes a series must have shown before it can be "stuck".
-        capacity: initial number of series slots (grows by doubling).
-        daily_slots: slots per day of the daily baseline (``_daily.py``) of metrics whose
-            profile sets ``daily_z``, for working days and for the weekend; 0 turns the
-            daily baseline off.
-        daily_weight: weight of the latest day in a slot's profile of earlier days.
-        cal_beta: weight of the latest block in the calibration of a series' evidence
-            (``_calibrate.py``; 1/16: about the last 1,024 readings at ``refresh`` 64).
-        cal_wins: evidence above ``mean + cal_wins * spread`` is learnt as that bound.
-        cal_floor: smallest spread of the log-evidence (a series whose evidence never
-            varied is not infinitely surprised by the first wobble).
-        cal_min_blocks: blocks learnt before calibrated scores count.
-        off_level, off_k: an episode ends after ``off_k`` readings in a row whose
-            severity is below ``off_level`` (``_episode.py``).
-        growth: inside an episode, a reading scores as a new alarm only when its evidence
-            is ``growth`` times the episode's peak so far.
-        relation_lambda: smoothing of the relation detector's residual vector (``_relation.py``).
-        relation_z: its absolute threshold (a metric's z-score given the other metrics).
-        relation_cal_z: its calibration threshold (as ``cal_z`` for a series).
-        relation_ridge: ridge added to the covariance's diagonal (times the diagonal).
-        relation_memory: vectors the relation detector's mean and covariance remember
-            (weights ``max(1 / k, 1 / relation_memory)``): enough to span a day's regimes.
-        unsure_scale: a reading of a series that keeps a daily baseline, in a slot of the
-            day with no profile of its day class yet (the series' first day, its first
-            weekend), needs ``unsure_scale`` times the usual severity to alarm, once the
-            series has been seen for ``unsure_after_s`` (readings x usual interval; before
-            that the time of day has hardly moved since its first reading).
-        season_strength: a series judges readings by the time of day (its daily baseline)
-            only while the share of its variance between the day's slots is at least this
-            (``_daily.seasonal_gate``).
-        day_offset_s: the complex's offset from UTC: the baselines' days, slots and
-            weekends are local (Asia/Seoul: 32,400).
-
-    >>> EngineConfig(window=128).refresh
-    64
-    """
-
-    window: int = 256
-    refresh: int = 64
-    min_history: int = 32
-    stuck_min_changes: int = 3
-    capacity: int = 1024
-    daily_slots: int = 48
-    daily_weight: float = 0.5
-    cal_beta: float = 1.0 / 16.0
-    cal_wins: float = 3.0
-    cal_floor: float = 0.05
-    cal_min_blocks: int = 2
-    off_level: float = 0.5
-    off_k: int = 10
-    growth: float = 2.0
-    relation_lambda: float = 0.3
-    relation_z: float = 6.0
-    relation_cal_z: float = 6.0
-    relation_ridge: float = 0.01
-    relation_memory: int = 2048
-    unsure_scale: float = 2.0
-    unsure_after_s: float = 3600.0
-    season_strength: float = 0.5
-    day_offset_s: int = 0
 
 
 class Engine:

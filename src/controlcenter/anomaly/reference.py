@@ -19,17 +19,18 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.anomaly._config import EngineConfig
 from controlcenter.anomaly._detect import NAME_TIE, ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
 from controlcenter.anomaly._reference_daily import daily_step, seasonal
+from controlcenter.anomaly._reference_state import SCALARS, SeriesRef, median
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation_store import MAX_SLOTS
 from controlcenter.anomaly._robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
-from controlcenter.anomaly.engine import Engine, EngineConfig
+from controlcenter.anomaly.engine import Engine
 from controlcenter.anomaly.events import Detector, Events
 from controlcenter.anomaly.profile import (
     COLUMNS,
@@ -42,89 +43,6 @@ from controlcenter.anomaly.profile import (
 from controlcenter.domain import Batch
 
 __all__ = ["ReferenceEngine"]
-
-
-@dataclass
-class _Series:
-    par: dict[str, float]
-    lo: float
-    hi: float
-    values: deque[float]
-    times: deque[int]
-    count: int = 0
-    last_time: int = -(2**63)
-    last_value: float = 0.0
-    ewm_mean: float = 0.0
-    ewm_var: float = 0.0
-    ewm_level: float = math.nan  # EWMA of the daily profile's mean (NaN: none)
-    cusum: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    run: int = 0
-    run_start: int = 0
-    changes: int = 0
-    median: float = 0.0
-    sigma: float = 1.0
-    robust_ok: bool = False
-    interval_us: float = math.nan
-    silent: bool = False
-    resolution: float = 0.0
-    seasonal: bool = False
-    # Calibration of log1p(evidence): the distribution and the open block.
-    cal_mean: float = 0.0
-    cal_var: float = 0.0
-    cal_blocks: int = 0
-    cal_bn: float = 0.0
-    cal_bsum: float = 0.0
-    cal_bsumsq: float = 0.0
-    cal_hi: float = math.inf
-    # Episode: open, low readings in a row, peak severity, onset time.
-    ep_on: bool = False
-    ep_below: int = 0
-    ep_peak: float = 0.0
-    ep_start: int = 0
-    phase: int = 0  # series id % refresh: refreshes happen when (count + phase) % refresh == 0
-    sensor: int = -1  # the sensor whose relation vector it belongs to (-1: none)
-    slot: int = -1
-    last_r: tuple[bool, float] = (False, 0.0)  # the last reading's residual for the relation
-    last_e: float = 0.0  # and its own statistical evidence
-    # Daily baseline, when the series has one: slot -> [mean, var, n, sum, sumsq, day].
-    daily: dict[int, list[float]] | None = None
-
-
-_SCALARS = (
-    "count",
-    "last_time",
-    "last_value",
-    "ewm_mean",
-    "ewm_var",
-    "ewm_level",
-    "run",
-    "run_start",
-    "changes",
-    "median",
-    "sigma",
-    "robust_ok",
-    "interval_us",
-    "silent",
-    "resolution",
-    "seasonal",
-    "cal_mean",
-    "cal_var",
-    "cal_blocks",
-    "cal_bn",
-    "cal_bsum",
-    "cal_bsumsq",
-    "cal_hi",
-    "ep_on",
-    "ep_below",
-    "ep_peak",
-    "ep_start",
-)
-
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    c = len(s)
-    return (s[(c - 1) // 2] + s[c // 2]) * 0.5
 
 
 class ReferenceEngine:
@@ -145,7 +63,7 @@ class ReferenceEngine:
         named = dict(DEFAULT_PROFILES if profiles is None else profiles)
         named.setdefault("generic", GENERIC)
         self.rows = {k: dict(zip(COLUMNS, profile_row(p), strict=True)) for k, p in named.items()}
-        self.series: dict[int, _Series] = {}
+        self.series: dict[int, SeriesRef] = {}
         self.sensors: dict[int, SensorRef] = {}  # sensor id -> relation state, rows in order
 
     @classmethod
@@ -160,14 +78,14 @@ class ReferenceEngine:
         for sid in ids.tolist():
             n = int(st.count[sid])
             lifetimes = range(max(0, n - w), n)
-            s = _Series(
+            s = SeriesRef(
                 ref.rows[engine.profile_names[int(st.profile[sid])]],
                 float(st.lo[sid]),
                 float(st.hi[sid]),
                 deque((float(st.values[sid, q % w]) for q in lifetimes), maxlen=w),
                 deque((int(st.times[sid, q % w]) for q in lifetimes), maxlen=w),
             )
-            for name in _SCALARS:
+            for name in SCALARS:
                 setattr(s, name, getattr(st, name)[sid].item())
             s.cusum = [float(st.cusum_pos[sid]), float(st.cusum_neg[sid])]
             s.phase = sid % engine.config.refresh
@@ -193,6 +111,7 @@ class ReferenceEngine:
                 "ep_below",
                 "ep_start",
                 "ep_on",
+                "pend_u",
             ):
                 setattr(sen, name, getattr(rs, name)[row].item())
             for name in (
@@ -237,7 +156,7 @@ class ReferenceEngine:
             if sid in self.series:
                 self.series[sid].par, self.series[sid].lo, self.series[sid].hi = par, lo_s, hi_s
             else:
-                self.series[sid] = _Series(par, lo_s, hi_s, deque(maxlen=w), deque(maxlen=w))
+                self.series[sid] = SeriesRef(par, lo_s, hi_s, deque(maxlen=w), deque(maxlen=w))
                 self.series[sid].phase = sid % self.config.refresh
             if par["inv_daily_z"] > 0 and self.config.daily_slots > 0:
                 st = self.series[sid]
@@ -277,7 +196,8 @@ class ReferenceEngine:
             if st.sensor >= 0 and st.last_r[0]:
                 sen = self.sensors[st.sensor]
                 members.setdefault((sen.row, t), []).append(i)
-                done = relation_step(sen, self.config, t, st.slot, st.last_r[1], x, st.last_e)
+                reading = (st.last_r[1], x, st.last_e, st.last_u)
+                done = relation_step(sen, self.config, t, st.slot, reading)
                 if done is not None:
                     sev, top, event = done
                     for j in members[(sen.row, t)]:  # the top metric's reading, if here
@@ -293,12 +213,12 @@ class ReferenceEngine:
         rows.sort(key=lambda r: (r[1], r[0], r[2]))
         return scores, Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()
 
-    def _refresh(self, st: _Series, t: int) -> None:
+    def _refresh(self, st: SeriesRef, t: int) -> None:
         vals = list(st.values)
         c = len(vals)
-        med = _median(vals)
+        med = median(vals)
         dev = [abs(v - med) for v in vals]
-        mad = _median(dev)
+        mad = median(dev)
         srt = sorted(vals)
         steps = [b - a for a, b in itertools.pairwise(srt) if b > a]
         st.resolution = min(steps) if steps else 0.0
@@ -311,16 +231,16 @@ class ReferenceEngine:
         st.robust_ok = c >= self.config.min_history
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
-        st.interval_us = _median(gaps) if gaps else math.nan
+        st.interval_us = median(gaps) if gaps else math.nan
         st.seasonal = seasonal(st.daily, self.config, t)
 
-    def _statistical(self, st: _Series, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
+    def _statistical(self, st: SeriesRef, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
         """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
         valid = n >= self.config.min_history
         e = min(max(parts), SEVERITY_CAP)
         return judge(st, self.config, t, e, valid, st.par["inv_cal_z"])
 
-    def _one(self, st: _Series, t: int, x: float) -> list[tuple[Detector | None, float, int]]:
+    def _one(self, st: SeriesRef, t: int, x: float) -> list[tuple[Detector | None, float, int]]:
         """Severities of one reading: ``(detector or None, severity, episode start)``."""
         p, cfg = st.par, self.config
         if not (st.lo <= x <= st.hi and math.isfinite(x)):
@@ -354,7 +274,8 @@ class ReferenceEngine:
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
-        if unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6:
+        st.last_u = unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6
+        if st.last_u:
             robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
         # What the metric shows before the daily baseline explains it (relation's gate).
         z_raw = z if p["robust_median"] > 0 else raw / st.sigma
@@ -380,7 +301,7 @@ class ReferenceEngine:
         return out
 
     def _ewma(
-        self, st: _Series, x: float, n: int, level: float
+        self, st: SeriesRef, x: float, n: int, level: float
     ) -> tuple[float, float, float, float]:
         """EWMA z severity of ``x`` (0 during warm-up), its deviation less the seasonal step
         (``level``: the daily profile's mean ``x`` is judged by, NaN: none); the deviation
@@ -419,7 +340,7 @@ class ReferenceEngine:
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         return sev, d, raw, sev_raw
 
-    def _stuck(self, st: _Series, x: float, t: int, has_prev: bool) -> float:
+    def _stuck(self, st: SeriesRef, x: float, t: int, has_prev: bool) -> float:
         p = st.par
         moved = has_prev and x != st.last_value
         st.run = st.run + 1 if has_prev and not moved else 0
