@@ -23,6 +23,30 @@ __all__ = ["affine_scan", "clamp_scan"]
 
 F64 = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64] | npt.NDArray[np.intp]
+Level = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
+
+#: The doubling passes of the last few ``rank`` arrays scanned, by identity: one batch scans
+#: several recurrences over the same segments (EWMA mean and variance, CUSUM, seasonal
+#: level), which need the same ``(idx, idx - d)`` pairs. The array itself is held, so its
+#: ``id`` cannot be reused while cached.
+_LEVELS: list[tuple[Int, list[Level]]] = []
+
+
+def _levels(rank: Int) -> list[Level]:
+    """``(idx, idx - d)`` for ``d = 1, 2, 4, ...``: readings at least ``d`` deep."""
+    for held, levels in _LEVELS:
+        if held is rank:
+            return levels
+    longest = int(rank.max()) + 1 if len(rank) else 0
+    levels = []
+    d = 1
+    while d < longest:
+        idx = np.flatnonzero(rank[d:] >= d) + d
+        levels.append((idx, idx - d))
+        d *= 2
+    _LEVELS.insert(0, (rank, levels))
+    del _LEVELS[2:]
+    return levels
 
 
 def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
@@ -37,21 +61,16 @@ def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
         ``(A, B)``, shaped like ``a`` and ``b``: the state after reading ``i`` is
         ``A[i] * state_before_segment + B[i]``.
     """
-    n = len(a)
-    longest = int(rank.max()) + 1 if n else 0
-    if longest <= 1:
+    levels = _levels(rank)
+    if not levels:
         return a, b  # one reading per segment: the maps themselves (callers only read them)
     a = a.copy()
     b = b.copy()
-    d = 1
-    while d < longest:
-        # Only readings at least d deep in their segment combine with reading i - d.
-        idx = np.flatnonzero(rank[d:] >= d) + d
-        prev = idx - d
+    # Only readings at least d deep in their segment combine with reading i - d.
+    for idx, prev in levels:
         ai = a[idx]
         b[idx] = ai.reshape(ai.shape + (1,) * (b.ndim - 1)) * b[prev] + b[idx]
         a[idx] = ai * a[prev]
-        d *= 2
     return a, b
 
 
@@ -69,20 +88,15 @@ def clamp_scan(p: F64, q: F64, u: F64, rank: Int) -> tuple[F64, F64, F64]:
         ``(P, Q, U)``, ``float64[n]`` each: the state after reading ``i`` is
         ``min(max(state_before_segment + P[i], Q[i]), U[i])``.
     """
-    n = len(p)
-    longest = int(rank.max()) + 1 if n else 0
-    if longest <= 1:
+    levels = _levels(rank)
+    if not levels:
         return p, q, u
     p = p.copy()
     q = q.copy()
     u = u.copy()
-    d = 1
-    while d < longest:
-        idx = np.flatnonzero(rank[d:] >= d) + d
-        prev = idx - d
+    for idx, prev in levels:
         p2, q2, u2 = p[idx], q[idx], u[idx]
         u[idx] = np.minimum(np.maximum(u[prev] + p2, q2), u2)
         q[idx] = np.maximum(q[prev] + p2, q2)
         p[idx] = p[prev] + p2
-        d *= 2
     return p, q, u
