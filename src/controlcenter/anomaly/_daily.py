@@ -109,7 +109,8 @@ def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, F64, Dai
     starts[1:] = v.key[1:] != v.key[:-1]
     gstart = np.flatnonzero(starts)
     keys = v.key[gstart]
-    cur = state[keys]  # [G, 6] copy: mean, var, n, sum, sumsq, day
+    # [G, 6] copy: mean, var, n, sum, sumsq, day (take: ~3x cheaper than state[keys])
+    cur = state.take(keys, axis=0)
     gid = np.cumsum(starts) - 1
     depth = np.arange(k) - gstart[gid]
     top = int(depth.max()) + 1 if k else 0

@@ -137,15 +137,13 @@ def _stuck(
     last_change = np.maximum.accumulate(np.where(changed, pos, -1)) if m else pos
     start = prep.gstart[prep.gid]
     inside = last_change >= start
-    run0 = store.run[prep.gs][prep.gid]
+    run0 = store.run[prep.sa]
     run = np.where(inside, pos - last_change, run0 + prep.rank + 1)
     # Time of the run's first reading: the change in this batch, or the stored one.
-    since = np.where(
-        inside, t[np.maximum(last_change, 0)] if m else t, store.run_start[prep.gs][prep.gid]
-    )
+    since = np.where(inside, t[np.maximum(last_change, 0)] if m else t, store.run_start[prep.sa])
     cm = np.cumsum(moved)
     before = (cm[prep.gstart] - moved[prep.gstart])[prep.gid]
-    changes = store.changes[prep.gs][prep.gid] + cm - before
+    changes = store.changes[prep.sa] + cm - before
     ok = (changes >= min_changes) & ~((par["stuck_zero_ok"] > 0) & (x == 0.0))
     sev = np.where(ok, (run + 1) * par["inv_stuck_k"], 0.0)
     # A minimum duration caps the severity below 1 until the run has lasted it (exactly:
@@ -247,7 +245,7 @@ def _cusum(
         q = np.where(reset, const, 0.0)
         u = np.where(reset, const, cap)
         cp, cq, cu = clamp_scan(p, q, u, prep.rank)
-        out.append(np.minimum(np.maximum(s0[prep.gs][prep.gid] + cp, cq), cu))
+        out.append(np.minimum(np.maximum(s0[prep.sa] + cp, cq), cu))
     sev = np.maximum(out[0], out[1]) * par["inv_cusum_h"]
     return sev, out[0], out[1]
 
@@ -265,7 +263,7 @@ def detect(
     detector's state is updated here when ``commit``)."""
     x, t = prep.xa, prep.ta
     par = _Params(table, store.profile[prep.sa])
-    n_life = store.count[prep.gs][prep.gid] + prep.rank
+    n_life = store.count[prep.sa] + prep.rank
     has_prev = n_life > 0
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)

@@ -153,7 +153,14 @@ def _scanned(
     if m:
         seed[gstart] = np.where(on0, peak0, 0.0)
     val = np.where(member, np.maximum(s, np.where(onset, 0.0, seed)), 0.0)
-    run_peak = _running_max(val, key)
+    # Only members' running peaks are read (below: ``inside`` and the last reading while
+    # ``after``), and the others' values are 0 (severities are >= 0): scan members only.
+    mem = np.flatnonzero(member)
+    if mem.size == m:
+        run_peak = _running_max(val, key)
+    else:
+        run_peak = np.zeros(m, dtype=np.float64)
+        run_peak[mem] = _running_max(val[mem], key[mem])
     prev_peak = np.empty(m, dtype=np.float64)
     if m:
         prev_peak[1:] = run_peak[:-1]

@@ -239,15 +239,24 @@ def _score_vectors(
     dev = z - mean_prev
     outer = dev[:, :, None] * dev[:, None, :]
     ca, cb = affine_scan(1.0 - alpha, ((1.0 - alpha) * alpha)[:, None, None] * outer, rank)
-    cov0 = rs.cov.take(vrow, axis=0)
-    cov = ca[:, None, None] * cov0 + cb
+
+    def cov_after(i: Idx) -> F64:
+        """The covariance after vectors ``i``: needed only before a refresh and at each
+        sensor's last vector, so it is not formed for the others."""
+        out: F64 = ca[i, None, None] * rs.cov.take(vrow[i], axis=0) + cb[i]
+        return out
+
     # Inverse in force: from the covariance before the last refresh (every ``refresh``
     # vectors, phase by sensor row) at or before each vector.
     rf = cfg.refresh
     phase = vrow % rf
     refresh_now = (k > 0) & ((k + phase) % rf == 0)
     at = np.flatnonzero(refresh_now)
-    cov_prev = np.where((rank[at] > 0)[:, None, None], cov[np.maximum(at - 1, 0)], cov0[at])
+    cov_prev = np.where(
+        (rank[at] > 0)[:, None, None],
+        cov_after(np.maximum(at - 1, 0)),
+        rs.cov.take(vrow[at], axis=0),
+    )
     d = rs.d[vrow]
     inv_new = _inverse(cov_prev, d[at], cfg.relation_ridge)
     src = np.maximum.accumulate(np.where(refresh_now, np.arange(m), -1))
@@ -308,7 +317,7 @@ def _score_vectors(
         growth=cfg.growth,
     )
     if commit:
-        _commit(rs, segrow, glast, z, mean, cov, inv, has_inv, k, cal.state, ep)
+        _commit(rs, segrow, glast, z, mean, cov_after(glast), inv, has_inv, k, cal.state, ep)
     return _result(rs, g, vec, vrow, vt, top, ep)
 
 
@@ -333,7 +342,7 @@ def _commit(
     glast: Idx,
     z: F64,
     mean: F64,
-    cov: F64,
+    cov_last: F64,
     inv: F64,
     has_inv: npt.NDArray[np.bool_],
     k: I64,
@@ -341,7 +350,7 @@ def _commit(
     ep: EpisodeResult,
 ) -> None:
     rs.z[segrow], rs.mean[segrow] = z[glast], mean[glast]
-    rs.cov[segrow], rs.inv[segrow] = cov[glast], inv[glast]
+    rs.cov[segrow], rs.inv[segrow] = cov_last, inv[glast]
     rs.has_inv[segrow] = has_inv[glast]
     rs.count[segrow] = k[glast] + 1
     rs.cal_mean[segrow], rs.cal_var[segrow], rs.cal_blocks[segrow] = cal.mean, cal.var, cal.blocks

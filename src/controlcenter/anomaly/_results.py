@@ -41,11 +41,17 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         ring_v[flat] = prep.xa
         ring_t[flat] = prep.ta
     else:
-        evicted = np.zeros(a.size, dtype=np.float64)
-        in_ring = old & (prep.rank < w)
-        evicted[in_ring] = ring_v[flat[in_ring]]
-        in_batch = old & ~in_ring
-        evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
+        # No series has more than W readings here (the usual case): every evicted value
+        # is in the ring (slots of one series are distinct), and every reading survives.
+        fits = int(prep.gsize.max()) <= w
+        if fits:
+            evicted = ring_v[flat]
+        else:
+            evicted = np.zeros(a.size, dtype=np.float64)
+            in_ring = old & (prep.rank < w)
+            evicted[in_ring] = ring_v[flat[in_ring]]
+            in_batch = old & ~in_ring
+            evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
         shift = np.where(first, prep.xa[prep.gstart], st.shift[gs])
         sh = shift[prep.gid]
         xs = prep.xa - sh
@@ -53,10 +59,14 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         st.shift[gs] = shift
         st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
         st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
-        # Ring: only each series' last W readings of the batch survive.
-        keep = prep.rank >= (prep.gsize[prep.gid] - w)
-        ring_v[flat[keep]] = prep.xa[keep]
-        ring_t[flat[keep]] = prep.ta[keep]
+        if fits:
+            ring_v[flat] = prep.xa
+            ring_t[flat] = prep.ta
+        else:
+            # Ring: only each series' last W readings of the batch survive.
+            keep = prep.rank >= (prep.gsize[prep.gid] - w)
+            ring_v[flat[keep]] = prep.xa[keep]
+            ring_t[flat[keep]] = prep.ta[keep]
     st.count[gs] += prep.gsize
     st.last_time[gs] = prep.ta[last]
     st.last_value[gs] = prep.xa[last]
@@ -70,7 +80,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     st.run_start[gs] = sev.run_start[last]
     st.silent[gs] = False
     if sev.daily is not None:
-        st.daily_state()[sev.daily.key] = sev.daily.values
+        st.write_daily(sev.daily.key, sev.daily.values)
     cal, ep = sev.cal, sev.ep
     st.cal_mean[gs], st.cal_var[gs], st.cal_blocks[gs] = cal.mean, cal.var, cal.blocks
     st.cal_bn[gs], st.cal_bsum[gs], st.cal_bsumsq[gs] = cal.bn, cal.bsum, cal.bsumsq

@@ -233,13 +233,13 @@ def stats_per_reading(
     """Median, sigma, validity and resolution in force for each accepted reading."""
     gid = prep.gid
     r_at = n_life - (n_life + prep.sa.astype(np.int64) % refresh) % refresh
-    fresh = (r_at > 0) & (r_at >= store.count[prep.gs][gid])
-    med = store.median[prep.gs][gid]
-    sigma = store.sigma[prep.gs][gid]
-    ok = store.robust_ok[prep.gs][gid]
-    res = store.resolution[prep.gs][gid]
-    seasonal = store.seasonal[prep.gs][gid]
-    interval = store.interval_us[prep.gs][gid]
+    fresh = (r_at > 0) & (r_at >= store.count[prep.sa])
+    med = store.median[prep.sa]
+    sigma = store.sigma[prep.sa]
+    ok = store.robust_ok[prep.sa]
+    res = store.resolution[prep.sa]
+    seasonal = store.seasonal[prep.sa]
+    interval = store.interval_us[prep.sa]
     gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)
