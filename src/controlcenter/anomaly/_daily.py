@@ -200,9 +200,12 @@ def seasonal_gate(
     if have.size == 0 or slots < 2:
         return out
     st = state.reshape(-1, slots, state.shape[1])
-    pm = st[rows[have], :, 0].copy()
-    pv = st[rows[have], :, 1].copy()
-    acc = st[rows[have], :, 2:6].copy()
+    # One contiguous gather of the rows, then columns (mixed fancy and sliced indexing
+    # of the state costs several times more).
+    block = st.take(rows[have], axis=0)
+    pm = block[:, :, 0].copy()
+    pv = block[:, :, 1].copy()
+    acc = block[:, :, 2:6].copy()
     if visits is not None and visits.key.size:
         if visits.key.size > 1 and bool((visits.key[1:] < visits.key[:-1]).any()):
             o = np.argsort(visits.key, kind="stable")  # a batch across midnight

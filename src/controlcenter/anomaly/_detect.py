@@ -33,7 +33,7 @@ TINY = 1e-18
 ROUNDING = 1e-12
 #: Largest severity any statistical detector reports (a flat series that moves).
 SEVERITY_CAP = 1e6
-#: Statistical detectors, in the order of :attr:`Severities.stat_parts`.
+#: Statistical detectors, in the order :meth:`Severities.stat_detector` names them.
 STATISTICAL = (Detector.ROBUST_Z, Detector.EWMA_Z, Detector.SHIFT)
 #: Evidence within this relative distance of the strongest names the event (the first).
 NAME_TIE = 1e-9
@@ -62,10 +62,19 @@ class Severities:
     res: F64
     cal: CalState
     ep: EpisodeResult
-    stat_detector: npt.NDArray[np.uint8]
     rel: RelationResult
     daily: DailyUpdate | None = None
     limit_severity: float = LIMIT_SEVERITY
+
+    def stat_detector(self, at: npt.NDArray[np.intp]) -> npt.NDArray[np.uint8]:
+        """The statistical detector that names the events of readings ``at``: the
+        strongest; near ties (rounding) go to the first of them. Only for the few
+        readings that open or grow an episode."""
+        stacked = np.stack((self.robust[at], self.ewma[at], self.shift[at]))
+        near = stacked >= stacked.max(axis=0) * (1.0 - NAME_TIE)
+        which = np.argmax(near, axis=0) if at.size else np.zeros(0, dtype=np.intp)
+        out: npt.NDArray[np.uint8] = np.asarray(STATISTICAL, dtype=np.uint8)[which]
+        return out
 
     def per_detector(self) -> Iterator[tuple[Detector, F64]]:
         """``(detector, float64[m])`` for the detectors that fire on every reading they
@@ -334,7 +343,6 @@ def detect(
         doubt = _unsure(unsure, n_life, force.interval_us, cfg)
         robust = np.where(doubt, robust / cfg.unsure_scale, robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
-    parts = (robust, ewma, shift)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
     valid = n_life >= cfg.min_history
     cal = calibrate(
@@ -365,10 +373,6 @@ def detect(
         off_k=cfg.off_k,
         growth=cfg.growth,
     )  # fmt: skip
-    # Named after the strongest detector; near ties (rounding) go to the first of them.
-    stacked = np.stack(parts)
-    near = stacked >= stacked.max(axis=0) * (1.0 - NAME_TIE)
-    which = np.argmax(near, axis=0) if e.size else np.zeros(0, dtype=np.intp)
     rel = relation(
         relations,
         store.rel_row,
@@ -402,7 +406,6 @@ def detect(
         res=force.res,
         cal=cal.state,
         ep=ep,
-        stat_detector=np.asarray(STATISTICAL, dtype=np.uint8)[which],
         rel=rel,
         daily=daily,
     )

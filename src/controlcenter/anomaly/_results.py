@@ -136,7 +136,7 @@ def batch_events(prep: Prepared, sev: Severities) -> Events:
             Events(
                 prep.s[idx],
                 prep.t[idx],
-                sev.stat_detector[hit],
+                sev.stat_detector(hit),
                 prep.x[idx],
                 severity_to_score(ep.x[hit]),
                 ep.start[hit],
