@@ -39,7 +39,7 @@ import numpy.typing as npt
 from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
-from controlcenter.anomaly._scan import affine_scan
+from controlcenter.anomaly._scan import affine_scan, put_rows
 
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
@@ -154,8 +154,9 @@ def _groups(
     mask = np.zeros(q, dtype=np.int64)
     # The pending vector of a sensor joins the group at its time.
     pend = gt == rs.pend_t[grow]
-    gr[pend] = rs.pend_r[grow[pend]]
-    gx[pend] = rs.pend_x[grow[pend]]
+    at = np.flatnonzero(pend)
+    put_rows(gr, at, rs.pend_r.take(grow[at], axis=0))
+    put_rows(gx, at, rs.pend_x.take(grow[at], axis=0))
     mask[pend] = rs.pend_mask[grow[pend]]
     ge = np.maximum.reduceat(e[order], start) if q else np.zeros(0)
     ge[pend] = np.maximum(ge[pend], rs.pend_e[grow[pend]])
@@ -205,7 +206,9 @@ def relation(
         lr = lr[newer]
         sel = np.flatnonzero(last)[newer]
         rs.pend_t[lr], rs.pend_mask[lr] = g.time[sel], g.mask[sel]
-        rs.pend_r[lr], rs.pend_x[lr], rs.pend_e[lr] = g.r[sel], g.x[sel], g.e[sel]
+        put_rows(rs.pend_r, lr, g.r.take(sel, axis=0))
+        put_rows(rs.pend_x, lr, g.x.take(sel, axis=0))
+        rs.pend_e[lr] = g.e[sel]
         rs.pend_u[lr] = g.u[sel]
     vec = np.flatnonzero(done)
     if vec.size == 0:
@@ -217,7 +220,7 @@ def _score_vectors(
     rs: RelationStore, g: _Groups, vec: Idx, cfg: EngineConfig, *, commit: bool
 ) -> RelationResult:
     vrow, vt = g.row[vec], g.time[vec]
-    vr = g.r[vec]
+    vr = g.r.take(vec, axis=0)
     m = vec.size
     starts = np.ones(m, dtype=np.bool_)
     starts[1:] = vrow[1:] != vrow[:-1]
@@ -235,7 +238,7 @@ def _score_vectors(
     mean = ma[:, None] * rs.mean.take(vrow, axis=0) + mb
     mean_prev = np.empty_like(mean)
     mean_prev[1:] = mean[:-1]
-    mean_prev[gstart] = rs.mean.take(segrow, axis=0)
+    put_rows(mean_prev, gstart, rs.mean.take(segrow, axis=0))
     dev = z - mean_prev
     outer = dev[:, :, None] * dev[:, None, :]
     ca, cb = affine_scan(1.0 - alpha, ((1.0 - alpha) * alpha)[:, None, None] * outer, rank)
@@ -266,7 +269,7 @@ def _score_vectors(
     if refresh_now.any():
         pos = np.cumsum(refresh_now) - 1  # index into inv_new of each refresh row
         take = np.flatnonzero(has_src)
-        inv[take] = inv_new[pos[src[take]]]
+        put_rows(inv, take, inv_new.take(pos[src[take]], axis=0))
         has_inv[take] = True
     cz = conditional_z(inv, dev)
     # Only a relation no single metric shows counts: when a metric's own detectors already
@@ -349,8 +352,10 @@ def _commit(
     cal: CalState,
     ep: EpisodeResult,
 ) -> None:
-    rs.z[segrow], rs.mean[segrow] = z[glast], mean[glast]
-    rs.cov[segrow], rs.inv[segrow] = cov_last, inv[glast]
+    put_rows(rs.z, segrow, z.take(glast, axis=0))
+    put_rows(rs.mean, segrow, mean.take(glast, axis=0))
+    put_rows(rs.cov, segrow, cov_last)
+    put_rows(rs.inv, segrow, inv.take(glast, axis=0))
     rs.has_inv[segrow] = has_inv[glast]
     rs.count[segrow] = k[glast] + 1
     rs.cal_mean[segrow], rs.cal_var[segrow], rs.cal_blocks[segrow] = cal.mean, cal.var, cal.blocks

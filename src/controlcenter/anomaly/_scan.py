@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["affine_scan", "clamp_scan"]
+__all__ = ["affine_scan", "clamp_scan", "put_rows"]
 
 F64 = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64] | npt.NDArray[np.intp]
@@ -49,6 +49,21 @@ def _levels(rank: Int) -> list[Level]:
     return levels
 
 
+def put_rows(a: npt.NDArray[np.generic], idx: npt.NDArray[np.intp], v: npt.ArrayLike) -> None:
+    """``a[idx] = v`` for whole rows of a C-contiguous ``a`` (integer ``idx``), one record per
+    row: a 1-D scatter of ``k``-element records is 2-3x cheaper than numpy's row scatter
+    (gathers: ``a.take(idx, axis=0)``, likewise cheaper than ``a[idx]``)."""
+    row = int(np.prod(a.shape[1:], dtype=np.int64))
+    if a.ndim < 2 or row == 0 or not a.flags.c_contiguous:
+        a[idx] = v
+        return
+    rec = np.dtype((np.void, a.itemsize * row))
+    vals = np.ascontiguousarray(np.broadcast_to(v, (idx.size, *a.shape[1:])), dtype=a.dtype)
+    a.reshape(a.shape[0], row).view(rec).reshape(-1)[idx] = (
+        vals.reshape(idx.size, row).view(rec).reshape(-1)
+    )
+
+
 def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
     """Compose affine maps ``m -> a[i]*m + b[i]`` from each segment's start.
 
@@ -69,7 +84,11 @@ def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
     # Only readings at least d deep in their segment combine with reading i - d.
     for idx, prev in levels:
         ai = a[idx]
-        b[idx] = ai.reshape(ai.shape + (1,) * (b.ndim - 1)) * b[prev] + b[idx]
+        if b.ndim == 1:
+            b[idx] = ai * b[prev] + b[idx]
+        else:
+            bi = ai.reshape(ai.shape + (1,) * (b.ndim - 1)) * b.take(prev, axis=0)
+            put_rows(b, idx, bi + b.take(idx, axis=0))
         a[idx] = ai * a[prev]
     return a, b
 
