@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.anomaly._scan import int_mod
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
@@ -71,7 +73,7 @@ def day_and_slot(t: I64, slots: int, offset_us: int = 0) -> tuple[I64, I64]:
 
 def weekend(day: I64) -> npt.NDArray[np.bool_]:
     """Whether each day number (days since 1970-01-01, a Thursday) is a Saturday or Sunday."""
-    out: npt.NDArray[np.bool_] = (day + 3) % 7 >= 5
+    out: npt.NDArray[np.bool_] = int_mod(day + 3, 7) >= 5
     return out
 
 

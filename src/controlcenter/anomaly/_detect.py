@@ -15,7 +15,7 @@ from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
 from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
-from controlcenter.anomaly._scan import affine_scan, clamp_scan
+from controlcenter.anomaly._scan import affine_scan, clamp_scan, int_mod
 from controlcenter.anomaly.events import Detector
 from controlcenter.anomaly.profile import COLUMNS, LIMIT_SEVERITY
 from controlcenter.anomaly.window import WindowStore
@@ -246,7 +246,7 @@ def _cusum(
     prep: Prepared, store: WindowStore, par: _Params, y: F64, n_life: I64, refresh: int
 ) -> tuple[F64, F64, F64]:
     k, cap = par["cusum_k"], par["cusum_cap"]
-    reset = ((n_life + prep.sa.astype(np.int64) % refresh) % refresh == 0) & (n_life > 0)
+    reset = (int_mod(n_life + int_mod(prep.sa, refresh), refresh) == 0) & (n_life > 0)
     out = []
     for sign, s0 in ((1.0, store.cusum_pos), (-1.0, store.cusum_neg)):
         p = sign * y - k

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
-from controlcenter.anomaly._scan import affine_scan, put_rows
+from controlcenter.anomaly._scan import affine_scan, int_mod, put_rows
 
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
@@ -252,8 +252,8 @@ def _score_vectors(
     # Inverse in force: from the covariance before the last refresh (every ``refresh``
     # vectors, phase by sensor row) at or before each vector.
     rf = cfg.refresh
-    phase = vrow % rf
-    refresh_now = (k > 0) & ((k + phase) % rf == 0)
+    phase = int_mod(vrow, rf)
+    refresh_now = (k > 0) & (int_mod(k + phase, rf) == 0)
     at = np.flatnonzero(refresh_now)
     cov_prev = np.where(
         (rank[at] > 0)[:, None, None],

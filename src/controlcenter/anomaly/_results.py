@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
 from controlcenter.anomaly._detect import Severities
+from controlcenter.anomaly._scan import int_mod
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
 from controlcenter.anomaly.window import WindowStore
 
@@ -28,7 +29,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     # Running window sums lose what the ring overwrites (read before writing).
     old = n_life >= w
     # Flat positions in the (S, W) rings: 1-D fancy indexing is cheaper than 2-D.
-    flat = s.astype(np.intp) * w + n_life % w
+    flat = s.astype(np.intp) * w + int_mod(n_life, w)
     ring_v, ring_t = st.values.reshape(-1), st.times.reshape(-1)
     first = st.count[gs] == 0
     if single:

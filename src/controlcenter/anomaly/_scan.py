@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["affine_scan", "clamp_scan", "put_rows"]
+__all__ = ["affine_scan", "clamp_scan", "int_mod", "put_rows"]
 
 F64 = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64] | npt.NDArray[np.intp]
@@ -47,6 +47,22 @@ def _levels(rank: Int) -> list[Level]:
     _LEVELS.insert(0, (rank, levels))
     del _LEVELS[2:]
     return levels
+
+
+def int_mod(x: npt.NDArray[np.int64], r: int) -> npt.NDArray[np.int64]:
+    """``x % r`` for integer arrays and ``r > 0``, exactly (floor modulo, as numpy's): numpy's
+    integer ``%`` costs ~15x a bitwise and, 4x a division by a scalar (which it optimises).
+
+    >>> int_mod(np.array([-65, -1, 0, 63, 64, 130]), 64).tolist()
+    [63, 63, 0, 63, 0, 2]
+    >>> int_mod(np.array([-8, -1, 0, 6, 7, 15]), 7).tolist()
+    [6, 6, 0, 6, 0, 1]
+    """
+    if r & (r - 1) == 0:
+        out: npt.NDArray[np.int64] = x & (r - 1)
+        return out
+    out = x - (x // r) * r
+    return out
 
 
 def put_rows(a: npt.NDArray[np.generic], idx: npt.NDArray[np.intp], v: npt.ArrayLike) -> None:
