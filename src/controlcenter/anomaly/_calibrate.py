@@ -116,12 +116,9 @@ def calibrate(
     top = int(gen.max()) + 1 if gen.size else 0
     single = top == 1
     n_seg = st.mean.size
-    by_gen = np.argsort(gen, kind="stable") if not single else None
-    bounds = np.searchsorted(gen[by_gen], np.arange(top + 1)) if by_gen is not None else None
     for j in range(top):
-        sel: slice | Idx = slice(None)
-        if by_gen is not None and bounds is not None:
-            sel = by_gen[bounds[j] : bounds[j + 1]]
+        # The readings of generation j, in order (a stable argsort of int64 costs ~10x).
+        sel: slice | Idx = slice(None) if single else np.flatnonzero(gen == j)
         if j > 0:
             # Segments whose j-th refresh falls inside this batch fold their block first.
             fold(st, gid[sel][first[sel]], beta, wins, floor)
