@@ -69,7 +69,7 @@ def conditional_z(inv: F64, dev: F64) -> F64:
     True
     """
     pd = np.matmul(inv, dev[:, :, None])[:, :, 0]
-    diag = np.einsum("nii->ni", inv)
+    diag = inv.diagonal(axis1=1, axis2=2)  # a view (einsum "nii->ni" copies, slowly)
     with np.errstate(invalid="ignore", divide="ignore"):
         out: F64 = np.where(diag > 0, np.abs(pd) / np.sqrt(diag), 0.0)
     return out

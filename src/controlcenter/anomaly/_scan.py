@@ -16,6 +16,8 @@ series. The results equal the sequential recurrence up to rounding (a few ulp).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -69,12 +71,15 @@ def put_rows(a: npt.NDArray[np.generic], idx: npt.NDArray[np.intp], v: npt.Array
     """``a[idx] = v`` for whole rows of a C-contiguous ``a`` (integer ``idx``), one record per
     row: a 1-D scatter of ``k``-element records is 2-3x cheaper than numpy's row scatter
     (gathers: ``a.take(idx, axis=0)``, likewise cheaper than ``a[idx]``)."""
-    row = int(np.prod(a.shape[1:], dtype=np.int64))
+    row = math.prod(a.shape[1:])
     if a.ndim < 2 or row == 0 or not a.flags.c_contiguous:
         a[idx] = v
         return
     rec = np.dtype((np.void, a.itemsize * row))
-    vals = np.ascontiguousarray(np.broadcast_to(v, (idx.size, *a.shape[1:])), dtype=a.dtype)
+    shape = (idx.size, *a.shape[1:])
+    if not (isinstance(v, np.ndarray) and v.shape == shape and v.dtype == a.dtype):
+        v = np.broadcast_to(np.asarray(v, dtype=a.dtype), shape)
+    vals = np.ascontiguousarray(v)
     a.reshape(a.shape[0], row).view(rec).reshape(-1)[idx] = (
         vals.reshape(idx.size, row).view(rec).reshape(-1)
     )
