@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,11 +26,19 @@ EMBEDDED_MQTT: list[bool] = []
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; :meth:`cut` drops every link and refuses
-    new ones until :meth:`restore` (like asyncpg's adversity tests)."""
+    new ones until :meth:`restore` (like asyncpg's adversity tests).
+
+    ``replies``: when set, each link opened from then on forwards only that many reads of
+    the target's answers and swallows the rest, link kept open (with 1, an MQTT broker's
+    CONNACK comes through and then nothing: a broker that stops answering); each link that
+    swallowed something is counted in ``stalled``.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.port = 0
+        self.replies: int | None = None
+        self.stalled = 0
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -68,14 +78,21 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._links.update((writer, up_writer))
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
+        for src, dst, limit in ((reader, up_writer, None), (up_reader, writer, self.replies)):
+            task = asyncio.create_task(self._pipe(src, dst, limit))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None = None
+    ) -> None:
+        reads = 0
         try:
             while data := await src.read(65536):
+                reads += 1
+                if limit is not None and reads > limit:
+                    self.stalled += reads == limit + 1
+                    continue  # swallowed: the link stays open, silent
                 dst.write(data)
                 await dst.drain()
         except (OSError, asyncio.IncompleteReadError):
@@ -206,3 +223,42 @@ async def count_readings(pool: asyncpg.Pool, site: str) -> int:
             site,
         )
     )
+
+
+def serve_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``controlcenter serve`` subprocess on ``settings``' database,
+    broker, topic root and client id (and ``extra`` ``CC_`` variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
+    env.update(
+        CC_DATABASE_URL=settings.dsn(),
+        CC_MQTT_URL=settings.mqtt_url or "",
+        CC_MQTT__TOPIC_ROOT=settings.mqtt.topic_root,
+        CC_MQTT__CLIENT_ID=settings.mqtt.client_id,
+        CC_MQTT__SESSION_EXPIRY_S=str(settings.mqtt.session_expiry_s),
+        CC_INGEST__BATCH_SIZE=str(settings.ingest.batch_size),
+        CC_INGEST__FLUSH_INTERVAL_S=str(settings.ingest.flush_interval_s),
+        CC_DB__MIGRATE_ON_START="false",
+        CC_API__PORT="0",  # a free port: never collide with another service on 8000
+        CC_LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+async def start_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``controlcenter serve`` as a subprocess with ``env`` (see :func:`serve_env`)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlcenter", "serve", env=env
+    )
+
+
+async def wait_ingesting(pool: asyncpg.Pool, mqtt_url: str, root: str) -> None:
+    """Publish a probe until the (subprocess) service has stored it: it is subscribed."""
+    site = f"probe{uuid.uuid4().hex[:8]}"
+
+    async def probe() -> int:
+        await publish(mqtt_url, [(f"{root}/v1/{site}/probe/air/p", reading(now_ms(), pm10=1))])
+        await asyncio.sleep(0.2)
+        return await count_readings(pool, site)
+
+    await eventually(probe, timeout=30)

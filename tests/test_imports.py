@@ -3,6 +3,7 @@ imports neither the pipeline nor ingest (checked over the source with ast, inclu
 imports inside functions and under TYPE_CHECKING)."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,45 @@ def test_the_check_sees_a_wrong_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from controlcenter import pipeline\n")
     assert (2, "controlcenter.pipeline") in imports_of(bad)
+
+
+# Where SQL may live (README, "One mechanism, one place"): the store, and the repository
+# of each package that owns tables (the alerts' storage subpackage, its tables' modules);
+# embedded/postgres.py creates the demo's database.
+SQL_OWNERS = (
+    "store/",
+    "alerts/storage/",
+    "paging/repository.py",
+    "reports/archive.py",
+    "embedded/postgres.py",
+)
+_SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|WITH \w+ AS \()")
+
+
+def sql_in(path: Path) -> list[int]:
+    """Lines of string constants in ``path`` that hold an SQL statement."""
+    return sorted(
+        {
+            node.lineno
+            for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _SQL.search(node.value)
+        }
+    )
+
+
+def test_sql_lives_in_the_store_and_the_repositories():
+    wrong = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path in sorted(SRC.rglob("*.py"))
+        if not str(path.relative_to(SRC)).startswith(SQL_OWNERS)
+        for line in sql_in(path)
+    ]
+    assert not wrong, "SQL outside its owners:\n" + "\n".join(wrong)
+
+
+def test_the_check_sees_sql(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text('Q = f"""\nWITH s AS ({X})\nSELECT 1 FROM s\n"""\n')
+    assert sql_in(bad) == [1]

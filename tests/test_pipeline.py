@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import sys
 
 import aiomqtt
 import numpy as np
@@ -20,8 +18,11 @@ from tests._support import (
     publish,
     reading,
     running_service,
+    serve_env,
+    start_serve,
     target_of,
     via_proxy,
+    wait_ingesting,
 )
 from tests.ingest._helpers import equals, new_site, topic
 
@@ -164,7 +165,7 @@ async def test_consumer_killed_before_acking_loses_nothing(
     mqtt_url = real_broker
     site = new_site()
     settings = make_settings(database_url, ingest={"batch_size": 100, "flush_interval_s": 0.2})
-    env = _env(settings)
+    env = serve_env(settings)
     t0 = now_ms()
     n = 800
 
@@ -178,9 +179,9 @@ async def test_consumer_killed_before_acking_loses_nothing(
             await publish(mqtt_url, messages[k : k + 50])
             await asyncio.sleep(0.02)
 
-    proc = await _start(env)
+    proc = await start_serve(env)
     try:
-        await _wait_ingesting(pool, mqtt_url, topic_root)
+        await wait_ingesting(pool, mqtt_url, topic_root)
         publisher = asyncio.create_task(paced())
         await eventually(lambda: _at_least(count_readings(pool, site), 100), timeout=30)
         proc.send_signal(signal.SIGKILL)
@@ -188,7 +189,7 @@ async def test_consumer_killed_before_acking_loses_nothing(
         at_kill = await count_readings(pool, site)
         await publisher
         assert at_kill < n, "the kill came too late to test anything"
-        proc = await _start(env)
+        proc = await start_serve(env)
         try:
             await eventually(lambda: equals(count_readings(pool, site), n), timeout=60)
         except AssertionError:
@@ -297,41 +298,6 @@ async def _factory_status(pool, site, status):
     return got == status
 
 
-def _env(settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
-    env.update(
-        CC_DATABASE_URL=settings.dsn(),
-        CC_MQTT_URL=settings.mqtt_url,
-        CC_MQTT__TOPIC_ROOT=settings.mqtt.topic_root,
-        CC_MQTT__CLIENT_ID=settings.mqtt.client_id,
-        CC_MQTT__SESSION_EXPIRY_S=str(settings.mqtt.session_expiry_s),
-        CC_INGEST__BATCH_SIZE=str(settings.ingest.batch_size),
-        CC_INGEST__FLUSH_INTERVAL_S=str(settings.ingest.flush_interval_s),
-        CC_DB__MIGRATE_ON_START="false",
-        CC_API__PORT="0",  # a free port: never collide with another service on 8000
-        CC_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-async def _start(env):
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "controlcenter", "serve", env=env
-    )
-
-
-async def _wait_ingesting(pool, mqtt_url, root):
-    """Publish a probe until the (subprocess) service has stored it: it is subscribed."""
-    site = new_site()
-
-    async def probe():
-        await publish(mqtt_url, [(f"{root}/v1/{site}/probe/air/p", reading(now_ms(), pm10=1))])
-        await asyncio.sleep(0.2)
-        return await count_readings(pool, site)
-
-    await eventually(probe, timeout=30)
-
-
 async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
     database_url, make_settings, pool, real_broker, topic_root
 ):
@@ -357,6 +323,51 @@ async def test_intake_pauses_when_too_much_is_unacknowledged_and_loses_nothing(
 
             await eventually(paused)
         await eventually(lambda: equals(count_readings(pool, site), 3000), timeout=60)
+
+
+async def test_stop_while_the_writer_holds_queued_batches_writes_them_all_first(
+    database_url, make_settings, pool, mqtt_url, topic_root
+):
+    """The writer waits on a lock with batches queued behind it when the service is told to
+    stop: it must write every queued batch before it returns (it is stopped once the
+    consumer has drained, never cancelled), and the service stops cleanly."""
+    site = new_site()
+    t0 = now_ms()
+    from controlcenter.metrics import INGEST_MQTT_UNACKED
+
+    # Room for every batch in the writer's inbox: all 200 messages are received and held.
+    settings = make_settings(database_url, ingest={"batch_size": 20, "queue_max_batches": 20})
+    conn = await pool.acquire()
+    released = asyncio.Event()
+
+    async def release_later():
+        await asyncio.sleep(1.0)
+        await lock.rollback()
+        released.set()
+
+    try:
+        async with running_service(settings):
+            lock = conn.transaction()
+            await lock.start()
+            await conn.execute("LOCK TABLE readings IN EXCLUSIVE MODE")
+            await publish(
+                mqtt_url,
+                [(topic(topic_root, site, i), reading(t0 + i, humidity=i)) for i in range(200)],
+            )
+
+            async def all_held():  # received, batched, queued for the writer: not acked
+                return INGEST_MQTT_UNACKED._value.get() >= 200
+
+            await eventually(all_held, timeout=20)
+            await asyncio.sleep(0.3)  # the last partial batch is flushed to the inbox
+            assert await count_readings(pool, site) == 0
+            releaser = asyncio.create_task(release_later())
+        # The block's end set stop and awaited the service: it returned without an error.
+        await releaser
+        assert released.is_set()
+        assert await count_readings(pool, site) == 200
+    finally:
+        await pool.release(conn)
 
 
 async def test_intake_stays_bounded_while_the_database_is_down(

@@ -1,7 +1,7 @@
 """Composes the stages: consumer -> writer (catalog, readings, dead letters) -> sinks.
 
 Queues and their full-queue policy:
-- consumer -> writer: ``asyncio.Queue(maxsize=ingest.queue_max_batches)``; the consumer
+- consumer -> writer: ``stage.Inbox(ingest.queue_max_batches)``; the consumer
   awaits ``put``, so a slow database stops intake, the MQTT window fills and the broker
   holds the rest (backpressure, nothing dropped).
 - writer -> sinks (anomaly engine, live hub, ...): each sink is awaited after the commit;
@@ -34,6 +34,7 @@ from controlcenter.metrics import (
     INGEST_WRITE_RETRIES,
     INGEST_WRITE_SECONDS,
 )
+from controlcenter.stage import Inbox, any_set
 from controlcenter.store import (
     REFUSED,
     Catalog,
@@ -77,7 +78,7 @@ class Pipeline:
             interval_s=settings.db.rollup_interval_s,
             retention_days=settings.db.retention_days,
         )
-        self.queue: asyncio.Queue[IngestBatch] = asyncio.Queue(settings.ingest.queue_max_batches)
+        self.queue: Inbox[IngestBatch] = Inbox(settings.ingest.queue_max_batches)
         self.consumer = Consumer(settings, self.queue.put, self.queue.join, registry)
         self._sinks: list[Sink] = []
         self.committed_readings = 0
@@ -95,26 +96,30 @@ class Pipeline:
             TimeoutError: the drain took longer than ``ingest.shutdown_timeout_s``.
         """
         await self.catalog.load()
+        writer_stop = asyncio.Event()  # set once the consumer has drained
         async with asyncio.TaskGroup() as tg:
             consumer = tg.create_task(self.consumer.run(stop), name="consumer")
-            writer = tg.create_task(self._write_loop(), name="writer")
-            upkeep = tg.create_task(self.maintenance.run(), name="maintenance")
+            writer = tg.create_task(self._write_loop(writer_stop), name="writer")
+            # The upkeep ends its round at stop; finish() below does the last refresh.
+            upkeep = tg.create_task(self.maintenance.run(stop), name="maintenance")
             if ready is not None:
-                tg.create_task(_set_when(self.consumer.connected, ready))
+                tg.create_task(_set_when(self.consumer.connected, ready, stop))
             await stop.wait()
             logger.info("stopping intake")
             deadline = asyncio.get_running_loop().time() + self.settings.ingest.shutdown_timeout_s
             async with asyncio.timeout_at(deadline):
+                # The consumer returns once every batch it put was committed and acked.
                 await consumer
-            writer.cancel()
-            upkeep.cancel()
+                writer_stop.set()
+                await writer
+                await upkeep
         # Only what is left of the shutdown budget; the next start refreshes the rest.
         await self.maintenance.finish(deadline)
         logger.info("ingest stopped after %d readings", self.committed_readings)
 
-    async def _write_loop(self) -> None:
-        while True:
-            item = await self.queue.get()
+    async def _write_loop(self, stop: asyncio.Event) -> None:
+        """Write queued batches until ``stop`` is set and none is left."""
+        while (item := await self.queue.next(stop)) is not None:
             INGEST_QUEUE_DEPTH.set(self.queue.qsize())
             try:
                 batch, dead = await self._retrying(self._to_batch, item)
@@ -166,6 +171,8 @@ class Pipeline:
             self.maintenance.touched(batch.time)
 
 
-async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:
-    await source.wait()
-    target.set()
+async def _set_when(source: asyncio.Event, target: asyncio.Event, stop: asyncio.Event) -> None:
+    """Set ``target`` once ``source`` is set; return at ``stop`` either way."""
+    await any_set(source, stop)
+    if source.is_set():
+        target.set()

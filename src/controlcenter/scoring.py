@@ -44,6 +44,7 @@ from controlcenter.metrics import (
     ENGINE_SERIES,
     ENGINE_WARM_STARTS,
 )
+from controlcenter.stage import Inbox
 from controlcenter.store import Catalog, retry_transient
 from controlcenter.store.warmstart import (
     DAILY_COLUMNS,
@@ -85,7 +86,7 @@ class Scoring:
             ),
             profiles={**_FALLBACKS, **_profiles(registry or packaged())},
         )
-        self._queue: asyncio.Queue[Batch] = asyncio.Queue(es.queue_max_batches)
+        self._queue: Inbox[Batch] = Inbox(es.queue_max_batches)
         self._listeners: list[ScoredListener] = []
         self._profiles = set(self.engine.profile_names)
         self._types = registry or packaged()
@@ -111,23 +112,19 @@ class Scoring:
     async def run(self, stop: asyncio.Event) -> None:
         """Score queued batches and sweep for silent series every ``sweep_interval_s``
         until ``stop`` is set; then score what is queued and return."""
-        async with asyncio.TaskGroup() as tg:
-            worker = tg.create_task(self._work(), name="scoring worker")
-            await stop.wait()
-            await self._queue.join()
-            worker.cancel()
-
-    async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + self._settings.sweep_interval_s
         while True:
             try:
+                # The sweep's timer: waiting for the next batch is cut when a sweep is due.
                 async with asyncio.timeout(max(0.0, next_sweep - loop.time())):
-                    batch = await self._queue.get()
+                    batch = await self._queue.next(stop)
             except TimeoutError:
                 await self.sweep(time.time_ns() // 1000)
                 next_sweep = loop.time() + self._settings.sweep_interval_s
                 continue
+            if batch is None:
+                return  # stopped, and every batch handed to us is scored
             try:
                 await self.score(batch)
             finally:

@@ -188,7 +188,18 @@ async def run_service(
                 api.start(tg, stop)  # the hub's ticker and uvicorn; they end when stop is set
             # Returns after the drain: everything committed was handed to the sinks.
             await pipeline.run(stop, ready)
-            async with asyncio.timeout(settings.ingest.shutdown_timeout_s):
-                for s, task in zip(stops, tasks, strict=True):
-                    s.set()
+            for (name, _), s, task in zip(downstream, stops, tasks, strict=True):
+                s.set()
+                async with asyncio.timeout(_stop_bound_s(settings, name)):
                     await task
+
+
+def _stop_bound_s(settings: Settings, stage: str) -> float:
+    """How long a stopped downstream stage may take to return before the service gives up
+    on it (and exits non-zero). A safety net only: each stage bounds its own drain, and
+    this bound is above it. The alert service: its lifecycle drain, the backlog's record,
+    then its notifiers' drain, each up to ``alerts.shutdown_timeout_s``."""
+    bound = settings.ingest.shutdown_timeout_s
+    if stage == "alerts":
+        bound += 3 * settings.alerts.shutdown_timeout_s
+    return bound

@@ -15,6 +15,7 @@ from controlcenter.anomaly import Events
 from controlcenter.config import Settings
 from controlcenter.domain import Batch, SensorKey, SeriesKey
 from controlcenter.store import Catalog
+from tests._support import eventually
 
 T0 = 1_800_000_000_000_000  # µs
 
@@ -55,8 +56,13 @@ def batch(rows: list[tuple[int, int, float]]) -> Batch:
 
 
 async def feed(svc: AlertService, b: Batch, events: Events | None = None) -> None:
+    """Hand ``b`` to the running service and wait until its transitions are stored."""
     await svc.on_scored(b, b.value * 0, events or Events.empty())
-    await svc.drained()
+
+    async def applied() -> bool:
+        return svc.worker.pending == 0
+
+    await eventually(applied, timeout=20, every=0.002)
 
 
 @contextlib.asynccontextmanager

@@ -162,6 +162,42 @@ async def test_the_final_refresh_stops_at_the_deadline(pool, writer, database_ur
     assert [r["count"] for r in await _rollup(pool, "readings_1m", sid)] == [1]
 
 
+async def test_a_stopped_upkeep_finishes_the_range_in_progress_and_keeps_the_rest(
+    pool, writer, database_url
+):
+    """``run(stop)``: a stop during a round ends it after the range being refreshed (not
+    cancelled halfway); the ranges not reached stay to do, and ``finish`` refreshes them."""
+    if (await read_storage_mode(pool)).timescale:
+        pytest.skip("blocks the refresh with a lock on the rollup table")
+    sids = await _series(pool, 3)
+    times = [_minute_ago(h * 60 + 5) for h in (2, 3, 4)]  # three hours: three ranges
+    batch = Batch.from_lists(sids, times, [1.0, 2.0, 3.0])
+    await writer.write(batch)
+    upkeep = await _upkeep(pool)
+    upkeep.touched(batch.time)
+    lock = await _locked_rollups(database_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(upkeep.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # the newest range's refresh waits on the lock
+        stop.set()
+        await asyncio.sleep(0.2)
+        assert not task.done()  # it finishes the range in progress first
+    finally:
+        await lock.close()
+    await asyncio.wait_for(task, 10)
+    # (Other tests' recorded ranges may be due too: only ours are checked.)
+    left = set(upkeep.dirty_ranges)
+    assert (times[0], times[0] + MINUTE) not in left
+    assert {(t, t + MINUTE) for t in times[1:]} <= left
+    assert [r["count"] for r in await _rollup(pool, "readings_1m", sids[0])] == [1]
+    for sid in sids[1:]:
+        assert await _rollup(pool, "readings_1m", sid) == []
+    await upkeep.finish(asyncio.get_running_loop().time() + 10)
+    for sid in sids[1:]:
+        assert [r["count"] for r in await _rollup(pool, "readings_1m", sid)] == [1]
+
+
 async def test_a_stopping_service_stays_within_its_shutdown_budget(
     pool, database_url, make_settings, mqtt_url, topic_root
 ):
@@ -215,12 +251,13 @@ async def test_retention_runs_even_when_the_refresh_fails(pg_server_url, mqtt_ur
             await db.execute("DROP TABLE readings_5m")  # every refresh fails from now on
             upkeep = await _upkeep(db)
             upkeep.touched(np.array([time.time_ns() // 1000], np.int64))
-            task = asyncio.create_task(upkeep.run())
+            stop = asyncio.Event()
+            task = asyncio.create_task(upkeep.run(stop))
             try:
                 await eventually(lambda: _gone(db, part), timeout=10)
             finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                stop.set()
+                await asyncio.wait_for(task, 10)  # run(stop) returns: no cancellation
             assert upkeep.dirty_ranges  # the refresh failed, and will be tried again
         finally:
             await db.close()

@@ -180,7 +180,7 @@ async def test_the_map_draws_factories_sensors_wind_and_episodes(cx: Complex) ->
         assert (abs(sx - x2), abs(sy - y2)) < (2, 2)  # ringed around f002
         assert "82%" in await page.inner_text("#map-episodes")
         # Every sensor the episode reached is counted, drawn as a point or not (air).
-        assert "3 sensors reached" in await page.inner_text("#map-episodes")
+        assert "sensors reached: 3" in await page.inner_text("#map-episodes")
         await page.wait_for_timeout(300)
         await page.screenshot(path=ARTIFACTS / "dashboard-map-episode.png")
 

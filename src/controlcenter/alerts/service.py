@@ -8,12 +8,19 @@ Wiring (in ``controlcenter.service``)::
 
 Queues and their full-queue policy:
 
-- evaluation -> lifecycle worker: ``asyncio.Queue(alerts.queue_max_changes)`` of evaluated
+- evaluation -> lifecycle worker: ``stage.Inbox(alerts.queue_max_changes)`` of evaluated
   transitions; ``on_scored`` awaits ``put``, so a stalled database slows scoring (and then
-  ingest) rather than losing a transition. Evaluation itself is inline numpy.
+  ingest) rather than losing a transition (``_worker.py``). Evaluation itself is inline numpy.
 - notifications: websocket subscribers, the MQTT publisher and each webhook have their own
   bounded queues that drop the oldest when full (see ``delivery/``);
   delivery never waits on a receiver.
+
+Shutdown (``run(stop)``): every helper of the stage runs as ``run(stop)`` too. When ``stop``
+is set the timers (escalation, gateways, rule refresh, group flush) finish their round and
+return, the lifecycle worker drains its queue (what it cannot apply within
+``alerts.shutdown_timeout_s`` goes to ``alert_backlog``, replayed by the next start), the
+grouper lets go of what it holds, and only then are the publisher and the webhook notifiers
+stopped: each delivers what is queued within ``alerts.shutdown_timeout_s``.
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -30,37 +36,23 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.alerts._worker import LifecycleWorker, Transition, Work
 from controlcenter.alerts.delivery import AlertPublisher, Grouper, Notification, WebhookNotifier
 from controlcenter.alerts.rules import Changes, Evaluator, Rule, Severity
-from controlcenter.alerts.storage import AlertBook, AlertRepository
+from controlcenter.alerts.storage import AlertBacklog, AlertBook, AlertRepository
 from controlcenter.anomaly import Events
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
 from controlcenter.domain import US_PER_S, Batch, SensorKey
 from controlcenter.errors import StorageError
 from controlcenter.metrics import ALERTS_EVAL_SECONDS
+from controlcenter.stage import sleep_or_stop
 from controlcenter.store import Catalog, retry_transient
 
 __all__ = ["AlertService"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Transition:
-    rule: Rule
-    subject: str
-    where: dict[str, Any]
-    at_us: int
-    value: float
-    opened: bool
-    severity: Severity
-
-
-@dataclass(frozen=True, slots=True)
-class _Work:
-    transitions: list[_Transition]
-    updates: list[tuple[int, str, float, float, int, Severity]]
+_GROUP_FLUSH_S = 0.25  # how often the grouper's due windows are closed
 
 
 def _where(sensor: SensorKey, series_id: int | None, metric: str | None) -> dict[str, Any]:
@@ -105,11 +97,11 @@ class AlertService:
         self.publisher = AlertPublisher(settings) if self.cfg.publish_mqtt else None
         self.webhooks: dict[str, WebhookNotifier] = {}
         self._http: httpx.AsyncClient | None = None
-        self._queue: asyncio.Queue[_Work] = asyncio.Queue(self.cfg.queue_max_changes)
+        self.worker = LifecycleWorker(self.book, AlertBacklog(pool), self.cfg, self._until_stored)
+        self._delivery_stop = asyncio.Event()  # set once the lifecycle has drained
         self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
         self._channels: list[Callable[[Notification], None]] = []
         self._tg: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
         self._gateway_rules: list[Rule] = []
         self._rules: list[Rule] | None = None
         self.started = asyncio.Event()
@@ -131,11 +123,13 @@ class AlertService:
         self._channels.append(channel)
 
     async def start(self) -> None:
-        """Load rules, references and the active alerts (restoring their rule state)."""
+        """Load rules, references and the active alerts, apply the transitions the last
+        shutdown left (``alert_backlog``), then restore the rules' state."""
         await self.reload_rules()
         self.book.contacts = await self.repo.contacts()
         await self._load_references()
         await self.book.load()
+        await self.worker.replay()
         self._restore()
         self.started.set()
 
@@ -204,9 +198,9 @@ class AlertService:
         changes = ev.evaluate(batch, events)
         ALERTS_EVAL_SECONDS.observe(time.perf_counter() - started)
         if len(changes.cell) or len(changes.active_cell):
-            await self._queue.put(self._work(changes))
+            await self.worker.put(self._work(changes))
 
-    def _work(self, ch: Changes) -> _Work:
+    def _work(self, ch: Changes) -> Work:
         ev = self.evaluator
         transitions = []
         for cell, t, v, opened in zip(
@@ -215,7 +209,7 @@ class AlertService:
             subj = ev.subject(cell)
             level = int(ev.level[cell]) if opened else 0
             transitions.append(
-                _Transition(
+                Transition(
                     subj.rule,
                     subj.key,
                     _where(subj.sensor, subj.series_id, subj.metric),
@@ -236,20 +230,7 @@ class AlertService:
         ):
             subj = ev.subject(cell)
             updates.append((subj.rule.id or 0, subj.key, peak, v, t, ev.severity(cell, lvl)))
-        return _Work(transitions, updates)
-
-    async def _apply(self, work: _Work) -> None:
-        for tr in work.transitions:
-            if tr.opened:
-                await self.book.open(tr.rule, tr.subject, tr.where, tr.at_us, tr.value, tr.severity)
-            else:
-                await self.book.close(tr.rule.id or 0, tr.subject, tr.at_us, tr.value)
-        if work.updates:
-            await self.book.touch(work.updates)
-
-    async def drained(self) -> None:
-        """Return once every evaluated batch went through the lifecycle."""
-        await self._queue.join()
+        return Work(transitions, updates)
 
     # -- gateways -------------------------------------------------------------------------
 
@@ -310,63 +291,55 @@ class AlertService:
                 url, self._http, self.cfg, self.repo.dead_letter, min_severity=min_severity
             )
             self.webhooks[url] = hook
-            self._tasks.append(self._tg.create_task(hook.run(), name="webhook"))
+            # It delivers until the lifecycle has drained, then what is queued (run(stop)).
+            self._tg.create_task(hook.run(self._delivery_stop), name="webhook")
         return hook
 
     # -- tasks ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start, then run the lifecycle worker, timers and notifiers until ``stop``."""
+        """Start (replaying the backlog), then run the lifecycle worker, timers and
+        notifiers until ``stop``; then drain them in order (see the module docstring).
+
+        Raises:
+            StorageError: transitions left at shutdown could not be recorded.
+        """
         timeout = httpx.Timeout(self.cfg.webhook_timeout_s)
         async with httpx.AsyncClient(timeout=timeout) as http, asyncio.TaskGroup() as tg:
             self._http, self._tg = http, tg
-            await self._start_when_possible()
-            for url in self.cfg.webhook_urls:
-                self._webhook(url)
-            self._tasks += [
-                tg.create_task(self._worker(), name="alerts worker"),
-                tg.create_task(self._every(self.cfg.escalation_check_s, self.book.escalate_due)),
-                tg.create_task(self._every(self.cfg.gateway_poll_s, self.check_gateways)),
-                tg.create_task(self._every(self.cfg.refresh_interval_s, self._refresh)),
-                tg.create_task(self._every(0.25, self._flush_groups)),
-            ]
-            # The publisher runs until its own stop; it leaves the broker then (not cancelled).
-            publisher_stop = asyncio.Event()
-            if self.publisher is not None:
-                tg.create_task(self.publisher.run(publisher_stop), name="alert publisher")
+            self._delivery_stop.clear()
             try:
-                await stop.wait()
-                async with asyncio.timeout(self.cfg.shutdown_timeout_s):
-                    await self._queue.join()
+                for url in self.cfg.webhook_urls:
+                    self._webhook(url)
+                # Notifiers first: the start replays the backlog, which notifies.
+                await self._start_when_possible()
+                if self.publisher is not None:
+                    tg.create_task(self.publisher.run(self._delivery_stop), name="alert publisher")
+                c = self.cfg
+                timers = [
+                    tg.create_task(self._every(stop, every_s, fn), name=f"alerts {name}")
+                    for name, every_s, fn in (
+                        ("escalation", c.escalation_check_s, self.book.escalate_due),
+                        ("gateways", c.gateway_poll_s, self.check_gateways),
+                        ("refresh", c.refresh_interval_s, self._refresh),
+                        ("grouping", _GROUP_FLUSH_S, self._flush_groups),
+                    )
+                ]
+                await self.worker.run(stop)  # returns drained, or with the rest recorded
+                for timer in timers:
+                    await timer  # each returns after its round once stop is set
             finally:
-                publisher_stop.set()
-                for task in self._tasks:
-                    task.cancel()
-                self._tasks.clear()
+                # What the grouper holds goes out now; then the notifiers drain and return.
+                self.grouper.flush_all()
+                self._delivery_stop.set()
                 self._tg = None
-
-    async def _worker(self) -> None:
-        while True:
-            work = await self._queue.get()
-            try:
-                await self._retrying(work)
-            finally:
-                self._queue.task_done()
-
-    async def _retrying(self, work: _Work) -> None:
-        # Transient database failures are retried (the queue fills, then scoring waits);
-        # transitions already stored are skipped on the retry (the book knows them).
-        try:
-            await self._until_stored(lambda: self._apply(work), "storing transitions")
-        except StorageError:
-            logger.exception("alert transitions not stored (database error)")
 
     async def _start_when_possible(self) -> None:
         # A database that is away at start-up (a restart, a network blip) is waited for.
         async def start() -> None:
-            await self.start()
             for hook in await self.repo.webhooks():
                 self._webhook(hook["url"], Severity.parse(hook["min_severity"]))
+            await self.start()
 
         await self._until_stored(start, "starting")
 
@@ -379,13 +352,16 @@ class AlertService:
         backoff = Backoff(self.cfg.retry_initial_s, self.cfg.retry_max_s)
         await retry_transient(step, backoff, f"alerts: {what}")
 
-    async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
+    async def _every(
+        self, stop: asyncio.Event, interval_s: float, fn: Callable[[], Awaitable[Any]]
+    ) -> None:
+        """Call ``fn`` every ``interval_s`` until ``stop`` is set (the round in progress
+        finishes first)."""
+        while not await sleep_or_stop(stop, interval_s):
             try:
                 await fn()
             except StorageError:
-                logger.warning("alerts: %s failed (database error); retrying", fn.__name__)
+                logger.warning("alerts: %s failed (database error); retrying", _name(fn))
 
     async def _refresh(self) -> None:
         await self.reload_rules()
@@ -394,3 +370,7 @@ class AlertService:
 
     async def _flush_groups(self) -> None:
         self.grouper.flush_due(now=self.clock())
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", repr(fn))

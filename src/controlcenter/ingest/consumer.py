@@ -37,7 +37,6 @@ from collections.abc import Awaitable, Callable
 
 import aiomqtt
 import paho.mqtt.client as mqtt
-from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -65,8 +64,6 @@ __all__ = ["Consumer"]
 
 logger = logging.getLogger(__name__)
 
-# CONNACK codes that no retry will fix: bad protocol, client id, credentials, authorisation.
-_PERMANENT_RC = {1, 2, 4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
 _STATUSES = {"online", "offline"}
 _SUBACK_TICK_S = 0.1  # how often the SUBACK wait looks whether we are reading
 _MSG_OK = INGEST_MESSAGES.labels("ok")
@@ -130,7 +127,7 @@ class Consumer:
                     stop,
                     lambda backoff: self._session(stop, backoff),
                     "ingest",
-                    lost=_lost,
+                    lost=lambda _: INGEST_RECONNECTS.inc(),
                     errors=(aiomqtt.MqttError,),  # a drain that takes too long is an error
                 )
             finally:
@@ -411,12 +408,3 @@ def _partial_letter(
     reason, detail = rejects[0]
     more = f" (+{len(rejects) - 1} more)" if len(rejects) > 1 else ""
     return DeadLetter(topic, raw, reason, f"{detail}{more}; {kept} values kept")
-
-
-def _lost(exc: Exception) -> None:
-    """Count a lost link; raise for a refusal that no retry fixes."""
-    rc = getattr(exc, "rc", None)
-    value = getattr(rc, "value", rc)
-    if isinstance(exc, MqttConnectError) and value in _PERMANENT_RC:
-        raise BrokerError(f"broker refused us: {exc}", permanent=True) from exc
-    INGEST_RECONNECTS.inc()

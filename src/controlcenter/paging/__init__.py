@@ -24,9 +24,8 @@ from controlcenter.paging.live import MqttChannel, PageInbox, PageStream, build_
 from controlcenter.paging.message import Page, page_json
 from controlcenter.paging.model import CHANNELS, Contact, OverrideIn, Schedule
 from controlcenter.paging.oncall import Duty, Rota
-from controlcenter.paging.outbox import Outbox
 from controlcenter.paging.pager import Pager
-from controlcenter.paging.repository import PagingRepository
+from controlcenter.paging.repository import Outbox, PagingRepository
 
 __all__ = [
     "CHANNELS",

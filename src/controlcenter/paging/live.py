@@ -28,7 +28,7 @@ import orjson
 from controlcenter.config import Settings
 from controlcenter.errors import AlertDeliveryError
 from controlcenter.metrics import PAGING_DROPPED
-from controlcenter.mqtt import make_client
+from controlcenter.mqtt import make_client, refusal
 from controlcenter.paging.channel import (
     Channel,
     EmailChannel,
@@ -41,8 +41,6 @@ from controlcenter.paging.message import Page, page_json
 from controlcenter.paging.model import Contact
 
 __all__ = ["MqttChannel", "PageInbox", "PageStream", "build_channels", "page_topic"]
-
-_PERMANENT_RC = {4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
 
 
 def page_topic(root: str, contact_id: int) -> str:
@@ -74,8 +72,7 @@ class MqttChannel:
             async with asyncio.timeout(self._timeout_s), client:
                 await client.publish(topic, payload, qos=1)
         except aiomqtt.MqttError as exc:
-            rc = getattr(exc, "rc", None)
-            if isinstance(rc, int) and rc in _PERMANENT_RC:
+            if refusal(exc) is not None:  # credentials, client id: no retry fixes them
                 raise PageRejectedError(f"the broker refused the pager: {exc}") from exc
             raise AlertDeliveryError(f"MQTT: {exc}") from exc
         except (TimeoutError, OSError) as exc:

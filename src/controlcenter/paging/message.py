@@ -18,13 +18,23 @@ site, several alerts, one page).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from controlcenter.paging.model import Contact
 
-__all__ = ["Page", "body", "page_json", "short_text", "subject"]
+__all__ = [
+    "Page",
+    "body",
+    "page_from_json",
+    "page_json",
+    "page_to_json",
+    "short_text",
+    "subject",
+]
 
 _SEV = {
     "ko": {"info": "정보", "warning": "주의", "critical": "심각"},
@@ -83,6 +93,30 @@ class Page:
     link: str | None = None
     ack_link: str | None = None
     alert_ids: tuple[int, ...] = field(default=())
+
+
+#: The alert fields a page's text uses (the outbox stores a page with these only).
+_LISTED = ("alert_id", "factory", "kind", "sensor", "metric", "value", "peak_value", "message")
+
+
+def page_to_json(page: Page) -> str:
+    """A page as JSON (the listed alerts keep only what a message shows).
+
+    >>> p = Page("opened", "pm10", "s1", "warning", ({"alert_id": 3, "value": 9.0},), 1)
+    >>> page_from_json(page_to_json(p)) == p
+    True
+    """
+    doc = asdict(page)
+    doc["alerts"] = [{k: a.get(k) for k in _LISTED if k in a} for a in page.alerts]
+    return orjson.dumps(doc, default=str).decode()
+
+
+def page_from_json(text: str | Mapping[str, Any]) -> Page:
+    """The page :func:`page_to_json` stored."""
+    doc = dict(orjson.loads(text) if isinstance(text, str) else text)
+    doc["alerts"] = tuple(doc.get("alerts") or ())
+    doc["alert_ids"] = tuple(doc.get("alert_ids") or ())
+    return Page(**doc)
 
 
 def _where(p: Page, a: Mapping[str, Any]) -> str:

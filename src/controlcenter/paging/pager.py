@@ -57,11 +57,10 @@ from controlcenter.paging._routing import grouped, handed_over
 from controlcenter.paging.channel import Channel, PageRejectedError
 from controlcenter.paging.link import sign
 from controlcenter.paging.live import PageStream, build_channels
-from controlcenter.paging.message import Page
+from controlcenter.paging.message import Page, page_from_json, page_to_json
 from controlcenter.paging.model import CHANNELS, Contact
 from controlcenter.paging.oncall import Rota
-from controlcenter.paging.outbox import Outbox, page_from_json, page_to_json
-from controlcenter.paging.repository import PagingRepository, Pending
+from controlcenter.paging.repository import Outbox, PagingRepository, Pending
 from controlcenter.paging.rota import Quiet
 
 __all__ = ["Pager"]

@@ -1,4 +1,5 @@
-"""The paging tables: contacts, schedules, overrides, pending pages and delivery attempts.
+"""The paging tables: contacts, schedules, overrides, pending pages, the send outbox and
+delivery attempts (every statement of the package).
 
 Database errors surface as :class:`~controlcenter.errors.StorageError`. Column names in
 the dynamic statements are this module's constants, never input; values are parameters.
@@ -6,18 +7,22 @@ the dynamic statements are this module's constants, never input; values are para
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel
 
 from controlcenter.paging.model import Contact, OverrideIn, Schedule
-from controlcenter.paging.outbox import Outbox, insert_deliveries
 from controlcenter.store import map_storage_errors
 
-__all__ = ["PagingRepository", "Pending"]
+__all__ = ["Outbox", "PagingRepository", "Pending"]
+
+#: A connection as the pool hands it out (or a bare one).
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 M = TypeVar("M", Contact, Schedule)
 _TABLES: dict[type[BaseModel], tuple[str, str]] = {
@@ -31,6 +36,14 @@ _ALERT = (
 
 #: A claimed pending page: its row joined with its alert's columns.
 Pending = dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def _transaction(pool: asyncpg.Pool, failure: str) -> AsyncIterator[Conn]:
+    """A connection in a transaction; database errors become StorageError(``failure``)."""
+    with map_storage_errors(failure):
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
 
 
 def _columns(item: BaseModel) -> dict[str, Any]:
@@ -219,27 +232,23 @@ class PagingRepository:
 
         Pages of alerts that are no longer open are deleted on the way.
         """
-        with map_storage_errors("cannot claim due pages"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "DELETE FROM page_pending p USING alerts a WHERE a.alert_id = p.alert_id"
-                    " AND a.state <> 'open' AND p.next_at <= $1",
-                    now,
-                )
-                rows = await conn.fetch(
-                    f"SELECT p.*, {_ALERT} FROM page_pending p"  # noqa: S608
-                    " JOIN alerts a USING (alert_id) WHERE p.next_at <= $1"
-                    " ORDER BY p.next_at LIMIT $2 FOR UPDATE OF p SKIP LOCKED",
-                    now,
-                    limit,
-                )
-                await conn.executemany(
-                    "UPDATE page_pending SET next_at = $3 WHERE alert_id = $1 AND contact_id = $2",
-                    [
-                        (r["alert_id"], r["contact_id"], now + timedelta(seconds=lease_s))
-                        for r in rows
-                    ],
-                )
+        async with _transaction(self.pool, "cannot claim due pages") as conn:
+            await conn.execute(
+                "DELETE FROM page_pending p USING alerts a WHERE a.alert_id = p.alert_id"
+                " AND a.state <> 'open' AND p.next_at <= $1",
+                now,
+            )
+            rows = await conn.fetch(
+                f"SELECT p.*, {_ALERT} FROM page_pending p"  # noqa: S608
+                " JOIN alerts a USING (alert_id) WHERE p.next_at <= $1"
+                " ORDER BY p.next_at LIMIT $2 FOR UPDATE OF p SKIP LOCKED",
+                now,
+                limit,
+            )
+            await conn.executemany(
+                "UPDATE page_pending SET next_at = $3 WHERE alert_id = $1 AND contact_id = $2",
+                [(r["alert_id"], r["contact_id"], now + timedelta(seconds=lease_s)) for r in rows],
+            )
         return [dict(r) for r in rows]
 
     async def settle(
@@ -252,19 +261,18 @@ class PagingRepository:
         """After a dispatch: ``later`` (alert, contact, next_at, held, sent+) and ``done``
         (pages that do not repeat) are stored, and ``sends`` (contact, channel, page JSON)
         go to the outbox leased until ``lease_until``, in one transaction; the sends' ids."""
-        with map_storage_errors("cannot settle pages"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.executemany(
-                    "UPDATE page_pending SET next_at = $3, held = $4, sent = sent + $5"
-                    " WHERE alert_id = $1 AND contact_id = $2",
-                    later,
-                )
-                await conn.executemany(
-                    "DELETE FROM page_pending WHERE alert_id = $1 AND contact_id = $2", done
-                )
-                if not sends or lease_until is None:
-                    return []
-                return await Outbox.add(conn, sends, lease_until)
+        async with _transaction(self.pool, "cannot settle pages") as conn:
+            await conn.executemany(
+                "UPDATE page_pending SET next_at = $3, held = $4, sent = sent + $5"
+                " WHERE alert_id = $1 AND contact_id = $2",
+                later,
+            )
+            await conn.executemany(
+                "DELETE FROM page_pending WHERE alert_id = $1 AND contact_id = $2", done
+            )
+            if not sends or lease_until is None:
+                return []
+            return await _store_sends(conn, sends, lease_until)
 
     async def pending(self, alert_id: int) -> list[dict[str, Any]]:
         """An alert's pending pages."""
@@ -286,7 +294,7 @@ class PagingRepository:
             return
         with map_storage_errors("cannot record deliveries"):
             async with self.pool.acquire() as conn:
-                await insert_deliveries(conn, rows)
+                await _insert_deliveries(conn, rows)
 
     async def deliveries(self, alert_id: int, limit: int = 1_000) -> list[dict[str, Any]]:
         """An alert's delivery attempts, oldest first."""
@@ -298,3 +306,122 @@ class PagingRepository:
                 limit,
             )
         return [dict(r) for r in rows]
+
+
+class Outbox:
+    """The send outbox (``page_outbox``, and the delivery records written with it).
+
+    A send is one page to one person on one channel. The dispatcher stores it in the same
+    transaction that settles the pending page (:meth:`PagingRepository.settle`), leased to
+    this pager; the sender records each attempt and, with the final one (sent or failed),
+    deletes the send in the same transaction, so an attempt is recorded exactly once. A
+    pager that stops leaves its unfinished sends with their lease released, and one that
+    crashes leaves them until their lease runs out: the next pager (or another worker)
+    sends them then.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def claim(
+        self, now: datetime, limit: int, lease_s: float, held: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """Sends whose lease ran out (left by a stopped or crashed pager), at most
+        ``limit``, leased anew; ``held`` (this pager's own) are never taken."""
+        if limit <= 0:
+            return []
+        with map_storage_errors("cannot claim unfinished sends"):
+            rows = await self.pool.fetch(
+                "UPDATE page_outbox SET lease_until = $2 WHERE send_id IN ("
+                " SELECT send_id FROM page_outbox WHERE lease_until <= $1"
+                " AND NOT (send_id = ANY($4::bigint[])) ORDER BY send_id LIMIT $3"
+                " FOR UPDATE SKIP LOCKED) RETURNING *",
+                now,
+                now + timedelta(seconds=lease_s),
+                limit,
+                list(held),
+            )
+        return sorted((dict(r) for r in rows), key=lambda r: int(r["send_id"]))
+
+    async def renew(self, ids: Sequence[int], until: datetime) -> None:
+        """Keep this pager's sends (queued or in flight) leased until ``until``."""
+        if not ids:
+            return
+        with map_storage_errors("cannot renew send leases"):
+            await self.pool.execute(
+                "UPDATE page_outbox SET lease_until = $2 WHERE send_id = ANY($1::bigint[])",
+                list(ids),
+                until,
+            )
+
+    async def attempted(
+        self, send_id: int, attempt: int, final: bool, records: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Record an attempt (``records``: delivery rows) and, when ``final``, forget the
+        send; one transaction."""
+        async with _transaction(self.pool, "cannot record deliveries") as conn:
+            await _insert_deliveries(conn, records)
+            if final:
+                await conn.execute("DELETE FROM page_outbox WHERE send_id = $1", send_id)
+            else:
+                await conn.execute(
+                    "UPDATE page_outbox SET attempt = $2 WHERE send_id = $1",
+                    send_id,
+                    attempt,
+                )
+
+    async def release(
+        self,
+        ids: Sequence[int],
+        now: datetime,
+        cut: Mapping[int, int],
+        records: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """At shutdown: the unfinished sends ``ids`` are due at once for the next pager;
+        ``cut`` (send -> attempt) were cut mid-attempt, which counts; ``records`` note them."""
+        async with _transaction(self.pool, "cannot release sends") as conn:
+            await _insert_deliveries(conn, records)
+            await conn.executemany(
+                "UPDATE page_outbox SET attempt = $2 WHERE send_id = $1", [*cut.items()]
+            )
+            await conn.execute(
+                "UPDATE page_outbox SET lease_until = $2 WHERE send_id = ANY($1::bigint[])",
+                list(ids),
+                now,
+            )
+
+    async def pending(self) -> int:
+        """How many sends are unfinished (all pagers)."""
+        with map_storage_errors("cannot count sends"):
+            return int(await self.pool.fetchval("SELECT count(*) FROM page_outbox"))
+
+
+async def _store_sends(
+    conn: Conn, sends: Sequence[tuple[int, str, str]], lease_until: datetime
+) -> list[int]:
+    """Store sends (contact, channel, page JSON) on ``conn`` (the caller's transaction);
+    their ids, in order."""
+    ids = []
+    for contact_id, channel, page in sends:
+        ids.append(
+            await conn.fetchval(
+                "INSERT INTO page_outbox (contact_id, channel, page, lease_until)"
+                " VALUES ($1, $2, $3::jsonb, $4) RETURNING send_id",
+                contact_id,
+                channel,
+                page,
+                lease_until,
+            )
+        )
+    return ids
+
+
+async def _insert_deliveries(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Delivery attempts: (alert, contact, person, channel, reason, attempt, outcome,
+    error)."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO page_deliveries (alert_id, contact_id, person, channel, reason,"
+            " attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(*r[:7], str(r[7])[:2000]) for r in rows],
+        )

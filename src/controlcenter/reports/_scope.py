@@ -1,16 +1,11 @@
-"""What a report covers (a site, or one factory of it) and the SQL that selects its series."""
+"""What a report covers (a site, or one factory of it), its charts' time step and times."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
-__all__ = ["SCOPED_SERIES", "Conn", "Scope", "bucket_unit", "local"]
-
-#: A connection, or one held from the pool.
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+__all__ = ["Scope", "bucket_unit", "local"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,19 +14,6 @@ class Scope:
 
     site: str
     factory: str | None = None
-
-
-#: The series of one kind and some metrics in a scope; $1 site, $2 factory or NULL,
-#: $3 kind, $4 metrics. The rollup queries join their rows to it by series_id.
-SCOPED_SERIES = """
-SELECT s.series_id, s.metric, se.sensor_id, se.code AS sensor, f.code AS factory
-FROM series s
-JOIN sensors se ON se.sensor_id = s.sensor_id
-JOIN factories f ON f.factory_id = se.factory_id
-JOIN sites st ON st.site_id = f.site_id
-WHERE st.code = $1 AND ($2::text IS NULL OR f.code = $2)
-  AND se.kind = $3 AND s.metric = ANY($4::text[])
-"""
 
 
 def bucket_unit(days: int) -> str:

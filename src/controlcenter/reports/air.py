@@ -11,55 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from controlcenter.grades import GRADE_BOUNDS
-from controlcenter.reports._scope import SCOPED_SERIES, Conn, Scope, bucket_unit
+from controlcenter.reports._scope import Scope, bucket_unit
 from controlcenter.reports.period import Period
+from controlcenter.store.figures import Conn, air_hours
 
 __all__ = ["DAILY_STANDARD", "METRICS", "AirData", "Station", "air_data"]
 
 METRICS = ("pm10", "pm25")
 #: Korean 24-hour environmental standards, µg/m³ (a daily mean above it is an exceedance).
 DAILY_STANDARD = {"pm10": 100.0, "pm25": 35.0}
-
-# One pass over the hours: per series (grades, mean, peak) and per (metric, chart bucket,
-# grade) through grouping sets. $1..$4 scope (see SCOPED_SERIES), $5 start, $6 end, $7 pm10
-# bounds, $8 pm25 bounds, $9 chart unit (hour or day), $10 time zone, $11 and $12 the pm10
-# and pm25 daily standards.
-_AIR = f"""
-WITH s AS ({SCOPED_SERIES}),
-h AS (
-    SELECT r.bucket, s.series_id, s.metric, r.sum, r.count, r.sum / r.count AS v,
-           CASE WHEN s.metric = 'pm10' THEN $7::float8[] ELSE $8::float8[] END AS b
-    FROM readings_1h r JOIN s ON s.series_id = r.series_id
-    WHERE r.bucket >= $5 AND r.bucket < $6
-),
-g AS (
-    SELECT series_id, metric, sum, count, v,
-           (v > b[1])::int + (v > b[2])::int + (v > b[3])::int AS grade,
-           date_trunc($9, bucket AT TIME ZONE $10) AS t
-    FROM h
-),
-d AS (
-    SELECT series_id, metric, sum(sum) / sum(count) AS mean
-    FROM h GROUP BY series_id, metric, (bucket AT TIME ZONE $10)::date
-),
-ex AS (
-    SELECT series_id,
-           count(*) FILTER (
-               WHERE mean > CASE WHEN metric = 'pm10' THEN $11::float8 ELSE $12::float8 END
-           ) AS n
-    FROM d GROUP BY series_id
-),
-agg AS (
-    SELECT series_id, metric, t, grade, grouping(series_id) AS by_time, count(*) AS n,
-           count(*) FILTER (WHERE grade = 0) AS g0, count(*) FILTER (WHERE grade = 1) AS g1,
-           count(*) FILTER (WHERE grade = 2) AS g2, count(*) FILTER (WHERE grade = 3) AS g3,
-           sum(sum) / sum(count) AS mean, max(v) AS peak
-    FROM g GROUP BY GROUPING SETS ((series_id), (metric, t, grade))
-)
-SELECT agg.*, s.metric AS series_metric, s.factory, s.sensor, coalesce(ex.n, 0) AS exceed_days
-FROM agg LEFT JOIN s ON s.series_id = agg.series_id LEFT JOIN ex ON ex.series_id = agg.series_id
-ORDER BY by_time, s.metric, s.factory, s.sensor, agg.metric, t, grade
-"""
 
 
 @dataclass(slots=True)
@@ -102,23 +62,16 @@ class AirData:
 
 async def air_data(conn: Conn, scope: Scope, period: Period) -> AirData:
     """The air-quality figures of ``scope`` over ``period`` from ``readings_1h``."""
-    args = (
+    rows = await air_hours(
+        conn,
         scope.site,
         scope.factory,
-        "air",
-        list(METRICS),
         period.start,
         period.end,
-        list(GRADE_BOUNDS["pm10"]),
-        list(GRADE_BOUNDS["pm25"]),
-    )
-    rows = await conn.fetch(
-        _AIR,
-        *args,
-        bucket_unit(period.days),
-        period.tz,
-        DAILY_STANDARD["pm10"],
-        DAILY_STANDARD["pm25"],
+        bounds=GRADE_BOUNDS,
+        standards=DAILY_STANDARD,
+        unit=bucket_unit(period.days),
+        tz=period.tz,
     )
     stations = [
         Station(

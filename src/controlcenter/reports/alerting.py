@@ -10,34 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controlcenter.reports._scope import Conn, Scope
+from controlcenter.reports._scope import Scope
 from controlcenter.reports.period import Period
+from controlcenter.store.figures import Conn, alert_counts, alert_times
 
 __all__ = ["AlertData", "Timing", "alert_data"]
-
-_WHERE = """
-WHERE site = $1 AND ($2::text IS NULL OR factory = $2) AND opened_at >= $3 AND opened_at < $4
-"""
-_COUNTS = f"""
-SELECT rule_name, severity, count(*) AS n FROM alerts {_WHERE}
-GROUP BY 1, 2 ORDER BY 1, 2
-"""
-_TIMES = f"""
-WITH a AS (
-    SELECT site, coalesce(factory, '') AS factory,
-           extract(epoch FROM acknowledged_at - opened_at)::float8 AS ack,
-           extract(epoch FROM resolved_at - opened_at)::float8 AS res
-    FROM alerts {_WHERE}
-)
-SELECT site, CASE WHEN grouping(factory) = 1 THEN NULL ELSE factory END AS factory,
-       count(*) AS n,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY ack) AS ack_p50,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY ack) AS ack_p90,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY res) AS res_p50,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY res) AS res_p90
-FROM a GROUP BY GROUPING SETS ((site), (site, factory))
-ORDER BY 2 NULLS FIRST
-"""
 
 
 @dataclass(slots=True)
@@ -69,7 +46,7 @@ class AlertData:
 async def alert_data(conn: Conn, scope: Scope, period: Period) -> AlertData:
     """The alert figures of ``scope`` over ``period`` from the ``alerts`` table."""
     args = (scope.site, scope.factory, period.start, period.end)
-    counts = [(r["rule_name"], r["severity"], r["n"]) for r in await conn.fetch(_COUNTS, *args)]
+    counts = [(r["rule_name"], r["severity"], r["n"]) for r in await alert_counts(conn, *args)]
     timings = [
         Timing(
             r["site"],
@@ -80,6 +57,6 @@ async def alert_data(conn: Conn, scope: Scope, period: Period) -> AlertData:
             r["res_p50"],
             r["res_p90"],
         )
-        for r in await conn.fetch(_TIMES, *args)
+        for r in await alert_times(conn, *args)
     ]
     return AlertData(counts, timings)

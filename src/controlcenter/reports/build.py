@@ -21,6 +21,7 @@ from controlcenter.reports.parking import parking_data
 from controlcenter.reports.pdf import write_pdf
 from controlcenter.reports.period import Period
 from controlcenter.reports.xlsx import write_xlsx
+from controlcenter.store.figures import scope_ids, snapshot
 
 __all__ = ["MEDIA_TYPES", "Format", "Report", "ReportRequest", "gather", "make_report", "render"]
 
@@ -29,11 +30,6 @@ MEDIA_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-_SCOPE_EXISTS = """
-SELECT st.site_id, f.factory_id FROM sites st
-LEFT JOIN factories f ON f.site_id = st.site_id AND f.code = $2
-WHERE st.code = $1
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +68,8 @@ async def gather(pool: asyncpg.Pool, scope: Scope, period: Period) -> ReportData
     Raises:
         ReportError: for a site or factory the catalog does not know.
     """
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        # A month of a large site groups millions of rollup rows: keep the hash tables in
-        # memory (this transaction only).
-        await conn.execute("SET LOCAL work_mem = '64MB'")
-        found = await conn.fetchrow(_SCOPE_EXISTS, scope.site, scope.factory)
+    async with snapshot(pool) as conn:
+        found = await scope_ids(conn, scope.site, scope.factory)
         if found is None:
             raise ReportError(f"no such site: {scope.site}")
         if scope.factory is not None and found["factory_id"] is None:

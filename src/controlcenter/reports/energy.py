@@ -14,51 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controlcenter.reports._scope import SCOPED_SERIES, Conn, Scope, bucket_unit
+from controlcenter.reports._scope import Scope, bucket_unit
 from controlcenter.reports.period import Period
+from controlcenter.store.figures import Conn, contracts, demand_peaks, kwh
 
 __all__ = ["EnergyData", "FactoryEnergy", "energy_data"]
-
-_SERIES = f"WITH s AS ({SCOPED_SERIES})"
-# $5 start, $6 end, $7 chart unit (hour or day), $8 time zone in both queries below.
-# kWh per factory, in all (factory and b NULL) and per chart bucket, in one pass.
-_KWH = (
-    _SERIES
-    + """
-SELECT s.factory, date_trunc($7, r.bucket AT TIME ZONE $8) AS b,
-       grouping(s.factory) AS all_factories, sum(r.sum / r.count) AS kwh
-FROM readings_1h r JOIN s ON s.series_id = r.series_id
-WHERE r.bucket >= $5 AND r.bucket < $6
-GROUP BY GROUPING SETS ((s.factory), (), (2))
-"""
-)
-# Quarter-hour demand once; then the peak of each factory and of all (factory NULL),
-# and the highest quarter hour of all in each chart bucket (b).
-_DEMAND = (
-    _SERIES
-    + """,
-m AS (
-    SELECT s.factory, r.series_id,
-           date_bin('15 minutes', r.bucket, TIMESTAMPTZ '2000-01-01') AS t,
-           sum(r.sum) / sum(r.count) AS kw
-    FROM readings_5m r JOIN s ON s.series_id = r.series_id
-    WHERE r.bucket >= $5 AND r.bucket < $6
-    GROUP BY 1, 2, 3
-),
-q AS (SELECT factory, t, sum(kw) AS kw FROM m GROUP BY GROUPING SETS ((factory, t), (t)))
-SELECT * FROM (
-    SELECT DISTINCT ON (factory) factory, t, NULL::timestamp AS b, kw FROM q
-    ORDER BY factory, kw DESC, t
-) peaks
-UNION ALL
-SELECT NULL, NULL, date_trunc($7, t AT TIME ZONE $8), max(kw) FROM q
-WHERE factory IS NULL GROUP BY 3
-"""
-)
-_CONTRACTS = """
-SELECT f.code AS factory, f.contract_kw FROM factories f JOIN sites st USING (site_id)
-WHERE st.code = $1 AND ($2::text IS NULL OR f.code = $2)
-"""
 
 
 @dataclass(slots=True)
@@ -92,35 +52,33 @@ class EnergyData:
 
 async def energy_data(conn: Conn, scope: Scope, period: Period) -> EnergyData:
     """The energy figures of ``scope`` over ``period`` from ``readings_1h`` and ``_5m``."""
-    args = (scope.site, scope.factory, "power", ["kw"], period.start, period.end)
-    unit = (bucket_unit(period.days), period.tz)
-    kwh: dict[str | None, float] = {}
+    args = (scope.site, scope.factory, period.start, period.end, bucket_unit(period.days))
+    energy_of: dict[str | None, float] = {}
     kwh_by: dict[datetime, float] = {}
-    for r in await conn.fetch(_KWH, *args, *unit):
+    for r in await kwh(conn, *args, period.tz):
         if r["b"] is not None:
             kwh_by[r["b"]] = r["kwh"]
         elif r["factory"] is not None or r["all_factories"]:
-            kwh[r["factory"]] = r["kwh"]
+            energy_of[r["factory"]] = r["kwh"]
     peaks: dict[str | None, tuple[float, datetime]] = {}
     peak_by: dict[datetime, float] = {}
-    for r in await conn.fetch(_DEMAND, *args, *unit):
+    for r in await demand_peaks(conn, *args, period.tz):
         if r["b"] is not None:
             peak_by[r["b"]] = r["kw"]
         else:
             peaks[r["factory"]] = (r["kw"], r["t"])
-    contracts = {
-        r["factory"]: r["contract_kw"]
-        for r in await conn.fetch(_CONTRACTS, scope.site, scope.factory)
+    contract_of = {
+        r["factory"]: r["contract_kw"] for r in await contracts(conn, scope.site, scope.factory)
     }
-    known = [c for c in contracts.values() if c is not None]
+    known = [c for c in contract_of.values() if c is not None]
 
     def one(factory: str | None, contract: float | None) -> FactoryEnergy:
-        energy = kwh.get(factory) or 0.0
+        energy = energy_of.get(factory) or 0.0
         peak, at = peaks.get(factory, (None, None))
         factor = energy / period.hours / peak if peak else None
         return FactoryEnergy(factory, energy, peak, at, contract, factor)
 
-    factories = [one(f, contracts.get(f)) for f in sorted(k for k in kwh if k is not None)]
+    factories = [one(f, contract_of.get(f)) for f in sorted(k for k in energy_of if k is not None)]
     total = one(None, sum(known) if known else None)
     timeline = [(b, kwh_by[b], peak_by.get(b, 0.0)) for b in sorted(kwh_by)]
     return EnergyData(factories, total, timeline)

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from controlcenter.domain import US_PER_S, datetime_from_us
 from controlcenter.errors import StorageError
+from controlcenter.stage import sleep_or_stop
 from controlcenter.store import rollups, timescale
 from controlcenter.store.dirty import HOUR_US, MINUTE_US, DirtyRanges, pieces
 from controlcenter.store.pool import TRANSIENT_ERRORS, map_storage_errors
@@ -98,8 +99,8 @@ def _ts(us: int) -> datetime:
 class Maintenance:
     """Rollup refresh (both modes) and retention (plain PostgreSQL).
 
-    Call :meth:`touched` after every committed batch with its times, run :meth:`run` as a
-    long-lived task, and :meth:`finish` once at shutdown.
+    Call :meth:`touched` after every committed batch with its times, run ``run(stop)`` as
+    a long-lived task, and :meth:`finish` once it has returned, at shutdown.
     """
 
     def __init__(
@@ -132,11 +133,14 @@ class Maintenance:
         """Record that readings at these times (µs since the epoch) were committed."""
         self._dirty.add_times(time_us)
 
-    async def refresh(self, deadline: float | None = None) -> int:
+    async def refresh(
+        self, deadline: float | None = None, *, stop: asyncio.Event | None = None
+    ) -> int:
         """Recompute the touched buckets; returns the 1-minute rows written (plain mode).
 
         Args:
             deadline: ``loop.time()`` by which to stop; what is left stays to do.
+            stop: once set, stop after the range in progress; what is left stays to do.
 
         Raises:
             StorageError: the database is unreachable (everything stays to do).
@@ -156,7 +160,8 @@ class Maintenance:
         ]
         rows, complete = 0, True
         for k, (lo, hi) in enumerate(work):
-            if deadline is not None and loop.time() >= deadline:
+            late = deadline is not None and loop.time() >= deadline
+            if late or (stop is not None and stop.is_set()):
                 self._keep(work[k:])
                 complete = False
                 break
@@ -217,16 +222,18 @@ class Maintenance:
             logger.info("retention dropped partitions %s", dropped)
         return dropped
 
-    async def run(self) -> None:
-        """Refresh rollups every ``interval_s`` and apply retention hourly, forever.
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh rollups every ``interval_s`` and apply retention hourly, until ``stop``.
 
-        A failing refresh never stops retention, and the reverse.
+        A failing refresh never stops retention, and the reverse. Once ``stop`` is set the
+        round in progress ends after the range it is refreshing (the rest stays to do,
+        for :meth:`finish`) and the loop returns.
         """
         last_retention = -math.inf
         loop = asyncio.get_running_loop()
-        while True:
+        while not stop.is_set():
             try:
-                await self.refresh()
+                await self.refresh(stop=stop)
             except StorageError as exc:
                 logger.warning("rollup refresh failed; retrying: %s", exc)
             except Exception:
@@ -239,7 +246,7 @@ class Maintenance:
                     logger.warning("retention failed; retrying: %s", exc)
                 except Exception:
                     logger.exception("retention failed; retrying")
-            await asyncio.sleep(self._interval_s)
+            await sleep_or_stop(stop, self._interval_s)
 
     def _keep(self, work: list[tuple[int, int]]) -> None:
         for lo, hi in work:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from urllib.parse import urlsplit
@@ -385,3 +386,118 @@ async def test_mqtt_publisher_reconnects_after_the_link_is_cut(
 
 async def _not(value):
     return not value
+
+
+async def test_at_shutdown_the_grouper_lets_go_and_the_webhook_delivers_before_returning(
+    pool, make_settings, database_url, site
+):
+    """Ten sensors breach together: the first notification goes out at once, nine wait in
+    the grouper's 30 s window. Stopping the service must not lose them: the window closes
+    and the webhook delivers the group before ``run(stop)`` returns."""
+    catalog, ids = await register(pool, air_keys(site, 10))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    async with Receiver() as rx:
+        settings = fast(make_settings, database_url, webhook_urls=[rx.url], group_window_s=30)
+        svc = make_service(settings, pool, catalog, Clock())
+        async with running(svc):
+            await feed(svc, batch([(i, T0, 150.0) for i in ids]))
+        # run(stop) has returned: what it held was delivered first.
+        mine = [b for b in rx.bodies if b.get("rule", b.get("alert", {}).get("rule_name")) == name]
+    assert [b["type"] for b in mine] == ["alert", "alert_group"]
+    assert mine[1]["count"] == 9
+
+
+async def test_at_shutdown_a_webhook_that_stays_down_dead_letters_what_it_holds(
+    pool, make_settings, database_url, site
+):
+    """A receiver that answers 503 to everything, and many attempts allowed: at shutdown the
+    notifier gets ``shutdown_timeout_s``, then what it still holds becomes a dead letter
+    (no notification vanishes), and ``run(stop)`` returns without an error."""
+    catalog, ids = await register(pool, air_keys(site, 3))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    async with Receiver([503] * 10_000) as rx:
+        settings = fast(
+            make_settings,
+            database_url,
+            webhook_urls=[rx.url],
+            webhook_max_attempts=1_000,
+            retry_initial_s=0.05,
+            retry_max_s=0.05,
+            shutdown_timeout_s=0.5,
+        )
+        svc = make_service(settings, pool, catalog, Clock())
+        async with running(svc):
+            await feed(svc, batch([(i, T0, 150.0) for i in ids]))
+            await eventually(lambda: _at_least_requests(rx, 3), timeout=10)
+        rows = await pool.fetch(
+            "SELECT * FROM alert_dead_letters WHERE target = $1 AND payload->'alert'->>"
+            "'rule_name' = $2",
+            rx.url,
+            name,
+        )
+    assert len(rows) == 3  # the one being retried and the two queued behind it
+    assert all(r["error"].startswith("shutdown before delivery") for r in rows)
+
+
+async def _at_least_requests(rx, n):
+    return rx.requests >= n
+
+
+async def test_at_shutdown_the_mqtt_publisher_publishes_what_it_holds_before_leaving(
+    pool, make_settings, database_url, site, mqtt_url, topic_root
+):
+    """Twenty sensors breach together; nineteen wait in the grouper's window when the
+    service stops. The publisher must publish the group before it leaves the broker."""
+    catalog, ids = await register(pool, air_keys(site, 20))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    settings = fast(make_settings, database_url, publish_mqtt=True, group_window_s=30)
+    parts = urlsplit(mqtt_url)
+    got = []
+    async with aiomqtt.Client(parts.hostname, parts.port or 1883) as sub:
+        await sub.subscribe(f"{topic_root}/v1/alerts/#", qos=1)
+        svc = make_service(settings, pool, catalog, Clock())
+        async with running(svc):
+            await eventually(_connected(svc), timeout=10)
+            await feed(svc, batch([(i, T0, 150.0) for i in ids]))
+        # run(stop) has returned; what it published is on its way to us.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                async for msg in sub.messages:
+                    body = json.loads(msg.payload)
+                    if body.get("rule", body.get("alert", {}).get("rule_name")) == name:
+                        got.append(body)
+                    if len(got) == 2:
+                        break
+    assert [b["type"] for b in got] == ["alert", "alert_group"]
+    assert got[1]["count"] == 19
+
+
+def _connected(svc):
+    async def check():
+        return svc.publisher.connected.is_set()
+
+    return check

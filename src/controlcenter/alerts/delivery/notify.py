@@ -185,6 +185,11 @@ class Grouper:
             if now >= win.deadline:
                 self._close(key, win)
 
+    def flush_all(self) -> None:
+        """Close every window now (at shutdown: nothing held is lost)."""
+        for key, win in list(self._windows.items()):
+            self._close(key, win)
+
     def next_deadline(self) -> float | None:
         """When the earliest window closes (None when none is open)."""
         return min((w.deadline for w in self._windows.values()), default=None)

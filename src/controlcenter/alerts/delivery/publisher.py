@@ -5,6 +5,10 @@ factory level. The publisher has its own client (not the ingest consumer's) and 
 bounded queue; full-queue policy: drop the oldest and count it (crews' devices can always
 read the current state over REST). Connection losses are retried with capped, jittered
 backoff; the notification being published when the link dropped is retried first.
+
+Shutdown (``run(stop)``): once ``stop`` is set the publisher publishes what is queued, for
+at most ``alerts.shutdown_timeout_s``, then leaves the broker; what it could not publish by
+then (the link down, the time up) is counted as dropped and logged.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import aiomqtt
 from controlcenter.alerts.delivery.notify import Notification
 from controlcenter.backoff import Backoff
 from controlcenter.config import Settings
-from controlcenter.errors import BrokerError
 from controlcenter.metrics import ALERTS_DELIVERIES, ALERTS_DROPPED
 from controlcenter.mqtt import make_client, reconnecting
 from controlcenter.stage import any_set
@@ -27,8 +30,6 @@ from controlcenter.stage import any_set
 __all__ = ["AlertPublisher", "alert_topic"]
 
 logger = logging.getLogger(__name__)
-
-_PERMANENT_RC = {4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C}
 
 
 def alert_topic(root: str, note: Notification) -> str:
@@ -43,8 +44,9 @@ def alert_topic(root: str, note: Notification) -> str:
 class AlertPublisher:
     """Publishes notifications to the broker from a bounded queue; ``run(stop)``.
 
-    Once ``stop`` is set it leaves the broker gracefully and returns (the service sets it
-    rather than cancelling: aiomqtt's exit path can turn a cancellation into an MqttError).
+    Once ``stop`` is set it publishes what is queued, leaves the broker gracefully and
+    returns (the service sets it rather than cancelling: aiomqtt's exit path can turn a
+    cancellation into an MqttError).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -73,8 +75,12 @@ class AlertPublisher:
             BrokerError: when the broker refuses our credentials for good.
         """
         await reconnecting(
-            self._settings, stop, lambda b: self._session(stop, b), "alert publisher", lost=_refused
+            self._settings, stop, lambda b: self._session(stop, b), "alert publisher"
         )
+        if self._queue:
+            ALERTS_DROPPED.labels("mqtt").inc(len(self._queue))
+            logger.warning("alert publisher: %d notification(s) not published", len(self._queue))
+            self._queue.clear()
 
     def _check(self, lost: asyncio.Future[None]) -> None:
         """Raise MqttError if the link is lost (and retrieve the future's exception)."""
@@ -103,14 +109,24 @@ class AlertPublisher:
         # retrieves its exception, which aiomqtt's __aexit__ leaves unretrieved).
         lost: asyncio.Future[None] = client._disconnected
         lost.add_done_callback(lambda _: self._wakeup.set())
-        while not stop.is_set():
+        deadline: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
             self._check(lost)
-            if not self._queue:
+            if stop.is_set():
+                if not self._queue:
+                    return
+                if deadline is None:
+                    deadline = loop.time() + a.shutdown_timeout_s
+                elif loop.time() >= deadline:
+                    return
+            elif not self._queue:
                 self._wakeup.clear()
                 await any_set(self._wakeup, stop)
                 continue
             note = self._queue[0]
-            async with asyncio.timeout(a.mqtt_timeout_s):
+            limit = loop.time() + a.mqtt_timeout_s
+            async with asyncio.timeout_at(limit if deadline is None else min(limit, deadline)):
                 await client.publish(alert_topic(root, note), note.encoded(), qos=a.mqtt_qos)
             # Removed only once the broker has it: a lost link retries it first.
             with contextlib.suppress(IndexError):
@@ -118,10 +134,3 @@ class AlertPublisher:
                     self._queue.popleft()
             self.published += 1
             ALERTS_DELIVERIES.labels("mqtt", "ok").inc()
-
-
-def _refused(exc: Exception) -> None:
-    """Raise when the broker refused us for good (no retry fixes credentials)."""
-    rc = getattr(exc, "rc", None)
-    if isinstance(rc, int) and rc in _PERMANENT_RC:
-        raise BrokerError(f"broker refused the alert publisher: {exc}") from exc

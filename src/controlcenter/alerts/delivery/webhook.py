@@ -5,6 +5,10 @@ notification is dropped, counted and recorded as a dead letter (nothing disappea
 a trace). A delivery is retried with capped, jittered backoff on network errors, timeouts,
 408/429 and 5xx; after ``webhook_max_attempts`` (or at once on another 4xx) it becomes a
 dead letter in ``alert_dead_letters``. A dead receiver only ever delays its own queue.
+
+Shutdown (``run(stop)``): once ``stop`` is set the notifier delivers what is queued, with
+retries, for at most ``alerts.shutdown_timeout_s``; what is then still queued or being
+retried becomes a dead letter too ("shutdown before delivery").
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from controlcenter.backoff import Backoff
 from controlcenter.config import AlertSettings
 from controlcenter.errors import AlertDeliveryError
 from controlcenter.metrics import ALERTS_DEAD_LETTERS, ALERTS_DELIVERIES, ALERTS_DROPPED
+from controlcenter.stage import any_set, sleep_or_stop
 
 __all__ = ["DeadLetterSink", "WebhookNotifier"]
 
@@ -38,7 +43,7 @@ class _RejectedError(AlertDeliveryError):
 
 
 class WebhookNotifier:
-    """Delivers notifications to one URL from its own bounded queue; run :meth:`run`."""
+    """Delivers notifications to one URL from its own bounded queue; ``run(stop)``."""
 
     def __init__(
         self,
@@ -48,18 +53,16 @@ class WebhookNotifier:
         dead_letter: DeadLetterSink,
         *,
         min_severity: int = 0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.url = url
         self._client = client
         self._settings = settings
         self._dead_letter = dead_letter
-        self._sleep = sleep
         self.min_severity = min_severity
         self._queue: deque[Notification] = deque()
         self._overflow: deque[Notification] = deque(maxlen=settings.queue_max_notifications)
         self._wakeup = asyncio.Event()
-        self._quiet = asyncio.Event()  # set when a delivery ends with nothing left
+        self._deadline: float | None = None  # loop time: the end of the shutdown budget
         self.delivered = 0
         self.dead = 0
 
@@ -74,37 +77,43 @@ class WebhookNotifier:
         self._queue.append(note)
         self._wakeup.set()
 
-    async def idle(self) -> None:
-        """Wait until the queue is empty (for tests and shutdown)."""
-        while self._queue or self._overflow or self._busy:
-            self._quiet.clear()
-            await self._quiet.wait()
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set, then what is queued; return when none is left.
 
-    _busy = False
-
-    async def run(self) -> None:
-        """Deliver forever."""
+        Once ``stop`` is set, deliveries (retries included) have ``shutdown_timeout_s``;
+        what is still queued or being retried then is dead-lettered with the reason, so a
+        shutdown loses no notification without a trace.
+        """
         while True:
             while self._overflow:
                 note = self._overflow.popleft()
                 await self._bury(note, 0, "queue full: dropped before delivery")
             if not self._queue:
-                self._quiet.set()  # nothing queued, nothing in flight
+                if stop.is_set():
+                    return
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                await any_set(self._wakeup, stop)
                 continue
-            note = self._queue.popleft()
-            self._busy = True
-            try:
-                await self._deliver(note)
-            finally:
-                self._busy = False
+            await self._deliver(self._queue.popleft(), stop)
 
-    async def _deliver(self, note: Notification) -> None:
+    def _out_of_time(self, stop: asyncio.Event, delay: float = 0.0) -> bool:
+        """Whether ``delay`` from now ends past the shutdown budget (which starts at the
+        first call after ``stop``; before it, never)."""
+        if not stop.is_set():
+            return False
+        now = asyncio.get_running_loop().time()
+        if self._deadline is None:
+            self._deadline = now + self._settings.shutdown_timeout_s
+        return now + delay >= self._deadline
+
+    async def _deliver(self, note: Notification, stop: asyncio.Event) -> None:
         s = self._settings
         backoff = Backoff(s.retry_initial_s, s.retry_max_s)
         error = ""
         for attempt in range(1, s.webhook_max_attempts + 1):
+            if self._out_of_time(stop):
+                await self._bury(note, attempt - 1, f"shutdown before delivery {error}".strip())
+                return
             try:
                 await self._post(note)
             except _RejectedError as exc:
@@ -116,12 +125,20 @@ class WebhookNotifier:
                 if attempt < s.webhook_max_attempts:
                     delay = backoff.next()
                     logger.debug("webhook %s failed (%s); retry in %.2f s", self.url, exc, delay)
-                    await self._sleep(delay)
+                    await self._pause(delay, stop)
                 continue
             ALERTS_DELIVERIES.labels("webhook", "ok").inc()
             self.delivered += 1
             return
         await self._bury(note, s.webhook_max_attempts, error)
+
+    async def _pause(self, delay: float, stop: asyncio.Event) -> None:
+        """The retry delay; once ``stop`` is set, only while it fits the shutdown budget
+        (a stop during the delay ends it: the retry comes at once)."""
+        if not stop.is_set():
+            await sleep_or_stop(stop, delay)
+        elif not self._out_of_time(stop, delay):
+            await asyncio.sleep(delay)
 
     async def _post(self, note: Notification) -> None:
         body = note.encoded()

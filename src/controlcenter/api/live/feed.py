@@ -97,14 +97,13 @@ class ReplicaFeed:
         self.connected = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Subscribe and feed until ``stop``, reconnecting with capped, jittered backoff."""
-        await reconnecting(
-            self._settings,
-            stop,
-            lambda backoff: self._session(stop, backoff),
-            "live feed",
-            errors=(aiomqtt.MqttError,),
-        )
+        """Subscribe and feed until ``stop``, reconnecting with capped, jittered backoff (a
+        SUBACK that does not come in time is a lost link too).
+
+        Raises:
+            BrokerError: when the broker refuses us for good (credentials, client id).
+        """
+        await reconnecting(self._settings, stop, lambda b: self._session(stop, b), "live feed")
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         s = self._settings
