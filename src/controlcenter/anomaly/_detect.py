@@ -144,8 +144,7 @@ def _stuck(
     changed = ~has_prev | moved
     pos = np.arange(m, dtype=np.int64)
     last_change = np.maximum.accumulate(np.where(changed, pos, -1)) if m else pos
-    start = prep.gstart[prep.gid]
-    inside = last_change >= start
+    inside = last_change >= pos - prep.rank  # a change since the segment's start
     run0 = store.run[prep.sa]
     run = np.where(inside, pos - last_change, run0 + prep.rank + 1)
     # Time of the run's first reading: the change in this batch, or the stored one.
