@@ -124,9 +124,10 @@ def calibrate(
             fold(st, gid[sel][first[sel]], beta, wins, floor)
         gs, ok, seg = g[sel], valid[sel], gid[sel]
         ready = ok & (st.blocks[seg] >= min_blocks)
-        z = (gs - st.mean[seg]) / np.sqrt(st.var[seg] + floor * floor)
+        mean = st.mean[seg]
+        z = (gs - mean) / np.sqrt(st.var[seg] + floor * floor)
         c[sel] = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], 0.0)
-        learn = np.where(ok, np.minimum(gs, st.hi[seg]) - st.mean[seg], 0.0)
+        learn = np.where(ok, np.minimum(gs, st.hi[seg]) - mean, 0.0)
         w = ok.astype(np.float64)
         st.bn += np.bincount(seg, weights=w, minlength=n_seg)
         st.bsum += np.bincount(seg, weights=learn, minlength=n_seg)

@@ -163,8 +163,9 @@ def _groups(
     ge[pend] = np.maximum(ge[pend], rs.pend_e[grow[pend]])
     gu = np.logical_or.reduceat(u[order], start) if q else np.zeros(0, dtype=np.bool_)
     gu[pend] |= rs.pend_u[grow[pend]]
-    gr[gid, sslot] = r[order]
-    gx[gid, sslot] = x[order]
+    cell = gid * rs.width + sslot  # flat (group, slot): cheaper than a 2-D scatter
+    gr.reshape(-1)[cell] = r[order]
+    gx.reshape(-1)[cell] = x[order]
     mask |= np.bitwise_or.reduceat(np.left_shift(1, sslot), start) if q else mask
     # Groups older than the sensor's pending time can never complete.
     live = gt >= rs.pend_t[grow]
@@ -257,7 +258,8 @@ def _score_vectors(
     put_rows(mean_prev, gstart, rs.mean.take(segrow, axis=0))
     dev = z - mean_prev
     outer = dev[:, :, None] * dev[:, None, :]
-    ca, cb = affine_scan(1.0 - alpha, ((1.0 - alpha) * alpha)[:, None, None] * outer, rank)
+    np.multiply(((1.0 - alpha) * alpha)[:, None, None], outer, out=outer)
+    ca, cb = affine_scan(1.0 - alpha, outer, rank, own_b=True)
 
     def cov_after(i: Idx) -> F64:
         """The covariance after vectors ``i``: needed only before a refresh and at each

@@ -85,13 +85,14 @@ def put_rows(a: npt.NDArray[np.generic], idx: npt.NDArray[np.intp], v: npt.Array
     )
 
 
-def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
+def affine_scan(a: F64, b: F64, rank: Int, *, own_b: bool = False) -> tuple[F64, F64]:
     """Compose affine maps ``m -> a[i]*m + b[i]`` from each segment's start.
 
     Args:
         a, b: ``float64[n]`` map coefficients, one per reading in segment order; ``b`` may
             have more axes (``float64[n, ...]``: a vector state, one ``a`` for all of it).
         rank: ``int[n]`` position of each reading within its segment (0 at the start).
+        own_b: ``b`` is a temporary of the caller's: scanned in place (not copied).
 
     Returns:
         ``(A, B)``, shaped like ``a`` and ``b``: the state after reading ``i`` is
@@ -101,7 +102,8 @@ def affine_scan(a: F64, b: F64, rank: Int) -> tuple[F64, F64]:
     if not levels:
         return a, b  # one reading per segment: the maps themselves (callers only read them)
     a = a.copy()
-    b = b.copy()
+    if not own_b:
+        b = b.copy()
     # Only readings at least d deep in their segment combine with reading i - d.
     for idx, prev in levels:
         ai = a[idx]
