@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.anomaly._scan import int_mod
 from controlcenter.anomaly.window import WindowStore
 from controlcenter.domain import Batch
 
@@ -65,7 +66,7 @@ def _order(batch: Batch) -> Idx:
     s = batch.series if by_time is None else batch.series[by_time]
     key = s.astype(np.int64) * n + np.arange(n, dtype=np.int64)
     key.sort()
-    order: Idx = (key % n).astype(np.intp)
+    order: Idx = int_mod(key, n).astype(np.intp)
     return order if by_time is None else by_time[order]
 
 

@@ -116,20 +116,18 @@ def calibrate(
     top = int(gen.max()) + 1 if gen.size else 0
     single = top == 1
     n_seg = st.mean.size
-    by_gen = np.argsort(gen, kind="stable") if not single else None
-    bounds = np.searchsorted(gen[by_gen], np.arange(top + 1)) if by_gen is not None else None
     for j in range(top):
-        sel: slice | Idx = slice(None)
-        if by_gen is not None and bounds is not None:
-            sel = by_gen[bounds[j] : bounds[j + 1]]
+        # The readings of generation j, in order (a stable argsort of int64 costs ~10x).
+        sel: slice | Idx = slice(None) if single else np.flatnonzero(gen == j)
         if j > 0:
             # Segments whose j-th refresh falls inside this batch fold their block first.
             fold(st, gid[sel][first[sel]], beta, wins, floor)
         gs, ok, seg = g[sel], valid[sel], gid[sel]
         ready = ok & (st.blocks[seg] >= min_blocks)
-        z = (gs - st.mean[seg]) / np.sqrt(st.var[seg] + floor * floor)
+        mean = st.mean[seg]
+        z = (gs - mean) / np.sqrt(st.var[seg] + floor * floor)
         c[sel] = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], 0.0)
-        learn = np.where(ok, np.minimum(gs, st.hi[seg]) - st.mean[seg], 0.0)
+        learn = np.where(ok, np.minimum(gs, st.hi[seg]) - mean, 0.0)
         w = ok.astype(np.float64)
         st.bn += np.bincount(seg, weights=w, minlength=n_seg)
         st.bsum += np.bincount(seg, weights=learn, minlength=n_seg)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.anomaly._scan import int_mod
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
@@ -71,7 +73,7 @@ def day_and_slot(t: I64, slots: int, offset_us: int = 0) -> tuple[I64, I64]:
 
 def weekend(day: I64) -> npt.NDArray[np.bool_]:
     """Whether each day number (days since 1970-01-01, a Thursday) is a Saturday or Sunday."""
-    out: npt.NDArray[np.bool_] = (day + 3) % 7 >= 5
+    out: npt.NDArray[np.bool_] = int_mod(day + 3, 7) >= 5
     return out
 
 
@@ -109,7 +111,8 @@ def run_visits(v: Visits, state: F64, weight: float) -> tuple[F64, F64, F64, Dai
     starts[1:] = v.key[1:] != v.key[:-1]
     gstart = np.flatnonzero(starts)
     keys = v.key[gstart]
-    cur = state[keys]  # [G, 6] copy: mean, var, n, sum, sumsq, day
+    # [G, 6] copy: mean, var, n, sum, sumsq, day (take: ~3x cheaper than state[keys])
+    cur = state.take(keys, axis=0)
     gid = np.cumsum(starts) - 1
     depth = np.arange(k) - gstart[gid]
     top = int(depth.max()) + 1 if k else 0
@@ -199,9 +202,12 @@ def seasonal_gate(
     if have.size == 0 or slots < 2:
         return out
     st = state.reshape(-1, slots, state.shape[1])
-    pm = st[rows[have], :, 0].copy()
-    pv = st[rows[have], :, 1].copy()
-    acc = st[rows[have], :, 2:6].copy()
+    # One contiguous gather of the rows, then columns (mixed fancy and sliced indexing
+    # of the state costs several times more).
+    block = st.take(rows[have], axis=0)
+    pm = block[:, :, 0].copy()
+    pv = block[:, :, 1].copy()
+    acc = block[:, :, 2:6].copy()
     if visits is not None and visits.key.size:
         if visits.key.size > 1 and bool((visits.key[1:] < visits.key[:-1]).any()):
             o = np.argsort(visits.key, kind="stable")  # a batch across midnight

@@ -15,7 +15,7 @@ from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
 from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
-from controlcenter.anomaly._scan import affine_scan, clamp_scan
+from controlcenter.anomaly._scan import affine_scan, clamp_scan, int_mod
 from controlcenter.anomaly.events import Detector
 from controlcenter.anomaly.profile import COLUMNS, LIMIT_SEVERITY
 from controlcenter.anomaly.window import WindowStore
@@ -33,7 +33,7 @@ TINY = 1e-18
 ROUNDING = 1e-12
 #: Largest severity any statistical detector reports (a flat series that moves).
 SEVERITY_CAP = 1e6
-#: Statistical detectors, in the order of :attr:`Severities.stat_parts`.
+#: Statistical detectors, in the order :meth:`Severities.stat_detector` names them.
 STATISTICAL = (Detector.ROBUST_Z, Detector.EWMA_Z, Detector.SHIFT)
 #: Evidence within this relative distance of the strongest names the event (the first).
 NAME_TIE = 1e-9
@@ -62,10 +62,19 @@ class Severities:
     res: F64
     cal: CalState
     ep: EpisodeResult
-    stat_detector: npt.NDArray[np.uint8]
     rel: RelationResult
     daily: DailyUpdate | None = None
     limit_severity: float = LIMIT_SEVERITY
+
+    def stat_detector(self, at: npt.NDArray[np.intp]) -> npt.NDArray[np.uint8]:
+        """The statistical detector that names the events of readings ``at``: the
+        strongest; near ties (rounding) go to the first of them. Only for the few
+        readings that open or grow an episode."""
+        stacked = np.stack((self.robust[at], self.ewma[at], self.shift[at]))
+        near = stacked >= stacked.max(axis=0) * (1.0 - NAME_TIE)
+        which = np.argmax(near, axis=0) if at.size else np.zeros(0, dtype=np.intp)
+        out: npt.NDArray[np.uint8] = np.asarray(STATISTICAL, dtype=np.uint8)[which]
+        return out
 
     def per_detector(self) -> Iterator[tuple[Detector, F64]]:
         """``(detector, float64[m])`` for the detectors that fire on every reading they
@@ -135,17 +144,14 @@ def _stuck(
     changed = ~has_prev | moved
     pos = np.arange(m, dtype=np.int64)
     last_change = np.maximum.accumulate(np.where(changed, pos, -1)) if m else pos
-    start = prep.gstart[prep.gid]
-    inside = last_change >= start
-    run0 = store.run[prep.gs][prep.gid]
+    inside = last_change >= pos - prep.rank  # a change since the segment's start
+    run0 = store.run[prep.sa]
     run = np.where(inside, pos - last_change, run0 + prep.rank + 1)
     # Time of the run's first reading: the change in this batch, or the stored one.
-    since = np.where(
-        inside, t[np.maximum(last_change, 0)] if m else t, store.run_start[prep.gs][prep.gid]
-    )
+    since = np.where(inside, t[np.maximum(last_change, 0)] if m else t, store.run_start[prep.sa])
     cm = np.cumsum(moved)
     before = (cm[prep.gstart] - moved[prep.gstart])[prep.gid]
-    changes = store.changes[prep.gs][prep.gid] + cm - before
+    changes = store.changes[prep.sa] + cm - before
     ok = (changes >= min_changes) & ~((par["stuck_zero_ok"] > 0) & (x == 0.0))
     sev = np.where(ok, (run + 1) * par["inv_stuck_k"], 0.0)
     # A minimum duration caps the severity below 1 until the run has lasted it (exactly:
@@ -239,7 +245,7 @@ def _cusum(
     prep: Prepared, store: WindowStore, par: _Params, y: F64, n_life: I64, refresh: int
 ) -> tuple[F64, F64, F64]:
     k, cap = par["cusum_k"], par["cusum_cap"]
-    reset = ((n_life + prep.sa.astype(np.int64) % refresh) % refresh == 0) & (n_life > 0)
+    reset = (int_mod(n_life + int_mod(prep.sa, refresh), refresh) == 0) & (n_life > 0)
     out = []
     for sign, s0 in ((1.0, store.cusum_pos), (-1.0, store.cusum_neg)):
         p = sign * y - k
@@ -247,7 +253,7 @@ def _cusum(
         q = np.where(reset, const, 0.0)
         u = np.where(reset, const, cap)
         cp, cq, cu = clamp_scan(p, q, u, prep.rank)
-        out.append(np.minimum(np.maximum(s0[prep.gs][prep.gid] + cp, cq), cu))
+        out.append(np.minimum(np.maximum(s0[prep.sa] + cp, cq), cu))
     sev = np.maximum(out[0], out[1]) * par["inv_cusum_h"]
     return sev, out[0], out[1]
 
@@ -265,7 +271,7 @@ def detect(
     detector's state is updated here when ``commit``)."""
     x, t = prep.xa, prep.ta
     par = _Params(table, store.profile[prep.sa])
-    n_life = store.count[prep.gs][prep.gid] + prep.rank
+    n_life = store.count[prep.sa] + prep.rank
     has_prev = n_life > 0
     xp, tp = _previous(prep, store, x, t)
     rate = _rate(par, x, t, xp, tp, has_prev)
@@ -336,7 +342,6 @@ def detect(
         doubt = _unsure(unsure, n_life, force.interval_us, cfg)
         robust = np.where(doubt, robust / cfg.unsure_scale, robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
-    parts = (robust, ewma, shift)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
     valid = n_life >= cfg.min_history
     cal = calibrate(
@@ -367,10 +372,6 @@ def detect(
         off_k=cfg.off_k,
         growth=cfg.growth,
     )  # fmt: skip
-    # Named after the strongest detector; near ties (rounding) go to the first of them.
-    stacked = np.stack(parts)
-    near = stacked >= stacked.max(axis=0) * (1.0 - NAME_TIE)
-    which = np.argmax(near, axis=0) if e.size else np.zeros(0, dtype=np.intp)
     rel = relation(
         relations,
         store.rel_row,
@@ -404,7 +405,6 @@ def detect(
         res=force.res,
         cal=cal.state,
         ep=ep,
-        stat_detector=np.asarray(STATISTICAL, dtype=np.uint8)[which],
         rel=rel,
         daily=daily,
     )

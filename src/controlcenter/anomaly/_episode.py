@@ -52,6 +52,15 @@ def _running_max(v: F64, key: I64) -> F64:
     return out
 
 
+def _last_true(flag: B, pos: I64) -> I64:
+    """Position of the latest ``True`` at or before each reading (-1: none yet); often a
+    batch has no end or onset at all (then no scan)."""
+    if not flag.any():
+        return np.full(pos.size, -1, dtype=np.int64)
+    out: I64 = np.maximum.accumulate(np.where(flag, pos, -1))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class EpisodeResult:
     """Per accepted reading (``[m]``) and per segment (``[G]``, the state after the batch).
@@ -119,7 +128,7 @@ def _scanned(
     m = s.size
     on0, below0, peak0, start0 = state
     pos = np.arange(m, dtype=np.int64)
-    seg0 = gstart[gid].astype(np.int64)
+    seg0 = pos - rank  # the segment's start
     s = np.minimum(s, _CAP)
     hot = s >= 1.0
     low = s < off_level
@@ -129,8 +138,8 @@ def _scanned(
     run = np.where(low, run, 0)
     # The off_k-th low reading in a row ends an episode (a longer run carried in ends nothing).
     end = low & (run == off_k)
-    last_hot = np.maximum.accumulate(np.where(hot, pos, -1)) if m else pos
-    last_end = np.maximum.accumulate(np.where(end, pos, -1)) if m else pos
+    last_hot = _last_true(hot, pos)
+    last_end = _last_true(end, pos)
     in_seg_hot = last_hot >= seg0
     in_seg_end = last_end >= seg0
     after = np.where(
@@ -153,7 +162,14 @@ def _scanned(
     if m:
         seed[gstart] = np.where(on0, peak0, 0.0)
     val = np.where(member, np.maximum(s, np.where(onset, 0.0, seed)), 0.0)
-    run_peak = _running_max(val, key)
+    # Only members' running peaks are read (below: ``inside`` and the last reading while
+    # ``after``), and the others' values are 0 (severities are >= 0): scan members only.
+    mem = np.flatnonzero(member)
+    if mem.size == m:
+        run_peak = _running_max(val, key)
+    else:
+        run_peak = np.zeros(m, dtype=np.float64)
+        run_peak[mem] = _running_max(val[mem], key[mem])
     prev_peak = np.empty(m, dtype=np.float64)
     if m:
         prev_peak[1:] = run_peak[:-1]
@@ -163,7 +179,7 @@ def _scanned(
     x = np.where(inside, s / denom, s)
     grow = inside & (x >= 1.0)
     # Onset time of each member's episode.
-    last_onset = np.maximum.accumulate(np.where(onset, pos, -1)) if m else pos
+    last_onset = _last_true(onset, pos)
     has_onset = last_onset >= seg0
     start = np.where(
         member,

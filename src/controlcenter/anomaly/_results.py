@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
 from controlcenter.anomaly._detect import Severities
+from controlcenter.anomaly._scan import int_mod
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
 from controlcenter.anomaly.window import WindowStore
 
@@ -28,7 +29,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     # Running window sums lose what the ring overwrites (read before writing).
     old = n_life >= w
     # Flat positions in the (S, W) rings: 1-D fancy indexing is cheaper than 2-D.
-    flat = s.astype(np.intp) * w + n_life % w
+    flat = s.astype(np.intp) * w + int_mod(n_life, w)
     ring_v, ring_t = st.values.reshape(-1), st.times.reshape(-1)
     first = st.count[gs] == 0
     if single:
@@ -41,11 +42,17 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         ring_v[flat] = prep.xa
         ring_t[flat] = prep.ta
     else:
-        evicted = np.zeros(a.size, dtype=np.float64)
-        in_ring = old & (prep.rank < w)
-        evicted[in_ring] = ring_v[flat[in_ring]]
-        in_batch = old & ~in_ring
-        evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
+        # No series has more than W readings here (the usual case): every evicted value
+        # is in the ring (slots of one series are distinct), and every reading survives.
+        fits = int(prep.gsize.max()) <= w
+        if fits:
+            evicted = ring_v[flat]
+        else:
+            evicted = np.zeros(a.size, dtype=np.float64)
+            in_ring = old & (prep.rank < w)
+            evicted[in_ring] = ring_v[flat[in_ring]]
+            in_batch = old & ~in_ring
+            evicted[in_batch] = prep.xa[np.flatnonzero(in_batch) - w]
         shift = np.where(first, prep.xa[prep.gstart], st.shift[gs])
         sh = shift[prep.gid]
         xs = prep.xa - sh
@@ -53,10 +60,14 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         st.shift[gs] = shift
         st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
         st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
-        # Ring: only each series' last W readings of the batch survive.
-        keep = prep.rank >= (prep.gsize[prep.gid] - w)
-        ring_v[flat[keep]] = prep.xa[keep]
-        ring_t[flat[keep]] = prep.ta[keep]
+        if fits:
+            ring_v[flat] = prep.xa
+            ring_t[flat] = prep.ta
+        else:
+            # Ring: only each series' last W readings of the batch survive.
+            keep = prep.rank >= (prep.gsize[prep.gid] - w)
+            ring_v[flat[keep]] = prep.xa[keep]
+            ring_t[flat[keep]] = prep.ta[keep]
     st.count[gs] += prep.gsize
     st.last_time[gs] = prep.ta[last]
     st.last_value[gs] = prep.xa[last]
@@ -70,7 +81,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     st.run_start[gs] = sev.run_start[last]
     st.silent[gs] = False
     if sev.daily is not None:
-        st.daily_state()[sev.daily.key] = sev.daily.values
+        st.write_daily(sev.daily.key, sev.daily.values)
     cal, ep = sev.cal, sev.ep
     st.cal_mean[gs], st.cal_var[gs], st.cal_blocks[gs] = cal.mean, cal.var, cal.blocks
     st.cal_bn[gs], st.cal_bsum[gs], st.cal_bsumsq[gs] = cal.bn, cal.bsum, cal.bsumsq
@@ -126,7 +137,7 @@ def batch_events(prep: Prepared, sev: Severities) -> Events:
             Events(
                 prep.s[idx],
                 prep.t[idx],
-                sev.stat_detector[hit],
+                sev.stat_detector(hit),
                 prep.x[idx],
                 severity_to_score(ep.x[hit]),
                 ep.start[hit],

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
 from controlcenter.anomaly._daily import CLASSES, SeenVisits, seasonal_gate
+from controlcenter.anomaly._scan import int_mod
 from controlcenter.anomaly.profile import COLUMNS
 from controlcenter.anomaly.window import WindowStore
 
@@ -139,8 +140,9 @@ def _window_rows(
         row = np.repeat(np.arange(p.size), cnt)
         q = lo_q[row] + np.arange(total) - (np.cumsum(cnt) - cnt)[row]
         src = prep.gstart[group[row]] + (q - c0[row])
-        vals[row, q % w] = prep.xa[src]
-        times[row, q % w] = prep.ta[src]
+        slot = int_mod(q, w)
+        vals[row, slot] = prep.xa[src]
+        times[row, slot] = prep.ta[src]
     young = p < w
     if young.any():
         vals[young] = np.where(np.arange(w) >= p[young, None], np.nan, vals[young])
@@ -153,7 +155,7 @@ def _median_gap(times: I64, p: I64, w: int) -> F64:
     gaps[:, :-1] = times[:, 1:] - times[:, :-1]
     gaps[:, -1] = times[:, 0] - times[:, -1]
     # Slot (p - 1) % W holds the newest reading; its "next" slot is the oldest.
-    gaps[np.arange(p.size), (p - 1) % w] = np.nan
+    gaps[np.arange(p.size), int_mod(p - 1, w)] = np.nan
     young = p < w
     if young.any():
         gaps[young] = np.where(np.arange(w) >= p[young, None] - 1, np.nan, gaps[young])
@@ -174,11 +176,11 @@ def refresh_rows(
     whether each series shows a daily pattern then (``seen``: this batch's daily visits)."""
     r, w = cfg.refresh, store.window
     c0 = store.count[prep.gs]
-    phase = prep.gs.astype(np.int64) % r
+    phase = int_mod(prep.gs, r)
     lo = np.maximum(c0, 1)
-    first = lo + (-(lo + phase)) % r
+    first = lo + int_mod(-(lo + phase), r)
     hi = c0 + prep.gsize - 1
-    last = hi - (hi + phase) % r
+    last = hi - int_mod(hi + phase, r)
     rows = np.maximum((last - first) // r + 1, 0)
     offset = np.cumsum(rows) - rows
     group = np.repeat(np.arange(prep.gs.size), rows)
@@ -232,14 +234,14 @@ def stats_per_reading(
 ) -> InForce:
     """Median, sigma, validity and resolution in force for each accepted reading."""
     gid = prep.gid
-    r_at = n_life - (n_life + prep.sa.astype(np.int64) % refresh) % refresh
-    fresh = (r_at > 0) & (r_at >= store.count[prep.gs][gid])
-    med = store.median[prep.gs][gid]
-    sigma = store.sigma[prep.gs][gid]
-    ok = store.robust_ok[prep.gs][gid]
-    res = store.resolution[prep.gs][gid]
-    seasonal = store.seasonal[prep.gs][gid]
-    interval = store.interval_us[prep.gs][gid]
+    r_at = n_life - int_mod(n_life + int_mod(prep.sa, refresh), refresh)
+    fresh = (r_at > 0) & (r_at >= store.count[prep.sa])
+    med = store.median[prep.sa]
+    sigma = store.sigma[prep.sa]
+    ok = store.robust_ok[prep.sa]
+    res = store.resolution[prep.sa]
+    seasonal = store.seasonal[prep.sa]
+    interval = store.interval_us[prep.sa]
     gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)

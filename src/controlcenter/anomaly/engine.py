@@ -400,4 +400,4 @@ class Engine:
             self.add_series(new, "generic")
 
     def _write_daily(self, d: DailyUpdate) -> None:
-        self.store.daily_state()[d.key] = d.values
+        self.store.write_daily(d.key, d.values)

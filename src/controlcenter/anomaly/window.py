@@ -219,6 +219,13 @@ class WindowStore:
         """``float64[rows * slots, 6]`` view of :attr:`daily`, row ``row * slots + slot``."""
         return self.daily.reshape(-1, len(DAILY_COLUMNS))
 
+    def write_daily(self, key: npt.NDArray[np.intp], values: F64) -> None:
+        """``daily_state()[key] = values`` (``float64[G, 6]`` rows), as one record per row:
+        a 1-D scatter of 48-byte records is about 2x cheaper than a 2-D row scatter."""
+        rec = np.dtype((np.void, 8 * len(DAILY_COLUMNS)))
+        flat = self.daily_state().view(rec).reshape(-1)
+        flat[key] = np.ascontiguousarray(values, dtype=np.float64).view(rec).reshape(-1)
+
     def daily_column(self, name: str) -> F64:
         """``float64[rows, slots]`` view of one daily column (see :data:`DAILY_COLUMNS`)."""
         return self.daily[:, :, DAILY_COLUMNS.index(name)]
