@@ -78,8 +78,8 @@ async def test_the_page_in_each_language(cx: Complex, lang: str) -> None:
     # The header's open-alert counts carry their legend, and agree with the tiles.
     legend = await page.inner_text('[data-stat="alerts"]')
     assert want["critical"] in legend
-    assert int(await page.inner_text('[data-stat="alerts-warning"]')) >= 1
-    assert int(await page.inner_text('[data-stat="alerts-info"]')) >= 1
+    assert _count(await page.inner_text('[data-stat="alerts-warning"]')) >= 1
+    assert _count(await page.inner_text('[data-stat="alerts-info"]')) >= 1
     await page.screenshot(path=ARTIFACTS / f"dashboard-overview-{lang}.png")
 
     panel = await page.query_selector("#alerts-panel")
@@ -132,3 +132,9 @@ async def test_the_page_in_each_language(cx: Complex, lang: str) -> None:
     await page.screenshot(path=ARTIFACTS / f"dashboard-factory-{lang}.png", full_page=True)
     await page.context.close()
     assert not cx.errors, cx.errors
+
+
+def _count(text: str) -> int:
+    """A header count as the page shows it: grouped by the locale ("1,967") when the
+    run's shared database holds other tests' alerts."""
+    return int(text.replace(",", "").strip())
