@@ -45,11 +45,6 @@ class AlertBacklog:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.executemany(_INSERT, [(json.dumps(w),) for w in works])
 
-    async def count(self) -> int:
-        """Rows waiting to be replayed."""
-        with map_storage_errors("cannot count the alert backlog"):
-            return int(await self.pool.fetchval("SELECT count(*) FROM alert_backlog"))
-
     async def replay(self, apply: Callable[[dict[str, Any]], Awaitable[None]]) -> int:
         """Apply every recorded document in order with ``apply``, then delete them;
         returns how many were applied.
