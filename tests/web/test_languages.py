@@ -74,6 +74,7 @@ async def test_the_page_in_each_language(cx: Complex, lang: str) -> None:
     assert await page.evaluate(f"{fmt}.then(f => f.dateTime({WHEN_MS}))") == want["date"]
     # A value beyond the SI prefixes (a broken meter's sum) stays short.
     assert await page.evaluate(f"{fmt}.then(f => f.si(1.5e20))") == "1.50e+20"
+    assert await page.evaluate(f"{fmt}.then(f => f.pct(8.5e305))") == "8.50e+307%"
     assert await page.inner_text("#clock .clock-zone") == "Asia/Seoul"
     # The header's open-alert counts carry their legend, and agree with the tiles.
     legend = await page.inner_text('[data-stat="alerts"]')

@@ -101,6 +101,14 @@ export function digitsFor(v) {
   return a < 10 ? 2 : a < 1000 ? 1 : 0;
 }
 
+/** A share as a percentage: 0.253 -> "25.3%"; an absurd one (a broken meter's sum) stays
+ * short, never a run of digits: 8.5e305 -> "8.50e+307%". */
+export function pct(ratio) {
+  if (ratio === null || ratio === undefined) return "–";
+  const p = ratio * 100;
+  return `${Math.abs(p) >= 1e4 ? si(p) : num(p)}%`;
+}
+
 /** A compact number with an SI prefix from 10,000 up: 2,027,621 -> "2.03M", 12,500 -> "12.5k". */
 export function si(v, digits) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";

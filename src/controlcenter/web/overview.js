@@ -3,7 +3,7 @@
 // Tiles are built once per catalog load and then updated in place, dirty ones only.
 
 import { t, num } from "./i18n.js";
-import { quantity, si } from "./format.js";
+import { pct, quantity, si } from "./format.js";
 import { GRADES } from "./model.js";
 
 function el(tag, cls, text) {
@@ -11,10 +11,6 @@ function el(tag, cls, text) {
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
-}
-
-function pct(ratio) {
-  return ratio === null ? "–" : `${num(ratio * 100)}%`;
 }
 
 export class Overview {
