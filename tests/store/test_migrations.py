@@ -76,3 +76,29 @@ async def test_downgrade_to_0002_and_upgrade_again(pg_server_url, mqtt_url, run_
             await conn.close()
     finally:
         await drop_database(pg_server_url, name)
+
+
+async def test_0018_hands_built_in_rules_an_operator_edited_to_the_operator(
+    pg_server_url, mqtt_url, run_id
+):
+    name = f"cc_test_{run_id}_rules18"
+    url = await create_database(pg_server_url, name)
+    settings = Settings(database_url=url, mqtt_url=mqtt_url)
+    try:
+        cfg = alembic_config(settings)
+        await asyncio.to_thread(command.upgrade, cfg, "0017")
+        conn = await asyncpg.connect(url)
+        try:
+            # Seeded by 0007: built in, never saved since. One of them an operator saved.
+            await conn.execute(
+                "UPDATE alert_rules SET enabled = false,"
+                " updated_at = updated_at + interval '1 day' WHERE name = 'co2-limit'"
+            )
+            await migrate(settings)
+            rows = dict(await conn.fetch("SELECT name, builtin FROM alert_rules"))
+            assert rows["co2-limit"] is False
+            assert rows["voc-limit"] is True
+        finally:
+            await conn.close()
+    finally:
+        await drop_database(pg_server_url, name)

@@ -7,8 +7,11 @@ another process added) and when an admin saves a kind through it.
 
 The packaged kinds (``kinds.yaml``) are written to the table at load: a kind missing from
 the table is added, a packaged kind that no admin changed (``builtin``) follows the
-package. Default rules of every kind become built-in alert rules the first time they are
-seen (``ON CONFLICT (name) DO NOTHING``: operators' edits of them are kept).
+package. Default rules of every kind become built-in alert rules (``builtin``) the first
+time they are seen, and a built-in rule follows its kind's default at every load (a release
+that fixes a default, such as the gas rules' off-delay, reaches existing deployments). A
+rule an operator saved through the rules API is theirs (``builtin`` false, set by the save;
+revision 0018 marks the rules edited before it): later loads never overwrite it.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ ON CONFLICT (kind) DO UPDATE SET spec = excluded.spec, builtin = false, updated_
 _RULES = """
 INSERT INTO alert_rules (name, enabled, builtin, definition)
 SELECT n, true, true, d::jsonb FROM unnest($1::text[], $2::text[]) AS t(n, d)
-ON CONFLICT (name) DO NOTHING
+ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = now()
+WHERE alert_rules.builtin AND alert_rules.definition <> excluded.definition
 """
 _FOREIGN_RULES = """
 SELECT name FROM alert_rules

@@ -158,7 +158,8 @@ class AlertRepository:
                 else:
                     rid = await self.pool.fetchval(
                         "UPDATE alert_rules SET name = $2, enabled = $3, definition = $4::jsonb,"
-                        " updated_at = now() WHERE rule_id = $1 RETURNING rule_id",
+                        " builtin = false, updated_at = now()"  # an operator's rule now
+                        " WHERE rule_id = $1 RETURNING rule_id",
                         rule.id,
                         rule.name,
                         rule.enabled,
