@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._scan import int_mod
+from controlcenter.anomaly._scan import Passes, int_mod
 from controlcenter.anomaly.window import WindowStore
 from controlcenter.domain import Batch
 
@@ -31,6 +31,7 @@ class Prepared:
         gs: ``intp[G]`` series id of each segment; gsize: ``int64[G]`` its length.
         gid: ``intp[m]`` segment of each accepted reading; rank: ``int64[m]`` its position
             inside the segment.
+        passes: the segments' doubling passes, for every scan of the batch (``_scan.py``).
     """
 
     order: Idx
@@ -48,6 +49,7 @@ class Prepared:
     gsize: npt.NDArray[np.int64]
     gid: Idx
     rank: npt.NDArray[np.int64]
+    passes: Passes
 
 
 def _order(batch: Batch) -> Idx:
@@ -113,4 +115,5 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
         gsize=(glast - gstart + 1).astype(np.int64),
         gid=gid,
         rank=rank,
+        passes=Passes.of(rank),
     )

@@ -135,7 +135,8 @@ def _active_only(
             s, t, gstart, glast, gid, rank, state, off_level=off_level, off_k=off_k, growth=growth
         )
     sc = np.minimum(s, _CAP)
-    active = on0 | np.logical_or.reduceat(sc >= 1.0, gstart)
+    active = on0.copy()
+    active[gid[np.flatnonzero(sc >= 1.0)]] = True  # (hot readings are few: no reduceat)
     n_active = int(np.count_nonzero(active))
     if 2 * n_active > active.size:
         return _scanned(
@@ -161,19 +162,17 @@ def _active_only(
     started = t[glast]
     if n_active:
         seg = np.flatnonzero(active)
-        sel = np.flatnonzero(active[gid])
-        sub_rank = rank[sel]
-        sub_start = np.flatnonzero(sub_rank == 0)
-        sub_last = np.empty_like(sub_start)
-        sub_last[:-1] = sub_start[1:] - 1
-        sub_last[-1] = sel.size - 1
+        size = glast[seg] - gstart[seg] + 1
+        sub_last = np.cumsum(size) - 1
+        sub_start = sub_last - size + 1
+        sel = np.arange(sub_last[-1] + 1) + np.repeat(gstart[seg] - sub_start, size)
         sub = _scanned(
             s[sel],
             t[sel],
             sub_start,
             sub_last,
-            (np.cumsum(active) - 1)[gid[sel]],
-            sub_rank,
+            np.repeat(np.arange(seg.size), size),
+            rank[sel],
             (on0[seg], below0[seg], state[2][seg], state[3][seg]),
             off_level=off_level,
             off_k=off_k,

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
-from controlcenter.anomaly._scan import affine_scan, int_mod, put_rows
+from controlcenter.anomaly._scan import Passes, affine_scan, int_mod, put_rows
 
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
@@ -248,10 +248,11 @@ def _score_vectors(
     segrow = vrow[gstart]
     k = rs.count[vrow] + rank  # vectors seen before each one
     lam = cfg.relation_lambda
-    za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, rank)
+    passes = Passes.of(rank)  # the same segments for the three scans
+    za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, passes)
     z = za[:, None] * rs.z.take(vrow, axis=0) + zb
     alpha = np.maximum(1.0 / (k + 1.0), 1.0 / cfg.relation_memory)
-    ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, rank)
+    ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, passes)
     mean = ma[:, None] * rs.mean.take(vrow, axis=0) + mb
     mean_prev = np.empty_like(mean)
     mean_prev[1:] = mean[:-1]
@@ -259,7 +260,7 @@ def _score_vectors(
     dev = z - mean_prev
     outer = dev[:, :, None] * dev[:, None, :]
     np.multiply(((1.0 - alpha) * alpha)[:, None, None], outer, out=outer)
-    ca, cb = affine_scan(1.0 - alpha, outer, rank, own_b=True)
+    ca, cb = affine_scan(1.0 - alpha, outer, passes, own_b=True)
 
     def cov_after(i: Idx) -> F64:
         """The covariance after vectors ``i``: needed only before a refresh and at each
