@@ -114,9 +114,8 @@ class _Groups:
     e: F64  # [q] largest evidence of the metrics' own detectors
     u: npt.NDArray[np.bool_]  # [q] one of them is in a slot with no profile yet
     mask: I64
-    start: Idx  # first position of each group in ``order``
     order: Idx  # reading positions sorted by (row, time)
-    slot: I64  # the slot of each of them
+    at: Idx  # [q, width] position in ``order`` of each (group, slot)'s reading, -1: none
 
 
 def _groups(
@@ -166,10 +165,12 @@ def _groups(
     cell = gid * rs.width + sslot  # flat (group, slot): cheaper than a 2-D scatter
     gr.reshape(-1)[cell] = r[order]
     gx.reshape(-1)[cell] = x[order]
+    slot_pos = np.full((q, rs.width), -1, dtype=np.intp)
+    slot_pos.reshape(-1)[cell] = np.arange(order.size)
     mask |= np.bitwise_or.reduceat(np.left_shift(1, sslot), start) if q else mask
     # Groups older than the sensor's pending time can never complete.
     live = gt >= rs.pend_t[grow]
-    return _Groups(grow, gt, gr, gx, ge, gu, np.where(live, mask, 0), start, order, sslot)
+    return _Groups(grow, gt, gr, gx, ge, gu, np.where(live, mask, 0), order, slot_pos)
 
 
 def _stable_order(key: I64) -> Idx:
@@ -301,13 +302,13 @@ def _score_vectors(
     before = np.cumsum(refresh_now)
     gen = before - (before[gstart] - refresh_now[gstart])[gid]
     cal_state = CalState(
-        rs.cal_mean[segrow].copy(),
-        rs.cal_var[segrow].copy(),
-        rs.cal_blocks[segrow].copy(),
-        rs.cal_bn[segrow].copy(),
-        rs.cal_bsum[segrow].copy(),
-        rs.cal_bsumsq[segrow].copy(),
-        rs.cal_hi[segrow].copy(),
+        rs.cal_mean[segrow],  # (fancy indexing copies)
+        rs.cal_var[segrow],
+        rs.cal_blocks[segrow],
+        rs.cal_bn[segrow],
+        rs.cal_bsum[segrow],
+        rs.cal_bsumsq[segrow],
+        rs.cal_hi[segrow],
     )
     cal = calibrate(
         np.log1p(e),
@@ -395,12 +396,10 @@ def _result(
 ) -> RelationResult:
     # The reading (in this batch) of the metric that departs most from the others carries
     # the vector's severity; the other metrics' readings keep their own scores.
-    ends = np.r_[g.start[1:], g.order.size]
-    counts = (ends - g.start)[vec]
-    pos = np.repeat(g.start[vec], counts) + _ranks(counts)
-    mine = g.slot[pos] == np.repeat(top, counts)
+    pos = g.at[vec, top]
+    mine = pos >= 0
     member = g.order[pos[mine]]
-    member_x = np.repeat(ep.x, counts)[mine]
+    member_x = ep.x[mine]
     hit = np.flatnonzero(ep.onset | ep.grow)
     return RelationResult(
         member=member,
@@ -411,8 +410,3 @@ def _result(
         ev_x=ep.x[hit],
         ev_start=ep.start[hit],
     )
-
-
-def _ranks(counts: I64) -> I64:
-    total = int(counts.sum())
-    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
