@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._scan import int_mod
+from controlcenter.anomaly._scan import Passes, int_mod
 from controlcenter.anomaly.window import WindowStore
 from controlcenter.domain import Batch
 
@@ -31,6 +31,7 @@ class Prepared:
         gs: ``intp[G]`` series id of each segment; gsize: ``int64[G]`` its length.
         gid: ``intp[m]`` segment of each accepted reading; rank: ``int64[m]`` its position
             inside the segment.
+        passes: the segments' doubling passes, for every scan of the batch (``_scan.py``).
     """
 
     order: Idx
@@ -48,13 +49,15 @@ class Prepared:
     gsize: npt.NDArray[np.int64]
     gid: Idx
     rank: npt.NDArray[np.int64]
+    passes: Passes
 
 
 def _order(batch: Batch) -> Idx:
     """Positions that sort ``batch`` by (series, time), stably.
 
-    One ``int64`` key ``series * n + position`` sorted with numpy's default sort is about
-    1.5x cheaper than a stable argsort of the series, and exact for any batch size.
+    One ``int64`` key ``series << bits | position`` (``series * n + position`` if that does
+    not fit) sorted with numpy's default sort is about 1.5x cheaper than a stable argsort
+    of the series, and exact for any batch size.
     """
     t = batch.time
     n = len(t)
@@ -64,9 +67,16 @@ def _order(batch: Batch) -> Idx:
     if n > 1 and not bool((t[1:] >= t[:-1]).all()):
         by_time = np.argsort(t, kind="stable")
     s = batch.series if by_time is None else batch.series[by_time]
-    key = s.astype(np.int64) * n + np.arange(n, dtype=np.int64)
-    key.sort()
-    order: Idx = int_mod(key, n).astype(np.intp)
+    bits = max(n - 1, 1).bit_length()
+    if n and int(s.max()).bit_length() + bits <= 62 and int(s.min()) >= 0:
+        # (series, position) packed in bits: the same order, and a mask instead of a modulo.
+        key = (s.astype(np.int64) << bits) | np.arange(n, dtype=np.int64)
+        key.sort()
+        order: Idx = (key & ((1 << bits) - 1)).astype(np.intp)
+    else:
+        key = s.astype(np.int64) * n + np.arange(n, dtype=np.int64)
+        key.sort()
+        order = int_mod(key, n).astype(np.intp)
     return order if by_time is None else by_time[order]
 
 
@@ -113,4 +123,5 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
         gsize=(glast - gstart + 1).astype(np.int64),
         gid=gid,
         rank=rank,
+        passes=Passes.of(rank),
     )

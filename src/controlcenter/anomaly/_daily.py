@@ -204,10 +204,10 @@ def seasonal_gate(
     st = state.reshape(-1, slots, state.shape[1])
     # One contiguous gather of the rows, then columns (mixed fancy and sliced indexing
     # of the state costs several times more).
-    block = st.take(rows[have], axis=0)
-    pm = block[:, :, 0].copy()
-    pv = block[:, :, 1].copy()
-    acc = block[:, :, 2:6].copy()
+    block = st.take(rows[have], axis=0)  # a copy: its column views are ours to write
+    pm = block[:, :, 0]
+    pv = block[:, :, 1]
+    acc = block[:, :, 2:6]
     if visits is not None and visits.key.size:
         if visits.key.size > 1 and bool((visits.key[1:] < visits.key[:-1]).any()):
             o = np.argsort(visits.key, kind="stable")  # a batch across midnight

@@ -189,7 +189,7 @@ def _ewma(
     alpha = par["alpha"]
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
-    ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.rank)
+    ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.passes)
     m0 = store.ewm_mean[prep.gs]
     mean = ca * m0[prep.gid] + cb
     mean_prev = _shift_prev(mean, m0, prep)
@@ -203,7 +203,7 @@ def _ewma(
     # one (a profile's step between slots is not a step of a smooth daily curve).
     d = d - np.clip(adj, np.minimum(d, 0.0), np.maximum(d, 0.0))
     d = np.where(np.abs(d) <= scale, 0.0, d)
-    va, vb = affine_scan(a, a * alpha * d * d, prep.rank)
+    va, vb = affine_scan(a, a * alpha * d * d, prep.passes)
     v0 = store.ewm_var[prep.gs]
     var = va * v0[prep.gid] + vb
     var_prev = _shift_prev(var, v0, prep)
@@ -231,7 +231,7 @@ def _seasonal_step(prep: Prepared, store: WindowStore, par: _Params, level: F64)
     restart = avail & ~prev_avail
     a = np.where(avail & ~restart, 1.0 - alpha, 0.0)
     lv = np.where(avail, level, 0.0)
-    la, lb = affine_scan(a, np.where(restart, lv, alpha * lv), prep.rank)
+    la, lb = affine_scan(a, np.where(restart, lv, alpha * lv), prep.passes)
     base = np.where(had0, l0, 0.0)
     after = la * base[prep.gid] + lb
     before = _shift_prev(after, base, prep)
@@ -252,7 +252,7 @@ def _cusum(
         const = np.minimum(np.maximum(p, 0.0), cap)
         q = np.where(reset, const, 0.0)
         u = np.where(reset, const, cap)
-        cp, cq, cu = clamp_scan(p, q, u, prep.rank)
+        cp, cq, cu = clamp_scan(p, q, u, prep.passes)
         out.append(np.minimum(np.maximum(s0[prep.sa] + cp, cq), cu))
     sev = np.maximum(out[0], out[1]) * par["inv_cusum_h"]
     return sev, out[0], out[1]

@@ -106,8 +106,83 @@ def episodes(
     """
     if s.size and s.size == gstart.size:
         return _one_each(s, t, state, off_level=off_level, off_k=off_k, growth=growth)
-    return _scanned(
+    return _active_only(
         s, t, gstart, glast, gid, rank, state, off_level=off_level, off_k=off_k, growth=growth
+    )
+
+
+def _active_only(
+    s: F64,
+    t: I64,
+    gstart: Idx,
+    glast: Idx,
+    gid: Idx,
+    rank: I64,
+    state: tuple[B, I64, F64, I64],
+    *,
+    off_level: float,
+    off_k: int,
+    growth: float,
+) -> EpisodeResult:
+    """:func:`_scanned` over the segments that are in an episode or open one in this
+    batch only (usually a few): in every other segment no reading is a member, so each
+    reading's severity is ``s`` itself, its start its own time, and only the below run
+    (the same formula as the scan's) is carried on."""
+    m = s.size
+    on0, below0, _, _ = state
+    if m == 0:
+        return _scanned(
+            s, t, gstart, glast, gid, rank, state, off_level=off_level, off_k=off_k, growth=growth
+        )
+    sc = np.minimum(s, _CAP)
+    active = on0.copy()
+    active[gid[np.flatnonzero(sc >= 1.0)]] = True  # (hot readings are few: no reduceat)
+    n_active = int(np.count_nonzero(active))
+    if 2 * n_active > active.size:
+        return _scanned(
+            s, t, gstart, glast, gid, rank, state, off_level=off_level, off_k=off_k, growth=growth
+        )
+    # The below run at each segment's last reading, as in _scanned.
+    low = sc < off_level
+    pos = np.arange(m, dtype=np.int64)
+    last_not_low = np.maximum.accumulate(np.where(~low, pos, -1))[glast]
+    run_last = np.where(
+        last_not_low >= glast - rank[glast],
+        glast - last_not_low,
+        below0 + rank[glast] + 1,
+    )
+    run_last = np.where(low[glast], run_last, 0)
+    x = sc
+    onset = np.zeros(m, dtype=np.bool_)
+    grow = np.zeros(m, dtype=np.bool_)
+    start = t.copy()
+    on = np.zeros(active.size, dtype=np.bool_)
+    below = np.minimum(run_last, off_k + 1)
+    peak = np.zeros(active.size, dtype=np.float64)
+    started = t[glast]
+    if n_active:
+        seg = np.flatnonzero(active)
+        size = glast[seg] - gstart[seg] + 1
+        sub_last = np.cumsum(size) - 1
+        sub_start = sub_last - size + 1
+        sel = np.arange(sub_last[-1] + 1) + np.repeat(gstart[seg] - sub_start, size)
+        sub = _scanned(
+            s[sel],
+            t[sel],
+            sub_start,
+            sub_last,
+            np.repeat(np.arange(seg.size), size),
+            rank[sel],
+            (on0[seg], below0[seg], state[2][seg], state[3][seg]),
+            off_level=off_level,
+            off_k=off_k,
+            growth=growth,
+        )
+        x[sel] = sub.x
+        onset[sel], grow[sel], start[sel] = sub.onset, sub.grow, sub.start
+        on[seg], below[seg], peak[seg], started[seg] = sub.on, sub.below, sub.peak, sub.started
+    return EpisodeResult(
+        x=x, onset=onset, grow=grow, start=start, on=on, below=below, peak=peak, started=started
     )
 
 

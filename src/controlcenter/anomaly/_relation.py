@@ -39,7 +39,7 @@ import numpy.typing as npt
 from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
-from controlcenter.anomaly._scan import affine_scan, int_mod, put_rows
+from controlcenter.anomaly._scan import Passes, affine_scan, int_mod, put_rows
 
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
@@ -114,9 +114,8 @@ class _Groups:
     e: F64  # [q] largest evidence of the metrics' own detectors
     u: npt.NDArray[np.bool_]  # [q] one of them is in a slot with no profile yet
     mask: I64
-    start: Idx  # first position of each group in ``order``
     order: Idx  # reading positions sorted by (row, time)
-    slot: I64  # the slot of each of them
+    at: Idx  # [q, width] position in ``order`` of each (group, slot)'s reading, -1: none
 
 
 def _groups(
@@ -166,10 +165,12 @@ def _groups(
     cell = gid * rs.width + sslot  # flat (group, slot): cheaper than a 2-D scatter
     gr.reshape(-1)[cell] = r[order]
     gx.reshape(-1)[cell] = x[order]
+    slot_pos = np.full((q, rs.width), -1, dtype=np.intp)
+    slot_pos.reshape(-1)[cell] = np.arange(order.size)
     mask |= np.bitwise_or.reduceat(np.left_shift(1, sslot), start) if q else mask
     # Groups older than the sensor's pending time can never complete.
     live = gt >= rs.pend_t[grow]
-    return _Groups(grow, gt, gr, gx, ge, gu, np.where(live, mask, 0), start, order, sslot)
+    return _Groups(grow, gt, gr, gx, ge, gu, np.where(live, mask, 0), order, slot_pos)
 
 
 def _stable_order(key: I64) -> Idx:
@@ -248,10 +249,11 @@ def _score_vectors(
     segrow = vrow[gstart]
     k = rs.count[vrow] + rank  # vectors seen before each one
     lam = cfg.relation_lambda
-    za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, rank)
+    passes = Passes.of(rank)  # the same segments for the three scans
+    za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, passes)
     z = za[:, None] * rs.z.take(vrow, axis=0) + zb
     alpha = np.maximum(1.0 / (k + 1.0), 1.0 / cfg.relation_memory)
-    ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, rank)
+    ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, passes)
     mean = ma[:, None] * rs.mean.take(vrow, axis=0) + mb
     mean_prev = np.empty_like(mean)
     mean_prev[1:] = mean[:-1]
@@ -259,7 +261,7 @@ def _score_vectors(
     dev = z - mean_prev
     outer = dev[:, :, None] * dev[:, None, :]
     np.multiply(((1.0 - alpha) * alpha)[:, None, None], outer, out=outer)
-    ca, cb = affine_scan(1.0 - alpha, outer, rank, own_b=True)
+    ca, cb = affine_scan(1.0 - alpha, outer, passes, own_b=True)
 
     def cov_after(i: Idx) -> F64:
         """The covariance after vectors ``i``: needed only before a refresh and at each
@@ -300,13 +302,13 @@ def _score_vectors(
     before = np.cumsum(refresh_now)
     gen = before - (before[gstart] - refresh_now[gstart])[gid]
     cal_state = CalState(
-        rs.cal_mean[segrow].copy(),
-        rs.cal_var[segrow].copy(),
-        rs.cal_blocks[segrow].copy(),
-        rs.cal_bn[segrow].copy(),
-        rs.cal_bsum[segrow].copy(),
-        rs.cal_bsumsq[segrow].copy(),
-        rs.cal_hi[segrow].copy(),
+        rs.cal_mean[segrow],  # (fancy indexing copies)
+        rs.cal_var[segrow],
+        rs.cal_blocks[segrow],
+        rs.cal_bn[segrow],
+        rs.cal_bsum[segrow],
+        rs.cal_bsumsq[segrow],
+        rs.cal_hi[segrow],
     )
     cal = calibrate(
         np.log1p(e),
@@ -394,12 +396,10 @@ def _result(
 ) -> RelationResult:
     # The reading (in this batch) of the metric that departs most from the others carries
     # the vector's severity; the other metrics' readings keep their own scores.
-    ends = np.r_[g.start[1:], g.order.size]
-    counts = (ends - g.start)[vec]
-    pos = np.repeat(g.start[vec], counts) + _ranks(counts)
-    mine = g.slot[pos] == np.repeat(top, counts)
+    pos = g.at[vec, top]
+    mine = pos >= 0
     member = g.order[pos[mine]]
-    member_x = np.repeat(ep.x, counts)[mine]
+    member_x = ep.x[mine]
     hit = np.flatnonzero(ep.onset | ep.grow)
     return RelationResult(
         member=member,
@@ -410,8 +410,3 @@ def _result(
         ev_x=ep.x[hit],
         ev_start=ep.start[hit],
     )
-
-
-def _ranks(counts: I64) -> I64:
-    total = int(counts.sum())
-    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)

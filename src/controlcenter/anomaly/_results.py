@@ -30,7 +30,9 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     old = n_life >= w
     # Flat positions in the (S, W) rings: 1-D fancy indexing is cheaper than 2-D.
     flat = s.astype(np.intp) * w + int_mod(n_life, w)
-    ring_v, ring_t = st.values.reshape(-1), st.times.reshape(-1)
+    # Value and time of one slot share a cache line (``WindowStore.ring``).
+    ring_v = st.ring.reshape(-1, 2)[:, 0]
+    ring_t = st.ring.view(np.int64).reshape(-1, 2)[:, 1]
     first = st.count[gs] == 0
     if single:
         shift = np.where(first, prep.xa, st.shift[gs])

@@ -91,6 +91,33 @@ def _sorted_median(m: F64, valid: I64) -> tuple[F64, F64]:
     return out, srt
 
 
+def _mad(srt: F64, dev: F64, med: F64, valid: I64) -> F64:
+    """``masked_median(dev, valid)`` for ``dev = |row - med|`` and ``srt`` the sorted rows.
+
+    For full rows no second sort: the ``k``-th smallest deviation is the least, over
+    windows of ``k + 1`` neighbours in sorted order, of the larger deviation at the two
+    ends (the values within ``D`` of the median are neighbours in sorted order, and inside
+    a window the deviation is largest at an end); it is one of the same floats
+    (``|srt - med|`` is ``|row - med|`` permuted), so the result is exact.
+    """
+    n = srt.shape[1]
+    full = valid == n
+    if n == 0 or not full.any():
+        return masked_median(dev, valid)
+    every = bool(full.all())
+    a = np.abs((srt if every else srt[full]) - (med if every else med[full])[:, None])
+    k1, k2 = (n - 1) // 2, n // 2
+    d1 = np.maximum(a[:, : n - k1], a[:, k1:]).min(axis=1)
+    d2 = np.maximum(a[:, : n - k2], a[:, k2:]).min(axis=1)
+    if every:
+        out: F64 = (d1 + d2) * 0.5
+        return out
+    out = np.empty(srt.shape[0], dtype=np.float64)
+    out[full] = (d1 + d2) * 0.5
+    out[~full] = masked_median(dev[~full], valid[~full])
+    return out
+
+
 def resolution(srt: F64) -> F64:
     """Smallest positive step between the sorted values of each row (0 when none).
 
@@ -131,8 +158,11 @@ def _window_rows(
     w = store.window
     series = prep.gs[group]
     c0 = store.count[series]
-    vals = store.values[series]
-    times = store.times[series]
+    # One gather of the ring rows (take: ~2x cheaper than row indexing; of the whole ring,
+    # not its value and time views, which take would first copy whole), then columns.
+    rows = store.ring.take(series, axis=0)
+    vals = np.ascontiguousarray(rows[:, :, 0])
+    times = np.ascontiguousarray(rows.view(np.int64)[:, :, 1])
     lo_q = np.maximum(c0, p - w)
     cnt = p - lo_q
     total = int(cnt.sum())
@@ -140,9 +170,9 @@ def _window_rows(
         row = np.repeat(np.arange(p.size), cnt)
         q = lo_q[row] + np.arange(total) - (np.cumsum(cnt) - cnt)[row]
         src = prep.gstart[group[row]] + (q - c0[row])
-        slot = int_mod(q, w)
-        vals[row, slot] = prep.xa[src]
-        times[row, slot] = prep.ta[src]
+        cell = row * w + int_mod(q, w)  # flat (row, slot): cheaper than a 2-D scatter
+        vals.reshape(-1)[cell] = prep.xa[src]
+        times.reshape(-1)[cell] = prep.ta[src]
     young = p < w
     if young.any():
         vals[young] = np.where(np.arange(w) >= p[young, None], np.nan, vals[young])
@@ -189,8 +219,9 @@ def refresh_rows(
     valid = np.minimum(p, w)
     med, srt = _sorted_median(vals, valid)
     dev = np.abs(vals - med[:, None])
-    mad = masked_median(dev, valid)
-    mean_ad = np.nansum(dev, axis=1) / np.maximum(valid, 1)
+    mad = _mad(srt, dev, med, valid)
+    # nansum, ~10x cheaper: the same sum with NaN (young rows' empty slots) as 0 (dev >= 0).
+    mean_ad = np.fmax(dev, 0.0).sum(axis=1) / np.maximum(valid, 1)
     res = resolution(srt)
     prof = store.profile[prep.gs][group]
     rel = table[prof, _COL["min_rel_std"]] * med

@@ -17,38 +17,45 @@ series. The results equal the sequential recurrence up to rounding (a few ulp).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["affine_scan", "clamp_scan", "int_mod", "put_rows"]
+__all__ = ["Passes", "affine_scan", "clamp_scan", "int_mod", "put_rows"]
 
 F64 = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64] | npt.NDArray[np.intp]
 Level = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
 
-#: The doubling passes of the last few ``rank`` arrays scanned, by identity: one batch scans
-#: several recurrences over the same segments (EWMA mean and variance, CUSUM, seasonal
-#: level), which need the same ``(idx, idx - d)`` pairs. The array itself is held, so its
-#: ``id`` cannot be reused while cached.
-_LEVELS: list[tuple[Int, list[Level]]] = []
+
+@dataclass(frozen=True, slots=True)
+class Passes:
+    """The doubling passes of one segment layout: ``(idx, idx - d)`` for ``d = 1, 2, 4,
+    ...``, the readings at least ``d`` deep in their segment and their partners.
+
+    One batch scans several recurrences over the same segments (EWMA mean and variance,
+    CUSUM, seasonal level; the relation detector's vector EWMAs): ``prepare`` finds them
+    once (``Prepared.passes``) and every scan is handed them.
+    """
+
+    levels: tuple[Level, ...]
+
+    @staticmethod
+    def of(rank: Int) -> Passes:
+        """The passes of the layout whose readings sit at ``rank`` in their segments."""
+        longest = int(rank.max()) + 1 if len(rank) else 0
+        levels = []
+        d = 1
+        while d < longest:
+            idx = np.flatnonzero(rank[d:] >= d) + d
+            levels.append((idx, idx - d))
+            d *= 2
+        return Passes(tuple(levels))
 
 
-def _levels(rank: Int) -> list[Level]:
-    """``(idx, idx - d)`` for ``d = 1, 2, 4, ...``: readings at least ``d`` deep."""
-    for held, levels in _LEVELS:
-        if held is rank:
-            return levels
-    longest = int(rank.max()) + 1 if len(rank) else 0
-    levels = []
-    d = 1
-    while d < longest:
-        idx = np.flatnonzero(rank[d:] >= d) + d
-        levels.append((idx, idx - d))
-        d *= 2
-    _LEVELS.insert(0, (rank, levels))
-    del _LEVELS[2:]
-    return levels
+def _levels(layout: Passes | Int) -> tuple[Level, ...]:
+    return (layout if isinstance(layout, Passes) else Passes.of(layout)).levels
 
 
 def int_mod(x: npt.NDArray[np.int64], r: int) -> npt.NDArray[np.int64]:
@@ -85,13 +92,14 @@ def put_rows(a: npt.NDArray[np.generic], idx: npt.NDArray[np.intp], v: npt.Array
     )
 
 
-def affine_scan(a: F64, b: F64, rank: Int, *, own_b: bool = False) -> tuple[F64, F64]:
+def affine_scan(a: F64, b: F64, rank: Passes | Int, *, own_b: bool = False) -> tuple[F64, F64]:
     """Compose affine maps ``m -> a[i]*m + b[i]`` from each segment's start.
 
     Args:
         a, b: ``float64[n]`` map coefficients, one per reading in segment order; ``b`` may
             have more axes (``float64[n, ...]``: a vector state, one ``a`` for all of it).
-        rank: ``int[n]`` position of each reading within its segment (0 at the start).
+        rank: ``int[n]`` position of each reading within its segment (0 at the start), or
+            the layout's :class:`Passes` (found once for all scans of a batch).
         own_b: ``b`` is a temporary of the caller's: scanned in place (not copied).
 
     Returns:
@@ -116,7 +124,7 @@ def affine_scan(a: F64, b: F64, rank: Int, *, own_b: bool = False) -> tuple[F64,
     return a, b
 
 
-def clamp_scan(p: F64, q: F64, u: F64, rank: Int) -> tuple[F64, F64, F64]:
+def clamp_scan(p: F64, q: F64, u: F64, rank: Passes | Int) -> tuple[F64, F64, F64]:
     """Compose clamped shifts ``s -> min(max(s + p[i], q[i]), u[i])`` from each segment's start.
 
     The family is closed under composition: applying ``(p1, q1, u1)`` then ``(p2, q2, u2)``
@@ -124,7 +132,7 @@ def clamp_scan(p: F64, q: F64, u: F64, rank: Int) -> tuple[F64, F64, F64]:
 
     Args:
         p, q, u: ``float64[n]`` map parameters (``q = u = c`` makes the constant map ``c``).
-        rank: ``int[n]`` position of each reading within its segment.
+        rank: ``int[n]`` position of each reading within its segment, or its :class:`Passes`.
 
     Returns:
         ``(P, Q, U)``, ``float64[n]`` each: the state after reading ``i`` is

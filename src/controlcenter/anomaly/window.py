@@ -7,10 +7,10 @@ running window sums (shifted by the series' first value for precision), EWMA mea
 variance, CUSUM sums, flatline run length, and the robust statistics of the last refresh.
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
-Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``) plus
-:attr:`WindowStore.SCALAR_BYTES` of scalars: 4,372 bytes at ``W = 256``. A series whose
-metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes (2,304 at
-48 slots), in arrays that hold only such series.
+Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``, side
+by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,372 bytes at ``W = 256``. A
+series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes
+(2,304 at 48 slots), in arrays that hold only such series.
 
 >>> ws = WindowStore(window=4, capacity=4)
 >>> ws.ensure(4)  # room for series ids 0..4
@@ -101,7 +101,7 @@ class WindowStore:
     SCALAR_BYTES = sum(np.dtype(dt).itemsize for dt, _ in _COLUMNS.values())
     COLUMNS = tuple(_COLUMNS)
 
-    values: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64]  # [S, W] views of ``ring``
     times: npt.NDArray[np.int64]
     known: npt.NDArray[np.bool_]
     primed: npt.NDArray[np.bool_]
@@ -156,8 +156,7 @@ class WindowStore:
         self.daily_capacity = 0
         self.daily = np.zeros((0, max(daily_slots, 0), len(DAILY_COLUMNS)), dtype=np.float64)
         self.capacity = 0
-        self.values = np.zeros((0, window), dtype=np.float64)
-        self.times = np.zeros((0, window), dtype=np.int64)
+        self._set_ring(np.zeros((0, window, 2), dtype=np.float64))
         for name, (dtype, _) in _COLUMNS.items():
             setattr(self, name, np.zeros(0, dtype=dtype))
         self._grow(max(1, capacity))
@@ -169,16 +168,29 @@ class WindowStore:
 
     def _grow(self, capacity: int) -> None:
         old = self.capacity
-        values = np.zeros((capacity, self.window), dtype=np.float64)
-        values[:old] = self.values
-        times = np.zeros((capacity, self.window), dtype=np.int64)
-        times[:old] = self.times
-        self.values, self.times = values, times
+        ring = np.zeros((capacity, self.window, 2), dtype=np.float64)
+        ring[:old] = self.ring
+        self._set_ring(ring)
         for name, (dtype, init) in _COLUMNS.items():
             col = np.full(capacity, init, dtype=dtype)
             col[:old] = getattr(self, name)
             setattr(self, name, col)
         self.capacity = capacity
+
+    def _set_ring(self, ring: npt.NDArray[np.float64]) -> None:
+        """A reading's value and time side by side: writing both touches one cache line
+        (the ring is far larger than the cache, and its scatter is mostly misses)."""
+        self.values = ring[:, :, 0]
+        self.times = ring.view(np.int64)[:, :, 1]
+
+    @property
+    def ring(self) -> npt.NDArray[np.float64]:
+        """``float64[S, W, 2]``: the array :attr:`values` and :attr:`times` (its second
+        column's bits) are views of; held only through them."""
+        ring = self.values.base
+        if not isinstance(ring, np.ndarray) or ring.shape != (*self.values.shape, 2):
+            raise TypeError("values is not a view of the ring")  # (only _set_ring sets it)
+        return ring
 
     def reset(self, series: npt.NDArray[np.int32]) -> None:
         """Forget the windows and statistics of ``series`` (keeps profile and limits)."""
