@@ -32,13 +32,15 @@ def test_skab_anomalies_are_found_with_at_most_one_false_alarm_episode_per_file(
     assert summary["files"] == 34
     assert summary["periods"] == 34
     assert summary["recall"] >= 0.85  # the floor; measured 32 of 34 (0.94)
-    assert summary["false_episodes_per_file"] <= 1.0  # measured 0.85 (29 over 34 files)
+    # The ceiling is 1; measured 0.56 (19 over 34 files; 0.85 before the EWMA z's
+    # noise floor).
+    assert summary["false_episodes_per_file"] <= 0.7
 
 
 def test_skab_nab_scores_do_not_regress(summary):
-    # NAB with the anomalous periods as windows, at the alarm threshold 0.5: measured 88.6.
+    # NAB with the anomalous periods as windows, at the alarm threshold 0.5: measured 89.5.
     assert summary["nab_standard"] >= 85.0
-    # SKAB's own changepoint NAB (its leaderboard's metric): measured 28.2 standard, 31.9
+    # SKAB's own changepoint NAB (its leaderboard's metric): measured 26.7 standard, 29.9
     # low FN.
     assert summary["skab_cp_standard"] >= 26.0
     assert summary["skab_cp_low_fn"] >= 29.0

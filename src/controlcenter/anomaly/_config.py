@@ -46,6 +46,8 @@ class EngineConfig:
             weekend), needs ``unsure_scale`` times the usual severity to alarm, once the
             series has been seen for ``unsure_after_s`` (readings x usual interval; before
             that the time of day has hardly moved since its first reading).
+        noise_floor: the EWMA z's variance is never below this times the noise variance the
+            window's median step between consecutive readings implies (``_detect._ewma``).
         season_strength: a series judges readings by the time of day (its daily baseline)
             only while the share of its variance between the day's slots is at least this
             (``_daily.seasonal_gate``).
@@ -78,4 +80,5 @@ class EngineConfig:
     unsure_scale: float = 2.0
     unsure_after_s: float = 3600.0
     season_strength: float = 0.5
+    noise_floor: float = 1.0
     day_offset_s: int = 0

@@ -14,7 +14,7 @@ from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
-from controlcenter.anomaly._robust import Refresh, refresh_rows, stats_per_reading
+from controlcenter.anomaly._robust import MAD_TO_SIGMA, Refresh, refresh_rows, stats_per_reading
 from controlcenter.anomaly._scan import affine_scan, clamp_scan, int_mod
 from controlcenter.anomaly.events import Detector
 from controlcenter.anomaly.profile import COLUMNS, LIMIT_SEVERITY
@@ -181,11 +181,20 @@ def _ewma(
     min_history: int,
     floor2: F64,
     adj: F64,
+    noise2: F64,
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
     """EWMA z severity (with ``adj`` taken out of the deviation, and as it was), deviation
     ``x - mean_before`` less ``adj`` (the seasonal part, :func:`_seasonal_step`) and as it
     was, and mean and variance after each reading; the statistics learn ``learn`` (``x``
-    winsorized), the score uses ``x``."""
+    winsorized), the score uses ``x``.
+
+    The EWMA variance remembers about ``1 / alpha`` readings, so on plain noise its
+    estimate wanders (by a third at ``alpha`` 0.1): a 3.5-sigma deviation meeting it at half
+    its level scores 5, and a clean daily sine with Gaussian noise alarmed every two or
+    three days. ``noise2`` floors it: the noise variance the window's median step between
+    consecutive readings implies (at the last refresh, times ``noise_floor``), which a
+    volatile hour hardly moves and which is back as soon as the hour has passed.
+    """
     alpha = par["alpha"]
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
@@ -208,7 +217,7 @@ def _ewma(
     var = va * v0[prep.gid] + vb
     var_prev = _shift_prev(var, v0, prep)
     rel = par["min_rel_std"] * mean_prev
-    spread = np.sqrt(var_prev + par["min_std2"] + rel * rel + floor2 + TINY)
+    spread = np.sqrt(np.maximum(var_prev, noise2) + par["min_std2"] + rel * rel + floor2 + TINY)
     scale = np.where(n_life >= min_history, par["inv_ewma_z"] / spread, 0.0)
     return np.abs(d) * scale, np.abs(raw) * scale, d, raw, mean, var
 
@@ -312,8 +321,10 @@ def detect(
     band = par["ewma_clip"] * sigma
     learn = np.where(ok, np.clip(x, med - band, med + band), x)
     quant2 = force.res * force.res / 12.0
+    noise = MAD_TO_SIGMA * force.step
+    noise2 = cfg.noise_floor * (noise * noise * 0.5)
     ewma, ewma_raw, dev, raw, mean, var = _ewma(
-        prep, store, par, x, learn, n_life, cfg.min_history, quant2, adj
+        prep, store, par, x, learn, n_life, cfg.min_history, quant2, adj, noise2
     )
     # Deviation from the EWMA mean (follows trends) in robust sigmas (which a spike or a
     # shift does not inflate the way it inflates the EWMA variance); or from the median.

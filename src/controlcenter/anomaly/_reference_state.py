@@ -37,6 +37,7 @@ class SeriesRef:
     interval_us: float = math.nan
     silent: bool = False
     resolution: float = 0.0
+    step: float = 0.0
     seasonal: bool = False
     # Calibration of log1p(evidence): the distribution and the open block.
     cal_mean: float = 0.0
@@ -77,6 +78,7 @@ SCALARS = (
     "interval_us",
     "silent",
     "resolution",
+    "step",
     "seasonal",
     "cal_mean",
     "cal_var",

@@ -103,6 +103,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         st.robust_ok[g] = ref.ok
         st.interval_us[g] = ref.interval_us
         st.resolution[g] = ref.res
+        st.step[g] = ref.step
         st.seasonal[g] = ref.seasonal
 
 

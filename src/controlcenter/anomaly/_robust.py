@@ -68,6 +68,7 @@ class Refresh:
     interval_us: F64
     res: F64
     seasonal: npt.NDArray[np.bool_]
+    step: F64
 
 
 def masked_median(m: F64, valid: I64) -> F64:
@@ -184,6 +185,21 @@ def _median_gap(times: I64, p: I64, w: int) -> F64:
     gaps = np.empty(times.shape, dtype=np.float64)
     gaps[:, :-1] = times[:, 1:] - times[:, :-1]
     gaps[:, -1] = times[:, 0] - times[:, -1]
+    return _chrono_median(gaps, p, w)
+
+
+def _median_step(vals: F64, p: I64, w: int) -> F64:
+    """Median absolute step between consecutive readings of each row (0 when fewer than 2)."""
+    steps = np.empty(vals.shape, dtype=np.float64)
+    np.subtract(vals[:, 1:], vals[:, :-1], out=steps[:, :-1])
+    np.subtract(vals[:, 0], vals[:, -1], out=steps[:, -1])
+    out = _chrono_median(np.abs(steps), p, w)
+    out[np.isnan(out)] = 0.0
+    return out
+
+
+def _chrono_median(gaps: F64, p: I64, w: int) -> F64:
+    """Row medians of ``gaps`` (slot ``i``: from the reading in slot ``i`` to the next)."""
     # Slot (p - 1) % W holds the newest reading; its "next" slot is the oldest.
     gaps[np.arange(p.size), int_mod(p - 1, w)] = np.nan
     young = p < w
@@ -227,6 +243,7 @@ def refresh_rows(
     rel = table[prof, _COL["min_rel_std"]] * med
     sigma = robust_sigma(mad, mean_ad, res, table[prof, _COL["min_std2"]] + rel * rel)
     interval = _median_gap(times, p, w)
+    step = _median_step(vals, p, w)
     series = prep.gs[group]
     at = prep.ta[prep.gstart[group] + (p - store.count[series])]
     seasonal = seasonal_gate(
@@ -240,7 +257,7 @@ def refresh_rows(
         cfg.day_offset_s * 1_000_000,
     )
     return Refresh(
-        group, first, offset, med, sigma, valid >= cfg.min_history, interval, res, seasonal
+        group, first, offset, med, sigma, valid >= cfg.min_history, interval, res, seasonal, step
     )
 
 
@@ -258,6 +275,7 @@ class InForce:
     gen: I64
     seasonal: npt.NDArray[np.bool_]
     interval_us: F64
+    step: F64
 
 
 def stats_per_reading(
@@ -273,6 +291,7 @@ def stats_per_reading(
     res = store.resolution[prep.sa]
     seasonal = store.seasonal[prep.sa]
     interval = store.interval_us[prep.sa]
+    step = store.step[prep.sa]
     gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)
@@ -284,5 +303,6 @@ def stats_per_reading(
         res[idx] = ref.res[row]
         seasonal[idx] = ref.seasonal[row]
         interval[idx] = ref.interval_us[row]
+        step[idx] = ref.step[row]
         gen[idx] = k + 1
-    return InForce(med, sigma, ok, res, gen, seasonal, interval)
+    return InForce(med, sigma, ok, res, gen, seasonal, interval, step)

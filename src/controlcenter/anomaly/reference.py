@@ -232,6 +232,8 @@ class ReferenceEngine:
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = median(gaps) if gaps else math.nan
+        steps_abs = [abs(b - a) for a, b in itertools.pairwise(vals)]
+        st.step = median(steps_abs) if steps_abs else 0.0
         st.seasonal = seasonal(st.daily, self.config, t)
 
     def _statistical(self, st: SeriesRef, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
@@ -329,7 +331,10 @@ class ReferenceEngine:
             d = 0.0
         rel = p["min_rel_std"] * st.ewm_mean
         floor2 = st.resolution**2 / 12.0
-        spread = math.sqrt(st.ewm_var + p["min_std2"] + rel * rel + floor2 + TINY)
+        noise = MAD_TO_SIGMA * st.step
+        noise2 = self.config.noise_floor * (noise * noise * 0.5)
+        var = max(st.ewm_var, noise2)
+        spread = math.sqrt(var + p["min_std2"] + rel * rel + floor2 + TINY)
         scale = p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
         sev, sev_raw = abs(d) * scale, abs(raw) * scale
         learn = x

@@ -79,6 +79,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "rel_row": (np.int64, -1),  # its row in the relation detector's state (-1: not watched)
     "rel_slot": (np.int64, -1),  # this metric's place in the sensor's vector
     "seasonal": (np.bool_, False),  # showed a daily pattern at the last refresh
+    "step": (np.float64, 0.0),  # median absolute step between readings at the last refresh
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
     **JUDGED_COLUMNS,
 }
@@ -132,6 +133,7 @@ class WindowStore:
     rel_row: npt.NDArray[np.int64]
     rel_slot: npt.NDArray[np.int64]
     seasonal: npt.NDArray[np.bool_]
+    step: npt.NDArray[np.float64]
     resolution: npt.NDArray[np.float64]
     cal_mean: npt.NDArray[np.float64]
     cal_var: npt.NDArray[np.float64]
