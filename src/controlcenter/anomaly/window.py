@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``, side
-by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,372 bytes at ``W = 256``. A
+by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,380 bytes at ``W = 256``. A
 series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes
 (2,304 at 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slo
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-340
+348
 """
 
 from __future__ import annotations
