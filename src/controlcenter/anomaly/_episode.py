@@ -61,6 +61,15 @@ def _last_true(flag: B, pos: I64) -> I64:
     return out
 
 
+def _below_run(low: B, pos: I64, rank: I64, below_in: I64) -> I64:
+    """Readings since the last reading that was not low, at each reading (0 where not
+    low), carrying in ``below_in`` (the run each reading's segment ended its last batch with)."""
+    last_not_low = np.maximum.accumulate(np.where(~low, pos, -1)) if pos.size else pos
+    run = np.where(last_not_low >= pos - rank, pos - last_not_low, below_in + rank + 1)
+    out: I64 = np.where(low, run, 0)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class EpisodeResult:
     """Per accepted reading (``[m]``) and per segment (``[G]``, the state after the batch).
@@ -130,28 +139,17 @@ def _active_only(
     (the same formula as the scan's) is carried on."""
     m = s.size
     on0, below0, _, _ = state
-    if m == 0:
-        return _scanned(
-            s, t, gstart, glast, gid, rank, state, off_level=off_level, off_k=off_k, growth=growth
-        )
     sc = np.minimum(s, _CAP)
     active = on0.copy()
     active[gid[np.flatnonzero(sc >= 1.0)]] = True  # (hot readings are few: no reduceat)
     n_active = int(np.count_nonzero(active))
-    if 2 * n_active > active.size:
+    if m == 0 or 2 * n_active > active.size:
         return _scanned(
             s, t, gstart, glast, gid, rank, state, off_level=off_level, off_k=off_k, growth=growth
         )
     # The below run at each segment's last reading, as in _scanned.
-    low = sc < off_level
     pos = np.arange(m, dtype=np.int64)
-    last_not_low = np.maximum.accumulate(np.where(~low, pos, -1))[glast]
-    run_last = np.where(
-        last_not_low >= glast - rank[glast],
-        glast - last_not_low,
-        below0 + rank[glast] + 1,
-    )
-    run_last = np.where(low[glast], run_last, 0)
+    run_last = _below_run(sc < off_level, pos, rank, below0[gid])[glast]
     x = sc
     onset = np.zeros(m, dtype=np.bool_)
     grow = np.zeros(m, dtype=np.bool_)
@@ -207,10 +205,7 @@ def _scanned(
     s = np.minimum(s, _CAP)
     hot = s >= 1.0
     low = s < off_level
-    # Below runs: readings since the last reading that was not low, carrying the run in.
-    last_not_low = np.maximum.accumulate(np.where(~low, pos, -1)) if m else pos
-    run = np.where(last_not_low >= seg0, pos - last_not_low, below0[gid] + rank + 1)
-    run = np.where(low, run, 0)
+    run = _below_run(low, pos, rank, below0[gid])
     # The off_k-th low reading in a row ends an episode (a longer run carried in ends nothing).
     end = low & (run == off_k)
     last_hot = _last_true(hot, pos)
