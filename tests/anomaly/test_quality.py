@@ -129,3 +129,19 @@ def test_a_clean_daily_sine_with_gaussian_noise_alarms_only_at_its_spike():
     times = 1_396_310_400_000_000 + i * 300_000_000
     alarms = np.flatnonzero(score_rows(times.astype(np.int64), values) >= 0.5)
     assert alarms.tolist() == [3000]
+
+
+def test_a_fault_in_a_new_series_first_hours_alarms_before_its_calibration_is_learnt():
+    # The calibration needs two blocks of 64 readings (after 32 of history) before it
+    # counts; until then a reading is judged by its evidence alone, made cal_warmup (4)
+    # times harder. A jump of 40 noise sigmas at reading 100 alarmed nowhere before
+    # (c = 0); a wobble of 5 sigmas there still does not.
+    rng = np.random.default_rng(2)
+    n = 200
+    times = (1_396_310_400_000_000 + np.arange(n) * 30_000_000).astype(np.int64)
+    values = 20.0 + rng.normal(0.0, 1.0, n)
+    wobble = values.copy()
+    values[100] += 40.0
+    wobble[100] += 5.0
+    assert np.flatnonzero(score_rows(times, values) >= 0.5).tolist() == [100]
+    assert np.flatnonzero(score_rows(times, wobble) >= 0.5).tolist() == []

@@ -15,7 +15,10 @@ moves it; at the next refresh the block is folded into the distribution (an expo
 weighted mean and variance over blocks, the latest block weighted ``max(beta, 1 / blocks)``).
 Within a block the distribution is fixed, so results do not depend on how readings were
 split into batches, and readings are judged only against blocks before them.
-Calibration counts once ``cal_min_blocks`` blocks were folded; before that ``c = 0``.
+Calibration counts once ``cal_min_blocks`` blocks were folded; before that a reading is
+judged by its evidence alone, made ``warmup`` times harder: ``c = e / warmup`` (0: off,
+``c = 0``). A series' first hours are not blind to a fault many thresholds high, and its
+usual wobbles, not yet learnt, need far more than the threshold.
 
 Vectorised: readings are processed in *generations* (0 before a series' first refresh in
 this batch, 1 after it, ...); a loop runs over generations (one or two in a live batch, one
@@ -96,6 +99,7 @@ def calibrate(
     wins: float,
     floor: float,
     min_blocks: int,
+    warmup: float = 0.0,
 ) -> Calibration:
     """Calibrated evidence of each accepted reading, in (series, time) order.
 
@@ -108,6 +112,7 @@ def calibrate(
             a generation > 0).
         st: the segments' state before the batch (updated in place to the state after).
         inv_cal_z: ``float64[m]`` ``1 / cal_z`` of each reading's profile (0: off).
+        warmup: before ``min_blocks`` blocks, ``c = expm1(g) / warmup`` (0: ``c = 0``).
     """
     c = np.zeros(g.size, dtype=np.float64)
     # The first reading of each generation (where a fold happens before it).
@@ -116,6 +121,7 @@ def calibrate(
     top = int(gen.max()) + 1 if gen.size else 0
     single = top == 1
     n_seg = st.mean.size
+    inv_warmup = 1.0 / warmup if warmup > 0 else 0.0
     for j in range(top):
         # The readings of generation j, in order (a stable argsort of int64 costs ~10x).
         sel: slice | Idx = slice(None) if single else np.flatnonzero(gen == j)
@@ -126,7 +132,8 @@ def calibrate(
         ready = ok & (st.blocks[seg] >= min_blocks)
         mean = st.mean[seg]
         z = (gs - mean) / np.sqrt(st.var[seg] + floor * floor)
-        c[sel] = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], 0.0)
+        early = np.expm1(gs) * inv_warmup if inv_warmup else 0.0
+        c[sel] = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], early)
         learn = np.where(ok, np.minimum(gs, st.hi[seg]) - mean, 0.0)
         w = ok.astype(np.float64)
         st.bn += np.bincount(seg, weights=w, minlength=n_seg)

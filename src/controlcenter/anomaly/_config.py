@@ -31,6 +31,8 @@ class EngineConfig:
         cal_floor: smallest spread of the log-evidence (a series whose evidence never
             varied is not infinitely surprised by the first wobble).
         cal_min_blocks: blocks learnt before calibrated scores count.
+        cal_warmup: until then a reading needs ``cal_warmup`` times the detectors'
+            absolute thresholds (0: it cannot alarm).
         off_level, off_k: an episode ends after ``off_k`` readings in a row whose
             severity is below ``off_level`` (``_episode.py``).
         growth: inside an episode, a reading scores as a new alarm only when its evidence
@@ -69,6 +71,7 @@ class EngineConfig:
     cal_wins: float = 3.0
     cal_floor: float = 0.05
     cal_min_blocks: int = 2
+    cal_warmup: float = 4.0
     off_level: float = 0.5
     off_k: int = 10
     growth: float = 2.0

@@ -366,6 +366,7 @@ def detect(
         wins=cfg.cal_wins,
         floor=cfg.cal_floor,
         min_blocks=cfg.cal_min_blocks,
+        warmup=cfg.cal_warmup,
     )
     # A reading is anomalous when its evidence passes both the detectors' absolute
     # thresholds and the series' own calibration (where the profile calibrates).

@@ -77,6 +77,8 @@ def judge(
         if st.cal_blocks >= cfg.cal_min_blocks:
             z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
             c = max(z, 0.0) * inv_cal_z
+        elif cfg.cal_warmup > 0:
+            c = math.expm1(g) / cfg.cal_warmup  # as the engine: from g
         s = (min(e, c) if inv_cal_z > 0 else e) / damp
         gl = min(g, st.cal_hi) - st.cal_mean
         st.cal_bn += 1.0

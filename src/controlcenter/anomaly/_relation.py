@@ -321,6 +321,7 @@ def _score_vectors(
         wins=cfg.cal_wins,
         floor=cfg.cal_floor,
         min_blocks=cfg.cal_min_blocks,
+        warmup=cfg.cal_warmup,
     )
     s = np.where(warm, np.minimum(e, cal.c), 0.0)
     # A first day's new regime (a shift starting) may move the metrics' relation as well:
