@@ -204,6 +204,9 @@ class ApiSettings(BaseModel):
     live_key_recheck_s: float = Field(
         2.0, gt=0, description="open websockets' keys re-checked (revocation) this often"
     )
+    live_auth_timeout_s: float = Field(
+        10.0, gt=0, description="a websocket's first message (its key) awaited this long: 4408"
+    )
     live_max_message_bytes: int = Field(16 * 1024, ge=256, description="client messages")
     alert_queue_size: int = Field(256, ge=1, description="alert transitions waiting per client")
     # API-only replicas: their own MQTT feed and catalog refresh.

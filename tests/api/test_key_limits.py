@@ -44,6 +44,27 @@ async def test_a_nul_character_in_a_key_is_an_invalid_key_not_a_storage_error(
                 assert r.status_code == 401, key
 
 
+async def test_a_key_that_comes_too_late_is_no_verdict_on_the_key(database_url, make_settings):
+    """A socket whose first message does not arrive within ``live_auth_timeout_s`` closes
+    with 4408, not 4401. Under load (a full test run on 2 shared cores) the dashboard's
+    ``onopen`` ran 10.3 to 12.6 s after it opened its sockets, the server closed them with
+    4401 "authenticate first", and the page, taking 4401 for a bad key, signed out."""
+    settings = make_settings(database_url, api={"live_auth_timeout_s": 0.3})
+    async with running_api(settings) as api:
+        key = await api.key(Role.VIEWER)
+        for path in ("/api/v1/live", "/api/v1/alerts/live", "/api/v1/paging/live"):
+            async with connect(f"{api.ws_url}{path}") as ws:  # the page is busy: no key yet
+                assert await close_code(ws) == 4408, path
+                assert ws.close_reason == "no key in time; connect again"
+            bad = orjson.dumps({"type": "auth", "key": "cc_0123456789ab_wrong"})
+            assert await _closed_with(f"{api.ws_url}{path}", bad) == 4401, path  # a bad key
+        live = await connect(f"{api.ws_url}/api/v1/live")  # the same key in time: served
+        await live.send(orjson.dumps({"type": "auth", "key": key}))
+        await live.send(orjson.dumps({"type": "ping"}))
+        assert orjson.loads(await live.recv()) == {"type": "pong"}
+        await live.close()
+
+
 async def _open(api: Api, key: str) -> tuple[object, object]:
     live = await connect(f"{api.ws_url}/api/v1/live?key={key}")
     await live.send(orjson.dumps({"type": "ping"}))

@@ -74,7 +74,10 @@ class Complex:
         return page
 
 
-def settings_for(database_url: str, mqtt_url: str, root: str, data_dir: Path) -> Settings:
+def settings_for(
+    database_url: str, mqtt_url: str, root: str, data_dir: Path, api: dict[str, Any] | None = None
+) -> Settings:
+    """The browser tests' service; ``api`` overrides API settings (a module's ``API``)."""
     return Settings(
         database_url=database_url,
         mqtt_url=mqtt_url,
@@ -89,7 +92,7 @@ def settings_for(database_url: str, mqtt_url: str, root: str, data_dir: Path) ->
         },
         ingest={"flush_interval_s": 0.05},
         db={"migrate_on_start": False, "rollup_interval_s": 0.5},
-        api={"port": free_port(), "live_frame_interval_s": 0.1},
+        api={"port": free_port(), "live_frame_interval_s": 0.1, **(api or {})},
     )
 
 

@@ -15,12 +15,17 @@ from tests.web._browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Complex, seed
 
 @pytest.fixture(scope="module")
 async def cx(
-    database_url: str, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    database_url: str,
+    mqtt_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Complex]:
+    """The module's service and browser; a module's ``API`` dict overrides API settings."""
     from playwright.async_api import async_playwright
 
     root = f"ccweb{uuid.uuid4().hex[:8]}"
-    settings = settings_for(database_url, mqtt_url, root, tmp_path_factory.mktemp("web"))
+    api = getattr(request.module, "API", None)
+    settings = settings_for(database_url, mqtt_url, root, tmp_path_factory.mktemp("web"), api)
     ARTIFACTS.mkdir(exist_ok=True)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     try:

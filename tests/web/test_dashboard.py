@@ -302,6 +302,29 @@ async def test_the_factory_view_shows_a_gas_alarm_on_its_safety_card(cx: Complex
     assert not cx.errors, cx.errors
 
 
+async def test_a_changed_key_keeps_the_page_and_a_revoked_one_signs_it_out(cx: Complex) -> None:
+    """The server closes a key's sockets with 4401 when the key is revoked, and also when
+    its role changed (the key still works). The page asks ``/me`` before it signs out:
+    a changed key reloads the page with the same key, a revoked one signs out."""
+    key = await cx.key(Role.VIEWER)
+    key_id = key.split("_")[1]
+    page = await cx.page(key)
+    await page.wait_for_selector('#live-status[data-state="connected"]')
+    assert "viewer" in await page.inner_text("#who")
+    await cx.pool.execute("UPDATE api_keys SET role = 'operator' WHERE key_id = $1", key_id)
+    await page.wait_for_function(
+        "() => document.querySelector('#who').textContent.includes('operator')", timeout=15_000
+    )
+    assert await page.is_visible("#app")
+    assert await page.evaluate("sessionStorage.getItem('cc.key')") == key
+    await page.wait_for_selector('#live-status[data-state="connected"]')
+    await cx.pool.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", key_id)
+    await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
+    assert await page.evaluate("sessionStorage.getItem('cc.key')") is None
+    await page.context.close()
+    cx.errors.clear()  # the browser logs the 401 that told it the key was revoked
+
+
 def _count(text: str) -> int:
     """A header count as the page shows it: grouped by the locale ("1,967") when the
     run's shared database holds other tests' alerts."""

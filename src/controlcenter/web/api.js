@@ -25,7 +25,8 @@ function apiUrl(path, params) {
 }
 
 export class Api {
-  /** @param {string} key the API key; @param {() => void} onUnauthorized on any 401 */
+  /** @param {string} key the API key; @param {() => void} onUnauthorized on any 401 (the
+   *  page checks the key again before it signs out: see app.js) */
   constructor(key, onUnauthorized) {
     this.key = key;
     this.onUnauthorized = onUnauthorized;
@@ -130,8 +131,11 @@ export async function eachLimited(items, limit, fn) {
 /**
  * A websocket to the API that authenticates with its first message (the key never
  * appears in a URL or a log), sends `hello()`'s messages on every (re)connect, and
- * reconnects with capped, jittered backoff. 4401 (bad key) ends it and signs out; 4403
- * (the key may not have this feed) ends it and calls `onForbidden`.
+ * reconnects with capped, jittered backoff whatever closed it (a timeout, 1006, 1013,
+ * 4008, 4408, 4429, a server restart), showing "offline" meanwhile. 4401 (the server
+ * took the key for bad, revoked or changed) also calls `onUnauthorized`, which asks the
+ * server again before it signs out; 4403 (the key may not have this feed) ends it and
+ * calls `onForbidden`.
  */
 export class LiveSocket {
   constructor({ path, key, hello, onMessage, onState, onUnauthorized, onForbidden }) {
@@ -191,15 +195,13 @@ export class LiveSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      if (ev.code === 4401) {
-        this.onUnauthorized();
-        return;
-      }
       if (ev.code === 4403 && this.onForbidden) {
         this.stopped = true;
         this.onForbidden();
         return;
       }
+      // Not a verdict by itself: a slow server once closed valid keys' sockets with 4401.
+      if (ev.code === 4401 && this.onUnauthorized) this.onUnauthorized();
       this.onState("offline");
       const wait = Math.min(this.delay, 15000) * (0.5 + Math.random());
       this.delay = Math.min(this.delay * 2, 15000);

@@ -181,7 +181,7 @@ class Dashboard {
       key: this.api.key,
       hello: () => [{ type: "subscribe", max_rate_hz: LIVE_RATE_HZ }],
       onState: (state) => this.liveState("live", state),
-      onUnauthorized: () => signOut(),
+      onUnauthorized: () => this.api.onUnauthorized?.(),
       onMessage: (doc) => {
         if (doc.type === "readings") {
           this.store.apply(doc.series, doc.time_us, doc.value);
@@ -204,7 +204,7 @@ class Dashboard {
         return [];
       },
       onState: (state) => this.liveState("alerts", state),
-      onUnauthorized: () => signOut(),
+      onUnauthorized: () => this.api.onUnauthorized?.(),
       onMessage: (doc) => {
         if (doc.type !== "alert" && doc.type !== "alert_group") return;
         const critical = this.book.apply(doc);
@@ -221,7 +221,7 @@ class Dashboard {
       path: "api/v1/paging/live",
       key: this.api.key,
       onState: () => {},
-      onUnauthorized: () => signOut(),
+      onUnauthorized: () => this.api.onUnauthorized?.(),
       onForbidden: () => {},
       onMessage: (doc) => {
         if (doc.type === "page") this.myPages.add(doc);
@@ -398,6 +398,34 @@ function signOut() {
   location.replace(location.pathname);
 }
 
+let keyCheck = null;
+
+/**
+ * A 401, or a socket closed with 4401: sign out only when the server, asked again
+ * (`GET /me`), answers 401, i.e. the key is invalid or revoked. Anything else is no
+ * verdict on the key (a timeout, a network failure, 429, 5xx: the page stays, its
+ * sockets reconnect and show "reconnecting…"); a control room must not be signed out
+ * because the server was slow. A key whose role or factory scope changed reloads the
+ * page with the same key, so that it offers what the new role may do. One check at a
+ * time, however many requests and sockets were refused together.
+ */
+function checkKey(api, me) {
+  keyCheck ??= (async () => {
+    try {
+      const now = await new Api(api.key, null).get("/api/v1/me");
+      if (now.role !== me.role || now.site !== me.site || now.factory !== me.factory) {
+        location.reload();
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) signOut();
+      else console.warn("the key could not be checked; staying signed in", err);
+    } finally {
+      keyCheck = null;
+    }
+  })();
+  return keyCheck;
+}
+
 async function whoAmI(key) {
   const api = new Api(key, null);
   const me = await api.get("/api/v1/me");
@@ -414,7 +442,7 @@ function showLogin(message) {
 }
 
 async function enter(api, me) {
-  api.onUnauthorized = signOut;
+  api.onUnauthorized = () => checkKey(api, me);
   $("#login").hidden = true;
   $("#app").hidden = false;
   const dash = new Dashboard(api, me);

@@ -56,9 +56,12 @@ async def test_live_feed_from_mqtt_publish_to_websocket(database_url, mqtt_url, 
         frame = await _recv(ws, "readings")
         assert frame["value"] == [17.5]
         assert frame["time_us"] == [t * 1000]
+        # Three readings of the series in one gateway message, so in one committed batch:
+        # as three messages they could land in two batches under load, and the first
+        # frame then rightly carried 1.0 or 2.0 (a quiet client gets a batch at once).
+        three = [{"ts": t + v, "values": {"pm25": v}} for v in (1, 2, 3)]
         await publish(
-            mqtt_url,
-            [(f"{root}/v1/{site}/f1/air/aq1", reading(t + v, pm25=v)) for v in (1, 2, 3)],
+            mqtt_url, [(f"{root}/v1/{site}/f1/air/aq1", orjson.dumps({"readings": three}))]
         )
         frame = await _recv(ws, "readings")
         assert frame["value"] == [3.0]  # coalesced to the latest

@@ -3,9 +3,12 @@
 Protocol of ``/api/v1/live`` (JSON text frames):
 
 1. Authenticate: ``?key=<api key>`` in the URL, an ``X-API-Key`` header, or, as the first
-   message within 10 s, ``{"type": "auth", "key": "<api key>"}``. Failure closes with 4401
-   (4429 after too many failed attempts, the reason says when to retry); a selection of
-   another factory by a factory-scoped key closes with 4403. A socket whose key is revoked
+   message within ``live_auth_timeout_s`` (10 s), ``{"type": "auth", "key": "<api key>"}``.
+   A bad key closes with 4401 (4429 after too many failed attempts, the reason says when
+   to retry); no first message in time closes with 4408, which says nothing about the key:
+   a busy server or page is not a bad key, and a client that signed out on it would sign
+   an operator out because the server was slow. A selection of another factory by a
+   factory-scoped key closes with 4403. A socket whose key is revoked
    or changed later is closed with 4401 within ``live_key_recheck_s``; beyond
    ``live_max_clients`` sockets, or ``live_max_clients_per_key`` for one key (``/live``
    and ``/alerts/live`` together), a new one is closed with 1013.
@@ -50,6 +53,7 @@ from controlcenter.errors import StorageError
 from controlcenter.metrics import API_LIVE_DROPS
 
 __all__ = [
+    "AUTH_TIMEOUT",
     "FORBIDDEN",
     "TRY_LATER",
     "SubscribeMessage",
@@ -63,7 +67,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
 UNAUTHORIZED, FORBIDDEN, TRY_LATER, TOO_MANY_FAILURES = 4401, 4403, 1013, 4429
-_AUTH_WAIT_S = 10.0
+#: No key within ``live_auth_timeout_s``: not a verdict on the key (connect again).
+AUTH_TIMEOUT = 4408
 _HEARTBEAT = orjson.dumps({"type": "heartbeat"}).decode()
 _PONG = orjson.dumps({"type": "pong"}).decode()
 
@@ -105,10 +110,10 @@ async def _authenticate(ws: WebSocket, state: ApiState) -> Principal:
     )
     if key is None:
         try:
-            async with asyncio.timeout(_AUTH_WAIT_S):
+            async with asyncio.timeout(state.api.live_auth_timeout_s):
                 doc = await _receive_json(ws, state)
         except TimeoutError:
-            raise WebSocketException(UNAUTHORIZED, "authenticate first") from None
+            raise WebSocketException(AUTH_TIMEOUT, "no key in time; connect again") from None
         if doc is None or doc.get("type") != "auth" or not isinstance(doc.get("key"), str):
             raise WebSocketException(
                 UNAUTHORIZED, 'first message must be {"type": "auth", "key": ...}'
