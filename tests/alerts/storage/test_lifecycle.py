@@ -296,3 +296,35 @@ async def test_an_alert_raised_by_late_readings_waits_the_escalation_delay(pool,
         assert await level() == 0
         clock.now += 1
         assert await level() == 1
+
+
+async def test_a_late_reading_that_clears_an_alert_never_resolves_it_before_it_opened(
+    pool, settings, site
+):
+    # A reading stamped before the alert's opening (it was delayed on its way: a silence
+    # declared while it was in flight) resolves it at the opening, not before: the audit
+    # trail never runs backwards.
+    catalog, ids = await register(pool, air_keys(site, 2))
+    name = rule_name()
+    await add_rules(
+        pool,
+        {
+            "name": name,
+            "scope": {"site": site},
+            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        },
+    )
+    svc = make_service(settings, pool, catalog, Clock())
+    async with running(svc):
+        await feed(svc, batch([(ids[0], T0 + 10 * S, 90)]))
+        await feed(svc, batch([(ids[1], T0 + 5 * S, 60)]))  # another sensor: no effect
+        await feed(svc, batch([(ids[0], T0 + 5 * S, 60)]))
+        rows = await alerts_of(pool, name)
+        assert [r["state"] for r in rows] == ["resolved"]
+        assert rows[0]["resolved_at"] >= rows[0]["opened_at"]
+        hist = await pool.fetch(
+            "SELECT transition, time FROM alert_history WHERE alert_id = $1 ORDER BY id",
+            rows[0]["alert_id"],
+        )
+        assert [h["transition"] for h in hist] == ["opened", "resolved"]
+        assert hist[1]["time"] >= hist[0]["time"]

@@ -125,6 +125,11 @@ class AlertBook:
         if alert is None:
             return
         at = to_dt(at_us / US_PER_S)
+        opened = alert.get("opened_at")
+        if isinstance(opened, datetime) and at < opened:
+            # A reading delayed on its way (a silence was declared while it was in flight)
+            # resolves the alert when it opened, never before: the trail does not run back.
+            at = opened
         row = await self.repo.transition(
             alert["alert_id"],
             {"state": "resolved", "resolved_at": at, "resolved_by": SYSTEM, "last_value": value},
