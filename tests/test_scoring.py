@@ -221,3 +221,27 @@ async def test_warm_start_of_thousands_of_series_leaves_the_event_loop_free(
     last = history.value[history.series == ids[-1]][-1]
     assert last in scoring.engine.state()["values"][ids[-1]]
     assert max(gaps) < 1.0, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+async def test_silence_is_judged_against_the_newest_reading_not_a_late_pipeline(
+    make_settings, database_url, pool
+):
+    # Readings that arrive late (a loaded host, a backlog replayed after an outage) do not
+    # make every series look silent: silence is judged against the newest reading scored.
+    t_end = now_ms() * 1000
+    catalog, ids, _ = await _history(pool, 2, 300, t_end)
+    scoring = Scoring(make_settings(database_url), pool, catalog)
+    await scoring.score(Batch.from_lists(ids, [t_end + 10 * US] * 2, [21.0, 21.1]))
+    # Three minutes on the wall clock, none in the data: nobody is silent (the wall clock
+    # alone made both silent: their readings come every 10 s).
+    assert scoring.silence_clock(t_end + 190 * US) == t_end + 10 * US
+    assert len(await scoring.sweep(t_end + 190 * US)) == 0
+    # The first series goes on for five minutes of data, the second does not: silent.
+    for k in range(2, 32):
+        await scoring.score(Batch.from_lists(ids[:1], [t_end + k * 10 * US], [21.0]))
+    events = await scoring.sweep(t_end + 330 * US)
+    assert events.series.tolist() == ids[1:]
+    assert events.names().tolist() == ["silence"]
+    # Nothing at all for longer than the lag (300 s): the wall clock takes over.
+    assert scoring.silence_clock(t_end + 3600 * US) == t_end + 3300 * US
+    assert (await scoring.sweep(t_end + 3600 * US)).series.tolist() == ids[:1]

@@ -138,6 +138,12 @@ class EngineSettings(BaseModel):
     min_history: int = Field(32, ge=2)
     queue_max_batches: int = Field(8, ge=1, description="committed batches waiting to be scored")
     sweep_interval_s: float = Field(15.0, gt=0, description="silence sweep period")
+    silence_max_lag_s: float = Field(
+        300.0,
+        ge=0,
+        description="silence is judged against the newest reading scored, up to this far "
+        "behind the wall clock",
+    )
     inline_max_readings: int = Field(
         2_000, ge=0, description="larger batches are scored in a worker thread"
     )

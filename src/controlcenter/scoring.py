@@ -92,6 +92,7 @@ class Scoring:
         self._types = registry or packaged()
         self._sensor_ids: dict[SensorKey, int] = {}
         self.scored = 0
+        self._newest_us: int | None = None  # the newest reading time scored
 
     def use_kinds(self, registry: Registry) -> None:
         """Take the engine profiles of kinds and metrics added since (``KindBook`` listener);
@@ -141,15 +142,33 @@ class Scoring:
         ENGINE_BATCH_SECONDS.observe(time.perf_counter() - started)
         ENGINE_READINGS.inc(len(batch))
         self.scored += len(batch)
+        newest = int(batch.time.max())
+        self._newest_us = newest if self._newest_us is None else max(self._newest_us, newest)
         await self._hand_on(batch, scores, events)
         return scores, events
 
     async def sweep(self, now_us: int) -> Events:
-        """Report series that fell silent."""
-        events = self.engine.sweep(now_us)
+        """Report series that fell silent, as of :meth:`silence_clock` at wall time ``now_us``."""
+        events = self.engine.sweep(self.silence_clock(now_us))
         if len(events):
             await self._hand_on(Batch.empty(), np.empty(0, np.float64), events)
         return events
+
+    def silence_clock(self, wall_us: int) -> int:
+        """The time silence is judged at: the newest reading scored, but never more than
+        ``silence_max_lag_s`` behind the wall clock (nor ahead of it).
+
+        When readings arrive late (a loaded host, a broker's backlog replayed after an
+        outage), every series would look silent against the wall clock and the control
+        room would get an alert per sensor for a delay of its own pipeline; against the
+        newest reading a series is silent only when the others went on without it. If
+        nothing arrives at all, the wall clock takes over after the lag: silences are then
+        reported that much later.
+        """
+        lag = int(self._settings.silence_max_lag_s * 1_000_000)
+        if self._newest_us is None:
+            return wall_us - lag
+        return min(wall_us, max(self._newest_us, wall_us - lag))
 
     async def _hand_on(self, batch: Batch, scores: npt.NDArray[np.float64], events: Events) -> None:
         if len(events):
