@@ -259,7 +259,10 @@ def _score_vectors(
     mean_prev[1:] = mean[:-1]
     put_rows(mean_prev, gstart, rs.mean.take(segrow, axis=0))
     dev = z - mean_prev
-    outer = dev[:, :, None] * dev[:, None, :]
+    # ``dev_i * dev_j`` per cell as flat [m, width**2] rows: a broadcast product of
+    # [m, w, 1] and [m, 1, w] runs numpy's inner loop on w floats at a time (2x slower).
+    cell_i, cell_j = np.divmod(np.arange(rs.width * rs.width), rs.width)
+    outer = (dev[:, cell_i] * dev[:, cell_j]).reshape(m, rs.width, rs.width)
     np.multiply(((1.0 - alpha) * alpha)[:, None, None], outer, out=outer)
     ca, cb = affine_scan(1.0 - alpha, outer, passes, own_b=True)
 
