@@ -269,7 +269,8 @@ def _score_vectors(
     def cov_after(i: Idx) -> F64:
         """The covariance after vectors ``i``: needed only before a refresh and at each
         sensor's last vector, so it is not formed for the others."""
-        out: F64 = ca[i, None, None] * rs.cov.take(vrow[i], axis=0) + cb[i]
+        out: F64 = ca.take(i)[:, None, None] * rs.cov.take(vrow.take(i), axis=0)
+        out += cb.take(i, axis=0)  # (take: cheaper than fancy indexing)
         return out
 
     # Inverse in force: from the covariance before the last refresh (every ``refresh``
@@ -355,10 +356,14 @@ def _inverse(cov: F64, d: I64, ridge: float) -> F64:
     used = np.arange(k)[None, :] < d[:, None]
     diag = np.einsum("nii->ni", cov)
     reg = cov + np.einsum("ni,ij->nij", diag * ridge + 1e-12, np.eye(k))
-    reg = np.where(used[:, :, None] & used[:, None, :], reg, 0.0)
+    if used.all():  # every sensor as wide as the store (the usual case): nothing to mask
+        full: F64 = np.linalg.inv(reg)
+        return full
+    pair = used[:, :, None] & used[:, None, :]
+    reg = np.where(pair, reg, 0.0)
     reg[:, np.arange(k), np.arange(k)] += ~used
     out: F64 = np.linalg.inv(reg)
-    out = np.where(used[:, :, None] & used[:, None, :], out, 0.0)
+    out = np.where(pair, out, 0.0)
     return out
 
 
