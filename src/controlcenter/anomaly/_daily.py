@@ -230,6 +230,15 @@ def seasonal_gate(
     # A slot's last day is folded into its profile only when the slot is next visited; as
     # of ``at`` it counts already if that day is over.
     day = ((at[have] + offset_us) // US_PER_DAY).astype(np.float64)[:, None]
+    # Keys that can hold a profile after the fold: one already, or a finished day's
+    # accumulator to fold in. A row with too few of them is not seasonal (a series' first
+    # day, every row of it): the fold and the sums below run only for the others.
+    could = (~np.isnan(pm) | ((acc[:, :, 3] < day) & (acc[:, :, 0] > 0))).sum(axis=1)
+    cand = np.flatnonzero((could * 4 >= slots) & (could >= 2))
+    if cand.size == 0:
+        return out
+    if cand.size < have.size:
+        have, pm, pv, acc, day = have[cand], pm[cand], pv[cand], acc[cand], day[cand]
     pm, pv = _virtual_fold(pm, pv, acc, day, weight)
     ok = ~np.isnan(pm)
     k = ok.sum(axis=1)

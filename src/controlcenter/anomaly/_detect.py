@@ -157,9 +157,11 @@ def _stuck(
     # A minimum duration caps the severity below 1 until the run has lasted it (exactly:
     # once it has, the count alone decides).
     lim = par["stuck_min_us"]
-    dur = np.maximum(t - since, 0).astype(np.float64)
-    short = (lim > 0) & (dur < lim)
-    sev = np.where(short, np.minimum(sev, dur / np.where(short, lim, 1.0)), sev)
+    timed = lim > 0
+    if timed.any():
+        dur = np.maximum(t - since, 0).astype(np.float64)
+        short = timed & (dur < lim)
+        sev = np.where(short, np.minimum(sev, dur / np.where(short, lim, 1.0)), sev)
     return sev, run, changes, since
 
 
@@ -180,7 +182,7 @@ def _ewma(
     n_life: I64,
     min_history: int,
     floor2: F64,
-    adj: F64,
+    adj: F64 | None,
     noise2: F64,
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
     """EWMA z severity (with ``adj`` taken out of the deviation, and as it was), deviation
@@ -208,10 +210,12 @@ def _ewma(
     scale = ROUNDING * (np.abs(x) + np.abs(mean_prev))
     d = np.where(fresh | (np.abs(d) <= scale), 0.0, d)
     raw = d
-    # The seasonal step explains (part of) a deviation in its own direction; it never adds
-    # one (a profile's step between slots is not a step of a smooth daily curve).
-    d = d - np.clip(adj, np.minimum(d, 0.0), np.maximum(d, 0.0))
-    d = np.where(np.abs(d) <= scale, 0.0, d)
+    if adj is not None:
+        # The seasonal step explains (part of) a deviation in its own direction; it never
+        # adds one (a profile's step between slots is not a step of a smooth daily curve).
+        # (No step, ``None``: ``d`` is already rounding-clean, and ``d - 0.0`` is ``d``.)
+        d = d - np.clip(adj, np.minimum(d, 0.0), np.maximum(d, 0.0))
+        d = np.where(np.abs(d) <= scale, 0.0, d)
     va, vb = affine_scan(a, a * alpha * d * d, prep.passes)
     v0 = store.ewm_var[prep.gs]
     var = va * v0[prep.gid] + vb
@@ -311,11 +315,14 @@ def detect(
     # For a series with a daily pattern, the EWMA deviation (and with it the robust z and
     # the CUSUM; the relation detector sees the metric as it was) is taken relative to the daily
     # baseline: the step the time of day explains is no evidence.
-    if factor is not None and level is not None:
+    # No reading of a series with a daily pattern (none has one yet, or the bench's
+    # noise): the step would be 0 and the seasonal EWMA NaN everywhere, as set here.
+    seasonal = factor is not None and bool(force.seasonal.any())
+    if seasonal and level is not None:
         level = np.where(force.seasonal, level, np.nan)
         adj, ewm_level = _seasonal_step(prep, store, par, level)
     else:
-        adj, ewm_level = np.zeros(x.size), np.full(x.size, np.nan)
+        adj, ewm_level = None, np.full(x.size, np.nan)
     # The EWMA learns values winsorized to the robust band, so a spike does not drag its
     # mean (and echo as a deviation of the readings after it).
     band = par["ewma_clip"] * sigma
@@ -341,10 +348,10 @@ def detect(
     z_raw = np.where(par["robust_median"] > 0, z, raw / sigma)
     hist = ok & (n_life >= cfg.min_history)
     own = np.maximum(np.where(hist, np.abs(z_raw) * par["inv_robust_z"], 0.0), ewma_raw)
-    if factor is not None:
+    if seasonal and factor is not None:
         # What this time of day usually shows is no anomaly (a shift start's ramp), for a
         # series that has a daily pattern. The EWMA z keeps its say: it is what sees slow
-        # drifts within the usual range.
+        # drifts within the usual range. (Without one the factor is 1: nothing to do.)
         factor = np.where(force.seasonal, factor, 1.0)
         robust = robust * factor
         y = y * factor

@@ -259,14 +259,18 @@ def _score_vectors(
     mean_prev[1:] = mean[:-1]
     put_rows(mean_prev, gstart, rs.mean.take(segrow, axis=0))
     dev = z - mean_prev
-    outer = dev[:, :, None] * dev[:, None, :]
+    # ``dev_i * dev_j`` per cell as flat [m, width**2] rows: a broadcast product of
+    # [m, w, 1] and [m, 1, w] runs numpy's inner loop on w floats at a time (2x slower).
+    cell_i, cell_j = np.divmod(np.arange(rs.width * rs.width), rs.width)
+    outer = (dev[:, cell_i] * dev[:, cell_j]).reshape(m, rs.width, rs.width)
     np.multiply(((1.0 - alpha) * alpha)[:, None, None], outer, out=outer)
     ca, cb = affine_scan(1.0 - alpha, outer, passes, own_b=True)
 
     def cov_after(i: Idx) -> F64:
         """The covariance after vectors ``i``: needed only before a refresh and at each
         sensor's last vector, so it is not formed for the others."""
-        out: F64 = ca[i, None, None] * rs.cov.take(vrow[i], axis=0) + cb[i]
+        out: F64 = ca.take(i)[:, None, None] * rs.cov.take(vrow.take(i), axis=0)
+        out += cb.take(i, axis=0)  # (take: cheaper than fancy indexing)
         return out
 
     # Inverse in force: from the covariance before the last refresh (every ``refresh``
@@ -353,10 +357,14 @@ def _inverse(cov: F64, d: I64, ridge: float) -> F64:
     used = np.arange(k)[None, :] < d[:, None]
     diag = np.einsum("nii->ni", cov)
     reg = cov + np.einsum("ni,ij->nij", diag * ridge + 1e-12, np.eye(k))
-    reg = np.where(used[:, :, None] & used[:, None, :], reg, 0.0)
+    if used.all():  # every sensor as wide as the store (the usual case): nothing to mask
+        full: F64 = np.linalg.inv(reg)
+        return full
+    pair = used[:, :, None] & used[:, None, :]
+    reg = np.where(pair, reg, 0.0)
     reg[:, np.arange(k), np.arange(k)] += ~used
     out: F64 = np.linalg.inv(reg)
-    out = np.where(used[:, :, None] & used[:, None, :], out, 0.0)
+    out = np.where(pair, out, 0.0)
     return out
 
 

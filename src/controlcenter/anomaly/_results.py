@@ -32,7 +32,6 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     flat = s.astype(np.intp) * w + int_mod(n_life, w)
     # Value and time of one slot share a cache line (``WindowStore.ring``).
     ring_v = st.ring.reshape(-1, 2)[:, 0]
-    ring_t = st.ring.view(np.int64).reshape(-1, 2)[:, 1]
     first = st.count[gs] == 0
     if single:
         shift = np.where(first, prep.xa, st.shift[gs])
@@ -41,8 +40,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         st.shift[gs] = shift
         st.wsum[gs] += xs - es
         st.wsumsq[gs] += xs * xs - es * es
-        ring_v[flat] = prep.xa
-        ring_t[flat] = prep.ta
+        st.write_ring(flat, prep.xa, prep.ta)
     else:
         # No series has more than W readings here (the usual case): every evicted value
         # is in the ring (slots of one series are distinct), and every reading survives.
@@ -63,13 +61,11 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         st.wsum[gs] += np.add.reduceat(xs - es, prep.gstart)
         st.wsumsq[gs] += np.add.reduceat(xs * xs - es * es, prep.gstart)
         if fits:
-            ring_v[flat] = prep.xa
-            ring_t[flat] = prep.ta
+            st.write_ring(flat, prep.xa, prep.ta)
         else:
             # Ring: only each series' last W readings of the batch survive.
             keep = prep.rank >= (prep.gsize[prep.gid] - w)
-            ring_v[flat[keep]] = prep.xa[keep]
-            ring_t[flat[keep]] = prep.ta[keep]
+            st.write_ring(flat[keep], prep.xa[keep], prep.ta[keep])
     st.count[gs] += prep.gsize
     st.last_time[gs] = prep.ta[last]
     st.last_value[gs] = prep.xa[last]

@@ -194,6 +194,15 @@ class WindowStore:
             raise TypeError("values is not a view of the ring")  # (only _set_ring sets it)
         return ring
 
+    def write_ring(self, flat: npt.NDArray[np.intp], x: F64, t: npt.NDArray[np.int64]) -> None:
+        """``values.flat[flat], times.flat[flat] = x, t`` as one scatter of 16-byte
+        (value, time) records: the slots are cache misses, and one pass misses once."""
+        rec = np.dtype((np.void, 16))
+        pairs = np.empty((flat.size, 2), dtype=np.float64)
+        pairs[:, 0] = x
+        pairs.view(np.int64)[:, 1] = t
+        self.ring.reshape(-1, 2).view(rec).reshape(-1)[flat] = pairs.view(rec).reshape(-1)
+
     def reset(self, series: npt.NDArray[np.int32]) -> None:
         """Forget the windows and statistics of ``series`` (keeps profile and limits)."""
         for name, (_, init) in _COLUMNS.items():
