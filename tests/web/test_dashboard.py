@@ -329,3 +329,22 @@ def _count(text: str) -> int:
     """A header count as the page shows it: grouped by the locale ("1,967") when the
     run's shared database holds other tests' alerts."""
     return int(text.replace(",", "").strip())
+
+
+async def test_a_tile_grades_pm25_by_its_own_band_and_never_rounds_across_one(
+    cx: Complex,
+) -> None:
+    # PM2.5 35.4 is "bad" (normal ends at 35): shown as "35" it read as a contradiction of
+    # the Korean table; and a tile with normal PM2.5 beside very bad PM10 named PM2.5
+    # "very bad" (the air's worst grade, which the factory view shows).
+    page = await cx.page(await cx.key(Role.VIEWER))
+    await page.wait_for_selector(f'.tile[data-factory="{cx.site}/f002"]')
+    await cx.send("f002", pm25=35.4, pm10=40)
+    row = f'.tile[data-factory="{cx.site}/f002"] [data-metric="pm25"]'
+    await page.wait_for_selector(f'{row}[data-grade="bad"]', timeout=10_000)
+    assert (await page.inner_text(row)).startswith("35.4")
+    await cx.send("f002", pm25=20, pm10=200)
+    await page.wait_for_selector(f'{row}[data-grade="normal"]', timeout=10_000)
+    assert (await page.inner_text(row)).startswith("20 ")
+    await page.context.close()
+    assert not cx.errors, cx.errors

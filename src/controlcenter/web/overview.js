@@ -4,7 +4,7 @@
 
 import { t, num } from "./i18n.js";
 import { pct, quantity, si } from "./format.js";
-import { GRADES } from "./model.js";
+import { GRADES, gradeCode } from "./model.js";
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -132,11 +132,16 @@ export class Overview {
       tile.a.className = `tile lvl-${level}`;
       tile.a.dataset.level = level;
     }
-    const grade = st.grade >= 0 ? GRADES[st.grade] : "none";
+    // The grade beside PM2.5 is PM2.5's own (the air's, worst of PM10 and PM2.5, is the
+    // factory view's), and the value keeps a decimal where rounding would cross a band:
+    // 35.4 is "bad" and would read "35", which the Korean table calls "normal".
+    const code = st.pm25 === null ? -1 : gradeCode("pm25", st.pm25);
+    const grade = code >= 0 ? GRADES[code] : "none";
     if (tile.last.pm25 !== `${st.pm25}|${grade}`) {
       tile.last.pm25 = `${st.pm25}|${grade}`;
-      const value = el("span", "t-num", st.pm25 === null ? "–" : num(st.pm25));
-      const label = el("span", "t-grade", st.grade >= 0 ? ` ${t(`grade.${grade}`)}` : "");
+      const digits = code >= 0 && gradeCode("pm25", Math.round(st.pm25)) !== code ? 1 : 0;
+      const value = el("span", "t-num", st.pm25 === null ? "–" : num(st.pm25, digits));
+      const label = el("span", "t-grade", code >= 0 ? ` ${t(`grade.${grade}`)}` : "");
       tile.rows.pm25.replaceChildren(value, label);
       tile.rows.pm25.dataset.grade = grade;
     }
