@@ -45,6 +45,16 @@ async def register(pool: asyncpg.Pool, keys: list[SeriesKey]) -> tuple[Catalog, 
     return catalog, ids
 
 
+def pm10_rule(name: str, site: str, **extra: Any) -> dict[str, Any]:
+    """A rule on one site's PM10: raised at 80, cleared at 70 (``extra``: more fields)."""
+    return {
+        "name": name,
+        "scope": {"site": site},
+        "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
+        **extra,
+    }
+
+
 async def add_rules(pool: asyncpg.Pool, *rules: dict[str, Any]) -> list[Rule]:
     repo = AlertRepository(pool)
     return [await repo.save_rule(Rule.model_validate(r)) for r in rules]

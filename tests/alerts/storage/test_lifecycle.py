@@ -15,6 +15,7 @@ from tests.alerts._helpers import (
     alerts_of,
     batch,
     feed,
+    pm10_rule,
     register,
     running,
 )
@@ -38,14 +39,7 @@ def settings(make_settings, database_url):
 async def test_value_oscillating_around_threshold_raises_one_alert(pool, settings, site):
     catalog, ids = await register(pool, air_keys(site, 1))
     name = rule_name()
-    await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
-    )
+    await add_rules(pool, pm10_rule(name, site))
     svc = make_service(settings, pool, catalog, Clock())
     async with running(svc):
         values = [75, 81, 79, 82, 78, 85, 71, 90, 72, 95]
@@ -77,14 +71,7 @@ def site():
 async def test_acknowledge_assign_note_resolve_are_audited(pool, settings, site):
     catalog, ids = await register(pool, air_keys(site, 1))
     name = rule_name()
-    await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
-    )
+    await add_rules(pool, pm10_rule(name, site))
     clock = Clock()
     svc = make_service(settings, pool, catalog, clock)
     async with running(svc):
@@ -128,14 +115,7 @@ async def test_severity_steps_raise_the_open_alert(pool, settings, site):
     catalog, ids = await register(pool, air_keys(site, 1))
     name = rule_name()
     await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "severity": "warning",
-            "steps": [{"at": 150, "severity": "critical"}],
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
+        pool, pm10_rule(name, site, severity="warning", steps=[{"at": 150, "severity": "critical"}])
     )
     svc = make_service(settings, pool, catalog, Clock())
     async with running(svc):
@@ -150,15 +130,7 @@ async def test_severity_steps_raise_the_open_alert(pool, settings, site):
 async def test_escalation_follows_contact_levels_until_acknowledged(pool, settings, site):
     catalog, ids = await register(pool, air_keys(site, 1))
     name = rule_name()
-    await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "escalate_after_s": 600,
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
-    )
+    await add_rules(pool, pm10_rule(name, site, escalate_after_s=600))
     await pool.execute(
         "INSERT INTO alert_contacts (level, name, site) VALUES (1, 'crew', $1), (2, 'chief', $1)",
         site,
@@ -204,14 +176,7 @@ async def feed_other(pool, settings, site, name, clock):
 async def test_restart_keeps_open_alerts_and_their_state(pool, settings, site):
     catalog, ids = await register(pool, air_keys(site, 2))
     name = rule_name()
-    await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
-    )
+    await add_rules(pool, pm10_rule(name, site))
     svc = make_service(settings, pool, catalog, Clock())
     async with running(svc):
         await feed(svc, batch([(ids[0], T0, 120), (ids[1], T0, 50)]))
@@ -233,15 +198,7 @@ async def test_two_workers_escalate_an_alert_once_and_not_after_an_acknowledgeme
     """Both workers hold the open alert (each loads the active ones at start)."""
     catalog, ids = await register(pool, air_keys(site, 2))
     name = rule_name()
-    await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "escalate_after_s": 600,
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
-    )
+    await add_rules(pool, pm10_rule(name, site, escalate_after_s=600))
     await pool.execute(
         "INSERT INTO alert_contacts (level, name, site) VALUES (1, 'crew', $1)", site
     )
@@ -270,15 +227,7 @@ async def test_an_alert_raised_by_late_readings_waits_the_escalation_delay(pool,
     """A gateway backfills two hours: the alert's opened_at is old, the page is not due."""
     catalog, ids = await register(pool, air_keys(site, 1))
     name = rule_name()
-    await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "escalate_after_s": 600,
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
-    )
+    await add_rules(pool, pm10_rule(name, site, escalate_after_s=600))
     await pool.execute(
         "INSERT INTO alert_contacts (level, name, site) VALUES (1, 'crew', $1)", site
     )
@@ -306,14 +255,7 @@ async def test_a_late_reading_that_clears_an_alert_never_resolves_it_before_it_o
     # trail never runs backwards.
     catalog, ids = await register(pool, air_keys(site, 2))
     name = rule_name()
-    await add_rules(
-        pool,
-        {
-            "name": name,
-            "scope": {"site": site},
-            "conditions": [{"metric": "pm10", "raise_at": 80, "clear_at": 70}],
-        },
-    )
+    await add_rules(pool, pm10_rule(name, site))
     svc = make_service(settings, pool, catalog, Clock())
     async with running(svc):
         await feed(svc, batch([(ids[0], T0 + 10 * S, 90)]))
