@@ -132,8 +132,13 @@ def calibrate(
         ready = ok & (st.blocks[seg] >= min_blocks)
         mean = st.mean[seg]
         z = (gs - mean) / np.sqrt(st.var[seg] + floor * floor)
-        early = np.expm1(gs) * inv_warmup if inv_warmup else 0.0
-        c[sel] = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], early)
+        cs = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], 0.0)
+        if inv_warmup:
+            # Before min_blocks, the evidence alone, warmup times harder (few readings: a
+            # series' first ones, so expm1 runs on those only).
+            early = np.flatnonzero(ok & ~ready)
+            cs[early] = np.expm1(gs[early]) * inv_warmup
+        c[sel] = cs
         learn = np.where(ok, np.minimum(gs, st.hi[seg]) - mean, 0.0)
         w = ok.astype(np.float64)
         st.bn += np.bincount(seg, weights=w, minlength=n_seg)
