@@ -1,6 +1,6 @@
 """Probe of the engine on generic univariate streams: which shapes it misreads.
 
-Not a benchmark of speed: nine synthetic streams of 4,032 readings at 5 minutes (two weeks),
+Not a benchmark of speed: thirteen synthetic streams of 4,032 readings at 5 minutes (two weeks),
 each with a known anomaly or two, scored as ``controlcenter score-csv`` scores a
 ``timestamp,value`` file (``scorecsv.score_rows``, default settings unless overridden).
 For each, printed: whether an alarm (score >= 0.5) fell within 40 readings of each
@@ -50,7 +50,7 @@ def probe(name: str, v: F64, anomalies: list[int], gaps: Gaps) -> None:
 
 
 def streams(rng: np.random.Generator) -> list[Stream]:
-    """The nine streams, drawn in a fixed order from ``rng``."""
+    """The streams, drawn in a fixed order from ``rng``."""
     i = np.arange(N)
     out: list[Stream] = []
 
@@ -89,6 +89,11 @@ def streams(rng: np.random.Generator) -> list[Stream]:
     v = 30 + rng.normal(0, 3, N) + bursts
     v[3200] += 150
     add("noise with 1% bursts", v, [3200])
+    # Appended last: the streams above keep their draws (and the figures quoted for them).
+    for k in range(4):
+        v = 0.1 + rng.normal(0.0, 0.01, N)
+        v[3300:] += 0.05
+        add(f"level shift of 5 noise sigmas ({k + 1})", v, [3300])
     return out
 
 
