@@ -69,6 +69,9 @@ def run_both(
     n_batches=st.integers(1, 12),
     shuffle=st.booleans(),
 )
+# A CUSUM capped at 2 h (evidence 2.0) in a series' warm-up: c = 2.0 / 4 is the episodes'
+# off level 0.5 exactly, which expm1(log1p(2.0)) missed by an ulp on one side only.
+@example(seed=0, n_series=3, n=245, n_batches=1, shuffle=False)
 def test_engine_matches_reference_for_any_batch_split(seed, n_series, n, n_batches, shuffle):
     run_both(seed, n_series, n, n_batches, shuffle)
 

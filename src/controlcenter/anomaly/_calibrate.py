@@ -88,7 +88,7 @@ def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float) -> None:
 
 
 def calibrate(
-    g: F64,
+    e: F64,
     valid: npt.NDArray[np.bool_],
     gid: Idx,
     gen: I64,
@@ -104,7 +104,7 @@ def calibrate(
     """Calibrated evidence of each accepted reading, in (series, time) order.
 
     Args:
-        g: ``float64[m]`` ``log1p`` of each reading's evidence.
+        e: ``float64[m]`` each reading's evidence (learnt as ``g = log1p(e)``).
         valid: ``bool[m]`` the evidence exists (enough history); others neither count
             nor learn.
         gid: ``intp[m]`` segment of each reading; gen: ``int64[m]`` refreshes of its series
@@ -112,8 +112,9 @@ def calibrate(
             a generation > 0).
         st: the segments' state before the batch (updated in place to the state after).
         inv_cal_z: ``float64[m]`` ``1 / cal_z`` of each reading's profile (0: off).
-        warmup: before ``min_blocks`` blocks, ``c = expm1(g) / warmup`` (0: ``c = 0``).
+        warmup: before ``min_blocks`` blocks, ``c = e / warmup`` (0: ``c = 0``).
     """
+    g = np.log1p(e)
     c = np.zeros(g.size, dtype=np.float64)
     # The first reading of each generation (where a fold happens before it).
     first = np.ones(g.size, dtype=np.bool_)
@@ -134,10 +135,12 @@ def calibrate(
         z = (gs - mean) / np.sqrt(st.var[seg] + floor * floor)
         cs = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], 0.0)
         if inv_warmup:
-            # Before min_blocks, the evidence alone, warmup times harder (few readings: a
-            # series' first ones, so expm1 runs on those only).
+            # Before min_blocks, the evidence alone, warmup times harder. From ``e`` itself:
+            # ``expm1(log1p(e))`` is off by an ulp either way (numpy's and libm's
+            # differently), and a capped evidence (a CUSUM at ``2 h``: 2.0) made ``c``
+            # 0.5 - 1 ulp on one side and 0.5 on the other, the episodes' off level.
             early = np.flatnonzero(ok & ~ready)
-            cs[early] = np.expm1(gs[early]) * inv_warmup
+            cs[early] = e[sel][early] * inv_warmup
         c[sel] = cs
         learn = np.where(ok, np.minimum(gs, st.hi[seg]) - mean, 0.0)
         w = ok.astype(np.float64)

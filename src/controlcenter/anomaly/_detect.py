@@ -363,7 +363,7 @@ def detect(
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
     valid = n_life >= cfg.min_history
     cal = calibrate(
-        np.log1p(e),
+        e,
         valid,
         prep.gid,
         force.gen,

@@ -78,7 +78,7 @@ def judge(
             z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
             c = max(z, 0.0) * inv_cal_z
         elif cfg.cal_warmup > 0:
-            c = math.expm1(g) / cfg.cal_warmup  # as the engine: from g
+            c = e * (1.0 / cfg.cal_warmup)  # as the engine (from e, times the inverse)
         s = (min(e, c) if inv_cal_z > 0 else e) / damp
         gl = min(g, st.cal_hi) - st.cal_mean
         st.cal_bn += 1.0

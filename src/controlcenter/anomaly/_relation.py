@@ -315,7 +315,7 @@ def _score_vectors(
         rs.cal_hi[segrow],
     )
     cal = calibrate(
-        np.log1p(e),
+        e,
         warm,
         gid,
         gen,
