@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from controlcenter.anomaly import EngineConfig, MetricProfile
+from controlcenter.anomaly import GENERIC, EngineConfig, MetricProfile
 from controlcenter.domain import Batch
 
 #: Small thresholds so that every detector fires on short random streams.
@@ -35,9 +35,15 @@ TEST_PROFILES = {
         robust_median=True,
     ),
     "daily": MetricProfile(
-        min_std=0.01, min_rel_std=0.0, robust_z=3.0, ewma_z=3.0, cusum_h=3.0, daily_z=2.0
+        min_std=0.01,
+        min_rel_std=0.0,
+        robust_z=3.0,
+        ewma_z=3.0,
+        cusum_h=3.0,
+        cusum_alpha=0.05,  # the CUSUM's own reference, with the seasonal step taken out
+        daily_z=2.0,
     ),
-    "generic": MetricProfile(),
+    "generic": GENERIC,
 }
 
 

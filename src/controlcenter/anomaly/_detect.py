@@ -53,6 +53,7 @@ class Severities:
     ewm_mean: F64
     ewm_var: F64
     ewm_level: F64
+    ref_mean: F64
     cusum_pos: F64
     cusum_neg: F64
     run: I64
@@ -173,6 +174,48 @@ def _shift_prev(after: F64, start_value: F64, prep: Prepared) -> F64:
     return prev
 
 
+def _cusum_reference(
+    prep: Prepared,
+    store: WindowStore,
+    par: _Params,
+    x: F64,
+    learn: F64,
+    n_life: I64,
+    adj: F64 | None,
+) -> tuple[F64, F64]:
+    """The CUSUM's reference mean after each reading, and each reading's deviation from it
+    (less the seasonal step, as the EWMA z's deviation).
+
+    An EWMA of the same winsorized values as the EWMA z's, at the profile's
+    ``cusum_alpha``: a sum needs a reference that holds still while it adds up. From a mean
+    at ``alpha`` 0.1 a level shift of 5 noise sigmas deviates ``5 * 0.9**j``, which sums to
+    some 25 above ``cusum_k``, under ``cusum_h`` (30); from the generic profile's 0.05,
+    ``5 * 0.95**j`` passes 30 after 10 readings, unless the sum's restart (every ``refresh``
+    readings) falls in them. (At ``cusum_alpha == alpha`` this is the EWMA z's own mean.)
+    """
+    alpha = par["cusum_alpha"]
+    fresh = n_life == 0
+    a = np.where(fresh, 0.0, 1.0 - alpha)
+    ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.passes)
+    r0 = store.ref_mean[prep.gs]
+    ref = ca * r0[prep.gid] + cb
+    prev = _shift_prev(ref, r0, prep)
+    scale = ROUNDING * (np.abs(x) + np.abs(prev))
+    d = np.where(fresh | (np.abs(x - prev) <= scale), 0.0, x - prev)
+    return ref, _explained(d, adj, scale)
+
+
+def _explained(d: F64, adj: F64 | None, scale: F64) -> F64:
+    """Deviation ``d`` less what the seasonal step ``adj`` explains: the part in its own
+    direction, never adding one (a profile's step between slots is not a step of a smooth
+    daily curve); rounding-level leftovers are 0. (``None``: no step, ``d`` as it is.)"""
+    if adj is None:
+        return d
+    d = d - np.clip(adj, np.minimum(d, 0.0), np.maximum(d, 0.0))
+    out: F64 = np.where(np.abs(d) <= scale, 0.0, d)
+    return out
+
+
 def _ewma(
     prep: Prepared,
     store: WindowStore,
@@ -210,12 +253,7 @@ def _ewma(
     scale = ROUNDING * (np.abs(x) + np.abs(mean_prev))
     d = np.where(fresh | (np.abs(d) <= scale), 0.0, d)
     raw = d
-    if adj is not None:
-        # The seasonal step explains (part of) a deviation in its own direction; it never
-        # adds one (a profile's step between slots is not a step of a smooth daily curve).
-        # (No step, ``None``: ``d`` is already rounding-clean, and ``d - 0.0`` is ``d``.)
-        d = d - np.clip(adj, np.minimum(d, 0.0), np.maximum(d, 0.0))
-        d = np.where(np.abs(d) <= scale, 0.0, d)
+    d = _explained(d, adj, scale)
     va, vb = affine_scan(a, a * alpha * d * d, prep.passes)
     v0 = store.ewm_var[prep.gs]
     var = va * v0[prep.gid] + vb
@@ -339,7 +377,11 @@ def detect(
     z = np.where(par["robust_median"] > 0, (x - med) / sigma, zdev)
     robust = np.where(ok & (n_life >= cfg.min_history), np.abs(z) * par["inv_robust_z"], 0.0)
     clip = par["cusum_clip"]
-    y = np.where(ok & (n_life >= cfg.min_history), np.clip(zdev, -clip, clip), 0.0)
+    if np.array_equal(par["cusum_alpha"], par["alpha"]):
+        cref, ref_dev = mean, dev  # the CUSUM's reference is the EWMA z's own mean
+    else:
+        cref, ref_dev = _cusum_reference(prep, store, par, x, learn, n_life, adj)
+    y = np.where(ok & (n_life >= cfg.min_history), np.clip(ref_dev / sigma, -clip, clip), 0.0)
     # What a metric shows on its own, for the relation detector: before the daily baseline
     # explains it away. A shift start moves metrics by a usual-for-the-hour step but out of
     # their all-day relation (kW up, power factor not with it); the baseline, not the
@@ -415,6 +457,7 @@ def detect(
         ewm_mean=mean,
         ewm_var=var,
         ewm_level=ewm_level,
+        ref_mean=cref,
         cusum_pos=cpos,
         cusum_neg=cneg,
         run=run,

@@ -27,6 +27,7 @@ class SeriesRef:
     ewm_mean: float = 0.0
     ewm_var: float = 0.0
     ewm_level: float = math.nan  # EWMA of the daily profile's mean (NaN: none)
+    ref_mean: float = 0.0  # the CUSUM's reference mean
     cusum: list[float] = field(default_factory=lambda: [0.0, 0.0])
     run: int = 0
     run_start: int = 0
@@ -69,6 +70,7 @@ SCALARS = (
     "ewm_mean",
     "ewm_var",
     "ewm_level",
+    "ref_mean",
     "run",
     "run_start",
     "changes",

@@ -72,6 +72,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     st.ewm_mean[gs] = sev.ewm_mean[last]
     st.ewm_var[gs] = sev.ewm_var[last]
     st.ewm_level[gs] = sev.ewm_level[last]
+    st.ref_mean[gs] = sev.ref_mean[last]
     st.cusum_pos[gs] = sev.cusum_pos[last]
     st.cusum_neg[gs] = sev.cusum_neg[last]
     st.run[gs] = sev.run[last]

@@ -270,7 +270,7 @@ class ReferenceEngine:
         factor, level, unsure = daily_step(st.daily, p, cfg, t, x)
         factor = factor if st.seasonal else 1.0
         level = level if st.seasonal else math.nan
-        sev_ewma, dev, raw, ewma_raw = self._ewma(st, x, n, level)
+        sev_ewma, dev, raw, ewma_raw, ref_dev = self._ewma(st, x, n, level)
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
@@ -282,7 +282,8 @@ class ReferenceEngine:
         # What the metric shows before the daily baseline explains it (relation's gate).
         z_raw = z if p["robust_median"] > 0 else raw / st.sigma
         own = max(abs(z_raw) * p["inv_robust_z"] if robust_ok else 0.0, ewma_raw)
-        y = min(max(zdev, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
+        y = ref_dev / st.sigma
+        y = min(max(y, -p["cusum_clip"]), p["cusum_clip"]) * factor if robust_ok else 0.0
         reset = refresh_now
         for j, sign in enumerate((1.0, -1.0)):
             step = sign * y - p["cusum_k"]
@@ -304,31 +305,18 @@ class ReferenceEngine:
 
     def _ewma(
         self, st: SeriesRef, x: float, n: int, level: float
-    ) -> tuple[float, float, float, float]:
+    ) -> tuple[float, float, float, float, float]:
         """EWMA z severity of ``x`` (0 during warm-up), its deviation less the seasonal step
         (``level``: the daily profile's mean ``x`` is judged by, NaN: none); the deviation
-        as it was, and the severity of that; then learn ``x`` (winsorized)."""
+        as it was, and the severity of that; the deviation from the CUSUM's reference mean
+        (less the step too); then learn ``x`` (winsorized) into both means."""
         p = st.par
-        al = p["alpha"]
-        adj = 0.0
-        if math.isnan(level):
-            st.ewm_level = math.nan
-        elif math.isnan(st.ewm_level):
-            st.ewm_level = level  # (re)start: no step yet
-        else:
-            adj = level - st.ewm_level
-            if abs(adj) <= ROUNDING * (abs(level) + abs(st.ewm_level)):
-                adj = 0.0
-            st.ewm_level = (1.0 - al) * st.ewm_level + al * level
+        adj = _seasonal_step(st, level, p["alpha"])
         if n == 0:
-            st.ewm_mean, st.ewm_var = x, 0.0
-            return 0.0, 0.0, 0.0, 0.0
-        d = x - st.ewm_mean
-        scale = ROUNDING * (abs(x) + abs(st.ewm_mean))
-        d = raw = 0.0 if abs(d) <= scale else d  # float rounding, not a deviation
-        d -= min(max(adj, min(d, 0.0)), max(d, 0.0))  # the seasonal step explains, never adds
-        if abs(d) <= scale:
-            d = 0.0
+            st.ewm_mean, st.ewm_var, st.ref_mean = x, 0.0, x
+            return 0.0, 0.0, 0.0, 0.0, 0.0
+        raw, d = _deviation(x, st.ewm_mean, adj)
+        ref_dev = _deviation(x, st.ref_mean, adj)[1]
         rel = p["min_rel_std"] * st.ewm_mean
         floor2 = st.resolution**2 / 12.0
         noise = MAD_TO_SIGMA * st.step
@@ -341,9 +329,11 @@ class ReferenceEngine:
         if st.robust_ok:
             band = p["ewma_clip"] * st.sigma
             learn = min(max(x, st.median - band), st.median + band)
+        al, ra = p["alpha"], p["cusum_alpha"]
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
-        return sev, d, raw, sev_raw
+        st.ref_mean = (1.0 - ra) * st.ref_mean + ra * learn
+        return sev, d, raw, sev_raw, ref_dev
 
     def _stuck(self, st: SeriesRef, x: float, t: int, has_prev: bool) -> float:
         p = st.par
@@ -375,3 +365,30 @@ class ReferenceEngine:
                     (sid, now_us, int(Detector.SILENCE), st.last_value, score, st.last_time)
                 )
         return Events.from_lists(*zip(*rows, strict=True)) if rows else Events.empty()
+
+
+def _seasonal_step(st: SeriesRef, level: float, al: float) -> float:
+    """What the time of day moved the profile's mean by since its EWMA (``st.ewm_level``)
+    caught up: the part of a deviation the daily baseline explains (0: none); then learn
+    ``level`` (NaN: no profile, the EWMA restarts when one comes)."""
+    adj = 0.0
+    if math.isnan(level):
+        st.ewm_level = math.nan
+    elif math.isnan(st.ewm_level):
+        st.ewm_level = level  # (re)start: no step yet
+    else:
+        adj = level - st.ewm_level
+        if abs(adj) <= ROUNDING * (abs(level) + abs(st.ewm_level)):
+            adj = 0.0
+        st.ewm_level = (1.0 - al) * st.ewm_level + al * level
+    return adj
+
+
+def _deviation(x: float, mean: float, adj: float) -> tuple[float, float]:
+    """``x - mean`` (0 at float rounding), and that less the part in the seasonal step
+    ``adj``'s own direction (the step explains, never adds)."""
+    scale = ROUNDING * (abs(x) + abs(mean))
+    raw = x - mean
+    raw = 0.0 if abs(raw) <= scale else raw  # float rounding, not a deviation
+    d = raw - min(max(adj, min(raw, 0.0)), max(raw, 0.0))
+    return raw, 0.0 if abs(d) <= scale else d

@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``, side
-by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,380 bytes at ``W = 256``. A
+by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,388 bytes at ``W = 256``. A
 series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes
 (2,304 at 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slo
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-348
+356
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "ewm_mean": (np.float64, 0.0),
     "ewm_var": (np.float64, 0.0),
     "ewm_level": (np.float64, np.nan),  # EWMA of the daily profile's mean (NaN: none)
+    "ref_mean": (np.float64, 0.0),  # the CUSUM's reference: a slower EWMA mean
     "cusum_pos": (np.float64, 0.0),
     "cusum_neg": (np.float64, 0.0),
     "run": (np.int64, 0),  # readings equal to their predecessor, ending at the last one
@@ -118,6 +119,7 @@ class WindowStore:
     ewm_mean: npt.NDArray[np.float64]
     ewm_var: npt.NDArray[np.float64]
     ewm_level: npt.NDArray[np.float64]
+    ref_mean: npt.NDArray[np.float64]
     cusum_pos: npt.NDArray[np.float64]
     cusum_neg: npt.NDArray[np.float64]
     run: npt.NDArray[np.int64]
