@@ -87,6 +87,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "cusum_k": "float",
     "cusum_h": "off",
     "cusum_clip": "float",
+    "cusum_alpha": "float",
     "stuck_k": "int",
     "stuck_min_s": "float",
     "stuck_zero_ok": "bool",
