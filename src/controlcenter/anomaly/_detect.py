@@ -193,16 +193,30 @@ def _cusum_reference(
     ``5 * 0.95**j`` passes 30 after 10 readings, unless the sum's restart (every ``refresh``
     readings) falls in them. (At ``cusum_alpha == alpha`` this is the EWMA z's own mean.)
     """
-    alpha = par["cusum_alpha"]
+    ref, _, d, scale, _ = _ewm_track(prep, par["cusum_alpha"], store.ref_mean, x, learn, n_life)
+    return ref, _explained(d, adj, scale)
+
+
+def _ewm_track(
+    prep: Prepared, alpha: F64, start: F64, x: F64, learn: F64, n_life: I64
+) -> tuple[F64, F64, F64, F64, F64]:
+    """An EWMA at ``alpha`` of ``learn`` from ``start`` (per series; a series' first reading
+    starts it at ``x``): the mean after each reading and before it, each reading's deviation
+    from the mean before it, the rounding scale of that, and the scan's factor ``1 - alpha``.
+
+    A deviation at the level of float rounding (the scans round differently from a loop)
+    is no deviation: a flat series must not see evidence in its last bits.
+    """
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
     ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.passes)
-    r0 = store.ref_mean[prep.gs]
-    ref = ca * r0[prep.gid] + cb
-    prev = _shift_prev(ref, r0, prep)
+    m0 = start[prep.gs]
+    mean = ca * m0[prep.gid] + cb
+    prev = _shift_prev(mean, m0, prep)
+    d = x - prev
     scale = ROUNDING * (np.abs(x) + np.abs(prev))
-    d = np.where(fresh | (np.abs(x - prev) <= scale), 0.0, x - prev)
-    return ref, _explained(d, adj, scale)
+    d = np.where(fresh | (np.abs(d) <= scale), 0.0, d)
+    return mean, prev, d, scale, a
 
 
 def _explained(d: F64, adj: F64 | None, scale: F64) -> F64:
@@ -241,17 +255,7 @@ def _ewma(
     volatile hour hardly moves and which is back as soon as the hour has passed.
     """
     alpha = par["alpha"]
-    fresh = n_life == 0
-    a = np.where(fresh, 0.0, 1.0 - alpha)
-    ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.passes)
-    m0 = store.ewm_mean[prep.gs]
-    mean = ca * m0[prep.gid] + cb
-    mean_prev = _shift_prev(mean, m0, prep)
-    d = x - mean_prev
-    # A deviation at the level of float rounding (the scans round differently from a
-    # loop) is no deviation: a flat series must not see evidence in its last bits.
-    scale = ROUNDING * (np.abs(x) + np.abs(mean_prev))
-    d = np.where(fresh | (np.abs(d) <= scale), 0.0, d)
+    mean, mean_prev, d, scale, a = _ewm_track(prep, alpha, store.ewm_mean, x, learn, n_life)
     raw = d
     d = _explained(d, adj, scale)
     va, vb = affine_scan(a, a * alpha * d * d, prep.passes)
