@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._scan import Passes, int_mod
+from controlcenter.anomaly._scan import Passes, int_mod, stable_order
 from controlcenter.anomaly.window import WindowStore
 from controlcenter.domain import Batch
 
@@ -56,7 +56,8 @@ def _order(batch: Batch) -> Idx:
     """Positions that sort ``batch`` by (series, time), stably.
 
     A stable order is unique, so any stable sort gives the same positions; the cheapest is
-    numpy's radix sort of 16-bit keys (:func:`_stable_order_ids`).
+    a radix sort of the ids (:func:`~controlcenter.anomaly._scan.stable_order`: ~40 us for
+    10,000 readings, 8x cheaper than numpy's sort of a packed int64 key).
     """
     t = batch.time
     n = len(t)
@@ -67,27 +68,13 @@ def _order(batch: Batch) -> Idx:
         by_time = np.argsort(t, kind="stable")
     s = batch.series if by_time is None else batch.series[by_time]
     if n and int(s.min()) >= 0:
-        order = _stable_order_ids(s)
+        order = stable_order(s, int(s.max()).bit_length())
     else:
         # Negative ids (refused later by the engine): one int64 key ``series * n + position``.
         key = s.astype(np.int64) * n + np.arange(n, dtype=np.int64)
         key.sort()
         order = int_mod(key, n).astype(np.intp)
     return order if by_time is None else by_time[order]
-
-
-def _stable_order_ids(s: npt.NDArray[np.int32]) -> Idx:
-    """``np.argsort(s, kind="stable")`` for ``0 <= s < 2**32``: numpy sorts 16-bit keys
-    stably by radix (O(n): ~40 us for 10,000 readings, 8x cheaper than a sort of packed
-    int64 keys), so the low 16 bits are sorted, then the high ones (least significant
-    digit first), if any id has them."""
-    if int(s.max()) < 1 << 16:
-        out: Idx = np.argsort(s.astype(np.uint16), kind="stable")
-        return out
-    low = np.argsort((s & 0xFFFF).astype(np.uint16), kind="stable")
-    high = np.argsort((s.take(low) >> 16).astype(np.uint16), kind="stable")
-    out = low.take(high)
-    return out
 
 
 def prepare(batch: Batch, store: WindowStore) -> Prepared:

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from controlcenter.anomaly._calibrate import CalState, calibrate
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
-from controlcenter.anomaly._scan import Passes, affine_scan, int_mod, put_rows
+from controlcenter.anomaly._scan import Passes, affine_scan, int_mod, put_rows, stable_order
 
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
@@ -134,10 +134,11 @@ def _groups(
     srow, sslot, st = row[idx], slot[idx], t[idx]
     t0 = int(st.min())
     t_bits = (int(st.max()) - t0).bit_length()
-    if t_bits + int(srow.max()).bit_length() <= 62:
+    bits = t_bits + int(srow.max()).bit_length()
+    if bits <= 62:
         key = (srow << t_bits) | (st - t0)  # one int64 key: (sensor row, time)
         # Often already in order (a sensor's metrics have neighbouring ids, one time each).
-        o = None if bool((key[1:] >= key[:-1]).all()) else _stable_order(key)
+        o = None if bool((key[1:] >= key[:-1]).all()) else stable_order(key, bits)
     else:
         o = np.lexsort((st, srow))
     order = idx if o is None else idx[o]
@@ -171,21 +172,6 @@ def _groups(
     # Groups older than the sensor's pending time can never complete.
     live = gt >= rs.pend_t[grow]
     return _Groups(grow, gt, gr, gx, ge, gu, np.where(live, mask, 0), order, slot_pos)
-
-
-def _stable_order(key: I64) -> Idx:
-    """``np.argsort(key, kind="stable")`` for ``key >= 0``: a stable order is unique, and
-    when the key and the position fit in one int64 (``key << bits | position``), numpy's
-    default sort of that is ~10x cheaper than a stable argsort of int64."""
-    n = key.size
-    pos_bits = max(n - 1, 1).bit_length()
-    if int(key.max()).bit_length() + pos_bits > 62:
-        out: Idx = np.argsort(key, kind="stable")
-        return out
-    packed = (key << pos_bits) | np.arange(n, dtype=np.int64)
-    packed.sort()
-    out = (packed & ((1 << pos_bits) - 1)).astype(np.intp)
-    return out
 
 
 def relation(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Passes", "affine_scan", "clamp_scan", "int_mod", "put_rows"]
+__all__ = ["Passes", "affine_scan", "clamp_scan", "int_mod", "put_rows", "stable_order"]
 
 F64 = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64] | npt.NDArray[np.intp]
@@ -72,6 +72,24 @@ def int_mod(x: npt.NDArray[np.int64], r: int) -> npt.NDArray[np.int64]:
         return out
     out = x - (x // r) * r
     return out
+
+
+def stable_order(key: Int, bits: int) -> npt.NDArray[np.intp]:
+    """``np.argsort(key, kind="stable")`` for ``0 <= key < 2**bits``, by least significant
+    digit first: numpy sorts 16-bit keys stably by radix (O(n), ~40 us for 10,000), so each
+    16-bit digit is one such sort of the keys in the order so far. A stable order is unique:
+    the same positions as any stable sort, at 2-8x less than a sort of int64 keys.
+
+    >>> stable_order(np.array([70_000, 5, 70_000, 3, 5]), 17).tolist()
+    [3, 1, 4, 0, 2]
+    """
+    order: npt.NDArray[np.intp] = np.arange(len(key), dtype=np.intp)
+    for shift in range(0, max(bits, 1), 16):
+        part = key if shift == 0 else key.take(order)
+        digit = (part >> shift).astype(np.uint16)  # the cast keeps the low 16 bits
+        step = np.argsort(digit, kind="stable")
+        order = step if shift == 0 else order.take(step)
+    return order
 
 
 def put_rows(a: npt.NDArray[np.generic], idx: npt.NDArray[np.intp], v: npt.ArrayLike) -> None:
