@@ -231,7 +231,9 @@ def _score_vectors(
     gstart = np.flatnonzero(starts)
     gid = np.cumsum(starts) - 1
     rank = np.arange(m, dtype=np.int64) - gstart[gid]
-    glast = np.r_[gstart[1:] - 1, m - 1].astype(np.intp)
+    glast = np.empty_like(gstart)  # (``np.r_`` costs ~50 us here)
+    glast[:-1] = gstart[1:] - 1
+    glast[-1] = m - 1
     segrow = vrow[gstart]
     k = rs.count[vrow] + rank  # vectors seen before each one
     lam = cfg.relation_lambda
