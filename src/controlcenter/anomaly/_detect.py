@@ -209,7 +209,7 @@ def _ewm_track(
     """
     fresh = n_life == 0
     a = np.where(fresh, 0.0, 1.0 - alpha)
-    ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.passes)
+    ca, cb = affine_scan(a, np.where(fresh, x, alpha * learn), prep.passes, own_b=True)
     m0 = start[prep.gs]
     mean = ca * m0[prep.gid] + cb
     prev = _shift_prev(mean, m0, prep)
@@ -258,7 +258,7 @@ def _ewma(
     mean, mean_prev, d, scale, a = _ewm_track(prep, alpha, store.ewm_mean, x, learn, n_life)
     raw = d
     d = _explained(d, adj, scale)
-    va, vb = affine_scan(a, a * alpha * d * d, prep.passes)
+    va, vb = affine_scan(a, a * alpha * d * d, prep.passes, own_b=True)
     v0 = store.ewm_var[prep.gs]
     var = va * v0[prep.gid] + vb
     var_prev = _shift_prev(var, v0, prep)
@@ -286,7 +286,7 @@ def _seasonal_step(prep: Prepared, store: WindowStore, par: _Params, level: F64)
     restart = avail & ~prev_avail
     a = np.where(avail & ~restart, 1.0 - alpha, 0.0)
     lv = np.where(avail, level, 0.0)
-    la, lb = affine_scan(a, np.where(restart, lv, alpha * lv), prep.passes)
+    la, lb = affine_scan(a, np.where(restart, lv, alpha * lv), prep.passes, own_b=True)
     base = np.where(had0, l0, 0.0)
     after = la * base[prep.gid] + lb
     before = _shift_prev(after, base, prep)
@@ -307,7 +307,7 @@ def _cusum(
         const = np.minimum(np.maximum(p, 0.0), cap)
         q = np.where(reset, const, 0.0)
         u = np.where(reset, const, cap)
-        cp, cq, cu = clamp_scan(p, q, u, prep.passes)
+        cp, cq, cu = clamp_scan(p, q, u, prep.passes, own=True)
         out.append(np.minimum(np.maximum(s0[prep.sa] + cp, cq), cu))
     sev = np.maximum(out[0], out[1]) * par["inv_cusum_h"]
     return sev, out[0], out[1]
@@ -378,21 +378,23 @@ def detect(
     # Deviation from the EWMA mean (follows trends) in robust sigmas (which a spike or a
     # shift does not inflate the way it inflates the EWMA variance); or from the median.
     zdev = dev / sigma
-    z = np.where(par["robust_median"] > 0, (x - med) / sigma, zdev)
-    robust = np.where(ok & (n_life >= cfg.min_history), np.abs(z) * par["inv_robust_z"], 0.0)
+    by_median = par["robust_median"] > 0
+    z = np.where(by_median, (x - med) / sigma, zdev)
+    valid = n_life >= cfg.min_history
+    hist = ok & valid
+    robust = np.where(hist, np.abs(z) * par["inv_robust_z"], 0.0)
     clip = par["cusum_clip"]
     if np.array_equal(par["cusum_alpha"], par["alpha"]):
         cref, ref_dev = mean, dev  # the CUSUM's reference is the EWMA z's own mean
     else:
         cref, ref_dev = _cusum_reference(prep, store, par, x, learn, n_life, adj)
-    y = np.where(ok & (n_life >= cfg.min_history), np.clip(ref_dev / sigma, -clip, clip), 0.0)
+    y = np.where(hist, np.clip(ref_dev / sigma, -clip, clip), 0.0)
     # What a metric shows on its own, for the relation detector: before the daily baseline
     # explains it away. A shift start moves metrics by a usual-for-the-hour step but out of
     # their all-day relation (kW up, power factor not with it); the baseline, not the
     # relation detector, is the judge of that.
     # Both as they were before the seasonal step was taken out of the deviation.
-    z_raw = np.where(par["robust_median"] > 0, z, raw / sigma)
-    hist = ok & (n_life >= cfg.min_history)
+    z_raw = np.where(by_median, z, raw / sigma)
     own = np.maximum(np.where(hist, np.abs(z_raw) * par["inv_robust_z"], 0.0), ewma_raw)
     if seasonal and factor is not None:
         # What this time of day usually shows is no anomaly (a shift start's ramp), for a
@@ -407,7 +409,6 @@ def detect(
         robust = np.where(doubt, robust / cfg.unsure_scale, robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
-    valid = n_life >= cfg.min_history
     cal = calibrate(
         e,
         valid,
@@ -447,7 +448,7 @@ def detect(
         raw / sigma,
         np.minimum(np.maximum(e, own), SEVERITY_CAP),
         doubt,
-        ok & valid,
+        hist,
         cfg,
         commit=commit,
     )

@@ -238,10 +238,10 @@ def _score_vectors(
     k = rs.count[vrow] + rank  # vectors seen before each one
     lam = cfg.relation_lambda
     passes = Passes.of(rank)  # the same segments for the three scans
-    za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, passes)
+    za, zb = affine_scan(np.full(m, 1.0 - lam), lam * vr, passes, own_b=True)
     z = za[:, None] * rs.z.take(vrow, axis=0) + zb
     alpha = np.maximum(1.0 / (k + 1.0), 1.0 / cfg.relation_memory)
-    ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, passes)
+    ma, mb = affine_scan(1.0 - alpha, alpha[:, None] * z, passes, own_b=True)
     mean = ma[:, None] * rs.mean.take(vrow, axis=0) + mb
     mean_prev = np.empty_like(mean)
     mean_prev[1:] = mean[:-1]

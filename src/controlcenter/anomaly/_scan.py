@@ -74,7 +74,7 @@ def int_mod(x: npt.NDArray[np.int64], r: int) -> npt.NDArray[np.int64]:
     return out
 
 
-def stable_order(key: Int, bits: int) -> npt.NDArray[np.intp]:
+def stable_order(key: npt.NDArray[np.int32] | Int, bits: int) -> npt.NDArray[np.intp]:
     """``np.argsort(key, kind="stable")`` for ``0 <= key < 2**bits``, by least significant
     digit first: numpy sorts 16-bit keys stably by radix (O(n), ~40 us for 10,000), so each
     16-bit digit is one such sort of the keys in the order so far. A stable order is unique:
@@ -142,7 +142,9 @@ def affine_scan(a: F64, b: F64, rank: Passes | Int, *, own_b: bool = False) -> t
     return a, b
 
 
-def clamp_scan(p: F64, q: F64, u: F64, rank: Passes | Int) -> tuple[F64, F64, F64]:
+def clamp_scan(
+    p: F64, q: F64, u: F64, rank: Passes | Int, *, own: bool = False
+) -> tuple[F64, F64, F64]:
     """Compose clamped shifts ``s -> min(max(s + p[i], q[i]), u[i])`` from each segment's start.
 
     The family is closed under composition: applying ``(p1, q1, u1)`` then ``(p2, q2, u2)``
@@ -151,6 +153,7 @@ def clamp_scan(p: F64, q: F64, u: F64, rank: Passes | Int) -> tuple[F64, F64, F6
     Args:
         p, q, u: ``float64[n]`` map parameters (``q = u = c`` makes the constant map ``c``).
         rank: ``int[n]`` position of each reading within its segment, or its :class:`Passes`.
+        own: ``p``, ``q``, ``u`` are temporaries of the caller's: scanned in place.
 
     Returns:
         ``(P, Q, U)``, ``float64[n]`` each: the state after reading ``i`` is
@@ -159,9 +162,8 @@ def clamp_scan(p: F64, q: F64, u: F64, rank: Passes | Int) -> tuple[F64, F64, F6
     levels = _levels(rank)
     if not levels:
         return p, q, u
-    p = p.copy()
-    q = q.copy()
-    u = u.copy()
+    if not own:
+        p, q, u = p.copy(), q.copy(), u.copy()
     for idx, prev in levels:
         p2, q2, u2 = p[idx], q[idx], u[idx]
         u[idx] = np.minimum(np.maximum(u[prev] + p2, q2), u2)
