@@ -87,8 +87,10 @@ def prepare(batch: Batch, store: WindowStore) -> Prepared:
     rejected_bad = np.flatnonzero(~ok)
     new = np.flatnonzero(ok & (t > store.last_time.take(si)))
     if new.size > 1:
-        # Of readings with the same (series, time) only the first is taken.
-        dup = (s[new[1:]] == s[new[:-1]]) & (t[new[1:]] == t[new[:-1]])
+        # Of readings with the same (series, time) only the first is taken (every reading
+        # new, the usual batch: neighbours compared in place, no gathers).
+        sn, tn = (s, t) if new.size == len(s) else (s[new], t[new])
+        dup = (sn[1:] == sn[:-1]) & (tn[1:] == tn[:-1])
         if dup.any():
             new = new[np.concatenate(([True], ~dup))]
     acc = new

@@ -85,11 +85,13 @@ class Severities:
 
     def worst(self, prep: Prepared) -> F64:
         """``float64[n]`` largest severity of each sorted reading."""
-        out = np.zeros(len(prep.s), dtype=np.float64)
-        out[prep.rejected_bad] = self.limit_severity
         acc = np.maximum(np.maximum(self.rate, self.ep.x), self.stuck)
         if self.rel.member.size:
             acc[self.rel.member] = np.maximum(acc[self.rel.member], self.rel.member_x)
+        if acc.size == len(prep.s):
+            return acc  # every reading accepted (the usual batch): in sorted order already
+        out = np.zeros(len(prep.s), dtype=np.float64)
+        out[prep.rejected_bad] = self.limit_severity
         out[prep.acc] = acc
         return out
 
