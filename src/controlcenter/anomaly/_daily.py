@@ -316,9 +316,12 @@ def daily_factor(
     on = np.flatnonzero(rows >= 0)
     if on.size == 0:
         return None, None, None, None, None
-    x, t = xa[on], ta[on]
+    # Every reading of a series with a daily row (the usual batch): ``on`` is the identity.
+    everything = on.size == rows.size
+    x, t = (xa, ta) if everything else (xa[on], ta[on])
     day, slot = day_and_slot(t, slots, offset_us)
-    key = rows[on].astype(np.intp) * (CLASSES * slots) + slot.astype(np.intp)
+    key = (rows if everything else rows[on]).astype(np.intp) * (CLASSES * slots)
+    key += slot.astype(np.intp)
     # Visits of one key must be adjacent. In (series, time) order they are, unless a batch
     # holds one slot of one series on two days: only then sort by key (stable: a key is
     # one series, so its time order is kept).
@@ -326,6 +329,7 @@ def daily_factor(
     if int(t.max()) - int(t.min()) >= US_PER_DAY - US_PER_DAY // slots:
         order = np.argsort(key, kind="stable")
         ks, ds, xs, sel, ts = key[order], day[order], x[order], on[order], t[order]
+        everything = False  # ``sel`` is no longer the identity
     vs = np.ones(ks.size, dtype=np.bool_)
     vs[1:] = (ks[1:] != ks[:-1]) | (ds[1:] != ds[:-1])
     vstart = np.flatnonzero(vs)
@@ -341,16 +345,18 @@ def daily_factor(
     judge_m, judge_v = _weekend_fallback(visits, used_m, used_v, acc, state, slots, weight)
     vid = np.cumsum(vs) - 1
     pm, pv = judge_m[vid], judge_v[vid]
-    min_std2, min_rel, inv_z = floors[0][sel], floors[1][sel], floors[2][sel]
+    min_std2, min_rel, inv_z = floors if everything else (f[sel] for f in floors)
     rel = min_rel * pm
     with np.errstate(invalid="ignore"):
         z = np.abs(xs - pm) / np.sqrt(pv + min_std2 + rel * rel + 1e-24)
         usual = (inv_z > 0) & (z * inv_z < 1.0)  # False where there is no profile (NaN)
+    seen = SeenVisits(visits.key, ts[vstart], used_m, used_v, acc)
+    if everything:
+        return np.where(usual, 0.0, 1.0), pm, upd, seen, np.isnan(used_m)[vid]
     factor = np.ones(xa.size, dtype=np.float64)
     factor[sel] = np.where(usual, 0.0, 1.0)
     level = np.full(xa.size, np.nan)
     level[sel] = pm
     unsure = np.zeros(xa.size, dtype=np.bool_)
     unsure[sel] = np.isnan(used_m)[vid]
-    seen = SeenVisits(visits.key, ts[vstart], used_m, used_v, acc)
     return factor, level, upd, seen, unsure
