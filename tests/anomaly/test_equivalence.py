@@ -40,11 +40,19 @@ def ingest_both(eng: Engine, ref: ReferenceEngine, batches: list[Batch]) -> None
 
 
 def run_both(
-    seed: int, n_series: int, n: int, n_batches: int, shuffle: bool, step_us: int = 1_000_000
+    seed: int,
+    n_series: int,
+    n: int,
+    n_batches: int,
+    shuffle: bool,
+    step_us: int = 1_000_000,
+    quantum: float = 0.0,
 ):
     rng = np.random.default_rng(seed)
     cfg = random_config(rng)
     stream = random_stream(rng, n_series, n, step_us)
+    if quantum:
+        stream = Batch(stream.series, stream.time, np.round(stream.value / quantum) * quantum)
     batches = split(rng, stream, n_batches, shuffle)
     profiles = rng.choice(PROFILE_NAMES, n_series)
     eng = Engine(cfg, TEST_PROFILES)
@@ -74,6 +82,19 @@ def run_both(
 @example(seed=0, n_series=3, n=245, n_batches=1, shuffle=False)
 def test_engine_matches_reference_for_any_batch_split(seed, n_series, n, n_batches, shuffle):
     run_both(seed, n_series, n, n_batches, shuffle)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_series=st.integers(1, 4),
+    n=st.integers(0, 400),
+    n_batches=st.integers(1, 8),
+    quantum=st.sampled_from([0.5, 1.0, 2.0]),
+)
+def test_quantised_streams_match_reference(seed, n_series, n, n_batches, quantum):
+    # Values in steps of about the noise: the MAD read between the steps (grouped_mad).
+    run_both(seed, n_series, n, n_batches, shuffle=False, quantum=quantum)
 
 
 @settings(max_examples=25, deadline=None)

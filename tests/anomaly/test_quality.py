@@ -151,8 +151,8 @@ def test_a_level_shift_of_five_noise_sigmas_is_found_in_most_plain_noise_streams
     # The generic profile's CUSUM adds up deviations from a slower mean than the EWMA z's
     # (cusum_alpha 0.05): from the EWMA z's own mean (alpha 0.1) a shift of 5 sigmas
     # deviates 5 * 0.9**j, which never sums to cusum_h, and 6 of these 16 were found (by
-    # the EWMA z's first reading, at its bar); now 10. A restart of the sum (every
-    # refresh readings) within the shift's first readings still loses one.
+    # the EWMA z's first reading, at its bar); 10 with it. The quantised ones' MAD jumped
+    # a whole step (a sigma of 1.48 noise sigmas): read between the steps, 15.
     n = 4032
     times = (1_396_310_400_000_000 + np.arange(n) * 300_000_000).astype(np.int64)
     found = other = 0
@@ -166,5 +166,5 @@ def test_a_level_shift_of_five_noise_sigmas_is_found_in_most_plain_noise_streams
             alarms = np.flatnonzero(score_rows(times, values) >= 0.5)
             found += bool(((alarms >= 3300) & (alarms < 3340)).any())
             other += int(((alarms >= 600) & (alarms < 3300)).sum())
-    assert found >= 9
+    assert found >= 14
     assert other == 0

@@ -29,7 +29,7 @@ from controlcenter.anomaly._reference_daily import daily_step, seasonal
 from controlcenter.anomaly._reference_state import SCALARS, SeriesRef, median
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation_store import MAX_SLOTS
-from controlcenter.anomaly._robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
+from controlcenter.anomaly._robust import EDGE, GROUPED_STEPS, MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
 from controlcenter.anomaly.engine import Engine
 from controlcenter.anomaly.events import Detector, Events
 from controlcenter.anomaly.profile import (
@@ -218,10 +218,10 @@ class ReferenceEngine:
         c = len(vals)
         med = median(vals)
         dev = [abs(v - med) for v in vals]
-        mad = median(dev)
         srt = sorted(vals)
         steps = [b - a for a, b in itertools.pairwise(srt) if b > a]
         st.resolution = min(steps) if steps else 0.0
+        mad = _grouped_mad(dev, median(dev), st.resolution)
         rel = st.par["min_rel_std"] * med
         sd = MAD_TO_SIGMA * mad if mad > 0 else MEAN_AD_TO_SIGMA * (sum(dev) / c)
         st.median = med
@@ -392,3 +392,15 @@ def _deviation(x: float, mean: float, adj: float) -> tuple[float, float]:
     raw = 0.0 if abs(raw) <= scale else raw  # float rounding, not a deviation
     d = raw - min(max(adj, min(raw, 0.0)), max(raw, 0.0))
     return raw, 0.0 if abs(d) <= scale else d
+
+
+def _grouped_mad(dev: list[float], mad: float, res: float) -> float:
+    """The MAD of a quantised window read between its steps (``_robust.grouped_mad``)."""
+    if not (res > 0 and mad > 0 and res * GROUPED_STEPS >= mad):
+        return mad
+    h = res * 0.5
+    lo, hi = mad - h * EDGE, mad + h * EDGE
+    below = sum(1 for d in dev if d < lo)
+    inside = sum(1 for d in dev if lo <= d < hi)
+    within = (len(dev) * 0.5 - below) / max(inside, 1) * (2.0 * h)
+    return min(max(mad - h + within, mad - h), mad + h)
