@@ -124,11 +124,11 @@ class MetricProfile:
 #: deviations from a slower mean than the EWMA z's (``cusum_alpha``): a level shift of 5
 #: noise sigmas was found in 6 of 16 plain-noise streams from the EWMA z's mean, 10 of 16
 #: from this one, 15 with the grouped MAD of ``_robust.py`` (SKAB: 32 -> 33 of 34 periods
-#: found, false-alarm episodes 19 -> 25, changepoint NAB 26.7 -> 29.2). Slower still found more (0.03: 15 of 16) but lagged a
-#: daily curve sampled every 5 minutes into a false alarm on its first day. The kinds'
-#: profiles keep the EWMA z's mean: on the simulator (30 s readings, 2-hour windows,
-#: weather-driven air metrics) a slower one (0.02) more than doubled the false alarms
-#: (seed 12: 243 -> 569).
+#: found, false-alarm episodes 19 -> 25, changepoint NAB 26.7 -> 29.2). Slower still found
+#: more (0.03: 15 of 16) but lagged a daily curve sampled every 5 minutes into a false
+#: alarm on its first day. The kinds' profiles keep the EWMA z's mean: on the simulator
+#: (30 s readings, 2-hour windows, weather-driven air metrics) a slower one (0.02) more
+#: than doubled the false alarms (seed 12: 243 -> 569).
 GENERIC = MetricProfile(cusum_alpha=0.05)
 
 # Shared by the kinds; tuned on simulator output with ``controlcenter evaluate`` (see the
