@@ -15,7 +15,6 @@ day, missing readings. Fixed seed: the same streams every run.
 
 from __future__ import annotations
 
-import functools
 import sys
 from typing import Any
 
@@ -34,14 +33,14 @@ DAY = 288  # readings per day at 5 minutes
 NEAR = 40  # readings either side of an anomaly where an alarm counts as finding it
 
 
-def probe(name: str, v: F64, anomalies: list[int], gaps: Gaps) -> None:
+def probe(name: str, v: F64, anomalies: list[int], gaps: Gaps, config: EngineConfig) -> None:
     """Score one stream (``gaps``: readings left out) and print what was found."""
     keep = np.ones(v.size, dtype=np.bool_)
     if gaps is not None:
         keep[gaps] = False
     idx = np.flatnonzero(keep)
     t = T0 + idx.astype(np.int64) * 300 * 10**6
-    scores = scorecsv.score_rows(t, v[keep])
+    scores = scorecsv.score_rows(t, v[keep], config)
     alarms = idx[scores >= 0.5]
     alarms = alarms[alarms >= int(0.15 * v.size)]
     found = [bool((np.abs(alarms - a) <= NEAR).any()) for a in anomalies]
@@ -99,12 +98,12 @@ def streams(rng: np.random.Generator) -> list[Stream]:
 
 def main(argv: list[str]) -> None:
     overrides: dict[str, Any] = {a.split("=")[0]: float(a.split("=")[1]) for a in argv}
-    setattr(scorecsv, "EngineConfig", functools.partial(EngineConfig, **overrides))  # noqa: B010
+    config = EngineConfig(**overrides)
     print(f"# reproduce: .venv/bin/python bench/stream_probe.py {' '.join(argv)}".rstrip())
     print("| stream | anomalies found | false alarms | first ones (reading) |")
     print("|---|---|---|---|")
     for name, v, anomalies, gaps in streams(np.random.default_rng(5)):
-        probe(name, v, anomalies, gaps)
+        probe(name, v, anomalies, gaps, config)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import csv
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -75,19 +75,24 @@ def _value(text: str) -> float:
 
 
 def score_rows(
-    times_us: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    times_us: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    config: EngineConfig | None = None,
 ) -> npt.NDArray[np.float64]:
     """``float64[n]`` online scores of one series (NaN values score 0 and are skipped)."""
-    return score_table(times_us, values.reshape(-1, 1))
+    return score_table(times_us, values.reshape(-1, 1), config)
 
 
 def score_table(
-    times_us: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    times_us: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    config: EngineConfig | None = None,
 ) -> npt.NDArray[np.float64]:
     """``float64[n]`` online scores of the rows of one sensor, ``values`` ``float64[n, d]``
-    (one column per metric; NaN cells score 0 and are skipped): each row's largest."""
+    (one column per metric; NaN cells score 0 and are skipped): each row's largest.
+    ``config``: the engine's settings (default ``EngineConfig()``; its capacity is set here)."""
     n, d = values.shape
-    engine = Engine(EngineConfig(capacity=max(d, 1)))
+    engine = Engine(replace(config or EngineConfig(), capacity=max(d, 1)))
     engine.add_series(np.arange(d), "generic", sensor=np.zeros(d, dtype=np.int64))
     scores = np.zeros((n, d), dtype=np.float64)
     step = max(CHUNK_ROWS // max(d, 1), 1)

@@ -192,8 +192,8 @@ def _cusum_reference(
     ``cusum_alpha``: a sum needs a reference that holds still while it adds up. From a mean
     at ``alpha`` 0.1 a level shift of 5 noise sigmas deviates ``5 * 0.9**j``, which sums to
     some 25 above ``cusum_k``, under ``cusum_h`` (30); from the generic profile's 0.05,
-    ``5 * 0.95**j`` passes 30 after 10 readings, unless the sum's restart (every ``refresh``
-    readings) falls in them. (At ``cusum_alpha == alpha`` this is the EWMA z's own mean.)
+    ``5 * 0.95**j`` passes 30 after 10 readings. (At ``cusum_alpha == alpha`` this is the
+    EWMA z's own mean.)
     """
     ref, _, d, scale, _ = _ewm_track(prep, par["cusum_alpha"], store.ref_mean, x, learn, n_life)
     return ref, _explained(d, adj, scale)

@@ -152,7 +152,7 @@ def grouped_mad(dev: F64, mad: F64, res: F64, valid: I64) -> F64:
     ``s`` has a MAD of ``s`` (so a sigma of ``1.48 s``) where the signal's is ``0.67 s``. The
     median deviation's step ``[mad - res/2, mad + res/2)`` is taken as a bin its values
     fill evenly: ``mad - res/2 + (n/2 - below) / inside * res``. A level shift of 5 noise
-    sigmas in such a series was 3.3 of those sigmas (found in 6 of the 8 quantised test
+    sigmas in such a series was 3.3 of those sigmas (found in 2 of the 8 quantised test
     streams; 7 of 8 after). Windows finer than that keep their MAD exactly.
 
     >>> dev = np.array([[0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 2.0]])
