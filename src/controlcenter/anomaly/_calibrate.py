@@ -32,7 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CalState", "Calibration", "calibrate", "fold"]
+__all__ = ["CalState", "Calibration", "calibrate", "fold", "gather", "scatter"]
+
+#: A block's maximum is learnt as at most this many times the tail level in force (an
+#: anomaly raises the level by at most ``(3 ** w - 1)``: 1.7% at the usual weight 1/64).
+TAIL_CAP = 3.0
+#: Smallest block maximum learnt (a block whose evidence stayed at or below its mean).
+TAIL_FLOOR = 0.1
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -50,6 +56,23 @@ class CalState:
     bsum: F64
     bsumsq: F64
     hi: F64
+    tail: F64
+    bmax: F64
+
+
+#: The state's fields, kept as ``cal_<field>`` columns by the stores.
+FIELDS = tuple(CalState.__dataclass_fields__)
+
+
+def gather(store: object, rows: Idx) -> CalState:
+    """The calibration state of ``rows`` of a store (copies)."""
+    return CalState(*(getattr(store, "cal_" + f)[rows] for f in FIELDS))
+
+
+def scatter(store: object, rows: Idx, st: CalState) -> None:
+    """Write ``st`` back to ``rows`` of a store."""
+    for f in FIELDS:
+        getattr(store, "cal_" + f)[rows] = getattr(st, f)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +83,7 @@ class Calibration:
     state: CalState
 
 
-def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float) -> None:
+def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float, tail_after: int) -> None:
     """Fold the accumulated block of segments ``at`` into their distribution (in place)."""
     n = st.bn[at]
     has = n > 0
@@ -73,6 +96,16 @@ def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float) -> None:
     bv = np.maximum(st.bsumsq[at] / n - dm * dm, 0.0)
     blocks = st.blocks[at]
     w = np.maximum(beta, 1.0 / (blocks + 1.0))
+    # The tail level: the geometric mean of the blocks' largest calibrated z, from block
+    # ``tail_after`` on (earlier blocks were judged against a distribution of one or two
+    # blocks, whose maxima say little), each capped at TAIL_CAP times the level in force.
+    tail = st.tail[at]
+    bmax = np.maximum(st.bmax[at], TAIL_FLOOR)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wt = np.maximum(beta, 1.0 / (blocks - tail_after + 1.0))
+        stepped = tail * (np.minimum(bmax, TAIL_CAP * tail) / tail) ** wt
+    st.tail[at] = np.where(blocks < tail_after, tail, np.where(tail > 0, stepped, bmax))
+    st.bmax[at] = 0.0
     first = blocks == 0
     pm, pv = st.mean[at], st.var[at]
     bm = pm + dm
@@ -100,6 +133,8 @@ def calibrate(
     floor: float,
     min_blocks: int,
     warmup: float = 0.0,
+    tail_k: float = 0.0,
+    tail_after: int = 3,
 ) -> Calibration:
     """Calibrated evidence of each accepted reading, in (series, time) order.
 
@@ -128,12 +163,18 @@ def calibrate(
         sel: slice | Idx = slice(None) if single else np.flatnonzero(gen == j)
         if j > 0:
             # Segments whose j-th refresh falls inside this batch fold their block first.
-            fold(st, gid[sel][first[sel]], beta, wins, floor)
+            fold(st, gid[sel][first[sel]], beta, wins, floor, tail_after)
         gs, ok, seg = g[sel], valid[sel], gid[sel]
-        ready = ok & (st.blocks[seg] >= min_blocks)
+        blocks = st.blocks[seg]
+        ready = ok & (blocks >= min_blocks)
         mean = st.mean[seg]
         z = (gs - mean) / np.sqrt(st.var[seg] + floor * floor)
-        cs = np.where(ready, np.maximum(z, 0.0) * inv_cal_z[sel], 0.0)
+        iz = inv_cal_z[sel]
+        # The bar is cal_z spreads, or tail_k times the series' usual block maximum where
+        # that is higher (a heavy-tailed series); 0 before the tail level is learnt.
+        bar = np.maximum(1.0, (tail_k * st.tail[seg]) * iz)
+        cs = np.where(ready, np.maximum(z, 0.0) * iz / bar, 0.0)
+        _block_max(st.bmax, seg, np.where(ok & (blocks >= tail_after), z, 0.0))
         if inv_warmup:
             # Before min_blocks, the evidence alone, warmup times harder. From ``e`` itself:
             # ``expm1(log1p(e))`` is off by an ulp either way (numpy's and libm's
@@ -148,3 +189,17 @@ def calibrate(
         st.bsum += np.bincount(seg, weights=learn, minlength=n_seg)
         st.bsumsq += np.bincount(seg, weights=learn * learn, minlength=n_seg)
     return Calibration(c, st)
+
+
+def _block_max(bmax: F64, seg: Idx, z: F64) -> None:
+    """``bmax[s] = max(bmax[s], z of s's readings)`` (in place): ``seg`` in runs, each
+    segment in one run (readings in (segment, time) order)."""
+    if seg.size == 0:
+        return
+    change = seg[1:] != seg[:-1]
+    if change.all():  # the usual live batch: one reading per segment
+        bmax[seg] = np.maximum(bmax[seg], z)
+        return
+    head = np.flatnonzero(np.r_[True, change])
+    at = seg[head]
+    bmax[at] = np.maximum(bmax[at], np.maximum.reduceat(z, head))

@@ -33,6 +33,12 @@ class EngineConfig:
         cal_min_blocks: blocks learnt before calibrated scores count.
         cal_warmup: until then a reading needs ``cal_warmup`` times the detectors'
             absolute thresholds (0: it cannot alarm).
+        cal_tail_k, cal_tail_after: the tail of a series' evidence (``_calibrate.py``): from
+            its ``cal_tail_after``-th block on, a series learns the geometric mean of its
+            blocks' largest calibrated z, and a reading must also lie ``cal_tail_k`` times
+            that above the distribution's centre (a heavy-tailed series routinely shows
+            10 spreads; a Gaussian one about 2.4 per block of 64 readings, and stays at
+            ``cal_z``). 0: off.
         off_level, off_k: an episode ends after ``off_k`` readings in a row whose
             severity is below ``off_level`` (``_episode.py``).
         growth: inside an episode, a reading scores as a new alarm only when its evidence
@@ -72,6 +78,8 @@ class EngineConfig:
     cal_floor: float = 0.05
     cal_min_blocks: int = 2
     cal_warmup: float = 4.0
+    cal_tail_k: float = 1.5
+    cal_tail_after: int = 3
     off_level: float = 0.5
     off_k: int = 10
     growth: float = 2.0

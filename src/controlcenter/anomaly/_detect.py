@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
-from controlcenter.anomaly._calibrate import CalState, calibrate
+from controlcenter.anomaly._calibrate import CalState, calibrate, gather
 from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
@@ -416,13 +416,15 @@ def detect(
         valid,
         prep.gid,
         force.gen,
-        _cal_state(store, prep.gs),
+        gather(store, prep.gs),
         par["inv_cal_z"],
         beta=cfg.cal_beta,
         wins=cfg.cal_wins,
         floor=cfg.cal_floor,
         min_blocks=cfg.cal_min_blocks,
         warmup=cfg.cal_warmup,
+        tail_k=cfg.cal_tail_k,
+        tail_after=cfg.cal_tail_after,
     )
     # A reading is anomalous when its evidence passes both the detectors' absolute
     # thresholds and the series' own calibration (where the profile calibrates).
@@ -489,15 +491,3 @@ def _unsure(
         aged = n_life * interval_us >= cfg.unsure_after_s * 1e6  # NaN interval: not yet
     out: npt.NDArray[np.bool_] = unsure & aged
     return out
-
-
-def _cal_state(store: WindowStore, gs: npt.NDArray[np.intp]) -> CalState:
-    return CalState(
-        store.cal_mean[gs],
-        store.cal_var[gs],
-        store.cal_blocks[gs],
-        store.cal_bn[gs],
-        store.cal_bsum[gs],
-        store.cal_bsumsq[gs],
-        store.cal_hi[gs],
-    )

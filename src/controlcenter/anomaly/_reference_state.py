@@ -48,6 +48,8 @@ class SeriesRef:
     cal_bsum: float = 0.0
     cal_bsumsq: float = 0.0
     cal_hi: float = math.inf
+    cal_tail: float = 0.0
+    cal_bmax: float = 0.0
     # Episode: open, low readings in a row, peak severity, onset time.
     ep_on: bool = False
     ep_below: int = 0
@@ -89,6 +91,8 @@ SCALARS = (
     "cal_bsum",
     "cal_bsumsq",
     "cal_hi",
+    "cal_tail",
+    "cal_bmax",
     "ep_on",
     "ep_below",
     "ep_peak",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from controlcenter.anomaly._calibrate import TAIL_CAP, TAIL_FLOOR
 from controlcenter.anomaly._relation import RESIDUAL_CLIP
 from controlcenter.anomaly._relation_store import MAX_SLOTS
 
@@ -33,6 +34,8 @@ class Judged(Protocol):
     cal_bsum: float
     cal_bsumsq: float
     cal_hi: float
+    cal_tail: float
+    cal_bmax: float
     ep_on: bool
     ep_below: int
     ep_peak: float
@@ -53,6 +56,16 @@ def fold(st: Judged, cfg: EngineConfig) -> None:
             st.cal_mean + w * d,
             (1.0 - w) * st.cal_var + w * bv + w * (1.0 - w) * d * d,
         )
+    if st.cal_blocks >= cfg.cal_tail_after:
+        # The tail level: geometric mean of the blocks' largest z (the engine's formula).
+        bmax = max(st.cal_bmax, TAIL_FLOOR)
+        if st.cal_tail > 0:
+            wt = max(cfg.cal_beta, 1.0 / (st.cal_blocks - cfg.cal_tail_after + 1.0))
+            bmax = min(bmax, TAIL_CAP * st.cal_tail)
+            st.cal_tail = st.cal_tail * float(np.power(bmax / st.cal_tail, wt))
+        else:
+            st.cal_tail = bmax
+    st.cal_bmax = 0.0
     st.cal_blocks += 1
     st.cal_bn = st.cal_bsum = st.cal_bsumsq = 0.0
     st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var + cfg.cal_floor**2)
@@ -74,9 +87,11 @@ def judge(
     s = 0.0
     if valid:
         c = 0.0
+        z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
         if st.cal_blocks >= cfg.cal_min_blocks:
-            z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
-            c = max(z, 0.0) * inv_cal_z
+            # cal_z spreads, or cal_tail_k times the usual block maximum where higher.
+            bar = max(1.0, (cfg.cal_tail_k * st.cal_tail) * inv_cal_z)
+            c = max(z, 0.0) * inv_cal_z / bar
         elif cfg.cal_warmup > 0:
             c = e * (1.0 / cfg.cal_warmup)  # as the engine (from e, times the inverse)
         s = (min(e, c) if inv_cal_z > 0 else e) / damp
@@ -84,6 +99,8 @@ def judge(
         st.cal_bn += 1.0
         st.cal_bsum += gl
         st.cal_bsumsq += gl * gl
+        if st.cal_blocks >= cfg.cal_tail_after:
+            st.cal_bmax = max(st.cal_bmax, z)
     low = s < cfg.off_level
     st.ep_below = min(st.ep_below + 1, cfg.off_k + 1) if low else 0
     if st.ep_on:
@@ -127,6 +144,8 @@ class SensorRef:
     cal_bsum: float = 0.0
     cal_bsumsq: float = 0.0
     cal_hi: float = math.inf
+    cal_tail: float = 0.0
+    cal_bmax: float = 0.0
     ep_on: bool = False
     ep_below: int = 0
     ep_peak: float = 0.0

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter.anomaly._calibrate import CalState, calibrate
+from controlcenter.anomaly._calibrate import CalState, calibrate, gather, scatter
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation_store import MAX_SLOTS, RelationStore
 from controlcenter.anomaly._scan import Passes, affine_scan, int_mod, put_rows, stable_order
@@ -293,27 +293,20 @@ def _score_vectors(
     # Refreshes of the sensor in this batch at or before each vector.
     before = np.cumsum(refresh_now)
     gen = before - (before[gstart] - refresh_now[gstart])[gid]
-    cal_state = CalState(
-        rs.cal_mean[segrow],  # (fancy indexing copies)
-        rs.cal_var[segrow],
-        rs.cal_blocks[segrow],
-        rs.cal_bn[segrow],
-        rs.cal_bsum[segrow],
-        rs.cal_bsumsq[segrow],
-        rs.cal_hi[segrow],
-    )
     cal = calibrate(
         e,
         warm,
         gid,
         gen,
-        cal_state,
+        gather(rs, segrow),  # (fancy indexing copies)
         np.full(m, 1.0 / cfg.relation_cal_z),
         beta=cfg.cal_beta,
         wins=cfg.cal_wins,
         floor=cfg.cal_floor,
         min_blocks=cfg.cal_min_blocks,
         warmup=cfg.cal_warmup,
+        tail_k=cfg.cal_tail_k,
+        tail_after=cfg.cal_tail_after,
     )
     s = np.where(warm, np.minimum(e, cal.c), 0.0)
     # A first day's new regime (a shift starting) may move the metrics' relation as well:
@@ -375,9 +368,7 @@ def _commit(
     put_rows(rs.inv, segrow, inv.take(glast, axis=0))
     rs.has_inv[segrow] = has_inv[glast]
     rs.count[segrow] = k[glast] + 1
-    rs.cal_mean[segrow], rs.cal_var[segrow], rs.cal_blocks[segrow] = cal.mean, cal.var, cal.blocks
-    rs.cal_bn[segrow], rs.cal_bsum[segrow], rs.cal_bsumsq[segrow] = cal.bn, cal.bsum, cal.bsumsq
-    rs.cal_hi[segrow] = cal.hi
+    scatter(rs, segrow, cal)
     rs.ep_on[segrow], rs.ep_below[segrow] = ep.on, ep.below
     rs.ep_peak[segrow], rs.ep_start[segrow] = ep.peak, ep.started
 

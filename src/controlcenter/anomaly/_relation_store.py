@@ -42,7 +42,7 @@ class RelationStore:
     gathered and scattered, which is several times cheaper than slicing a wider row.
 
     Memory per sensor: ``width`` residuals, values, ``Z`` and mean, two ``width x width``
-    matrices, the slots' series ids and the scalars (582 bytes at 5 slots, 1,426 at 8).
+    matrices, the slots' series ids and the scalars (598 bytes at 5 slots, 1,442 at 8).
     """
 
     d: I64
@@ -59,6 +59,8 @@ class RelationStore:
     cal_bsum: F64
     cal_bsumsq: F64
     cal_hi: F64
+    cal_tail: F64
+    cal_bmax: F64
     ep_on: npt.NDArray[np.bool_]
     ep_below: I64
     ep_peak: F64

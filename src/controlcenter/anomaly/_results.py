@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
+from controlcenter.anomaly._calibrate import scatter
 from controlcenter.anomaly._detect import Severities
 from controlcenter.anomaly._scan import int_mod
 from controlcenter.anomaly.events import Detector, Events, severity_to_score
@@ -82,9 +83,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
     if sev.daily is not None:
         st.write_daily(sev.daily.key, sev.daily.values)
     cal, ep = sev.cal, sev.ep
-    st.cal_mean[gs], st.cal_var[gs], st.cal_blocks[gs] = cal.mean, cal.var, cal.blocks
-    st.cal_bn[gs], st.cal_bsum[gs], st.cal_bsumsq[gs] = cal.bn, cal.bsum, cal.bsumsq
-    st.cal_hi[gs] = cal.hi
+    scatter(st, gs, cal)
     st.ep_on[gs], st.ep_below[gs], st.ep_peak[gs], st.ep_start[gs] = (
         ep.on,
         ep.below,

@@ -122,6 +122,8 @@ class ReferenceEngine:
                 "cal_bsum",
                 "cal_bsumsq",
                 "cal_hi",
+                "cal_tail",
+                "cal_bmax",
                 "ep_peak",
             ):
                 setattr(sen, name, float(getattr(rs, name)[row]))
