@@ -59,6 +59,12 @@ class EngineConfig:
         season_strength: a series judges readings by the time of day (its daily baseline)
             only while the share of its variance between the day's slots is at least this
             (``_daily.seasonal_gate``).
+        wide_slot: a slot of the day whose profile spreads over more than this many robust
+            sigmas of the series holds a change within it (a machine switching on at 16:53
+            in the slot from 16:30): for a series with a daily pattern, a value usual for
+            such a slot is no EWMA z evidence either (its robust z and CUSUM never count
+            there; in a narrow slot the EWMA z keeps its say: it sees drifts within the
+            day's range). ``inf``: off.
         day_offset_s: the complex's offset from UTC: the baselines' days, slots and
             weekends are local (Asia/Seoul: 32,400).
 
@@ -92,4 +98,5 @@ class EngineConfig:
     unsure_after_s: float = 3600.0
     season_strength: float = 0.5
     noise_floor: float = 1.0
+    wide_slot: float = 3.0
     day_offset_s: int = 0

@@ -296,14 +296,20 @@ def daily_factor(
     weight: float,
     offset_us: int = 0,
 ) -> tuple[
-    F64 | None, F64 | None, DailyUpdate | None, SeenVisits | None, npt.NDArray[np.bool_] | None
+    F64 | None,
+    F64 | None,
+    DailyUpdate | None,
+    SeenVisits | None,
+    npt.NDArray[np.bool_] | None,
+    F64 | None,
 ]:
     """``float64[m]`` factor (0: usual for the time of day, 1: not), ``float64[m]`` the
     profile mean each reading is judged by (NaN: none; the seasonal part that
     :func:`~._detect.detect` takes out of the EWMA deviation), the state update, the
-    visits (for :func:`seasonal_gate`) and ``bool[m]`` *unsure*: the series keeps a
+    visits (for :func:`seasonal_gate`), ``bool[m]`` *unsure*: the series keeps a
     baseline but the reading's slot has no profile of its own day class yet (its first
-    day, its first weekend: the time of day may explain what it shows, no one knows yet).
+    day, its first weekend: the time of day may explain what it shows, no one knows yet),
+    and ``float64[m]`` the profile's spread (the square root of its variance; NaN: none).
 
     Args:
         sa, xa, ta: accepted readings in (series, time) order.
@@ -315,7 +321,7 @@ def daily_factor(
     rows = rows_of_series[sa]
     on = np.flatnonzero(rows >= 0)
     if on.size == 0:
-        return None, None, None, None, None
+        return None, None, None, None, None, None
     # Every reading of a series with a daily row (the usual batch): ``on`` is the identity.
     everything = on.size == rows.size
     x, t = (xa, ta) if everything else (xa[on], ta[on])
@@ -352,11 +358,13 @@ def daily_factor(
         usual = (inv_z > 0) & (z * inv_z < 1.0)  # False where there is no profile (NaN)
     seen = SeenVisits(visits.key, ts[vstart], used_m, used_v, acc)
     if everything:
-        return np.where(usual, 0.0, 1.0), pm, upd, seen, np.isnan(used_m)[vid]
+        return np.where(usual, 0.0, 1.0), pm, upd, seen, np.isnan(used_m)[vid], np.sqrt(pv)
     factor = np.ones(xa.size, dtype=np.float64)
     factor[sel] = np.where(usual, 0.0, 1.0)
     level = np.full(xa.size, np.nan)
     level[sel] = pm
     unsure = np.zeros(xa.size, dtype=np.bool_)
     unsure[sel] = np.isnan(used_m)[vid]
-    return factor, level, upd, seen, unsure
+    spread = np.full(xa.size, np.nan)
+    spread[sel] = np.sqrt(pv)
+    return factor, level, upd, seen, unsure, spread

@@ -340,9 +340,10 @@ def detect(
     daily: DailyUpdate | None = None
     seen: SeenVisits | None = None
     unsure: npt.NDArray[np.bool_] | None = None
+    spread: F64 | None = None
     if store.daily_used:
         floors = (par["min_std2"], par["min_rel_std"], par["inv_daily_z"])
-        factor, level, daily, seen, unsure = daily_factor(
+        factor, level, daily, seen, unsure, spread = daily_factor(
             prep.sa,
             x,
             t,
@@ -405,6 +406,13 @@ def detect(
         factor = np.where(force.seasonal, factor, 1.0)
         robust = robust * factor
         y = y * factor
+        if spread is not None:
+            # A wide slot (its values on earlier days spread over ``wide_slot`` robust
+            # sigmas: the series changes within it, a machine switching on mid-slot) cannot
+            # place the change to the reading: a value usual for it is no EWMA z either.
+            with np.errstate(invalid="ignore"):  # NaN: no profile
+                wide = hist & (spread > cfg.wide_slot * sigma) & (factor == 0.0)
+            ewma = np.where(wide, 0.0, ewma)
     doubt = np.zeros(x.size, dtype=np.bool_)
     if unsure is not None:
         doubt = _unsure(unsure, n_life, force.interval_us, cfg)

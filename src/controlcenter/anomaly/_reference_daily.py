@@ -57,13 +57,13 @@ def seasonal(daily: Baseline | None, cfg: EngineConfig, t: int) -> bool:
 
 def daily_step(
     daily: Baseline | None, p: dict[str, float], cfg: EngineConfig, t: int, x: float
-) -> tuple[float, float, bool]:
+) -> tuple[float, float, bool, float]:
     """0 when ``x`` is usual for this slot on earlier days of its class (working day or
     weekend; a weekend slot without a profile yet: the working days'), else 1, the
-    profile's mean it was judged by (NaN: none), and whether the slot has no profile of
-    its own class yet (*unsure*); then learn ``x``."""
+    profile's mean it was judged by (NaN: none), whether the slot has no profile of
+    its own class yet (*unsure*), and the profile's spread (NaN: none); then learn ``x``."""
     if daily is None:
-        return 1.0, math.nan, False
+        return 1.0, math.nan, False, math.nan
     k, w = cfg.daily_slots, cfg.daily_weight
     local = t + cfg.day_offset_s * 1_000_000
     day = local // US_PER_DAY
@@ -87,4 +87,4 @@ def daily_step(
     rec[2] += 1.0
     rec[3] += x
     rec[4] += x * x
-    return factor, pm, unsure
+    return factor, pm, unsure, math.sqrt(pv) if not math.isnan(pm) else math.nan

@@ -269,7 +269,7 @@ class ReferenceEngine:
         out.append((Detector.RATE, rate, t))
         # EWMA z; robust z of the deviation from the EWMA mean (or the median); CUSUM on it
         # learns the time of day in any case
-        factor, level, unsure = daily_step(st.daily, p, cfg, t, x)
+        factor, level, unsure, spread = daily_step(st.daily, p, cfg, t, x)
         factor = factor if st.seasonal else 1.0
         level = level if st.seasonal else math.nan
         sev_ewma, dev, raw, ewma_raw, ref_dev = self._ewma(st, x, n, level)
@@ -278,6 +278,8 @@ class ReferenceEngine:
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        if robust_ok and factor == 0.0 and spread > cfg.wide_slot * st.sigma:
+            sev_ewma = 0.0  # a wide slot: the change within it is the time of day's
         st.last_u = unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6
         if st.last_u:
             robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
