@@ -371,7 +371,16 @@ def detect(
     # The EWMA learns values winsorized to the robust band, so a spike does not drag its
     # mean (and echo as a deviation of the readings after it).
     band = par["ewma_clip"] * sigma
-    learn = np.where(ok, np.clip(x, med - band, med + band), x)
+    lo_c, hi_c = med, med
+    if seasonal and level is not None:
+        # A series with a daily pattern: the band spans the window's median and what the
+        # time of day expects. A machine on for most of the window and off at night had
+        # its EWMA pinned at the band's edge all night (the median "on", the MAD of the on
+        # readings), and its night's noise scored as deviations from there.
+        has = ~np.isnan(level)
+        lo_c = np.where(has, np.minimum(med, level), med)
+        hi_c = np.where(has, np.maximum(med, level), med)
+    learn = np.where(ok, np.clip(x, lo_c - band, hi_c + band), x)
     quant2 = force.res * force.res / 12.0
     noise = MAD_TO_SIGMA * force.step
     noise2 = cfg.noise_floor * (noise * noise * 0.5)

@@ -64,6 +64,8 @@ class MetricProfile:
         ewma_clip: the EWMA mean learns each value winsorized to ``median +- ewma_clip *
             sigma`` of the robust statistics, so a spike does not drag it (and echo as a
             deviation of the readings after it); its variance learns the raw deviation.
+            For a series with a daily pattern the band spans the median and the daily
+            profile's mean for the time of day (a machine off at night, on most of the day).
         cusum_k, cusum_h: two-sided CUSUM on the deviation from a reference mean in robust
             sigmas, clipped to ``+-cusum_clip``
             (slack ``k``, decision level ``h``, capped at ``2h``, restarted every ``refresh``

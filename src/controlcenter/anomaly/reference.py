@@ -332,7 +332,10 @@ class ReferenceEngine:
         learn = x
         if st.robust_ok:
             band = p["ewma_clip"] * st.sigma
-            learn = min(max(x, st.median - band), st.median + band)
+            # With a daily pattern: the band spans the median and the time of day's mean.
+            lo = st.median if math.isnan(level) else min(st.median, level)
+            hi = st.median if math.isnan(level) else max(st.median, level)
+            learn = min(max(x, lo - band), hi + band)
         al, ra = p["alpha"], p["cusum_alpha"]
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
