@@ -1,6 +1,6 @@
 """Probe of the engine on generic univariate streams: which shapes it misreads.
 
-Not a benchmark of speed: thirteen synthetic streams of 4,032 readings at 5 minutes (two weeks),
+Not a benchmark of speed: sixteen synthetic streams of 4,032 readings at 5 minutes (two weeks),
 each with a known anomaly or two, scored as ``controlcenter score-csv`` scores a
 ``timestamp,value`` file (``scorecsv.score_rows``, default settings unless overridden).
 For each, printed: whether an alarm (score >= 0.5) fell within 40 readings of each
@@ -93,6 +93,17 @@ def streams(rng: np.random.Generator) -> list[Stream]:
         v = 0.1 + rng.normal(0.0, 0.01, N)
         v[3300:] += 0.05
         add(f"level shift of 5 noise sigmas ({k + 1})", v, [3300])
+    # Appended later still: shapes of other real streams.
+    v = 50 + 10 * np.sin(2 * np.pi * i / 12) + rng.normal(0, 1, N)  # an hourly machine cycle
+    v[3400:3460] = 50 + 25 * np.sin(2 * np.pi * i[3400:3460] / 12) + rng.normal(0, 1, 60)
+    add("hourly cycle, amplitude 2.5x for 5 hours", v, [3400])
+    regime = np.cumsum(rng.random(N) < 1 / 150) % 2  # a server between two loads, hours each
+    v = np.where(regime == 1, 60.0, 20.0) + rng.normal(0, 2, N)
+    v[3300:3330] = 95 + rng.normal(0, 2, 30)
+    add("two regimes switching every ~12 h", v, [3300])
+    v = 10 + rng.normal(0, 1, N)
+    v[2800:] += np.where(rng.random(N - 2800) < np.linspace(0, 0.2, N - 2800), 8.0, 0.0)
+    add("spikes becoming frequent from 2800", v, [2800])
     return out
 
 

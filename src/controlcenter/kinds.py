@@ -98,6 +98,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "daily_z": "off",
     "relation": "bool",
     "cal_z": "off",
+    "range_k": "off",
 }
 #: What a state metric's engine profile always is: limits, silence, nothing statistical.
 STATE_ENGINE: Mapping[str, Any] = {

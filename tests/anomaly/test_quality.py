@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from controlcenter import anomaly_eval
-from controlcenter.anomaly import EngineConfig
+from controlcenter.anomaly import GENERIC, Engine, EngineConfig
+from controlcenter.domain import Batch
 from controlcenter.scorecsv import score_rows
 
 from ._labelled import generate
@@ -222,3 +224,25 @@ def test_a_machine_switching_mid_slot_every_day_is_not_an_alarm_every_day():
             alarms = np.flatnonzero(scores >= 0.5)
             alarms = alarms[alarms >= 288 * 2]
             assert set(alarms) <= {off_day.start, off_day.stop}, alarms
+
+
+def test_a_value_far_beyond_the_windows_range_counts_past_a_volatile_calibration():
+    # A server switching between two loads (20 and 60, noise 2) every ~12 h: each switch is
+    # 20 sigmas of robust z, so the calibration learns wide evidence and hid an excursion
+    # to 160 in 2 of 6 streams. Beyond the window's range by that range (range_k 1, the
+    # generic profile), the robust z counts past the calibration: found in all six.
+    n = 4032
+    times = (1_396_310_400_000_000 + np.arange(n) * 300_000_000).astype(np.int64)
+    found = {1.0: 0, np.inf: 0}
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        regime = np.cumsum(rng.random(n) < 1 / 150) % 2
+        values = np.where(regime == 1, 60.0, 20.0) + rng.normal(0, 2, n)
+        values[3300:3310] = 160 + rng.normal(0, 2, 10)
+        for range_k in found:
+            eng = Engine(EngineConfig(capacity=1), {"generic": replace(GENERIC, range_k=range_k)})
+            eng.add_series(np.arange(1), "generic")
+            scores, _ = eng.ingest(Batch(np.zeros(n, np.int32), times, values))
+            found[range_k] += bool(scores[3300] >= 0.5)
+    assert found[1.0] == 6
+    assert found[np.inf] <= 4  # without it (the test would fail if the feature broke)

@@ -14,7 +14,13 @@ from controlcenter.anomaly._calibrate import CalState, calibrate, gather
 from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
-from controlcenter.anomaly._robust import MAD_TO_SIGMA, Refresh, refresh_rows, stats_per_reading
+from controlcenter.anomaly._robust import (
+    MAD_TO_SIGMA,
+    InForce,
+    Refresh,
+    refresh_rows,
+    stats_per_reading,
+)
 from controlcenter.anomaly._scan import affine_scan, clamp_scan, int_mod
 from controlcenter.anomaly.events import Detector
 from controlcenter.anomaly.profile import COLUMNS, LIMIT_SEVERITY
@@ -446,6 +452,7 @@ def detect(
     # A reading is anomalous when its evidence passes both the detectors' absolute
     # thresholds and the series' own calibration (where the profile calibrates).
     s = np.where(par["inv_cal_z"] > 0, np.minimum(e, cal.c), e)
+    s = np.maximum(s, _beyond_range(x, force, sigma, robust, hist, par["inv_range_k"]))
     ep = episodes(
         np.where(valid, s, 0.0),
         t,
@@ -496,6 +503,23 @@ def detect(
         rel=rel,
         daily=daily,
     )
+
+
+#: The window's range is at least this many robust sigmas (a flat window).
+RANGE_FLOOR_SIGMAS = 4.0
+
+
+def _beyond_range(
+    x: F64, force: InForce, sigma: F64, robust: F64, hist: npt.NDArray[np.bool_], inv_k: F64
+) -> F64:
+    """The robust z evidence of readings outside the window's range (at the last refresh)
+    by ``range_k`` times that range, which counts past the calibration; else 0. A series
+    whose evidence is volatile (regimes, bursts) has a wide calibration that would hide a
+    value it has not come near in a window; the robust z must still pass its threshold."""
+    span = np.maximum(force.wmax - force.wmin, RANGE_FLOOR_SIGMAS * sigma)
+    out = np.maximum(np.maximum(x - force.wmax, force.wmin - x), 0.0)
+    e: F64 = np.where(hist & (out * inv_k >= span), np.minimum(robust, SEVERITY_CAP), 0.0)
+    return e
 
 
 def _unsure(

@@ -33,6 +33,8 @@ class SeriesRef:
     run_start: int = 0
     changes: int = 0
     median: float = 0.0
+    wmin: float = 0.0  # the window's smallest and largest value at the last refresh
+    wmax: float = 0.0
     sigma: float = 1.0
     robust_ok: bool = False
     interval_us: float = math.nan
@@ -84,6 +86,8 @@ SCALARS = (
     "resolution",
     "step",
     "seasonal",
+    "wmin",
+    "wmax",
     "cal_mean",
     "cal_var",
     "cal_blocks",

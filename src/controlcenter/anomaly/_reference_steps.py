@@ -79,10 +79,11 @@ def judge(
     valid: bool,
     inv_cal_z: float,
     damp: float = 1.0,
+    least: float = 0.0,
 ) -> tuple[float, bool]:
     """Calibrated, episode-judged severity of evidence ``e`` (capped by the caller), and
     whether it opened or grew an episode (an event); the severity is divided by ``damp``
-    after calibration, before episodes."""
+    after calibration, before episodes, and is at least ``least``."""
     g = math.log1p(e)
     s = 0.0
     if valid:
@@ -94,7 +95,7 @@ def judge(
             c = max(z, 0.0) * inv_cal_z / bar
         elif cfg.cal_warmup > 0:
             c = e * (1.0 / cfg.cal_warmup)  # as the engine (from e, times the inverse)
-        s = (min(e, c) if inv_cal_z > 0 else e) / damp
+        s = max((min(e, c) if inv_cal_z > 0 else e) / damp, least)
         gl = min(g, st.cal_hi) - st.cal_mean
         st.cal_bn += 1.0
         st.cal_bsum += gl

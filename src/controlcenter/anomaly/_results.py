@@ -95,6 +95,8 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         # Rows are in (group, time) order, so the last write per group wins.
         g = gs[ref.group]
         st.median[g] = ref.median
+        st.wmin[g] = ref.wmin
+        st.wmax[g] = ref.wmax
         st.sigma[g] = ref.sigma
         st.robust_ok[g] = ref.ok
         st.interval_us[g] = ref.interval_us

@@ -77,6 +77,8 @@ class Refresh:
     res: F64
     seasonal: npt.NDArray[np.bool_]
     step: F64
+    wmin: F64
+    wmax: F64
 
 
 def masked_median(m: F64, valid: I64) -> F64:
@@ -295,8 +297,20 @@ def refresh_rows(
         cfg.daily_weight,
         cfg.day_offset_s * 1_000_000,
     )
+    top = srt[np.arange(srt.shape[0]), np.maximum(valid, 1) - 1] if srt.size else med
     return Refresh(
-        group, first, offset, med, sigma, valid >= cfg.min_history, interval, res, seasonal, step
+        group,
+        first,
+        offset,
+        med,
+        sigma,
+        valid >= cfg.min_history,
+        interval,
+        res,
+        seasonal,
+        step,
+        srt[:, 0] if srt.size else med,
+        top,
     )
 
 
@@ -315,6 +329,8 @@ class InForce:
     seasonal: npt.NDArray[np.bool_]
     interval_us: F64
     step: F64
+    wmin: F64
+    wmax: F64
 
 
 def stats_per_reading(
@@ -331,6 +347,8 @@ def stats_per_reading(
     seasonal = store.seasonal[prep.sa]
     interval = store.interval_us[prep.sa]
     step = store.step[prep.sa]
+    wmin = store.wmin[prep.sa]
+    wmax = store.wmax[prep.sa]
     gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)
@@ -343,5 +361,7 @@ def stats_per_reading(
         seasonal[idx] = ref.seasonal[row]
         interval[idx] = ref.interval_us[row]
         step[idx] = ref.step[row]
+        wmin[idx] = ref.wmin[row]
+        wmax[idx] = ref.wmax[row]
         gen[idx] = k + 1
-    return InForce(med, sigma, ok, res, gen, seasonal, interval, step)
+    return InForce(med, sigma, ok, res, gen, seasonal, interval, step, wmin, wmax)

@@ -24,7 +24,14 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._config import EngineConfig
-from controlcenter.anomaly._detect import NAME_TIE, ROUNDING, SEVERITY_CAP, STATISTICAL, TINY
+from controlcenter.anomaly._detect import (
+    NAME_TIE,
+    RANGE_FLOOR_SIGMAS,
+    ROUNDING,
+    SEVERITY_CAP,
+    STATISTICAL,
+    TINY,
+)
 from controlcenter.anomaly._reference_daily import daily_step, seasonal
 from controlcenter.anomaly._reference_state import SCALARS, SeriesRef, median
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
@@ -227,6 +234,7 @@ class ReferenceEngine:
         rel = st.par["min_rel_std"] * med
         sd = MAD_TO_SIGMA * mad if mad > 0 else MEAN_AD_TO_SIGMA * (sum(dev) / c)
         st.median = med
+        st.wmin, st.wmax = srt[0], srt[-1]
         st.sigma = math.sqrt(
             sd * sd + st.resolution**2 / 12.0 + st.par["min_std2"] + rel * rel + TINY
         )
@@ -238,11 +246,14 @@ class ReferenceEngine:
         st.step = median(steps_abs) if steps_abs else 0.0
         st.seasonal = seasonal(st.daily, self.config, t)
 
-    def _statistical(self, st: SeriesRef, t: int, n: int, parts: list[float]) -> tuple[float, bool]:
-        """Calibrated, episode-judged severity of the statistical evidence ``parts``."""
+    def _statistical(
+        self, st: SeriesRef, t: int, n: int, parts: list[float], least: float
+    ) -> tuple[float, bool]:
+        """Calibrated, episode-judged severity of the statistical evidence ``parts``
+        (at least ``least``: the robust z of a value beyond the window's range)."""
         valid = n >= self.config.min_history
         e = min(max(parts), SEVERITY_CAP)
-        return judge(st, self.config, t, e, valid, st.par["inv_cal_z"])
+        return judge(st, self.config, t, e, valid, st.par["inv_cal_z"], least=least)
 
     def _one(self, st: SeriesRef, t: int, x: float) -> list[tuple[Detector | None, float, int]]:
         """Severities of one reading: ``(detector or None, severity, episode start)``."""
@@ -295,7 +306,12 @@ class ReferenceEngine:
             st.cusum[j] = min(max(base, 0.0), p["cusum_cap"])
         parts = [robust, sev_ewma, max(st.cusum) * p["inv_cusum_h"]]
         st.last_e = min(max(*parts, own), SEVERITY_CAP)
-        sev, event = self._statistical(st, t, n, parts)
+        least = 0.0
+        if robust_ok:  # beyond the window's range by range_k times it: uncalibrated
+            span = max(st.wmax - st.wmin, RANGE_FLOOR_SIGMAS * st.sigma)
+            out_by = max(x - st.wmax, st.wmin - x, 0.0)
+            least = min(robust, SEVERITY_CAP) if out_by * p["inv_range_k"] >= span else 0.0
+        sev, event = self._statistical(st, t, n, parts, least)
         # One event per episode (or growth), named after the strongest detector.
         top = max(parts) * (1.0 - NAME_TIE)
         strongest = STATISTICAL[next(i for i, v in enumerate(parts) if v >= top)]

@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``, side
-by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,404 bytes at ``W = 256``. A
+by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,420 bytes at ``W = 256``. A
 series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes
 (2,304 at 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slo
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-356
+388
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "seasonal": (np.bool_, False),  # showed a daily pattern at the last refresh
     "step": (np.float64, 0.0),  # median absolute step between readings at the last refresh
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
+    "wmin": (np.float64, 0.0),  # the window's smallest and largest value at the last refresh
+    "wmax": (np.float64, 0.0),
     **JUDGED_COLUMNS,
 }
 #: Columns of the daily-baseline state, ``daily[row, slot, column]`` (``_daily.py``): the
@@ -139,6 +141,8 @@ class WindowStore:
     seasonal: npt.NDArray[np.bool_]
     step: npt.NDArray[np.float64]
     resolution: npt.NDArray[np.float64]
+    wmin: npt.NDArray[np.float64]
+    wmax: npt.NDArray[np.float64]
     cal_mean: npt.NDArray[np.float64]
     cal_var: npt.NDArray[np.float64]
     cal_blocks: npt.NDArray[np.int64]
