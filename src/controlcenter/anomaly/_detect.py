@@ -452,7 +452,9 @@ def detect(
     # A reading is anomalous when its evidence passes both the detectors' absolute
     # thresholds and the series' own calibration (where the profile calibrates).
     s = np.where(par["inv_cal_z"] > 0, np.minimum(e, cal.c), e)
-    s = np.maximum(s, _beyond_range(x, force, sigma, robust, hist, par["inv_range_k"]))
+    inv_range_k = par["inv_range_k"]
+    if inv_range_k.any():  # the generic profile's rule (the kinds keep it off)
+        s = np.maximum(s, _beyond_range(x, force, sigma, robust, hist, inv_range_k))
     ep = episodes(
         np.where(valid, s, 0.0),
         t,
