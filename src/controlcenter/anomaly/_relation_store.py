@@ -20,7 +20,7 @@ MAX_SLOTS = 8
 #: Pending time of a sensor with no pending vector.
 NO_TIME = np.iinfo(np.int64).min
 
-_SCALARS: dict[str, tuple[type[Any], float | int | bool]] = {
+SCALAR_COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "d": (np.int64, 0),  # metrics in the sensor's vector
     "count": (np.int64, 0),  # complete vectors seen
     "pend_t": (np.int64, NO_TIME),  # time of the pending (latest) vector
@@ -77,7 +77,7 @@ class RelationStore:
         self.rows: dict[int, int] = {}
         self.capacity = 0
         self.width = 2
-        for name, (dt, _) in _SCALARS.items():
+        for name, (dt, _) in SCALAR_COLUMNS.items():
             setattr(self, name, np.zeros(0, dtype=dt))
         for name in _VECTORS:
             setattr(self, name, np.zeros((0, self.width)))
@@ -88,7 +88,7 @@ class RelationStore:
 
     def _grow(self, cap: int) -> None:
         old = self.capacity
-        for name, (dt, init) in _SCALARS.items():
+        for name, (dt, init) in SCALAR_COLUMNS.items():
             col: npt.NDArray[Any] = np.full(cap, init, dtype=dt)
             col[:old] = getattr(self, name)
             setattr(self, name, col)
@@ -127,7 +127,7 @@ class RelationStore:
 
     def reset(self, rows: Idx) -> None:
         """Forget what the detector learnt for ``rows`` (their membership changed)."""
-        for name, (_, init) in _SCALARS.items():
+        for name, (_, init) in SCALAR_COLUMNS.items():
             if name != "d":
                 getattr(self, name)[rows] = init
         for name in (*_VECTORS, *_MATRICES):
@@ -135,11 +135,11 @@ class RelationStore:
 
     def nbytes(self) -> int:
         """Bytes held by all arrays."""
-        names = (*_SCALARS, *_VECTORS, *_MATRICES, "slot_series")
+        names = (*SCALAR_COLUMNS, *_VECTORS, *_MATRICES, "slot_series")
         return sum(int(getattr(self, n).nbytes) for n in names)
 
     def bytes_per_sensor(self) -> int:
         """Bytes of state per sensor row."""
-        scal = sum(np.dtype(dt).itemsize for dt, _ in _SCALARS.values())
+        scal = sum(np.dtype(dt).itemsize for dt, _ in SCALAR_COLUMNS.values())
         w = self.width
         return scal + 8 * w * len(_VECTORS) + 8 * w * w * 2 + 4 * MAX_SLOTS

@@ -297,7 +297,7 @@ def refresh_rows(
         cfg.daily_weight,
         cfg.day_offset_s * 1_000_000,
     )
-    top = srt[np.arange(srt.shape[0]), np.maximum(valid, 1) - 1] if srt.size else med
+    top = srt[np.arange(srt.shape[0]), np.maximum(valid, 1) - 1]  # NaN (empty slots) sort last
     return Refresh(
         group,
         first,
@@ -309,7 +309,7 @@ def refresh_rows(
         res,
         seasonal,
         step,
-        srt[:, 0] if srt.size else med,
+        srt[:, 0],
         top,
     )
 

@@ -35,7 +35,7 @@ from controlcenter.anomaly._detect import (
 from controlcenter.anomaly._reference_daily import daily_step, seasonal
 from controlcenter.anomaly._reference_state import SCALARS, SeriesRef, median
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
-from controlcenter.anomaly._relation_store import MAX_SLOTS
+from controlcenter.anomaly._relation_store import MAX_SLOTS, SCALAR_COLUMNS
 from controlcenter.anomaly._robust import EDGE, GROUPED_STEPS, MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
 from controlcenter.anomaly.engine import Engine
 from controlcenter.anomaly.events import Detector, Events
@@ -109,31 +109,8 @@ class ReferenceEngine:
         for sen_id, row in sorted(rs.rows.items(), key=lambda kv: kv[1]):
             sen = SensorRef(row)
             sen.slots = [int(x) for x in rs.slot_series[row, : int(rs.d[row])]]
-            for name in (
-                "count",
-                "pend_t",
-                "pend_mask",
-                "has_inv",
-                "cal_blocks",
-                "ep_below",
-                "ep_start",
-                "ep_on",
-                "pend_u",
-            ):
+            for name in SCALAR_COLUMNS.keys() - {"d"}:  # (d: the slots above)
                 setattr(sen, name, getattr(rs, name)[row].item())
-            for name in (
-                "pend_e",
-                "cal_mean",
-                "cal_var",
-                "cal_bn",
-                "cal_bsum",
-                "cal_bsumsq",
-                "cal_hi",
-                "cal_tail",
-                "cal_bmax",
-                "ep_peak",
-            ):
-                setattr(sen, name, float(getattr(rs, name)[row]))
             for name in ("pend_r", "pend_x", "z", "mean", "cov", "inv"):
                 arr = getattr(rs, name)[row]  # rs.width wide: pad to MAX_SLOTS
                 full = np.zeros((MAX_SLOTS,) * arr.ndim)
