@@ -4,7 +4,9 @@ Not a benchmark of speed: sixteen synthetic streams of 4,032 readings at 5 minut
 each with a known anomaly or two, scored as ``controlcenter score-csv`` scores a
 ``timestamp,value`` file (``scorecsv.score_rows``, default settings unless overridden).
 For each, printed: whether an alarm (score >= 0.5) fell within 40 readings of each
-anomaly, and the alarms elsewhere after the first 15% (NAB's probation). The shapes are
+anomaly, and the alarms elsewhere after the first 15% (NAB's probation); then the NAB score
+of all streams together (``nab.py``: a tenth of each stream as windows centred on its
+anomalies), at 0.5 and at the best threshold. The shapes are
 what real operational streams show and our simulator does not: heavy-tailed noise, rare
 bursts, sparse counts, a slow drift over days, a machine that switches on and off every
 day, missing readings. Fixed seed: the same streams every run.
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from controlcenter import scorecsv
+from controlcenter import nab, scorecsv
 from controlcenter.anomaly import EngineConfig
 
 F64 = npt.NDArray[np.float64]
@@ -33,8 +35,12 @@ DAY = 288  # readings per day at 5 minutes
 NEAR = 40  # readings either side of an anomaly where an alarm counts as finding it
 
 
-def probe(name: str, v: F64, anomalies: list[int], gaps: Gaps, config: EngineConfig) -> None:
-    """Score one stream (``gaps``: readings left out) and print what was found."""
+def probe(
+    name: str, v: F64, anomalies: list[int], gaps: Gaps, config: EngineConfig
+) -> nab.FileRows:
+    """Score one stream (``gaps``: readings left out), print what was found, and return its
+    rows for the NAB score (NAB's windows: a tenth of the stream shared by its anomalies,
+    each centred on its anomaly's first reading)."""
     keep = np.ones(v.size, dtype=np.bool_)
     if gaps is not None:
         keep[gaps] = False
@@ -46,6 +52,9 @@ def probe(name: str, v: F64, anomalies: list[int], gaps: Gaps, config: EngineCon
     found = [bool((np.abs(alarms - a) <= NEAR).any()) for a in anomalies]
     false = [int(a) for a in alarms if all(abs(int(a) - b) > NEAR for b in anomalies)]
     print(f"| {name} | {found} | {len(false)} | {false[:10]} |")
+    half = int(0.1 * idx.size / len(anomalies)) // 2
+    rows = np.searchsorted(idx, anomalies)
+    return nab.score_file(scores, [(int(r) - half, int(r) + half) for r in rows])
 
 
 def streams(rng: np.random.Generator) -> list[Stream]:
@@ -113,8 +122,15 @@ def main(argv: list[str]) -> None:
     print(f"# reproduce: .venv/bin/python bench/stream_probe.py {' '.join(argv)}".rstrip())
     print("| stream | anomalies found | false alarms | first ones (reading) |")
     print("|---|---|---|---|")
-    for name, v, anomalies, gaps in streams(np.random.default_rng(5)):
+    files = [
         probe(name, v, anomalies, gaps, config)
+        for name, v, anomalies, gaps in streams(np.random.default_rng(5))
+    ]
+    at = nab.normalised(files, 0.5)
+    best = nab.optimise(files)
+    print("\nNAB over the streams (standard / low FP / low FN):")
+    print("- at 0.5: " + " / ".join(f"{at[k]:.1f}" for k in nab.PROFILES))
+    print("- at the best threshold: " + " / ".join(f"{best[k][0]:.1f}" for k in nab.PROFILES))
 
 
 if __name__ == "__main__":
