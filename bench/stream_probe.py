@@ -29,7 +29,7 @@ from controlcenter.anomaly import EngineConfig
 F64 = npt.NDArray[np.float64]
 Gaps = npt.NDArray[np.intp] | None
 Stream = tuple[str, F64, list[int], Gaps]
-T0 = 1_400_000_000 * 10**6
+T0 = 1_400_457_600 * 10**6  # a Monday, 00:00 UTC: the weekly stream's weekend is one
 N = 4032
 DAY = 288  # readings per day at 5 minutes
 NEAR = 40  # readings either side of an anomaly where an alarm counts as finding it

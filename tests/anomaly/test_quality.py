@@ -248,6 +248,32 @@ def test_a_value_far_beyond_the_windows_range_counts_past_a_volatile_calibration
     assert found[np.inf] <= 4  # without it (the test would fail if the feature broke)
 
 
+def test_a_value_well_above_both_regimes_counts_at_half_the_windows_range():
+    # The same two loads; an excursion to 95, 15 sigmas above the upper load but only about
+    # half the window's range (14-66) beyond its top. The generic profile's range_k 0.5
+    # finds it in 8 of 10 streams, a whole range in 4, with the same false alarms.
+    n = 4032
+    times = (1_396_310_400_000_000 + np.arange(n) * 300_000_000).astype(np.int64)
+    found = {GENERIC.range_k: 0, 1.0: 0}
+    false = {GENERIC.range_k: 0, 1.0: 0}
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        regime = np.cumsum(rng.random(n) < 1 / 150) % 2
+        values = np.where(regime == 1, 60.0, 20.0) + rng.normal(0, 2, n)
+        values[3300:3310] = 95 + rng.normal(0, 2, 10)
+        for range_k in found:
+            eng = Engine(EngineConfig(capacity=1), {"generic": replace(GENERIC, range_k=range_k)})
+            eng.add_series(np.arange(1), "generic")
+            scores, _ = eng.ingest(Batch(np.zeros(n, np.int32), times, values))
+            found[range_k] += bool(scores[3300:3303].max() >= 0.5)
+            alarms = np.flatnonzero(scores >= 0.5)
+            false[range_k] += int(((alarms > 600) & ((alarms < 3290) | (alarms > 3330))).sum())
+    assert GENERIC.range_k == 0.5
+    assert found[0.5] >= 8
+    assert found[1.0] <= 5
+    assert false[0.5] <= false[1.0]
+
+
 def test_a_drift_is_found_only_by_an_alarm_before_its_end():
     # The simulator ends a drift by dropping its offset: a step back any detector sees.
     # An alarm there (in the grace after the label) is no false alarm, but it did not find
