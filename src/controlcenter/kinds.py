@@ -99,6 +99,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "relation": "bool",
     "cal_z": "off",
     "range_k": "off",
+    "long_tail": "bool",
 }
 #: What a state metric's engine profile always is: limits, silence, nothing statistical.
 STATE_ENGINE: Mapping[str, Any] = {

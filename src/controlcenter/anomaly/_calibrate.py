@@ -20,6 +20,12 @@ judged by its evidence alone, made ``warmup`` times harder: ``c = e / warmup`` (
 ``c = 0``). A series' first hours are not blind to a fault many thresholds high, and its
 usual wobbles, not yet learnt, need far more than the threshold.
 
+The bar is ``cal_z`` spreads, or ``tail_k`` times the series' *tail level* where higher:
+the geometric mean of its blocks' largest calibrated z (a heavy-tailed series). A series
+whose profile learns the *long tail* (:class:`LongTail`, the generic profile) also keeps
+the geometric mean of its largest z over ``span`` blocks at a time, from block ``after``
+on, and the higher of the two levels counts: rare bursts, absent from most single blocks.
+
 Vectorised: readings are processed in *generations* (0 before a series' first refresh in
 this batch, 1 after it, ...); a loop runs over generations (one or two in a live batch, one
 per ``refresh`` readings for a long run of one series), each a handful of whole-array ops.
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CalState", "Calibration", "calibrate", "fold", "gather", "scatter"]
+__all__ = ["CalState", "Calibration", "LongTail", "calibrate", "fold", "gather", "scatter"]
 
 #: A block's maximum is learnt as at most this many times the tail level in force (an
 #: anomaly raises the level by at most ``(3 ** w - 1)``: 1.7% at the usual weight 1/64).
@@ -58,6 +64,8 @@ class CalState:
     hi: F64
     tail: F64
     bmax: F64
+    ltail: F64
+    lbmax: F64
 
 
 #: The state's fields, kept as ``cal_<field>`` columns by the stores.
@@ -83,7 +91,23 @@ class Calibration:
     state: CalState
 
 
-def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float, tail_after: int) -> None:
+@dataclass(frozen=True, slots=True)
+class LongTail:
+    """The long tail's settings: maxima over ``span`` blocks, from block ``after`` on."""
+
+    span: int
+    after: int
+
+
+def fold(
+    st: CalState,
+    at: Idx,
+    beta: float,
+    wins: float,
+    floor: float,
+    tail_after: int,
+    long: LongTail | None = None,
+) -> None:
     """Fold the accumulated block of segments ``at`` into their distribution (in place)."""
     n = st.bn[at]
     has = n > 0
@@ -106,6 +130,8 @@ def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float, tail_aft
         stepped = tail * (np.minimum(bmax, TAIL_CAP * tail) / tail) ** wt
     st.tail[at] = np.where(blocks < tail_after, tail, np.where(tail > 0, stepped, bmax))
     st.bmax[at] = 0.0
+    if long is not None:
+        _fold_long(st, at, blocks, beta, long)
     first = blocks == 0
     pm, pv = st.mean[at], st.var[at]
     bm = pm + dm
@@ -118,6 +144,25 @@ def fold(st: CalState, at: Idx, beta: float, wins: float, floor: float, tail_aft
     st.bsumsq[at] = 0.0
     # With the spread's floor: sqrt near 0 would turn rounding into a different bound.
     st.hi[at] = st.mean[at] + wins * np.sqrt(st.var[at] + floor * floor)
+
+
+def _fold_long(st: CalState, at: Idx, blocks: I64, beta: float, long: LongTail) -> None:
+    """The long tail level: as the tail level, over the maxima of ``span`` blocks at a
+    time (from block ``after`` on: a rare burst needs a long history to be seen as usual),
+    stepped at every ``span``-th fold with weight ``max(span * beta, 1 / spans)``. Only
+    series that learn it (``lbmax > 0``) step."""
+    u = blocks - long.after
+    due = (u >= 0) & ((u + 1) % long.span == 0)
+    lbmax = st.lbmax[at]
+    ltail = st.ltail[at]
+    step = due & (lbmax > 0)
+    if step.any():
+        b = np.maximum(lbmax, TAIL_FLOOR)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wt = np.maximum(beta * long.span, 1.0 / ((u + 1) // long.span))
+            stepped = ltail * (np.minimum(b, TAIL_CAP * ltail) / ltail) ** wt
+        st.ltail[at] = np.where(step, np.where(ltail > 0, stepped, b), ltail)
+    st.lbmax[at] = np.where(due | (u < 0), 0.0, lbmax)
 
 
 def calibrate(
@@ -135,6 +180,8 @@ def calibrate(
     warmup: float = 0.0,
     tail_k: float = 0.0,
     tail_after: int = 3,
+    long: LongTail | None = None,
+    learn_long: npt.NDArray[np.bool_] | None = None,
 ) -> Calibration:
     """Calibrated evidence of each accepted reading, in (series, time) order.
 
@@ -148,6 +195,8 @@ def calibrate(
         st: the segments' state before the batch (updated in place to the state after).
         inv_cal_z: ``float64[m]`` ``1 / cal_z`` of each reading's profile (0: off).
         warmup: before ``min_blocks`` blocks, ``c = e / warmup`` (0: ``c = 0``).
+        long, learn_long: the long tail's settings, and ``bool[m]`` the readings that
+            learn it (their profile's ``long_tail``; None: none).
     """
     g = np.log1p(e)
     c = np.zeros(g.size, dtype=np.float64)
@@ -163,18 +212,22 @@ def calibrate(
         sel: slice | Idx = slice(None) if single else np.flatnonzero(gen == j)
         if j > 0:
             # Segments whose j-th refresh falls inside this batch fold their block first.
-            fold(st, gid[sel][first[sel]], beta, wins, floor, tail_after)
+            fold(st, gid[sel][first[sel]], beta, wins, floor, tail_after, long)
         gs, ok, seg = g[sel], valid[sel], gid[sel]
         blocks = st.blocks[seg]
         ready = ok & (blocks >= min_blocks)
         mean = st.mean[seg]
         z = (gs - mean) / np.sqrt(st.var[seg] + floor * floor)
         iz = inv_cal_z[sel]
-        # The bar is cal_z spreads, or tail_k times the series' usual block maximum where
-        # that is higher (a heavy-tailed series); 0 before the tail level is learnt.
-        bar = np.maximum(1.0, (tail_k * st.tail[seg]) * iz)
+        # The bar is cal_z spreads, or tail_k times the series' usual block maximum (or
+        # its usual maximum over ``long.span`` blocks) where that is higher (a heavy-tailed
+        # or bursty series); 0 before the tail level is learnt.
+        bar = np.maximum(1.0, (tail_k * np.maximum(st.tail[seg], st.ltail[seg])) * iz)
         cs = np.where(ready, np.maximum(z, 0.0) * iz / bar, 0.0)
         _block_max(st.bmax, seg, np.where(ok & (blocks >= tail_after), z, 0.0))
+        if long is not None and learn_long is not None and learn_long.any():
+            lz = np.where(ok & learn_long[sel] & (blocks >= long.after), z, 0.0)
+            _block_max(st.lbmax, seg, lz)
         if inv_warmup:
             # Before min_blocks, the evidence alone, warmup times harder. From ``e`` itself:
             # ``expm1(log1p(e))`` is off by an ulp either way (numpy's and libm's

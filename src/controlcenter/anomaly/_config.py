@@ -39,6 +39,12 @@ class EngineConfig:
             that above the distribution's centre (a heavy-tailed series routinely shows
             10 spreads; a Gaussian one about 2.4 per block of 64 readings, and stays at
             ``cal_z``). 0: off.
+        cal_long_span, cal_long_after: the long tail of a series whose profile sets
+            ``long_tail`` (the generic profile): from its ``cal_long_after``-th block on, it
+            also learns the geometric mean of its largest calibrated z over
+            ``cal_long_span`` blocks at a time, and the bar uses the higher of the two
+            levels (a series with rare bursts, one in a few blocks, shows none in most
+            single blocks).
         off_level, off_k: an episode ends after ``off_k`` readings in a row whose
             severity is below ``off_level`` (``_episode.py``).
         growth: inside an episode, a reading scores as a new alarm only when its evidence
@@ -86,6 +92,8 @@ class EngineConfig:
     cal_warmup: float = 4.0
     cal_tail_k: float = 1.5
     cal_tail_after: int = 3
+    cal_long_span: int = 4
+    cal_long_after: int = 16
     off_level: float = 0.5
     off_k: int = 10
     growth: float = 2.0

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
-from controlcenter.anomaly._calibrate import CalState, calibrate, gather
+from controlcenter.anomaly._calibrate import CalState, LongTail, calibrate, gather
 from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
@@ -448,6 +448,8 @@ def detect(
         warmup=cfg.cal_warmup,
         tail_k=cfg.cal_tail_k,
         tail_after=cfg.cal_tail_after,
+        long=LongTail(cfg.cal_long_span, cfg.cal_long_after),
+        learn_long=par["long_tail"] > 0,
     )
     # A reading is anomalous when its evidence passes both the detectors' absolute
     # thresholds and the series' own calibration (where the profile calibrates).

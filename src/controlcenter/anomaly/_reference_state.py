@@ -11,6 +11,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from controlcenter.anomaly.window import JUDGED_COLUMNS
+
 __all__ = ["SCALARS", "SeriesRef", "median"]
 
 
@@ -52,6 +54,8 @@ class SeriesRef:
     cal_hi: float = math.inf
     cal_tail: float = 0.0
     cal_bmax: float = 0.0
+    cal_ltail: float = 0.0
+    cal_lbmax: float = 0.0
     # Episode: open, low readings in a row, peak severity, onset time.
     ep_on: bool = False
     ep_below: int = 0
@@ -88,19 +92,8 @@ SCALARS = (
     "seasonal",
     "wmin",
     "wmax",
-    "cal_mean",
-    "cal_var",
-    "cal_blocks",
-    "cal_bn",
-    "cal_bsum",
-    "cal_bsumsq",
-    "cal_hi",
-    "cal_tail",
-    "cal_bmax",
-    "ep_on",
-    "ep_below",
-    "ep_peak",
-    "ep_start",
+    # Calibration and episodes: the store's own list (every new field joins both).
+    *JUDGED_COLUMNS,
 )
 
 

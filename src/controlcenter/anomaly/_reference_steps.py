@@ -36,6 +36,8 @@ class Judged(Protocol):
     cal_hi: float
     cal_tail: float
     cal_bmax: float
+    cal_ltail: float
+    cal_lbmax: float
     ep_on: bool
     ep_below: int
     ep_peak: float
@@ -66,6 +68,19 @@ def fold(st: Judged, cfg: EngineConfig) -> None:
         else:
             st.cal_tail = bmax
     st.cal_bmax = 0.0
+    # The long tail (the engine's ``_fold_long``): maxima over cal_long_span blocks.
+    u = st.cal_blocks - cfg.cal_long_after
+    due = u >= 0 and (u + 1) % cfg.cal_long_span == 0
+    if due and st.cal_lbmax > 0:
+        b = max(st.cal_lbmax, TAIL_FLOOR)
+        if st.cal_ltail > 0:
+            wt = max(cfg.cal_beta * cfg.cal_long_span, 1.0 / ((u + 1) // cfg.cal_long_span))
+            b = min(b, TAIL_CAP * st.cal_ltail)
+            st.cal_ltail = st.cal_ltail * float(np.power(b / st.cal_ltail, wt))
+        else:
+            st.cal_ltail = b
+    if due or u < 0:
+        st.cal_lbmax = 0.0
     st.cal_blocks += 1
     st.cal_bn = st.cal_bsum = st.cal_bsumsq = 0.0
     st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var + cfg.cal_floor**2)
@@ -80,10 +95,12 @@ def judge(
     inv_cal_z: float,
     damp: float = 1.0,
     least: float = 0.0,
+    long: bool = False,
 ) -> tuple[float, bool]:
     """Calibrated, episode-judged severity of evidence ``e`` (capped by the caller), and
     whether it opened or grew an episode (an event); the severity is divided by ``damp``
-    after calibration, before episodes, and is at least ``least``."""
+    after calibration, before episodes, and is at least ``least``; ``long``: the reading
+    learns the long tail (its profile's ``long_tail``)."""
     g = math.log1p(e)
     s = 0.0
     if valid:
@@ -91,7 +108,8 @@ def judge(
         z = (g - st.cal_mean) / math.sqrt(st.cal_var + cfg.cal_floor**2)
         if st.cal_blocks >= cfg.cal_min_blocks:
             # cal_z spreads, or cal_tail_k times the usual block maximum where higher.
-            bar = max(1.0, (cfg.cal_tail_k * st.cal_tail) * inv_cal_z)
+            level = max(st.cal_tail, st.cal_ltail)
+            bar = max(1.0, (cfg.cal_tail_k * level) * inv_cal_z)
             c = max(z, 0.0) * inv_cal_z / bar
         elif cfg.cal_warmup > 0:
             c = e * (1.0 / cfg.cal_warmup)  # as the engine (from e, times the inverse)
@@ -102,6 +120,8 @@ def judge(
         st.cal_bsumsq += gl * gl
         if st.cal_blocks >= cfg.cal_tail_after:
             st.cal_bmax = max(st.cal_bmax, z)
+        if long and st.cal_blocks >= cfg.cal_long_after:
+            st.cal_lbmax = max(st.cal_lbmax, z)
     low = s < cfg.off_level
     st.ep_below = min(st.ep_below + 1, cfg.off_k + 1) if low else 0
     if st.ep_on:
@@ -147,6 +167,8 @@ class SensorRef:
     cal_hi: float = math.inf
     cal_tail: float = 0.0
     cal_bmax: float = 0.0
+    cal_ltail: float = 0.0
+    cal_lbmax: float = 0.0
     ep_on: bool = False
     ep_below: int = 0
     ep_peak: float = 0.0

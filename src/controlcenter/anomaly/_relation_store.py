@@ -42,7 +42,7 @@ class RelationStore:
     gathered and scattered, which is several times cheaper than slicing a wider row.
 
     Memory per sensor: ``width`` residuals, values, ``Z`` and mean, two ``width x width``
-    matrices, the slots' series ids and the scalars (598 bytes at 5 slots, 1,442 at 8).
+    matrices, the slots' series ids and the scalars (614 bytes at 5 slots, 1,458 at 8).
     """
 
     d: I64
@@ -61,6 +61,8 @@ class RelationStore:
     cal_hi: F64
     cal_tail: F64
     cal_bmax: F64
+    cal_ltail: F64
+    cal_lbmax: F64
     ep_on: npt.NDArray[np.bool_]
     ep_below: I64
     ep_peak: F64

@@ -230,7 +230,8 @@ class ReferenceEngine:
         (at least ``least``: the robust z of a value beyond the window's range)."""
         valid = n >= self.config.min_history
         e = min(max(parts), SEVERITY_CAP)
-        return judge(st, self.config, t, e, valid, st.par["inv_cal_z"], least=least)
+        long = st.par["long_tail"] > 0
+        return judge(st, self.config, t, e, valid, st.par["inv_cal_z"], least=least, long=long)
 
     def _one(self, st: SeriesRef, t: int, x: float) -> list[tuple[Detector | None, float, int]]:
         """Severities of one reading: ``(detector or None, severity, episode start)``."""

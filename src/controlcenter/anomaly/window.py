@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``, side
-by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,420 bytes at ``W = 256``. A
+by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,436 bytes at ``W = 256``. A
 series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes
 (2,304 at 48 slots), in arrays that hold only such series.
 
@@ -17,7 +17,7 @@ series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slo
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-388
+404
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ JUDGED_COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "cal_hi": (np.float64, np.inf),  # learning winsorises log1p(evidence) here
     "cal_tail": (np.float64, 0.0),  # typical block maximum of the calibrated z
     "cal_bmax": (np.float64, 0.0),  # the open block's maximum
+    "cal_ltail": (np.float64, 0.0),  # typical maximum over LongTail.span blocks
+    "cal_lbmax": (np.float64, 0.0),  # the open span's maximum
     "ep_on": (np.bool_, False),
     "ep_below": (np.int64, 0),  # low readings in a row
     "ep_peak": (np.float64, 0.0),
@@ -152,6 +154,8 @@ class WindowStore:
     cal_hi: npt.NDArray[np.float64]
     cal_tail: npt.NDArray[np.float64]
     cal_bmax: npt.NDArray[np.float64]
+    cal_ltail: npt.NDArray[np.float64]
+    cal_lbmax: npt.NDArray[np.float64]
     ep_on: npt.NDArray[np.bool_]
     ep_below: npt.NDArray[np.int64]
     ep_peak: npt.NDArray[np.float64]
