@@ -100,6 +100,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "cal_z": "off",
     "range_k": "off",
     "long_tail": "bool",
+    "season_z": "off",
 }
 #: What a state metric's engine profile always is: limits, silence, nothing statistical.
 STATE_ENGINE: Mapping[str, Any] = {

@@ -42,6 +42,7 @@ TEST_PROFILES = {
         cusum_h=3.0,
         cusum_alpha=0.05,  # the CUSUM's own reference, with the seasonal step taken out
         daily_z=2.0,
+        season_z=3.0,  # far from the slot's profile: evidence (the generic profile's rule)
     ),
     "generic": GENERIC,
 }

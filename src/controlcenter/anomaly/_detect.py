@@ -432,6 +432,11 @@ def detect(
     if unsure is not None:
         doubt = _unsure(unsure, n_life, force.interval_us, cfg)
         robust = np.where(doubt, robust / cfg.unsure_scale, robust)
+        if seasonal and level is not None and spread is not None:
+            inv_season_z = par["inv_season_z"]
+            if inv_season_z.any():  # (the generic profile's; the kinds keep it off)
+                off = _off_profile(x, level, spread, par["min_std2"], par["min_rel_std"])
+                robust = np.where(hist & ~unsure, np.maximum(robust, off * inv_season_z), robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
     cal = calibrate(
@@ -507,6 +512,17 @@ def detect(
         rel=rel,
         daily=daily,
     )
+
+
+def _off_profile(x: F64, level: F64, spread: F64, min_std2: F64, min_rel_std: F64) -> F64:
+    """How many spreads of its slot's profile (``level`` its mean, NaN: none or no daily
+    pattern; ``spread`` the square root of its variance) each reading lies away, with the
+    profile's floors (as ``_daily.daily_factor`` judges what is usual); 0 where none."""
+    rel = min_rel_std * level
+    with np.errstate(invalid="ignore"):
+        z = np.abs(x - level) / np.sqrt(spread * spread + min_std2 + rel * rel + 1e-24)
+    out: F64 = np.where(np.isnan(z), 0.0, z)
+    return out
 
 
 #: The window's range is at least this many robust sigmas (a flat window).
