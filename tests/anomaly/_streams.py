@@ -108,6 +108,7 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         # The long tail (the generic profile's): maxima over 1-3 blocks, from block 0-4.
         cal_long_span=1 + w % 3,
         cal_long_after=(w + refresh) % 5,
+        season_after_s=(0.0, 3600.0, 86400.0)[refresh % 3],
     )
 
 

@@ -71,6 +71,10 @@ class EngineConfig:
             such a slot is no EWMA z evidence either (its robust z and CUSUM never count
             there; in a narrow slot the EWMA z keeps its say: it sees drifts within the
             day's range). ``inf``: off.
+        season_after_s: a profile's ``season_z`` counts once its series has been seen
+            this long (readings times the usual interval): a slot's profile learnt from
+            one day (its variance from a handful of readings) put a plain daily curve
+            10 spreads away on its second day.
         day_offset_s: the complex's offset from UTC: the baselines' days, slots and
             weekends are local (Asia/Seoul: 32,400).
 
@@ -107,4 +111,5 @@ class EngineConfig:
     season_strength: float = 0.5
     noise_floor: float = 1.0
     wide_slot: float = 3.0
+    season_after_s: float = 172_800.0
     day_offset_s: int = 0

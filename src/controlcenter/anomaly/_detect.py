@@ -436,7 +436,10 @@ def detect(
             inv_season_z = par["inv_season_z"]
             if inv_season_z.any():  # (the generic profile's; the kinds keep it off)
                 off = _off_profile(x, level, spread, par["min_std2"], par["min_rel_std"])
-                robust = np.where(hist & ~unsure, np.maximum(robust, off * inv_season_z), robust)
+                with np.errstate(invalid="ignore"):  # NaN interval: not yet
+                    aged = n_life * force.interval_us >= cfg.season_after_s * 1e6
+                judged = hist & ~unsure & aged
+                robust = np.where(judged, np.maximum(robust, off * inv_season_z), robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
     cal = calibrate(

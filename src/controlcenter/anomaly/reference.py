@@ -272,7 +272,8 @@ class ReferenceEngine:
         st.last_u = unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6
         if st.last_u:
             robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
-        if robust_ok and not unsure and not math.isnan(level) and p["inv_season_z"] > 0:
+        aged = n * st.interval_us >= cfg.season_after_s * 1e6
+        if robust_ok and aged and not unsure and not math.isnan(level) and p["inv_season_z"] > 0:
             # Far from its slot's profile (of its own day class): robust z evidence too.
             rel = p["min_rel_std"] * level
             off = abs(x - level) / math.sqrt(spread * spread + p["min_std2"] + rel * rel + 1e-24)
