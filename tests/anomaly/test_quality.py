@@ -226,24 +226,41 @@ def test_a_machine_switching_mid_slot_every_day_is_not_an_alarm_every_day():
             assert set(alarms) <= {off_day.start, off_day.stop}, alarms
 
 
+#: Two weeks at 5 minutes, from 00:00 UTC.
+FIVE_MINUTES = (1_396_310_400_000_000 + np.arange(4032) * 300_000_000).astype(np.int64)
+
+
+def _generic_scores(
+    values: np.ndarray, times: np.ndarray = FIVE_MINUTES, **changes: object
+) -> np.ndarray:
+    """Scores of one series under the generic profile with ``changes`` to it."""
+    eng = Engine(EngineConfig(capacity=1), {"generic": replace(GENERIC, **changes)})
+    eng.add_series(np.arange(1), "generic")
+    scores, _ = eng.ingest(Batch(np.zeros(values.size, np.int32), times, values))
+    return scores
+
+
+def _two_loads(seed: int, excursion: float) -> np.ndarray:
+    """A server between two loads (20 and 60, noise 2) switching every ~12 h, two weeks at
+    5 minutes, with 10 readings at ``excursion`` from reading 3300."""
+    rng = np.random.default_rng(seed)
+    n = FIVE_MINUTES.size
+    regime = np.cumsum(rng.random(n) < 1 / 150) % 2
+    values = np.where(regime == 1, 60.0, 20.0) + rng.normal(0, 2, n)
+    values[3300:3310] = excursion + rng.normal(0, 2, 10)
+    return values
+
+
 def test_a_value_far_beyond_the_windows_range_counts_past_a_volatile_calibration():
     # A server switching between two loads (20 and 60, noise 2) every ~12 h: each switch is
     # 20 sigmas of robust z, so the calibration learns wide evidence and hid an excursion
     # to 160 in 2 of 6 streams. Beyond the window's range by that range (range_k 1, the
     # generic profile), the robust z counts past the calibration: found in all six.
-    n = 4032
-    times = (1_396_310_400_000_000 + np.arange(n) * 300_000_000).astype(np.int64)
     found = {1.0: 0, np.inf: 0}
     for seed in range(6):
-        rng = np.random.default_rng(seed)
-        regime = np.cumsum(rng.random(n) < 1 / 150) % 2
-        values = np.where(regime == 1, 60.0, 20.0) + rng.normal(0, 2, n)
-        values[3300:3310] = 160 + rng.normal(0, 2, 10)
+        values = _two_loads(seed, 160.0)
         for range_k in found:
-            eng = Engine(EngineConfig(capacity=1), {"generic": replace(GENERIC, range_k=range_k)})
-            eng.add_series(np.arange(1), "generic")
-            scores, _ = eng.ingest(Batch(np.zeros(n, np.int32), times, values))
-            found[range_k] += bool(scores[3300] >= 0.5)
+            found[range_k] += bool(_generic_scores(values, range_k=range_k)[3300] >= 0.5)
     assert found[1.0] == 6
     assert found[np.inf] <= 4  # without it (the test would fail if the feature broke)
 
@@ -252,19 +269,12 @@ def test_a_value_well_above_both_regimes_counts_at_half_the_windows_range():
     # The same two loads; an excursion to 95, 15 sigmas above the upper load but only about
     # half the window's range (14-66) beyond its top. The generic profile's range_k 0.5
     # finds it in 8 of 10 streams, a whole range in 4, with the same false alarms.
-    n = 4032
-    times = (1_396_310_400_000_000 + np.arange(n) * 300_000_000).astype(np.int64)
     found = {GENERIC.range_k: 0, 1.0: 0}
     false = {GENERIC.range_k: 0, 1.0: 0}
     for seed in range(10):
-        rng = np.random.default_rng(seed)
-        regime = np.cumsum(rng.random(n) < 1 / 150) % 2
-        values = np.where(regime == 1, 60.0, 20.0) + rng.normal(0, 2, n)
-        values[3300:3310] = 95 + rng.normal(0, 2, 10)
+        values = _two_loads(seed, 95.0)
         for range_k in found:
-            eng = Engine(EngineConfig(capacity=1), {"generic": replace(GENERIC, range_k=range_k)})
-            eng.add_series(np.arange(1), "generic")
-            scores, _ = eng.ingest(Batch(np.zeros(n, np.int32), times, values))
+            scores = _generic_scores(values, range_k=range_k)
             found[range_k] += bool(scores[3300:3303].max() >= 0.5)
             alarms = np.flatnonzero(scores >= 0.5)
             false[range_k] += int(((alarms > 600) & ((alarms < 3290) | (alarms > 3330))).sum())
@@ -280,8 +290,7 @@ def test_rare_bursts_are_learnt_as_usual_by_the_long_tail():
     # burst alarmed. The generic profile's long tail (maxima over 4 blocks, from block 16
     # on) learns how far the bursts reach: half the false alarms or fewer, in 6 streams,
     # and a burst of 150 on top is still found.
-    n = 4032
-    times = (1_396_310_400_000_000 + np.arange(n) * 300_000_000).astype(np.int64)
+    n = FIVE_MINUTES.size
     false = {True: 0, False: 0}
     for seed in range(6):
         rng = np.random.default_rng(seed)
@@ -289,10 +298,7 @@ def test_rare_bursts_are_learnt_as_usual_by_the_long_tail():
         values = 30 + rng.normal(0, 3, n) + bursts
         values[3200] += 150
         for long_tail in false:
-            profile = replace(GENERIC, long_tail=long_tail)
-            eng = Engine(EngineConfig(capacity=1), {"generic": profile})
-            eng.add_series(np.arange(1), "generic")
-            scores, _ = eng.ingest(Batch(np.zeros(n, np.int32), times, values))
+            scores = _generic_scores(values, long_tail=long_tail)
             assert scores[3200] >= 0.5
             alarms = np.flatnonzero(scores >= 0.5)
             false[long_tail] += int(((alarms >= 1100) & (alarms != 3200)).sum())
@@ -320,10 +326,7 @@ def test_a_day_whose_curve_is_flatter_than_the_days_before_is_found():
         plain = curve + rng.normal(0, 2, n)
         for season_z in found:
             for values, odd_day in ((flatter, True), (plain, False)):
-                profile = replace(GENERIC, season_z=season_z)
-                eng = Engine(EngineConfig(capacity=1), {"generic": profile})
-                eng.add_series(np.arange(1), "generic")
-                scores, _ = eng.ingest(Batch(np.zeros(n, np.int32), times, values))
+                scores = _generic_scores(values, times, season_z=season_z)
                 alarms = np.flatnonzero(scores >= 0.5)
                 alarms = alarms[alarms >= 600]
                 inside = (alarms >= odd.start) & (alarms < odd.stop) & odd_day
