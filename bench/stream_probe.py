@@ -1,6 +1,6 @@
 """Probe of the engine on generic univariate streams: which shapes it misreads.
 
-Not a benchmark of speed: eighteen synthetic streams of 4,032 readings at 5 minutes (two weeks),
+Not a benchmark of speed: nineteen synthetic streams of 4,032 readings at 5 minutes (two weeks),
 each with a known anomaly or two, scored as ``controlcenter score-csv`` scores a
 ``timestamp,value`` file (``scorecsv.score_rows``, default settings unless overridden).
 For each, printed: whether an alarm (score >= 0.5) fell within 40 readings of each
@@ -123,6 +123,10 @@ def streams(rng: np.random.Generator) -> list[Stream]:
     v = 50 + 20 * np.sin(2 * np.pi * i / DAY) + rng.normal(0, 2, N)
     v[odd] = v[2899]
     add("daily curve, one day flat (a stuck sensor)", v, [2900], lasts=DAY)
+    hour = (i % DAY) / 12
+    v = rng.poisson(np.where((hour > 8) & (hour < 18), 3.0, 0.02)).astype(np.float64)
+    v[3000:3012] += 15
+    add("counts by day, hardly any at night; a burst", v, [3000])
     return out
 
 

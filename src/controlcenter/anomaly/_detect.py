@@ -435,7 +435,8 @@ def detect(
         if seasonal and level is not None and spread is not None:
             inv_season_z = par["inv_season_z"]
             if inv_season_z.any():  # (the generic profile's; the kinds keep it off)
-                off = _off_profile(x, level, spread, par["min_std2"], par["min_rel_std"])
+                floor2 = par["min_std2"] + quant2
+                off = _off_profile(x, level, spread, floor2, par["min_rel_std"])
                 with np.errstate(invalid="ignore"):  # NaN interval: not yet
                     aged = n_life * force.interval_us >= cfg.season_after_s * 1e6
                 judged = hist & ~unsure & aged
@@ -517,13 +518,15 @@ def detect(
     )
 
 
-def _off_profile(x: F64, level: F64, spread: F64, min_std2: F64, min_rel_std: F64) -> F64:
+def _off_profile(x: F64, level: F64, spread: F64, floor2: F64, min_rel_std: F64) -> F64:
     """How many spreads of its slot's profile (``level`` its mean, NaN: none or no daily
     pattern; ``spread`` the square root of its variance) each reading lies away, with the
-    profile's floors (as ``_daily.daily_factor`` judges what is usual); 0 where none."""
+    profile's floors (as ``_daily.daily_factor`` judges what is usual) and the series'
+    quantisation (``floor2``: ``min_std**2 + resolution**2 / 12``: a slot of counts that
+    were always 0 is not infinitely surprised by a 1); 0 where none."""
     rel = min_rel_std * level
     with np.errstate(invalid="ignore"):
-        z = np.abs(x - level) / np.sqrt(spread * spread + min_std2 + rel * rel + 1e-24)
+        z = np.abs(x - level) / np.sqrt(spread * spread + floor2 + rel * rel + 1e-24)
     out: F64 = np.where(np.isnan(z), 0.0, z)
     return out
 

@@ -276,7 +276,8 @@ class ReferenceEngine:
         if robust_ok and aged and not unsure and not math.isnan(level) and p["inv_season_z"] > 0:
             # Far from its slot's profile (of its own day class): robust z evidence too.
             rel = p["min_rel_std"] * level
-            off = abs(x - level) / math.sqrt(spread * spread + p["min_std2"] + rel * rel + 1e-24)
+            floor2 = p["min_std2"] + st.resolution**2 / 12.0  # with the quantisation
+            off = abs(x - level) / math.sqrt(spread * spread + floor2 + rel * rel + 1e-24)
             robust = max(robust, off * p["inv_season_z"])
         # What the metric shows before the daily baseline explains it (relation's gate).
         z_raw = z if p["robust_median"] > 0 else raw / st.sigma
