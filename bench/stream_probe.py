@@ -1,6 +1,6 @@
 """Probe of the engine on generic univariate streams: which shapes it misreads.
 
-Not a benchmark of speed: nineteen synthetic streams of 4,032 readings at 5 minutes (two weeks),
+Not a benchmark of speed: twenty synthetic streams of 4,032 readings at 5 minutes (two weeks),
 each with a known anomaly or two, scored as ``controlcenter score-csv`` scores a
 ``timestamp,value`` file (``scorecsv.score_rows``, default settings unless overridden).
 For each, printed: whether an alarm (score >= 0.5) fell within 40 readings of each
@@ -127,6 +127,9 @@ def streams(rng: np.random.Generator) -> list[Stream]:
     v = rng.poisson(np.where((hour > 8) & (hour < 18), 3.0, 0.02)).astype(np.float64)
     v[3000:3012] += 15
     add("counts by day, hardly any at night; a burst", v, [3000])
+    v = np.where(((i % DAY) > 101) & ((i % DAY) < 250), 80.0 + rng.normal(0, 1, N), 0.0)
+    v[3556:3600] = 0.0  # a working day it does not start
+    add("machine on by day, exactly 0 at night; one day it stays off", v, [3556])
     return out
 
 

@@ -422,11 +422,15 @@ def detect(
         robust = robust * factor
         y = y * factor
         if spread is not None:
-            # A wide slot (its values on earlier days spread over ``wide_slot`` robust
-            # sigmas: the series changes within it, a machine switching on mid-slot) cannot
-            # place the change to the reading: a value usual for it is no EWMA z either.
+            # A wide slot (its values on earlier days spread over ``wide_slot`` sigmas of
+            # the series' noise: the series changes within it, a machine switching on
+            # mid-slot) cannot place the change to the reading: a value usual for it is no
+            # EWMA z either. The noise: the robust sigma, or the median step's (at least
+            # the resolution) where smaller: a machine off at exactly 0 all night has a
+            # window of two levels, whose robust sigma is half their distance.
+            unit = np.minimum(sigma, np.maximum(noise, force.res))
             with np.errstate(invalid="ignore"):  # NaN: no profile
-                wide = hist & (spread > cfg.wide_slot * sigma) & (factor == 0.0)
+                wide = hist & (spread > cfg.wide_slot * unit) & (factor == 0.0)
             ewma = np.where(wide, 0.0, ewma)
     doubt = np.zeros(x.size, dtype=np.bool_)
     if unsure is not None:
