@@ -230,23 +230,40 @@ def _median_gap(times: I64, p: I64, w: int) -> F64:
 
 
 def _median_step(vals: F64, p: I64, w: int) -> F64:
-    """Median absolute step between consecutive readings of each row (0 when fewer than 2)."""
+    """Median of the *nonzero* absolute steps between consecutive readings of each row (0
+    when there is none). Repeats are left out: a machine off at exactly 0 all night, or
+    counts that are mostly 0, have a median step of 0 and would floor the EWMA z's
+    variance at nothing; the steps of the signal while it moves are its noise."""
     steps = np.empty(vals.shape, dtype=np.float64)
     np.subtract(vals[:, 1:], vals[:, :-1], out=steps[:, :-1])
     np.subtract(vals[:, 0], vals[:, -1], out=steps[:, -1])
-    out = _chrono_median(np.abs(steps), p, w)
-    out[np.isnan(out)] = 0.0
+    a = np.abs(steps)
+    valid = _chrono_valid(a, p, w)
+    srt = np.sort(a, axis=1)  # the repeats first, NaN last
+    zeros = np.count_nonzero(srt == 0.0, axis=1)
+    moved = valid - zeros
+    cv = np.maximum(moved, 1)
+    rows = np.arange(p.size)
+    out: F64 = (srt[rows, zeros + (cv - 1) // 2] + srt[rows, zeros + cv // 2]) * 0.5
+    out[moved < 1] = 0.0
     return out
 
 
-def _chrono_median(gaps: F64, p: I64, w: int) -> F64:
-    """Row medians of ``gaps`` (slot ``i``: from the reading in slot ``i`` to the next)."""
+def _chrono_valid(gaps: F64, p: I64, w: int) -> I64:
+    """Set the slots of ``gaps`` that hold no step to NaN (slot ``i``: from the reading in
+    slot ``i`` to the next) and return the number of steps per row."""
     # Slot (p - 1) % W holds the newest reading; its "next" slot is the oldest.
     gaps[np.arange(p.size), int_mod(p - 1, w)] = np.nan
     young = p < w
     if young.any():
         gaps[young] = np.where(np.arange(w) >= p[young, None] - 1, np.nan, gaps[young])
-    valid = np.minimum(p, w) - 1
+    out: I64 = np.minimum(p, w) - 1
+    return out
+
+
+def _chrono_median(gaps: F64, p: I64, w: int) -> F64:
+    """Row medians of ``gaps`` (slot ``i``: from the reading in slot ``i`` to the next)."""
+    valid = _chrono_valid(gaps, p, w)
     out = masked_median(gaps, valid)
     out[valid < 1] = np.nan
     return out

@@ -219,7 +219,8 @@ class ReferenceEngine:
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = median(gaps) if gaps else math.nan
-        steps_abs = [abs(b - a) for a, b in itertools.pairwise(vals)]
+        # The nonzero steps (repeats are no noise: the engine's ``_median_step``).
+        steps_abs = [abs(b - a) for a, b in itertools.pairwise(vals) if b != a]
         st.step = median(steps_abs) if steps_abs else 0.0
         st.seasonal = seasonal(st.daily, self.config, t)
 
