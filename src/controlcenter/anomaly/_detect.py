@@ -11,7 +11,13 @@ import numpy.typing as npt
 
 from controlcenter.anomaly._batch import Prepared
 from controlcenter.anomaly._calibrate import CalState, LongTail, calibrate, gather
-from controlcenter.anomaly._daily import DailyUpdate, SeenVisits, daily_factor
+from controlcenter.anomaly._daily import (
+    US_PER_DAY,
+    DailyUpdate,
+    SeenVisits,
+    daily_factor,
+    weekend,
+)
 from controlcenter.anomaly._episode import EpisodeResult, episodes
 from controlcenter.anomaly._relation import RelationResult, RelationStore, relation
 from controlcenter.anomaly._robust import (
@@ -440,10 +446,10 @@ def detect(
             inv_season_z = par["inv_season_z"]
             if inv_season_z.any():  # (the generic profile's; the kinds keep it off)
                 floor2 = par["min_std2"] + quant2
-                off = _off_profile(x, level, spread, floor2, par["min_rel_std"])
+                off = _off_profile(x, level, spread, noise2, floor2, par["min_rel_std"])
                 with np.errstate(invalid="ignore"):  # NaN interval: not yet
                     aged = n_life * force.interval_us >= cfg.season_after_s * 1e6
-                judged = hist & ~unsure & aged
+                judged = hist & ~unsure & aged & _class_continues(t, cfg.day_offset_s)
                 robust = np.where(judged, np.maximum(robust, off * inv_season_z), robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
@@ -522,15 +528,29 @@ def detect(
     )
 
 
-def _off_profile(x: F64, level: F64, spread: F64, floor2: F64, min_rel_std: F64) -> F64:
+def _class_continues(t: I64, offset_s: int) -> npt.NDArray[np.bool_]:
+    """Readings on a day of the same class (working day, weekend) as the day before: not
+    a Monday or a Saturday, whose profiles are days (a week) old: on a trending series
+    they lag the trend by that much."""
+    day = (t + offset_s * 1_000_000) // US_PER_DAY
+    out: npt.NDArray[np.bool_] = weekend(day) == weekend(day - 1)
+    return out
+
+
+def _off_profile(
+    x: F64, level: F64, spread: F64, noise2: F64, floor2: F64, min_rel_std: F64
+) -> F64:
     """How many spreads of its slot's profile (``level`` its mean, NaN: none or no daily
     pattern; ``spread`` the square root of its variance) each reading lies away, with the
     profile's floors (as ``_daily.daily_factor`` judges what is usual) and the series'
     quantisation (``floor2``: ``min_std**2 + resolution**2 / 12``: a slot of counts that
-    were always 0 is not infinitely surprised by a 1); 0 where none."""
+    were always 0 is not infinitely surprised by a 1); its variance is at least the EWMA
+    z's noise floor ``noise2`` (a profile learnt from one day's few readings in a slot may
+    spread less than the noise does); 0 where none."""
     rel = min_rel_std * level
+    var = np.maximum(spread * spread, noise2)
     with np.errstate(invalid="ignore"):
-        z = np.abs(x - level) / np.sqrt(spread * spread + floor2 + rel * rel + 1e-24)
+        z = np.abs(x - level) / np.sqrt(var + floor2 + rel * rel + 1e-24)
     out: F64 = np.where(np.isnan(z), 0.0, z)
     return out
 

@@ -15,7 +15,7 @@ from controlcenter.anomaly._daily import CLASSES, GATE_TIE, US_PER_DAY
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
 
-__all__ = ["daily_step", "folded", "seasonal"]
+__all__ = ["daily_step", "folded", "is_weekend", "seasonal"]
 
 Baseline = dict[int, list[float]]
 
@@ -55,6 +55,11 @@ def seasonal(daily: Baseline | None, cfg: EngineConfig, t: int) -> bool:
     return between > 0 and between * (1.0 - s) >= s * within * (1.0 + GATE_TIE)
 
 
+def is_weekend(day: int) -> bool:
+    """Whether a day number (days since 1970-01-01, a Thursday) is a Saturday or Sunday."""
+    return (day + 3) % 7 >= 5
+
+
 def daily_step(
     daily: Baseline | None, p: dict[str, float], cfg: EngineConfig, t: int, x: float
 ) -> tuple[float, float, bool, float]:
@@ -68,7 +73,7 @@ def daily_step(
     local = t + cfg.day_offset_s * 1_000_000
     day = local // US_PER_DAY
     slot = (local - day * US_PER_DAY) * k // US_PER_DAY
-    weekend = (day + 3) % 7 >= 5
+    weekend = is_weekend(day)
     key = slot + k if weekend else slot
     rec = daily.setdefault(key, [math.nan, 0.0, 0.0, 0.0, 0.0, -math.inf])
     if rec[5] != day:  # a later day: fold the day's visit into the profile

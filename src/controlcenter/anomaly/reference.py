@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlcenter.anomaly._config import EngineConfig
+from controlcenter.anomaly._daily import US_PER_DAY
 from controlcenter.anomaly._detect import (
     NAME_TIE,
     RANGE_FLOOR_SIGMAS,
@@ -32,7 +33,7 @@ from controlcenter.anomaly._detect import (
     STATISTICAL,
     TINY,
 )
-from controlcenter.anomaly._reference_daily import daily_step, seasonal
+from controlcenter.anomaly._reference_daily import daily_step, is_weekend, seasonal
 from controlcenter.anomaly._reference_state import SCALARS, SeriesRef, median
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation_store import MAX_SLOTS, SCALAR_COLUMNS
@@ -275,11 +276,16 @@ class ReferenceEngine:
         if st.last_u:
             robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
         aged = n * st.interval_us >= cfg.season_after_s * 1e6
-        if robust_ok and aged and not unsure and not math.isnan(level) and p["inv_season_z"] > 0:
+        day = (t + cfg.day_offset_s * 1_000_000) // US_PER_DAY
+        continues = is_weekend(day) == is_weekend(day - 1)  # not a Monday or a Saturday
+        judged = robust_ok and aged and continues and not unsure and not math.isnan(level)
+        if judged and p["inv_season_z"] > 0:
             # Far from its slot's profile (of its own day class): robust z evidence too.
             rel = p["min_rel_std"] * level
             floor2 = p["min_std2"] + st.resolution**2 / 12.0  # with the quantisation
-            off = abs(x - level) / math.sqrt(spread * spread + floor2 + rel * rel + 1e-24)
+            noise = MAD_TO_SIGMA * st.step
+            var = max(spread * spread, cfg.noise_floor * (noise * noise * 0.5))  # the noise
+            off = abs(x - level) / math.sqrt(var + floor2 + rel * rel + 1e-24)
             robust = max(robust, off * p["inv_season_z"])
         # What the metric shows before the daily baseline explains it (relation's gate).
         z_raw = z if p["robust_median"] > 0 else raw / st.sigma
