@@ -116,6 +116,10 @@ def test_long_runs_of_one_series_in_a_batch_match_reference(seed, n_batches):
 # Two slot keys (daily_slots 1), one constant: the seasonal gate's ratio ties exactly, and
 # vectorised sums round differently from one-at-a-time sums (GATE_TIE).
 @example(seed=300, n_series=1, n=300, n_batches=1, shuffle=False, step_h=7)
+# One slot a day, the latest day weighted 1, a value repeated: two keys' means equal but for
+# the last bit of a fold (GATE_ROUNDING2; found by a longer random search).
+@example(seed=1632287446, n_series=3, n=516, n_batches=5, shuffle=False, step_h=7)
+@example(seed=2519025985, n_series=3, n=476, n_batches=4, shuffle=True, step_h=7)
 def test_daily_baseline_matches_reference_over_many_days(
     seed, n_series, n, n_batches, shuffle, step_h
 ):

@@ -35,6 +35,7 @@ Idx = npt.NDArray[np.intp]
 
 __all__ = [
     "CLASSES",
+    "GATE_ROUNDING2",
     "GATE_TIE",
     "DailyUpdate",
     "SeenVisits",
@@ -52,6 +53,9 @@ US_PER_DAY = 86_400_000_000
 #: vectorised sums round differently from one-at-a-time sums; without a margin the tie
 #: falls on either side by a last bit, and with it the whole gate.
 GATE_TIE = 1e-6
+#: The variance between the slots' means must exceed this times the largest mean squared
+#: (means that differ only by rounding, relatively 1e-16, are one mean).
+GATE_ROUNDING2 = 1e-24
 #: Day classes: working days (Monday to Friday) and the weekend.
 CLASSES = 2
 
@@ -251,7 +255,10 @@ def seasonal_gate(
             & (k >= 2)
             & (between * (1.0 - strength) >= strength * within * (1.0 + GATE_TIE))
         )
-    out[have] = seasonal & (between > 0)
+    # The means must differ by more than rounding: with the latest day weighted 1 and a
+    # repeated value, two keys' means are equal but for the last bit of one fold.
+    scale2 = np.where(ok, pm * pm, 0.0).max(axis=1)
+    out[have] = seasonal & (between > GATE_ROUNDING2 * scale2)
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from controlcenter.anomaly._daily import CLASSES, GATE_TIE, US_PER_DAY
+from controlcenter.anomaly._daily import CLASSES, GATE_ROUNDING2, GATE_TIE, US_PER_DAY
 
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
@@ -52,7 +52,10 @@ def seasonal(daily: Baseline | None, cfg: EngineConfig, t: int) -> bool:
     between = sum((m - mean) ** 2 for m, _ in prof) / n
     within = sum(v for _, v in prof) / n
     s = cfg.season_strength
-    return between > 0 and between * (1.0 - s) >= s * within * (1.0 + GATE_TIE)
+    scale2 = max(m * m for m, _ in prof)
+    return between > GATE_ROUNDING2 * scale2 and between * (1.0 - s) >= s * within * (
+        1.0 + GATE_TIE
+    )
 
 
 def is_weekend(day: int) -> bool:
