@@ -124,11 +124,10 @@ def fold(
     # ``tail_after`` on (earlier blocks were judged against a distribution of one or two
     # blocks, whose maxima say little), each capped at TAIL_CAP times the level in force.
     tail = st.tail[at]
-    bmax = np.maximum(st.bmax[at], TAIL_FLOOR)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore"):
         wt = np.maximum(beta, 1.0 / (blocks - tail_after + 1.0))
-        stepped = tail * (np.minimum(bmax, TAIL_CAP * tail) / tail) ** wt
-    st.tail[at] = np.where(blocks < tail_after, tail, np.where(tail > 0, stepped, bmax))
+    stepped = _stepped(tail, st.bmax[at], wt)
+    st.tail[at] = np.where(blocks < tail_after, tail, stepped)
     st.bmax[at] = 0.0
     if long is not None:
         _fold_long(st, at, blocks, beta, long)
@@ -157,12 +156,21 @@ def _fold_long(st: CalState, at: Idx, blocks: I64, beta: float, long: LongTail) 
     ltail = st.ltail[at]
     step = due & (lbmax > 0)
     if step.any():
-        b = np.maximum(lbmax, TAIL_FLOOR)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore"):
             wt = np.maximum(beta * long.span, 1.0 / ((u + 1) // long.span))
-            stepped = ltail * (np.minimum(b, TAIL_CAP * ltail) / ltail) ** wt
-        st.ltail[at] = np.where(step, np.where(ltail > 0, stepped, b), ltail)
+        st.ltail[at] = np.where(step, _stepped(ltail, lbmax, wt), ltail)
     st.lbmax[at] = np.where(due | (u < 0), 0.0, lbmax)
+
+
+def _stepped(level: F64, bmax: F64, wt: F64) -> F64:
+    """A tail level after learning a maximum: the geometric step ``level * (b / level) **
+    wt`` towards ``b`` (``bmax`` floored at TAIL_FLOOR, capped at TAIL_CAP times the level
+    in force), or ``b`` itself for a level not learnt yet (0)."""
+    b = np.maximum(bmax, TAIL_FLOOR)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stepped = level * (np.minimum(b, TAIL_CAP * level) / level) ** wt
+    out: F64 = np.where(level > 0, stepped, b)
+    return out
 
 
 def calibrate(

@@ -442,15 +442,22 @@ def detect(
     if unsure is not None:
         doubt = _unsure(unsure, n_life, force.interval_us, cfg)
         robust = np.where(doubt, robust / cfg.unsure_scale, robust)
-        if seasonal and level is not None and spread is not None:
-            inv_season_z = par["inv_season_z"]
-            if inv_season_z.any():  # (the generic profile's; the kinds keep it off)
-                floor2 = par["min_std2"] + quant2
-                off = _off_profile(x, level, spread, noise2, floor2, par["min_rel_std"])
-                with np.errstate(invalid="ignore"):  # NaN interval: not yet
-                    aged = n_life * force.interval_us >= cfg.season_after_s * 1e6
-                judged = hist & ~unsure & aged & _class_continues(t, cfg.day_offset_s)
-                robust = np.where(judged, np.maximum(robust, off * inv_season_z), robust)
+    # A reading far from its slot's profile (the generic profile's rule; the kinds keep it
+    # off). ``unsure`` and ``spread`` come with ``level`` from the daily baseline.
+    if (
+        seasonal
+        and level is not None
+        and unsure is not None
+        and spread is not None
+        and par["inv_season_z"].any()
+    ):
+        inv_season_z = par["inv_season_z"]
+        floor2 = par["min_std2"] + quant2
+        off = _off_profile(x, level, spread, noise2, floor2, par["min_rel_std"])
+        with np.errstate(invalid="ignore"):  # NaN interval: not yet
+            aged = n_life * force.interval_us >= cfg.season_after_s * 1e6
+        judged = hist & ~unsure & aged & _class_continues(t, cfg.day_offset_s)
+        robust = np.where(judged, np.maximum(robust, off * inv_season_z), robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
     cal = calibrate(

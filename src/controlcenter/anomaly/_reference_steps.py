@@ -60,30 +60,28 @@ def fold(st: Judged, cfg: EngineConfig) -> None:
         )
     if st.cal_blocks >= cfg.cal_tail_after:
         # The tail level: geometric mean of the blocks' largest z (the engine's formula).
-        bmax = max(st.cal_bmax, TAIL_FLOOR)
-        if st.cal_tail > 0:
-            wt = max(cfg.cal_beta, 1.0 / (st.cal_blocks - cfg.cal_tail_after + 1.0))
-            bmax = min(bmax, TAIL_CAP * st.cal_tail)
-            st.cal_tail = st.cal_tail * float(np.power(bmax / st.cal_tail, wt))
-        else:
-            st.cal_tail = bmax
+        wt = max(cfg.cal_beta, 1.0 / (st.cal_blocks - cfg.cal_tail_after + 1.0))
+        st.cal_tail = _stepped(st.cal_tail, st.cal_bmax, wt)
     st.cal_bmax = 0.0
     # The long tail (the engine's ``_fold_long``): maxima over cal_long_span blocks.
     u = st.cal_blocks - cfg.cal_long_after
     due = u >= 0 and (u + 1) % cfg.cal_long_span == 0
     if due and st.cal_lbmax > 0:
-        b = max(st.cal_lbmax, TAIL_FLOOR)
-        if st.cal_ltail > 0:
-            wt = max(cfg.cal_beta * cfg.cal_long_span, 1.0 / ((u + 1) // cfg.cal_long_span))
-            b = min(b, TAIL_CAP * st.cal_ltail)
-            st.cal_ltail = st.cal_ltail * float(np.power(b / st.cal_ltail, wt))
-        else:
-            st.cal_ltail = b
+        wt = max(cfg.cal_beta * cfg.cal_long_span, 1.0 / ((u + 1) // cfg.cal_long_span))
+        st.cal_ltail = _stepped(st.cal_ltail, st.cal_lbmax, wt)
     if due or u < 0:
         st.cal_lbmax = 0.0
     st.cal_blocks += 1
     st.cal_bn = st.cal_bsum = st.cal_bsumsq = 0.0
     st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var + cfg.cal_floor**2)
+
+
+def _stepped(level: float, bmax: float, wt: float) -> float:
+    """A tail level after learning a block maximum (the engine's ``_calibrate._stepped``)."""
+    b = max(bmax, TAIL_FLOOR)
+    if level > 0:
+        return level * float(np.power(min(b, TAIL_CAP * level) / level, wt))
+    return b
 
 
 def judge(

@@ -96,10 +96,15 @@ def _sorted_median(m: F64, valid: I64) -> tuple[F64, F64]:
     if m.shape[0] == 0:
         return np.zeros(0, dtype=np.float64), m
     srt = np.sort(m, axis=1)  # NaN sort last
-    cv = np.maximum(valid, 1)
-    rows = np.arange(m.shape[0])
-    out: F64 = (srt[rows, (cv - 1) // 2] + srt[rows, cv // 2]) * 0.5
-    return out, srt
+    return _sorted_middle(srt, np.zeros_like(valid), valid), srt
+
+
+def _sorted_middle(srt: F64, first: I64, count: I64) -> F64:
+    """Row medians of ``count`` sorted values from column ``first`` on (at least one)."""
+    cv = np.maximum(count, 1)
+    rows = np.arange(srt.shape[0])
+    out: F64 = (srt[rows, first + (cv - 1) // 2] + srt[rows, first + cv // 2]) * 0.5
+    return out
 
 
 def _mad(srt: F64, dev: F64, med: F64, valid: I64) -> F64:
@@ -242,9 +247,7 @@ def _median_step(vals: F64, p: I64, w: int) -> F64:
     srt = np.sort(a, axis=1)  # the repeats first, NaN last
     zeros = np.count_nonzero(srt == 0.0, axis=1)
     moved = valid - zeros
-    cv = np.maximum(moved, 1)
-    rows = np.arange(p.size)
-    out: F64 = (srt[rows, zeros + (cv - 1) // 2] + srt[rows, zeros + cv // 2]) * 0.5
+    out = _sorted_middle(srt, zeros, moved)
     out[moved < 1] = 0.0
     return out
 

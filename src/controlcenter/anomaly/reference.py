@@ -283,8 +283,7 @@ class ReferenceEngine:
             # Far from its slot's profile (of its own day class): robust z evidence too.
             rel = p["min_rel_std"] * level
             floor2 = p["min_std2"] + st.resolution**2 / 12.0  # with the quantisation
-            noise = MAD_TO_SIGMA * st.step
-            var = max(spread * spread, cfg.noise_floor * (noise * noise * 0.5))  # the noise
+            var = max(spread * spread, self._noise2(st))  # at least the noise
             off = abs(x - level) / math.sqrt(var + floor2 + rel * rel + 1e-24)
             robust = max(robust, off * p["inv_season_z"])
         # What the metric shows before the daily baseline explains it (relation's gate).
@@ -316,6 +315,12 @@ class ReferenceEngine:
         st.last_time, st.last_value, st.silent = t, x, False
         return out
 
+    def _noise2(self, st: SeriesRef) -> float:
+        """The noise variance the window's median nonzero step implies, times
+        ``noise_floor`` (the EWMA z's variance floor)."""
+        noise = MAD_TO_SIGMA * st.step
+        return self.config.noise_floor * (noise * noise * 0.5)
+
     def _ewma(
         self, st: SeriesRef, x: float, n: int, level: float
     ) -> tuple[float, float, float, float, float]:
@@ -332,9 +337,7 @@ class ReferenceEngine:
         ref_dev = _deviation(x, st.ref_mean, adj)[1]
         rel = p["min_rel_std"] * st.ewm_mean
         floor2 = st.resolution**2 / 12.0
-        noise = MAD_TO_SIGMA * st.step
-        noise2 = self.config.noise_floor * (noise * noise * 0.5)
-        var = max(st.ewm_var, noise2)
+        var = max(st.ewm_var, self._noise2(st))
         spread = math.sqrt(var + p["min_std2"] + rel * rel + floor2 + TINY)
         scale = p["inv_ewma_z"] / spread if n >= self.config.min_history else 0.0
         sev, sev_raw = abs(d) * scale, abs(raw) * scale
