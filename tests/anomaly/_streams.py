@@ -105,6 +105,7 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         # make a heavy tail, and at 0.8 the tail's bar is above cal_z in most series.
         cal_tail_k=(1.5, 0.0, 0.8)[w % 3],
         cal_tail_after=refresh % 4,
+        cal_tail_start=(9.0, np.inf, 2.0)[(w + refresh) % 3],
         # The long tail (the generic profile's): maxima over 1-3 blocks, from block 0-4.
         cal_long_span=1 + w % 3,
         cal_long_after=(w + refresh) % 5,

@@ -316,6 +316,31 @@ def test_rare_bursts_are_learnt_as_usual_by_the_long_tail():
     assert false[True] <= false[False] / 2  # measured 40 against 89
 
 
+def test_a_spike_in_the_first_tail_block_does_not_set_the_bar_for_hours():
+    # A spike of 60 sigmas at reading 230, in the first block whose maximum the tail level
+    # learns (block 3 of 64 readings), then a shift of 8 sigmas at 400. The level started
+    # at that block's maximum alone, and the bar stayed high: the shift was found in 3 of
+    # 10 streams. The first level capped at ``cal_tail_start`` (9): 9 of 10. A spike a
+    # block earlier or later leaves both alike (10 / 10, 7 / 7 when measured).
+    n = 600
+    times = 1_400_457_600_000_000 + np.arange(n, dtype=np.int64) * 60_000_000
+    found = {9.0: 0, np.inf: 0}
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        values = 100 + rng.normal(0, 1, n)
+        values[230] += 60
+        values[400:] += 8
+        for start in found:
+            eng = Engine(EngineConfig(capacity=1, cal_tail_start=start))
+            eng.add_series(np.arange(1), "generic")
+            scores, _ = eng.ingest(Batch(np.zeros(n, np.int32), times, values))
+            assert scores[230] >= 0.5
+            found[start] += bool(scores[400:410].max() >= 0.5)
+    assert EngineConfig().cal_tail_start == 9.0
+    assert found[9.0] >= 8
+    assert found[np.inf] <= 5
+
+
 def test_a_day_whose_curve_is_flatter_than_the_days_before_is_found():
     # A daily curve (amplitude 20, noise 2, 5-minute readings) whose amplitude falls to 5
     # for one day: every value stays inside the window's range and near its median, so no

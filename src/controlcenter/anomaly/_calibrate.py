@@ -107,6 +107,7 @@ def fold(
     floor: float,
     tail_after: int,
     long: LongTail | None = None,
+    tail_start: float = np.inf,
 ) -> None:
     """Fold the accumulated block of segments ``at`` into their distribution (in place)."""
     n = st.bn[at]
@@ -122,15 +123,16 @@ def fold(
     w = np.maximum(beta, 1.0 / (blocks + 1.0))
     # The tail level: the geometric mean of the blocks' largest calibrated z, from block
     # ``tail_after`` on (earlier blocks were judged against a distribution of one or two
-    # blocks, whose maxima say little), each capped at TAIL_CAP times the level in force.
+    # blocks, whose maxima say little), each capped at TAIL_CAP times the level in force,
+    # the first at ``tail_start``.
     tail = st.tail[at]
     with np.errstate(divide="ignore"):
         wt = np.maximum(beta, 1.0 / (blocks - tail_after + 1.0))
-    stepped = _stepped(tail, st.bmax[at], wt)
+    stepped = _stepped(tail, st.bmax[at], wt, tail_start)
     st.tail[at] = np.where(blocks < tail_after, tail, stepped)
     st.bmax[at] = 0.0
     if long is not None:
-        _fold_long(st, at, blocks, beta, long)
+        _fold_long(st, at, blocks, beta, long, tail_start)
     first = blocks == 0
     pm, pv = st.mean[at], st.var[at]
     bm = pm + dm
@@ -145,7 +147,9 @@ def fold(
     st.hi[at] = st.mean[at] + wins * np.sqrt(st.var[at] + floor * floor)
 
 
-def _fold_long(st: CalState, at: Idx, blocks: I64, beta: float, long: LongTail) -> None:
+def _fold_long(
+    st: CalState, at: Idx, blocks: I64, beta: float, long: LongTail, start: float
+) -> None:
     """The long tail level: as the tail level, over the maxima of ``span`` blocks at a
     time (from block ``after`` on: a rare burst needs a long history to be seen as usual),
     stepped at every ``span``-th fold with weight ``max(span * beta, 1 / spans)``. Only
@@ -158,18 +162,20 @@ def _fold_long(st: CalState, at: Idx, blocks: I64, beta: float, long: LongTail) 
     if step.any():
         with np.errstate(divide="ignore"):
             wt = np.maximum(beta * long.span, 1.0 / ((u + 1) // long.span))
-        st.ltail[at] = np.where(step, _stepped(ltail, lbmax, wt), ltail)
+        st.ltail[at] = np.where(step, _stepped(ltail, lbmax, wt, start), ltail)
     st.lbmax[at] = np.where(due | (u < 0), 0.0, lbmax)
 
 
-def _stepped(level: F64, bmax: F64, wt: F64) -> F64:
+def _stepped(level: F64, bmax: F64, wt: F64, start: float) -> F64:
     """A tail level after learning a maximum: the geometric step ``level * (b / level) **
     wt`` towards ``b`` (``bmax`` floored at TAIL_FLOOR, capped at TAIL_CAP times the level
-    in force), or ``b`` itself for a level not learnt yet (0)."""
+    in force), or for a level not learnt yet (0) ``b`` itself, capped at ``start``: one
+    spike in the first block would otherwise set the level alone (halved by the next
+    block, a third off by the one after), and the bar above a fault hours later."""
     b = np.maximum(bmax, TAIL_FLOOR)
     with np.errstate(divide="ignore", invalid="ignore"):
         stepped = level * (np.minimum(b, TAIL_CAP * level) / level) ** wt
-    out: F64 = np.where(level > 0, stepped, b)
+    out: F64 = np.where(level > 0, stepped, np.minimum(b, start))
     return out
 
 
@@ -188,6 +194,7 @@ def calibrate(
     warmup: float = 0.0,
     tail_k: float = 0.0,
     tail_after: int = 3,
+    tail_start: float = np.inf,
     long: LongTail | None = None,
     learn_long: npt.NDArray[np.bool_] | None = None,
 ) -> Calibration:
@@ -203,6 +210,7 @@ def calibrate(
         st: the segments' state before the batch (updated in place to the state after).
         inv_cal_z: ``float64[m]`` ``1 / cal_z`` of each reading's profile (0: off).
         warmup: before ``min_blocks`` blocks, ``c = e / warmup`` (0: ``c = 0``).
+        tail_start: the first tail level learnt is at most this (both levels).
         long, learn_long: the long tail's settings, and ``bool[m]`` the readings that
             learn it (their profile's ``long_tail``; None: none).
     """
@@ -220,7 +228,7 @@ def calibrate(
         sel: slice | Idx = slice(None) if single else np.flatnonzero(gen == j)
         if j > 0:
             # Segments whose j-th refresh falls inside this batch fold their block first.
-            fold(st, gid[sel][first[sel]], beta, wins, floor, tail_after, long)
+            fold(st, gid[sel][first[sel]], beta, wins, floor, tail_after, long, tail_start)
         gs, ok, seg = g[sel], valid[sel], gid[sel]
         blocks = st.blocks[seg]
         ready = ok & (blocks >= min_blocks)

@@ -39,6 +39,10 @@ class EngineConfig:
             that above the distribution's centre (a heavy-tailed series routinely shows
             10 spreads; a Gaussian one about 2.4 per block of 64 readings, and stays at
             ``cal_z``). 0: off.
+        cal_tail_start: the first tail level a series learns (of either tail) is at most
+            this: a spike in that block set the level alone, and with it the bar for hours
+            (9: TAIL_CAP times 3, the level from which the tail raises the bar at the
+            defaults, ``cal_z / cal_tail_k``; ``inf``: off).
         cal_long_span, cal_long_after: the long tail of a series whose profile sets
             ``long_tail`` (the generic profile): from its ``cal_long_after``-th block on, it
             also learns the geometric mean of its largest calibrated z over
@@ -96,6 +100,7 @@ class EngineConfig:
     cal_warmup: float = 4.0
     cal_tail_k: float = 1.5
     cal_tail_after: int = 3
+    cal_tail_start: float = 9.0
     cal_long_span: int = 4
     cal_long_after: int = 16
     off_level: float = 0.5

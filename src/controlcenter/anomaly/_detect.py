@@ -474,6 +474,7 @@ def detect(
         warmup=cfg.cal_warmup,
         tail_k=cfg.cal_tail_k,
         tail_after=cfg.cal_tail_after,
+        tail_start=cfg.cal_tail_start,
         long=LongTail(cfg.cal_long_span, cfg.cal_long_after),
         learn_long=par["long_tail"] > 0,
     )

@@ -61,14 +61,14 @@ def fold(st: Judged, cfg: EngineConfig) -> None:
     if st.cal_blocks >= cfg.cal_tail_after:
         # The tail level: geometric mean of the blocks' largest z (the engine's formula).
         wt = max(cfg.cal_beta, 1.0 / (st.cal_blocks - cfg.cal_tail_after + 1.0))
-        st.cal_tail = _stepped(st.cal_tail, st.cal_bmax, wt)
+        st.cal_tail = _stepped(st.cal_tail, st.cal_bmax, wt, cfg.cal_tail_start)
     st.cal_bmax = 0.0
     # The long tail (the engine's ``_fold_long``): maxima over cal_long_span blocks.
     u = st.cal_blocks - cfg.cal_long_after
     due = u >= 0 and (u + 1) % cfg.cal_long_span == 0
     if due and st.cal_lbmax > 0:
         wt = max(cfg.cal_beta * cfg.cal_long_span, 1.0 / ((u + 1) // cfg.cal_long_span))
-        st.cal_ltail = _stepped(st.cal_ltail, st.cal_lbmax, wt)
+        st.cal_ltail = _stepped(st.cal_ltail, st.cal_lbmax, wt, cfg.cal_tail_start)
     if due or u < 0:
         st.cal_lbmax = 0.0
     st.cal_blocks += 1
@@ -76,12 +76,12 @@ def fold(st: Judged, cfg: EngineConfig) -> None:
     st.cal_hi = st.cal_mean + cfg.cal_wins * math.sqrt(st.cal_var + cfg.cal_floor**2)
 
 
-def _stepped(level: float, bmax: float, wt: float) -> float:
+def _stepped(level: float, bmax: float, wt: float, start: float) -> float:
     """A tail level after learning a block maximum (the engine's ``_calibrate._stepped``)."""
     b = max(bmax, TAIL_FLOOR)
     if level > 0:
         return level * float(np.power(min(b, TAIL_CAP * level) / level, wt))
-    return b
+    return min(b, start)
 
 
 def judge(

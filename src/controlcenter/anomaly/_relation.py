@@ -307,6 +307,7 @@ def _score_vectors(
         warmup=cfg.cal_warmup,
         tail_k=cfg.cal_tail_k,
         tail_after=cfg.cal_tail_after,
+        tail_start=cfg.cal_tail_start,
     )
     s = np.where(warm, np.minimum(e, cal.c), 0.0)
     # A first day's new regime (a shift starting) may move the metrics' relation as well:
