@@ -11,8 +11,13 @@ what real operational streams show and our simulator does not: heavy-tailed nois
 bursts, sparse counts, a slow drift over days, a machine that switches on and off every
 day, missing readings. Fixed seed: the same streams every run.
 
+``--step S`` samples the same shapes every S seconds instead of 300 (a day is then
+86,400 / S readings; the stream is still 4,032 readings, so at 3,600 s it spans 168 days):
+whether what the engine finds at 5 minutes holds at a minute, half an hour or an hour.
+
     .venv/bin/python bench/stream_probe.py                  # default EngineConfig
     .venv/bin/python bench/stream_probe.py cal_warmup=2     # EngineConfig overrides
+    .venv/bin/python bench/stream_probe.py --step 1800      # half-hourly readings
 """
 
 from __future__ import annotations
@@ -31,12 +36,19 @@ Gaps = npt.NDArray[np.intp] | None
 Stream = tuple[str, F64, list[int], Gaps, int]
 T0 = 1_400_457_600 * 10**6  # a Monday, 00:00 UTC: the weekly stream's weekend is one
 N = 4032
-DAY = 288  # readings per day at 5 minutes
+STEP_S = 300  # seconds between readings (``--step``)
+DAY = 86_400 // STEP_S  # readings per day
 NEAR = 40  # readings either side of an anomaly where an alarm counts as finding it
 
 
 def probe(
-    name: str, v: F64, anomalies: list[int], gaps: Gaps, lasts: int, config: EngineConfig
+    name: str,
+    v: F64,
+    anomalies: list[int],
+    gaps: Gaps,
+    lasts: int,
+    config: EngineConfig,
+    step_s: int = STEP_S,
 ) -> nab.FileRows:
     """Score one stream (``gaps``: readings left out; ``lasts``: readings each anomaly
     lasts after its first, where an alarm also finds it), print what was found, and return
@@ -46,7 +58,7 @@ def probe(
     if gaps is not None:
         keep[gaps] = False
     idx = np.flatnonzero(keep)
-    t = T0 + idx.astype(np.int64) * 300 * 10**6
+    t = T0 + idx.astype(np.int64) * step_s * 10**6
     scores = scorecsv.score_rows(t, v[keep], config)
     alarms = idx[scores >= 0.5]
     alarms = alarms[alarms >= int(0.15 * v.size)]
@@ -59,8 +71,10 @@ def probe(
     return nab.score_file(scores, [(int(r) - half, int(r) + half) for r in rows])
 
 
-def streams(rng: np.random.Generator) -> list[Stream]:
-    """The streams, drawn in a fixed order from ``rng``."""
+def streams(rng: np.random.Generator, day: int = DAY) -> list[Stream]:
+    """The streams, drawn in a fixed order from ``rng``; ``day``: readings per day (times
+    of day below are in 5-minute readings, scaled to it)."""
+    DAY = day  # noqa: N806 (the module's constant, for another sampling interval)
     i = np.arange(N)
     out: list[Stream] = []
 
@@ -92,7 +106,7 @@ def streams(rng: np.random.Generator) -> list[Stream]:
     v[2000] += 25
     gaps = np.setdiff1d(rng.choice(np.arange(700, N), 400, replace=False), [2000])
     add("daily pattern, 10% missing", v, [2000], gaps)
-    v = np.where((i % DAY) > 100, 80.0, 5.0) + rng.normal(0, 1, N)
+    v = np.where((i % DAY) > DAY * 100 // 288, 80.0, 5.0) + rng.normal(0, 1, N)
     v[3600:3700] = 5 + rng.normal(0, 1, 100)
     add("machine on/off daily, one day it stays off", v, [3600])
     bursts = np.where(rng.random(N) < 0.01, rng.exponential(30, N), 0.0)
@@ -117,31 +131,39 @@ def streams(rng: np.random.Generator) -> list[Stream]:
     add("spikes becoming frequent from 2800", v, [2800])
     # And days unlike the days before.
     v = 50 + 20 * np.sin(2 * np.pi * i / DAY) + rng.normal(0, 2, N)
-    odd = slice(2900, 2900 + DAY)
-    v[odd] = 50 + 5 * np.sin(2 * np.pi * i[odd] / DAY) + rng.normal(0, 2, DAY)
-    add("daily curve, one day at a quarter of its amplitude", v, [2900], lasts=DAY)
+    odd = slice(2900, min(N, 2900 + DAY))  # to the end, at 1-minute readings
+    span = odd.stop - odd.start
+    v[odd] = 50 + 5 * np.sin(2 * np.pi * i[odd] / DAY) + rng.normal(0, 2, span)
+    add("daily curve, one day at a quarter of its amplitude", v, [2900], lasts=span)
     v = 50 + 20 * np.sin(2 * np.pi * i / DAY) + rng.normal(0, 2, N)
     v[odd] = v[2899]
-    add("daily curve, one day flat (a stuck sensor)", v, [2900], lasts=DAY)
-    hour = (i % DAY) / 12
+    add("daily curve, one day flat (a stuck sensor)", v, [2900], lasts=span)
+    hour = (i % DAY) * 24 / DAY
     v = rng.poisson(np.where((hour > 8) & (hour < 18), 3.0, 0.02)).astype(np.float64)
     v[3000:3012] += 15
     add("counts by day, hardly any at night; a burst", v, [3000])
-    v = np.where(((i % DAY) > 101) & ((i % DAY) < 250), 80.0 + rng.normal(0, 1, N), 0.0)
+    on = ((i % DAY) > DAY * 101 // 288) & ((i % DAY) < DAY * 250 // 288)
+    v = np.where(on, 80.0 + rng.normal(0, 1, N), 0.0)
     v[3556:3600] = 0.0  # a working day it does not start
     add("machine on by day, exactly 0 at night; one day it stays off", v, [3556])
     return out
 
 
 def main(argv: list[str]) -> None:
+    step_s = STEP_S
+    if "--step" in argv:
+        at = argv.index("--step")
+        step_s = int(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
     overrides: dict[str, Any] = {a.split("=")[0]: float(a.split("=")[1]) for a in argv}
     config = EngineConfig(**overrides)
-    print(f"# reproduce: .venv/bin/python bench/stream_probe.py {' '.join(argv)}".rstrip())
+    shown = " ".join(argv + (["--step", str(step_s)] if step_s != STEP_S else []))
+    print(f"# reproduce: .venv/bin/python bench/stream_probe.py {shown}".rstrip())
     print("| stream | anomalies found | false alarms | first ones (reading) |")
     print("|---|---|---|---|")
     files = [
-        probe(name, v, anomalies, gaps, lasts, config)
-        for name, v, anomalies, gaps, lasts in streams(np.random.default_rng(5))
+        probe(name, v, anomalies, gaps, lasts, config, step_s)
+        for name, v, anomalies, gaps, lasts in streams(np.random.default_rng(5), 86_400 // step_s)
     ]
     at = nab.normalised(files, 0.5)
     best = nab.optimise(files)

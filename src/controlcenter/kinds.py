@@ -101,6 +101,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "range_k": "off",
     "long_tail": "bool",
     "season_z": "off",
+    "stuck_learn": "off",
 }
 #: What a state metric's engine profile always is: limits, silence, nothing statistical.
 STATE_ENGINE: Mapping[str, Any] = {

@@ -44,7 +44,7 @@ TEST_PROFILES = {
         daily_z=2.0,
         season_z=3.0,  # far from the slot's profile: evidence (the generic profile's rule)
     ),
-    "generic": GENERIC,
+    "generic": GENERIC,  # with its learnt stuck (``stuck_learn_min`` varies below)
 }
 
 
@@ -110,6 +110,7 @@ def random_config(rng: np.random.Generator) -> EngineConfig:
         cal_long_span=1 + w % 3,
         cal_long_after=(w + refresh) % 5,
         season_after_s=(0.0, 3600.0, 86400.0)[refresh % 3],
+        stuck_learn_min=(10, 2, 1)[w % 3],
     )
 
 

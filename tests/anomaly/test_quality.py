@@ -341,6 +341,55 @@ def test_a_spike_in_the_first_tail_block_does_not_set_the_bar_for_hours():
     assert found[np.inf] <= 5
 
 
+def test_a_frozen_sensor_is_found_by_the_learnt_stuck():
+    # A noisy series (noise 2) that freezes at its last value for 300 readings: no value
+    # is unusual and the generic profile has no stuck_k, so nothing saw it before the
+    # value moved again. The learnt stuck (``stuck_learn`` 3: three times the longest
+    # finished run of repeats the series has shown, at least ``stuck_learn_min`` 10)
+    # opens one episode within 12 readings, in 6 of 6 streams; 0 without it.
+    n = 2300
+    found = {GENERIC.stuck_learn: 0, np.inf: 0}
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        values = 50 + 10 * np.sin(np.arange(n) / 40) + rng.normal(0, 2, n)
+        values[2000:] = values[1999]
+        for stuck_learn in found:
+            scores = _generic_scores(values, FIVE_MINUTES[:n], stuck_learn=stuck_learn)
+            alarms = np.flatnonzero(scores[2000:] >= 0.5)
+            found[stuck_learn] += bool(alarms.size and alarms[0] <= 12)
+            if stuck_learn == GENERIC.stuck_learn:
+                assert alarms.size == 1  # one episode, not one alarm per reading
+    assert found == {3.0: 6, np.inf: 0}
+
+
+def test_runs_a_series_usually_shows_are_no_learnt_stuck():
+    # Set points that rest 10-400 readings, coarse quantised noise, a slow counter: the
+    # longest runs each shows are learnt (a series that holds one value for a whole
+    # window is not judged again), so the learnt stuck adds no alarm to what the other
+    # detectors give (measured: the same alarms with and without it).
+    rng = np.random.default_rng(7)
+    n = FIVE_MINUTES.size
+
+    def set_point(mean_run: float) -> np.ndarray:
+        out, level = [], 50.0
+        while len(out) < n:
+            out += [level] * int(rng.geometric(1 / mean_run))
+            level = round(level + rng.normal(0, 5), 1)
+        return np.asarray(out[:n])
+
+    streams = [
+        set_point(400),
+        set_point(50),
+        set_point(10),
+        np.round(10 + rng.normal(0, 0.3, n)),
+        np.cumsum(rng.random(n) < 0.05).astype(np.float64),
+    ]
+    for values in streams:
+        on = np.flatnonzero(_generic_scores(values) >= 0.5)
+        off = np.flatnonzero(_generic_scores(values, stuck_learn=np.inf) >= 0.5)
+        assert on.tolist() == off.tolist()
+
+
 def test_a_day_whose_curve_is_flatter_than_the_days_before_is_found():
     # A daily curve (amplitude 20, noise 2, 5-minute readings) whose amplitude falls to 5
     # for one day: every value stays inside the window's range and near its median, so no

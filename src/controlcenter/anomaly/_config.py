@@ -20,6 +20,8 @@ class EngineConfig:
         refresh: ``R``, robust statistics are recomputed every ``R`` readings of a series.
         min_history: readings a series needs before z-scores and CUSUM count.
         stuck_min_changes: value changes a series must have shown before it can be "stuck".
+        stuck_learn_min: the fewest repeats in a row that make a learnt stuck (profiles
+            with ``stuck_learn``, the generic one; ``_detect._learnt_stuck``).
         capacity: initial number of series slots (grows by doubling).
         daily_slots: slots per day of the daily baseline (``_daily.py``) of metrics whose
             profile sets ``daily_z``, for working days and for the weekend; 0 turns the
@@ -90,6 +92,7 @@ class EngineConfig:
     refresh: int = 64
     min_history: int = 32
     stuck_min_changes: int = 3
+    stuck_learn_min: int = 10
     capacity: int = 1024
     daily_slots: int = 48
     daily_weight: float = 0.5

@@ -35,7 +35,15 @@ from controlcenter.anomaly.window import WindowStore
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
 
-__all__ = ["NAME_TIE", "ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "detect"]
+__all__ = [
+    "NAME_TIE",
+    "ROUNDING",
+    "SEVERITY_CAP",
+    "STATISTICAL",
+    "TINY",
+    "Severities",
+    "detect",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -46,7 +54,9 @@ ROUNDING = 1e-12
 #: Largest severity any statistical detector reports (a flat series that moves).
 SEVERITY_CAP = 1e6
 #: Statistical detectors, in the order :meth:`Severities.stat_detector` names them.
-STATISTICAL = (Detector.ROBUST_Z, Detector.EWMA_Z, Detector.SHIFT)
+#: The statistical detectors that name an episode's events, in the order of their evidence
+#: (the last: the generic profile's learnt stuck, ``stuck_learn``).
+STATISTICAL = (Detector.ROBUST_Z, Detector.EWMA_Z, Detector.SHIFT, Detector.STUCK)
 #: Evidence within this relative distance of the strongest names the event (the first).
 NAME_TIE = 1e-9
 _COL = {name: i for i, name in enumerate(COLUMNS)}
@@ -61,6 +71,7 @@ class Severities:
     robust: F64
     ewma: F64
     shift: F64
+    held: F64
     stuck: F64
     ewm_mean: F64
     ewm_var: F64
@@ -83,7 +94,7 @@ class Severities:
         """The statistical detector that names the events of readings ``at``: the
         strongest; near ties (rounding) go to the first of them. Only for the few
         readings that open or grow an episode."""
-        stacked = np.stack((self.robust[at], self.ewma[at], self.shift[at]))
+        stacked = np.stack((self.robust[at], self.ewma[at], self.shift[at], self.held[at]))
         near = stacked >= stacked.max(axis=0) * (1.0 - NAME_TIE)
         which = np.argmax(near, axis=0) if at.size else np.zeros(0, dtype=np.intp)
         out: npt.NDArray[np.uint8] = np.asarray(STATISTICAL, dtype=np.uint8)[which]
@@ -484,6 +495,12 @@ def detect(
     inv_range_k = par["inv_range_k"]
     if inv_range_k.any():  # the generic profile's rule (the kinds keep it off)
         s = np.maximum(s, _beyond_range(x, force, sigma, robust, hist, inv_range_k))
+    inv_learn = par["inv_stuck_learn"]
+    held = np.zeros(x.size, dtype=np.float64)
+    if inv_learn.any():  # the generic profile's learnt stuck (the kinds keep it off)
+        ok_st = hist & (changes >= cfg.stuck_min_changes)
+        held = _learnt_stuck(run, force.runmax, ok_st, inv_learn, cfg.stuck_learn_min)
+        s = np.maximum(s, held)
     ep = episodes(
         np.where(valid, s, 0.0),
         t,
@@ -517,6 +534,7 @@ def detect(
         robust=robust,
         ewma=ewma,
         shift=shift,
+        held=held,
         stuck=stuck,
         ewm_mean=mean,
         ewm_var=var,
@@ -577,6 +595,19 @@ def _beyond_range(
     span = np.maximum(force.wmax - force.wmin, RANGE_FLOOR_SIGMAS * sigma)
     out = np.maximum(np.maximum(x - force.wmax, force.wmin - x), 0.0)
     e: F64 = np.where(hist & (out * inv_k >= span), np.minimum(robust, SEVERITY_CAP), 0.0)
+    return e
+
+
+def _learnt_stuck(
+    run: I64, runmax: F64, ok: npt.NDArray[np.bool_], inv_k: F64, least: float
+) -> F64:
+    """The learnt stuck's evidence: a reading's run of repeats over ``stuck_learn`` times
+    the longest finished run the series has shown (at least ``least`` repeats), capped at
+    1: an episode opens when the run passes the bar and lasts as long as the run, with
+    no second alarm (uncalibrated: the learnt run is this rule's calibration)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bar = np.maximum(np.where(np.isnan(runmax), 0.0, runmax) / inv_k, least)
+        e = np.where(ok & (inv_k > 0), np.minimum(run / bar, 1.0), 0.0)
     return e
 
 

@@ -7,13 +7,15 @@ those copied one to one from an engine's state).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from controlcenter.anomaly._robust import RUN_BETA
 from controlcenter.anomaly.window import JUDGED_COLUMNS
 
-__all__ = ["SCALARS", "SeriesRef", "median"]
+__all__ = ["SCALARS", "SeriesRef", "finished_run", "learnt_run", "median"]
 
 
 @dataclass
@@ -37,6 +39,7 @@ class SeriesRef:
     median: float = 0.0
     wmin: float = 0.0  # the window's smallest and largest value at the last refresh
     wmax: float = 0.0
+    runmax: float = math.nan  # the learnt longest finished run of repeats (NaN: none yet)
     sigma: float = 1.0
     robust_ok: bool = False
     interval_us: float = math.nan
@@ -92,9 +95,34 @@ SCALARS = (
     "seasonal",
     "wmin",
     "wmax",
+    "runmax",
     # Calibration and episodes: the store's own list (every new field joins both).
     *JUDGED_COLUMNS,
 )
+
+
+def finished_run(vals: list[float], full: bool) -> float:
+    """The longest finished run of repeats in ``vals`` (the engine's
+    ``_robust._finished_runs``): ``inf`` for a full window of one value."""
+    eqs = [b == a for a, b in itertools.pairwise(vals)]
+    if full and eqs and all(eqs):
+        return math.inf
+    best = run = 0
+    for e in eqs:
+        if e:
+            run += 1
+        else:
+            best, run = max(best, run), 0
+    return float(best)  # a run still going at the end does not count
+
+
+def learnt_run(window: float, prev: float) -> float:
+    """The learnt longest run after a refresh (the engine's ``_robust._learn_runs``)."""
+    if math.isnan(prev) or math.isinf(window):
+        return window
+    if math.isinf(prev):
+        return prev
+    return max(window, window + (prev - window) * (1.0 - RUN_BETA))
 
 
 def median(xs: list[float]) -> float:

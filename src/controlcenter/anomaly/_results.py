@@ -97,6 +97,7 @@ def write_back(st: WindowStore, prep: Prepared, sev: Severities) -> None:
         st.median[g] = ref.median
         st.wmin[g] = ref.wmin
         st.wmax[g] = ref.wmax
+        st.runmax[g] = ref.runmax
         st.sigma[g] = ref.sigma
         st.robust_ok[g] = ref.ok
         st.interval_us[g] = ref.interval_us

@@ -79,6 +79,7 @@ class Refresh:
     step: F64
     wmin: F64
     wmax: F64
+    runmax: F64
 
 
 def masked_median(m: F64, valid: I64) -> F64:
@@ -252,6 +253,57 @@ def _median_step(vals: F64, p: I64, w: int) -> F64:
     return out
 
 
+#: Weight of the window's longest finished run in the learnt one, per refresh.
+RUN_BETA = 1.0 / 64.0
+
+
+def _finished_runs(vals: F64, p: I64, w: int) -> F64:
+    """Longest *finished* run of repeats (readings equal to the one before, followed by a
+    different value) in each row's window, in chronological order; the run still going
+    at the window's end does not count (0 when none). A full window of one value gives
+    ``inf``: a series whose values rest that long (a set point) has runs this rule cannot
+    measure, and is not judged by it again."""
+    n = vals.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.float64)
+    # Chronological order: from the oldest slot (p % W once the ring is full, else 0).
+    start = np.where(p >= w, int_mod(p, w), 0)
+    order = start[:, None] + np.arange(w)[None, :]
+    order[order >= w] -= w
+    chrono = np.take_along_axis(vals, order, axis=1)
+    eq = chrono[:, 1:] == chrono[:, :-1]  # NaN (empty slots) never equal
+    k = w - 1
+    idx = np.arange(k)
+    last_break = np.maximum.accumulate(np.where(eq, -1, idx), axis=1)
+    run = np.where(eq, idx - last_break, 0)  # repeats ending at each pair
+    # A run ends at a pair followed by an unequal one among the row's pairs (a young row's
+    # newest reading is followed by an empty slot: its run still goes on).
+    pairs = np.minimum(p, w) - 1
+    ends = np.zeros_like(eq)
+    ends[:, :-1] = eq[:, :-1] & ~eq[:, 1:] & (idx[None, 1:] < pairs[:, None])
+    out: F64 = np.where(ends, run, 0).max(axis=1).astype(np.float64)
+    out[(p >= w) & eq.all(axis=1)] = np.inf
+    return out
+
+
+def _learn_runs(lw: F64, group: npt.NDArray[np.intp], offset: I64, prev0: F64) -> F64:
+    """The learnt longest run at each refresh row: the window's, or the earlier learnt
+    one relaxed towards it by RUN_BETA where longer (a group's rows in order)."""
+    n = group.size
+    out = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return out
+    depth = np.arange(n) - offset[group]
+    keep = 1.0 - RUN_BETA
+    for j in range(int(depth.max()) + 1):
+        at = np.flatnonzero(depth == j)
+        prev = prev0[group[at]] if j == 0 else out[at - 1]
+        # NaN (nothing learnt yet): the window's; inf (a resting series) stays inf.
+        with np.errstate(invalid="ignore"):
+            out[at] = np.fmax(lw[at], lw[at] + (prev - lw[at]) * keep)
+    return out
+
+
 def _chrono_valid(gaps: F64, p: I64, w: int) -> I64:
     """Set the slots of ``gaps`` that hold no step to NaN (slot ``i``: from the reading in
     slot ``i`` to the next) and return the number of steps per row."""
@@ -318,6 +370,13 @@ def refresh_rows(
         cfg.day_offset_s * 1_000_000,
     )
     top = srt[np.arange(srt.shape[0]), np.maximum(valid, 1) - 1]  # NaN (empty slots) sort last
+    # The learnt stuck's runs, for the rows of profiles that use it (the generic one).
+    runmax = np.full(group.size, np.nan)
+    learns = table[prof, _COL["inv_stuck_learn"]] > 0
+    if learns.any():
+        lw = np.full(group.size, np.nan)
+        lw[learns] = _finished_runs(vals[learns], p[learns], w)
+        runmax = _learn_runs(lw, group, offset, store.runmax[prep.gs])
     return Refresh(
         group,
         first,
@@ -331,6 +390,7 @@ def refresh_rows(
         step,
         srt[:, 0],
         top,
+        runmax,
     )
 
 
@@ -351,6 +411,7 @@ class InForce:
     step: F64
     wmin: F64
     wmax: F64
+    runmax: F64
 
 
 def stats_per_reading(
@@ -369,6 +430,7 @@ def stats_per_reading(
     step = store.step[prep.sa]
     wmin = store.wmin[prep.sa]
     wmax = store.wmax[prep.sa]
+    runmax = store.runmax[prep.sa]
     gen = np.zeros(n_life.size, dtype=np.int64)
     if ref.group.size:
         idx = np.flatnonzero(fresh)
@@ -383,5 +445,6 @@ def stats_per_reading(
         step[idx] = ref.step[row]
         wmin[idx] = ref.wmin[row]
         wmax[idx] = ref.wmax[row]
+        runmax[idx] = ref.runmax[row]
         gen[idx] = k + 1
-    return InForce(med, sigma, ok, res, gen, seasonal, interval, step, wmin, wmax)
+    return InForce(med, sigma, ok, res, gen, seasonal, interval, step, wmin, wmax, runmax)

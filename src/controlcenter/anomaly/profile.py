@@ -103,6 +103,12 @@ class MetricProfile:
             is robust z evidence of 1 (``daily_z`` damps what lies within ``daily_z``
             spreads; this counts what lies far beyond): a day whose curve is flatter,
             lower or shaped otherwise than the days before. ``inf``: off.
+        stuck_learn: the *learnt* stuck, for a series whose usual runs of repeats no one
+            gave (``stuck_k`` 0): a run of repeats longer than ``stuck_learn`` times the
+            longest finished run the series has shown (learnt at each refresh, relaxing
+            by 1/64 per refresh; at least ``EngineConfig.stuck_learn_min`` repeats) opens
+            one episode, named ``stuck``, lasting as long as the run. A series that held
+            one value for a whole window is not judged by it again. ``inf``: off.
 
     >>> from dataclasses import replace
     >>> replace(DEFAULT_PROFILES["air.temp"], robust_z=7.0).robust_z
@@ -137,6 +143,7 @@ class MetricProfile:
     range_k: float = INF
     long_tail: bool = False
     season_z: float = INF
+    stuck_learn: float = INF
 
 
 #: The profile of a metric nobody described (and of ``score-csv``). Its CUSUM adds up
@@ -164,7 +171,13 @@ class MetricProfile:
 #: no false alarm added in 48 seasonal streams nor on a steep trend. Off for the kinds:
 #: their profiles are learnt from one earlier day on the simulator's two-day runs (without
 #: the floors, at 8 and 12 spreads seed 11's false alarms rose from 267 to 528 and 429).
-GENERIC = MetricProfile(cusum_alpha=0.05, range_k=0.5, long_tail=True, season_z=8.0)
+#: And it learns how long its runs of repeats are (``stuck_learn`` 3): a frozen noisy
+#: series is found within 10 readings at any sampling rate (the probe's flat day at 1-minute
+#: readings, found by nothing before), with no alarm added on set points, coarse
+#: quantisation, counters or SKAB. The kinds have ``stuck_k`` and keep it off.
+GENERIC = MetricProfile(
+    cusum_alpha=0.05, range_k=0.5, long_tail=True, season_z=8.0, stuck_learn=3.0
+)
 
 # Shared by the kinds; tuned on simulator output with ``controlcenter evaluate`` (see the
 # README of the anomaly engine for the figures). ``min_std`` is the smallest spread worth an
@@ -265,6 +278,7 @@ COLUMNS = (
     "inv_range_k",
     "long_tail",
     "inv_season_z",
+    "inv_stuck_learn",
 )
 
 
@@ -306,6 +320,7 @@ def profile_row(p: MetricProfile) -> list[float]:
         _inv(p.range_k),
         float(p.long_tail),
         _inv(p.season_z),
+        _inv(p.stuck_learn),
     ]
 
 

@@ -34,7 +34,13 @@ from controlcenter.anomaly._detect import (
     TINY,
 )
 from controlcenter.anomaly._reference_daily import daily_step, is_weekend, seasonal
-from controlcenter.anomaly._reference_state import SCALARS, SeriesRef, median
+from controlcenter.anomaly._reference_state import (
+    SCALARS,
+    SeriesRef,
+    finished_run,
+    learnt_run,
+    median,
+)
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation_store import MAX_SLOTS, SCALAR_COLUMNS
 from controlcenter.anomaly._robust import EDGE, GROUPED_STEPS, MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
@@ -213,6 +219,8 @@ class ReferenceEngine:
         sd = MAD_TO_SIGMA * mad if mad > 0 else MEAN_AD_TO_SIGMA * (sum(dev) / c)
         st.median = med
         st.wmin, st.wmax = srt[0], srt[-1]
+        if st.par["inv_stuck_learn"] > 0:  # the learnt stuck's runs (generic profile)
+            st.runmax = learnt_run(finished_run(vals, c == self.config.window), st.runmax)
         st.sigma = math.sqrt(
             sd * sd + st.resolution**2 / 12.0 + st.par["min_std2"] + rel * rel + TINY
         )
@@ -303,10 +311,12 @@ class ReferenceEngine:
             span = max(st.wmax - st.wmin, RANGE_FLOOR_SIGMAS * st.sigma)
             out_by = max(x - st.wmax, st.wmin - x, 0.0)
             least = min(robust, SEVERITY_CAP) if out_by * p["inv_range_k"] >= span else 0.0
-        sev, event = self._statistical(st, t, n, parts, least)
+        held = self._held(st, x, has_prev, robust_ok)
+        sev, event = self._statistical(st, t, n, parts, max(least, held))
         # One event per episode (or growth), named after the strongest detector.
-        top = max(parts) * (1.0 - NAME_TIE)
-        strongest = STATISTICAL[next(i for i, v in enumerate(parts) if v >= top)]
+        named = [*parts, held]
+        top = max(named) * (1.0 - NAME_TIE)
+        strongest = STATISTICAL[next(i for i, v in enumerate(named) if v >= top)]
         out.append((strongest if event else None, sev, st.ep_start))
         out.append((Detector.STUCK, self._stuck(st, x, t, has_prev), t))
         st.values.append(x)
@@ -353,6 +363,18 @@ class ReferenceEngine:
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         st.ref_mean = (1.0 - ra) * st.ref_mean + ra * learn
         return sev, d, raw, sev_raw, ref_dev
+
+    def _held(self, st: SeriesRef, x: float, has_prev: bool, robust_ok: bool) -> float:
+        """The learnt stuck's evidence (the engine's ``_detect._learnt_stuck``): the run of
+        repeats this reading makes over ``stuck_learn`` times the learnt longest run."""
+        inv = st.par["inv_stuck_learn"]
+        repeat = has_prev and x == st.last_value
+        run = st.run + 1 if repeat else 0
+        changes = st.changes + int(has_prev and not repeat)
+        if inv <= 0 or not robust_ok or changes < self.config.stuck_min_changes:
+            return 0.0
+        learnt = 0.0 if math.isnan(st.runmax) else st.runmax
+        return min(run / max(learnt / inv, self.config.stuck_learn_min), 1.0)
 
     def _stuck(self, st: SeriesRef, x: float, t: int, has_prev: bool) -> float:
         p = st.par

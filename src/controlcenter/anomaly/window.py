@@ -17,7 +17,7 @@ series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slo
 >>> ws.capacity, ws.values.shape
 (8, (8, 4))
 >>> ws.bytes_per_series()  # 16 * 4 + SCALAR_BYTES
-404
+412
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
     "wmin": (np.float64, 0.0),  # the window's smallest and largest value at the last refresh
     "wmax": (np.float64, 0.0),
+    "runmax": (np.float64, np.nan),  # the longest finished run of repeats (_robust._runs)
     **JUDGED_COLUMNS,
 }
 #: Columns of the daily-baseline state, ``daily[row, slot, column]`` (``_daily.py``): the
@@ -145,6 +146,7 @@ class WindowStore:
     resolution: npt.NDArray[np.float64]
     wmin: npt.NDArray[np.float64]
     wmax: npt.NDArray[np.float64]
+    runmax: npt.NDArray[np.float64]
     cal_mean: npt.NDArray[np.float64]
     cal_var: npt.NDArray[np.float64]
     cal_blocks: npt.NDArray[np.int64]
