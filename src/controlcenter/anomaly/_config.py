@@ -67,7 +67,8 @@ class EngineConfig:
             series has been seen for ``unsure_after_s`` (readings x usual interval; before
             that the time of day has hardly moved since its first reading).
         noise_floor: the EWMA z's variance is never below this times the noise variance the
-            window's median nonzero step between consecutive readings implies (``_detect._ewma``).
+            window's median step implies (``_robust._median_step``: nonzero second
+            differences, in steps; ``_detect._ewma``).
         season_strength: a series judges readings by the time of day (its daily baseline)
             only while the share of its variance between the day's slots is at least this
             (``_daily.seasonal_gate``).

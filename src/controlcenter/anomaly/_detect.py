@@ -275,8 +275,9 @@ def _ewma(
     The EWMA variance remembers about ``1 / alpha`` readings, so on plain noise its
     estimate wanders (by a third at ``alpha`` 0.1): a 3.5-sigma deviation meeting it at half
     its level scores 5, and a clean daily sine with Gaussian noise alarmed every two or
-    three days. ``noise2`` floors it: the noise variance the window's median nonzero step between
-    consecutive readings implies (at the last refresh, times ``noise_floor``), which a
+    three days. ``noise2`` floors it: the noise variance the window's median step implies
+    (``_robust._median_step``: from second differences, at the last refresh, times
+    ``noise_floor``), which a
     volatile hour hardly moves and which is back as soon as the hour has passed.
     """
     alpha = par["alpha"]

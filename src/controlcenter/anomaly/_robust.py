@@ -235,17 +235,32 @@ def _median_gap(times: I64, p: I64, w: int) -> F64:
     return _chrono_median(gaps, p, w)
 
 
+#: White noise's second differences spread sqrt(3) times its steps (sqrt(6) against
+#: sqrt(2) noise sigmas): ``_median_step`` divides by it to speak in steps.
+SECOND_TO_STEP = float(np.sqrt(3.0))
+
+
 def _median_step(vals: F64, p: I64, w: int) -> F64:
-    """Median of the *nonzero* absolute steps between consecutive readings of each row (0
-    when there is none). Repeats are left out: a machine off at exactly 0 all night, or
-    counts that are mostly 0, have a median step of 0 and would floor the EWMA z's
-    variance at nothing; the steps of the signal while it moves are its noise."""
+    """The noise of each row as a step between consecutive readings: the median of the
+    *nonzero* absolute second differences (``x[i+1] - 2 x[i] + x[i-1]``, as the difference
+    of two steps) over SECOND_TO_STEP (0 when there is none).
+
+    Second differences, not steps: a signal's own slope (a trend, a daily curve sampled
+    every half hour, a 12-reading machine cycle) is in every step, and made the noise look
+    several times what it is; only its curvature is in a second difference. Zeros are
+    left out: a machine off at exactly 0 all night, or counts that are mostly 0, would
+    floor the EWMA z's variance at nothing; the signal while it moves is its noise."""
     steps = np.empty(vals.shape, dtype=np.float64)
     np.subtract(vals[:, 1:], vals[:, :-1], out=steps[:, :-1])
     np.subtract(vals[:, 0], vals[:, -1], out=steps[:, -1])
-    a = np.abs(steps)
-    valid = _chrono_valid(a, p, w)
-    srt = np.sort(a, axis=1)  # the repeats first, NaN last
+    _chrono_valid(steps, p, w)  # NaN: no step (the ring's wrap, a young row's empty slots)
+    # Slot i: from step i to step i + 1 (NaN where either is missing).
+    second = np.empty(vals.shape, dtype=np.float64)
+    np.subtract(steps[:, 1:], steps[:, :-1], out=second[:, :-1])
+    np.subtract(steps[:, 0], steps[:, -1], out=second[:, -1])
+    a = np.abs(second) / SECOND_TO_STEP
+    valid = np.count_nonzero(~np.isnan(a), axis=1)
+    srt = np.sort(a, axis=1)  # the zeros first, NaN last
     zeros = np.count_nonzero(srt == 0.0, axis=1)
     moved = valid - zeros
     out = _sorted_middle(srt, zeros, moved)

@@ -43,7 +43,13 @@ from controlcenter.anomaly._reference_state import (
 )
 from controlcenter.anomaly._reference_steps import SensorRef, fold, judge, relation_step
 from controlcenter.anomaly._relation_store import MAX_SLOTS, SCALAR_COLUMNS
-from controlcenter.anomaly._robust import EDGE, GROUPED_STEPS, MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
+from controlcenter.anomaly._robust import (
+    EDGE,
+    GROUPED_STEPS,
+    MAD_TO_SIGMA,
+    MEAN_AD_TO_SIGMA,
+    SECOND_TO_STEP,
+)
 from controlcenter.anomaly.engine import Engine
 from controlcenter.anomaly.events import Detector, Events
 from controlcenter.anomaly.profile import (
@@ -228,9 +234,11 @@ class ReferenceEngine:
         times = list(st.times)
         gaps = [float(b - a) for a, b in itertools.pairwise(times)]
         st.interval_us = median(gaps) if gaps else math.nan
-        # The nonzero steps (repeats are no noise: the engine's ``_median_step``).
-        steps_abs = [abs(b - a) for a, b in itertools.pairwise(vals) if b != a]
-        st.step = median(steps_abs) if steps_abs else 0.0
+        # The noise as a step: nonzero second differences (the engine's ``_median_step``).
+        steps = [b - a for a, b in itertools.pairwise(vals)]
+        second = [abs(d - c) / SECOND_TO_STEP for c, d in itertools.pairwise(steps)]
+        second = [s for s in second if s != 0.0]
+        st.step = median(second) if second else 0.0
         st.seasonal = seasonal(st.daily, self.config, t)
 
     def _statistical(
@@ -326,7 +334,7 @@ class ReferenceEngine:
         return out
 
     def _noise2(self, st: SeriesRef) -> float:
-        """The noise variance the window's median nonzero step implies, times
+        """The noise variance the window's median step implies, times
         ``noise_floor`` (the EWMA z's variance floor)."""
         noise = MAD_TO_SIGMA * st.step
         return self.config.noise_floor * (noise * noise * 0.5)

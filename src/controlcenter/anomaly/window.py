@@ -84,7 +84,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "rel_row": (np.int64, -1),  # its row in the relation detector's state (-1: not watched)
     "rel_slot": (np.int64, -1),  # this metric's place in the sensor's vector
     "seasonal": (np.bool_, False),  # showed a daily pattern at the last refresh
-    "step": (np.float64, 0.0),  # median nonzero absolute step between readings at the last refresh
+    "step": (np.float64, 0.0),  # the noise as a step at the last refresh (_robust._median_step)
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
     "wmin": (np.float64, 0.0),  # the window's smallest and largest value at the last refresh
     "wmax": (np.float64, 0.0),
