@@ -170,8 +170,8 @@ def _stepped(level: F64, bmax: F64, wt: F64, start: float) -> F64:
     """A tail level after learning a maximum: the geometric step ``level * (b / level) **
     wt`` towards ``b`` (``bmax`` floored at TAIL_FLOOR, capped at TAIL_CAP times the level
     in force), or for a level not learnt yet (0) ``b`` itself, capped at ``start``: one
-    spike in the first block would otherwise set the level alone (halved by the next
-    block, a third off by the one after), and the bar above a fault hours later."""
+    spike in the first block would otherwise set the level alone (the next blocks'
+    maxima step it with weights 1/2, 1/3, ...), and the bar above a fault hours later."""
     b = np.maximum(bmax, TAIL_FLOOR)
     with np.errstate(divide="ignore", invalid="ignore"):
         stepped = level * (np.minimum(b, TAIL_CAP * level) / level) ** wt

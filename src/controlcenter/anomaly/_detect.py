@@ -35,15 +35,7 @@ from controlcenter.anomaly.window import WindowStore
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
 
-__all__ = [
-    "NAME_TIE",
-    "ROUNDING",
-    "SEVERITY_CAP",
-    "STATISTICAL",
-    "TINY",
-    "Severities",
-    "detect",
-]
+__all__ = ["NAME_TIE", "ROUNDING", "SEVERITY_CAP", "STATISTICAL", "TINY", "Severities", "detect"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -53,9 +45,8 @@ TINY = 1e-18
 ROUNDING = 1e-12
 #: Largest severity any statistical detector reports (a flat series that moves).
 SEVERITY_CAP = 1e6
-#: Statistical detectors, in the order :meth:`Severities.stat_detector` names them.
-#: The statistical detectors that name an episode's events, in the order of their evidence
-#: (the last: the generic profile's learnt stuck, ``stuck_learn``).
+#: Statistical detectors, in the order :meth:`Severities.stat_detector` names them (the
+#: last: the generic profile's learnt stuck, ``stuck_learn``).
 STATISTICAL = (Detector.ROBUST_Z, Detector.EWMA_Z, Detector.SHIFT, Detector.STUCK)
 #: Evidence within this relative distance of the strongest names the event (the first).
 NAME_TIE = 1e-9
@@ -277,8 +268,8 @@ def _ewma(
     its level scores 5, and a clean daily sine with Gaussian noise alarmed every two or
     three days. ``noise2`` floors it: the noise variance the window's median step implies
     (``_robust._median_step``: from second differences, at the last refresh, times
-    ``noise_floor``), which a
-    volatile hour hardly moves and which is back as soon as the hour has passed.
+    ``noise_floor``), which a volatile hour hardly moves and which is back as soon as the
+    hour has passed.
     """
     alpha = par["alpha"]
     mean, mean_prev, d, scale, a = _ewm_track(prep, alpha, store.ewm_mean, x, learn, n_life)
