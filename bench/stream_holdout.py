@@ -15,26 +15,25 @@ of all streams with a tenth of each as windows).
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import numpy as np
 
 from controlcenter import nab
-from controlcenter.anomaly import EngineConfig
-from stream_probe import N, Stream, probe
+from stream_probe import STEP_S, N, Stream, print_nab, probe, start
 
 DAY = 288
 
 
-def streams(rng: np.random.Generator) -> list[Stream]:
-    """The streams, drawn in a fixed order from ``rng``."""
+def streams(rng: np.random.Generator) -> list[tuple[Stream, int]]:
+    """The streams, drawn in a fixed order from ``rng``, each with its seconds between
+    readings."""
     i = np.arange(N)
     hour = (i % DAY) / 12.0
     weekday = (i // DAY) % 7 < 5
-    out: list[Stream] = []
+    out: list[tuple[Stream, int]] = []
 
-    def add(name: str, v: np.ndarray, at: int, lasts: int = 0) -> None:
-        out.append((name, v, [at], None, lasts))
+    def add(name: str, v: np.ndarray, at: int, lasts: int = 0, step_s: int = STEP_S) -> None:
+        out.append(((name, v, [at], None, lasts), step_s))
 
     # CPU utilisation: bounded, noisy around 30; it saturates at 100 for 3 hours.
     v = np.clip(30 + 8 * rng.standard_normal(N) + 10 * (hour > 9) * (hour < 18), 0, 100)
@@ -76,7 +75,7 @@ def streams(rng: np.random.Generator) -> list[Stream]:
     # Hourly ad cost (168 days): noisy, weak daily; a level jump for a day.
     v = 1.2 + 0.1 * np.sin(2 * np.pi * i / 24) + rng.normal(0, 0.15, N)
     v[3500:3524] += 0.8
-    add("hourly cost jumping for a day (1 h)", v, 3500, 24)
+    add("hourly cost jumping for a day", v, 3500, 24, step_s=3600)
     # A pump's current: on/off cycles of ~40 min; one cycle runs twice as long.
     cyc = (i % 16) < 8
     v = np.where(cyc, 30.0, 2.0) + rng.normal(0, 0.5, N)
@@ -94,21 +93,12 @@ def streams(rng: np.random.Generator) -> list[Stream]:
 
 
 def main(argv: list[str]) -> None:
-    overrides: dict[str, Any] = {a.split("=")[0]: float(a.split("=")[1]) for a in argv}
-    config = EngineConfig(**overrides)
-    print(f"# reproduce: .venv/bin/python bench/stream_holdout.py {' '.join(argv)}".rstrip())
-    print("| stream | anomalies found | false alarms | first ones (reading) |")
-    print("|---|---|---|---|")
-    rng = np.random.default_rng(11)
-    files = []
-    for name, v, anomalies, gaps, lasts in streams(rng):
-        step = 3600 if "(1 h)" in name else 300
-        files.append(probe(name, v, anomalies, gaps, lasts, config, step))
-    at = nab.normalised(files, 0.5)
-    best = nab.optimise(files)
-    print("\nNAB over the streams (standard / low FP / low FN):")
-    print("- at 0.5: " + " / ".join(f"{at[k]:.1f}" for k in nab.PROFILES))
-    print("- at the best threshold: " + " / ".join(f"{best[k][0]:.1f}" for k in nab.PROFILES))
+    config = start("stream_holdout.py", argv)
+    files: list[nab.FileRows] = [
+        probe(name, v, anomalies, gaps, lasts, config, step_s)
+        for (name, v, anomalies, gaps, lasts), step_s in streams(np.random.default_rng(11))
+    ]
+    print_nab(files)
 
 
 if __name__ == "__main__":

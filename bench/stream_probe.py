@@ -149,27 +149,39 @@ def streams(rng: np.random.Generator, day: int = DAY) -> list[Stream]:
     return out
 
 
-def main(argv: list[str]) -> None:
-    step_s = STEP_S
-    if "--step" in argv:
-        at = argv.index("--step")
-        step_s = int(argv[at + 1])
-        argv = argv[:at] + argv[at + 2 :]
+def start(script: str, argv: list[str], options: list[str] | None = None) -> EngineConfig:
+    """Print the command that reproduces the run (``argv``, then ``options``) and the
+    table's header; return the ``EngineConfig`` with the ``name=value`` overrides of
+    ``argv``."""
     overrides: dict[str, Any] = {a.split("=")[0]: float(a.split("=")[1]) for a in argv}
-    config = EngineConfig(**overrides)
-    shown = " ".join(argv + (["--step", str(step_s)] if step_s != STEP_S else []))
-    print(f"# reproduce: .venv/bin/python bench/stream_probe.py {shown}".rstrip())
+    shown = " ".join(argv + (options or []))
+    print(f"# reproduce: .venv/bin/python bench/{script} {shown}".rstrip())
     print("| stream | anomalies found | false alarms | first ones (reading) |")
     print("|---|---|---|---|")
-    files = [
-        probe(name, v, anomalies, gaps, lasts, config, step_s)
-        for name, v, anomalies, gaps, lasts in streams(np.random.default_rng(5), 86_400 // step_s)
-    ]
+    return EngineConfig(**overrides)
+
+
+def print_nab(files: list[nab.FileRows]) -> None:
+    """The NAB score of all streams together, at 0.5 and at the best threshold."""
     at = nab.normalised(files, 0.5)
     best = nab.optimise(files)
     print("\nNAB over the streams (standard / low FP / low FN):")
     print("- at 0.5: " + " / ".join(f"{at[k]:.1f}" for k in nab.PROFILES))
     print("- at the best threshold: " + " / ".join(f"{best[k][0]:.1f}" for k in nab.PROFILES))
+
+
+def main(argv: list[str]) -> None:
+    step_s, options = STEP_S, []
+    if "--step" in argv:
+        at = argv.index("--step")
+        step_s = int(argv[at + 1])
+        argv, options = argv[:at] + argv[at + 2 :], ["--step", str(step_s)]
+    config = start("stream_probe.py", argv, options)
+    files = [
+        probe(name, v, anomalies, gaps, lasts, config, step_s)
+        for name, v, anomalies, gaps, lasts in streams(np.random.default_rng(5), 86_400 // step_s)
+    ]
+    print_nab(files)
 
 
 if __name__ == "__main__":

@@ -319,14 +319,15 @@ class ReferenceEngine:
             span = max(st.wmax - st.wmin, RANGE_FLOOR_SIGMAS * st.sigma)
             out_by = max(x - st.wmax, st.wmin - x, 0.0)
             least = min(robust, SEVERITY_CAP) if out_by * p["inv_range_k"] >= span else 0.0
-        held = self._held(st, x, has_prev, robust_ok)
+        stuck = self._stuck(st, x, t, has_prev)  # (updates the run the learnt stuck reads)
+        held = self._held(st, robust_ok)
         sev, event = self._statistical(st, t, n, parts, max(least, held))
         # One event per episode (or growth), named after the strongest detector.
         named = [*parts, held]
         top = max(named) * (1.0 - NAME_TIE)
         strongest = STATISTICAL[next(i for i, v in enumerate(named) if v >= top)]
         out.append((strongest if event else None, sev, st.ep_start))
-        out.append((Detector.STUCK, self._stuck(st, x, t, has_prev), t))
+        out.append((Detector.STUCK, stuck, t))
         st.values.append(x)
         st.times.append(t)
         st.count += 1
@@ -372,17 +373,15 @@ class ReferenceEngine:
         st.ref_mean = (1.0 - ra) * st.ref_mean + ra * learn
         return sev, d, raw, sev_raw, ref_dev
 
-    def _held(self, st: SeriesRef, x: float, has_prev: bool, robust_ok: bool) -> float:
+    def _held(self, st: SeriesRef, robust_ok: bool) -> float:
         """The learnt stuck's evidence (the engine's ``_detect._learnt_stuck``): the run of
-        repeats this reading makes over ``stuck_learn`` times the learnt longest run."""
+        repeats this reading made (``_stuck`` counted it) over ``stuck_learn`` times the
+        learnt longest run."""
         inv = st.par["inv_stuck_learn"]
-        repeat = has_prev and x == st.last_value
-        run = st.run + 1 if repeat else 0
-        changes = st.changes + int(has_prev and not repeat)
-        if inv <= 0 or not robust_ok or changes < self.config.stuck_min_changes:
+        if inv <= 0 or not robust_ok or st.changes < self.config.stuck_min_changes:
             return 0.0
         learnt = 0.0 if math.isnan(st.runmax) else st.runmax
-        return min(run / max(learnt / inv, self.config.stuck_learn_min), 1.0)
+        return min(st.run / max(learnt / inv, self.config.stuck_learn_min), 1.0)
 
     def _stuck(self, st: SeriesRef, x: float, t: int, has_prev: bool) -> float:
         p = st.par

@@ -8,7 +8,7 @@ variance, CUSUM sums, flatline run length, and the robust statistics of the last
 Capacity grows geometrically (doubling), so adding series one by one costs amortised O(W).
 
 Memory per series: ``16 * W`` bytes of ring (values ``float64`` and times ``int64``, side
-by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,436 bytes at ``W = 256``. A
+by side) plus :attr:`WindowStore.SCALAR_BYTES` of scalars: 4,444 bytes at ``W = 256``. A
 series whose metric keeps a daily baseline (``_daily.py``) adds ``48 * daily_slots`` bytes
 (2,304 at 48 slots), in arrays that hold only such series.
 
@@ -88,7 +88,7 @@ _COLUMNS: dict[str, tuple[type[Any], float | int | bool]] = {
     "resolution": (np.float64, 0.0),  # smallest step between window values at the last refresh
     "wmin": (np.float64, 0.0),  # the window's smallest and largest value at the last refresh
     "wmax": (np.float64, 0.0),
-    "runmax": (np.float64, np.nan),  # the longest finished run of repeats (_robust._runs)
+    "runmax": (np.float64, np.nan),  # the learnt longest run of repeats (_robust._learn_runs)
     **JUDGED_COLUMNS,
 }
 #: Columns of the daily-baseline state, ``daily[row, slot, column]`` (``_daily.py``): the
