@@ -63,9 +63,11 @@ class EngineConfig:
             (weights ``max(1 / k, 1 / relation_memory)``): enough to span a day's regimes.
         unsure_scale: a reading of a series that keeps a daily baseline, in a slot of the
             day with no profile of its day class yet (the series' first day, its first
-            weekend), needs ``unsure_scale`` times the usual severity to alarm, once the
-            series has been seen for ``unsure_after_s`` (readings x usual interval; before
-            that the time of day has hardly moved since its first reading).
+            weekend), needs ``unsure_scale`` times the usual robust z (and relation
+            severity) to alarm, once the series has been seen for ``unsure_after_s``
+            (readings x usual interval; before that the time of day has hardly moved since
+            its first reading); its robust z also counts no more than its deviation in the
+            EWMA's spread shows (a shift start's ramp widens that spread).
         noise_floor: the EWMA z's variance is never below this times the noise variance the
             window's median step implies (``_robust._median_step``: nonzero second
             differences, in steps; ``_detect._ewma``).

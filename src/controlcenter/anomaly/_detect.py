@@ -257,11 +257,12 @@ def _ewma(
     floor2: F64,
     adj: F64 | None,
     noise2: F64,
-) -> tuple[F64, F64, F64, F64, F64, F64]:
+) -> tuple[F64, F64, F64, F64, F64, F64, F64]:
     """EWMA z severity (with ``adj`` taken out of the deviation, and as it was), deviation
     ``x - mean_before`` less ``adj`` (the seasonal part, :func:`_seasonal_step`) and as it
-    was, and mean and variance after each reading; the statistics learn ``learn`` (``x``
-    winsorized), the score uses ``x``.
+    was, mean and variance after each reading, and the spread each reading is judged by
+    (with its floors); the statistics learn ``learn`` (``x`` winsorized), the score uses
+    ``x``.
 
     The EWMA variance remembers about ``1 / alpha`` readings, so on plain noise its
     estimate wanders (by a third at ``alpha`` 0.1): a 3.5-sigma deviation meeting it at half
@@ -282,7 +283,7 @@ def _ewma(
     rel = par["min_rel_std"] * mean_prev
     spread = np.sqrt(np.maximum(var_prev, noise2) + par["min_std2"] + rel * rel + floor2 + TINY)
     scale = np.where(n_life >= min_history, par["inv_ewma_z"] / spread, 0.0)
-    return np.abs(d) * scale, np.abs(raw) * scale, d, raw, mean, var
+    return np.abs(d) * scale, np.abs(raw) * scale, d, raw, mean, var, spread
 
 
 def _seasonal_step(prep: Prepared, store: WindowStore, par: _Params, level: F64) -> tuple[F64, F64]:
@@ -399,7 +400,7 @@ def detect(
     quant2 = force.res * force.res / 12.0
     noise = MAD_TO_SIGMA * force.step
     noise2 = cfg.noise_floor * (noise * noise * 0.5)
-    ewma, ewma_raw, dev, raw, mean, var = _ewma(
+    ewma, ewma_raw, dev, raw, mean, var, espread = _ewma(
         prep, store, par, x, learn, n_life, cfg.min_history, quant2, adj, noise2
     )
     # Deviation from the EWMA mean (follows trends) in robust sigmas (which a spike or a
@@ -444,7 +445,14 @@ def detect(
     doubt = np.zeros(x.size, dtype=np.bool_)
     if unsure is not None:
         doubt = _unsure(unsure, n_life, force.interval_us, cfg)
-        robust = np.where(doubt, robust / cfg.unsure_scale, robust)
+        # With no earlier day to tell, a level the window has not seen may be the time of
+        # day's: the robust z needs ``unsure_scale`` times its evidence, and counts no more
+        # than the deviation in the EWMA's own spread (at the robust z's threshold). A
+        # shift start ramps up over minutes, and the spread widens with it (the robust
+        # sigma, fixed since the refresh, saw only the night); a fault's step arrives at
+        # once, out of a quiet spread.
+        quick = np.abs(dev) / espread * par["inv_robust_z"]
+        robust = np.where(doubt, np.minimum(robust / cfg.unsure_scale, quick), robust)
     # A reading far from its slot's profile (the generic profile's rule; the kinds keep it
     # off). ``unsure`` and ``spread`` come with ``level`` from the daily baseline.
     if (

@@ -279,7 +279,7 @@ class ReferenceEngine:
         factor, level, unsure, spread = daily_step(st.daily, p, cfg, t, x)
         factor = factor if st.seasonal else 1.0
         level = level if st.seasonal else math.nan
-        sev_ewma, dev, raw, ewma_raw, ref_dev = self._ewma(st, x, n, level)
+        sev_ewma, dev, raw, ewma_raw, ref_dev, spread_e = self._ewma(st, x, n, level)
         robust_ok = st.robust_ok and n >= cfg.min_history
         zdev = dev / st.sigma
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
@@ -290,7 +290,9 @@ class ReferenceEngine:
             sev_ewma = 0.0  # a wide slot: the change within it is the time of day's
         st.last_u = unsure and n * st.interval_us >= cfg.unsure_after_s * 1e6
         if st.last_u:
-            robust /= cfg.unsure_scale  # no earlier day of its kind: only a clearer one
+            # No earlier day of its kind: only a clearer one, and no more than the
+            # deviation in the EWMA's spread (which a ramp widens) shows.
+            robust = min(robust / cfg.unsure_scale, abs(dev) / spread_e * p["inv_robust_z"])
         aged = n * st.interval_us >= cfg.season_after_s * 1e6
         day = (t + cfg.day_offset_s * 1_000_000) // US_PER_DAY
         continues = is_weekend(day) == is_weekend(day - 1)  # not a Monday or a Saturday
@@ -342,16 +344,17 @@ class ReferenceEngine:
 
     def _ewma(
         self, st: SeriesRef, x: float, n: int, level: float
-    ) -> tuple[float, float, float, float, float]:
+    ) -> tuple[float, float, float, float, float, float]:
         """EWMA z severity of ``x`` (0 during warm-up), its deviation less the seasonal step
         (``level``: the daily profile's mean ``x`` is judged by, NaN: none); the deviation
         as it was, and the severity of that; the deviation from the CUSUM's reference mean
-        (less the step too); then learn ``x`` (winsorized) into both means."""
+        (less the step too); the spread ``x`` is judged by (inf at the first reading); then
+        learn ``x`` (winsorized) into both means."""
         p = st.par
         adj = _seasonal_step(st, level, p["alpha"])
         if n == 0:
             st.ewm_mean, st.ewm_var, st.ref_mean = x, 0.0, x
-            return 0.0, 0.0, 0.0, 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0, 0.0, math.inf
         raw, d = _deviation(x, st.ewm_mean, adj)
         ref_dev = _deviation(x, st.ref_mean, adj)[1]
         rel = p["min_rel_std"] * st.ewm_mean
@@ -371,7 +374,7 @@ class ReferenceEngine:
         st.ewm_mean = (1.0 - al) * st.ewm_mean + al * learn
         st.ewm_var = (1.0 - al) * st.ewm_var + (1.0 - al) * al * d * d
         st.ref_mean = (1.0 - ra) * st.ref_mean + ra * learn
-        return sev, d, raw, sev_raw, ref_dev
+        return sev, d, raw, sev_raw, ref_dev, spread
 
     def _held(self, st: SeriesRef, robust_ok: bool) -> float:
         """The learnt stuck's evidence (the engine's ``_detect._learnt_stuck``): the run of
