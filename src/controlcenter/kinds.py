@@ -102,6 +102,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "long_tail": "bool",
     "season_z": "off",
     "stuck_learn": "off",
+    "unsure_ewma": "bool",
 }
 #: What a state metric's engine profile always is: limits, silence, nothing statistical.
 STATE_ENGINE: Mapping[str, Any] = {

@@ -43,6 +43,7 @@ TEST_PROFILES = {
         cusum_alpha=0.05,  # the CUSUM's own reference, with the seasonal step taken out
         daily_z=2.0,
         season_z=3.0,  # far from the slot's profile: evidence (the generic profile's rule)
+        unsure_ewma=True,  # a first day's EWMA z damped too (the loads' rule)
     ),
     "generic": GENERIC,  # with its learnt stuck (``stuck_learn_min`` varies below)
 }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlcenter.anomaly import Engine, EngineConfig, Events, ReferenceEngine
+from controlcenter.anomaly import DEFAULT_PROFILES, Engine, EngineConfig, Events, ReferenceEngine
 from controlcenter.anomaly._daily import day_and_slot
 from controlcenter.domain import Batch
 from tests.anomaly._streams import split
@@ -177,3 +179,37 @@ def test_a_first_days_shift_start_ramp_raises_no_alarm_but_a_step_does():
     at = (7 * 60 + 50) * 2
     assert all(float(s[at - 40 : at + 60].max()) < 0.5 for s in ramps)
     assert all(float(s[at]) >= 0.5 for s in steps)
+
+
+def _first_day_surge(rng: np.random.Generator, jump: float, unsure_ewma: bool) -> float:
+    """Highest score around a load's first 06:00 (a kW meter every 30 s from local
+    midnight at 100 +- 2 kW): at 06:00 it jumps by ``jump`` kW, decaying in 15 minutes to
+    +10 kW (motors starting at a shift change), with or without ``unsure_ewma``."""
+    n = 8 * 120
+    since = np.arange(n) / 2.0 - 6 * 60
+    surge = np.where(since >= 0, 10.0 + jump * np.exp(-np.maximum(since, 0.0) / 15.0), 0.0)
+    x = 100.0 + surge + rng.normal(0.0, 2.0, n)
+    t = MONDAY + np.arange(n, dtype=np.int64) * 30_000_000
+    profiles = dict(DEFAULT_PROFILES)
+    profiles["power.kw"] = replace(profiles["power.kw"], unsure_ewma=unsure_ewma)
+    eng = Engine(EngineConfig(day_offset_s=OFFSET_S), profiles)
+    eng.add_series([0], "power.kw")
+    scores = np.concatenate(
+        [eng.ingest(Batch.from_lists(np.zeros(k.size), t[k], x[k]))[0]
+         for k in np.array_split(np.arange(n), 40)]
+    )  # fmt: skip
+    return float(scores[6 * 120 - 10 : 6 * 120 + 60].max())
+
+
+def test_a_loads_first_day_surge_needs_a_clearer_ewma_z():
+    # A load (``unsure_ewma``, the kinds' ``load`` preset): on its first day a shift
+    # change's surge of 30% raises no alarm, where the same metric without the rule alarms
+    # through its EWMA z; a fault tripling the load still alarms.
+    def scores(jump: float, on: bool) -> list[float]:
+        rng = np.random.default_rng(5)
+        return [_first_day_surge(rng, jump, on) for _ in range(6)]
+
+    assert DEFAULT_PROFILES["power.kw"].unsure_ewma
+    assert max(scores(30.0, True)) < 0.5
+    assert min(scores(30.0, False)) >= 0.5
+    assert min(scores(300.0, True)) >= 0.5

@@ -453,6 +453,8 @@ def detect(
         # once, out of a quiet spread.
         quick = np.abs(dev) / espread * par["inv_robust_z"]
         robust = np.where(doubt, np.minimum(robust / cfg.unsure_scale, quick), robust)
+        # A load's EWMA z too: a shift change's surge is as sharp as a fault's step.
+        ewma = np.where(doubt & (par["unsure_ewma"] > 0), ewma / cfg.unsure_scale, ewma)
     # A reading far from its slot's profile (the generic profile's rule; the kinds keep it
     # off). ``unsure`` and ``spread`` come with ``level`` from the daily baseline.
     if (

@@ -293,6 +293,8 @@ class ReferenceEngine:
             # No earlier day of its kind: only a clearer one, and no more than the
             # deviation in the EWMA's spread (which a ramp widens) shows.
             robust = min(robust / cfg.unsure_scale, abs(dev) / spread_e * p["inv_robust_z"])
+            if p["unsure_ewma"] > 0:
+                sev_ewma /= cfg.unsure_scale  # a load's surge: a clearer EWMA z too
         aged = n * st.interval_us >= cfg.season_after_s * 1e6
         day = (t + cfg.day_offset_s * 1_000_000) // US_PER_DAY
         continues = is_weekend(day) == is_weekend(day - 1)  # not a Monday or a Saturday
