@@ -67,7 +67,11 @@ class EngineConfig:
             severity) to alarm, once the series has been seen for ``unsure_after_s``
             (readings x usual interval; before that the time of day has hardly moved since
             its first reading); its robust z also counts no more than its deviation in the
-            EWMA's spread shows (a shift start's ramp widens that spread).
+            EWMA's spread shows (a shift start's ramp widens that spread), and a profile's
+            ``unsure_ewma`` (the loads) damps its EWMA z too. A sensor's vector with a
+            metric of a series that shows a daily pattern needs ``unsure_scale`` times the
+            relation severity on every day (its metrics relate one way at night and
+            another under load).
         noise_floor: the EWMA z's variance is never below this times the noise variance the
             window's median step implies (``_robust._median_step``: nonzero second
             differences, in steps; ``_detect._ewma``).

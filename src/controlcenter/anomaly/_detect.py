@@ -516,6 +516,9 @@ def detect(
         off_k=cfg.off_k,
         growth=cfg.growth,
     )  # fmt: skip
+    # The relation detector is unsure too where the time of day may explain a break: on a
+    # first day, and in a series with a daily pattern, whose metrics relate one way at
+    # night's idle and another under the day's load (one all-day covariance cannot know).
     rel = relation(
         relations,
         store.rel_row,
@@ -525,7 +528,7 @@ def detect(
         x,
         raw / sigma,
         np.minimum(np.maximum(e, own), SEVERITY_CAP),
-        doubt,
+        doubt | force.seasonal,
         hist,
         cfg,
         commit=commit,

@@ -190,8 +190,9 @@ def relation(
     commit: bool,
 ) -> RelationResult:
     """Run the detector over the accepted readings (``sa`` series, ``t``, ``x``, ``zdev``;
-    ``own``: each reading's evidence from its own statistical detectors; ``unsure``: its
-    slot of the day has no profile of its day class yet)."""
+    ``own``: each reading's evidence from its own statistical detectors; ``unsure``: the
+    time of day may explain a break: its slot of the day has no profile of its day class
+    yet, or its series shows a daily pattern)."""
     row, slot = series_row[sa], series_slot[sa]
     idx = np.flatnonzero((row >= 0) & valid)
     r = np.clip(zdev, -RESIDUAL_CLIP, RESIDUAL_CLIP)
@@ -310,9 +311,11 @@ def _score_vectors(
         tail_start=cfg.cal_tail_start,
     )
     s = np.where(warm, np.minimum(e, cal.c), 0.0)
-    # A first day's new regime (a shift starting) may move the metrics' relation as well:
-    # with no earlier day of its kind behind a metric, only a clearer break counts (the
-    # calibration still learns the evidence as it is).
+    # A first day's new regime (a shift starting) may move the metrics' relation as well,
+    # and so may any day's in a sensor whose metrics follow the time of day (they relate
+    # one way at night's idle and another under load; one all-day covariance cannot
+    # know): there only a clearer break counts (the calibration still learns the evidence
+    # as it is).
     s = np.where(g.u[vec], s / cfg.unsure_scale, s)
     ep = episodes(
         s,

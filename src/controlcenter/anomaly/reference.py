@@ -195,7 +195,8 @@ class ReferenceEngine:
             if st.sensor >= 0 and st.last_r[0]:
                 sen = self.sensors[st.sensor]
                 members.setdefault((sen.row, t), []).append(i)
-                reading = (st.last_r[1], x, st.last_e, st.last_u)
+                # Unsure: a first day's slot, or a series with a daily pattern.
+                reading = (st.last_r[1], x, st.last_e, st.last_u or st.seasonal)
                 done = relation_step(sen, self.config, t, st.slot, reading)
                 if done is not None:
                     sev, top, event = done
