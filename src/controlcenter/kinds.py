@@ -101,6 +101,7 @@ ENGINE_KNOBS: Mapping[str, Literal["off", "float", "int", "bool"]] = {
     "range_k": "off",
     "long_tail": "bool",
     "season_z": "off",
+    "season_after_s": "float",
     "stuck_learn": "off",
     "unsure_ewma": "bool",
 }

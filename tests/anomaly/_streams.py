@@ -44,6 +44,7 @@ TEST_PROFILES = {
         daily_z=2.0,
         season_z=3.0,  # far from the slot's profile: evidence (the generic profile's rule)
         unsure_ewma=True,  # a first day's EWMA z damped too (the loads' rule)
+        season_after_s=6 * 3600.0,  # its own (the loads'); the others take the config's
     ),
     "generic": GENERIC,  # with its learnt stuck (``stuck_learn_min`` varies below)
 }

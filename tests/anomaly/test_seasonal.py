@@ -252,3 +252,42 @@ def test_a_daily_patterns_regimes_need_a_clearer_relation_break():
     undamped = sum(_relation_alarms_by_day(s, 1.0)[1:].sum() for s in range(4))
     assert damped == 0
     assert undamped > 0
+
+
+def _second_day_drift(seed: int, drift: float, season: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of a load over two working days (a kW meter every minute: 30 +- 3 kW at
+    night, 300 +- 20 kW from 08:00 to 18:00), whose second day drifts linearly by ``drift``
+    kW from 13:00 to 16:00, and whether each reading lies in the drift; ``season``: the
+    profile keeps ``season_z`` (else off)."""
+    rng = np.random.default_rng(seed)
+    n = 2 * 1440
+    minute = np.arange(n) % 1440
+    on = (minute >= 8 * 60) & (minute < 18 * 60)
+    x = np.where(on, 300.0 + rng.normal(0.0, 20.0, n), 30.0 + rng.normal(0.0, 3.0, n))
+    inside = (np.arange(n) >= 1440 + 13 * 60) & (np.arange(n) < 1440 + 16 * 60)
+    x[inside] += drift * (np.arange(inside.sum()) + 1) / inside.sum()
+    t = MONDAY + np.arange(n, dtype=np.int64) * 60_000_000
+    profiles = dict(DEFAULT_PROFILES)
+    if not season:
+        profiles["power.kw"] = replace(profiles["power.kw"], season_z=float("inf"))
+    eng = Engine(EngineConfig(day_offset_s=OFFSET_S), profiles)
+    eng.add_series([0], "power.kw")
+    scores = np.concatenate(
+        [eng.ingest(Batch.from_lists(np.zeros(k.size), t[k], x[k]))[0]
+         for k in np.array_split(np.arange(n), 48)]
+    )  # fmt: skip
+    return scores, inside
+
+
+def test_a_loads_drift_on_its_second_day_is_found_by_its_slot_profile():
+    # The EWMA follows a slow drift, so no window statistic sees it; the load's slot
+    # profile from its first day does (``season_z`` 12, from one day on for the loads).
+    # A plain second day raises no alarm.
+    for seed in range(4):
+        scores, inside = _second_day_drift(seed, 450.0, True)
+        assert (scores[inside] >= 0.5).any()
+        assert not (scores[1440:][~inside[1440:]] >= 0.5).any()
+        plain, _ = _second_day_drift(seed, 450.0, False)
+        assert not (plain[inside] >= 0.5).any()
+        calm, _ = _second_day_drift(seed, 0.0, True)
+        assert not (calm[1440:] >= 0.5).any()

@@ -296,7 +296,8 @@ class ReferenceEngine:
             robust = min(robust / cfg.unsure_scale, abs(dev) / spread_e * p["inv_robust_z"])
             if p["unsure_ewma"] > 0:
                 sev_ewma /= cfg.unsure_scale  # a load's surge: a clearer EWMA z too
-        aged = n * st.interval_us >= cfg.season_after_s * 1e6
+        after = p["season_after_us"]
+        aged = n * st.interval_us >= (after if after >= 0 else cfg.season_after_s * 1e6)
         day = (t + cfg.day_offset_s * 1_000_000) // US_PER_DAY
         continues = is_weekend(day) == is_weekend(day - 1)  # not a Monday or a Saturday
         judged = robust_ok and aged and continues and not unsure and not math.isnan(level)
