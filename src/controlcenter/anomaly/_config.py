@@ -85,9 +85,9 @@ class EngineConfig:
             there; in a narrow slot the EWMA z keeps its say: it sees drifts within the
             day's range). ``inf``: off.
         season_after_s: a profile's ``season_z`` counts once its series has been seen
-            this long (readings times the usual interval): a slot's profile learnt from
-            one day (its variance from a handful of readings) put a plain daily curve
-            10 spreads away on its second day.
+            this long (readings times the usual interval), unless the profile sets its own
+            (the loads: one day): a slot's profile learnt from one day (its variance from a
+            handful of readings) put a plain daily curve 10 spreads away on its second day.
         day_offset_s: the complex's offset from UTC: the baselines' days, slots and
             weekends are local (Asia/Seoul: 32,400).
 
