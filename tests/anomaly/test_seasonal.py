@@ -145,6 +145,19 @@ def test_an_unsure_baseline_needs_a_clearer_step_on_a_first_day():
     assert any(a for a, _ in young)
 
 
+def _kw_scores(t: np.ndarray, x: np.ndarray, batches: int, **profile: object) -> np.ndarray:
+    """Scores of one ``power.kw`` series (its profile with ``profile`` replaced, the
+    complex's local time), fed in ``batches`` batches."""
+    profiles = dict(DEFAULT_PROFILES)
+    profiles["power.kw"] = replace(profiles["power.kw"], **profile)  # type: ignore[arg-type]
+    eng = Engine(EngineConfig(day_offset_s=OFFSET_S), profiles)
+    eng.add_series([0], "power.kw")
+    return np.concatenate(
+        [eng.ingest(Batch.from_lists(np.zeros(k.size), t[k], x[k]))[0]
+         for k in np.array_split(np.arange(t.size), batches)]
+    )  # fmt: skip
+
+
 def _first_shift_start(rng: np.random.Generator, ramp_min: float) -> np.ndarray:
     """Scores of a machine's first day (a kW meter every 30 s from local midnight, idle at
     25 +- 1 kW): at 07:50 its load rises to 300 kW, over ``ramp_min`` minutes (a logistic
@@ -158,13 +171,7 @@ def _first_shift_start(rng: np.random.Generator, ramp_min: float) -> np.ndarray:
         rise = (minute >= at).astype(np.float64)
     x = 25.0 + 275.0 * rise + rng.normal(0.0, 1.0, n)
     t = MONDAY + np.arange(n, dtype=np.int64) * 30_000_000
-    eng = Engine(EngineConfig(day_offset_s=OFFSET_S))
-    eng.add_series([0], "power.kw")
-    scores = np.concatenate(
-        [eng.ingest(Batch.from_lists(np.zeros(k.size), t[k], x[k]))[0]
-         for k in np.array_split(np.arange(n), 40)]
-    )  # fmt: skip
-    return scores
+    return _kw_scores(t, x, 40)
 
 
 def test_a_first_days_shift_start_ramp_raises_no_alarm_but_a_step_does():
@@ -190,14 +197,7 @@ def _first_day_surge(rng: np.random.Generator, jump: float, unsure_ewma: bool) -
     surge = np.where(since >= 0, 10.0 + jump * np.exp(-np.maximum(since, 0.0) / 15.0), 0.0)
     x = 100.0 + surge + rng.normal(0.0, 2.0, n)
     t = MONDAY + np.arange(n, dtype=np.int64) * 30_000_000
-    profiles = dict(DEFAULT_PROFILES)
-    profiles["power.kw"] = replace(profiles["power.kw"], unsure_ewma=unsure_ewma)
-    eng = Engine(EngineConfig(day_offset_s=OFFSET_S), profiles)
-    eng.add_series([0], "power.kw")
-    scores = np.concatenate(
-        [eng.ingest(Batch.from_lists(np.zeros(k.size), t[k], x[k]))[0]
-         for k in np.array_split(np.arange(n), 40)]
-    )  # fmt: skip
+    scores = _kw_scores(t, x, 40, unsure_ewma=unsure_ewma)
     return float(scores[6 * 120 - 10 : 6 * 120 + 60].max())
 
 
@@ -267,16 +267,8 @@ def _second_day_drift(seed: int, drift: float, season: bool) -> tuple[np.ndarray
     inside = (np.arange(n) >= 1440 + 13 * 60) & (np.arange(n) < 1440 + 16 * 60)
     x[inside] += drift * (np.arange(inside.sum()) + 1) / inside.sum()
     t = MONDAY + np.arange(n, dtype=np.int64) * 60_000_000
-    profiles = dict(DEFAULT_PROFILES)
-    if not season:
-        profiles["power.kw"] = replace(profiles["power.kw"], season_z=float("inf"))
-    eng = Engine(EngineConfig(day_offset_s=OFFSET_S), profiles)
-    eng.add_series([0], "power.kw")
-    scores = np.concatenate(
-        [eng.ingest(Batch.from_lists(np.zeros(k.size), t[k], x[k]))[0]
-         for k in np.array_split(np.arange(n), 48)]
-    )  # fmt: skip
-    return scores, inside
+    off = {} if season else {"season_z": float("inf")}
+    return _kw_scores(t, x, 48, **off), inside
 
 
 def test_a_loads_drift_on_its_second_day_is_found_by_its_slot_profile():
