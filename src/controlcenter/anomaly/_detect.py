@@ -468,10 +468,7 @@ def detect(
         floor2 = par["min_std2"] + quant2
         off = _off_profile(x, level, spread, noise2, floor2, par["min_rel_std"])
         with np.errstate(invalid="ignore"):  # NaN interval: not yet
-            after = par["season_after_us"]
-            aged = n_life * force.interval_us >= np.where(
-                after >= 0, after, cfg.season_after_s * 1e6
-            )
+            aged = n_life * force.interval_us >= par["season_after_us"]
         judged = hist & ~unsure & aged & _class_continues(t, cfg.day_offset_s)
         robust = np.where(judged, np.maximum(robust, off * inv_season_z), robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)

@@ -88,7 +88,7 @@ class Engine:
         self.profile_names: tuple[str, ...] = tuple(named)
         self.profiles: tuple[MetricProfile, ...] = tuple(named.values())
         self._profile_index = {name: i for i, name in enumerate(self.profile_names)}
-        self.table = profile_table(list(named.values()))
+        self.table = profile_table(list(named.values()), self.config.season_after_s)
         keys = CLASSES * self.config.daily_slots
         self.store = WindowStore(self.config.window, self.config.capacity, keys)
         self.relations = RelationStore()
@@ -109,7 +109,8 @@ class Engine:
             self._profile_index[name] = len(self._profile_index)
         self.profile_names += tuple(new)
         self.profiles += tuple(new.values())
-        self.table = np.concatenate([self.table, profile_table(list(new.values()))])
+        added = profile_table(list(new.values()), self.config.season_after_s)
+        self.table = np.concatenate([self.table, added])
         return len(new)
 
     # -- series ---------------------------------------------------------------------------

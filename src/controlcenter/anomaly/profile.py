@@ -314,8 +314,9 @@ def _inv(x: float) -> float:
     return 0.0 if math.isinf(x) or x <= 0 else 1.0 / x
 
 
-def profile_row(p: MetricProfile) -> list[float]:
-    """One profile as the numbers of :data:`COLUMNS` (thresholds stored as inverses)."""
+def profile_row(p: MetricProfile, season_after_s: float = 172_800.0) -> list[float]:
+    """One profile as the numbers of :data:`COLUMNS` (thresholds stored as inverses;
+    ``season_after_s``: the engine's, for a profile that sets none)."""
     cusum_on = not math.isinf(p.cusum_h)
     return [
         p.lo,
@@ -348,14 +349,15 @@ def profile_row(p: MetricProfile) -> list[float]:
         _inv(p.range_k),
         float(p.long_tail),
         _inv(p.season_z),
-        -1.0 if p.season_after_s is None else p.season_after_s * 1e6,  # -1: the engine's
+        (season_after_s if p.season_after_s is None else p.season_after_s) * 1e6,
         _inv(p.stuck_learn),
         float(p.unsure_ewma),
     ]
 
 
-def profile_table(profiles: list[MetricProfile]) -> npt.NDArray[np.float64]:
+def profile_table(
+    profiles: list[MetricProfile], season_after_s: float = 172_800.0
+) -> npt.NDArray[np.float64]:
     """``float64[len(profiles), len(COLUMNS)]``: the engine's per-profile numbers."""
-    return np.array([profile_row(p) for p in profiles], dtype=np.float64).reshape(
-        len(profiles), len(COLUMNS)
-    )
+    rows = [profile_row(p, season_after_s) for p in profiles]
+    return np.array(rows, dtype=np.float64).reshape(len(profiles), len(COLUMNS))

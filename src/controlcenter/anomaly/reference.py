@@ -82,7 +82,10 @@ class ReferenceEngine:
         self.config = config or EngineConfig()
         named = dict(DEFAULT_PROFILES if profiles is None else profiles)
         named.setdefault("generic", GENERIC)
-        self.rows = {k: dict(zip(COLUMNS, profile_row(p), strict=True)) for k, p in named.items()}
+        after = self.config.season_after_s
+        self.rows = {
+            k: dict(zip(COLUMNS, profile_row(p, after), strict=True)) for k, p in named.items()
+        }
         self.series: dict[int, SeriesRef] = {}
         self.sensors: dict[int, SensorRef] = {}  # sensor id -> relation state, rows in order
 
@@ -296,8 +299,7 @@ class ReferenceEngine:
             robust = min(robust / cfg.unsure_scale, abs(dev) / spread_e * p["inv_robust_z"])
             if p["unsure_ewma"] > 0:
                 sev_ewma /= cfg.unsure_scale  # a load's surge: a clearer EWMA z too
-        after = p["season_after_us"]
-        aged = n * st.interval_us >= (after if after >= 0 else cfg.season_after_s * 1e6)
+        aged = n * st.interval_us >= p["season_after_us"]
         day = (t + cfg.day_offset_s * 1_000_000) // US_PER_DAY
         continues = is_weekend(day) == is_weekend(day - 1)  # not a Monday or a Saturday
         judged = robust_ok and aged and continues and not unsure and not math.isnan(level)
