@@ -283,3 +283,32 @@ def test_a_loads_drift_on_its_second_day_is_found_by_its_slot_profile():
         assert not (plain[inside] >= 0.5).any()
         calm, _ = _second_day_drift(seed, 0.0, True)
         assert not (calm[1440:] >= 0.5).any()
+
+
+def _loaded_second_day(seed: int, fault: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of a load over two working days (a kW meter every 30 s: 25 +- 1 kW at night;
+    from 08:00 a 10-minute ramp to 275 kW on the first day and 25% more on the second, +-
+    25 kW), with ``fault`` kW added to the second day's 09:00-09:10; and where that is."""
+    rng = np.random.default_rng(seed)
+    n = 2 * 2880
+    minute = (np.arange(n) % 2880) / 2.0
+    rise = np.clip((minute - 8 * 60) / 10.0, 0.0, 1.0) * (minute < 18 * 60)
+    level = np.where(np.arange(n) >= 2880, 1.25, 1.0) * 275.0
+    x = 25.0 + rng.normal(0.0, 1.0, n) + rise * (level + rng.normal(0.0, 25.0, n))
+    at = (np.arange(n) >= 2880 + 9 * 120) & (np.arange(n) < 2880 + 9 * 120 + 20)
+    x[at] += fault
+    t = MONDAY + np.arange(n, dtype=np.int64) * 30_000_000
+    return _kw_scores(t, x, 48), at
+
+
+def test_a_loads_busier_morning_is_judged_in_its_slots_spread_not_the_nights_sigma():
+    # At 08:30 the window (256 readings, two hours) is still mostly the night's idle: its
+    # robust sigma is the idle's 1 kW. A second day's load a quarter above the first's
+    # leaves the slot's usual band now and then, and was judged in that sigma: tens of
+    # sigmas, an alarm on each of these mornings. Past the band, the deviation now counts
+    # in the slot's spread where that is wider. A fault of 300 kW is still found.
+    for seed in range(6):
+        scores, _ = _loaded_second_day(seed, 0.0)
+        assert not (scores[2880 + 8 * 120 : 2880 + 18 * 120] >= 0.5).any()
+        faulty, at = _loaded_second_day(seed, 300.0)
+        assert faulty[np.flatnonzero(at)[0]] >= 0.5

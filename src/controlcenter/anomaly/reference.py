@@ -289,6 +289,8 @@ class ReferenceEngine:
         st.last_r = (robust_ok, raw / st.sigma)  # the relation sees the time of day
         z = (x - st.median) / st.sigma if p["robust_median"] > 0 else zdev
         robust = abs(z) * p["inv_robust_z"] * factor if robust_ok else 0.0
+        if st.seasonal and not unsure and spread > st.sigma:
+            robust = robust * (st.sigma / spread)  # in the slot's spread where wider
         unit = min(st.sigma, max(MAD_TO_SIGMA * st.step, st.resolution))  # (the noise)
         if robust_ok and factor == 0.0 and spread > cfg.wide_slot * unit:
             sev_ewma = 0.0  # a wide slot: the change within it is the time of day's
