@@ -431,7 +431,7 @@ def detect(
         factor = np.where(force.seasonal, factor, 1.0)
         robust = robust * factor
         y = y * factor
-        if spread is not None:
+        if spread is not None and unsure is not None:  # (the daily baseline gives both)
             # A wide slot (its values on earlier days spread over ``wide_slot`` sigmas of
             # the series' noise: the series changes within it, a machine switching on
             # mid-slot) cannot place the change to the reading: a value usual for it is no
@@ -442,15 +442,14 @@ def detect(
             with np.errstate(invalid="ignore"):  # NaN: no profile
                 wide = hist & (spread > cfg.wide_slot * unit) & (factor == 0.0)
             ewma = np.where(wide, 0.0, ewma)
-            if unsure is not None:
-                # Past the usual band, a deviation counts in the larger of the window's
-                # robust sigma and the slot's spread on earlier days. At 08:10 a machine's
-                # window is still mostly its night's idle, so its sigma is the idle's, and
-                # the load's own noise (tens of idle sigmas) alarmed whenever a reading
-                # left the band the first day's load had spread over.
-                with np.errstate(invalid="ignore", divide="ignore"):  # NaN: no profile
-                    wider = force.seasonal & ~unsure & (spread > sigma)
-                    robust = np.where(wider, robust * (sigma / spread), robust)
+            # Past the usual band, a deviation counts in the larger of the window's robust
+            # sigma and the slot's spread on earlier days. At 08:10 a machine's window is
+            # still mostly its night's idle, so its sigma is the idle's, and the load's own
+            # noise (tens of idle sigmas) alarmed whenever a reading left the band the
+            # first day's load had spread over.
+            with np.errstate(invalid="ignore", divide="ignore"):  # NaN: no profile
+                wider = force.seasonal & ~unsure & (spread > sigma)
+                robust = np.where(wider, robust * (sigma / spread), robust)
     doubt = np.zeros(x.size, dtype=np.bool_)
     if unsure is not None:
         doubt = _unsure(unsure, n_life, force.interval_us, cfg)

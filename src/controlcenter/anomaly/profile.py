@@ -314,7 +314,7 @@ def _inv(x: float) -> float:
     return 0.0 if math.isinf(x) or x <= 0 else 1.0 / x
 
 
-def profile_row(p: MetricProfile, season_after_s: float = 172_800.0) -> list[float]:
+def profile_row(p: MetricProfile, season_after_s: float) -> list[float]:
     """One profile as the numbers of :data:`COLUMNS` (thresholds stored as inverses;
     ``season_after_s``: the engine's, for a profile that sets none)."""
     cusum_on = not math.isinf(p.cusum_h)
@@ -355,9 +355,7 @@ def profile_row(p: MetricProfile, season_after_s: float = 172_800.0) -> list[flo
     ]
 
 
-def profile_table(
-    profiles: list[MetricProfile], season_after_s: float = 172_800.0
-) -> npt.NDArray[np.float64]:
+def profile_table(profiles: list[MetricProfile], season_after_s: float) -> npt.NDArray[np.float64]:
     """``float64[len(profiles), len(COLUMNS)]``: the engine's per-profile numbers."""
     rows = [profile_row(p, season_after_s) for p in profiles]
     return np.array(rows, dtype=np.float64).reshape(len(profiles), len(COLUMNS))
