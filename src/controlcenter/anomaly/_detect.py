@@ -475,9 +475,10 @@ def detect(
         inv_season_z = par["inv_season_z"]
         floor2 = par["min_std2"] + quant2
         off = _off_profile(x, level, spread, noise2, floor2, par["min_rel_std"])
+        life_us = n_life * force.interval_us
         with np.errstate(invalid="ignore"):  # NaN interval: not yet
-            aged = n_life * force.interval_us >= par["season_after_us"]
-        judged = hist & ~unsure & aged & _class_continues(t, cfg.day_offset_s)
+            aged = life_us >= par["season_after_us"]
+        judged = hist & ~unsure & aged & _class_continues(t, life_us, cfg.day_offset_s)
         robust = np.where(judged, np.maximum(robust, off * inv_season_z), robust)
     shift, cpos, cneg = _cusum(prep, store, par, y, n_life, cfg.refresh)
     e = np.minimum(np.maximum(np.maximum(robust, ewma), shift), SEVERITY_CAP)
@@ -567,12 +568,31 @@ def detect(
     )
 
 
-def _class_continues(t: I64, offset_s: int) -> npt.NDArray[np.bool_]:
-    """Readings on a day of the same class (working day, weekend) as the day before: not
-    a Monday or a Saturday, whose profiles are days (a week) old: on a trending series
-    they lag the trend by that much."""
-    day = (t + offset_s * 1_000_000) // US_PER_DAY
+def _class_continues(t: I64, life_us: F64, offset_s: int) -> npt.NDArray[np.bool_]:
+    """Readings on a day of the same class (working day, weekend) as the day before, and
+    on a Sunday only once two weekend days have passed in the series' life (``life_us``,
+    its readings times their interval; NaN: not yet).
+
+    Not a Monday or a Saturday, whose profiles are days (a week) old: on a trending series
+    they lag the trend by that much. Nor the first Sunday: the weekend's profile is then
+    the one Saturday's, and many factories run a short shift on Saturday and none on
+    Sunday (the simulator's do); from the next weekend on, the profile has seen both days
+    and its spread spans them."""
+    local = t + offset_s * 1_000_000
+    day = local // US_PER_DAY
     out: npt.NDArray[np.bool_] = weekend(day) == weekend(day - 1)
+    with np.errstate(invalid="ignore"):
+        first = np.floor((local - life_us) / US_PER_DAY)  # the day the series began
+    known = ~np.isnan(first)
+    begun = np.where(known, first, 0.0).astype(np.int64)
+    seen = _weekend_days_before(day) - _weekend_days_before(begun)
+    return out & (~weekend(day) | (known & (seen >= 2)))
+
+
+def _weekend_days_before(day: I64) -> I64:
+    """Saturdays and Sundays before each day number (days since 1970-01-01, a Thursday:
+    within a week from a Thursday, days 2 and 3 are the weekend's)."""
+    out: I64 = 2 * (day // 7) + np.clip(int_mod(day, 7) - 2, 0, 2)
     return out
 
 

@@ -15,7 +15,7 @@ from controlcenter.anomaly._daily import CLASSES, GATE_ROUNDING2, GATE_TIE, US_P
 if TYPE_CHECKING:
     from controlcenter.anomaly._config import EngineConfig
 
-__all__ = ["daily_step", "folded", "is_weekend", "seasonal"]
+__all__ = ["daily_step", "folded", "is_weekend", "seasonal", "weekend_days"]
 
 Baseline = dict[int, list[float]]
 
@@ -61,6 +61,11 @@ def seasonal(daily: Baseline | None, cfg: EngineConfig, t: int) -> bool:
 def is_weekend(day: int) -> bool:
     """Whether a day number (days since 1970-01-01, a Thursday) is a Saturday or Sunday."""
     return (day + 3) % 7 >= 5
+
+
+def weekend_days(day: int) -> int:
+    """Saturdays and Sundays before day number ``day`` (days since 1970-01-01)."""
+    return 2 * (day // 7) + sum(is_weekend(d) for d in range(day % 7))
 
 
 def daily_step(

@@ -33,7 +33,12 @@ from controlcenter.anomaly._detect import (
     STATISTICAL,
     TINY,
 )
-from controlcenter.anomaly._reference_daily import daily_step, is_weekend, seasonal
+from controlcenter.anomaly._reference_daily import (
+    daily_step,
+    is_weekend,
+    seasonal,
+    weekend_days,
+)
 from controlcenter.anomaly._reference_state import (
     SCALARS,
     SeriesRef,
@@ -301,9 +306,16 @@ class ReferenceEngine:
             robust = min(robust / cfg.unsure_scale, abs(dev) / spread_e * p["inv_robust_z"])
             if p["unsure_ewma"] > 0:
                 sev_ewma /= cfg.unsure_scale  # a load's surge: a clearer EWMA z too
-        aged = n * st.interval_us >= p["season_after_us"]
-        day = (t + cfg.day_offset_s * 1_000_000) // US_PER_DAY
+        life_us = n * st.interval_us
+        aged = life_us >= p["season_after_us"]
+        local = t + cfg.day_offset_s * 1_000_000
+        day = local // US_PER_DAY
         continues = is_weekend(day) == is_weekend(day - 1)  # not a Monday or a Saturday
+        if continues and is_weekend(day):  # a Sunday: once the weekend has seen two days
+            begun = (local - life_us) / US_PER_DAY
+            continues = (
+                not math.isnan(begun) and weekend_days(day) - weekend_days(math.floor(begun)) >= 2
+            )
         judged = robust_ok and aged and continues and not unsure and not math.isnan(level)
         if judged and p["inv_season_z"] > 0:
             # Far from its slot's profile (of its own day class): robust z evidence too.
