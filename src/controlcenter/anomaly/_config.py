@@ -88,6 +88,8 @@ class EngineConfig:
             this long (readings times the usual interval), unless the profile sets its own
             (the loads: one day): a slot's profile learnt from one day (its variance from a
             handful of readings) put a plain daily curve 10 spreads away on its second day.
+            Never on a Monday or a Saturday, and on a Sunday only once two weekend days
+            have passed in that time (``_detect._class_continues``).
         day_offset_s: the complex's offset from UTC: the baselines' days, slots and
             weekends are local (Asia/Seoul: 32,400).
 
