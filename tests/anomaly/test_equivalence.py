@@ -30,13 +30,17 @@ def _rows(ev: Events):
     return zip(ev.series, ev.time, ev.detector, ev.score, strict=True)
 
 
-def ingest_both(eng: Engine, ref: ReferenceEngine, batches: list[Batch]) -> None:
-    """Feed both the same batches; scores and events must agree after each."""
+def ingest_both(eng: Engine, ref: ReferenceEngine, batches: list[Batch]) -> np.ndarray:
+    """Feed both the same batches; scores and events must agree after each. Returns the
+    engine's scores of all batches, in order."""
+    scores = [np.zeros(0)]
     for b in batches:
         got_scores, got_events = eng.ingest(b)
         want_scores, want_events = ref.ingest(b)
         np.testing.assert_allclose(got_scores, want_scores, rtol=1e-9, atol=1e-9)
         assert_same_events(got_events, want_events)
+        scores.append(got_scores)
+    return np.concatenate(scores)
 
 
 def run_both(

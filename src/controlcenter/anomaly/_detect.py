@@ -580,13 +580,14 @@ def _class_continues(t: I64, life_us: F64, offset_s: int) -> npt.NDArray[np.bool
     and its spread spans them."""
     local = t + offset_s * 1_000_000
     day = local // US_PER_DAY
-    out: npt.NDArray[np.bool_] = weekend(day) == weekend(day - 1)
+    today = weekend(day)
     with np.errstate(invalid="ignore"):
         first = np.floor((local - life_us) / US_PER_DAY)  # the day the series began
     known = ~np.isnan(first)
     begun = np.where(known, first, 0.0).astype(np.int64)
     seen = _weekend_days_before(day) - _weekend_days_before(begun)
-    return out & (~weekend(day) | (known & (seen >= 2)))
+    out: npt.NDArray[np.bool_] = (today == weekend(day - 1)) & (~today | (known & (seen >= 2)))
+    return out
 
 
 def _weekend_days_before(day: I64) -> I64:

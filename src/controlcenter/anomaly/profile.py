@@ -179,8 +179,8 @@ class MetricProfile:
 #: make the long maxima) for 2% fewer false alarms, so the kinds keep it off.
 #: And a reading far from its slot's profile counts (``season_z`` 8, twice ``daily_z``; the
 #: spread at least the noise; not on Mondays, Saturdays and a series' first Sunday): a
-#: daily curve whose amplitude
-#: falls to a quarter for a day was found in 12 of 12 streams (0 without, 2 at 10 spreads),
+#: daily curve whose amplitude falls to a quarter for a day was found in 12 of 12 streams
+#: (0 without, 2 at 10 spreads),
 #: no false alarm added in 48 seasonal streams nor on a steep trend. Off for the kinds:
 #: their profiles are learnt from one earlier day on the simulator's two-day runs (without
 #: the floors, at 8 and 12 spreads seed 11's false alarms rose from 267 to 528 and 429).
