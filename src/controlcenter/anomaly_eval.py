@@ -17,7 +17,9 @@ How events are judged:
   Delay: first such alarm minus label start (median and 90th percentile, seconds).
 - Precision of a type: alarms true for that type over those plus the false alarms of the
   detectors that look for it.
-- False alarms per series-day: every false alarm, over series count times days of data.
+- False alarms per series-day: every false alarm, over series count times days of data;
+  and where they come from: counted by metric (``kind.metric``) and by detector, the
+  largest first (what to look at next).
 """
 
 from __future__ import annotations
@@ -162,6 +164,9 @@ class Report:
     alarms: int = 0
     false_alarms: int = 0
     series_days: float = 0.0
+    #: False alarms by ``kind.metric`` and by detector, the largest first.
+    false_by_metric: dict[str, int] = field(default_factory=dict)
+    false_by_detector: dict[str, int] = field(default_factory=dict)
 
     @property
     def false_alarms_per_series_day(self) -> float:
@@ -315,7 +320,12 @@ def evaluate(ds: Dataset, events: Events, merge_s: float = 300.0, grace_s: float
         if inside.any():
             st["delays"].append(max(0.0, (int(al.time[inside].min()) - start) / 1e6))
     false = true_of == ""
-    report = Report(alarms=len(al), false_alarms=int(false.sum()))
+    report = Report(
+        alarms=len(al),
+        false_alarms=int(false.sum()),
+        false_by_metric=_counted(np.asarray(ds.profiles, dtype=object)[al.series[false]]),
+        false_by_detector=_counted(names[false]),
+    )
     r = ds.readings
     if len(r):
         days = (int(r.time.max()) - int(r.time.min())) / 86_400e6
@@ -339,6 +349,13 @@ def evaluate(ds: Dataset, events: Events, merge_s: float = 300.0, grace_s: float
     return report
 
 
+def _counted(values: npt.NDArray[np.object_] | npt.NDArray[np.str_]) -> dict[str, int]:
+    """How often each value occurs, the most frequent first (ties by name)."""
+    keys, counts = np.unique(values.astype(str), return_counts=True)
+    order = sorted(range(keys.size), key=lambda i: (-int(counts[i]), str(keys[i])))
+    return {str(keys[i]): int(counts[i]) for i in order}
+
+
 def format_report(rep: Report, ds: Dataset, events: Events) -> str:
     """A Markdown table of the report."""
     lines = [
@@ -359,9 +376,15 @@ def format_report(rep: Report, ds: Dataset, events: Events) -> str:
         "",
         f"false alarms: {rep.false_alarms:,} over {rep.series_days:,.1f} series-days = "
         f"{rep.false_alarms_per_series_day:.3f} per series per day",
+        "false alarms by metric: " + _listed(rep.false_by_metric),
+        "false alarms by detector: " + _listed(rep.false_by_detector),
         "events per detector: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -399,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "alarms": rep.alarms,
             "false_alarms": rep.false_alarms,
             "false_alarms_per_series_day": rep.false_alarms_per_series_day,
+            "false_alarms_by_metric": rep.false_by_metric,
+            "false_alarms_by_detector": rep.false_by_detector,
             "episodes": asdict(epi),
         }
         sys.stdout.write(json.dumps(out, indent=2) + "\n")

@@ -67,6 +67,7 @@ def test_evaluate_command_prints_a_table_per_type(
     out = capsys.readouterr().out
     assert "| spike |" in out
     assert "per series per day" in out
+    assert "false alarms by metric: " in out
 
 
 def test_evaluate_command_reports_a_missing_directory(
@@ -74,6 +75,39 @@ def test_evaluate_command_reports_a_missing_directory(
 ):
     assert anomaly_eval.main([str(tmp_path / "nope")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_false_alarms_are_counted_by_metric_and_detector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # Two series over a day; a labelled spike on the kW meter. Alarms: the kW meter's
+    # robust z inside its label (true), its EWMA z hours later (false), and two VOC robust
+    # z alarms an hour apart (false, not merged): VOC 2, kW 1; robust z 2, EWMA z 1.
+    hour = 3_600_000_000
+    keys = ["s/f/air/a1/voc", "s/f/power/m1/kw"]
+    times = np.arange(0, 24 * hour, hour // 4)
+    readings = Batch.from_lists(
+        np.tile([0, 1], times.size), np.repeat(times, 2), np.ones(2 * times.size)
+    )
+    ds = anomaly_eval.Dataset(
+        keys, ["air.voc", "power.kw"], np.full(2, np.inf), readings,
+        [("s/f/power/m1/kw", 2 * hour, 2 * hour, "spike")],
+    )  # fmt: skip
+    robust, ewma = Detector.ROBUST_Z, Detector.EWMA_Z
+    events = Events.from_lists(
+        [1, 1, 0, 0],
+        [2 * hour, 9 * hour, 5 * hour, 6 * hour],
+        [robust, ewma, robust, robust],
+        [9.0, 9.0, 9.0, 9.0],
+        [0.9, 0.9, 0.9, 0.9],
+    )
+    report = anomaly_eval.evaluate(ds, events)
+    assert report.false_alarms == 3
+    assert report.false_by_metric == {"air.voc": 2, "power.kw": 1}
+    assert report.false_by_detector == {"robust_z": 2, "ewma_z": 1}
+    text = anomaly_eval.format_report(report, ds, events)
+    assert "false alarms by metric: air.voc 2, power.kw 1" in text
+    assert "false alarms by detector: robust_z 2, ewma_z 1" in text
 
 
 def test_wildcard_labels_match_every_series_of_a_factory(labelled: Path):
