@@ -91,6 +91,9 @@ def settings_for(
             "reconnect_max_s": 0.5,
         },
         ingest={"flush_interval_s": 0.05},
+        # No storm grouping: these tests are about the page, and a second critical alert
+        # within the window would wait the window out (30 s) before it is paged.
+        alerts={"group_window_s": 0},
         db={"migrate_on_start": False, "rollup_interval_s": 0.5},
         api={"port": free_port(), "live_frame_interval_s": 0.1, **(api or {})},
     )
