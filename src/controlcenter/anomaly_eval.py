@@ -378,7 +378,7 @@ def format_report(rep: Report, ds: Dataset, events: Events) -> str:
         f"{rep.false_alarms_per_series_day:.3f} per series per day",
         "false alarms by metric: " + _listed(rep.false_by_metric),
         "false alarms by detector: " + _listed(rep.false_by_detector),
-        "events per detector: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()),
+        "events per detector: " + _listed(counts),
     ]
     return "\n".join(lines) + "\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def test_evaluate_command_prints_a_table_per_type(
     assert "| spike |" in out
     assert "per series per day" in out
     assert "false alarms by metric: " in out
+    assert anomaly_eval.main([str(labelled), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    by_metric, by_detector = report["false_alarms_by_metric"], report["false_alarms_by_detector"]
+    assert sum(by_metric.values()) == sum(by_detector.values()) == report["false_alarms"]
 
 
 def test_evaluate_command_reports_a_missing_directory(
