@@ -30,6 +30,7 @@ import fnmatch
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -351,9 +352,8 @@ def evaluate(ds: Dataset, events: Events, merge_s: float = 300.0, grace_s: float
 
 def _counted(values: npt.NDArray[np.object_] | npt.NDArray[np.str_]) -> dict[str, int]:
     """How often each value occurs, the most frequent first (ties by name)."""
-    keys, counts = np.unique(values.astype(str), return_counts=True)
-    order = sorted(range(keys.size), key=lambda i: (-int(counts[i]), str(keys[i])))
-    return {str(keys[i]): int(counts[i]) for i in order}
+    counts = Counter(str(v) for v in values)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def format_report(rep: Report, ds: Dataset, events: Events) -> str:

@@ -82,9 +82,7 @@ def test_evaluate_command_reports_a_missing_directory(
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_false_alarms_are_counted_by_metric_and_detector(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-):
+def test_false_alarms_are_counted_by_metric_and_detector():
     # Two series over a day; a labelled spike on the kW meter. Alarms: the kW meter's
     # robust z inside its label (true), its EWMA z hours later (false), and two VOC robust
     # z alarms an hour apart (false, not merged): VOC 2, kW 1; robust z 2, EWMA z 1.
